@@ -1,0 +1,217 @@
+//! The common AST. The JSON front end and the `.pulse` front end both produce a `Document`;
+//! the checker lowers it to the IR. Spans point into whichever file the node came from.
+//!
+//! A `Document` is deliberately close to the JSON DAG: node configuration is a spanned value
+//! tree, and the checker decides what each key means. The `.pulse` front end adds two kinds of
+//! value that JSON spells as strings: parsed expressions and duration literals.
+
+use crate::span::{FileId, Span, Spanned};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Document {
+    pub file: FileId,
+    pub span: Span,
+    /// Top-level entries in source order: `name`, `description`, `version`, `schema`, `runtime`
+    /// and any unknown keys (which the checker reports). `nodes` and `edges` are split out below.
+    pub settings: Vec<Member>,
+    pub nodes: Vec<NodeDecl>,
+    pub edges: Vec<EdgeDecl>,
+    /// Span of the `nodes` / `edges` sections, for "missing" diagnostics; `None` when absent.
+    pub nodes_span: Option<Span>,
+    pub edges_span: Option<Span>,
+    /// Virtual-time test blocks (`.pulse` only).
+    pub tests: Vec<TestDecl>,
+}
+
+impl Document {
+    pub fn setting(&self, key: &str) -> Option<&Value> {
+        self.settings.iter().rev().find(|member| member.key.node == key).map(|member| &member.value)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeDecl {
+    pub span: Span,
+    pub id: Spanned<String>,
+    /// The node type as written, e.g. `filter`, `kafka-source`.
+    pub kind: Spanned<String>,
+    /// Always an object value (possibly empty); its span is the config's span, or the node's when absent.
+    pub config: Value,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EdgeDecl {
+    pub span: Span,
+    pub from: Spanned<String>,
+    pub from_port: Option<Spanned<String>>,
+    pub to: Spanned<String>,
+    pub to_port: Option<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TestDecl {
+    pub span: Span,
+    pub name: Spanned<String>,
+    /// The test body as a value tree: `{"inputs": [...], "expect": {...}}`.
+    pub body: Value,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Member {
+    pub key: Spanned<String>,
+    pub value: Value,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Value {
+    pub kind: ValueKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ValueKind {
+    Null,
+    Bool(bool),
+    /// A JSON number, kept as written; the checker decides whether it must be an integer.
+    Number(Number),
+    String(String),
+    Array(Vec<Value>),
+    Object(Vec<Member>),
+    /// A `.pulse` duration literal such as `5m`, already converted to milliseconds.
+    Duration(DurationLit),
+    /// A `.pulse` expression that is not a plain literal.
+    Expr(Expr),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DurationLit {
+    pub millis: u64,
+    /// As written, e.g. `5m`.
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Number {
+    Int(i64),
+    Float(f64),
+}
+
+impl Value {
+    pub fn new(kind: ValueKind, span: Span) -> Value {
+        Value { kind, span }
+    }
+
+    pub fn as_object(&self) -> Option<&[Member]> {
+        match &self.kind {
+            ValueKind::Object(members) => Some(members),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            ValueKind::String(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// A short description of the value's kind for "expected X, found Y" notes.
+    pub fn describe(&self) -> &'static str {
+        match &self.kind {
+            ValueKind::Null => "null",
+            ValueKind::Bool(_) => "a boolean",
+            ValueKind::Number(Number::Int(_)) => "an integer",
+            ValueKind::Number(Number::Float(_)) => "a number",
+            ValueKind::String(_) => "a string",
+            ValueKind::Array(_) => "an array",
+            ValueKind::Object(_) => "an object",
+            ValueKind::Duration(_) => "a duration",
+            ValueKind::Expr(_) => "an expression",
+        }
+    }
+}
+
+/// An expression (G22 of the clarifications): conditions, map `set` values and segment rules.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Array(Vec<Expr>),
+    /// `a.b.c`: one segment per name.
+    Path(Vec<Spanned<String>>),
+    Call {
+        name: Spanned<String>,
+        args: Vec<Expr>,
+    },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        op_span: Span,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    /// `lhs =~ "regex"`.
+    Match {
+        lhs: Box<Expr>,
+        pattern: Spanned<String>,
+    },
+    /// Placeholder after a syntax error; unifies with every type so one mistake does not cascade.
+    Error,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnaryOp {
+    Not,
+    Neg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    Or,
+    And,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    In,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+}
+
+impl BinaryOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinaryOp::Or => "||",
+            BinaryOp::And => "&&",
+            BinaryOp::Eq => "==",
+            BinaryOp::Ne => "!=",
+            BinaryOp::Lt => "<",
+            BinaryOp::Le => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::Ge => ">=",
+            BinaryOp::In => "in",
+            BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+            BinaryOp::Mul => "*",
+            BinaryOp::Div => "/",
+            BinaryOp::Rem => "%",
+        }
+    }
+}

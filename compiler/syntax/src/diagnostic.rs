@@ -1,0 +1,141 @@
+//! Diagnostics as plain data. Stages build them; only the CLI and the LSP render them.
+
+use crate::codes::Code;
+use crate::span::Span;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One labelled span. The primary label says what is wrong there; secondary labels point at causes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Label {
+    pub span: Span,
+    pub message: String,
+    pub primary: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    pub message: String,
+    pub labels: Vec<Label>,
+    /// Expected/found and other facts, one per line.
+    pub notes: Vec<String>,
+    /// A concrete edit that fixes the problem, where one is known.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// A diagnostic whose severity follows from its code (`E...` errors, `W...` warnings).
+    pub fn new(code: Code, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            code,
+            severity: code.severity(),
+            message: message.into(),
+            labels: Vec::new(),
+            notes: Vec::new(),
+            help: None,
+        }
+    }
+
+    pub fn primary(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
+        self.labels.push(Label { span, message: message.into(), primary: true });
+        self
+    }
+
+    pub fn secondary(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
+        self.labels.push(Label { span, message: message.into(), primary: false });
+        self
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Diagnostic {
+        self.notes.push(note.into());
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// The span of the primary label, if any.
+    pub fn primary_span(&self) -> Option<Span> {
+        self.labels.iter().find(|label| label.primary).map(|label| label.span)
+    }
+}
+
+/// Diagnostics collected by a stage. Stages never stop at the first error.
+#[derive(Clone, Debug, Default)]
+pub struct Diagnostics {
+    pub items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    pub fn new() -> Diagnostics {
+        Diagnostics::default()
+    }
+
+    pub fn push(&mut self, diagnostic: Diagnostic) {
+        self.items.push(diagnostic);
+    }
+
+    pub fn extend(&mut self, diagnostics: impl IntoIterator<Item = Diagnostic>) {
+        self.items.extend(diagnostics);
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(Diagnostic::is_error)
+    }
+
+    pub fn into_vec(self) -> Vec<Diagnostic> {
+        self.items
+    }
+}
+
+/// Edit distance for "did you mean" suggestions, which are only offered for close matches.
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let max_distance = (name.chars().count() / 3).clamp(1, 3);
+    candidates
+        .into_iter()
+        .map(|candidate| {
+            let distance = if candidate.eq_ignore_ascii_case(name) { 0 } else { levenshtein(name, candidate) };
+            (distance, candidate)
+        })
+        .filter(|(distance, _)| *distance <= max_distance)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b_chars: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b_chars.len()).collect();
+    for (a_idx, a_char) in a.chars().enumerate() {
+        let mut current = vec![a_idx + 1];
+        for (b_idx, b_char) in b_chars.iter().enumerate() {
+            let substitution = previous[b_idx] + usize::from(a_char != *b_char);
+            current.push(substitution.min(previous[b_idx + 1] + 1).min(current[b_idx] + 1));
+        }
+        previous = current;
+    }
+    previous[b_chars.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_only_close_matches() {
+        assert_eq!(did_you_mean("usr_id", ["userId", "user_id", "ts"]), Some("user_id"));
+        assert_eq!(did_you_mean("amount", ["userId", "ts"]), None);
+        assert_eq!(did_you_mean("USERID", ["userId"]), Some("userId"));
+    }
+}

@@ -1,0 +1,11 @@
+//! Spans, diagnostics, the common AST, and both front ends: the `.pulse` language (pest) and the
+//! Pulse JSON DAG (a position-aware JSON reader). This crate does no I/O.
+
+pub mod ast;
+pub mod codes;
+pub mod diagnostic;
+pub mod expr_print;
+pub mod span;
+
+pub use diagnostic::{Diagnostic, Diagnostics, Label, Severity};
+pub use span::{FileId, SourceMap, Span, Spanned};
