@@ -1,1 +1,81 @@
-//! placeholder
+//! The checker: names, types, configuration and graph rules. Lowers a `Document` (from either
+//! front end) to the IR, reporting every problem it finds in one pass. It does no I/O: a JSON
+//! Schema file referenced by the pipeline is read by the caller and passed in.
+
+mod expr;
+mod graph;
+mod nodes;
+mod registry;
+mod schema;
+mod settings;
+mod template;
+mod values;
+
+use pulse_ir::Pipeline;
+use pulse_syntax::ast::{Document, ValueKind};
+use pulse_syntax::{Diagnostic, Diagnostics, FileId, Span};
+
+pub use registry::{NodeType, NODE_TYPES};
+
+/// Inputs the checker cannot get without I/O.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CheckOptions<'a> {
+    /// The text of the JSON Schema file named by `schema: "path"`, already loaded by the caller.
+    pub external_schema: Option<(FileId, &'a str)>,
+}
+
+/// The JSON Schema file a document refers to, if its `schema` setting is a path.
+pub fn schema_reference(doc: &Document) -> Option<(String, Span)> {
+    let value = doc.setting("schema")?;
+    match &value.kind {
+        ValueKind::String(path) => Some((path.clone(), value.span)),
+        _ => None,
+    }
+}
+
+/// Checks a document and lowers it to the IR. The IR is `None` when any error was reported.
+pub fn check(doc: &Document, options: CheckOptions<'_>) -> (Option<Pipeline>, Vec<Diagnostic>) {
+    let mut cx = Cx { diags: Diagnostics::new(), file: doc.file };
+    let settings = settings::check_settings(&mut cx, doc, options);
+    let graph = graph::check_graph(&mut cx, doc);
+    let nodes = nodes::check_nodes(&mut cx, doc, &graph, settings.schema.as_ref());
+    let has_errors = cx.diags.has_errors();
+    let diagnostics = sorted(cx.diags.into_vec());
+    if has_errors {
+        return (None, diagnostics);
+    }
+    let (Some(name), Some(nodes), Some(())) = (settings.name, nodes, graph.resolved) else {
+        return (None, diagnostics);
+    };
+    let pipeline = Pipeline {
+        name,
+        description: settings.description,
+        version: settings.version,
+        schema: settings.schema,
+        runtime: settings.runtime,
+        nodes,
+        edges: graph.edges,
+        topo_order: graph.topo_order,
+    };
+    (Some(pipeline), diagnostics)
+}
+
+/// Diagnostics in source order (file, then position), errors and warnings interleaved.
+fn sorted(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    diagnostics.sort_by_key(|diagnostic| {
+        diagnostic.primary_span().map(|span| (span.file, span.start, span.end)).unwrap_or_default()
+    });
+    diagnostics
+}
+
+/// Shared state of one check run.
+pub(crate) struct Cx {
+    pub diags: Diagnostics,
+    pub file: FileId,
+}
+
+impl Cx {
+    pub fn report(&mut self, diagnostic: Diagnostic) {
+        self.diags.push(diagnostic);
+    }
+}

@@ -1,0 +1,295 @@
+//! Decoding of configuration values: strings, integers, durations, field paths and choices, each
+//! accepting both the JSON spelling and the `.pulse` one, with a coded error on mismatch.
+
+use crate::Cx;
+use pulse_ir::Path;
+use pulse_syntax::ast::{ExprKind, Member, Number, Value, ValueKind};
+use pulse_syntax::codes::{E0101, E0102, E0103, E0105, E0107, E0501, E0502};
+use pulse_syntax::diagnostic::did_you_mean;
+use pulse_syntax::{Diagnostic, Span};
+
+/// An object's members, looked up by key; reports unknown keys once, when created.
+pub struct Fields<'a> {
+    pub members: &'a [Member],
+    pub span: Span,
+}
+
+impl<'a> Fields<'a> {
+    /// Reads `value` as an object whose keys must be among `allowed`; `owner` names it in messages.
+    pub fn new(cx: &mut Cx, value: &'a Value, allowed: &[&str], owner: &str) -> Option<Fields<'a>> {
+        let Some(members) = value.as_object() else {
+            cx.report(wrong_type(value, "an object", owner));
+            return None;
+        };
+        for member in members {
+            if !allowed.contains(&member.key.node.as_str()) {
+                let mut diagnostic = Diagnostic::new(E0101, format!("unknown key `{}` in {owner}", member.key.node))
+                    .primary(member.key.span, "unknown key");
+                if let Some(suggestion) = did_you_mean(&member.key.node, allowed.iter().copied()) {
+                    diagnostic = diagnostic.help(format!("did you mean `{suggestion}`?"));
+                } else if allowed.is_empty() {
+                    diagnostic = diagnostic.note(format!("{owner} takes no configuration"));
+                } else {
+                    diagnostic = diagnostic.note(format!("expected one of {}", list(allowed)));
+                }
+                cx.report(diagnostic);
+            }
+        }
+        Some(Fields { members, span: value.span })
+    }
+
+    /// The last member with this key (later duplicates win, as in JSON).
+    pub fn get(&self, key: &str) -> Option<&'a Value> {
+        self.members.iter().rev().find(|member| member.key.node == key).map(|member| &member.value)
+    }
+
+    pub fn require(&self, cx: &mut Cx, key: &str, owner: &str, anchor: Span) -> Option<&'a Value> {
+        let found = self.get(key);
+        if found.is_none() {
+            cx.report(
+                Diagnostic::new(E0102, format!("{owner} is missing `{key}`"))
+                    .primary(anchor, format!("`{key}` is required here")),
+            );
+        }
+        found
+    }
+}
+
+/// `a`, `b` and `c` as backticked list.
+pub fn list(items: &[&str]) -> String {
+    items.iter().map(|item| format!("`{item}`")).collect::<Vec<_>>().join(", ")
+}
+
+pub fn wrong_type(value: &Value, expected: &str, what: &str) -> Diagnostic {
+    Diagnostic::new(E0103, format!("{what} must be {expected}"))
+        .primary(value.span, format!("expected {expected}"))
+        .note(format!("expected {expected}, found {}", value.describe()))
+}
+
+pub fn string(cx: &mut Cx, value: &Value, what: &str) -> Option<String> {
+    match &value.kind {
+        ValueKind::String(text) => Some(text.clone()),
+        ValueKind::Expr(expr) => match &expr.kind {
+            ExprKind::Str(text) => Some(text.clone()),
+            _ => {
+                cx.report(wrong_type(value, "a string", what));
+                None
+            }
+        },
+        _ => {
+            cx.report(wrong_type(value, "a string", what));
+            None
+        }
+    }
+}
+
+pub fn boolean(cx: &mut Cx, value: &Value, what: &str) -> Option<bool> {
+    match &value.kind {
+        ValueKind::Bool(flag) => Some(*flag),
+        _ => {
+            cx.report(wrong_type(value, "`true` or `false`", what));
+            None
+        }
+    }
+}
+
+pub fn unsigned(cx: &mut Cx, value: &Value, what: &str) -> Option<u64> {
+    match &value.kind {
+        ValueKind::Number(Number::Int(number)) if *number >= 0 => Some(*number as u64),
+        _ => {
+            cx.report(wrong_type(value, "a non-negative integer", what));
+            None
+        }
+    }
+}
+
+/// One of `choices`; returns its index.
+pub fn choice(cx: &mut Cx, value: &Value, choices: &[&str], what: &str) -> Option<usize> {
+    let text = string(cx, value, what)?;
+    if let Some(idx) = choices.iter().position(|choice| *choice == text) {
+        return Some(idx);
+    }
+    let mut diagnostic = Diagnostic::new(E0107, format!("`{text}` is not a valid {what}"))
+        .primary(value.span, "not one of the allowed values")
+        .note(format!("expected one of {}", list(choices)));
+    if let Some(suggestion) = did_you_mean(&text, choices.iter().copied()) {
+        diagnostic = diagnostic.help(format!("did you mean `{suggestion}`?"));
+    }
+    cx.report(diagnostic);
+    None
+}
+
+/// Where zero is allowed for a duration (G4).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Zero {
+    Allowed,
+    Forbidden,
+}
+
+/// A duration: `500ms 30s 5m 2h 7d` strings or literals, or a non-negative integer of ms (G4).
+pub fn duration(cx: &mut Cx, value: &Value, zero: Zero, what: &str) -> Option<u64> {
+    let millis = match &value.kind {
+        ValueKind::Duration(literal) => Some(literal.millis),
+        ValueKind::Number(Number::Int(number)) if *number >= 0 => Some(*number as u64),
+        ValueKind::String(text) => match parse_duration(text) {
+            Ok(millis) => Some(millis),
+            Err(problem) => {
+                cx.report(
+                    Diagnostic::new(E0501, format!("invalid duration `{text}` for {what}"))
+                        .primary(value.span, problem)
+                        .note("a duration is a whole number followed by one unit: `ms`, `s`, `m`, `h` or `d`")
+                        .help(duration_help(text)),
+                );
+                return None;
+            }
+        },
+        _ => {
+            cx.report(
+                Diagnostic::new(E0501, format!("{what} must be a duration"))
+                    .primary(value.span, format!("expected a duration, found {}", value.describe()))
+                    .help("write a duration such as `\"30s\"`, `\"5m\"` or `\"7d\"`, or an integer number of milliseconds"),
+            );
+            return None;
+        }
+    }?;
+    if millis == 0 && zero == Zero::Forbidden {
+        cx.report(
+            Diagnostic::new(E0502, format!("{what} must be greater than zero"))
+                .primary(value.span, "zero is not allowed here"),
+        );
+        return None;
+    }
+    Some(millis)
+}
+
+fn duration_help(text: &str) -> String {
+    let trimmed: String = text.chars().filter(|ch| !ch.is_whitespace()).collect();
+    if trimmed != text && parse_duration(&trimmed).is_ok() {
+        return format!("remove the spaces: `{trimmed}`");
+    }
+    if let Some(weeks) = text.strip_suffix('w').and_then(|number| number.parse::<u64>().ok()) {
+        return format!("weeks are not a unit; write `{}d`", weeks * 7);
+    }
+    if let Some(millis) = parse_compound(text) {
+        return format!("compound durations are not allowed; write `{}`", format_duration(millis));
+    }
+    "write a whole number and one unit, e.g. `90m` instead of `1.5h` or `1h30m`".to_string()
+}
+
+/// Parses `^\d+(ms|s|m|h|d)$` (G4).
+pub fn parse_duration(text: &str) -> Result<u64, &'static str> {
+    let digits_end = text.find(|ch: char| !ch.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(digits_end);
+    if digits.is_empty() {
+        return Err("expected a number before the unit");
+    }
+    let factor = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "" => return Err("missing unit"),
+        _ => return Err("not a duration"),
+    };
+    digits.parse::<u64>().ok().and_then(|number| number.checked_mul(factor)).ok_or("duration is too large")
+}
+
+/// `1h30m` as milliseconds, only to suggest the single-unit spelling.
+fn parse_compound(text: &str) -> Option<u64> {
+    let mut total = 0u64;
+    let mut rest = text;
+    let mut parts = 0;
+    while !rest.is_empty() {
+        let digits_end = rest.find(|ch: char| !ch.is_ascii_digit())?;
+        let unit_end = rest[digits_end..].find(|ch: char| ch.is_ascii_digit()).map_or(rest.len(), |idx| digits_end + idx);
+        total += parse_duration(&rest[..unit_end]).ok()?;
+        rest = &rest[unit_end..];
+        parts += 1;
+    }
+    (parts > 1).then_some(total)
+}
+
+/// The largest exact unit: 300000 -> `5m`.
+pub fn format_duration(millis: u64) -> String {
+    for (factor, unit) in [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1_000, "s")] {
+        if millis != 0 && millis % factor == 0 {
+            return format!("{}{unit}", millis / factor);
+        }
+    }
+    format!("{millis}ms")
+}
+
+/// A field path: `"props.show_id"` in JSON, `props.show_id` in `.pulse`.
+pub fn path(cx: &mut Cx, value: &Value, what: &str) -> Option<Path> {
+    match &value.kind {
+        ValueKind::String(text) => {
+            let segments: Vec<String> = text.split('.').map(str::to_string).collect();
+            if segments.iter().any(String::is_empty) {
+                cx.report(
+                    Diagnostic::new(E0105, format!("invalid field path `{text}` for {what}"))
+                        .primary(value.span, "empty path segment")
+                        .help("write field names separated by single dots, e.g. `props.show_id`"),
+                );
+                return None;
+            }
+            Some(Path(segments))
+        }
+        ValueKind::Expr(expr) => match &expr.kind {
+            ExprKind::Path(segments) => Some(Path(segments.iter().map(|segment| segment.node.clone()).collect())),
+            _ => {
+                cx.report(wrong_type(value, "a field path", what));
+                None
+            }
+        },
+        _ => {
+            cx.report(wrong_type(value, "a field path", what));
+            None
+        }
+    }
+}
+
+/// An array's elements; reports a non-array.
+pub fn array<'a>(cx: &mut Cx, value: &'a Value, what: &str) -> Option<&'a [Value]> {
+    match &value.kind {
+        ValueKind::Array(items) => Some(items),
+        _ => {
+            cx.report(wrong_type(value, "an array", what));
+            None
+        }
+    }
+}
+
+/// Identifiers of nodes and routes (G3).
+pub fn is_node_identifier(text: &str) -> bool {
+    !text.is_empty() && text.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+}
+
+/// Counter and aggregate names usable in expressions.
+pub fn is_expr_identifier(text: &str) -> bool {
+    let mut chars = text.chars();
+    matches!(chars.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
+        && chars.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+        && !matches!(text, "true" | "false" | "null" | "in")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_follow_g4() {
+        assert_eq!(parse_duration("500ms"), Ok(500));
+        assert_eq!(parse_duration("5m"), Ok(300_000));
+        assert_eq!(parse_duration("7d"), Ok(604_800_000));
+        assert!(parse_duration("1h30m").is_err());
+        assert!(parse_duration("1.5h").is_err());
+        assert!(parse_duration("5 m").is_err());
+        assert!(parse_duration("2w").is_err());
+        assert!(parse_duration("300000").is_err());
+        assert_eq!(parse_compound("1h30m"), Some(5_400_000));
+        assert_eq!(format_duration(5_400_000), "90m");
+        assert_eq!(format_duration(0), "0ms");
+        assert_eq!(duration_help("2w"), "weeks are not a unit; write `14d`");
+    }
+}
