@@ -37,4 +37,100 @@
 //! }
 //! pub use pulse_stdlib::decode::DeadEvent;                // Raw(line) is written as a JSON string, Json(text) as is
 //! pub fn run<P: Pipeline>() -> std::process::ExitCode;    // parses the command line and runs
+//! pub fn run_with_args<P: Pipeline>(args: impl IntoIterator<Item = String>) -> ExitCode;  // args[0] = program
 //! ```
+//!
+//! Time, as the driver implements it: an event-time timer for T fires after a step once the
+//! pipeline watermark (the minimum over sources) is strictly above T; a processing-time timer for
+//! T fires before the first line whose arrival is above T; at the end of all input every
+//! remaining timer fires in (time, registration) order. `Context::arrival` during a processing
+//! timer is max(last arrival, T).
+//!
+//! The `cli` decisions and the `timers` core are public for tests and tools; generated code
+//! needs only the items above.
+
+pub mod cli;
+mod driver;
+pub mod io;
+pub mod timers;
+
+pub use driver::{run, run_with_args, Context, RunSummary};
+pub use pulse_stdlib::decode::DeadEvent;
+
+/// A generated pipeline. The driver owns one value of it and calls it for every source record
+/// and every due timer, one propagation step (G28) per call.
+pub trait Pipeline: Sized {
+    /// The static description of the pipeline's sources and sinks.
+    const SPEC: PipelineSpec;
+    /// Builds the pipeline (compiles regexes, sets up state); an error is a configuration error.
+    fn new() -> Result<Self, String>;
+    /// Handles one line of source `source` (index into `SPEC.sources`).
+    fn on_record(&mut self, source: usize, line: &str, cx: &mut Context);
+    /// Handles one due timer.
+    fn on_timer(&mut self, timer: Timer, cx: &mut Context);
+}
+
+/// What the runtime needs to know about a pipeline.
+#[derive(Clone, Copy, Debug)]
+pub struct PipelineSpec {
+    pub name: &'static str,
+    /// Node ids; the index is the node index used by `drop_record` and `Timer::node`.
+    pub nodes: &'static [&'static str],
+    /// Sources in declaration order (G31 reads them round-robin in this order).
+    pub sources: &'static [SourceSpec],
+    /// Sinks in declaration order; the index is the sink index used by `emit`.
+    pub sinks: &'static [SinkSpec],
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceSpec {
+    pub node: &'static str,
+    pub kind: SourceKind,
+    /// Subtracted from the largest event time seen to give the source's watermark (G26), in ms.
+    pub max_out_of_orderness: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    File { path: &'static str },
+    Kafka { topics: &'static [&'static str] },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SinkSpec {
+    pub node: &'static str,
+    pub kind: SinkKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SinkKind {
+    Stdout,
+    File { path: &'static str },
+    Kafka,
+    Redis,
+    Api,
+}
+
+/// The clock a timer follows: the watermark (event time) or the arrival clock (G35).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TimeDomain {
+    Event,
+    Processing,
+}
+
+/// A pending timer with everything its operator needs when it fires, so operators keep no
+/// per-timer state of their own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Timer {
+    /// The node that registered it.
+    pub node: u32,
+    /// When it fires: event time (fires once the watermark is above it) or arrival time.
+    pub time: i64,
+    pub domain: TimeDomain,
+    /// The JSON text of the event the timer carries.
+    pub event: Box<str>,
+    pub event_time: i64,
+    pub entry_time: i64,
+    /// The key's JSON text for keyed operators.
+    pub key: Option<Box<str>>,
+}

@@ -21,10 +21,14 @@
 //!                         invalid JSON (also 1e999, NaN) -> reason "invalid-json: ...", event Raw(line)
 //!                         valid JSON that is not an object -> "not-an-object: ...", event Json(compact text)
 //! decode::nested::<T>(val: &Val<'de>) -> Result<Option<T>, DeadLetter>  parse a nested object slot
+//!                         Absent/Null -> Ok(None); non-object -> Err("schema: expected object, found ...")
 //! schema::FieldType       String | Int | Float | Bool | Timestamp | Object | Array | Any
 //! schema::check(val: &Val, ty: FieldType, nullable: bool) -> Result<(), String>
 //!                         Err("expected int, found float") etc.; Absent/Null fail unless nullable
-//! time::event_time(val: &Val) -> Result<i64, String>     (G32)
+//!                         ("missing required field", "null in non-nullable field"); no category
+//!                         prefix: the caller writes "schema: field `x`: <message>"
+//! time::event_time(val: &Val) -> Result<i64, String>     (G32); Err has no category prefix:
+//!                         the caller writes "event-time: <message>"
 //! time::parse_rfc3339(text: &str) -> Option<i64>
 //! ops::{eq, ne, lt, le, gt, ge}(a: &Val, b: &Val) -> bool           (G14–G16; eq/ne with a null
 //!                         side are false: codegen turns `x == null` into is_null)
@@ -42,8 +46,15 @@
 //! json::write_str(out: &mut String, s: &str)                          JSON string literal
 //! reshape::reshape(event: &str, keep: &[&[&str]], remove: &[&[&str]], set: &[(&[&str], Val)]) -> Result<String, String>
 //!                         G38: keep (projection), then remove, then set (given in key order)
+//! view::{view!, Record, ABSENT, nested, array}  typed event views (view.rs)
 //! pub use regex::Regex; pub use serde (for generated Deserialize impls)
 //! ```
+//!
+//! Additional public helpers (not needed by codegen, but available): `Val::{field, path,
+//! as_borrowed, from_json_text}`, `val::parse_number`, `decode::{validate_json, object_entries,
+//! for_each_object_entry, any_array_element, array_elements}`, `ops::{json_equal,
+//! compare_numbers}`, `func::coalesce`, `text::{write_canonical, write_float, key_form}` (G12 key
+//! identity: `1` and `1.0` give the same text, `"1"` another; `None` for null keys).
 
 pub mod decode;
 pub mod func;
@@ -54,6 +65,7 @@ pub mod schema;
 pub mod text;
 pub mod time;
 pub mod val;
+pub mod view;
 
 pub use regex::Regex;
 pub use serde;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `pulsec` binary.
+
+fn main() -> std::process::ExitCode {
+    pulsec::main_with_args(std::env::args_os())
+}

@@ -354,6 +354,13 @@ impl<'p> Generator<'p> {
         if self.pipeline.edges_from(node, port).next().is_none() {
             return forward;
         }
+        if self.segments.views[seg].fields.is_empty() {
+            // Nothing downstream reads a field: skip parsing the new text.
+            return quote! {
+                let view = #view_ty::default();
+                #forward
+            };
+        }
         let node_id = &self.pipeline.nodes[node].id;
         quote! {
             let view: #view_ty = match decode::parse_event(record.text) {

@@ -99,6 +99,7 @@ codes! {
     E0901 = "E0901", "internal compiler error";
     E0902 = "E0902", "cannot read input file";
     E0903 = "E0903", "native build failed";
+    E0904 = "E0904", "operator has no runtime yet";
     // Warnings.
     W0001 = "W0001", "no event schema: fields are typed from their use";
     W0002 = "W0002", "node output is not connected";

@@ -4,8 +4,13 @@
 pub mod ast;
 pub mod codes;
 pub mod diagnostic;
+pub mod expr;
 pub mod expr_print;
+pub mod json;
+pub mod pulse;
 pub mod span;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Label, Severity};
 pub use span::{FileId, SourceMap, Span, Spanned};
+pub use expr::parse_expr;
+pub use pulse::parse_pulse_document;

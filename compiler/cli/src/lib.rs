@@ -1,0 +1,382 @@
+//! `pulsec`: the command line of the Pulse compiler. This crate does the I/O the compiler stages
+//! never do: reading files, running cargo, rendering diagnostics, and running pipelines.
+//!
+//! Exit codes: 0 success, 1 the pipeline has errors (or `fmt --check` found changes),
+//! 2 usage error, 3 the native build failed; `run` exits with the pipeline binary's code.
+
+pub mod graph;
+pub mod load;
+pub mod native;
+pub mod render;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use load::{Form, Loaded};
+use pulse_syntax::Diagnostic;
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+mod pages {
+    include!(concat!(env!("OUT_DIR"), "/pages.rs"));
+}
+
+pub use pages::PAGES;
+
+pub const EXIT_ERRORS: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_BUILD: u8 = 3;
+
+#[derive(Parser)]
+#[command(name = "pulsec", version, about = "The Pulse compiler: streaming journeys as native binaries")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum MessageFormat {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ConvertTo {
+    Json,
+    Pulse,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Type-check pipelines and report every problem.
+    Check {
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "human")]
+        message_format: MessageFormat,
+    },
+    /// Build a pipeline into a native binary.
+    Build {
+        file: PathBuf,
+        /// Where to put the binary (default: `./<pipeline name>`).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Build without optimizations (faster to compile).
+        #[arg(long)]
+        debug: bool,
+        /// Write the generated crate's `main.rs` here instead of building.
+        #[arg(long)]
+        emit_rust: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "human")]
+        message_format: MessageFormat,
+    },
+    /// Build a pipeline and run it; arguments after `--` go to the binary.
+    Run {
+        file: PathBuf,
+        /// JSON-lines input replacing the sources (`PATH`, or `NODE=PATH` per source).
+        #[arg(long)]
+        input: Vec<String>,
+        /// Replace every sink with `DIR/<node-id>.jsonl` and dead letters with `DIR/_dead_letter.jsonl`.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        #[arg(long)]
+        debug: bool,
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Convert between `.pulse` and the JSON DAG.
+    Convert {
+        file: PathBuf,
+        /// Target form (default: the other one).
+        #[arg(long, value_enum)]
+        to: Option<ConvertTo>,
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Format `.pulse` (and JSON DAG) files.
+    Fmt {
+        files: Vec<PathBuf>,
+        /// Exit with 1 if a file is not formatted, without changing it.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Print the pipeline graph.
+    Graph {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "dot")]
+        format: GraphFormat,
+    },
+    /// Explain a diagnostic code, e.g. `pulsec explain E0205`.
+    Explain { code: String },
+}
+
+pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() { ExitCode::from(EXIT_USAGE) } else { ExitCode::SUCCESS };
+        }
+    };
+    match cli.command {
+        Command::Check { files, message_format } => check(&files, message_format),
+        Command::Build { file, output, debug, emit_rust, message_format } => {
+            build(&file, output, debug, emit_rust, message_format)
+        }
+        Command::Run { file, input, output, debug, args } => run(&file, &input, output, debug, &args),
+        Command::Convert { file, to, output } => convert(&file, to, output),
+        Command::Fmt { files, check } => fmt(&files, check),
+        Command::Graph { file, format } => graph_command(&file, format),
+        Command::Explain { code } => explain(&code),
+    }
+}
+
+fn report(loaded: &Loaded, format: MessageFormat) {
+    report_diagnostics(&loaded.sources, &loaded.diagnostics, format);
+}
+
+fn report_diagnostics(sources: &pulse_syntax::SourceMap, diagnostics: &[Diagnostic], format: MessageFormat) {
+    if diagnostics.is_empty() {
+        return;
+    }
+    let text = match format {
+        MessageFormat::Human => render::human(sources, diagnostics, std::io::stderr().is_terminal()),
+        MessageFormat::Json => render::json(sources, diagnostics),
+    };
+    match format {
+        MessageFormat::Human => eprint!("{text}"),
+        MessageFormat::Json => print!("{text}"),
+    }
+}
+
+/// Loads and checks a file, printing diagnostics; `None` when it has errors.
+fn load_checked(path: &Path, format: MessageFormat) -> Option<Loaded> {
+    let loaded = match load::load_file(path) {
+        Ok(loaded) => loaded,
+        Err(diagnostic) => {
+            report_diagnostics(&pulse_syntax::SourceMap::new(), &[diagnostic], format);
+            return None;
+        }
+    };
+    report(&loaded, format);
+    if loaded.has_errors() {
+        if format == MessageFormat::Human {
+            let n_errors = loaded.diagnostics.iter().filter(|diagnostic| diagnostic.is_error()).count();
+            eprintln!("error: `{}` has {n_errors} error(s)", path.display());
+        }
+        return None;
+    }
+    Some(loaded)
+}
+
+fn check(files: &[PathBuf], format: MessageFormat) -> ExitCode {
+    if files.is_empty() {
+        eprintln!("error: give at least one pipeline file");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let mut failed = false;
+    for file in files {
+        match load_checked(file, format) {
+            Some(loaded) => {
+                if format == MessageFormat::Human {
+                    let pipeline = loaded.pipeline.as_ref().expect("a checked file has a pipeline");
+                    eprintln!("ok: `{}` ({} nodes, {} edges)", pipeline.name, pipeline.nodes.len(), pipeline.edges.len());
+                }
+            }
+            None => failed = true,
+        }
+    }
+    if failed {
+        ExitCode::from(EXIT_ERRORS)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn build_loaded(file: &Path, debug: bool, format: MessageFormat, quiet: bool) -> Result<native::Built, ExitCode> {
+    let Some(loaded) = load_checked(file, format) else { return Err(ExitCode::from(EXIT_ERRORS)) };
+    let pipeline = loaded.pipeline.as_ref().expect("a checked file has a pipeline");
+    let profile = if debug { native::Profile::Debug } else { native::Profile::Release };
+    native::build(pipeline, &file_name(file), profile, quiet).map_err(|diagnostics| {
+        report_diagnostics(&loaded.sources, &diagnostics, format);
+        let unsupported = diagnostics.iter().all(|diagnostic| diagnostic.code == pulse_syntax::codes::E0904);
+        ExitCode::from(if unsupported { EXIT_ERRORS } else { EXIT_BUILD })
+    })
+}
+
+fn build(
+    file: &Path,
+    output: Option<PathBuf>,
+    debug: bool,
+    emit_rust: Option<PathBuf>,
+    format: MessageFormat,
+) -> ExitCode {
+    if let Some(target) = emit_rust {
+        let Some(loaded) = load_checked(file, format) else { return ExitCode::from(EXIT_ERRORS) };
+        let pipeline = loaded.pipeline.as_ref().expect("a checked file has a pipeline");
+        return match native::generate(pipeline, &file_name(file)) {
+            Ok(generated) => match std::fs::write(&target, generated.main_rs) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("error: cannot write `{}`: {error}", target.display());
+                    ExitCode::from(EXIT_BUILD)
+                }
+            },
+            Err(diagnostics) => {
+                report_diagnostics(&loaded.sources, &diagnostics, format);
+                ExitCode::from(EXIT_ERRORS)
+            }
+        };
+    }
+    let built = match build_loaded(file, debug, format, false) {
+        Ok(built) => built,
+        Err(code) => return code,
+    };
+    let name = built.binary.file_name().map(PathBuf::from).unwrap_or_default();
+    let destination = output.unwrap_or(name);
+    if let Err(error) = std::fs::copy(&built.binary, &destination) {
+        eprintln!("error: cannot copy the binary to `{}`: {error}", destination.display());
+        return ExitCode::from(EXIT_BUILD);
+    }
+    eprintln!("wrote {}", destination.display());
+    ExitCode::SUCCESS
+}
+
+fn run(file: &Path, input: &[String], output: Option<PathBuf>, debug: bool, args: &[String]) -> ExitCode {
+    let built = match build_loaded(file, debug, MessageFormat::Human, false) {
+        Ok(built) => built,
+        Err(code) => return code,
+    };
+    let mut command = std::process::Command::new(&built.binary);
+    command.arg("run");
+    for item in input {
+        command.arg("--input").arg(item);
+    }
+    if let Some(dir) = output {
+        command.arg("--output").arg(dir);
+    }
+    command.args(args);
+    match command.status() {
+        Ok(status) => ExitCode::from(status.code().map(|code| code as u8).unwrap_or(EXIT_BUILD)),
+        Err(error) => {
+            eprintln!("error: cannot run `{}`: {error}", built.binary.display());
+            ExitCode::from(EXIT_BUILD)
+        }
+    }
+}
+
+fn convert(file: &Path, to: Option<ConvertTo>, output: Option<PathBuf>) -> ExitCode {
+    let Some(loaded) = load_checked(file, MessageFormat::Human) else { return ExitCode::from(EXIT_ERRORS) };
+    let document = loaded.document.as_ref().expect("a checked file has a document");
+    let target = to.unwrap_or(match loaded.form {
+        Form::Json => ConvertTo::Pulse,
+        Form::Pulse => ConvertTo::Json,
+    });
+    let text = match target {
+        ConvertTo::Json => pulse_syntax::json::print_json_document(document),
+        ConvertTo::Pulse => String::new(),
+    };
+    write_output(output.as_deref(), &text)
+}
+
+fn write_output(output: Option<&Path>, text: &str) -> ExitCode {
+    match output {
+        Some(path) => match std::fs::write(path, text) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: cannot write `{}`: {error}", path.display());
+                ExitCode::from(EXIT_ERRORS)
+            }
+        },
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(text.as_bytes());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn fmt(files: &[PathBuf], check_only: bool) -> ExitCode {
+    let mut status = ExitCode::SUCCESS;
+    for path in files {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) => {
+                eprintln!("error: cannot read `{}`: {error}", path.display());
+                status = ExitCode::from(EXIT_ERRORS);
+                continue;
+            }
+        };
+        let mut sources = pulse_syntax::SourceMap::new();
+        let file = sources.add(path.display().to_string(), text.clone());
+        let formatted = match Form::of(path) {
+            Form::Pulse => Err(Vec::new()),
+            Form::Json => {
+                let (document, diagnostics) = pulse_syntax::json::parse_json_document(file, &text);
+                match document {
+                    Some(document) if !diagnostics.iter().any(Diagnostic::is_error) => {
+                        Ok(pulse_syntax::json::print_json_document(&document))
+                    }
+                    _ => Err(diagnostics),
+                }
+            }
+        };
+        match formatted {
+            Ok(formatted) if formatted == text => {}
+            Ok(formatted) if check_only => {
+                eprintln!("not formatted: {}", path.display());
+                let _ = formatted;
+                status = ExitCode::from(EXIT_ERRORS);
+            }
+            Ok(formatted) => {
+                if let Err(error) = std::fs::write(path, formatted) {
+                    eprintln!("error: cannot write `{}`: {error}", path.display());
+                    status = ExitCode::from(EXIT_ERRORS);
+                }
+            }
+            Err(diagnostics) => {
+                report_diagnostics(&sources, &diagnostics, MessageFormat::Human);
+                status = ExitCode::from(EXIT_ERRORS);
+            }
+        }
+    }
+    status
+}
+
+fn graph_command(file: &Path, format: GraphFormat) -> ExitCode {
+    let Some(loaded) = load_checked(file, MessageFormat::Human) else { return ExitCode::from(EXIT_ERRORS) };
+    let pipeline = loaded.pipeline.as_ref().expect("a checked file has a pipeline");
+    let text = match format {
+        GraphFormat::Dot => graph::dot(pipeline),
+        GraphFormat::Mermaid => graph::mermaid(pipeline),
+    };
+    write_output(None, &text)
+}
+
+/// The page of a code, from `docs/errors/`.
+pub fn explain_page(code: &str) -> Option<&'static str> {
+    let code = pulse_syntax::codes::Code::lookup(code)?;
+    PAGES.iter().find(|(page_code, _)| *page_code == code.as_str()).map(|(_, page)| *page)
+}
+
+fn explain(code: &str) -> ExitCode {
+    match explain_page(code) {
+        Some(page) => {
+            print!("{page}");
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!("error: no diagnostic code `{code}`; codes look like `E0205` or `W0001`");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! The pipeline binary's command line, and the pure decisions it leads to: which file each
+//! source reads and where each sink and the dead letters are written (G6, G31, G47).
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::{SinkKind, SinkSpec, SourceKind, SourceSpec};
+
+#[derive(Parser, Debug)]
+#[command(args_conflicts_with_subcommands = true, disable_version_flag = true)]
+struct CommandLine {
+    #[command(subcommand)]
+    command: Option<RunCommand>,
+    #[command(flatten)]
+    run: RunOptions,
+}
+
+#[derive(Subcommand, Debug)]
+enum RunCommand {
+    /// Run the pipeline over its inputs (the default when no subcommand is given).
+    Run(RunOptions),
+}
+
+/// Options of `run` (also accepted without the subcommand).
+#[derive(Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Input JSON-lines file for every source (`PATH`) or for one source (`NODE=PATH`);
+    /// repeatable; `-` is stdin.
+    #[arg(long = "input", value_name = "[NODE=]PATH")]
+    pub inputs: Vec<String>,
+    /// Write every sink to `DIR/<node-id>.jsonl` and dead letters to `DIR/_dead_letter.jsonl`.
+    #[arg(long = "output", value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Write dead letters to this file instead of stderr (or of `DIR/_dead_letter.jsonl`).
+    #[arg(long = "dead-letter", value_name = "PATH")]
+    pub dead_letter: Option<PathBuf>,
+    /// Do not print the summary line at exit.
+    #[arg(long = "quiet", short = 'q')]
+    pub quiet: bool,
+}
+
+/// Parses the command line (the first item is the program name, as in `std::env::args`).
+pub fn parse_command_line(
+    pipeline_name: &'static str,
+    args: impl IntoIterator<Item = String>,
+) -> Result<RunOptions, clap::Error> {
+    let command = CommandLine::command().name(pipeline_name).about(format!(
+        "Runs the Pulse pipeline `{pipeline_name}` over JSON-lines input."
+    ));
+    let matches = command.try_get_matches_from(args)?;
+    let parsed = CommandLine::from_arg_matches(&matches)?;
+    Ok(match parsed.command {
+        Some(RunCommand::Run(options)) => options,
+        None => parsed.run,
+    })
+}
+
+/// Where a sink or the dead-letter output writes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Destination {
+    Stdout,
+    Stderr,
+    File(PathBuf),
+}
+
+impl Destination {
+    fn from_path(path: &Path) -> Destination {
+        if path == Path::new("-") {
+            Destination::Stdout
+        } else {
+            Destination::File(path.to_path_buf())
+        }
+    }
+
+    /// How messages name it.
+    pub fn label(&self) -> String {
+        match self {
+            Destination::Stdout => "stdout".to_string(),
+            Destination::Stderr => "stderr".to_string(),
+            Destination::File(path) => path.display().to_string(),
+        }
+    }
+}
+
+/// True for a string that can be a node id (G3), so `id=path` is read as `NODE=PATH`.
+fn looks_like_node_id(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
+}
+
+/// Decides the input path of every source, in declaration order (`-` is stdin).
+///
+/// `NODE=PATH` feeds one source and one plain `PATH` feeds every other source (G31). A value
+/// whose part before `=` looks like a node id but names no source is a usage error, unless the
+/// whole value is an existing file. Sources without an input read their configured file; a Kafka
+/// source without an input is an error, as this runtime does not read Kafka.
+pub fn resolve_inputs(
+    sources: &[SourceSpec],
+    inputs: &[String],
+    path_exists: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, String> {
+    let mut plain_path: Option<&str> = None;
+    let mut named_paths: Vec<Option<&str>> = vec![None; sources.len()];
+    for value in inputs {
+        let named = value.split_once('=').and_then(|(node, path)| {
+            sources
+                .iter()
+                .position(|source| source.node == node)
+                .map(|source_idx| (source_idx, node, path))
+        });
+        match named {
+            Some((source_idx, node, path)) => {
+                if named_paths[source_idx].is_some() {
+                    return Err(format!("source `{node}` is given more than one --input"));
+                }
+                named_paths[source_idx] = Some(path);
+            }
+            None => {
+                if let Some((node, _)) = value.split_once('=') {
+                    if looks_like_node_id(node) && !path_exists(value) {
+                        let source_ids: Vec<String> = sources
+                            .iter()
+                            .map(|source| format!("`{}`", source.node))
+                            .collect();
+                        return Err(format!(
+                            "--input {value}: unknown source `{node}`; the sources are {}",
+                            source_ids.join(", ")
+                        ));
+                    }
+                }
+                if plain_path.is_some() {
+                    return Err("only one plain --input PATH may be given; use --input NODE=PATH for each source".to_string());
+                }
+                plain_path = Some(value);
+            }
+        }
+    }
+    sources
+        .iter()
+        .zip(named_paths)
+        .map(|(source, named_path)| match (named_path.or(plain_path), &source.kind) {
+            (Some(path), _) => Ok(path.to_string()),
+            (None, SourceKind::File { path }) => Ok((*path).to_string()),
+            (None, SourceKind::Kafka { .. }) => Err(format!(
+                "source `{}` is a kafka-source; this binary reads Kafka only with the Kafka runtime — run it with --input FILE",
+                source.node
+            )),
+        })
+        .collect()
+}
+
+/// Decides where every sink (in declaration order) and the dead letters are written (G47).
+pub fn resolve_outputs(
+    sinks: &[SinkSpec],
+    output_dir: Option<&Path>,
+    dead_letter_path: Option<&Path>,
+) -> Result<(Vec<Destination>, Destination), String> {
+    let sink_destinations = sinks
+        .iter()
+        .map(|sink| match (output_dir, &sink.kind) {
+            (Some(dir), _) => Ok(Destination::File(dir.join(format!("{}.jsonl", sink.node)))),
+            (None, SinkKind::Stdout) => Ok(Destination::Stdout),
+            (None, SinkKind::File { path }) => Ok(Destination::from_path(Path::new(path))),
+            (None, SinkKind::Kafka) => Err(network_sink_error(sink.node, "kafka-sink", "Kafka")),
+            (None, SinkKind::Redis) => Err(network_sink_error(sink.node, "redis-sink", "Redis")),
+            (None, SinkKind::Api) => Err(network_sink_error(sink.node, "api-sink", "HTTP")),
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let dead_letter = match (dead_letter_path, output_dir) {
+        (Some(path), _) => Destination::from_path(path),
+        (None, Some(dir)) => Destination::File(dir.join("_dead_letter.jsonl")),
+        (None, None) => Destination::Stderr,
+    };
+    Ok((sink_destinations, dead_letter))
+}
+
+fn network_sink_error(node: &str, kind: &str, system: &str) -> String {
+    format!("sink `{node}` is a {kind}; this binary writes to {system} only with the network runtime — run it with --output DIR")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOURCES: &[SourceSpec] = &[
+        SourceSpec {
+            node: "clicks",
+            kind: SourceKind::File {
+                path: "clicks.jsonl",
+            },
+            max_out_of_orderness: 0,
+        },
+        SourceSpec {
+            node: "views",
+            kind: SourceKind::Kafka { topics: &["views"] },
+            max_out_of_orderness: 0,
+        },
+    ];
+
+    fn strings(values: &[&str]) -> Vec<String> {
+        values.iter().map(|value| value.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_run_with_and_without_the_subcommand() {
+        let expected = RunOptions {
+            inputs: strings(&["a.jsonl", "views=b.jsonl"]),
+            output: Some(PathBuf::from("out")),
+            dead_letter: None,
+            quiet: true,
+        };
+        let direct = parse_command_line(
+            "p",
+            strings(&[
+                "p",
+                "--input",
+                "a.jsonl",
+                "--input",
+                "views=b.jsonl",
+                "--output",
+                "out",
+                "--quiet",
+            ]),
+        );
+        assert_eq!(direct.expect("valid"), expected);
+        let with_run = parse_command_line(
+            "p",
+            strings(&[
+                "p",
+                "run",
+                "--input=a.jsonl",
+                "--input",
+                "views=b.jsonl",
+                "--output",
+                "out",
+                "-q",
+            ]),
+        );
+        assert_eq!(with_run.expect("valid"), expected);
+        assert_eq!(
+            parse_command_line("p", strings(&["p"])).expect("valid"),
+            RunOptions::default()
+        );
+        assert!(parse_command_line("p", strings(&["p", "--bogus"])).is_err());
+    }
+
+    #[test]
+    fn g31_one_plain_input_feeds_every_source() {
+        let resolved = resolve_inputs(SOURCES, &strings(&["all.jsonl"]), |_| false).expect("valid");
+        assert_eq!(resolved, strings(&["all.jsonl", "all.jsonl"]));
+    }
+
+    #[test]
+    fn g31_named_inputs_feed_one_source_each() {
+        let resolved = resolve_inputs(SOURCES, &strings(&["views=v.jsonl", "clicks=-"]), |_| false)
+            .expect("valid");
+        assert_eq!(resolved, strings(&["-", "v.jsonl"]));
+        let mixed = resolve_inputs(SOURCES, &strings(&["views=v.jsonl", "rest.jsonl"]), |_| {
+            false
+        })
+        .expect("valid");
+        assert_eq!(mixed, strings(&["rest.jsonl", "v.jsonl"]));
+    }
+
+    #[test]
+    fn unknown_source_is_a_usage_error_listing_the_sources() {
+        let error =
+            resolve_inputs(SOURCES, &strings(&["clciks=c.jsonl"]), |_| false).expect_err("unknown");
+        assert!(error.contains("unknown source `clciks`"), "{error}");
+        assert!(error.contains("`clicks`, `views`"), "{error}");
+        // An existing file whose name has an `=` is still a plain path.
+        let resolved = resolve_inputs(SOURCES, &strings(&["data=1.jsonl"]), |path| {
+            path == "data=1.jsonl"
+        })
+        .expect("file");
+        assert_eq!(resolved, strings(&["data=1.jsonl", "data=1.jsonl"]));
+        // A prefix that cannot be a node id is a plain path.
+        let dotted = resolve_inputs(SOURCES, &strings(&["./a=b.jsonl"]), |_| false).expect("plain");
+        assert_eq!(dotted[0], "./a=b.jsonl");
+    }
+
+    #[test]
+    fn duplicate_inputs_are_usage_errors() {
+        assert!(resolve_inputs(SOURCES, &strings(&["a.jsonl", "b.jsonl"]), |_| false).is_err());
+        assert!(resolve_inputs(SOURCES, &strings(&["views=a", "views=b"]), |_| false).is_err());
+    }
+
+    #[test]
+    fn kafka_source_without_input_is_an_error_and_file_source_uses_its_path() {
+        let error = resolve_inputs(SOURCES, &[], |_| false).expect_err("kafka needs --input");
+        assert!(
+            error.contains("source `views` is a kafka-source"),
+            "{error}"
+        );
+        let resolved =
+            resolve_inputs(SOURCES, &strings(&["views=v.jsonl"]), |_| false).expect("valid");
+        assert_eq!(resolved, strings(&["clicks.jsonl", "v.jsonl"]));
+    }
+
+    #[test]
+    fn g47_outputs() {
+        let sinks = [
+            SinkSpec {
+                node: "out",
+                kind: SinkKind::Stdout,
+            },
+            SinkSpec {
+                node: "file",
+                kind: SinkKind::File { path: "f.jsonl" },
+            },
+            SinkSpec {
+                node: "kafka",
+                kind: SinkKind::Kafka,
+            },
+        ];
+        let (destinations, dead_letter) =
+            resolve_outputs(&sinks, Some(Path::new("dir")), None).expect("valid");
+        assert_eq!(
+            destinations,
+            vec![
+                Destination::File(PathBuf::from("dir/out.jsonl")),
+                Destination::File(PathBuf::from("dir/file.jsonl")),
+                Destination::File(PathBuf::from("dir/kafka.jsonl")),
+            ]
+        );
+        assert_eq!(
+            dead_letter,
+            Destination::File(PathBuf::from("dir/_dead_letter.jsonl"))
+        );
+        let error = resolve_outputs(&sinks, None, None).expect_err("kafka sink needs --output");
+        assert!(error.contains("sink `kafka` is a kafka-sink"), "{error}");
+        let (destinations, dead_letter) =
+            resolve_outputs(&sinks[..2], None, Some(Path::new("dead.jsonl"))).expect("valid");
+        assert_eq!(
+            destinations,
+            vec![
+                Destination::Stdout,
+                Destination::File(PathBuf::from("f.jsonl"))
+            ]
+        );
+        assert_eq!(dead_letter, Destination::File(PathBuf::from("dead.jsonl")));
+        assert_eq!(
+            resolve_outputs(&[], None, None).expect("valid").1,
+            Destination::Stderr
+        );
+    }
+}

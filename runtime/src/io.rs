@@ -1,0 +1,141 @@
+//! Line readers for sources and buffered writers for sinks and dead letters. Both are enums
+//! rather than trait objects so the per-line calls are plain matches.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Stderr, Stdin, Stdout, Write};
+use std::rc::Rc;
+
+use crate::cli::Destination;
+
+/// Buffer size of readers and writers: large enough that syscalls are rare per record.
+pub const BUFFER_CAPACITY: usize = 1 << 20;
+
+/// Where one source reads its lines from.
+pub enum SourceReader {
+    File(BufReader<File>),
+    Stdin(BufReader<Stdin>),
+    /// Standard input read once and shared, when several sources read `-`.
+    Memory {
+        data: Rc<[u8]>,
+        position: usize,
+    },
+}
+
+impl SourceReader {
+    /// Opens `path` (`-` is stdin). `shared_stdin` is set when several sources read stdin.
+    pub fn open(path: &str, shared_stdin: Option<&Rc<[u8]>>) -> io::Result<SourceReader> {
+        if path == "-" {
+            return Ok(match shared_stdin {
+                Some(data) => SourceReader::Memory {
+                    data: Rc::clone(data),
+                    position: 0,
+                },
+                None => SourceReader::Stdin(BufReader::with_capacity(BUFFER_CAPACITY, io::stdin())),
+            });
+        }
+        Ok(SourceReader::File(BufReader::with_capacity(
+            BUFFER_CAPACITY,
+            File::open(path)?,
+        )))
+    }
+
+    /// Reads all of stdin, for sharing between sources.
+    pub fn read_all_stdin() -> io::Result<Rc<[u8]>> {
+        let mut data = Vec::new();
+        io::stdin().lock().read_to_end(&mut data)?;
+        Ok(Rc::from(data))
+    }
+
+    /// Appends the next line including its `\n` to `line`; returns 0 at the end of input.
+    pub fn read_line(&mut self, line: &mut Vec<u8>) -> io::Result<usize> {
+        match self {
+            SourceReader::File(reader) => reader.read_until(b'\n', line),
+            SourceReader::Stdin(reader) => reader.read_until(b'\n', line),
+            SourceReader::Memory { data, position } => {
+                let rest = &data[*position..];
+                let length = rest
+                    .iter()
+                    .position(|byte| *byte == b'\n')
+                    .map_or(rest.len(), |index| index + 1);
+                line.extend_from_slice(&rest[..length]);
+                *position += length;
+                Ok(length)
+            }
+        }
+    }
+}
+
+/// One output destination, shared by every sink (and the dead letters) that writes there, so
+/// that lines from different sinks never interleave inside a buffer.
+pub enum OutputWriter {
+    File(BufWriter<File>),
+    Stdout(BufWriter<Stdout>),
+    Stderr(BufWriter<Stderr>),
+}
+
+impl OutputWriter {
+    /// Opens (creating or truncating) the destination.
+    pub fn open(destination: &Destination) -> io::Result<OutputWriter> {
+        Ok(match destination {
+            Destination::Stdout => {
+                OutputWriter::Stdout(BufWriter::with_capacity(BUFFER_CAPACITY, io::stdout()))
+            }
+            Destination::Stderr => {
+                OutputWriter::Stderr(BufWriter::with_capacity(BUFFER_CAPACITY, io::stderr()))
+            }
+            Destination::File(path) => OutputWriter::File(BufWriter::with_capacity(
+                BUFFER_CAPACITY,
+                File::create(path)?,
+            )),
+        })
+    }
+
+    /// Writes `text` and a newline.
+    pub fn write_line(&mut self, text: &[u8]) -> io::Result<()> {
+        match self {
+            OutputWriter::File(writer) => {
+                writer.write_all(text)?;
+                writer.write_all(b"\n")
+            }
+            OutputWriter::Stdout(writer) => {
+                writer.write_all(text)?;
+                writer.write_all(b"\n")
+            }
+            OutputWriter::Stderr(writer) => {
+                writer.write_all(text)?;
+                writer.write_all(b"\n")
+            }
+        }
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        match self {
+            OutputWriter::File(writer) => writer.flush(),
+            OutputWriter::Stdout(writer) => writer.flush(),
+            OutputWriter::Stderr(writer) => writer.flush(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_reader_splits_lines_like_read_until() {
+        let mut reader = SourceReader::Memory {
+            data: Rc::from(&b"a\n\nlast"[..]),
+            position: 0,
+        };
+        let mut line = Vec::new();
+        let mut lines = Vec::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).expect("memory never fails") == 0 {
+                break;
+            }
+            lines.push(String::from_utf8_lossy(&line).into_owned());
+        }
+        assert_eq!(lines, vec!["a\n", "\n", "last"]);
+    }
+}

@@ -1,0 +1,245 @@
+//! The pure core of time: per-source watermarks (G26, G31) and the timer queue ordered by
+//! (time, registration order) (G27, G28, G35). No I/O here, so the rules are tested directly.
+
+use std::collections::BTreeMap;
+
+use crate::{TimeDomain, Timer};
+
+/// Event-time progress of every source. A source's watermark is −∞ until it observes an event
+/// time, then max(event time) − maxOutOfOrderness; at the end of its input it is +∞. The
+/// pipeline watermark is the minimum over sources.
+#[derive(Clone, Debug)]
+pub struct SourceWatermarks {
+    max_event_time: Vec<i64>,
+    max_out_of_orderness: Vec<i64>,
+    finished: Vec<bool>,
+}
+
+impl SourceWatermarks {
+    pub fn new(max_out_of_orderness: Vec<i64>) -> Self {
+        let source_count = max_out_of_orderness.len();
+        SourceWatermarks {
+            max_event_time: vec![i64::MIN; source_count],
+            max_out_of_orderness,
+            finished: vec![false; source_count],
+        }
+    }
+
+    /// Records the largest event time seen in one record step of `source`.
+    pub fn observe(&mut self, source: usize, event_time: i64) {
+        if let Some(current) = self.max_event_time.get_mut(source) {
+            *current = (*current).max(event_time);
+        }
+    }
+
+    /// The source reached the end of its input: its watermark jumps to +∞ (G31).
+    pub fn finish(&mut self, source: usize) {
+        if let Some(finished) = self.finished.get_mut(source) {
+            *finished = true;
+        }
+    }
+
+    pub fn source_watermark(&self, source: usize) -> i64 {
+        if self.finished[source] {
+            return i64::MAX;
+        }
+        match self.max_event_time[source] {
+            i64::MIN => i64::MIN,
+            seen => seen.saturating_sub(self.max_out_of_orderness[source]),
+        }
+    }
+
+    /// The minimum over sources; +∞ when there are none.
+    pub fn pipeline_watermark(&self) -> i64 {
+        (0..self.finished.len())
+            .map(|source| self.source_watermark(source))
+            .min()
+            .unwrap_or(i64::MAX)
+    }
+}
+
+/// The watermark operators see while the timer for `timer_time` fires (G28): the timer's time,
+/// clamped between the watermark before the step and the watermark after it.
+pub fn watermark_during_timer(watermark_before: i64, watermark_after: i64, timer_time: i64) -> i64 {
+    watermark_before.max(watermark_after.min(timer_time))
+}
+
+/// Pending timers of both domains, each ordered by (time, registration sequence). The sequence
+/// is shared by both domains so the end-of-input flush can merge them in registration order.
+#[derive(Debug, Default)]
+pub struct TimerQueue {
+    event_timers: BTreeMap<(i64, u64), Timer>,
+    processing_timers: BTreeMap<(i64, u64), Timer>,
+    next_sequence: u64,
+}
+
+impl TimerQueue {
+    pub fn new() -> Self {
+        TimerQueue::default()
+    }
+
+    pub fn schedule(&mut self, timer: Timer) {
+        let key = (timer.time, self.next_sequence);
+        self.next_sequence += 1;
+        match timer.domain {
+            TimeDomain::Event => self.event_timers.insert(key, timer),
+            TimeDomain::Processing => self.processing_timers.insert(key, timer),
+        };
+    }
+
+    pub fn len(&self) -> usize {
+        self.event_timers.len() + self.processing_timers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The next event-time timer that is due: the watermark is strictly above its time (G27).
+    pub fn pop_due_event(&mut self, watermark: i64) -> Option<Timer> {
+        let (&(time, _), _) = self.event_timers.first_key_value()?;
+        if watermark > time {
+            self.event_timers.pop_first().map(|(_, timer)| timer)
+        } else {
+            None
+        }
+    }
+
+    /// The next processing-time timer due before the line arriving at `arrival`: a timer for T
+    /// fires before the first line arriving after T (G35).
+    pub fn pop_due_processing(&mut self, arrival: i64) -> Option<Timer> {
+        let (&(time, _), _) = self.processing_timers.first_key_value()?;
+        if arrival > time {
+            self.processing_timers.pop_first().map(|(_, timer)| timer)
+        } else {
+            None
+        }
+    }
+
+    /// The next timer of either domain by (time, registration order), for the end-of-input
+    /// flush where every timer fires.
+    pub fn pop_next(&mut self) -> Option<Timer> {
+        let next_event = self.event_timers.first_key_value().map(|(key, _)| *key);
+        let next_processing = self
+            .processing_timers
+            .first_key_value()
+            .map(|(key, _)| *key);
+        let take_event = match (next_event, next_processing) {
+            (None, None) => return None,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(event_key), Some(processing_key)) => event_key < processing_key,
+        };
+        let queue = if take_event {
+            &mut self.event_timers
+        } else {
+            &mut self.processing_timers
+        };
+        queue.pop_first().map(|(_, timer)| timer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timer(node: u32, time: i64, domain: TimeDomain) -> Timer {
+        Timer {
+            node,
+            time,
+            domain,
+            event: "{}".into(),
+            event_time: time,
+            entry_time: time,
+            key: None,
+        }
+    }
+
+    #[test]
+    fn g26_g31_source_watermarks() {
+        let mut watermarks = SourceWatermarks::new(vec![0, 10]);
+        assert_eq!(watermarks.pipeline_watermark(), i64::MIN);
+        watermarks.observe(0, 100);
+        assert_eq!(watermarks.source_watermark(0), 100);
+        assert_eq!(
+            watermarks.pipeline_watermark(),
+            i64::MIN,
+            "the second source has seen nothing"
+        );
+        watermarks.observe(1, 50);
+        assert_eq!(watermarks.pipeline_watermark(), 40);
+        watermarks.observe(1, 20);
+        assert_eq!(
+            watermarks.source_watermark(1),
+            40,
+            "an older event never moves it back"
+        );
+        watermarks.finish(1);
+        assert_eq!(watermarks.pipeline_watermark(), 100);
+        watermarks.finish(0);
+        assert_eq!(watermarks.pipeline_watermark(), i64::MAX);
+        assert_eq!(
+            SourceWatermarks::new(Vec::new()).pipeline_watermark(),
+            i64::MAX
+        );
+    }
+
+    #[test]
+    fn g28_watermark_seen_by_a_firing_timer() {
+        // One event moved the watermark from 10 to 1000; a timer at 50 sees 50.
+        assert_eq!(watermark_during_timer(10, 1000, 50), 50);
+        // A timer below the old watermark (registered in the past) sees the old watermark.
+        assert_eq!(watermark_during_timer(10, 1000, 5), 10);
+        // End of input: the new watermark is +∞, the timer sees its own time.
+        assert_eq!(watermark_during_timer(10, i64::MAX, 70), 70);
+    }
+
+    #[test]
+    fn g27_event_timers_fire_strictly_after_the_watermark_passes() {
+        let mut queue = TimerQueue::new();
+        queue.schedule(timer(1, 100, TimeDomain::Event));
+        assert!(queue.pop_due_event(99).is_none());
+        assert!(queue.pop_due_event(100).is_none(), "W = T is not yet due");
+        assert_eq!(queue.pop_due_event(101).map(|fired| fired.time), Some(100));
+        assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn g28_timers_fire_in_time_then_registration_order() {
+        let mut queue = TimerQueue::new();
+        queue.schedule(timer(1, 30, TimeDomain::Event));
+        queue.schedule(timer(2, 10, TimeDomain::Event));
+        queue.schedule(timer(3, 10, TimeDomain::Event));
+        queue.schedule(timer(4, 20, TimeDomain::Event));
+        let mut fired = Vec::new();
+        while let Some(next) = queue.pop_due_event(i64::MAX) {
+            fired.push(next.node);
+        }
+        assert_eq!(fired, vec![2, 3, 4, 1]);
+    }
+
+    #[test]
+    fn g35_processing_timers_fire_before_the_first_later_line() {
+        let mut queue = TimerQueue::new();
+        queue.schedule(timer(1, 5, TimeDomain::Processing));
+        assert!(
+            queue.pop_due_processing(5).is_none(),
+            "a line arriving at T is processed first"
+        );
+        assert_eq!(queue.pop_due_processing(6).map(|fired| fired.node), Some(1));
+    }
+
+    #[test]
+    fn end_of_input_merges_domains_by_time_and_registration() {
+        let mut queue = TimerQueue::new();
+        queue.schedule(timer(1, 20, TimeDomain::Processing));
+        queue.schedule(timer(2, 20, TimeDomain::Event));
+        queue.schedule(timer(3, 10, TimeDomain::Event));
+        queue.schedule(timer(4, 15, TimeDomain::Processing));
+        let mut fired = Vec::new();
+        while let Some(next) = queue.pop_next() {
+            fired.push(next.node);
+        }
+        assert_eq!(fired, vec![3, 4, 1, 2]);
+    }
+}

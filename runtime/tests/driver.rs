@@ -1,0 +1,272 @@
+//! End-to-end test of the driver with a small hand-written pipeline: two file sources read
+//! round-robin, a pass-through filter, an event-time timer that re-emits each event 10 ms later,
+//! a processing-time timer, dead letters for bad lines, and the end-of-input timer flush.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use pulse_runtime::{
+    run_with_args, Context, DeadEvent, Pipeline, PipelineSpec, SinkKind, SinkSpec, SourceKind,
+    SourceSpec, TimeDomain, Timer,
+};
+use pulse_stdlib::decode::parse_event;
+
+const PASS_NODE: usize = 2;
+const DELAY_NODE: u32 = 3;
+const OUT_SINK: usize = 0;
+const DELAYED_SINK: usize = 1;
+const ARRIVALS_SINK: usize = 2;
+
+struct TinyPipeline;
+
+impl Pipeline for TinyPipeline {
+    const SPEC: PipelineSpec = PipelineSpec {
+        name: "tiny",
+        nodes: &[
+            "clicks", "views", "pass", "delay", "out", "delayed", "arrivals",
+        ],
+        sources: &[
+            SourceSpec {
+                node: "clicks",
+                kind: SourceKind::File {
+                    path: "configured-clicks.jsonl",
+                },
+                max_out_of_orderness: 0,
+            },
+            SourceSpec {
+                node: "views",
+                kind: SourceKind::File {
+                    path: "configured-views.jsonl",
+                },
+                max_out_of_orderness: 0,
+            },
+        ],
+        sinks: &[
+            SinkSpec {
+                node: "out",
+                kind: SinkKind::Stdout,
+            },
+            SinkSpec {
+                node: "delayed",
+                kind: SinkKind::Kafka,
+            },
+            SinkSpec {
+                node: "arrivals",
+                kind: SinkKind::Stdout,
+            },
+        ],
+    };
+
+    fn new() -> Result<Self, String> {
+        Ok(TinyPipeline)
+    }
+
+    fn on_record(&mut self, source: usize, line: &str, cx: &mut Context) {
+        let event: serde_json::Value = match parse_event(line) {
+            Ok(event) => event,
+            Err(dead) => return cx.dead_letter(&dead.reason, dead.event),
+        };
+        let source_node = Self::SPEC.sources[source].node;
+        let arrival = serde_json::json!({"source": source_node, "arrival": cx.arrival(), "watermark": cx.watermark()});
+        cx.emit(ARRIVALS_SINK, &arrival.to_string());
+        let Some(event_time) = event.get("ts").and_then(serde_json::Value::as_i64) else {
+            return cx.dead_letter(
+                "event-time: missing field `ts`",
+                DeadEvent::Json(line.into()),
+            );
+        };
+        cx.observe_event_time(event_time);
+        if event.get("drop") == Some(&serde_json::Value::Bool(true)) {
+            return cx.drop_record(PASS_NODE);
+        }
+        cx.emit(OUT_SINK, line);
+        cx.schedule(Timer {
+            node: DELAY_NODE,
+            time: event_time + 10,
+            domain: TimeDomain::Event,
+            event: line.into(),
+            event_time,
+            entry_time: event_time,
+            key: None,
+        });
+        if event.get("proc") == Some(&serde_json::Value::Bool(true)) {
+            cx.schedule(Timer {
+                node: DELAY_NODE,
+                time: cx.arrival() + 1,
+                domain: TimeDomain::Processing,
+                event: line.into(),
+                event_time,
+                entry_time: event_time,
+                key: None,
+            });
+        }
+    }
+
+    fn on_timer(&mut self, timer: Timer, cx: &mut Context) {
+        let event: serde_json::Value =
+            serde_json::from_str(&timer.event).expect("timers carry valid JSON");
+        let record = match timer.domain {
+            TimeDomain::Event => {
+                serde_json::json!({"timer": timer.time, "watermark": cx.watermark(), "id": event["id"]})
+            }
+            TimeDomain::Processing => {
+                serde_json::json!({"processing_timer": timer.time, "arrival": cx.arrival(), "id": event["id"]})
+            }
+        };
+        cx.emit(DELAYED_SINK, &record.to_string());
+    }
+}
+
+fn lines_of(path: &Path) -> Vec<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    text.lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("{line}: {error}")))
+        .collect()
+}
+
+fn args(values: &[&str]) -> Vec<String> {
+    std::iter::once("tiny")
+        .chain(values.iter().copied())
+        .map(String::from)
+        .collect()
+}
+
+fn write_inputs(dir: &Path) -> (String, String) {
+    let clicks = dir.join("clicks.jsonl");
+    let views = dir.join("views.jsonl");
+    std::fs::write(
+        &clicks,
+        b"{\"id\":\"c1\",\"ts\":100}\n   \nnot json\n{\"id\":\"c2\",\"ts\":130,\"proc\":true}\r\n[1,2]\n{\"id\":\"c3\",\"ts\":105,\"drop\":true}",
+    )
+    .expect("write clicks");
+    std::fs::write(
+        &views,
+        b"{\"id\":\"v1\",\"ts\":90}\n{\"id\":\"v2\",\"ts\":200}\n\xff\xfe\n",
+    )
+    .expect("write views");
+    (clicks.display().to_string(), views.display().to_string())
+}
+
+#[test]
+fn runs_two_sources_round_robin_with_timers_and_dead_letters() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (clicks, views) = write_inputs(dir.path());
+    let output = dir.path().join("out");
+    let exit = run_with_args::<TinyPipeline>(args(&[
+        "run",
+        "--input",
+        &format!("clicks={clicks}"),
+        "--input",
+        &format!("views={views}"),
+        "--output",
+        &output.display().to_string(),
+        "--quiet",
+    ]));
+    assert_eq!(exit, ExitCode::SUCCESS);
+
+    // Arrival n is line n across both sources, blank and rejected lines included (G30, G31):
+    // clicks 0, views 1, clicks(blank) 2, views 3, clicks(bad) 4, views(bad) 5, clicks 6,
+    // views ends, clicks 7, clicks 8. Each record sees the watermark from before it (G26).
+    assert_eq!(
+        lines_of(&output.join("arrivals.jsonl")),
+        vec![
+            serde_json::json!({"source": "clicks", "arrival": 0, "watermark": i64::MIN}),
+            serde_json::json!({"source": "views", "arrival": 1, "watermark": i64::MIN}),
+            serde_json::json!({"source": "views", "arrival": 3, "watermark": 90}),
+            serde_json::json!({"source": "clicks", "arrival": 6, "watermark": 100}),
+            serde_json::json!({"source": "clicks", "arrival": 8, "watermark": 130}),
+        ]
+    );
+    assert_eq!(
+        lines_of(&output.join("out.jsonl")),
+        vec![
+            serde_json::json!({"id": "c1", "ts": 100}),
+            serde_json::json!({"id": "v1", "ts": 90}),
+            serde_json::json!({"id": "v2", "ts": 200}),
+            serde_json::json!({"id": "c2", "ts": 130, "proc": true}),
+        ]
+    );
+    // After c2 the watermark is min(130, 200) = 130: the timers at 100 and 110 fire in time
+    // order, each seeing its own time (G28). The processing timer at 7 fires before the line
+    // arriving at 8. At end of input the rest fire in time order (G27, G31).
+    assert_eq!(
+        lines_of(&output.join("delayed.jsonl")),
+        vec![
+            serde_json::json!({"timer": 100, "watermark": 100, "id": "v1"}),
+            serde_json::json!({"timer": 110, "watermark": 110, "id": "c1"}),
+            serde_json::json!({"processing_timer": 7, "arrival": 7, "id": "c2"}),
+            serde_json::json!({"timer": 140, "watermark": 140, "id": "c2"}),
+            serde_json::json!({"timer": 210, "watermark": 210, "id": "v2"}),
+        ]
+    );
+    let dead_letters = lines_of(&output.join("_dead_letter.jsonl"));
+    assert_eq!(dead_letters.len(), 3);
+    assert!(dead_letters[0]["reason"]
+        .as_str()
+        .expect("reason")
+        .starts_with("invalid-json: "));
+    assert_eq!(dead_letters[0]["event"], serde_json::json!("not json"));
+    assert_eq!(
+        dead_letters[1]["reason"],
+        serde_json::json!("invalid-json: invalid UTF-8")
+    );
+    assert_eq!(
+        dead_letters[1]["event"],
+        serde_json::json!("\u{fffd}\u{fffd}")
+    );
+    assert_eq!(
+        dead_letters[2]["reason"],
+        serde_json::json!("not-an-object: expected a JSON object, found array")
+    );
+    assert_eq!(dead_letters[2]["event"], serde_json::json!([1, 2]));
+}
+
+#[test]
+fn one_plain_input_feeds_every_source_and_empty_outputs_exist() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = dir.path().join("both.jsonl");
+    std::fs::write(&input, "{\"id\":\"x\",\"ts\":5}\n").expect("write input");
+    let output = dir.path().join("nested").join("out");
+    let exit = run_with_args::<TinyPipeline>(args(&[
+        "--input",
+        &input.display().to_string(),
+        "--output",
+        &output.display().to_string(),
+        "--quiet",
+    ]));
+    assert_eq!(exit, ExitCode::SUCCESS);
+    assert_eq!(
+        lines_of(&output.join("out.jsonl")).len(),
+        2,
+        "each source reads the whole file"
+    );
+    assert_eq!(lines_of(&output.join("delayed.jsonl")).len(), 2);
+    assert_eq!(
+        std::fs::read_to_string(output.join("_dead_letter.jsonl")).expect("exists"),
+        ""
+    );
+}
+
+#[test]
+fn usage_and_io_errors_have_their_exit_codes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = dir.path().join("out").display().to_string();
+    let unknown_source = run_with_args::<TinyPipeline>(args(&[
+        "--input",
+        "nosuch=x.jsonl",
+        "--output",
+        &output,
+        "--quiet",
+    ]));
+    assert_eq!(unknown_source, ExitCode::from(2));
+    // Without --output the Kafka sink cannot be written.
+    let missing = dir.path().join("missing.jsonl").display().to_string();
+    let kafka_sink = run_with_args::<TinyPipeline>(args(&["--input", &missing, "--quiet"]));
+    assert_eq!(kafka_sink, ExitCode::from(2));
+    let missing_input =
+        run_with_args::<TinyPipeline>(args(&["--input", &missing, "--output", &output, "--quiet"]));
+    assert_eq!(missing_input, ExitCode::from(1));
+    let bad_flag = run_with_args::<TinyPipeline>(args(&["--no-such-flag"]));
+    assert_eq!(bad_flag, ExitCode::from(2));
+}
