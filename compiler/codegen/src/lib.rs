@@ -477,13 +477,11 @@ impl<'p> Generator<'p> {
                         let dotted = path.dotted();
                         (
                             quote! {
-                                let key = #access;
-                                if key.is_null() {
+                                // G12: keys compare by value and type, so `1` and `1.0` are one key.
+                                let Some(key_text) = pulse_stdlib::text::key_form(#access) else {
                                     cx.dead_letter(&format!("null-key: field `{}` is null or absent at node `{}`", #dotted, #node_id), DeadEvent::Json(Cow::Borrowed(record.text)));
                                     return;
-                                }
-                                let mut key_text = String::new();
-                                json::write_val(&mut key_text, key);
+                                };
                             },
                             quote! { Some(key_text.clone().into_boxed_str()) },
                         )
