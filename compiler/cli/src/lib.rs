@@ -283,7 +283,7 @@ fn convert(file: &Path, to: Option<ConvertTo>, output: Option<PathBuf>) -> ExitC
     });
     let text = match target {
         ConvertTo::Json => pulse_syntax::json::print_json_document(document),
-        ConvertTo::Pulse => String::new(),
+        ConvertTo::Pulse => pulse_syntax::pulse::print_pulse_document(document),
     };
     write_output(output.as_deref(), &text)
 }
@@ -319,7 +319,7 @@ fn fmt(files: &[PathBuf], check_only: bool) -> ExitCode {
         let mut sources = pulse_syntax::SourceMap::new();
         let file = sources.add(path.display().to_string(), text.clone());
         let formatted = match Form::of(path) {
-            Form::Pulse => Err(Vec::new()),
+            Form::Pulse => pulse_syntax::pulse::format_pulse(file, &text),
             Form::Json => {
                 let (document, diagnostics) = pulse_syntax::json::parse_json_document(file, &text);
                 match document {

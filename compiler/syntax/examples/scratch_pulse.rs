@@ -2,7 +2,22 @@ use pulse_syntax::*;
 fn main() {
     let path = std::env::args().nth(1).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
-    let expr_mode = std::env::args().nth(2).is_some();
+    let mode = std::env::args().nth(2).unwrap_or_default();
+    if mode == "fmt" {
+        match format_pulse(FileId(0), &text) { Ok(t) => { print!("{t}"); let t2 = format_pulse(FileId(0), &t).map_err(|d| format!("{d:?}")).unwrap(); if t2 != t { println!("!!! NOT IDEMPOTENT\n{t2}"); } } Err(d) => println!("ERR {d:?}") }
+        return;
+    }
+    if mode == "json" {
+        let (doc, d) = pulse_syntax::json::parse_json_document(FileId(0), &text);
+        for d in d { println!("json diag {} {}", d.code, d.message); }
+        let t = print_pulse_document(&doc.unwrap());
+        print!("{t}");
+        let (doc2, d) = parse_pulse_document(FileId(1), &t);
+        for d in d { println!("REPARSE diag {} {} {:?}", d.code, d.message, d.primary_span().map(|s| &t[s.range()])); }
+        if doc2.is_none() { println!("!!! reparse failed"); }
+        return;
+    }
+    let expr_mode = mode == "x";
     if expr_mode {
         for line in text.lines() {
             let (e, d) = parse_expr(FileId(0), line, 0);

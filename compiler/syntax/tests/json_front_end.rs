@@ -625,6 +625,71 @@ mod json_reader {
     }
 
     #[test]
+    fn missing_quotes_around_keys_and_values() {
+        let cases = [
+            (r#"{"id: "a"}"#, "key `id` has no closing quote", 4),
+            (r#"{id": "a"}"#, "key `id\"` has no opening quote", 1),
+            (
+                r#"{"d": send welcome push", "e": 1}"#,
+                "string `send welcome push\"` has no opening quote",
+                6,
+            ),
+        ];
+        for (text, message, at) in cases {
+            let (value, diagnostics) = read(text);
+            let diagnostic = only_diagnostic(diagnostics);
+            assert_eq!(diagnostic.message, message, "{text}");
+            assert_eq!(
+                diagnostic.primary_span().expect("primary").range(),
+                at..at,
+                "{text}"
+            );
+            assert!(value.expect("value").as_object().expect("object")[0]
+                .value
+                .as_str()
+                .is_some());
+        }
+    }
+
+    #[test]
+    fn missing_opening_brace() {
+        let text = "{\"config\":\n  \"topic\": \"t\", \"keyBy\": \"k\"\n}, \"b\": 1}";
+        let (value, diagnostics) = read(text);
+        let diagnostic = only_diagnostic(diagnostics);
+        assert_eq!(diagnostic.message, "expected `{` before key `topic`");
+        let at = text.find("\"topic").expect("topic");
+        assert_eq!(diagnostic.primary_span().expect("primary").range(), at..at);
+        let value = value.expect("value");
+        assert_eq!(
+            member(member(&value, "config"), "keyBy").as_str(),
+            Some("k")
+        );
+        assert_eq!(member(&value, "b").kind, ValueKind::Number(Number::Int(1)));
+    }
+
+    /// Recovery quality: deleting any one character of the seed rarely gives more than two errors.
+    #[test]
+    fn single_deletions_of_the_seed_rarely_cascade() {
+        let mut n_cascades = 0;
+        let mut n_single = 0;
+        for (idx, _) in SEED.char_indices() {
+            let mut text = SEED.to_string();
+            text.remove(idx);
+            let n_diagnostics = parse(&text).1.len();
+            n_cascades += usize::from(n_diagnostics > 2);
+            n_single += usize::from(n_diagnostics == 1);
+        }
+        assert!(
+            n_cascades <= 10,
+            "{n_cascades} deletions gave more than two errors"
+        );
+        assert!(
+            n_single >= 250,
+            "only {n_single} deletions gave exactly one error"
+        );
+    }
+
+    #[test]
     fn unexpected_characters() {
         let text = "{\"a\": @, \"b\": 1 2, \"c\": \u{201c}x\u{201d}}";
         let (value, diagnostics) = read(text);

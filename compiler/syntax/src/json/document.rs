@@ -272,14 +272,13 @@ impl Lowering<'_> {
     /// One edge string. Errors are reported with the exact spot; a wrong arrow (`=>`) is reported
     /// and the edge kept, any other error drops the edge.
     fn edge(&mut self, string: &Value, text: &str) -> Option<EdgeDecl> {
-        let sub = |this: &Self, start: usize, end: usize| this.inner_span(string, start, end);
         let error = |this: &mut Self,
                      start: usize,
                      end: usize,
                      message: String,
                      label: &str,
                      help: String| {
-            let span = sub(this, start, end);
+            let span = this.inner_span(string, start, end);
             this.report(
                 Diagnostic::new(codes::E0108, message)
                     .primary(span, label)

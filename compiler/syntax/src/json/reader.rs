@@ -25,6 +25,7 @@ pub fn read_json(file: FileId, text: &str) -> (Option<Value>, Vec<Diagnostic>) {
         closers: Vec::new(),
         quiet_at: None,
         reported_depth: false,
+        pending_key: None,
     };
     let value = reader.document();
     (value, reader.diagnostics)
@@ -74,6 +75,8 @@ struct Reader<'a> {
     /// so it is not reported again.
     quiet_at: Option<usize>,
     reported_depth: bool,
+    /// A key read before its object was known to start (see `container`).
+    pending_key: Option<Spanned<String>>,
 }
 
 fn is_ident_start(byte: u8) -> bool {
@@ -146,7 +149,7 @@ impl<'a> Reader<'a> {
         }
         self.skip_whitespace();
         let value = match self.peek() {
-            Some(byte) if is_value_start(byte) => self.value(0),
+            Some(byte) if is_value_start(byte) => self.value(0, true),
             _ => {
                 let found = self.found();
                 let span = self.char_span();
@@ -216,7 +219,7 @@ impl<'a> Reader<'a> {
         self.report(diagnostic);
     }
 
-    fn value(&mut self, depth: usize) -> Value {
+    fn value(&mut self, depth: usize, braces_may_be_missing: bool) -> Value {
         let start = self.pos;
         match self.peek() {
             None | Some(b',' | b'}' | b']') => {
@@ -246,11 +249,31 @@ impl<'a> Reader<'a> {
                 }
                 Value::new(ValueKind::Null, span)
             }
-            Some(b'{') => self.container(Container::Object, depth + 1),
-            Some(b'[') => self.container(Container::Array, depth + 1),
+            Some(b'{') => self.container(Container::Object, depth + 1, None),
+            Some(b'[') => self.container(Container::Array, depth + 1, None),
             Some(b'"' | b'\'') => {
                 let string = self.string();
+                self.skip_whitespace();
+                // `"config": "topic": ...`: a string followed by `:` is the first key of an
+                // object whose `{` is missing. Read the object from that key on.
+                if braces_may_be_missing && self.peek() == Some(b':') && depth < MAX_DEPTH {
+                    self.report(
+                        Diagnostic::new(
+                            codes::E0001,
+                            format!("expected `{{` before key `{}`", string.node),
+                        )
+                        .primary(self.span(start, start), "expected `{` here")
+                        .help(format!(
+                            "add a `{{` before `{}`",
+                            &self.text[string.span.range()]
+                        )),
+                    );
+                    return self.container(Container::Object, depth + 1, Some(string));
+                }
                 Value::new(ValueKind::String(string.node), string.span)
+            }
+            Some(byte) if byte.is_ascii_alphanumeric() && self.unopened_string_end().is_some() => {
+                self.unopened_string()
             }
             Some(byte) if byte.is_ascii_digit() || matches!(byte, b'-' | b'+' | b'.') => {
                 self.number()
@@ -282,9 +305,21 @@ impl<'a> Reader<'a> {
 
     /// An object or an array. Both loops alternate between "expecting an item" (after the opening
     /// delimiter or a `,`) and "after an item" (expecting a `,` or the closing delimiter).
-    fn container(&mut self, container: Container, depth: usize) -> Value {
-        let open = self.pos;
-        self.pos += 1;
+    /// With `first_key`, the object's `{` is missing and its first key has been read already.
+    fn container(
+        &mut self,
+        container: Container,
+        depth: usize,
+        first_key: Option<Spanned<String>>,
+    ) -> Value {
+        let open = first_key
+            .as_ref()
+            .map_or(self.pos, |key| key.span.start as usize);
+        let mut resume = first_key.is_some();
+        if !resume {
+            self.pos += 1;
+        }
+        self.pending_key = first_key;
         self.closers.push(container.closer());
         let mut members: Vec<Member> = Vec::new();
         let mut elements: Vec<Value> = Vec::new();
@@ -294,6 +329,16 @@ impl<'a> Reader<'a> {
         let end = 'items: loop {
             self.skip_whitespace();
             match self.peek() {
+                _ if std::mem::take(&mut resume) => {
+                    last_end = self.item(
+                        container,
+                        depth,
+                        &mut members,
+                        &mut elements,
+                        &mut first_keys,
+                        None,
+                    );
+                }
                 Some(byte) if byte == container.closer() => {
                     if let Some(comma) = comma {
                         self.trailing_comma(container, comma);
@@ -304,6 +349,9 @@ impl<'a> Reader<'a> {
                 None => break 'items self.unclosed(container, open, last_end),
                 Some(byte) if self.closes_outer(byte) => {
                     break 'items self.unclosed(container, open, last_end)
+                }
+                Some(byte) if self.forgot_closing_brace(container, byte) => {
+                    break 'items self.close_early(container, open, last_end)
                 }
                 Some(b',') => {
                     let span = self.char_span();
@@ -386,15 +434,8 @@ impl<'a> Reader<'a> {
                     Some(byte) if self.closes_outer(byte) => {
                         break 'items self.unclosed(container, open, last_end)
                     }
-                    // `{` after a member of an object in an array: most likely `}, {` with the `}`
-                    // forgotten. Close the object here and let the array read the next one quietly.
-                    Some(b'{')
-                        if container == Container::Object
-                            && self.closers.iter().rev().nth(1) == Some(&b']') =>
-                    {
-                        let end = self.unclosed(container, open, last_end);
-                        self.quiet_at = Some(end);
-                        break 'items end;
+                    Some(byte) if self.forgot_closing_brace(container, byte) => {
+                        break 'items self.close_early(container, open, last_end)
                     }
                     Some(byte) if self.item_start(container, byte) => {
                         // A missing `,`: report it and read on as if it were there.
@@ -491,7 +532,7 @@ impl<'a> Reader<'a> {
                 (key_span, end)
             }
             Container::Array => {
-                let element = self.value(depth);
+                let element = self.value(depth, true);
                 let end = element.span.end as usize;
                 // Point at a scalar whole, and only at the first byte of a (possibly long) container.
                 let span = match element.kind {
@@ -523,6 +564,9 @@ impl<'a> Reader<'a> {
 
     /// A key: a double-quoted string, or (reported) a single-quoted string or an unquoted word.
     fn key(&mut self) -> Spanned<String> {
+        if let Some(key) = self.pending_key.take() {
+            return key;
+        }
         if self.peek() == Some(b'"') || self.peek() == Some(b'\'') {
             return self.string();
         }
@@ -531,6 +575,15 @@ impl<'a> Reader<'a> {
             self.pos += 1;
         }
         let word = self.text[start..self.pos].to_string();
+        if self.peek() == Some(b'"') {
+            self.pos += 1;
+            self.report(
+                Diagnostic::new(codes::E0001, format!("key `{word}\"` has no opening quote"))
+                    .primary(self.span(start, start), "expected `\"` here")
+                    .help(format!("write `\"{word}\"`")),
+            );
+            return Spanned::new(word, self.span(start, self.pos));
+        }
         let span = self.span(start, self.pos);
         self.report(
             Diagnostic::new(codes::E0001, format!("unquoted key `{word}`"))
@@ -544,6 +597,7 @@ impl<'a> Reader<'a> {
     fn member_rest(&mut self, key: Spanned<String>, depth: usize) -> Member {
         self.skip_whitespace();
         let key_end = key.span.end as usize;
+        let mut colon_found = true;
         match self.peek() {
             Some(b':') => self.pos += 1,
             Some(b'=') => {
@@ -558,6 +612,25 @@ impl<'a> Reader<'a> {
                 );
                 self.pos += 1;
             }
+            _ if self.split_key(&key).is_some() => {
+                let (name, colon) = self.split_key(&key).expect("checked just above");
+                // The key's closing quote is missing, so the string ran on to the next quote
+                // (or the end of the line, reported as unterminated). Read it again up to its `:`.
+                if self.diagnostics.last().and_then(Diagnostic::primary_span) == Some(key.span) {
+                    self.diagnostics.pop();
+                }
+                self.report(
+                    Diagnostic::new(codes::E0001, format!("key `{name}` has no closing quote"))
+                        .primary(self.span(colon, colon), "expected `\"` here")
+                        .help(format!("write `\"{name}\":`")),
+                );
+                self.quiet_at = None;
+                self.pos = colon + 1;
+                let key = Spanned::new(name, self.span(key.span.start as usize, colon));
+                self.skip_whitespace();
+                let value = self.value(depth, true);
+                return Member { key, value };
+            }
             _ => {
                 let found = self.found();
                 self.report(
@@ -568,6 +641,7 @@ impl<'a> Reader<'a> {
                     .primary(self.span(key_end, key_end), "expected `:` here")
                     .help(format!("write the member as `\"{}\": value`", key.node)),
                 );
+                colon_found = false;
                 self.skip_whitespace();
                 if !self.peek().is_some_and(is_value_start) {
                     let value = Value::new(ValueKind::Null, self.span(key_end, key_end));
@@ -576,8 +650,37 @@ impl<'a> Reader<'a> {
             }
         }
         self.skip_whitespace();
-        let value = self.value(depth);
+        let value = self.value(depth, colon_found);
         Member { key, value }
+    }
+
+    /// `{` where an object member should be, inside an array: most likely `}, {` with the `}`
+    /// forgotten, as between two nodes.
+    fn forgot_closing_brace(&self, container: Container, byte: u8) -> bool {
+        container == Container::Object
+            && byte == b'{'
+            && self.closers[..self.closers.len().saturating_sub(1)].contains(&b']')
+    }
+
+    /// Closes an object before a `{` (see `forgot_closing_brace`). The containers around it then
+    /// read on quietly up to the array, which reads the `{` as its next element.
+    fn close_early(&mut self, container: Container, open: usize, last_end: usize) -> usize {
+        let end = self.unclosed(container, open, last_end);
+        self.quiet_at = Some(end);
+        end
+    }
+
+    /// For a double-quoted key without a following `:` whose text has one (`"name: "...`): the
+    /// key before the `:` and the offset of the `:`. Only for keys without escapes before the `:`.
+    fn split_key(&self, key: &Spanned<String>) -> Option<(String, usize)> {
+        let start = key.span.start as usize;
+        if self.bytes.get(start) != Some(&b'"') {
+            return None;
+        }
+        let raw = self.text.get(start + 1..key.span.end as usize)?;
+        let colon = raw.find(':')?;
+        let name = raw[..colon].trim_end();
+        (!name.is_empty() && !name.contains('\\')).then(|| (name.to_string(), start + 1 + colon))
     }
 
     /// Whether `byte` closes a container around the current one, i.e. the current one lacks its closer.
@@ -934,6 +1037,34 @@ impl<'a> Reader<'a> {
         );
     }
 
+    /// Where a string missing its opening quote ends (`5m",` or `send welcome push",`): a `"` later
+    /// on the line, directly after text with no JSON punctuation. A space before the `"` is more
+    /// likely a missing `,` (`null "b": 1`), so it does not count.
+    fn unopened_string_end(&self) -> Option<usize> {
+        let rest = &self.text[self.pos..];
+        let line = &rest[..rest.find(['\n', '\r']).unwrap_or(rest.len())];
+        let quote = line.find('"')?;
+        let before = &line[..quote];
+        let plain = !before.contains([',', ':', '{', '}', '[', ']', '\'', '\\']);
+        (plain && !before.ends_with(char::is_whitespace)).then_some(self.pos + quote)
+    }
+
+    fn unopened_string(&mut self) -> Value {
+        let start = self.pos;
+        let quote = self.unopened_string_end().expect("checked by the caller");
+        let text = self.text[start..quote].to_string();
+        self.pos = quote + 1;
+        self.report(
+            Diagnostic::new(
+                codes::E0001,
+                format!("string `{text}\"` has no opening quote"),
+            )
+            .primary(self.span(start, start), "expected `\"` here")
+            .help(format!("write `\"{text}\"`")),
+        );
+        Value::new(ValueKind::String(text), self.span(start, self.pos))
+    }
+
     /// An unquoted word in value position: `true`, `false`, `null`, a literal from another language
     /// (`True`, `None`, ...) or an unquoted string; the mistakes are reported and read as meant.
     fn bare_word(&mut self) -> Value {
@@ -953,20 +1084,6 @@ impl<'a> Reader<'a> {
             "NaN" | "Infinity" => {
                 self.not_a_number(word, span);
                 return Value::new(ValueKind::Null, span);
-            }
-            // `events"`: the opening quote is missing.
-            _ if self.peek() == Some(b'"') => {
-                self.pos += 1;
-                let span = self.span(start, self.pos);
-                self.report(
-                    Diagnostic::new(
-                        codes::E0001,
-                        format!("string `{word}\"` has no opening quote"),
-                    )
-                    .primary(self.span(start, start), "expected `\"` here")
-                    .help(format!("write `\"{word}\"`")),
-                );
-                return Value::new(ValueKind::String(word.to_string()), span);
             }
             _ => {
                 let help = match crate::diagnostic::did_you_mean(word, ["true", "false", "null"]) {

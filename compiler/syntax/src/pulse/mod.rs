@@ -3,11 +3,13 @@
 //! `pulsec fmt`). The language is described in docs/language.md; its grammar is
 //! `grammar/pulse.pest`.
 
+mod convert;
 pub(crate) mod errors;
 pub(crate) mod grammar;
 pub(crate) mod lexer;
 mod lower;
 mod parse;
+mod print;
 mod tree;
 
 use crate::ast::Document;
@@ -22,4 +24,22 @@ pub fn parse_pulse_document(file: FileId, text: &str) -> (Option<Document>, Vec<
     let document = lower::lower_file(file, text.len(), &tree, &mut diagnostics);
     let has_errors = diagnostics.iter().any(Diagnostic::is_error);
     (if has_errors { None } else { Some(document) }, diagnostics)
+}
+
+/// Prints a document (typically read from JSON) as canonical `.pulse`: settings header, `event`
+/// block, node declarations, then the flow as chains. JSON idioms become `.pulse` idioms
+/// (condition objects become expressions, duration strings become literals); the result parses
+/// back to an equivalent document.
+pub fn print_pulse_document(document: &Document) -> String {
+    print::print_file(&convert::document_to_tree(document), "")
+}
+
+/// Formats a `.pulse` file in the canonical layout, keeping its comments. Fails with the syntax
+/// errors when the file does not parse. Idempotent: formatting the output again changes nothing.
+pub fn format_pulse(file: FileId, text: &str) -> Result<String, Vec<Diagnostic>> {
+    let (tree, diagnostics) = parse::parse_file(file, text);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(diagnostics);
+    }
+    Ok(print::print_file(&tree, text))
 }

@@ -56,10 +56,11 @@ pub(crate) fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
             Ok(mut pairs) => {
                 let pair = pairs.next().expect("an item rule produces one pair");
                 let mut cx = ExprCx { file, base: range.start, syntax_code: codes::E0002, diagnostics: &mut diagnostics };
+                // The item ends at its last token, before any comments that follow it.
+                let span = cx.span(pair.as_span());
                 let mut converter = Converter { cx: &mut cx, text: item_text };
                 if let Some(kind) = converter.item(pair) {
-                    let end = range.start + item_text.trim_end().len();
-                    items.push(Item { span: Span::new(file, range.start, end), blank_before: false, kind });
+                    items.push(Item { span, blank_before: false, kind });
                 }
             }
             Err(error) => {
