@@ -287,6 +287,7 @@ pub fn array_elements(text: &str) -> Result<Vec<&RawValue>, String> {
 mod tests {
     use super::*;
 
+
     /// A stand-in for a generated event struct, written the way codegen writes them.
     #[derive(Debug, Default, PartialEq)]
     struct Event<'a> {

@@ -40,11 +40,21 @@ pub fn array(items: &[Val<'_>]) -> Val<'static> {
     Val::Arr(Cow::Owned(text))
 }
 
-/// Declares a view struct and its borrowing `Deserialize` impl.
+/// Declares a view struct and its borrowing `Deserialize` impl. A slot with a nested view keeps
+/// the raw text of its object so the nested view borrows from the line; other slots decode
+/// straight into a `Val`.
 ///
 /// `view!(Name { "json_key" => field, "obj" => field [nested_field: NestedView] })`
 #[macro_export]
 macro_rules! view {
+    (@slot $map:ident, $view:ident, $field:ident) => {
+        $view.$field = $map.next_value()?;
+    };
+    (@slot $map:ident, $view:ident, $field:ident, $nested_field:ident, $nested:ident) => {
+        $view.$field = $map.next_value::<$crate::val::RawVal<'de>>()?.0;
+        $view.$nested_field = $crate::view::nested::<$nested<'de>>(&$view.$field)
+            .map_err(<A::Error as $crate::serde::de::Error>::custom)?;
+    };
     ($name:ident { $($key:literal => $field:ident $([$nested_field:ident : $nested:ident])?),* $(,)? }) => {
         #[derive(Default, Debug)]
         struct $name<'a> {
@@ -66,9 +76,7 @@ macro_rules! view {
                         while let Some(key) = map.next_key::<$crate::decode::Key<'de>>()? {
                             match key.as_str() {
                                 $($key => {
-                                    view.$field = map.next_value()?;
-                                    $(view.$nested_field = $crate::view::nested::<$nested<'de>>(&view.$field)
-                                        .map_err(<A::Error as $crate::serde::de::Error>::custom)?;)?
+                                    $crate::view!(@slot map, view, $field $(, $nested_field, $nested)?);
                                 })*
                                 _ => {
                                     map.next_value::<$crate::decode::Skip>()?;

@@ -113,6 +113,12 @@ lto = false
 codegen-units = 16
 incremental = false
 
+# The pipeline's own crate is small and holds every monomorphized hot loop: compile it as one
+# unit so the decoder, the operators and the driver inline into each other. Dependencies keep
+# the shared profile above, so they are reused from the shared target directory.
+[profile.release.package.{name}]
+codegen-units = 1
+
 [workspace]
 "#,
         name = pipeline.name,

@@ -50,7 +50,8 @@ fn expr_value(e: Expr) -> Value {
 /// A field path as a path expression, when every segment is a name.
 fn path_expr(text: &str) -> Option<Expr> {
     let segments: Vec<&str> = text.split('.').collect();
-    let valid = segments.iter().all(|segment| is_ident(segment) && !matches!(*segment, "true" | "false" | "null" | "in"));
+    let valid =
+        segments.iter().all(|segment| is_ident(segment) && !matches!(*segment, "true" | "false" | "null" | "in"));
     valid.then(|| expr(ExprKind::Path(segments.iter().map(|segment| spanned(segment)).collect())))
 }
 
@@ -100,7 +101,10 @@ fn generic(value: &ast::Value) -> Value {
     let kind = match &value.kind {
         ast::ValueKind::Array(items) => ValueKind::List(items.iter().map(generic).collect()),
         ast::ValueKind::Object(members) => ValueKind::Object(
-            members.iter().map(|member| Pair { key: spanned(&member.key.node), value: generic(&member.value) }).collect(),
+            members
+                .iter()
+                .map(|member| Pair { key: spanned(&member.key.node), value: generic(&member.value) })
+                .collect(),
         ),
         ast::ValueKind::Duration(duration) => ValueKind::Duration(duration.clone()),
         ast::ValueKind::Expr(inner) => return expr_value(inner.clone()),
@@ -163,9 +167,8 @@ fn condition_object(members: &[Member]) -> Option<Expr> {
     let null_check = |is_null: bool, path: Expr| {
         binary(if is_null { BinaryOp::Eq } else { BinaryOp::Ne }, path, expr(ExprKind::Null))
     };
-    let call = |name: &str, path: Expr, operand: Expr| {
-        expr(ExprKind::Call { name: spanned(name), args: vec![path, operand] })
-    };
+    let call =
+        |name: &str, path: Expr, operand: Expr| expr(ExprKind::Call { name: spanned(name), args: vec![path, operand] });
     Some(match op {
         "equals" => binary(BinaryOp::Eq, path, literal_expr(operand)?),
         "notEquals" => binary(BinaryOp::Ne, path, literal_expr(operand)?),
@@ -178,9 +181,7 @@ fn condition_object(members: &[Member]) -> Option<Expr> {
         "lt" => binary(BinaryOp::Lt, path, literal_expr(operand)?),
         "lte" => binary(BinaryOp::Le, path, literal_expr(operand)?),
         "regex" => match &operand.kind {
-            ast::ValueKind::String(pattern) => {
-                expr(ExprKind::Match { lhs: Box::new(path), pattern: spanned(pattern) })
-            }
+            ast::ValueKind::String(pattern) => expr(ExprKind::Match { lhs: Box::new(path), pattern: spanned(pattern) }),
             _ => return None,
         },
         "contains" => call("contains", path, literal_expr(operand)?),
@@ -223,7 +224,9 @@ fn set_value(value: &ast::Value) -> Value {
                 ast::ValueKind::String(text) => {
                     let (parsed, diagnostics) = parse_expr(FileId::default(), text, 0);
                     match parsed {
-                        Some(parsed) if !diagnostics.iter().any(|diagnostic| diagnostic.is_error()) => expr_value(parsed),
+                        Some(parsed) if !diagnostics.iter().any(|diagnostic| diagnostic.is_error()) => {
+                            expr_value(parsed)
+                        }
                         _ => generic(&member.value),
                     }
                 }
@@ -245,7 +248,9 @@ fn member_value<'a>(members: &'a [Member], key: &str) -> Option<&'a ast::Value> 
 
 fn has_exactly(members: &[Member], required: &[&str], optional: &[&str]) -> bool {
     required.iter().all(|key| members.iter().filter(|member| member.key.node == *key).count() == 1)
-        && members.iter().all(|member| required.contains(&member.key.node.as_str()) || optional.contains(&member.key.node.as_str()))
+        && members
+            .iter()
+            .all(|member| required.contains(&member.key.node.as_str()) || optional.contains(&member.key.node.as_str()))
         && members.iter().filter(|member| optional.contains(&member.key.node.as_str())).count()
             == optional.iter().filter(|key| member_value(members, key).is_some()).count()
 }
@@ -280,7 +285,9 @@ fn config_value(kind: &str, key: &str, value: &ast::Value) -> Value {
             _ => generic(value),
         },
         ("window-aggregate", "window") => window_value(value),
-        (_, "circuitBreaker") => object_with(value, |key, inner| if key == "resetAfter" { duration_value(inner) } else { generic(inner) }),
+        (_, "circuitBreaker") => {
+            object_with(value, |key, inner| if key == "resetAfter" { duration_value(inner) } else { generic(inner) })
+        }
         _ => generic(value),
     }
 }
@@ -359,11 +366,13 @@ fn sugar_entries(kind: &str, key: &str, value: &ast::Value) -> Option<Vec<EntryK
                         cond: member_value(members, "where").map(condition_value),
                     })
                 }
-                ("segmentation", "segments") if has_exactly(members, &["name", "rule"], &[]) => Some(EntryKind::Segment {
-                    keyword,
-                    name: name_token(member_value(members, "name"))?,
-                    rule: condition_value(member_value(members, "rule")?),
-                }),
+                ("segmentation", "segments") if has_exactly(members, &["name", "rule"], &[]) => {
+                    Some(EntryKind::Segment {
+                        keyword,
+                        name: name_token(member_value(members, "name"))?,
+                        rule: condition_value(member_value(members, "rule")?),
+                    })
+                }
                 ("window-aggregate", "aggregates") if has_exactly(members, &["name", "fn"], &["field"]) => {
                     let func = member_value(members, "fn")?.as_str()?;
                     if !is_ident(func) || matches!(func, "true" | "false" | "null" | "in") {
@@ -372,12 +381,17 @@ fn sugar_entries(kind: &str, key: &str, value: &ast::Value) -> Option<Vec<EntryK
                     let field = match member_value(members, "field") {
                         None => None,
                         Some(field) if field.as_str().is_some() => Some(path_value(field)),
-                        Some(ast::Value { kind: ast::ValueKind::Expr(Expr { kind: ExprKind::Path(_), .. }), .. }) => {
-                            member_value(members, "field").map(generic)
-                        }
+                        Some(ast::Value {
+                            kind: ast::ValueKind::Expr(Expr { kind: ExprKind::Path(_), .. }), ..
+                        }) => member_value(members, "field").map(generic),
                         Some(_) => return None,
                     };
-                    Some(EntryKind::Aggregate { keyword, name: name_token(member_value(members, "name"))?, func: spanned(func), field })
+                    Some(EntryKind::Aggregate {
+                        keyword,
+                        name: name_token(member_value(members, "name"))?,
+                        func: spanned(func),
+                        field,
+                    })
                 }
                 _ => None,
             }
@@ -505,7 +519,11 @@ fn chains(edges: &[ast::EdgeDecl]) -> Vec<Chain> {
             out.push(chain);
             continue;
         }
-        let from = Elem::Ref { span: span(), id: spanned(&edge.from.node), port: edge.from_port.as_ref().map(|port| spanned(&port.node)) };
+        let from = Elem::Ref {
+            span: span(),
+            id: spanned(&edge.from.node),
+            port: edge.from_port.as_ref().map(|port| spanned(&port.node)),
+        };
         let mut chain = Chain { span: span(), elems: vec![from], branches: None };
         extend_chain(edges, &mut idx, &mut chain);
         out.push(chain);
@@ -562,7 +580,11 @@ pub(crate) fn document_to_tree(document: &Document) -> File {
         items.push(item(ItemKind::Version { keyword: span(), value: generic(value) }, false));
     }
     if let Some(value) = setting("runtime").filter(|value| value.as_object().is_some()) {
-        let value = object_with(value, |key, inner| if DURATION_KEYS.contains(&key) { duration_value(inner) } else { generic(inner) });
+        let value =
+            object_with(
+                value,
+                |key, inner| if DURATION_KEYS.contains(&key) { duration_value(inner) } else { generic(inner) },
+            );
         items.push(item(ItemKind::Runtime { keyword: span(), value }, true));
     }
     if let Some(schema) = setting("schema") {
@@ -581,7 +603,7 @@ pub(crate) fn document_to_tree(document: &Document) -> File {
         let decl = node_decl(decl);
         let multiline = decl.block.is_some();
         items.push(item(
-            ItemKind::Chain(Chain { span: span(), elems: vec![Elem::Decl(decl)], branches: None }),
+            ItemKind::Chain(Chain { span: span(), elems: vec![Elem::Decl(Box::new(decl))], branches: None }),
             multiline || previous_multiline,
         ));
         previous_multiline = multiline;

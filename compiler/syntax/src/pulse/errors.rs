@@ -37,8 +37,8 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         | call | path | name | prefix_op | sql_not | expr_input => "an expression",
         value | duration | bad_duration | object | list => "a value",
         string | dq_string | sq_string => "a string",
-        or_op | and_op | cmp_op | match_op | add_op | mul_op | sql_or | sql_and | bad_or | bad_and | sql_ne | bad_eq
-        | in_op | sql_in => "an operator",
+        or_op | and_op | cmp_op | match_op | add_op | mul_op | sql_or | sql_and | bad_or | bad_and | sql_ne
+        | bad_eq | in_op | sql_in => "an operator",
         node_id | node_ref => "a node id",
         node_type => "a node type",
         port_name => "a port name",
@@ -108,9 +108,7 @@ fn join_or(items: &[String]) -> String {
 /// The identifier that ends right before `pos` (skipping blanks), if any.
 fn previous_word(text: &str, pos: usize) -> Option<&str> {
     let before = text[..pos.min(text.len())].trim_end();
-    let start = before
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-        .map_or(0, |idx| idx + 1);
+    let start = before.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).map_or(0, |idx| idx + 1);
     let word = &before[start..];
     (!word.is_empty()).then_some(word)
 }
@@ -205,7 +203,8 @@ pub(crate) fn pest_error_to_diagnostic(
     let expects = |what: &str| expected.iter().any(|item| item == what);
     let comparisons = ["`==`", "`!=`", "`<`", "`<=`", "`>`", "`>=`", "`=~`", "`in`"];
     let before = text[..pos].trim_end();
-    let after_operand = before.ends_with(|c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | ')' | ']' | '"' | '\''));
+    let after_operand =
+        before.ends_with(|c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | ')' | ']' | '"' | '\''));
     let (message, label, help) = if comparisons.contains(&found.as_str()) && after_operand {
         (
             "comparison operators cannot be chained".to_string(),
@@ -213,11 +212,7 @@ pub(crate) fn pest_error_to_diagnostic(
             Some("combine comparisons with `&&` (`a < b && b < c`) or add parentheses".to_string()),
         )
     } else if before.ends_with('.') && !before.ends_with("..") {
-        (
-            format!("expected a field name after `.`, found {found}"),
-            "expected a field name".to_string(),
-            None,
-        )
+        (format!("expected a field name after `.`, found {found}"), "expected a field name".to_string(), None)
     } else if expects("`:`") && found == "`=`" {
         (
             "expected `:` between a key and its value".to_string(),
@@ -236,9 +231,7 @@ pub(crate) fn pest_error_to_diagnostic(
         (
             format!("expected `:` or `->` after `{previous}`, found {found}"),
             "expected `:` or `->`".to_string(),
-            Some(format!(
-                "declare a node with `{previous}: TYPE {{ ... }}` or connect it with `{previous} -> NEXT`"
-            )),
+            Some(format!("declare a node with `{previous}: TYPE {{ ... }}` or connect it with `{previous} -> NEXT`")),
         )
     } else if expected.is_empty() {
         (format!("unexpected {found}"), "unexpected here".to_string(), None)

@@ -10,7 +10,10 @@ pub(crate) enum Piece {
     /// `//` up to (not including) the end of the line.
     Comment(Range<usize>),
     /// A quoted string; `terminated` is false when the line ends first.
-    Str { range: Range<usize>, terminated: bool },
+    Str {
+        range: Range<usize>,
+        terminated: bool,
+    },
     Char(usize, char),
 }
 
@@ -60,7 +63,8 @@ pub(crate) fn pieces(text: &str) -> Vec<Piece> {
 }
 
 /// Keywords that start a top-level item (when not followed by `:`, `->` or `.`).
-pub(crate) const TOP_LEVEL_KEYWORDS: &[&str] = &["pipeline", "description", "version", "runtime", "event", "schema", "test"];
+pub(crate) const TOP_LEVEL_KEYWORDS: &[&str] =
+    &["pipeline", "description", "version", "runtime", "event", "schema", "test"];
 
 /// The leading word of an item (node-id characters) and the first non-blank character after it.
 pub(crate) fn leading_word(text: &str) -> (&str, Option<char>) {

@@ -27,7 +27,12 @@ pub(crate) fn positional_keys(kind: &str) -> Option<&'static [&'static str]> {
     })
 }
 
-pub(crate) fn lower_file(file: FileId, text_len: usize, tree: &File, diagnostics: &mut Vec<Diagnostic>) -> ast::Document {
+pub(crate) fn lower_file(
+    file: FileId,
+    text_len: usize,
+    tree: &File,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> ast::Document {
     let mut lowerer = Lowerer { diagnostics, nodes: Vec::new(), edges: Vec::new(), edges_span: None };
     let mut settings: Vec<Member> = Vec::new();
     let mut setting_spans: Vec<(&'static str, Span)> = Vec::new();
@@ -189,7 +194,8 @@ impl Lowerer<'_> {
                 Some(keys) => {
                     let kind = &decl.kind.node;
                     let expected = keys.iter().map(|key| key.to_uppercase()).collect::<Vec<_>>().join(", ");
-                    let count = if keys.len() == 1 { "1 argument".to_string() } else { format!("{} arguments", keys.len()) };
+                    let count =
+                        if keys.len() == 1 { "1 argument".to_string() } else { format!("{} arguments", keys.len()) };
                     self.error(
                         args.span,
                         format!("`{kind}` takes {count} in parentheses, found {}", args.values.len()),
@@ -255,7 +261,13 @@ impl Lowerer<'_> {
     }
 
     /// Appends `element` to the sugar list `key` (created at the first entry).
-    fn push_sugar(members: &mut Vec<ConfigMember>, key: &str, keyword: &'static str, key_span: Span, element: ast::Value) {
+    fn push_sugar(
+        members: &mut Vec<ConfigMember>,
+        key: &str,
+        keyword: &'static str,
+        key_span: Span,
+        element: ast::Value,
+    ) {
         if let Some(existing) = members.iter_mut().find(|config| config.sugar == Some(keyword)) {
             existing.member.value.span = existing.member.value.span.to(element.span);
             if let ast::ValueKind::Array(items) = &mut existing.member.value.kind {
@@ -274,11 +286,19 @@ impl Lowerer<'_> {
     }
 
     fn entry(&mut self, entry: &Entry, kind: &str, members: &mut Vec<ConfigMember>) {
-        let string = |spanned: &Spanned<String>| ast::Value::new(ast::ValueKind::String(spanned.node.clone()), spanned.span);
-        let member = |key: &str, key_span: Span, value: ast::Value| Member { key: Spanned::new(key.to_string(), key_span), value };
+        let string =
+            |spanned: &Spanned<String>| ast::Value::new(ast::ValueKind::String(spanned.node.clone()), spanned.span);
+        let member = |key: &str, key_span: Span, value: ast::Value| Member {
+            key: Spanned::new(key.to_string(), key_span),
+            value,
+        };
         match &entry.kind {
             EntryKind::Pair(pair) => {
-                let value = if kind == "map" && pair.key.node == "set" { self.set_object(&pair.value) } else { self.value(&pair.value) };
+                let value = if kind == "map" && pair.key.node == "set" {
+                    self.set_object(&pair.value)
+                } else {
+                    self.value(&pair.value)
+                };
                 members.push(ConfigMember { member: Member { key: pair.key.clone(), value }, sugar: None });
             }
             EntryKind::Route { keyword, name, cond } => {
@@ -313,14 +333,20 @@ impl Lowerer<'_> {
                 let inner = match window {
                     WindowSugar::Tumbling { keyword, size } => member("tumbling", *keyword, self.value(size)),
                     WindowSugar::Sliding { keyword, size, slide } => {
-                        let fields = vec![member("size", size.span, self.value(size)), member("slide", slide.span, self.value(slide))];
+                        let fields = vec![
+                            member("size", size.span, self.value(size)),
+                            member("slide", slide.span, self.value(slide)),
+                        ];
                         member("sliding", *keyword, object(fields, entry.span))
                     }
                     WindowSugar::Session { keyword, gap } => {
                         member("session", *keyword, object(vec![member("gap", gap.span, self.value(gap))], entry.span))
                     }
                 };
-                members.push(ConfigMember { member: member("window", *keyword, object(vec![inner], entry.span)), sugar: Some("window") });
+                members.push(ConfigMember {
+                    member: member("window", *keyword, object(vec![inner], entry.span)),
+                    sugar: Some("window"),
+                });
             }
         }
     }

@@ -55,7 +55,8 @@ pub(crate) fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
         match PulseParser::parse(rule, item_text) {
             Ok(mut pairs) => {
                 let pair = pairs.next().expect("an item rule produces one pair");
-                let mut cx = ExprCx { file, base: range.start, syntax_code: codes::E0002, diagnostics: &mut diagnostics };
+                let mut cx =
+                    ExprCx { file, base: range.start, syntax_code: codes::E0002, diagnostics: &mut diagnostics };
                 // The item ends at its last token, before any comments that follow it.
                 let span = cx.span(pair.as_span());
                 let mut converter = Converter { cx: &mut cx, text: item_text };
@@ -191,7 +192,8 @@ impl Converter<'_, '_, '_> {
             let gap_without_comments: String = gap.lines().map(|line| line.split("//").next().unwrap_or("")).collect();
             if !gap.contains('\n') && !gap_without_comments.contains(',') {
                 let span = self.cx.span(window[1]);
-                let first_line = window[1].as_str().lines().next().unwrap_or("");
+                let entry_text = &window[1].as_str()[..crate::expr::trimmed_len(window[1].as_str())];
+                let first_line = entry_text.lines().next().unwrap_or("");
                 let span = Span::new(span.file, span.start as usize, span.start as usize + first_line.len());
                 self.error(
                     span,
@@ -255,7 +257,8 @@ impl Converter<'_, '_, '_> {
 
     fn value(&mut self, pair: PestPair<'_, Rule>) -> Value {
         let span = self.span(&pair);
-        let child = if pair.as_rule() == Rule::value { pair.into_inner().next().expect("a value has a body") } else { pair };
+        let child =
+            if pair.as_rule() == Rule::value { pair.into_inner().next().expect("a value has a body") } else { pair };
         match child.as_rule() {
             Rule::duration => self.duration(child),
             Rule::bad_duration => {
@@ -433,7 +436,7 @@ impl Converter<'_, '_, '_> {
                 _ => decl.block = Some(self.block(child)),
             }
         }
-        Elem::Decl(decl)
+        Elem::Decl(Box::new(decl))
     }
 
     fn block(&mut self, pair: PestPair<'_, Rule>) -> Block {
@@ -540,7 +543,7 @@ fn habit_unit_millis(unit: &str) -> Option<u64> {
 /// The canonical literal for a number of milliseconds: the largest unit that divides it.
 pub(crate) fn canonical_duration(millis: u64) -> String {
     for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
-        if millis != 0 && millis % size == 0 {
+        if millis != 0 && millis.checked_rem(size) == Some(0) {
             return format!("{}{unit}", millis / size);
         }
     }
@@ -563,7 +566,7 @@ fn intended_millis(text: &str) -> Option<u64> {
         total += number * unit as f64;
         rest = rest[unit_end..].trim_start();
     }
-    (total.fract() == 0.0 && total >= 0.0 && total < 1e18).then_some(total as u64)
+    (total.fract() == 0.0 && (0.0..1e18).contains(&total)).then_some(total as u64)
 }
 
 fn bad_duration(cx: &mut ExprCx<'_>, pair: &PestPair<'_, Rule>) {

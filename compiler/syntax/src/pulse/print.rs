@@ -125,14 +125,19 @@ impl Printer<'_> {
 
     /// Ends a line, moving a comment that followed `end` on the same source line to its end.
     fn end_line(&mut self, end: Span) {
-        self.trailing_comment(end);
+        self.trailing_comment(end, usize::MAX);
         self.out.push('\n');
     }
 
-    fn trailing_comment(&mut self, end: Span) {
+    /// Appends a comment that follows `end` on its source line and starts before `limit`.
+    fn trailing_comment(&mut self, end: Span, limit: usize) {
         if let Some(comment) = self.comments.get(self.next_comment).cloned() {
             let end = end.end as usize;
-            if !end_is_synthetic(end) && comment.start >= end && !self.source[end..comment.start].contains('\n') {
+            if !end_is_synthetic(end)
+                && comment.start >= end
+                && comment.start < limit
+                && !self.source[end..comment.start].contains('\n')
+            {
                 self.out.push(' ');
                 self.out.push_str(self.source[comment].trim_end());
                 self.next_comment += 1;
@@ -316,7 +321,8 @@ impl Printer<'_> {
             ValueKind::List(items) => {
                 let inline = inline_value(value);
                 let fits = self.column() + inline.len() <= MAX_WIDTH;
-                if (fits && !items.iter().any(contains_object) && !self.has_comment_in(value.span)) || items.is_empty() {
+                if (fits && !items.iter().any(contains_object) && !self.has_comment_in(value.span)) || items.is_empty()
+                {
                     self.out.push_str(&inline);
                 } else {
                     self.out.push_str("[\n");
@@ -412,7 +418,7 @@ impl Printer<'_> {
         for (idx, elem) in chain.elems.iter().enumerate() {
             if idx > 0 {
                 if broken {
-                    self.trailing_comment(chain.elems[idx - 1].span());
+                    self.trailing_comment(chain.elems[idx - 1].span(), elem.span().start as usize);
                     self.out.push('\n');
                     self.comments_before(elem.span().start as usize, level + 1);
                     self.indent(level + 1);

@@ -73,7 +73,7 @@ pub(crate) struct Chain {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Elem {
     Ref { span: Span, id: Spanned<String>, port: Option<Spanned<String>> },
-    Decl(NodeDecl),
+    Decl(Box<NodeDecl>),
 }
 
 impl Elem {
@@ -147,15 +147,36 @@ pub(crate) struct Entry {
 pub(crate) enum EntryKind {
     Pair(Pair),
     /// `route NAME: COND` (splitter)
-    Route { keyword: Span, name: Spanned<String>, cond: Value },
+    Route {
+        keyword: Span,
+        name: Spanned<String>,
+        cond: Value,
+    },
     /// `counter NAME over WINDOW [where COND]` (segmentation)
-    Counter { keyword: Span, name: Spanned<String>, window: Value, cond: Option<Value> },
+    Counter {
+        keyword: Span,
+        name: Spanned<String>,
+        window: Value,
+        cond: Option<Value>,
+    },
     /// `segment NAME: RULE` (segmentation)
-    Segment { keyword: Span, name: Spanned<String>, rule: Value },
+    Segment {
+        keyword: Span,
+        name: Spanned<String>,
+        rule: Value,
+    },
     /// `aggregate NAME: FN([FIELD])` (window-aggregate)
-    Aggregate { keyword: Span, name: Spanned<String>, func: Spanned<String>, field: Option<Value> },
+    Aggregate {
+        keyword: Span,
+        name: Spanned<String>,
+        func: Spanned<String>,
+        field: Option<Value>,
+    },
     /// `window tumbling D` / `window sliding SIZE every SLIDE` / `window session gap G`
-    Window { keyword: Span, window: WindowSugar },
+    Window {
+        keyword: Span,
+        window: WindowSugar,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
