@@ -16,10 +16,7 @@ const KNOWN_BUGS: &[(&str, &str)] = &[
         "FIXME: the cycle `a -> b -> a` is not reported when `b` also feeds a node after it: \
          `report_cycle` follows `b -> sink` (sink is stuck behind the cycle), dead-ends and reports nothing",
     ),
-    (
-        "e0401_cycle_feeding_sink.pulse",
-        "FIXME: same as e0401_cycle_feeding_sink.json, in the .pulse form",
-    ),
+    ("e0401_cycle_feeding_sink.pulse", "FIXME: same as e0401_cycle_feeding_sink.json, in the .pulse form"),
 ];
 
 /// Codes no source file can trigger through `check`: an internal error and a failed cargo build.
@@ -96,9 +93,9 @@ fn ui_cases() {
         let code = expected_code(&name);
         let produced = case.diagnostics.iter().any(|diagnostic| diagnostic.code == code);
         match KNOWN_BUGS.iter().find(|(bug, _)| *bug == name) {
-            Some((_, reason)) if produced => {
-                failures.push(format!("{name}: now produces {code}; the known bug is fixed, remove it from KNOWN_BUGS ({reason})"))
-            }
+            Some((_, reason)) if produced => failures.push(format!(
+                "{name}: now produces {code}; the known bug is fixed, remove it from KNOWN_BUGS ({reason})"
+            )),
             Some(_) => {}
             None if !produced => failures.push(format!("{name}: does not produce {code}:\n{rendered}")),
             None => {}

@@ -423,3 +423,18 @@ fn literals_lower_to_plain_json_values_and_the_rest_to_expressions() {
     assert_eq!(expr_text(get(members, "i")), "a.b");
     assert_eq!(expr_text(get(members, "j")), "len(x) > 2");
 }
+
+#[test]
+fn every_pulse_example_in_the_language_docs_parses_and_is_formatted() {
+    let docs = include_str!("../../../docs/language.md");
+    let blocks: Vec<&str> =
+        docs.split("```pulse\n").skip(1).map(|rest| rest.split("```").next().expect("closed block")).collect();
+    assert!(blocks.len() >= 4);
+    for block in blocks {
+        let (document, diagnostics) = parse_pulse_document(FileId(0), block);
+        assert!(diagnostics.is_empty(), "{block}\n{diagnostics:#?}");
+        assert!(document.is_some());
+        let formatted = pulse_syntax::format_pulse(FileId(0), block).expect("formats");
+        assert_eq!(pulse_syntax::format_pulse(FileId(0), &formatted).expect("formats"), formatted);
+    }
+}
