@@ -19,7 +19,8 @@ fn main() {
         }
     }
     pages.sort();
-    let mut out = String::from("/// Error-code pages from `docs/errors/`, by code.\npub const PAGES: &[(&str, &str)] = &[\n");
+    let mut out =
+        String::from("/// Error-code pages from `docs/errors/`, by code.\npub const PAGES: &[(&str, &str)] = &[\n");
     for (code, path) in &pages {
         writeln!(out, "    ({code:?}, include_str!({path:?})),").expect("writing to a String");
     }

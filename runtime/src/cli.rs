@@ -45,9 +45,9 @@ pub fn parse_command_line(
     pipeline_name: &'static str,
     args: impl IntoIterator<Item = String>,
 ) -> Result<RunOptions, clap::Error> {
-    let command = CommandLine::command().name(pipeline_name).about(format!(
-        "Runs the Pulse pipeline `{pipeline_name}` over JSON-lines input."
-    ));
+    let command = CommandLine::command()
+        .name(pipeline_name)
+        .about(format!("Runs the Pulse pipeline `{pipeline_name}` over JSON-lines input."));
     let matches = command.try_get_matches_from(args)?;
     let parsed = CommandLine::from_arg_matches(&matches)?;
     Ok(match parsed.command {
@@ -85,10 +85,7 @@ impl Destination {
 
 /// True for a string that can be a node id (G3), so `id=path` is read as `NODE=PATH`.
 fn looks_like_node_id(text: &str) -> bool {
-    !text.is_empty()
-        && text
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
+    !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
 }
 
 /// Decides the input path of every source, in declaration order (`-` is stdin).
@@ -106,10 +103,7 @@ pub fn resolve_inputs(
     let mut named_paths: Vec<Option<&str>> = vec![None; sources.len()];
     for value in inputs {
         let named = value.split_once('=').and_then(|(node, path)| {
-            sources
-                .iter()
-                .position(|source| source.node == node)
-                .map(|source_idx| (source_idx, node, path))
+            sources.iter().position(|source| source.node == node).map(|source_idx| (source_idx, node, path))
         });
         match named {
             Some((source_idx, node, path)) => {
@@ -121,10 +115,8 @@ pub fn resolve_inputs(
             None => {
                 if let Some((node, _)) = value.split_once('=') {
                     if looks_like_node_id(node) && !path_exists(value) {
-                        let source_ids: Vec<String> = sources
-                            .iter()
-                            .map(|source| format!("`{}`", source.node))
-                            .collect();
+                        let source_ids: Vec<String> =
+                            sources.iter().map(|source| format!("`{}`", source.node)).collect();
                         return Err(format!(
                             "--input {value}: unknown source `{node}`; the sources are {}",
                             source_ids.join(", ")
@@ -132,7 +124,9 @@ pub fn resolve_inputs(
                     }
                 }
                 if plain_path.is_some() {
-                    return Err("only one plain --input PATH may be given; use --input NODE=PATH for each source".to_string());
+                    return Err(
+                        "only one plain --input PATH may be given; use --input NODE=PATH for each source".to_string()
+                    );
                 }
                 plain_path = Some(value);
             }
@@ -186,18 +180,8 @@ mod tests {
     use super::*;
 
     const SOURCES: &[SourceSpec] = &[
-        SourceSpec {
-            node: "clicks",
-            kind: SourceKind::File {
-                path: "clicks.jsonl",
-            },
-            max_out_of_orderness: 0,
-        },
-        SourceSpec {
-            node: "views",
-            kind: SourceKind::Kafka { topics: &["views"] },
-            max_out_of_orderness: 0,
-        },
+        SourceSpec { node: "clicks", kind: SourceKind::File { path: "clicks.jsonl" }, max_out_of_orderness: 0 },
+        SourceSpec { node: "views", kind: SourceKind::Kafka { topics: &["views"] }, max_out_of_orderness: 0 },
     ];
 
     fn strings(values: &[&str]) -> Vec<String> {
@@ -214,36 +198,15 @@ mod tests {
         };
         let direct = parse_command_line(
             "p",
-            strings(&[
-                "p",
-                "--input",
-                "a.jsonl",
-                "--input",
-                "views=b.jsonl",
-                "--output",
-                "out",
-                "--quiet",
-            ]),
+            strings(&["p", "--input", "a.jsonl", "--input", "views=b.jsonl", "--output", "out", "--quiet"]),
         );
         assert_eq!(direct.expect("valid"), expected);
         let with_run = parse_command_line(
             "p",
-            strings(&[
-                "p",
-                "run",
-                "--input=a.jsonl",
-                "--input",
-                "views=b.jsonl",
-                "--output",
-                "out",
-                "-q",
-            ]),
+            strings(&["p", "run", "--input=a.jsonl", "--input", "views=b.jsonl", "--output", "out", "-q"]),
         );
         assert_eq!(with_run.expect("valid"), expected);
-        assert_eq!(
-            parse_command_line("p", strings(&["p"])).expect("valid"),
-            RunOptions::default()
-        );
+        assert_eq!(parse_command_line("p", strings(&["p"])).expect("valid"), RunOptions::default());
         assert!(parse_command_line("p", strings(&["p", "--bogus"])).is_err());
     }
 
@@ -255,27 +218,20 @@ mod tests {
 
     #[test]
     fn g31_named_inputs_feed_one_source_each() {
-        let resolved = resolve_inputs(SOURCES, &strings(&["views=v.jsonl", "clicks=-"]), |_| false)
-            .expect("valid");
+        let resolved = resolve_inputs(SOURCES, &strings(&["views=v.jsonl", "clicks=-"]), |_| false).expect("valid");
         assert_eq!(resolved, strings(&["-", "v.jsonl"]));
-        let mixed = resolve_inputs(SOURCES, &strings(&["views=v.jsonl", "rest.jsonl"]), |_| {
-            false
-        })
-        .expect("valid");
+        let mixed = resolve_inputs(SOURCES, &strings(&["views=v.jsonl", "rest.jsonl"]), |_| false).expect("valid");
         assert_eq!(mixed, strings(&["rest.jsonl", "v.jsonl"]));
     }
 
     #[test]
     fn unknown_source_is_a_usage_error_listing_the_sources() {
-        let error =
-            resolve_inputs(SOURCES, &strings(&["clciks=c.jsonl"]), |_| false).expect_err("unknown");
+        let error = resolve_inputs(SOURCES, &strings(&["clciks=c.jsonl"]), |_| false).expect_err("unknown");
         assert!(error.contains("unknown source `clciks`"), "{error}");
         assert!(error.contains("`clicks`, `views`"), "{error}");
         // An existing file whose name has an `=` is still a plain path.
-        let resolved = resolve_inputs(SOURCES, &strings(&["data=1.jsonl"]), |path| {
-            path == "data=1.jsonl"
-        })
-        .expect("file");
+        let resolved =
+            resolve_inputs(SOURCES, &strings(&["data=1.jsonl"]), |path| path == "data=1.jsonl").expect("file");
         assert_eq!(resolved, strings(&["data=1.jsonl", "data=1.jsonl"]));
         // A prefix that cannot be a node id is a plain path.
         let dotted = resolve_inputs(SOURCES, &strings(&["./a=b.jsonl"]), |_| false).expect("plain");
@@ -291,33 +247,19 @@ mod tests {
     #[test]
     fn kafka_source_without_input_is_an_error_and_file_source_uses_its_path() {
         let error = resolve_inputs(SOURCES, &[], |_| false).expect_err("kafka needs --input");
-        assert!(
-            error.contains("source `views` is a kafka-source"),
-            "{error}"
-        );
-        let resolved =
-            resolve_inputs(SOURCES, &strings(&["views=v.jsonl"]), |_| false).expect("valid");
+        assert!(error.contains("source `views` is a kafka-source"), "{error}");
+        let resolved = resolve_inputs(SOURCES, &strings(&["views=v.jsonl"]), |_| false).expect("valid");
         assert_eq!(resolved, strings(&["clicks.jsonl", "v.jsonl"]));
     }
 
     #[test]
     fn g47_outputs() {
         let sinks = [
-            SinkSpec {
-                node: "out",
-                kind: SinkKind::Stdout,
-            },
-            SinkSpec {
-                node: "file",
-                kind: SinkKind::File { path: "f.jsonl" },
-            },
-            SinkSpec {
-                node: "kafka",
-                kind: SinkKind::Kafka,
-            },
+            SinkSpec { node: "out", kind: SinkKind::Stdout },
+            SinkSpec { node: "file", kind: SinkKind::File { path: "f.jsonl" } },
+            SinkSpec { node: "kafka", kind: SinkKind::Kafka },
         ];
-        let (destinations, dead_letter) =
-            resolve_outputs(&sinks, Some(Path::new("dir")), None).expect("valid");
+        let (destinations, dead_letter) = resolve_outputs(&sinks, Some(Path::new("dir")), None).expect("valid");
         assert_eq!(
             destinations,
             vec![
@@ -326,25 +268,13 @@ mod tests {
                 Destination::File(PathBuf::from("dir/kafka.jsonl")),
             ]
         );
-        assert_eq!(
-            dead_letter,
-            Destination::File(PathBuf::from("dir/_dead_letter.jsonl"))
-        );
+        assert_eq!(dead_letter, Destination::File(PathBuf::from("dir/_dead_letter.jsonl")));
         let error = resolve_outputs(&sinks, None, None).expect_err("kafka sink needs --output");
         assert!(error.contains("sink `kafka` is a kafka-sink"), "{error}");
         let (destinations, dead_letter) =
             resolve_outputs(&sinks[..2], None, Some(Path::new("dead.jsonl"))).expect("valid");
-        assert_eq!(
-            destinations,
-            vec![
-                Destination::Stdout,
-                Destination::File(PathBuf::from("f.jsonl"))
-            ]
-        );
+        assert_eq!(destinations, vec![Destination::Stdout, Destination::File(PathBuf::from("f.jsonl"))]);
         assert_eq!(dead_letter, Destination::File(PathBuf::from("dead.jsonl")));
-        assert_eq!(
-            resolve_outputs(&[], None, None).expect("valid").1,
-            Destination::Stderr
-        );
+        assert_eq!(resolve_outputs(&[], None, None).expect("valid").1, Destination::Stderr);
     }
 }

@@ -54,10 +54,7 @@ impl Context {
     /// Reports the event time of the current source record; called once the time is known and
     /// the record was not dead-lettered at the source.
     pub fn observe_event_time(&mut self, event_time: i64) {
-        self.step_event_time = Some(
-            self.step_event_time
-                .map_or(event_time, |seen| seen.max(event_time)),
-        );
+        self.step_event_time = Some(self.step_event_time.map_or(event_time, |seen| seen.max(event_time)));
     }
 
     /// Writes one event (its JSON text) to sink `sink`.
@@ -108,10 +105,7 @@ impl Context {
 
     fn record_write_error(&mut self, writer_idx: usize, error: &std::io::Error) {
         if self.io_error.is_none() {
-            self.io_error = Some(format!(
-                "cannot write to `{}`: {error}",
-                self.writer_labels[writer_idx]
-            ));
+            self.io_error = Some(format!("cannot write to `{}`: {error}", self.writer_labels[writer_idx]));
         }
     }
 
@@ -139,11 +133,8 @@ pub struct RunSummary {
 impl fmt::Display for RunSummary {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         let written: u64 = self.written_per_sink.iter().map(|(_, count)| count).sum();
-        let per_sink: Vec<String> = self
-            .written_per_sink
-            .iter()
-            .map(|(node, count)| format!("{node}: {count}"))
-            .collect();
+        let per_sink: Vec<String> =
+            self.written_per_sink.iter().map(|(node, count)| format!("{node}: {count}")).collect();
         write!(
             formatter,
             "{}: {} records read, {} written ({}), {} dead letters, {} dropped, {} blank lines skipped, {:.3}s",
@@ -203,33 +194,20 @@ pub fn run_with_args<P: Pipeline>(args: impl IntoIterator<Item = String>) -> Exi
 fn execute<P: Pipeline>(options: &RunOptions) -> Result<RunSummary, RunError> {
     let started = Instant::now();
     let spec = &P::SPEC;
-    let input_paths = cli::resolve_inputs(spec.sources, &options.inputs, |path| {
-        Path::new(path).is_file()
-    })
-    .map_err(RunError::Usage)?;
-    let (sink_destinations, dead_letter_destination) = cli::resolve_outputs(
-        spec.sinks,
-        options.output.as_deref(),
-        options.dead_letter.as_deref(),
-    )
-    .map_err(RunError::Usage)?;
-    let mut pipeline = P::new()
-        .map_err(|message| RunError::Usage(format!("cannot set up the pipeline: {message}")))?;
+    let input_paths = cli::resolve_inputs(spec.sources, &options.inputs, |path| Path::new(path).is_file())
+        .map_err(RunError::Usage)?;
+    let (sink_destinations, dead_letter_destination) =
+        cli::resolve_outputs(spec.sinks, options.output.as_deref(), options.dead_letter.as_deref())
+            .map_err(RunError::Usage)?;
+    let mut pipeline = P::new().map_err(|message| RunError::Usage(format!("cannot set up the pipeline: {message}")))?;
 
     if let Some(dir) = &options.output {
-        std::fs::create_dir_all(dir).map_err(|error| {
-            RunError::Io(format!(
-                "cannot create output directory `{}`: {error}",
-                dir.display()
-            ))
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|error| RunError::Io(format!("cannot create output directory `{}`: {error}", dir.display())))?;
     }
     // One writer per distinct destination; sinks sharing a file share its writer.
     let mut destinations: Vec<Destination> = Vec::new();
-    let mut writer_for = |destination: &Destination| match destinations
-        .iter()
-        .position(|known| known == destination)
-    {
+    let mut writer_for = |destination: &Destination| match destinations.iter().position(|known| known == destination) {
         Some(index) => index,
         None => {
             destinations.push(destination.clone());
@@ -240,31 +218,21 @@ fn execute<P: Pipeline>(options: &RunOptions) -> Result<RunSummary, RunError> {
     let dead_letter_writer = writer_for(&dead_letter_destination);
     let mut writers = Vec::with_capacity(destinations.len());
     for destination in &destinations {
-        let writer = OutputWriter::open(destination).map_err(|error| {
-            RunError::Io(format!("cannot create `{}`: {error}", destination.label()))
-        })?;
+        let writer = OutputWriter::open(destination)
+            .map_err(|error| RunError::Io(format!("cannot create `{}`: {error}", destination.label())))?;
         writers.push(writer);
     }
 
-    let stdin_readers = input_paths
-        .iter()
-        .filter(|path| path.as_str() == "-")
-        .count();
+    let stdin_readers = input_paths.iter().filter(|path| path.as_str() == "-").count();
     let shared_stdin = if stdin_readers > 1 {
-        Some(
-            SourceReader::read_all_stdin()
-                .map_err(|error| RunError::Io(format!("cannot read stdin: {error}")))?,
-        )
+        Some(SourceReader::read_all_stdin().map_err(|error| RunError::Io(format!("cannot read stdin: {error}")))?)
     } else {
         None
     };
     let mut readers = Vec::with_capacity(input_paths.len());
     for (source, path) in spec.sources.iter().zip(&input_paths) {
         let reader = SourceReader::open(path, shared_stdin.as_ref()).map_err(|error| {
-            RunError::Io(format!(
-                "cannot open input `{path}` of source `{}`: {error}",
-                source.node
-            ))
+            RunError::Io(format!("cannot open input `{path}` of source `{}`: {error}", source.node))
         })?;
         readers.push(reader);
     }
@@ -285,12 +253,7 @@ fn execute<P: Pipeline>(options: &RunOptions) -> Result<RunSummary, RunError> {
         dead_letter_text: String::new(),
         io_error: None,
     };
-    let watermarks = SourceWatermarks::new(
-        spec.sources
-            .iter()
-            .map(|source| source.max_out_of_orderness)
-            .collect(),
-    );
+    let watermarks = SourceWatermarks::new(spec.sources.iter().map(|source| source.max_out_of_orderness).collect());
     let mut driver = Driver {
         pipeline: &mut pipeline,
         cx: &mut cx,
@@ -317,12 +280,7 @@ fn execute<P: Pipeline>(options: &RunOptions) -> Result<RunSummary, RunError> {
         pipeline: spec.name,
         records_read,
         blank_lines,
-        written_per_sink: spec
-            .sinks
-            .iter()
-            .map(|sink| sink.node)
-            .zip(cx.sink_counts.iter().copied())
-            .collect(),
+        written_per_sink: spec.sinks.iter().map(|sink| sink.node).zip(cx.sink_counts.iter().copied()).collect(),
         dead_letters: cx.dead_letter_count,
         dropped: cx.dropped_count,
         elapsed: started.elapsed(),
@@ -401,8 +359,7 @@ impl<P: Pipeline> Driver<'_, P> {
                     }
                     Err(_) => {
                         let lossy = String::from_utf8_lossy(&line);
-                        self.cx
-                            .dead_letter("invalid-json: invalid UTF-8", DeadEvent::Raw(&lossy));
+                        self.cx.dead_letter("invalid-json: invalid UTF-8", DeadEvent::Raw(&lossy));
                         self.cx.take_io_error()?;
                     }
                 }
@@ -413,14 +370,9 @@ impl<P: Pipeline> Driver<'_, P> {
 
     /// Fires event-time timers while the watermark is above them, one step each (G27, G28).
     /// Timers registered during a firing are honoured, also those already in the past (G34).
-    fn fire_due_event_timers(
-        &mut self,
-        watermark_before: i64,
-        watermark_after: i64,
-    ) -> Result<(), RunError> {
+    fn fire_due_event_timers(&mut self, watermark_before: i64, watermark_after: i64) -> Result<(), RunError> {
         while let Some(timer) = self.cx.timers.pop_due_event(watermark_after) {
-            self.cx.watermark =
-                watermark_during_timer(watermark_before, watermark_after, timer.time);
+            self.cx.watermark = watermark_during_timer(watermark_before, watermark_after, timer.time);
             self.pipeline.on_timer(timer, self.cx);
             self.cx.take_io_error()?;
         }

@@ -26,17 +26,11 @@ impl SourceReader {
     pub fn open(path: &str, shared_stdin: Option<&Rc<[u8]>>) -> io::Result<SourceReader> {
         if path == "-" {
             return Ok(match shared_stdin {
-                Some(data) => SourceReader::Memory {
-                    data: Rc::clone(data),
-                    position: 0,
-                },
+                Some(data) => SourceReader::Memory { data: Rc::clone(data), position: 0 },
                 None => SourceReader::Stdin(BufReader::with_capacity(BUFFER_CAPACITY, io::stdin())),
             });
         }
-        Ok(SourceReader::File(BufReader::with_capacity(
-            BUFFER_CAPACITY,
-            File::open(path)?,
-        )))
+        Ok(SourceReader::File(BufReader::with_capacity(BUFFER_CAPACITY, File::open(path)?)))
     }
 
     /// Reads all of stdin, for sharing between sources.
@@ -53,10 +47,7 @@ impl SourceReader {
             SourceReader::Stdin(reader) => reader.read_until(b'\n', line),
             SourceReader::Memory { data, position } => {
                 let rest = &data[*position..];
-                let length = rest
-                    .iter()
-                    .position(|byte| *byte == b'\n')
-                    .map_or(rest.len(), |index| index + 1);
+                let length = rest.iter().position(|byte| *byte == b'\n').map_or(rest.len(), |index| index + 1);
                 line.extend_from_slice(&rest[..length]);
                 *position += length;
                 Ok(length)
@@ -77,16 +68,11 @@ impl OutputWriter {
     /// Opens (creating or truncating) the destination.
     pub fn open(destination: &Destination) -> io::Result<OutputWriter> {
         Ok(match destination {
-            Destination::Stdout => {
-                OutputWriter::Stdout(BufWriter::with_capacity(BUFFER_CAPACITY, io::stdout()))
+            Destination::Stdout => OutputWriter::Stdout(BufWriter::with_capacity(BUFFER_CAPACITY, io::stdout())),
+            Destination::Stderr => OutputWriter::Stderr(BufWriter::with_capacity(BUFFER_CAPACITY, io::stderr())),
+            Destination::File(path) => {
+                OutputWriter::File(BufWriter::with_capacity(BUFFER_CAPACITY, File::create(path)?))
             }
-            Destination::Stderr => {
-                OutputWriter::Stderr(BufWriter::with_capacity(BUFFER_CAPACITY, io::stderr()))
-            }
-            Destination::File(path) => OutputWriter::File(BufWriter::with_capacity(
-                BUFFER_CAPACITY,
-                File::create(path)?,
-            )),
         })
     }
 
@@ -123,10 +109,7 @@ mod tests {
 
     #[test]
     fn memory_reader_splits_lines_like_read_until() {
-        let mut reader = SourceReader::Memory {
-            data: Rc::from(&b"a\n\nlast"[..]),
-            position: 0,
-        };
+        let mut reader = SourceReader::Memory { data: Rc::from(&b"a\n\nlast"[..]), position: 0 };
         let mut line = Vec::new();
         let mut lines = Vec::new();
         loop {

@@ -51,10 +51,7 @@ impl SourceWatermarks {
 
     /// The minimum over sources; +∞ when there are none.
     pub fn pipeline_watermark(&self) -> i64 {
-        (0..self.finished.len())
-            .map(|source| self.source_watermark(source))
-            .min()
-            .unwrap_or(i64::MAX)
+        (0..self.finished.len()).map(|source| self.source_watermark(source)).min().unwrap_or(i64::MAX)
     }
 }
 
@@ -120,21 +117,14 @@ impl TimerQueue {
     /// flush where every timer fires.
     pub fn pop_next(&mut self) -> Option<Timer> {
         let next_event = self.event_timers.first_key_value().map(|(key, _)| *key);
-        let next_processing = self
-            .processing_timers
-            .first_key_value()
-            .map(|(key, _)| *key);
+        let next_processing = self.processing_timers.first_key_value().map(|(key, _)| *key);
         let take_event = match (next_event, next_processing) {
             (None, None) => return None,
             (Some(_), None) => true,
             (None, Some(_)) => false,
             (Some(event_key), Some(processing_key)) => event_key < processing_key,
         };
-        let queue = if take_event {
-            &mut self.event_timers
-        } else {
-            &mut self.processing_timers
-        };
+        let queue = if take_event { &mut self.event_timers } else { &mut self.processing_timers };
         queue.pop_first().map(|(_, timer)| timer)
     }
 }
@@ -144,15 +134,7 @@ mod tests {
     use super::*;
 
     fn timer(node: u32, time: i64, domain: TimeDomain) -> Timer {
-        Timer {
-            node,
-            time,
-            domain,
-            event: "{}".into(),
-            event_time: time,
-            entry_time: time,
-            key: None,
-        }
+        Timer { node, time, domain, event: "{}".into(), event_time: time, entry_time: time, key: None }
     }
 
     #[test]
@@ -161,27 +143,16 @@ mod tests {
         assert_eq!(watermarks.pipeline_watermark(), i64::MIN);
         watermarks.observe(0, 100);
         assert_eq!(watermarks.source_watermark(0), 100);
-        assert_eq!(
-            watermarks.pipeline_watermark(),
-            i64::MIN,
-            "the second source has seen nothing"
-        );
+        assert_eq!(watermarks.pipeline_watermark(), i64::MIN, "the second source has seen nothing");
         watermarks.observe(1, 50);
         assert_eq!(watermarks.pipeline_watermark(), 40);
         watermarks.observe(1, 20);
-        assert_eq!(
-            watermarks.source_watermark(1),
-            40,
-            "an older event never moves it back"
-        );
+        assert_eq!(watermarks.source_watermark(1), 40, "an older event never moves it back");
         watermarks.finish(1);
         assert_eq!(watermarks.pipeline_watermark(), 100);
         watermarks.finish(0);
         assert_eq!(watermarks.pipeline_watermark(), i64::MAX);
-        assert_eq!(
-            SourceWatermarks::new(Vec::new()).pipeline_watermark(),
-            i64::MAX
-        );
+        assert_eq!(SourceWatermarks::new(Vec::new()).pipeline_watermark(), i64::MAX);
     }
 
     #[test]
@@ -222,10 +193,7 @@ mod tests {
     fn g35_processing_timers_fire_before_the_first_later_line() {
         let mut queue = TimerQueue::new();
         queue.schedule(timer(1, 5, TimeDomain::Processing));
-        assert!(
-            queue.pop_due_processing(5).is_none(),
-            "a line arriving at T is processed first"
-        );
+        assert!(queue.pop_due_processing(5).is_none(), "a line arriving at T is processed first");
         assert_eq!(queue.pop_due_processing(6).map(|fired| fired.node), Some(1));
     }
 

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use pulse_runtime::{
-    run_with_args, Context, DeadEvent, Pipeline, PipelineSpec, SinkKind, SinkSpec, SourceKind,
-    SourceSpec, TimeDomain, Timer,
+    run_with_args, Context, DeadEvent, Pipeline, PipelineSpec, SinkKind, SinkSpec, SourceKind, SourceSpec, TimeDomain,
+    Timer,
 };
 use pulse_stdlib::decode::parse_event;
 
@@ -22,38 +22,23 @@ struct TinyPipeline;
 impl Pipeline for TinyPipeline {
     const SPEC: PipelineSpec = PipelineSpec {
         name: "tiny",
-        nodes: &[
-            "clicks", "views", "pass", "delay", "out", "delayed", "arrivals",
-        ],
+        nodes: &["clicks", "views", "pass", "delay", "out", "delayed", "arrivals"],
         sources: &[
             SourceSpec {
                 node: "clicks",
-                kind: SourceKind::File {
-                    path: "configured-clicks.jsonl",
-                },
+                kind: SourceKind::File { path: "configured-clicks.jsonl" },
                 max_out_of_orderness: 0,
             },
             SourceSpec {
                 node: "views",
-                kind: SourceKind::File {
-                    path: "configured-views.jsonl",
-                },
+                kind: SourceKind::File { path: "configured-views.jsonl" },
                 max_out_of_orderness: 0,
             },
         ],
         sinks: &[
-            SinkSpec {
-                node: "out",
-                kind: SinkKind::Stdout,
-            },
-            SinkSpec {
-                node: "delayed",
-                kind: SinkKind::Kafka,
-            },
-            SinkSpec {
-                node: "arrivals",
-                kind: SinkKind::Stdout,
-            },
+            SinkSpec { node: "out", kind: SinkKind::Stdout },
+            SinkSpec { node: "delayed", kind: SinkKind::Kafka },
+            SinkSpec { node: "arrivals", kind: SinkKind::Stdout },
         ],
     };
 
@@ -70,10 +55,7 @@ impl Pipeline for TinyPipeline {
         let arrival = serde_json::json!({"source": source_node, "arrival": cx.arrival(), "watermark": cx.watermark()});
         cx.emit(ARRIVALS_SINK, &arrival.to_string());
         let Some(event_time) = event.get("ts").and_then(serde_json::Value::as_i64) else {
-            return cx.dead_letter(
-                "event-time: missing field `ts`",
-                DeadEvent::Json(line.into()),
-            );
+            return cx.dead_letter("event-time: missing field `ts`", DeadEvent::Json(line.into()));
         };
         cx.observe_event_time(event_time);
         if event.get("drop") == Some(&serde_json::Value::Bool(true)) {
@@ -103,8 +85,7 @@ impl Pipeline for TinyPipeline {
     }
 
     fn on_timer(&mut self, timer: Timer, cx: &mut Context) {
-        let event: serde_json::Value =
-            serde_json::from_str(&timer.event).expect("timers carry valid JSON");
+        let event: serde_json::Value = serde_json::from_str(&timer.event).expect("timers carry valid JSON");
         let record = match timer.domain {
             TimeDomain::Event => {
                 serde_json::json!({"timer": timer.time, "watermark": cx.watermark(), "id": event["id"]})
@@ -118,18 +99,12 @@ impl Pipeline for TinyPipeline {
 }
 
 fn lines_of(path: &Path) -> Vec<serde_json::Value> {
-    let text =
-        std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
-    text.lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("{line}: {error}")))
-        .collect()
+    let text = std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    text.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("{line}: {error}"))).collect()
 }
 
 fn args(values: &[&str]) -> Vec<String> {
-    std::iter::once("tiny")
-        .chain(values.iter().copied())
-        .map(String::from)
-        .collect()
+    std::iter::once("tiny").chain(values.iter().copied()).map(String::from).collect()
 }
 
 fn write_inputs(dir: &Path) -> (String, String) {
@@ -140,11 +115,7 @@ fn write_inputs(dir: &Path) -> (String, String) {
         b"{\"id\":\"c1\",\"ts\":100}\n   \nnot json\n{\"id\":\"c2\",\"ts\":130,\"proc\":true}\r\n[1,2]\n{\"id\":\"c3\",\"ts\":105,\"drop\":true}",
     )
     .expect("write clicks");
-    std::fs::write(
-        &views,
-        b"{\"id\":\"v1\",\"ts\":90}\n{\"id\":\"v2\",\"ts\":200}\n\xff\xfe\n",
-    )
-    .expect("write views");
+    std::fs::write(&views, b"{\"id\":\"v1\",\"ts\":90}\n{\"id\":\"v2\",\"ts\":200}\n\xff\xfe\n").expect("write views");
     (clicks.display().to_string(), views.display().to_string())
 }
 
@@ -202,23 +173,11 @@ fn runs_two_sources_round_robin_with_timers_and_dead_letters() {
     );
     let dead_letters = lines_of(&output.join("_dead_letter.jsonl"));
     assert_eq!(dead_letters.len(), 3);
-    assert!(dead_letters[0]["reason"]
-        .as_str()
-        .expect("reason")
-        .starts_with("invalid-json: "));
+    assert!(dead_letters[0]["reason"].as_str().expect("reason").starts_with("invalid-json: "));
     assert_eq!(dead_letters[0]["event"], serde_json::json!("not json"));
-    assert_eq!(
-        dead_letters[1]["reason"],
-        serde_json::json!("invalid-json: invalid UTF-8")
-    );
-    assert_eq!(
-        dead_letters[1]["event"],
-        serde_json::json!("\u{fffd}\u{fffd}")
-    );
-    assert_eq!(
-        dead_letters[2]["reason"],
-        serde_json::json!("not-an-object: expected a JSON object, found array")
-    );
+    assert_eq!(dead_letters[1]["reason"], serde_json::json!("invalid-json: invalid UTF-8"));
+    assert_eq!(dead_letters[1]["event"], serde_json::json!("\u{fffd}\u{fffd}"));
+    assert_eq!(dead_letters[2]["reason"], serde_json::json!("not-an-object: expected a JSON object, found array"));
     assert_eq!(dead_letters[2]["event"], serde_json::json!([1, 2]));
 }
 
@@ -236,36 +195,23 @@ fn one_plain_input_feeds_every_source_and_empty_outputs_exist() {
         "--quiet",
     ]));
     assert_eq!(exit, ExitCode::SUCCESS);
-    assert_eq!(
-        lines_of(&output.join("out.jsonl")).len(),
-        2,
-        "each source reads the whole file"
-    );
+    assert_eq!(lines_of(&output.join("out.jsonl")).len(), 2, "each source reads the whole file");
     assert_eq!(lines_of(&output.join("delayed.jsonl")).len(), 2);
-    assert_eq!(
-        std::fs::read_to_string(output.join("_dead_letter.jsonl")).expect("exists"),
-        ""
-    );
+    assert_eq!(std::fs::read_to_string(output.join("_dead_letter.jsonl")).expect("exists"), "");
 }
 
 #[test]
 fn usage_and_io_errors_have_their_exit_codes() {
     let dir = tempfile::tempdir().expect("temp dir");
     let output = dir.path().join("out").display().to_string();
-    let unknown_source = run_with_args::<TinyPipeline>(args(&[
-        "--input",
-        "nosuch=x.jsonl",
-        "--output",
-        &output,
-        "--quiet",
-    ]));
+    let unknown_source =
+        run_with_args::<TinyPipeline>(args(&["--input", "nosuch=x.jsonl", "--output", &output, "--quiet"]));
     assert_eq!(unknown_source, ExitCode::from(2));
     // Without --output the Kafka sink cannot be written.
     let missing = dir.path().join("missing.jsonl").display().to_string();
     let kafka_sink = run_with_args::<TinyPipeline>(args(&["--input", &missing, "--quiet"]));
     assert_eq!(kafka_sink, ExitCode::from(2));
-    let missing_input =
-        run_with_args::<TinyPipeline>(args(&["--input", &missing, "--output", &output, "--quiet"]));
+    let missing_input = run_with_args::<TinyPipeline>(args(&["--input", &missing, "--output", &output, "--quiet"]));
     assert_eq!(missing_input, ExitCode::from(1));
     let bad_flag = run_with_args::<TinyPipeline>(args(&["--no-such-flag"]));
     assert_eq!(bad_flag, ExitCode::from(2));

@@ -4,9 +4,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{
-    self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
-};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::val::Val;
@@ -114,9 +112,7 @@ impl<'de> Visitor<'de> for SkipVisitor {
 
 /// Checks that `text` is one valid JSON value with every number inside f64.
 pub fn validate_json(text: &str) -> Result<(), String> {
-    serde_json::from_str::<Skip>(text)
-        .map(|_| ())
-        .map_err(|error| error.to_string())
+    serde_json::from_str::<Skip>(text).map(|_| ()).map_err(|error| error.to_string())
 }
 
 /// Decodes one source line into the generated event struct `T`.
@@ -125,22 +121,15 @@ pub fn validate_json(text: &str) -> Result<(), String> {
 /// JSON that is not an object gives `not-an-object: expected a JSON object, found <type>` with
 /// the compact JSON text of the value (G9, G48).
 pub fn parse_event<'a, T: Deserialize<'a>>(line: &'a str) -> Result<T, DeadLetter<'a>> {
-    let first_byte = line
-        .bytes()
-        .find(|byte| !matches!(byte, b' ' | b'\t' | b'\r' | b'\n'));
+    let first_byte = line.bytes().find(|byte| !matches!(byte, b' ' | b'\t' | b'\r' | b'\n'));
     if first_byte == Some(b'{') {
-        return serde_json::from_str::<T>(line).map_err(|error| DeadLetter {
-            reason: format!("invalid-json: {error}"),
-            event: DeadEvent::Raw(line),
-        });
+        return serde_json::from_str::<T>(line)
+            .map_err(|error| DeadLetter { reason: format!("invalid-json: {error}"), event: DeadEvent::Raw(line) });
     }
     // Not an object: decide between invalid JSON and a valid non-object value. This path is
     // rare, so it may parse into serde_json::Value for the compact text.
     if let Err(error) = serde_json::from_str::<Skip>(line) {
-        return Err(DeadLetter {
-            reason: format!("invalid-json: {error}"),
-            event: DeadEvent::Raw(line),
-        });
+        return Err(DeadLetter { reason: format!("invalid-json: {error}"), event: DeadEvent::Raw(line) });
     }
     match serde_json::from_str::<serde_json::Value>(line) {
         Ok(value) => {
@@ -157,10 +146,7 @@ pub fn parse_event<'a, T: Deserialize<'a>>(line: &'a str) -> Result<T, DeadLette
                 event: DeadEvent::Json(Cow::Owned(value.to_string())),
             })
         }
-        Err(error) => Err(DeadLetter {
-            reason: format!("invalid-json: {error}"),
-            event: DeadEvent::Raw(line),
-        }),
+        Err(error) => Err(DeadLetter { reason: format!("invalid-json: {error}"), event: DeadEvent::Raw(line) }),
     }
 }
 
@@ -171,12 +157,10 @@ pub fn parse_event<'a, T: Deserialize<'a>>(line: &'a str) -> Result<T, DeadLette
 pub fn nested<'v, T: Deserialize<'v>>(val: &'v Val<'_>) -> Result<Option<T>, DeadLetter<'v>> {
     match val {
         Val::Absent | Val::Null => Ok(None),
-        Val::Obj(text) => serde_json::from_str::<T>(text)
-            .map(Some)
-            .map_err(|error| DeadLetter {
-                reason: format!("invalid-json: {error}"),
-                event: DeadEvent::Json(Cow::Borrowed(text)),
-            }),
+        Val::Obj(text) => serde_json::from_str::<T>(text).map(Some).map_err(|error| DeadLetter {
+            reason: format!("invalid-json: {error}"),
+            event: DeadEvent::Json(Cow::Borrowed(text)),
+        }),
         other => {
             let mut text = String::new();
             crate::json::write_val(&mut text, other);
@@ -215,9 +199,7 @@ where
         }
     }
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    EntrySeed(each)
-        .deserialize(&mut deserializer)
-        .map_err(|error| error.to_string())?;
+    EntrySeed(each).deserialize(&mut deserializer).map_err(|error| error.to_string())?;
     deserializer.end().map_err(|error| error.to_string())
 }
 
@@ -243,9 +225,7 @@ pub fn object_entries(text: &str) -> Result<Vec<(Cow<'_, str>, &RawValue)>, Stri
         }
     }
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    let entries = deserializer
-        .deserialize_map(EntryVisitor)
-        .map_err(|error| error.to_string())?;
+    let entries = deserializer.deserialize_map(EntryVisitor).map_err(|error| error.to_string())?;
     deserializer.end().map_err(|error| error.to_string())?;
     Ok(entries)
 }
@@ -273,9 +253,7 @@ where
         }
     }
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    deserializer
-        .deserialize_seq(ElementVisitor(each))
-        .unwrap_or(false)
+    deserializer.deserialize_seq(ElementVisitor(each)).unwrap_or(false)
 }
 
 /// The raw elements of the JSON array `text`.
@@ -286,7 +264,6 @@ pub fn array_elements(text: &str) -> Result<Vec<&RawValue>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
 
     /// A stand-in for a generated event struct, written the way codegen writes them.
     #[derive(Debug, Default, PartialEq)]
@@ -323,8 +300,7 @@ mod tests {
 
     #[test]
     fn parses_objects_with_last_duplicate_winning() {
-        let event: Event =
-            parse_event(r#"{"user": "a", "other": [1, {"x": null}], "user": "b"}"#).expect("valid");
+        let event: Event = parse_event(r#"{"user": "a", "other": [1, {"x": null}], "user": "b"}"#).expect("valid");
         assert_eq!(event.user, Val::Str(Cow::Borrowed("b")));
         assert_eq!(event.score, Val::Absent);
         let escaped_key: Event = parse_event(r#"{"us\u0065r": 3}"#).expect("valid");
@@ -345,11 +321,7 @@ mod tests {
         ];
         for line in cases {
             let dead = parse_event::<Event>(line).expect_err(line);
-            assert!(
-                dead.reason.starts_with("invalid-json: "),
-                "{line}: {}",
-                dead.reason
-            );
+            assert!(dead.reason.starts_with("invalid-json: "), "{line}: {}", dead.reason);
             assert_eq!(dead.event, DeadEvent::Raw(line), "{line}");
         }
     }
@@ -365,10 +337,7 @@ mod tests {
         ];
         for (line, found, compact) in cases {
             let dead = parse_event::<Event>(line).expect_err(line);
-            assert_eq!(
-                dead.reason,
-                format!("not-an-object: expected a JSON object, found {found}")
-            );
+            assert_eq!(dead.reason, format!("not-an-object: expected a JSON object, found {found}"));
             assert_eq!(dead.event, DeadEvent::Json(Cow::Owned(compact.to_string())));
         }
     }
@@ -386,17 +355,9 @@ mod tests {
     #[test]
     fn object_and_array_visitors() {
         let entries = object_entries(r#"{"a": 1, "b": 2, "a": 3}"#).expect("object");
-        let rendered: Vec<(String, String)> = entries
-            .iter()
-            .map(|(key, raw)| (key.to_string(), raw.get().to_string()))
-            .collect();
-        assert_eq!(
-            rendered,
-            vec![
-                ("a".to_string(), "3".to_string()),
-                ("b".to_string(), "2".to_string())
-            ]
-        );
+        let rendered: Vec<(String, String)> =
+            entries.iter().map(|(key, raw)| (key.to_string(), raw.get().to_string())).collect();
+        assert_eq!(rendered, vec![("a".to_string(), "3".to_string()), ("b".to_string(), "2".to_string())]);
         assert!(any_array_element("[1, 2, 3]", |raw| raw.get() == "2"));
         assert!(!any_array_element("[1, 2, 3]", |raw| raw.get() == "4"));
         assert_eq!(array_elements("[]").expect("array").len(), 0);

@@ -45,9 +45,7 @@ pub fn len(value: &Val<'_>) -> Val<'static> {
             Val::Int(count)
         }
         // Distinct members: a repeated key is one member (last duplicate wins, G9).
-        Val::Obj(text) => {
-            decode::object_entries(text).map_or(Val::Null, |entries| Val::Int(entries.len() as i64))
-        }
+        Val::Obj(text) => decode::object_entries(text).map_or(Val::Null, |entries| Val::Int(entries.len() as i64)),
         _ => Val::Null,
     }
 }
@@ -126,9 +124,7 @@ fn pick_number(arguments: &[Val<'_>], wanted: Ordering) -> Val<'static> {
             continue;
         }
         best = match best {
-            Some(current) if ops::compare_numbers(argument, current) != Some(wanted) => {
-                Some(current)
-            }
+            Some(current) if ops::compare_numbers(argument, current) != Some(wanted) => Some(current),
             _ => Some(argument),
         };
     }
@@ -188,14 +184,8 @@ mod tests {
             (upper(&s("straße")), s("STRASSE")),
             (lower(&Val::Int(1)), Val::Null),
             (len(&s("héllo")), Val::Int(5)),
-            (
-                len(&Val::Arr(Cow::Borrowed("[1, [2, 3], {}]"))),
-                Val::Int(3),
-            ),
-            (
-                len(&Val::Obj(Cow::Borrowed(r#"{"a": 1, "b": 2, "a": 3}"#))),
-                Val::Int(2),
-            ),
+            (len(&Val::Arr(Cow::Borrowed("[1, [2, 3], {}]"))), Val::Int(3)),
+            (len(&Val::Obj(Cow::Borrowed(r#"{"a": 1, "b": 2, "a": 3}"#))), Val::Int(2)),
             (len(&Val::Int(12)), Val::Null),
             (len(&Val::Absent), Val::Null),
             (abs(&Val::Int(-3)), Val::Int(3)),
@@ -210,10 +200,7 @@ mod tests {
             (round(&Val::Float(2.4)), Val::Int(2)),
             (round(&s("2")), Val::Null),
             (to_string(&Val::Float(3.0)), s("3.0")),
-            (
-                to_string(&Val::Obj(Cow::Borrowed(r#"{"b":1,"a":"é"}"#))),
-                s(r#"{"a":"é","b":1}"#),
-            ),
+            (to_string(&Val::Obj(Cow::Borrowed(r#"{"b":1,"a":"é"}"#))), s(r#"{"a":"é","b":1}"#)),
             (to_string(&s("x")), s("x")),
             (to_string(&Val::Null), Val::Null),
             (to_int(&Val::Float(-2.9)), Val::Int(-2)),
@@ -235,30 +222,17 @@ mod tests {
 
     #[test]
     fn g24_variadic_functions() {
-        assert_eq!(
-            min(&[Val::Int(3), Val::Float(2.5), s("1")]),
-            Val::Float(2.5)
-        );
+        assert_eq!(min(&[Val::Int(3), Val::Float(2.5), s("1")]), Val::Float(2.5));
         assert_eq!(max(&[Val::Int(3), Val::Float(2.5), Val::Null]), Val::Int(3));
         assert_eq!(max(&[Val::Int(3), Val::Float(3.0)]), Val::Int(3));
         assert_eq!(min(&[s("a"), Val::Null]), Val::Null);
         assert_eq!(min(&[]), Val::Null);
         assert_eq!(
-            concat(&[
-                s("a"),
-                Val::Int(1),
-                Val::Null,
-                Val::Float(2.0),
-                Val::Absent,
-                Val::Bool(false)
-            ]),
+            concat(&[s("a"), Val::Int(1), Val::Null, Val::Float(2.0), Val::Absent, Val::Bool(false)]),
             s("a12.0false")
         );
         assert_eq!(concat(&[Val::Null]), s(""));
-        assert_eq!(
-            coalesce(&[Val::Absent, Val::Null, Val::Int(0), Val::Int(1)]),
-            Val::Int(0)
-        );
+        assert_eq!(coalesce(&[Val::Absent, Val::Null, Val::Int(0), Val::Int(1)]), Val::Int(0));
         assert_eq!(coalesce(&[Val::Absent]), Val::Null);
     }
 

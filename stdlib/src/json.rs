@@ -72,10 +72,7 @@ mod tests {
             (Val::Int(i64::MIN), "-9223372036854775808"),
             (Val::Float(6.0 / 2.0), "3.0"),
             (Val::Float(1e16), "1e+16"),
-            (
-                Val::Str(Cow::Borrowed("a\"b\\c\u{1}\u{7f}é")),
-                "\"a\\\"b\\\\c\\u0001\u{7f}é\"",
-            ),
+            (Val::Str(Cow::Borrowed("a\"b\\c\u{1}\u{7f}é")), "\"a\\\"b\\\\c\\u0001\u{7f}é\""),
             (Val::Obj(Cow::Borrowed("{\"a\": 1}")), "{\"a\": 1}"),
             (Val::Arr(Cow::Borrowed("[]")), "[]"),
         ];
@@ -86,16 +83,7 @@ mod tests {
 
     #[test]
     fn escaped_strings_read_back_unchanged() {
-        for text in [
-            "",
-            "plain",
-            "tab\there",
-            "new\nline",
-            "quote\"",
-            "\u{0}\u{1f}",
-            "日本語",
-            "\u{2028}",
-        ] {
+        for text in ["", "plain", "tab\there", "new\nline", "quote\"", "\u{0}\u{1f}", "日本語", "\u{2028}"] {
             let mut out = String::new();
             write_str(&mut out, text);
             let back: String = serde_json::from_str(&out).expect("valid JSON string");

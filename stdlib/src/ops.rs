@@ -54,10 +54,7 @@ pub fn json_equal(left: &Val<'_>, right: &Val<'_>) -> bool {
             match (decode::array_elements(a), decode::array_elements(b)) {
                 (Ok(left_items), Ok(right_items)) => {
                     left_items.len() == right_items.len()
-                        && left_items
-                            .iter()
-                            .zip(&right_items)
-                            .all(|(x, y)| raw_equal(x.get(), y.get()))
+                        && left_items.iter().zip(&right_items).all(|(x, y)| raw_equal(x.get(), y.get()))
                 }
                 _ => false,
             }
@@ -121,10 +118,7 @@ pub fn gt(left: &Val<'_>, right: &Val<'_>) -> bool {
 }
 
 pub fn ge(left: &Val<'_>, right: &Val<'_>) -> bool {
-    matches!(
-        order(left, right),
-        Some(Ordering::Greater | Ordering::Equal)
-    )
+    matches!(order(left, right), Some(Ordering::Greater | Ordering::Equal))
 }
 
 /// `field == "literal"` without building a `Val` for the literal.
@@ -295,20 +289,12 @@ mod tests {
             (Val::Int(1), Val::Int(1), true),
             (Val::Int(1), Val::Float(1.0), true),
             (Val::Float(0.5), Val::Int(0), false),
-            (
-                Val::Int(i64::MAX),
-                Val::Float(9_223_372_036_854_775_807.0),
-                false,
-            ),
+            (Val::Int(i64::MAX), Val::Float(9_223_372_036_854_775_807.0), false),
             (s("1"), Val::Int(1), false),
             (Val::Bool(true), Val::Int(1), false),
             (Val::Bool(true), Val::Bool(true), true),
             (s("a"), s("a"), true),
-            (
-                obj(r#"{"a":1,"b":[1,2]}"#),
-                obj(r#"{"b":[1.0,2],"a":1}"#),
-                true,
-            ),
+            (obj(r#"{"a":1,"b":[1,2]}"#), obj(r#"{"b":[1.0,2],"a":1}"#), true),
             (obj(r#"{"a":1}"#), obj(r#"{"a":1,"b":null}"#), false),
             (arr("[null]"), arr("[ null ]"), true),
             (arr("[1,2]"), arr("[2,1]"), false),
@@ -341,20 +327,12 @@ mod tests {
             (Val::Int(1), Val::Int(2), [true, true, false, false]),
             (Val::Int(2), Val::Float(1.5), [false, false, true, true]),
             (Val::Float(2.0), Val::Int(2), [false, true, false, true]),
-            (
-                Val::Int(i64::MAX),
-                Val::Float(9.3e18),
-                [true, true, false, false],
-            ),
+            (Val::Int(i64::MAX), Val::Float(9.3e18), [true, true, false, false]),
             (Val::Int(-3), Val::Float(-2.5), [true, true, false, false]),
             (s("10"), Val::Int(9), [false, false, false, false]),
             (s("a"), s("b"), [true, true, false, false]),
             (s("é"), s("z"), [false, false, true, true]),
-            (
-                Val::Bool(false),
-                Val::Bool(true),
-                [false, false, false, false],
-            ),
+            (Val::Bool(false), Val::Bool(true), [false, false, false, false]),
             (arr("[1]"), arr("[2]"), [false, false, false, false]),
         ];
         for (left, right, [expect_lt, expect_le, expect_gt, expect_ge]) in cases {
@@ -411,13 +389,7 @@ mod tests {
     #[test]
     fn g22_truthiness() {
         assert!(truthy(&Val::Bool(true)));
-        for value in [
-            Val::Bool(false),
-            Val::Int(1),
-            s("yes"),
-            Val::Null,
-            Val::Absent,
-        ] {
+        for value in [Val::Bool(false), Val::Int(1), s("yes"), Val::Null, Val::Absent] {
             assert!(!truthy(&value));
         }
     }

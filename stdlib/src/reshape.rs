@@ -47,12 +47,8 @@ pub fn reshape(
 }
 
 fn parse_members(text: &str) -> Result<Members<'_>, String> {
-    let entries = decode::object_entries(text)
-        .map_err(|error| format!("event is not a JSON object: {error}"))?;
-    Ok(entries
-        .into_iter()
-        .map(|(key, raw)| (key, Node::Raw(raw)))
-        .collect())
+    let entries = decode::object_entries(text).map_err(|error| format!("event is not a JSON object: {error}"))?;
+    Ok(entries.into_iter().map(|(key, raw)| (key, Node::Raw(raw))).collect())
 }
 
 /// Opens a member for editing if it is an object; `None` for any other value.
@@ -126,11 +122,7 @@ fn is_object(node: &Node<'_>) -> bool {
     }
 }
 
-fn set_path<'a>(
-    members: &mut Members<'a>,
-    path: &[&str],
-    value: &'a Val<'a>,
-) -> Result<(), String> {
+fn set_path<'a>(members: &mut Members<'a>, path: &[&str], value: &'a Val<'a>) -> Result<(), String> {
     let Some((first, rest)) = path.split_first() else {
         return Ok(());
     };
@@ -178,73 +170,27 @@ mod tests {
         serde_json::from_str(text).expect("reshape writes valid JSON")
     }
 
-    fn check(
-        event: &str,
-        keep: &[&[&str]],
-        remove: &[&[&str]],
-        set: &[(&[&str], Val)],
-        expected: &str,
-    ) {
+    fn check(event: &str, keep: &[&[&str]], remove: &[&[&str]], set: &[(&[&str], Val)], expected: &str) {
         let output = reshape(event, keep, remove, set).expect("object event");
-        assert_eq!(
-            normalized(&output),
-            normalized(expected),
-            "{event} -> {output}"
-        );
+        assert_eq!(normalized(&output), normalized(expected), "{event} -> {output}");
     }
 
     #[test]
     fn g38_keep_projection() {
         let event = r#"{"userId": "u", "props": {"a": 1, "b": {"c": 2, "d": 3}}, "x": 5}"#;
         check(event, &[&["userId"]], &[], &[], r#"{"userId": "u"}"#);
-        check(
-            event,
-            &[&["props", "b", "c"]],
-            &[],
-            &[],
-            r#"{"props": {"b": {"c": 2}}}"#,
-        );
-        check(
-            event,
-            &[&["props", "a"], &["props", "b", "d"]],
-            &[],
-            &[],
-            r#"{"props": {"a": 1, "b": {"d": 3}}}"#,
-        );
-        check(
-            event,
-            &[&["props"], &["props", "a"]],
-            &[],
-            &[],
-            r#"{"props": {"a": 1, "b": {"c": 2, "d": 3}}}"#,
-        );
-        check(
-            event,
-            &[&["missing"], &["x", "y"], &["props", "zz"]],
-            &[],
-            &[],
-            "{}",
-        );
+        check(event, &[&["props", "b", "c"]], &[], &[], r#"{"props": {"b": {"c": 2}}}"#);
+        check(event, &[&["props", "a"], &["props", "b", "d"]], &[], &[], r#"{"props": {"a": 1, "b": {"d": 3}}}"#);
+        check(event, &[&["props"], &["props", "a"]], &[], &[], r#"{"props": {"a": 1, "b": {"c": 2, "d": 3}}}"#);
+        check(event, &[&["missing"], &["x", "y"], &["props", "zz"]], &[], &[], "{}");
         check(event, &[], &[], &[], event);
     }
 
     #[test]
     fn g38_remove() {
         let event = r#"{"a": 1, "b": {"c": 2, "d": 3}, "e": "s"}"#;
-        check(
-            event,
-            &[],
-            &[&["a"]],
-            &[],
-            r#"{"b": {"c": 2, "d": 3}, "e": "s"}"#,
-        );
-        check(
-            event,
-            &[],
-            &[&["b", "c"], &["missing"], &["e", "x"]],
-            &[],
-            r#"{"a": 1, "b": {"d": 3}, "e": "s"}"#,
-        );
+        check(event, &[], &[&["a"]], &[], r#"{"b": {"c": 2, "d": 3}, "e": "s"}"#);
+        check(event, &[], &[&["b", "c"], &["missing"], &["e", "x"]], &[], r#"{"a": 1, "b": {"d": 3}, "e": "s"}"#);
     }
 
     #[test]
@@ -253,34 +199,10 @@ mod tests {
         let score = Val::Float(2.0);
         let absent = Val::Absent;
         let name = Val::Str(Cow::Borrowed("n\"q"));
-        check(
-            event,
-            &[],
-            &[],
-            &[(&["score"], score.clone())],
-            r#"{"a": 1, "b": {"c": 2}, "s": "text", "score": 2.0}"#,
-        );
-        check(
-            event,
-            &[],
-            &[],
-            &[(&["a"], absent)],
-            r#"{"a": null, "b": {"c": 2}, "s": "text"}"#,
-        );
-        check(
-            event,
-            &[],
-            &[],
-            &[(&["b", "x"], name.clone())],
-            r#"{"a": 1, "b": {"c": 2, "x": "n\"q"}, "s": "text"}"#,
-        );
-        check(
-            event,
-            &[],
-            &[],
-            &[(&["s", "t", "u"], Val::Int(1))],
-            r#"{"a": 1, "b": {"c": 2}, "s": {"t": {"u": 1}}}"#,
-        );
+        check(event, &[], &[], &[(&["score"], score.clone())], r#"{"a": 1, "b": {"c": 2}, "s": "text", "score": 2.0}"#);
+        check(event, &[], &[], &[(&["a"], absent)], r#"{"a": null, "b": {"c": 2}, "s": "text"}"#);
+        check(event, &[], &[], &[(&["b", "x"], name.clone())], r#"{"a": 1, "b": {"c": 2, "x": "n\"q"}, "s": "text"}"#);
+        check(event, &[], &[], &[(&["s", "t", "u"], Val::Int(1))], r#"{"a": 1, "b": {"c": 2}, "s": {"t": {"u": 1}}}"#);
         check(
             event,
             &[],
@@ -313,13 +235,7 @@ mod tests {
 
     #[test]
     fn untouched_values_keep_their_raw_text() {
-        let output = reshape(
-            r#"{"big": 1.50, "n": {"x": 1e2}}"#,
-            &[],
-            &[],
-            &[(&["k"], Val::Int(1))],
-        )
-        .expect("object");
+        let output = reshape(r#"{"big": 1.50, "n": {"x": 1e2}}"#, &[], &[], &[(&["k"], Val::Int(1))]).expect("object");
         assert_eq!(output, r#"{"big":1.50,"n":{"x": 1e2},"k":1}"#);
     }
 

@@ -39,37 +39,17 @@ impl FieldType {
 /// and null values pass only when the field is nullable.
 pub fn check(value: &Val<'_>, field_type: FieldType, nullable: bool) -> Result<(), String> {
     let matches = match value {
-        Val::Absent => {
-            return if nullable {
-                Ok(())
-            } else {
-                Err("missing required field".to_string())
-            }
-        }
-        Val::Null => {
-            return if nullable {
-                Ok(())
-            } else {
-                Err("null in non-nullable field".to_string())
-            }
-        }
+        Val::Absent => return if nullable { Ok(()) } else { Err("missing required field".to_string()) },
+        Val::Null => return if nullable { Ok(()) } else { Err("null in non-nullable field".to_string()) },
         Val::Bool(_) => matches!(field_type, FieldType::Bool | FieldType::Any),
-        Val::Int(_) => matches!(
-            field_type,
-            FieldType::Int | FieldType::Float | FieldType::Timestamp | FieldType::Any
-        ),
-        Val::Float(_) => matches!(
-            field_type,
-            FieldType::Float | FieldType::Timestamp | FieldType::Any
-        ),
+        Val::Int(_) => matches!(field_type, FieldType::Int | FieldType::Float | FieldType::Timestamp | FieldType::Any),
+        Val::Float(_) => matches!(field_type, FieldType::Float | FieldType::Timestamp | FieldType::Any),
         Val::Str(text) => match field_type {
             FieldType::String | FieldType::Any => true,
             FieldType::Timestamp => {
                 return match parse_rfc3339(text) {
                     Some(_) => Ok(()),
-                    None => {
-                        Err("expected timestamp, found string that is not RFC 3339".to_string())
-                    }
+                    None => Err("expected timestamp, found string that is not RFC 3339".to_string()),
                 }
             }
             _ => false,
@@ -80,11 +60,7 @@ pub fn check(value: &Val<'_>, field_type: FieldType, nullable: bool) -> Result<(
     if matches {
         Ok(())
     } else {
-        Err(format!(
-            "expected {}, found {}",
-            field_type.name(),
-            value.type_name()
-        ))
+        Err(format!("expected {}, found {}", field_type.name(), value.type_name()))
     }
 }
 
@@ -103,51 +79,26 @@ mod tests {
         let array = Val::Arr(Cow::Borrowed("[]"));
         let cases: Vec<(Val, FieldType, bool, Result<(), &str>)> = vec![
             (Val::Int(5), Float, false, Ok(())),
-            (
-                Val::Float(5.0),
-                Int,
-                false,
-                Err("expected int, found float"),
-            ),
+            (Val::Float(5.0), Int, false, Err("expected int, found float")),
             (Val::Int(5), Int, false, Ok(())),
             (Val::Float(1.5), Float, false, Ok(())),
-            (
-                string.clone(),
-                Int,
-                false,
-                Err("expected int, found string"),
-            ),
+            (string.clone(), Int, false, Err("expected int, found string")),
             (string.clone(), String, false, Ok(())),
             (Val::Bool(true), Bool, false, Ok(())),
             (Val::Int(1), Bool, false, Err("expected bool, found int")),
             (Val::Int(1_700_000_000_000), Timestamp, false, Ok(())),
             (Val::Float(1.5), Timestamp, false, Ok(())),
             (stamp, Timestamp, false, Ok(())),
-            (
-                string.clone(),
-                Timestamp,
-                false,
-                Err("expected timestamp, found string that is not RFC 3339"),
-            ),
+            (string.clone(), Timestamp, false, Err("expected timestamp, found string that is not RFC 3339")),
             (
                 Val::Str(Cow::Borrowed("1700000000000")),
                 Timestamp,
                 false,
                 Err("expected timestamp, found string that is not RFC 3339"),
             ),
-            (
-                Val::Bool(true),
-                Timestamp,
-                false,
-                Err("expected timestamp, found bool"),
-            ),
+            (Val::Bool(true), Timestamp, false, Err("expected timestamp, found bool")),
             (object.clone(), Object, false, Ok(())),
-            (
-                array.clone(),
-                Object,
-                false,
-                Err("expected object, found array"),
-            ),
+            (array.clone(), Object, false, Err("expected object, found array")),
             (array, Array, false, Ok(())),
             (object, Any, false, Ok(())),
             (Val::Absent, Any, false, Err("missing required field")),

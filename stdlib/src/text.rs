@@ -106,18 +106,13 @@ pub fn write_float(out: &mut String, number: f64) {
     }
     // `{:e}` gives the shortest round-trip digits in scientific form: "-1.2345e-7", "1e16".
     let scientific = format!("{number:e}");
-    let (mantissa, exponent_text) = scientific
-        .split_once('e')
-        .unwrap_or((scientific.as_str(), "0"));
+    let (mantissa, exponent_text) = scientific.split_once('e').unwrap_or((scientific.as_str(), "0"));
     let exponent: i32 = exponent_text.parse().unwrap_or(0);
     let (sign, mantissa) = match mantissa.strip_prefix('-') {
         Some(rest) => ("-", rest),
         None => ("", mantissa),
     };
-    let digits: String = mantissa
-        .chars()
-        .filter(|character| *character != '.')
-        .collect();
+    let digits: String = mantissa.chars().filter(|character| *character != '.').collect();
     out.push_str(sign);
     if (-4..16).contains(&exponent) {
         let digit_count = digits.len() as i32;
@@ -201,17 +196,12 @@ mod tests {
         );
         assert_eq!(key(Val::Null), None);
         assert_eq!(key(Val::Absent), None);
-        assert_eq!(
-            key(Val::Str(Cow::Borrowed("u1"))).as_deref(),
-            Some("\"u1\"")
-        );
+        assert_eq!(key(Val::Str(Cow::Borrowed("u1"))).as_deref(), Some("\"u1\""));
     }
 
     #[test]
     fn text_form_of_each_type() {
-        let object = Val::Obj(Cow::Borrowed(
-            r#"{"b": 1.0, "a": "é\n", "b": [true, null, 1e20]}"#,
-        ));
+        let object = Val::Obj(Cow::Borrowed(r#"{"b": 1.0, "a": "é\n", "b": [true, null, 1e20]}"#));
         let cases: Vec<(Val, &str)> = vec![
             (Val::Str(Cow::Borrowed("plain")), "plain"),
             (Val::Int(-7), "-7"),
@@ -221,10 +211,7 @@ mod tests {
             (Val::Absent, "null"),
             (object, r#"{"a":"é\n","b":[true,null,1e+20]}"#),
             (Val::Arr(Cow::Borrowed("[ ]")), "[]"),
-            (
-                Val::Arr(Cow::Borrowed(r#"[{"z":1,"y":2}, "x"]"#)),
-                r#"[{"y":2,"z":1},"x"]"#,
-            ),
+            (Val::Arr(Cow::Borrowed(r#"[{"z":1,"y":2}, "x"]"#)), r#"[{"y":2,"z":1},"x"]"#),
         ];
         for (value, expected) in cases {
             assert_eq!(text_form(&value), expected, "{value:?}");

@@ -16,20 +16,14 @@ pub fn event_time(value: &Val<'_>) -> Result<i64, String> {
             if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&floored) {
                 Ok(floored as i64)
             } else {
-                Err(format!(
-                    "timestamp {number} is outside the range of ms since the epoch"
-                ))
+                Err(format!("timestamp {number} is outside the range of ms since the epoch"))
             }
         }
-        Val::Str(text) => parse_rfc3339(text).ok_or_else(|| {
-            format!("expected a number of ms or an RFC 3339 timestamp, found string {text:?}")
-        }),
+        Val::Str(text) => parse_rfc3339(text)
+            .ok_or_else(|| format!("expected a number of ms or an RFC 3339 timestamp, found string {text:?}")),
         Val::Absent => Err("missing event-time field".to_string()),
         Val::Null => Err("event-time field is null".to_string()),
-        other => Err(format!(
-            "expected a number of ms or an RFC 3339 timestamp, found {}",
-            other.type_name()
-        )),
+        other => Err(format!("expected a number of ms or an RFC 3339 timestamp, found {}", other.type_name())),
     }
 }
 
@@ -191,10 +185,7 @@ mod tests {
         assert_eq!(event_time(&Val::Float(2500.7)), Ok(2_500));
         assert_eq!(event_time(&Val::Float(-2.5)), Ok(-3));
         assert!(event_time(&Val::Float(1e300)).is_err());
-        assert_eq!(
-            event_time(&Val::Str(Cow::Borrowed("1970-01-01T00:00:01.5Z"))),
-            Ok(1_500)
-        );
+        assert_eq!(event_time(&Val::Str(Cow::Borrowed("1970-01-01T00:00:01.5Z"))), Ok(1_500));
         let rejected = [
             Val::Str(Cow::Borrowed("1500")),
             Val::Bool(true),
@@ -207,10 +198,7 @@ mod tests {
             let reason = event_time(&value).expect_err("not an event time");
             assert!(!reason.is_empty());
         }
-        assert_eq!(
-            event_time(&Val::Absent),
-            Err("missing event-time field".to_string())
-        );
+        assert_eq!(event_time(&Val::Absent), Err("missing event-time field".to_string()));
         assert_eq!(
             event_time(&Val::Bool(false)),
             Err("expected a number of ms or an RFC 3339 timestamp, found bool".to_string())

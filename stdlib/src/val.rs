@@ -123,8 +123,7 @@ impl<'a> Val<'a> {
             Some(b'"') => {
                 let inner = &text[1..text.len().saturating_sub(1).max(1)];
                 if inner.contains('\\') {
-                    let decoded: String =
-                        serde_json::from_str(text).map_err(|error| error.to_string())?;
+                    let decoded: String = serde_json::from_str(text).map_err(|error| error.to_string())?;
                     Ok(Val::Str(Cow::Owned(decoded)))
                 } else {
                     Ok(Val::Str(Cow::Borrowed(inner)))
@@ -329,9 +328,7 @@ impl PartialEq for Val<'_> {
             (Val::Int(left), Val::Int(right)) => left == right,
             (Val::Float(left), Val::Float(right)) => left == right,
             (Val::Str(left), Val::Str(right)) => left == right,
-            (Val::Obj(_), Val::Obj(_)) | (Val::Arr(_), Val::Arr(_)) => {
-                crate::ops::json_equal(self, other)
-            }
+            (Val::Obj(_), Val::Obj(_)) | (Val::Arr(_), Val::Arr(_)) => crate::ops::json_equal(self, other),
             _ => false,
         }
     }
@@ -386,14 +383,7 @@ mod tests {
 
     #[test]
     fn numbers_outside_f64_are_rejected_also_inside_containers() {
-        for text in [
-            "1e999",
-            "-1e999",
-            "[1e999]",
-            "{\"a\": {\"b\": 1e400}}",
-            "NaN",
-            "Infinity",
-        ] {
+        for text in ["1e999", "-1e999", "[1e999]", "{\"a\": {\"b\": 1e400}}", "NaN", "Infinity"] {
             assert!(parse(text).is_err(), "{text}");
         }
         assert_eq!(parse("1e-999").expect("underflow is zero"), Val::Float(0.0));
@@ -410,10 +400,7 @@ mod tests {
 
     #[test]
     fn structural_equality_of_containers() {
-        assert_eq!(
-            parse("{\"a\":1,\"b\":[1,2]}").expect("ok"),
-            parse("{\"b\": [1, 2.0], \"a\": 1}").expect("ok")
-        );
+        assert_eq!(parse("{\"a\":1,\"b\":[1,2]}").expect("ok"), parse("{\"b\": [1, 2.0], \"a\": 1}").expect("ok"));
         assert_ne!(parse("[1,2]").expect("ok"), parse("[2,1]").expect("ok"));
         assert_ne!(Val::Int(1), Val::Float(1.0));
     }

@@ -18,9 +18,7 @@ pub struct Record<'r> {
 }
 
 /// Parses the nested view of an object slot; a non-object leaves the view absent.
-pub fn nested<'de, T: serde::Deserialize<'de>>(
-    value: &Val<'de>,
-) -> Result<Option<T>, serde_json::Error> {
+pub fn nested<'de, T: serde::Deserialize<'de>>(value: &Val<'de>) -> Result<Option<T>, serde_json::Error> {
     match value {
         Val::Obj(Cow::Borrowed(text)) => serde_json::from_str(text).map(Some),
         _ => Ok(None),

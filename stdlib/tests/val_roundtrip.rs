@@ -13,9 +13,7 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
         any::<bool>().prop_map(serde_json::Value::Bool),
         any::<i64>().prop_map(serde_json::Value::from),
         any::<u64>().prop_map(serde_json::Value::from),
-        any::<f64>()
-            .prop_filter("finite", |number| number.is_finite())
-            .prop_map(serde_json::Value::from),
+        any::<f64>().prop_filter("finite", |number| number.is_finite()).prop_map(serde_json::Value::from),
         ".*".prop_map(serde_json::Value::String),
     ];
     leaf.prop_recursive(3, 24, 4, |inner| {

@@ -65,9 +65,9 @@ fn convert_round_trips_through_the_other_form() {
             };
             let reloaded = load_text(converted_name, converted.clone(), &|_| Err(std::io::ErrorKind::NotFound.into()));
             let rendered = pulsec::render::human(&reloaded.sources, &reloaded.diagnostics, false);
-            let round_tripped = reloaded
-                .pipeline
-                .unwrap_or_else(|| panic!("{}/{form} converted does not check:\n{rendered}\n{converted}", dir.display()));
+            let round_tripped = reloaded.pipeline.unwrap_or_else(|| {
+                panic!("{}/{form} converted does not check:\n{rendered}\n{converted}", dir.display())
+            });
             assert_eq!(pipeline, round_tripped, "{}/{form}: convert changed the IR:\n{converted}", dir.display());
         }
     }
@@ -132,7 +132,7 @@ fn files_in(dir: &Path) -> BTreeMap<String, PathBuf> {
 fn examples_produce_their_expected_output() {
     for dir in examples() {
         let (_, pipeline) = checked(&dir.join("pipeline.pulse"));
-        let built = native::build(&pipeline, "pipeline.pulse", Profile::Release, true)
+        let built = native::build(&pipeline, "pipeline.pulse", Profile::Release, true, &|_| None)
             .unwrap_or_else(|diagnostics| panic!("{}: build failed: {diagnostics:?}", dir.display()));
         let output = tempfile::tempdir().expect("temp dir");
         let status = Command::new(&built.binary)

@@ -63,9 +63,27 @@ fn apply(text: &str, edits: &[Edit]) -> String {
 
 fn edit() -> impl Strategy<Value = Edit> {
     let interesting = prop_oneof![
-        Just('{'), Just('}'), Just('['), Just(']'), Just('"'), Just(','), Just(':'), Just('.'),
-        Just('-'), Just('>'), Just('='), Just('!'), Just('|'), Just('&'), Just('\n'), Just(' '),
-        Just('0'), Just('5'), Just('m'), Just('é'), any::<char>(),
+        Just('{'),
+        Just('}'),
+        Just('['),
+        Just(']'),
+        Just('"'),
+        Just(','),
+        Just(':'),
+        Just('.'),
+        Just('-'),
+        Just('>'),
+        Just('='),
+        Just('!'),
+        Just('|'),
+        Just('&'),
+        Just('\n'),
+        Just(' '),
+        Just('0'),
+        Just('5'),
+        Just('m'),
+        Just('é'),
+        any::<char>(),
     ];
     prop_oneof![
         any::<usize>().prop_map(Edit::Delete),

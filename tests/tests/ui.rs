@@ -10,14 +10,8 @@ use std::path::{Path, PathBuf};
 /// Cases that show a known bug: the code in the name is what the case should produce, the reason
 /// says why it does not today. The test asserts today's behaviour, so fixing the bug makes it fail
 /// and the entry is then removed.
-const KNOWN_BUGS: &[(&str, &str)] = &[
-    (
-        "e0401_cycle_feeding_sink.json",
-        "FIXME: the cycle `a -> b -> a` is not reported when `b` also feeds a node after it: \
-         `report_cycle` follows `b -> sink` (sink is stuck behind the cycle), dead-ends and reports nothing",
-    ),
-    ("e0401_cycle_feeding_sink.pulse", "FIXME: same as e0401_cycle_feeding_sink.json, in the .pulse form"),
-];
+/// Cases that do not produce their code today, each with a FIXME saying why.
+const KNOWN_BUGS: &[(&str, &str)] = &[];
 
 /// Codes no source file can trigger through `check`: an internal error and a failed cargo build.
 const NOT_TRIGGERABLE: &[Code] = &[codes::E0901, codes::E0903];
@@ -63,7 +57,8 @@ fn load_case(path: &Path) -> Case {
     let mut diagnostics = loaded.diagnostics.clone();
     // `pulsec build` generates code after a successful check; E0904 comes from there.
     if let Some(pipeline) = &loaded.pipeline {
-        if let Err(build_diagnostics) = pulsec::native::generate(pipeline, &name) {
+        if let Err(build_diagnostics) = pulsec::native::generate_with_spans(pipeline, &name, &|id| loaded.node_span(id))
+        {
             diagnostics.extend(build_diagnostics);
         }
     }

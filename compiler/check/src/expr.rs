@@ -37,9 +37,10 @@ pub fn condition(cx: &mut Cx, value: &Value, scope: Scope<'_>, what: &str) -> Op
         }
         ValueKind::Expr(expr) => lower(cx, expr, scope),
         _ => {
-            cx.report(values::wrong_type(value, "a condition", what).help(
-                "write an expression such as `event_name == \"login_success\"` or a condition object",
-            ));
+            cx.report(
+                values::wrong_type(value, "a condition", what)
+                    .help("write an expression such as `event_name == \"login_success\"` or a condition object"),
+            );
             return None;
         }
     };
@@ -63,7 +64,7 @@ fn require_boolean(cx: &mut Cx, expr: &Expr, span: Span, what: &str) {
     if !matches!(expr.ty, Type::Bool | Type::Any) {
         cx.report(
             Diagnostic::new(E0303, format!("{what} is not a boolean"))
-                .primary(span, format!("this is a `{}`", expr.ty.name()))
+                .primary(span, format!("this is {}", a_type(&expr.ty)))
                 .note("only `true` passes a condition; any other value counts as false")
                 .help("compare the value, e.g. `field == \"value\"` or `field != null`"),
         );
@@ -153,7 +154,9 @@ fn json_condition(cx: &mut Cx, members: &[Member], span: Span, scope: Scope<'_>)
         let Some(first) = iter.next() else {
             return Some(typed(ExprKind::Bool(op == BinaryOp::And), Type::Bool));
         };
-        return Some(iter.fold(first, |acc, next| typed(ExprKind::Binary(op, Box::new(acc), Box::new(next)), Type::Bool)));
+        return Some(
+            iter.fold(first, |acc, next| typed(ExprKind::Binary(op, Box::new(acc), Box::new(next)), Type::Bool)),
+        );
     }
 
     let mut field = None;
@@ -313,9 +316,12 @@ pub fn field_type(cx: &mut Cx, path: &Path, span: Span, scope: Scope<'_>) -> Opt
             }
             Some(field) => {
                 cx.report(
-                    Diagnostic::new(E0205, format!("`{}` is a `{}`, not an object", known_join(&known, segment), field.ty.name()))
-                        .primary(span, "cannot look inside this field")
-                        .note("dots descend into objects only"),
+                    Diagnostic::new(
+                        E0205,
+                        format!("`{}` is a `{}`, not an object", known_join(&known, segment), field.ty.name()),
+                    )
+                    .primary(span, "cannot look inside this field")
+                    .note("dots descend into objects only"),
                 );
                 return None;
             }
@@ -352,7 +358,9 @@ pub fn lower(cx: &mut Cx, expr: &ast::Expr, scope: Scope<'_>) -> Expr {
         A::Int(number) => typed(ExprKind::Int(*number), Type::Int),
         A::Float(number) => typed(ExprKind::Float(*number), Type::Float),
         A::Str(text) => typed(ExprKind::Str(text.clone()), Type::String),
-        A::Array(items) => typed(ExprKind::Array(items.iter().map(|item| lower(cx, item, scope)).collect()), Type::Array),
+        A::Array(items) => {
+            typed(ExprKind::Array(items.iter().map(|item| lower(cx, item, scope)).collect()), Type::Array)
+        }
         A::Path(segments) => {
             let path = Path(segments.iter().map(|segment| segment.node.clone()).collect());
             if let Some(counters) = scope.counters {
@@ -473,14 +481,15 @@ fn binary_expr(cx: &mut Cx, op: BinaryOp, lhs: Expr, rhs: Expr, lhs_span: Span, 
             }
             let (left, right) = (class(&lhs.ty), class(&rhs.ty));
             if left != Class::Unknown && right != Class::Unknown && left != right {
-                let mut diagnostic = Diagnostic::new(
-                    E0301,
-                    format!("`{symbol}` between `{}` and `{}`", lhs.ty.name(), rhs.ty.name()),
-                )
-                .primary(op_span, if op == BinaryOp::Eq { "this is always false" } else { "this is always true" })
-                .secondary(lhs_span, format!("this is a `{}`", lhs.ty.name()))
-                .secondary(rhs_span, format!("this is a `{}`", rhs.ty.name()))
-                .note("values of different types are never equal; there are no implicit conversions");
+                let mut diagnostic =
+                    Diagnostic::new(E0301, format!("`{symbol}` between `{}` and `{}`", lhs.ty.name(), rhs.ty.name()))
+                        .primary(
+                            op_span,
+                            if op == BinaryOp::Eq { "this is always false" } else { "this is always true" },
+                        )
+                        .secondary(lhs_span, format!("this is {}", a_type(&lhs.ty)))
+                        .secondary(rhs_span, format!("this is {}", a_type(&rhs.ty)))
+                        .note("values of different types are never equal; there are no implicit conversions");
                 if let (Class::Text, ExprKind::Int(number)) = (&left, &rhs.kind) {
                     diagnostic = diagnostic.help(format!("compare with a string: `\"{number}\"`"));
                 }
@@ -491,14 +500,13 @@ fn binary_expr(cx: &mut Cx, op: BinaryOp, lhs: Expr, rhs: Expr, lhs_span: Span, 
         BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
             let (left, right) = (class(&lhs.ty), class(&rhs.ty));
             let orderable = |class: &Class| matches!(class, Class::Unknown | Class::Number | Class::Text);
-            let mismatch =
-                left != Class::Unknown && right != Class::Unknown && left != right;
+            let mismatch = left != Class::Unknown && right != Class::Unknown && left != right;
             if !orderable(&left) || !orderable(&right) || mismatch {
                 cx.report(
                     Diagnostic::new(E0301, format!("`{symbol}` between `{}` and `{}`", lhs.ty.name(), rhs.ty.name()))
                         .primary(op_span, "this is always false")
-                        .secondary(lhs_span, format!("this is a `{}`", lhs.ty.name()))
-                        .secondary(rhs_span, format!("this is a `{}`", rhs.ty.name()))
+                        .secondary(lhs_span, format!("this is {}", a_type(&lhs.ty)))
+                        .secondary(rhs_span, format!("this is {}", a_type(&rhs.ty)))
                         .note("`<`, `<=`, `>` and `>=` compare two numbers or two strings"),
                 );
             }
@@ -534,8 +542,8 @@ fn binary_expr(cx: &mut Cx, op: BinaryOp, lhs: Expr, rhs: Expr, lhs_span: Span, 
                             format!("`{symbol}` cannot combine `{}` and `{}`", lhs.ty.name(), rhs.ty.name()),
                         )
                         .primary(op_span, "the result is always null")
-                        .secondary(lhs_span, format!("this is a `{}`", lhs.ty.name()))
-                        .secondary(rhs_span, format!("this is a `{}`", rhs.ty.name()))
+                        .secondary(lhs_span, format!("this is {}", a_type(&lhs.ty)))
+                        .secondary(rhs_span, format!("this is {}", a_type(&rhs.ty)))
                         .note("arithmetic takes numbers; `+` also joins two strings")
                         .help("convert first with `to_int`, `to_float` or `to_string`"),
                     );
@@ -569,8 +577,8 @@ fn op_symbol(op: BinaryOp) -> &'static str {
 fn call(cx: &mut Cx, name: &pulse_syntax::Spanned<String>, args: &[ast::Expr], span: Span, scope: Scope<'_>) -> Expr {
     let Some(function) = Function::lookup(&name.node) else {
         let names: Vec<&str> = Function::ALL.iter().map(|(name, _)| *name).collect();
-        let mut diagnostic = Diagnostic::new(E0206, format!("unknown function `{}`", name.node))
-            .primary(name.span, "no such function");
+        let mut diagnostic =
+            Diagnostic::new(E0206, format!("unknown function `{}`", name.node)).primary(name.span, "no such function");
         diagnostic = match did_you_mean(&name.node, names.iter().copied()) {
             Some(suggestion) => diagnostic.help(format!("did you mean `{suggestion}`?")),
             None => diagnostic.note(format!("functions: {}", list(&names))),
@@ -589,8 +597,9 @@ fn call(cx: &mut Cx, name: &pulse_syntax::Spanned<String>, args: &[ast::Expr], s
             Some(max) => format!("{min} to {max}"),
             None => format!("at least {min}"),
         };
+        let noun = if max == Some(1) && min == 1 { "argument" } else { "arguments" };
         cx.report(
-            Diagnostic::new(E0302, format!("`{}` takes {expected} argument(s), found {}", name.node, lowered.len()))
+            Diagnostic::new(E0302, format!("`{}` takes {expected} {noun}, found {}", name.node, lowered.len()))
                 .primary(span, "wrong number of arguments"),
         );
         return any_error();
@@ -600,7 +609,7 @@ fn call(cx: &mut Cx, name: &pulse_syntax::Spanned<String>, args: &[ast::Expr], s
         if *ty != Type::Any && !accepted.contains(ty) {
             cx.report(
                 Diagnostic::new(E0302, format!("`{}` expects {label}, found `{}`", name.node, ty.name()))
-                    .primary(args[idx].span, format!("this is a `{}`", ty.name()))
+                    .primary(args[idx].span, format!("this is {}", a_type(ty)))
                     .note("a wrongly typed argument makes the result null"),
             );
         }
@@ -653,4 +662,11 @@ fn call(cx: &mut Cx, name: &pulse_syntax::Spanned<String>, args: &[ast::Expr], s
         Function::EventTime | Function::EntryTime => Type::Int,
     };
     typed(ExprKind::Call(function, lowered), ty)
+}
+
+/// "a `string`", "an `int`".
+fn a_type(ty: &Type) -> String {
+    let name = ty.name();
+    let article = if matches!(name.as_bytes().first(), Some(b'a' | b'e' | b'i' | b'o' | b'u')) { "an" } else { "a" };
+    format!("{article} `{name}`")
 }

@@ -75,14 +75,26 @@ pub fn check_graph(cx: &mut Cx, doc: &Document) -> Graph {
             has_source = true;
             continue;
         }
-        if !edges.iter().any(|edge| edge.to == idx) {
+        if !values::is_node_identifier(&node.id.node) {
+            // Reported above; edges cannot name it, so its missing input is no news.
+            continue;
+        }
+        // An edge that names this node but failed to resolve was already reported.
+        let declared_input = doc.edges.iter().any(|decl| decl.to.node == node.id.node);
+        if !edges.iter().any(|edge| edge.to == idx) && !declared_input {
+            let first_source = doc
+                .nodes
+                .iter()
+                .zip(&types)
+                .find(|(_, node_type)| node_type.is_some_and(NodeType::is_source))
+                .map_or("source", |(source, _)| source.id.node.as_str());
             cx.report(
                 Diagnostic::new(E0402, format!("node `{}` has no input", node.id.node))
                     .primary(node.id.span, "nothing flows into this node")
-                    .help(format!("add an edge such as `source -> {}`", node.id.node)),
+                    .help(format!("add an edge such as `{first_source} -> {}`", node.id.node)),
             );
         }
-        let connected = edges.iter().any(|edge| edge.from == idx);
+        let connected = doc.edges.iter().any(|decl| decl.from.node == node.id.node);
         if !connected && !node_type.outputs.is_empty() && !node_type.dynamic_outputs && node_type.name != "api-sink" {
             cx.report(
                 Diagnostic::new(W0002, format!("the output of `{}` is not connected", node.id.node))
@@ -134,7 +146,8 @@ fn output_ports(cx: &mut Cx, node: &NodeDecl, node_type: Option<&NodeType>) -> V
     }
     let mut ports: Vec<String> = Vec::new();
     let mut spans: BTreeMap<String, pulse_syntax::Span> = BTreeMap::new();
-    let routes = node.config.as_object().and_then(|members| members.iter().rev().find(|member| member.key.node == "routes"));
+    let routes =
+        node.config.as_object().and_then(|members| members.iter().rev().find(|member| member.key.node == "routes"));
     if let Some(ValueKind::Array(routes)) = routes.map(|member| &member.value.kind) {
         for route in routes {
             let name = route
@@ -308,7 +321,24 @@ pub fn topological_order(n_nodes: usize, edges: &[Edge]) -> Result<Vec<NodeIdx>,
 }
 
 fn report_cycle(cx: &mut Cx, doc: &Document, edges: &[Edge], stuck: &[NodeIdx]) {
-    // Walk from a stuck node along edges that stay among stuck nodes until a node repeats.
+    // Nodes downstream of a cycle are stuck too; prune those with no edge back into the stuck
+    // set until only nodes on (or between) cycles remain. From any of them, following edges
+    // inside the set must come back to a node already seen.
+    let mut on_cycles: BTreeSet<NodeIdx> = stuck.iter().copied().collect();
+    loop {
+        let dead_ends: Vec<NodeIdx> = on_cycles
+            .iter()
+            .copied()
+            .filter(|idx| !edges.iter().any(|edge| edge.from == *idx && on_cycles.contains(&edge.to)))
+            .collect();
+        if dead_ends.is_empty() {
+            break;
+        }
+        for idx in dead_ends {
+            on_cycles.remove(&idx);
+        }
+    }
+    let stuck: Vec<NodeIdx> = on_cycles.into_iter().collect();
     let Some(&start) = stuck.first() else { return };
     let mut path = vec![start];
     let mut current = start;
@@ -320,9 +350,10 @@ fn report_cycle(cx: &mut Cx, doc: &Document, edges: &[Edge], stuck: &[NodeIdx]) 
         if let Some(pos) = path.iter().position(|idx| *idx == next) {
             let cycle: Vec<NodeIdx> = path[pos..].to_vec();
             let names: Vec<&str> = cycle.iter().map(|idx| doc.nodes[*idx].id.node.as_str()).collect();
-            let closing = doc.edges.iter().find(|decl| {
-                decl.from.node == doc.nodes[current].id.node && decl.to.node == doc.nodes[next].id.node
-            });
+            let closing = doc
+                .edges
+                .iter()
+                .find(|decl| decl.from.node == doc.nodes[current].id.node && decl.to.node == doc.nodes[next].id.node);
             let mut diagnostic = Diagnostic::new(E0401, "the pipeline graph has a cycle")
                 .note(format!("cycle: {} -> {}", names.join(" -> "), names[0]))
                 .help("pipelines are acyclic; remove one of these edges");

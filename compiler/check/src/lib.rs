@@ -22,6 +22,8 @@ pub use registry::{NodeType, NODE_TYPES};
 pub struct CheckOptions<'a> {
     /// The text of the JSON Schema file named by `schema: "path"`, already loaded by the caller.
     pub external_schema: Option<(FileId, &'a str)>,
+    /// The referenced JSON Schema file could not be read; the caller has reported why.
+    pub external_schema_unreadable: bool,
 }
 
 /// The JSON Schema file a document refers to, if its `schema` setting is a path.
@@ -35,10 +37,11 @@ pub fn schema_reference(doc: &Document) -> Option<(String, Span)> {
 
 /// Checks a document and lowers it to the IR. The IR is `None` when any error was reported.
 pub fn check(doc: &Document, options: CheckOptions<'_>) -> (Option<Pipeline>, Vec<Diagnostic>) {
-    let mut cx = Cx { diags: Diagnostics::new(), file: doc.file };
+    let mut cx = Cx { diags: Diagnostics::new() };
     let settings = settings::check_settings(&mut cx, doc, options);
     let graph = graph::check_graph(&mut cx, doc);
-    let nodes = nodes::check_nodes(&mut cx, doc, &graph, settings.schema.as_ref());
+    let schema_declared = doc.setting("schema").is_some();
+    let nodes = nodes::check_nodes(&mut cx, doc, &graph, settings.schema.as_ref(), schema_declared);
     let has_errors = cx.diags.has_errors();
     let diagnostics = sorted(cx.diags.into_vec());
     if has_errors {
@@ -71,7 +74,6 @@ fn sorted(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
 /// Shared state of one check run.
 pub(crate) struct Cx {
     pub diags: Diagnostics,
-    pub file: FileId,
 }
 
 impl Cx {

@@ -18,9 +18,17 @@ use pulse_syntax::codes::{E0102, E0103, E0207, E0406, E0503, E0504, W0001, W0003
 use pulse_syntax::Diagnostic;
 use std::collections::BTreeMap;
 
-pub fn check_nodes(cx: &mut Cx, doc: &Document, graph: &Graph, schema: Option<&RecordType>) -> Option<Vec<Node>> {
+pub fn check_nodes(
+    cx: &mut Cx,
+    doc: &Document,
+    graph: &Graph,
+    schema: Option<&RecordType>,
+    schema_declared: bool,
+) -> Option<Vec<Node>> {
     let source_type = match schema {
         Some(record) => record.clone(),
+        // A declared schema that failed to check was reported; fields are then unchecked.
+        None if schema_declared => RecordType::open(),
         None => {
             if let Some(first) = doc.nodes.first() {
                 cx.report(
@@ -242,7 +250,7 @@ impl NodeCx<'_> {
 
     fn ttl(&self, cx: &mut Cx, fields: &Fields<'_>) -> Option<Option<u64>> {
         match fields.get("ttl") {
-            Some(value) => Some(Some(values::duration(cx, value, Zero::Forbidden, &self.what("ttl"))?)),
+            Some(value) => Some(Some(values::duration(cx, value, Zero::Allowed, &self.what("ttl"))?)),
             None => Some(None),
         }
     }
@@ -259,10 +267,13 @@ impl NodeCx<'_> {
                 let field = expr::field_type(cx, &path, value.span, Scope { record: input, counters: None })?;
                 if !matches!(field.ty, Type::Timestamp | Type::Int | Type::Float | Type::String | Type::Any) {
                     cx.report(
-                        Diagnostic::new(E0103, format!("event-time field `{}` is a `{}`", path.dotted(), field.ty.name()))
-                            .primary(value.span, "not a timestamp")
-                            .note("event time is a number of milliseconds or an RFC 3339 string")
-                            .help("declare the field as `timestamp`"),
+                        Diagnostic::new(
+                            E0103,
+                            format!("event-time field `{}` is a `{}`", path.dotted(), field.ty.name()),
+                        )
+                        .primary(value.span, "not a timestamp")
+                        .note("event time is a number of milliseconds or an RFC 3339 string")
+                        .help("declare the field as `timestamp`"),
                     );
                     return None;
                 }
@@ -275,7 +286,7 @@ impl NodeCx<'_> {
             None => 0,
         };
         let idle_timeout_ms = match fields.get("idleTimeout") {
-            Some(value) => Some(values::duration(cx, value, Zero::Forbidden, &self.what("idleTimeout"))?),
+            Some(value) => Some(values::duration(cx, value, Zero::Allowed, &self.what("idleTimeout"))?),
             None => None,
         };
         Some(SourceTime { event_time, max_out_of_orderness_ms, idle_timeout_ms })
@@ -330,7 +341,8 @@ fn check_node(
             }
         }
         "file-source" => {
-            let path = node.require(cx, &fields, "path").and_then(|value| values::string(cx, value, &node.what("path")));
+            let path =
+                node.require(cx, &fields, "path").and_then(|value| values::string(cx, value, &node.what("path")));
             Operator::FileSource { path: path?, time: node.source_time(cx, &fields, input)? }
         }
         "filter" => {
@@ -339,7 +351,9 @@ fn check_node(
         }
         "splitter" => {
             let mode = match fields.get("mode") {
-                Some(value) => [SplitMode::First, SplitMode::All][values::choice(cx, value, &["first", "all"], "splitter mode")?],
+                Some(value) => {
+                    [SplitMode::First, SplitMode::All][values::choice(cx, value, &["first", "all"], "splitter mode")?]
+                }
                 None => SplitMode::First,
             };
             let routes_value = node.require(cx, &fields, "routes")?;
@@ -428,11 +442,18 @@ fn check_node(
                 }
                 None => false,
             };
-            Operator::Delay { duration_ms, key_by, latest, timing: node.timing(cx, &fields)?, ttl_ms: node.ttl(cx, &fields)? }
+            Operator::Delay {
+                duration_ms,
+                key_by,
+                latest,
+                timing: node.timing(cx, &fields)?,
+                ttl_ms: node.ttl(cx, &fields)?,
+            }
         }
         "user-event-trigger" => {
             let key_by = node.key_by(cx, &fields, input);
-            let start = node.require(cx, &fields, "start").and_then(|value| expr::condition(cx, value, scope, "`start`"));
+            let start =
+                node.require(cx, &fields, "start").and_then(|value| expr::condition(cx, value, scope, "`start`"));
             let cancel =
                 node.require(cx, &fields, "cancel").and_then(|value| expr::condition(cx, value, scope, "`cancel`"));
             let within_ms = node.duration(cx, &fields, "within", Zero::Allowed);
@@ -448,8 +469,9 @@ fn check_node(
         "has-done-event" => {
             let key_by = node.key_by(cx, &fields, input);
             let events_scope = Scope { record: events_type, counters: None };
-            let event =
-                node.require(cx, &fields, "event").and_then(|value| expr::condition(cx, value, events_scope, "`event`"));
+            let event = node
+                .require(cx, &fields, "event")
+                .and_then(|value| expr::condition(cx, value, events_scope, "`event`"));
             let since_ms = match fields.get("since") {
                 Some(value) if value.as_str() == Some("entry") => None,
                 Some(value) => Some(values::duration(cx, value, Zero::Allowed, &node.what("since"))?),
@@ -461,7 +483,7 @@ fn check_node(
         "capping" | "rolling-window-capping" => {
             let key_by = node.key_by(cx, &fields, input);
             let max = node.require(cx, &fields, "max").and_then(|value| values::unsigned(cx, value, &node.what("max")));
-            let window_ms = node.duration(cx, &fields, "window", Zero::Forbidden);
+            let window_ms = node.duration(cx, &fields, "window", Zero::Allowed);
             Operator::Capping {
                 key_by: key_by?,
                 max: max?,
@@ -477,10 +499,12 @@ fn check_node(
             Operator::Dedupe { key_by: key_by?, within_ms: within_ms?, ttl_ms: node.ttl(cx, &fields)? }
         }
         "kafka-sink" => {
-            let topic = node.require(cx, &fields, "topic").and_then(|value| values::string(cx, value, &node.what("topic")));
+            let topic =
+                node.require(cx, &fields, "topic").and_then(|value| values::string(cx, value, &node.what("topic")));
             let brokers = fields.get("brokers").map(|value| values::string(cx, value, &node.what("brokers")));
             let key = fields.get("key").map(|value| template::template(cx, value, scope, &node.what("key")));
-            let value_template = fields.get("value").map(|value| template::template(cx, value, scope, &node.what("value")));
+            let value_template =
+                fields.get("value").map(|value| template::template(cx, value, scope, &node.what("value")));
             let compression = match fields.get("compression") {
                 Some(value) => {
                     let choices = ["none", "gzip", "snappy", "lz4", "zstd"];
@@ -489,7 +513,9 @@ fn check_node(
                 None => None,
             };
             let exactly_once = match fields.get("deliveryGuarantee") {
-                Some(value) => values::choice(cx, value, &["exactly-once", "at-least-once"], "delivery guarantee")? == 0,
+                Some(value) => {
+                    values::choice(cx, value, &["exactly-once", "at-least-once"], "delivery guarantee")? == 0
+                }
                 None => true,
             };
             Operator::KafkaSink {
@@ -519,8 +545,12 @@ fn check_node(
                         .note("SET, HSET, SADD and ZADD are idempotent, so their replays are exactly-once in effect"),
                 );
             }
-            let key = node.require(cx, &fields, "key").and_then(|value| template::template(cx, value, scope, &node.what("key")));
-            let optional = |cx: &mut Cx, key: &str| fields.get(key).map(|value| template::template(cx, value, scope, &node.what(key)));
+            let key = node
+                .require(cx, &fields, "key")
+                .and_then(|value| template::template(cx, value, scope, &node.what("key")));
+            let optional = |cx: &mut Cx, key: &str| {
+                fields.get(key).map(|value| template::template(cx, value, scope, &node.what(key)))
+            };
             let field = optional(cx, "field");
             let value = optional(cx, "value");
             let score = optional(cx, "score");
@@ -536,7 +566,9 @@ fn check_node(
             }
         }
         "api-sink" => {
-            let url = node.require(cx, &fields, "url").and_then(|value| template::template(cx, value, scope, &node.what("url")));
+            let url = node
+                .require(cx, &fields, "url")
+                .and_then(|value| template::template(cx, value, scope, &node.what("url")));
             let method = match fields.get("method") {
                 Some(value) => {
                     let methods = ["GET", "POST", "PUT", "PATCH", "DELETE"];
@@ -555,7 +587,8 @@ fn check_node(
                 }
             }
             let body = fields.get("body").map(|value| template::template_value(cx, value, scope));
-            let timeout_ms = fields.get("timeout").map(|value| values::duration(cx, value, Zero::Forbidden, &node.what("timeout")));
+            let timeout_ms =
+                fields.get("timeout").map(|value| values::duration(cx, value, Zero::Allowed, &node.what("timeout")));
             let retries = fields.get("retries").map(|value| values::unsigned(cx, value, &node.what("retries")));
             let circuit_breaker = match fields.get("circuitBreaker") {
                 Some(value) => {
@@ -565,7 +598,7 @@ fn check_node(
                         .and_then(|value| values::unsigned(cx, value, "`failureThreshold`"));
                     let reset = breaker
                         .require(cx, "resetAfter", "`circuitBreaker`", value.span)
-                        .and_then(|value| values::duration(cx, value, Zero::Forbidden, "`resetAfter`"));
+                        .and_then(|value| values::duration(cx, value, Zero::Allowed, "`resetAfter`"));
                     Some(CircuitBreaker { failure_threshold: threshold?, reset_after_ms: reset? })
                 }
                 None => None,
@@ -584,7 +617,8 @@ fn check_node(
             }
         }
         "file-sink" => {
-            let path = node.require(cx, &fields, "path").and_then(|value| values::string(cx, value, &node.what("path")));
+            let path =
+                node.require(cx, &fields, "path").and_then(|value| values::string(cx, value, &node.what("path")));
             Operator::FileSink { path: path? }
         }
         "stdout-sink" => Operator::StdoutSink,
@@ -616,8 +650,10 @@ fn segmentation(cx: &mut Cx, node: &NodeCx<'_>, fields: &Fields<'_>, input: &Rec
                 None => Some(None),
             };
             let window_value = counter.require(cx, "window", "a counter", item.span);
-            let window = window_value.and_then(|value| values::duration(cx, value, Zero::Forbidden, "a counter `window`"));
-            let (Some(name), Some(condition), Some(window_ms), Some(name_value)) = (name, condition, window, name_value)
+            let window =
+                window_value.and_then(|value| values::duration(cx, value, Zero::Forbidden, "a counter `window`"));
+            let (Some(name), Some(condition), Some(window_ms), Some(name_value)) =
+                (name, condition, window, name_value)
             else {
                 ok = false;
                 continue;
@@ -641,10 +677,16 @@ fn segmentation(cx: &mut Cx, node: &NodeCx<'_>, fields: &Fields<'_>, input: &Rec
             if let (Some(bucket), Some(window_value)) = (bucket_ms, window_value) {
                 if window_ms % bucket != 0 {
                     cx.report(
-                        Diagnostic::new(E0503, format!("counter window `{}` is not a multiple of the bucket", values::format_duration(window_ms)))
-                            .primary(window_value.span, format!("the bucket is `{}`", values::format_duration(bucket)))
-                            .note("counters sum whole buckets, so the window must be a whole number of buckets")
-                            .help(format!("use `{}`", values::format_duration(window_ms.div_ceil(bucket) * bucket))),
+                        Diagnostic::new(
+                            E0503,
+                            format!(
+                                "counter window `{}` is not a multiple of the bucket",
+                                values::format_duration(window_ms)
+                            ),
+                        )
+                        .primary(window_value.span, format!("the bucket is `{}`", values::format_duration(bucket)))
+                        .note("counters sum whole buckets, so the window must be a whole number of buckets")
+                        .help(format!("use `{}`", values::format_duration(window_ms.div_ceil(bucket) * bucket))),
                     );
                     ok = false;
                 }
@@ -684,7 +726,9 @@ fn segmentation(cx: &mut Cx, node: &NodeCx<'_>, fields: &Fields<'_>, input: &Rec
         }
     }
     let emit = match fields.get("emit") {
-        Some(value) => [EmitMode::Always, EmitMode::OnChange][values::choice(cx, value, &["always", "onChange"], "emit mode")?],
+        Some(value) => {
+            [EmitMode::Always, EmitMode::OnChange][values::choice(cx, value, &["always", "onChange"], "emit mode")?]
+        }
         None => EmitMode::Always,
     };
     let timing = node.timing(cx, fields);
@@ -784,13 +828,7 @@ fn window_aggregate(cx: &mut Cx, node: &NodeCx<'_>, fields: &Fields<'_>, input: 
     if !ok {
         return None;
     }
-    Some(Operator::WindowAggregate {
-        key_by: key_by?,
-        window: window?,
-        aggregates,
-        timing: timing?,
-        ttl_ms: ttl_ms?,
-    })
+    Some(Operator::WindowAggregate { key_by: key_by?, window: window?, aggregates, timing: timing?, ttl_ms: ttl_ms? })
 }
 
 fn window_spec(cx: &mut Cx, value: &Value) -> Option<WindowSpec> {

@@ -72,6 +72,7 @@ pub fn check_settings(cx: &mut Cx, doc: &Document, options: CheckOptions<'_>) ->
                 cx.diags.extend(diagnostics);
                 converted.and_then(|converted| schema::check_schema(cx, &converted))
             }
+            None if options.external_schema_unreadable => None,
             None => {
                 cx.report(
                     Diagnostic::new(E0307, format!("the JSON Schema file `{path}` was not loaded"))
@@ -87,20 +88,16 @@ pub fn check_settings(cx: &mut Cx, doc: &Document, options: CheckOptions<'_>) ->
     if let Some(value) = doc.setting("runtime") {
         if let Some(fields) = Fields::new(cx, value, RUNTIME_KEYS, "`runtime`") {
             if let Some(value) = fields.get("checkpointInterval") {
-                runtime.checkpoint_interval_ms = values::duration(cx, value, Zero::Forbidden, "`checkpointInterval`");
+                runtime.checkpoint_interval_ms = values::duration(cx, value, Zero::Allowed, "`checkpointInterval`");
             }
             if let Some(value) = fields.get("stateBackend") {
                 runtime.state_backend = values::choice(cx, value, &["rocksdb", "memory"], "state backend")
                     .map(|idx| [StateBackend::RocksDb, StateBackend::Memory][idx]);
             }
             if let Some(value) = fields.get("restartStrategy") {
-                runtime.restart_strategy = values::choice(
-                    cx,
-                    value,
-                    &["exponential", "fixed-delay", "none"],
-                    "restart strategy",
-                )
-                .map(|idx| ["exponential", "fixed-delay", "none"][idx].to_string());
+                runtime.restart_strategy =
+                    values::choice(cx, value, &["exponential", "fixed-delay", "none"], "restart strategy")
+                        .map(|idx| ["exponential", "fixed-delay", "none"][idx].to_string());
             }
             if let Some(value) = fields.get("readSetting") {
                 runtime.read_setting = read_setting(cx, value);
@@ -114,4 +111,3 @@ pub fn read_setting(cx: &mut Cx, value: &pulse_syntax::ast::Value) -> Option<Rea
     values::choice(cx, value, READ_SETTINGS, "read setting")
         .map(|idx| [ReadSetting::GroupOffsets, ReadSetting::Earliest, ReadSetting::Latest][idx])
 }
-

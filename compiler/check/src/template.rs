@@ -71,7 +71,8 @@ pub fn parse(cx: &mut Cx, text: &str, span: Span, scope: Scope<'_>) -> Option<Te
             let name_span = inner(hole_start, hole_start + name.len());
             let valid = !name.is_empty()
                 && name.split('.').all(|segment| {
-                    !segment.is_empty() && segment.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+                    !segment.is_empty()
+                        && segment.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
                 });
             if !valid {
                 cx.report(

@@ -11,7 +11,8 @@ use pulse_syntax::{Diagnostic, Span};
 /// An object's members, looked up by key; reports unknown keys once, when created.
 pub struct Fields<'a> {
     pub members: &'a [Member],
-    pub span: Span,
+    /// Keys not in the allowed list, already reported.
+    unknown: Vec<&'a str>,
 }
 
 impl<'a> Fields<'a> {
@@ -21,8 +22,10 @@ impl<'a> Fields<'a> {
             cx.report(wrong_type(value, "an object", owner));
             return None;
         };
+        let mut unknown = Vec::new();
         for member in members {
             if !allowed.contains(&member.key.node.as_str()) {
+                unknown.push(member.key.node.as_str());
                 let mut diagnostic = Diagnostic::new(E0101, format!("unknown key `{}` in {owner}", member.key.node))
                     .primary(member.key.span, "unknown key");
                 if let Some(suggestion) = did_you_mean(&member.key.node, allowed.iter().copied()) {
@@ -35,7 +38,7 @@ impl<'a> Fields<'a> {
                 cx.report(diagnostic);
             }
         }
-        Some(Fields { members, span: value.span })
+        Some(Fields { members, unknown })
     }
 
     /// The last member with this key (later duplicates win, as in JSON).
@@ -45,7 +48,9 @@ impl<'a> Fields<'a> {
 
     pub fn require(&self, cx: &mut Cx, key: &str, owner: &str, anchor: Span) -> Option<&'a Value> {
         let found = self.get(key);
-        if found.is_none() {
+        // A misspelt key was reported with a "did you mean" already; don't report it twice.
+        let misspelt = self.unknown.iter().any(|unknown| did_you_mean(unknown, [key]).is_some());
+        if found.is_none() && !misspelt {
             cx.report(
                 Diagnostic::new(E0102, format!("{owner} is missing `{key}`"))
                     .primary(anchor, format!("`{key}` is required here")),
@@ -202,7 +207,8 @@ fn parse_compound(text: &str) -> Option<u64> {
     let mut parts = 0;
     while !rest.is_empty() {
         let digits_end = rest.find(|ch: char| !ch.is_ascii_digit())?;
-        let unit_end = rest[digits_end..].find(|ch: char| ch.is_ascii_digit()).map_or(rest.len(), |idx| digits_end + idx);
+        let unit_end =
+            rest[digits_end..].find(|ch: char| ch.is_ascii_digit()).map_or(rest.len(), |idx| digits_end + idx);
         total += parse_duration(&rest[..unit_end]).ok()?;
         rest = &rest[unit_end..];
         parts += 1;
@@ -213,7 +219,7 @@ fn parse_compound(text: &str) -> Option<u64> {
 /// The largest exact unit: 300000 -> `5m`.
 pub fn format_duration(millis: u64) -> String {
     for (factor, unit) in [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1_000, "s")] {
-        if millis != 0 && millis % factor == 0 {
+        if millis != 0 && millis.is_multiple_of(factor) {
             return format!("{}{unit}", millis / factor);
         }
     }

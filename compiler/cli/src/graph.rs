@@ -3,7 +3,8 @@
 use pulse_ir::Pipeline;
 
 pub fn dot(pipeline: &Pipeline) -> String {
-    let mut out = format!("digraph {:?} {{\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n", pipeline.name);
+    let mut out =
+        format!("digraph {:?} {{\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n", pipeline.name);
     for node in &pipeline.nodes {
         let shape = if node.op.is_source() {
             ", shape=invhouse"

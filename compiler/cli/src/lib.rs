@@ -185,7 +185,12 @@ fn check(files: &[PathBuf], format: MessageFormat) -> ExitCode {
             Some(loaded) => {
                 if format == MessageFormat::Human {
                     let pipeline = loaded.pipeline.as_ref().expect("a checked file has a pipeline");
-                    eprintln!("ok: `{}` ({} nodes, {} edges)", pipeline.name, pipeline.nodes.len(), pipeline.edges.len());
+                    eprintln!(
+                        "ok: `{}` ({} nodes, {} edges)",
+                        pipeline.name,
+                        pipeline.nodes.len(),
+                        pipeline.edges.len()
+                    );
                 }
             }
             None => failed = true,
@@ -206,7 +211,7 @@ fn build_loaded(file: &Path, debug: bool, format: MessageFormat, quiet: bool) ->
     let Some(loaded) = load_checked(file, format) else { return Err(ExitCode::from(EXIT_ERRORS)) };
     let pipeline = loaded.pipeline.as_ref().expect("a checked file has a pipeline");
     let profile = if debug { native::Profile::Debug } else { native::Profile::Release };
-    native::build(pipeline, &file_name(file), profile, quiet).map_err(|diagnostics| {
+    native::build(pipeline, &file_name(file), profile, quiet, &|id| loaded.node_span(id)).map_err(|diagnostics| {
         report_diagnostics(&loaded.sources, &diagnostics, format);
         let unsupported = diagnostics.iter().all(|diagnostic| diagnostic.code == pulse_syntax::codes::E0904);
         ExitCode::from(if unsupported { EXIT_ERRORS } else { EXIT_BUILD })
@@ -223,7 +228,7 @@ fn build(
     if let Some(target) = emit_rust {
         let Some(loaded) = load_checked(file, format) else { return ExitCode::from(EXIT_ERRORS) };
         let pipeline = loaded.pipeline.as_ref().expect("a checked file has a pipeline");
-        return match native::generate(pipeline, &file_name(file)) {
+        return match native::generate_with_spans(pipeline, &file_name(file), &|id| loaded.node_span(id)) {
             Ok(generated) => match std::fs::write(&target, generated.main_rs) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {

@@ -3,7 +3,7 @@
 
 use pulse_ir::Pipeline;
 use pulse_syntax::ast::Document;
-use pulse_syntax::codes::E0902;
+use pulse_syntax::codes::{E0109, E0902};
 use pulse_syntax::{Diagnostic, FileId, SourceMap, Span};
 use std::path::{Path, PathBuf};
 
@@ -32,17 +32,19 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// The span of a node's id in the source, for diagnostics raised after the IR.
+    pub fn node_span(&self, id: &str) -> Option<Span> {
+        let document = self.document.as_ref()?;
+        document.nodes.iter().find(|node| node.id.node == id).map(|node| node.id.span)
+    }
+
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
 }
 
 /// Parses `text` as the form of `name` and checks it; `read_schema` loads a referenced file.
-pub fn load_text(
-    name: &str,
-    text: String,
-    read_schema: &dyn Fn(&str) -> std::io::Result<String>,
-) -> Loaded {
+pub fn load_text(name: &str, text: String, read_schema: &dyn Fn(&str) -> std::io::Result<String>) -> Loaded {
     let mut sources = SourceMap::new();
     let form = Form::of(Path::new(name));
     let file = sources.add(name, text);
@@ -51,23 +53,41 @@ pub fn load_text(
         Form::Json => pulse_syntax::json::parse_json_document(file, &source_text),
         Form::Pulse => pulse_syntax::pulse::parse_pulse_document(file, &source_text),
     };
-    let syntax_failed = diagnostics.iter().any(Diagnostic::is_error);
+    // Structural problems the JSON front end found (bad edges, ids, node keys) leave a usable
+    // document, so the checker still runs and reports everything else; only syntax errors stop it.
+    let syntax_failed = diagnostics.iter().any(|diagnostic| {
+        diagnostic.is_error() && (diagnostic.code.as_str().starts_with("E00") || diagnostic.code == E0109)
+    });
     let mut pipeline = None;
     if let (Some(doc), false) = (&document, syntax_failed) {
         let mut schema_file = None;
+        let mut external_schema_unreadable = false;
         if let Some((path, span)) = pulse_check::schema_reference(doc) {
             match read_schema(&path) {
                 Ok(schema_text) => schema_file = Some(sources.add(path, schema_text)),
-                Err(error) => diagnostics.push(cannot_read(&path, &error, Some(span))),
+                Err(error) => {
+                    diagnostics.push(cannot_read(&path, &error, Some(span)));
+                    external_schema_unreadable = true;
+                }
             }
         }
         let schema_text = schema_file.map(|id| sources.get(id).text.clone());
         let options = pulse_check::CheckOptions {
             external_schema: schema_file.zip(schema_text.as_deref()),
+            external_schema_unreadable,
         };
         let (checked, check_diagnostics) = pulse_check::check(doc, options);
-        diagnostics.extend(check_diagnostics);
-        pipeline = checked;
+        for diagnostic in check_diagnostics {
+            // Both the front end and the checker validate ids; report each problem once.
+            let repeated = diagnostics.iter().any(|seen| {
+                seen.code == diagnostic.code
+                    && (seen.primary_span() == diagnostic.primary_span() || seen.message == diagnostic.message)
+            });
+            if !repeated {
+                diagnostics.push(diagnostic);
+            }
+        }
+        pipeline = checked.filter(|_| !diagnostics.iter().any(Diagnostic::is_error));
     }
     Loaded { sources, file, form, document, pipeline, diagnostics }
 }

@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pulse_codegen::{CodegenError, GeneratedCrate, Options};
 use pulse_ir::Pipeline;
 use pulse_syntax::codes::{E0901, E0903, E0904};
-use pulse_syntax::Diagnostic;
+use pulse_syntax::{Diagnostic, Span};
 use std::io::{BufRead, BufReader, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -46,6 +46,15 @@ pub enum Profile {
 }
 
 pub fn generate(pipeline: &Pipeline, source_name: &str) -> Result<GeneratedCrate, Vec<Diagnostic>> {
+    generate_with_spans(pipeline, source_name, &|_| None)
+}
+
+/// `generate`, pointing diagnostics about a node at its id in the source (the IR has no spans).
+pub fn generate_with_spans(
+    pipeline: &Pipeline,
+    source_name: &str,
+    node_span: &dyn Fn(&str) -> Option<Span>,
+) -> Result<GeneratedCrate, Vec<Diagnostic>> {
     let root = workspace_root();
     let options = Options {
         runtime_path: root.join("runtime").display().to_string(),
@@ -56,8 +65,14 @@ pub fn generate(pipeline: &Pipeline, source_name: &str) -> Result<GeneratedCrate
         errors
             .into_iter()
             .map(|error| match error {
-                CodegenError::Unsupported { .. } => Diagnostic::new(E0904, error.to_string())
-                    .note("`pulsec check` accepts this pipeline; building it needs a runtime with this operator"),
+                CodegenError::Unsupported { ref node, operator } => {
+                    let diagnostic = Diagnostic::new(E0904, error.to_string())
+                        .note("`pulsec check` accepts this pipeline; building it needs a runtime with this operator");
+                    match node_span(node) {
+                        Some(span) => diagnostic.primary(span, format!("`{operator}` cannot run yet")),
+                        None => diagnostic,
+                    }
+                }
             })
             .collect()
     })
@@ -74,8 +89,14 @@ fn write_if_changed(path: &Path, content: &str) -> std::io::Result<()> {
     std::fs::write(path, content)
 }
 
-pub fn build(pipeline: &Pipeline, source_name: &str, profile: Profile, quiet: bool) -> Result<Built, Vec<Diagnostic>> {
-    let generated = generate(pipeline, source_name)?;
+pub fn build(
+    pipeline: &Pipeline,
+    source_name: &str,
+    profile: Profile,
+    quiet: bool,
+    node_span: &dyn Fn(&str) -> Option<Span>,
+) -> Result<Built, Vec<Diagnostic>> {
+    let generated = generate_with_spans(pipeline, source_name, node_span)?;
     let home = pulse_home();
     let crate_dir = home.join("pipelines").join(&pipeline.name);
     let target_dir = home.join("target");
@@ -107,9 +128,9 @@ pub fn build(pipeline: &Pipeline, source_name: &str, profile: Profile, quiet: bo
     if profile == Profile::Release {
         command.arg("--release");
     }
-    let mut child = command
-        .spawn()
-        .map_err(|error| vec![Diagnostic::new(E0903, format!("cannot run cargo: {error}")).help("install Rust with rustup")])?;
+    let mut child = command.spawn().map_err(|error| {
+        vec![Diagnostic::new(E0903, format!("cannot run cargo: {error}")).help("install Rust with rustup")]
+    })?;
 
     let progress = if quiet || !std::io::stderr().is_terminal() {
         if !quiet {
@@ -118,7 +139,9 @@ pub fn build(pipeline: &Pipeline, source_name: &str, profile: Profile, quiet: bo
         ProgressBar::hidden()
     } else {
         let bar = ProgressBar::new_spinner();
-        bar.set_style(ProgressStyle::with_template("{spinner} {elapsed:>3} building `{prefix}`: {msg}").expect("valid template"));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed:>3} building `{prefix}`: {msg}").expect("valid template"),
+        );
         bar.set_prefix(pipeline.name.clone());
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         bar
@@ -152,7 +175,8 @@ pub fn build(pipeline: &Pipeline, source_name: &str, profile: Profile, quiet: bo
             _ => {}
         }
     }
-    let status = child.wait().map_err(|error| vec![Diagnostic::new(E0903, format!("cargo did not finish: {error}"))])?;
+    let status =
+        child.wait().map_err(|error| vec![Diagnostic::new(E0903, format!("cargo did not finish: {error}"))])?;
     let stderr_lines = stderr_reader.join().unwrap_or_default();
     progress.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
@@ -177,7 +201,9 @@ pub fn build(pipeline: &Pipeline, source_name: &str, profile: Profile, quiet: bo
         } else {
             reason.into_iter().cloned().collect::<Vec<_>>().join("\n")
         };
-        return Err(vec![Diagnostic::new(E0903, format!("the native build of `{}` failed", pipeline.name)).note(summary)]);
+        return Err(vec![
+            Diagnostic::new(E0903, format!("the native build of `{}` failed", pipeline.name)).note(summary)
+        ]);
     }
     let profile_dir = if profile == Profile::Release { "release" } else { "debug" };
     let binary = target_dir.join(profile_dir).join(&pipeline.name);

@@ -33,7 +33,11 @@ fn to_codespan(diagnostic: &Diagnostic) -> CsDiagnostic<usize> {
         .iter()
         .map(|label| {
             let file = label.span.file.0 as usize;
-            let base = if label.primary { CsLabel::primary(file, label.span.range()) } else { CsLabel::secondary(file, label.span.range()) };
+            let base = if label.primary {
+                CsLabel::primary(file, label.span.range())
+            } else {
+                CsLabel::secondary(file, label.span.range())
+            };
             base.with_message(label.message.clone())
         })
         .collect();

@@ -180,7 +180,11 @@ impl Emitter<'_> {
                 let inner = self.value_ref(inner);
                 quote! { ops::neg(#inner) }
             }
-            ExprKind::Binary(op @ (BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem), lhs, rhs) => {
+            ExprKind::Binary(
+                op @ (BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem),
+                lhs,
+                rhs,
+            ) => {
                 let (lhs, rhs) = (self.value_ref(lhs), self.value_ref(rhs));
                 let function = match op {
                     BinaryOp::Add => quote! { ops::add },
@@ -192,7 +196,11 @@ impl Emitter<'_> {
                 quote! { #function(#lhs, #rhs) }
             }
             ExprKind::Call(function, args) => self.call(*function, args),
-            ExprKind::Binary(..) | ExprKind::Not(_) | ExprKind::IsNull(_) | ExprKind::IsNotNull(_) | ExprKind::Match(..) => {
+            ExprKind::Binary(..)
+            | ExprKind::Not(_)
+            | ExprKind::IsNull(_)
+            | ExprKind::IsNotNull(_)
+            | ExprKind::Match(..) => {
                 let condition = self.condition(expr);
                 quote! { Val::Bool(#condition) }
             }

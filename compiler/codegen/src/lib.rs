@@ -152,12 +152,7 @@ impl<'p> Generator<'p> {
 
     fn file(mut self) -> TokenStream {
         let views = self.views();
-        let methods: Vec<TokenStream> = self
-            .pipeline
-            .topo_order
-            .iter()
-            .map(|&idx| self.node_method(idx))
-            .collect();
+        let methods: Vec<TokenStream> = self.pipeline.topo_order.iter().map(|&idx| self.node_method(idx)).collect();
         let on_record = self.on_record();
         let on_timer = self.on_timer();
         let spec = self.spec();
@@ -444,7 +439,8 @@ impl<'p> Generator<'p> {
                 let default = self.forward(idx, "default", quote! { record }, quote! { view });
                 match mode {
                     SplitMode::First => {
-                        let branches = tests.iter().map(|(condition, forward)| quote! { if #condition { #forward } else });
+                        let branches =
+                            tests.iter().map(|(condition, forward)| quote! { if #condition { #forward } else });
                         quote! { #(#branches)* { #default } }
                     }
                     SplitMode::All => {
@@ -495,8 +491,12 @@ impl<'p> Generator<'p> {
                     None => (quote! {}, quote! { None }),
                 };
                 let (domain, fire_at) = match timing.domain {
-                    TimeDomain::Event => (quote! { TimeDomain::Event }, quote! { record.event_time.saturating_add(#duration) }),
-                    TimeDomain::Processing => (quote! { TimeDomain::Processing }, quote! { cx.arrival().saturating_add(#duration) }),
+                    TimeDomain::Event => {
+                        (quote! { TimeDomain::Event }, quote! { record.event_time.saturating_add(#duration) })
+                    }
+                    TimeDomain::Processing => {
+                        (quote! { TimeDomain::Processing }, quote! { cx.arrival().saturating_add(#duration) })
+                    }
                 };
                 let node_u32 = idx as u32;
                 let (remember, payload) = if *latest {

@@ -469,7 +469,9 @@ impl RecordType {
             Some(FieldType { ty: Type::Object(Some(inner)), nullable }) => {
                 inner.lookup(rest).map(|found| FieldType { ty: found.ty, nullable: found.nullable || *nullable })
             }
-            Some(FieldType { ty: Type::Object(None) | Type::Any, .. }) => Some(FieldType { ty: Type::Any, nullable: true }),
+            Some(FieldType { ty: Type::Object(None) | Type::Any, .. }) => {
+                Some(FieldType { ty: Type::Any, nullable: true })
+            }
             Some(_) => None,
             None if self.open => Some(FieldType { ty: Type::Any, nullable: true }),
             None => None,

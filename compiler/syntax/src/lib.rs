@@ -11,6 +11,6 @@ pub mod pulse;
 pub mod span;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Label, Severity};
-pub use span::{FileId, SourceMap, Span, Spanned};
 pub use expr::parse_expr;
 pub use pulse::{format_pulse, parse_pulse_document, print_pulse_document};
+pub use span::{FileId, SourceMap, Span, Spanned};

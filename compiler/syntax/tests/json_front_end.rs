@@ -3,9 +3,7 @@
 
 use pulse_syntax::ast::{Document, Member, Number, Value, ValueKind};
 use pulse_syntax::codes;
-use pulse_syntax::json::{
-    json_schema_to_schema, parse_json_document, print_json_document, read_json,
-};
+use pulse_syntax::json::{json_schema_to_schema, parse_json_document, print_json_document, read_json};
 use pulse_syntax::{Diagnostic, FileId, Span};
 
 /// The sample DAG from the seed article, with the `,` after the `brokers` line that the article lacks.
@@ -96,11 +94,7 @@ fn slice(text: &str, span: Span) -> &str {
 
 /// The single diagnostic of `text`, asserting there is exactly one.
 fn only_diagnostic(diagnostics: Vec<Diagnostic>) -> Diagnostic {
-    assert_eq!(
-        diagnostics.len(),
-        1,
-        "expected exactly one diagnostic, got {diagnostics:#?}"
-    );
+    assert_eq!(diagnostics.len(), 1, "expected exactly one diagnostic, got {diagnostics:#?}");
     diagnostics.into_iter().next().expect("one diagnostic")
 }
 
@@ -110,11 +104,7 @@ fn primary_text<'t>(text: &'t str, diagnostic: &Diagnostic) -> &'t str {
 
 fn member<'v>(value: &'v Value, key: &str) -> &'v Value {
     let members = value.as_object().expect("an object");
-    &members
-        .iter()
-        .find(|member| member.key.node == key)
-        .expect("the key")
-        .value
+    &members.iter().find(|member| member.key.node == key).expect("the key").value
 }
 
 /// Spans are part of `Value` and `Document` equality, so round trips compare span-free copies.
@@ -139,20 +129,13 @@ fn strip_document(mut doc: Document) -> Document {
 }
 
 fn strip_member(member: Member) -> Member {
-    Member {
-        key: member.key,
-        value: strip_value(member.value),
-    }
+    Member { key: member.key, value: strip_value(member.value) }
 }
 
 fn strip_value(value: Value) -> Value {
     let kind = match value.kind {
-        ValueKind::Array(elements) => {
-            ValueKind::Array(elements.into_iter().map(strip_value).collect())
-        }
-        ValueKind::Object(members) => {
-            ValueKind::Object(members.into_iter().map(strip_member).collect())
-        }
+        ValueKind::Array(elements) => ValueKind::Array(elements.into_iter().map(strip_value).collect()),
+        ValueKind::Object(members) => ValueKind::Object(members.into_iter().map(strip_member).collect()),
         other => other,
     };
     Value::new(kind, Span::default())
@@ -168,23 +151,11 @@ mod json_reader {
         let value = value.expect("a value");
         assert_eq!(value.span.range(), 0..SEED.len());
         let runtime = member(&value, "runtime");
-        assert_eq!(
-            member(runtime, "checkpointInterval").kind,
-            ValueKind::Number(Number::Int(120000))
-        );
-        assert_eq!(
-            slice(SEED, member(runtime, "checkpointInterval").span),
-            "120000"
-        );
+        assert_eq!(member(runtime, "checkpointInterval").kind, ValueKind::Number(Number::Int(120000)));
+        assert_eq!(slice(SEED, member(runtime, "checkpointInterval").span), "120000");
         let key = &runtime.as_object().expect("object")[1].key;
-        assert_eq!(
-            (key.node.as_str(), slice(SEED, key.span)),
-            ("stateBackend", "\"stateBackend\"")
-        );
-        assert_eq!(
-            slice(SEED, member(&value, "name").span),
-            "\"welcome-message-d0\""
-        );
+        assert_eq!((key.node.as_str(), slice(SEED, key.span)), ("stateBackend", "\"stateBackend\""));
+        assert_eq!(slice(SEED, member(&value, "name").span), "\"welcome-message-d0\"");
         assert_eq!(value.span.file, FILE);
     }
 
@@ -194,28 +165,15 @@ mod json_reader {
         let (value, diagnostics) = read(&text);
         let diagnostic = only_diagnostic(diagnostics);
         assert_eq!(diagnostic.code, codes::E0001);
-        assert_eq!(
-            diagnostic.message,
-            "expected `,` or `}` after object member"
-        );
+        assert_eq!(diagnostic.message, "expected `,` or `}` after object member");
         let primary = diagnostic.primary_span().expect("primary");
         let after_brokers = text.find("broker3:9092\"").expect("brokers") + "broker3:9092\"".len();
-        assert_eq!(
-            (primary.start as usize, primary.end as usize),
-            (after_brokers, after_brokers)
-        );
+        assert_eq!((primary.start as usize, primary.end as usize), (after_brokers, after_brokers));
         assert_eq!(diagnostic.labels[0].message, "expected `,` here");
-        let secondary = diagnostic
-            .labels
-            .iter()
-            .find(|label| !label.primary)
-            .expect("secondary");
+        let secondary = diagnostic.labels.iter().find(|label| !label.primary).expect("secondary");
         assert_eq!(slice(&text, secondary.span), "\"groupId\"");
         assert_eq!(secondary.message, "next member starts here");
-        assert_eq!(
-            diagnostic.help.as_deref(),
-            Some("add a `,` after the previous value")
-        );
+        assert_eq!(diagnostic.help.as_deref(), Some("add a `,` after the previous value"));
         // Recovery reads on as if the `,` were there.
         let nodes = member(value.as_ref().expect("value"), "nodes");
         let config = member(&nodes_first(nodes), "config").clone();
@@ -231,13 +189,10 @@ mod json_reader {
 
     #[test]
     fn numbers() {
-        let text =
-            r#"[0, -0, 42, -7, 9223372036854775807, 9223372036854775808, 1.5, -2e3, 1E-2, 0.0]"#;
+        let text = r#"[0, -0, 42, -7, 9223372036854775807, 9223372036854775808, 1.5, -2e3, 1E-2, 0.0]"#;
         let (value, diagnostics) = read(text);
         assert!(diagnostics.is_empty(), "{diagnostics:#?}");
-        let ValueKind::Array(elements) = value.expect("value").kind else {
-            panic!("array")
-        };
+        let ValueKind::Array(elements) = value.expect("value").kind else { panic!("array") };
         let numbers: Vec<Number> = elements
             .into_iter()
             .map(|element| match element.kind {
@@ -270,19 +225,12 @@ mod json_reader {
         assert_eq!(diagnostic.code, codes::E0109);
         assert_eq!(diagnostic.message, "number `1e999` is out of range");
         assert_eq!(primary_text(text, &diagnostic), "1e999");
-        assert_eq!(
-            member(&value.expect("value"), "b").kind,
-            ValueKind::Number(Number::Int(2))
-        );
+        assert_eq!(member(&value.expect("value"), "b").kind, ValueKind::Number(Number::Int(2)));
     }
 
     #[test]
     fn nan_and_infinity_are_e0109() {
-        for (text, word) in [
-            ("[NaN]", "NaN"),
-            ("[-Infinity]", "-Infinity"),
-            ("[Infinity]", "Infinity"),
-        ] {
+        for (text, word) in [("[NaN]", "NaN"), ("[-Infinity]", "-Infinity"), ("[Infinity]", "Infinity")] {
             let diagnostic = only_diagnostic(read(text).1);
             assert_eq!(diagnostic.code, codes::E0109, "{text}");
             assert_eq!(primary_text(text, &diagnostic), word);
@@ -292,31 +240,11 @@ mod json_reader {
     #[test]
     fn malformed_numbers() {
         let cases = [
-            (
-                "[01]",
-                "leading zeros are not allowed in JSON numbers",
-                Some("write `1`"),
-            ),
-            (
-                "[-007.5]",
-                "leading zeros are not allowed in JSON numbers",
-                Some("write `-7.5`"),
-            ),
-            (
-                "[+1]",
-                "JSON numbers cannot start with `+`",
-                Some("write `1`"),
-            ),
-            (
-                "[.5]",
-                "JSON numbers need a digit before `.`",
-                Some("write `0.5`"),
-            ),
-            (
-                "[5.]",
-                "expected a digit after `.` in number",
-                Some("write `5.0`"),
-            ),
+            ("[01]", "leading zeros are not allowed in JSON numbers", Some("write `1`")),
+            ("[-007.5]", "leading zeros are not allowed in JSON numbers", Some("write `-7.5`")),
+            ("[+1]", "JSON numbers cannot start with `+`", Some("write `1`")),
+            ("[.5]", "JSON numbers need a digit before `.`", Some("write `0.5`")),
+            ("[5.]", "expected a digit after `.` in number", Some("write `5.0`")),
             ("[1e]", "expected a digit in the exponent of a number", None),
             ("[-]", "expected a digit after `-`", None),
             ("[0x1F]", "invalid number `0x1F`", None),
@@ -337,19 +265,9 @@ mod json_reader {
         let diagnostic = only_diagnostic(diagnostics);
         assert_eq!(diagnostic.code, codes::E0003);
         assert_eq!(diagnostic.message, "duplicate key `id`");
-        assert_eq!(
-            diagnostic.primary_span().expect("primary").start as usize,
-            text.rfind("\"id\"").expect("id")
-        );
-        let first = diagnostic
-            .labels
-            .iter()
-            .find(|label| !label.primary)
-            .expect("secondary");
-        assert_eq!(
-            (first.span.start, first.message.as_str()),
-            (1, "first defined here")
-        );
+        assert_eq!(diagnostic.primary_span().expect("primary").start as usize, text.rfind("\"id\"").expect("id"));
+        let first = diagnostic.labels.iter().find(|label| !label.primary).expect("secondary");
+        assert_eq!((first.span.start, first.message.as_str()), (1, "first defined here"));
         assert_eq!(value.expect("value").as_object().expect("object").len(), 3);
     }
 
@@ -358,23 +276,12 @@ mod json_reader {
         let text = "[1, 2 3, {\"a\": 1} {\"b\": 2}]";
         let (value, diagnostics) = read(text);
         assert_eq!(diagnostics.len(), 2, "{diagnostics:#?}");
-        assert_eq!(
-            diagnostics[0].message,
-            "expected `,` or `]` after array element"
-        );
-        assert_eq!(
-            diagnostics[0].primary_span().expect("primary").range(),
-            5..5
-        );
+        assert_eq!(diagnostics[0].message, "expected `,` or `]` after array element");
+        assert_eq!(diagnostics[0].primary_span().expect("primary").range(), 5..5);
         assert_eq!(slice(text, diagnostics[0].labels[1].span), "3");
-        assert_eq!(
-            diagnostics[1].primary_span().expect("primary").range(),
-            17..17
-        );
+        assert_eq!(diagnostics[1].primary_span().expect("primary").range(), 17..17);
         assert_eq!(slice(text, diagnostics[1].labels[1].span), "{");
-        let ValueKind::Array(elements) = value.expect("value").kind else {
-            panic!("array")
-        };
+        let ValueKind::Array(elements) = value.expect("value").kind else { panic!("array") };
         assert_eq!(elements.len(), 5);
     }
 
@@ -385,10 +292,7 @@ mod json_reader {
         let diagnostic = only_diagnostic(diagnostics);
         assert_eq!(diagnostic.message, "unterminated string");
         assert_eq!(primary_text(text, &diagnostic), "\"events,");
-        assert_eq!(
-            diagnostic.help.as_deref(),
-            Some("add a `\"` at the end of the string")
-        );
+        assert_eq!(diagnostic.help.as_deref(), Some("add a `\"` at the end of the string"));
         let value = value.expect("value");
         assert_eq!(member(&value, "topic").as_str(), Some("events,"));
         assert_eq!(member(&value, "groupId").as_str(), Some("g"));
@@ -399,24 +303,18 @@ mod json_reader {
         let text = "{\"a\": \"b";
         let (_, diagnostics) = read(text);
         assert_eq!(diagnostics[0].message, "unterminated string");
-        assert!(diagnostics
-            .iter()
-            .all(|diagnostic| diagnostic.code == codes::E0001));
+        assert!(diagnostics.iter().all(|diagnostic| diagnostic.code == codes::E0001));
     }
 
     #[test]
     fn trailing_commas() {
-        for (text, message, comma) in [
-            ("{\"a\": 1,}", "trailing `,` in object", 7),
-            ("[1, 2, ]", "trailing `,` in array", 5),
-        ] {
+        for (text, message, comma) in
+            [("{\"a\": 1,}", "trailing `,` in object", 7), ("[1, 2, ]", "trailing `,` in array", 5)]
+        {
             let (value, diagnostics) = read(text);
             let diagnostic = only_diagnostic(diagnostics);
             assert_eq!(diagnostic.message, message);
-            assert_eq!(
-                diagnostic.primary_span().expect("primary").range(),
-                comma..comma + 1
-            );
+            assert_eq!(diagnostic.primary_span().expect("primary").range(), comma..comma + 1);
             assert_eq!(diagnostic.help.as_deref(), Some("remove this `,`"));
             assert_eq!(value.expect("value").span.range(), 0..text.len());
         }
@@ -427,15 +325,10 @@ mod json_reader {
         let text = "{'topic': 'it\\'s'}";
         let (value, diagnostics) = read(text);
         assert_eq!(diagnostics.len(), 2, "{diagnostics:#?}");
-        assert!(diagnostics
-            .iter()
-            .all(|diagnostic| diagnostic.message == "strings must use double quotes"));
+        assert!(diagnostics.iter().all(|diagnostic| diagnostic.message == "strings must use double quotes"));
         assert_eq!(diagnostics[0].help.as_deref(), Some("write `\"topic\"`"));
         assert_eq!(diagnostics[1].help.as_deref(), Some("write `\"it's\"`"));
-        assert_eq!(
-            member(&value.expect("value"), "topic").as_str(),
-            Some("it's")
-        );
+        assert_eq!(member(&value.expect("value"), "topic").as_str(), Some("it's"));
     }
 
     #[test]
@@ -453,10 +346,7 @@ mod json_reader {
     fn unquoted_keys_and_foreign_literals() {
         let text = "{topic: \"t\", \"on\": True, \"off\": None, \"x\": nul, \"y\": abc}";
         let (value, diagnostics) = read(text);
-        let messages: Vec<&str> = diagnostics
-            .iter()
-            .map(|diagnostic| diagnostic.message.as_str())
-            .collect();
+        let messages: Vec<&str> = diagnostics.iter().map(|diagnostic| diagnostic.message.as_str()).collect();
         assert_eq!(
             messages,
             [
@@ -481,10 +371,7 @@ mod json_reader {
     fn missing_and_wrong_colon() {
         let text = r#"{"a" 1, "b" = 2, "c"}"#;
         let (value, diagnostics) = read(text);
-        let messages: Vec<&str> = diagnostics
-            .iter()
-            .map(|diagnostic| diagnostic.message.as_str())
-            .collect();
+        let messages: Vec<&str> = diagnostics.iter().map(|diagnostic| diagnostic.message.as_str()).collect();
         assert_eq!(
             messages,
             [
@@ -493,10 +380,7 @@ mod json_reader {
                 "expected `:` after key `c`, found `}`"
             ]
         );
-        assert_eq!(
-            diagnostics[0].primary_span().expect("primary").range(),
-            4..4
-        );
+        assert_eq!(diagnostics[0].primary_span().expect("primary").range(), 4..4);
         assert_eq!(primary_text(text, &diagnostics[1]), "=");
         let value = value.expect("value");
         assert_eq!(member(&value, "a").kind, ValueKind::Number(Number::Int(1)));
@@ -507,10 +391,7 @@ mod json_reader {
     fn escapes() {
         let text = r#"["a\"b\\c\/d\b\f\n\r\t", "\u00e9\ud83d\ude00", "x\qy", "\u12", "\ud800x"]"#;
         let (value, diagnostics) = read(text);
-        let messages: Vec<&str> = diagnostics
-            .iter()
-            .map(|diagnostic| diagnostic.message.as_str())
-            .collect();
+        let messages: Vec<&str> = diagnostics.iter().map(|diagnostic| diagnostic.message.as_str()).collect();
         assert_eq!(
             messages,
             [
@@ -521,23 +402,9 @@ mod json_reader {
         );
         assert_eq!(primary_text(text, &diagnostics[0]), "\\q");
         assert_eq!(primary_text(text, &diagnostics[1]), "\\u12");
-        let ValueKind::Array(elements) = value.expect("value").kind else {
-            panic!("array")
-        };
-        let strings: Vec<&str> = elements
-            .iter()
-            .map(|element| element.as_str().expect("string"))
-            .collect();
-        assert_eq!(
-            strings,
-            [
-                "a\"b\\c/d\u{8}\u{c}\n\r\t",
-                "é😀",
-                "x\\qy",
-                "\u{fffd}",
-                "\u{fffd}x"
-            ]
-        );
+        let ValueKind::Array(elements) = value.expect("value").kind else { panic!("array") };
+        let strings: Vec<&str> = elements.iter().map(|element| element.as_str().expect("string")).collect();
+        assert_eq!(strings, ["a\"b\\c/d\u{8}\u{c}\n\r\t", "é😀", "x\\qy", "\u{fffd}", "\u{fffd}x"]);
     }
 
     #[test]
@@ -553,29 +420,17 @@ mod json_reader {
         let text = "{\"a\": [1, 2";
         let (value, diagnostics) = read(text);
         let diagnostic = only_diagnostic(diagnostics);
-        assert_eq!(
-            diagnostic.message,
-            "expected `]` to close the array, found end of file"
-        );
-        assert_eq!(
-            diagnostic.primary_span().expect("primary").range(),
-            text.len()..text.len()
-        );
+        assert_eq!(diagnostic.message, "expected `]` to close the array, found end of file");
+        assert_eq!(diagnostic.primary_span().expect("primary").range(), text.len()..text.len());
         assert!(value.is_some());
 
         // A forgotten `}` inside an array: the `]` closes both, with one error.
         let text = "{\"nodes\": [{\"id\": \"a\"], \"edges\": []}";
         let (value, diagnostics) = read(text);
         let diagnostic = only_diagnostic(diagnostics);
-        assert_eq!(
-            diagnostic.message,
-            "expected `}` to close the object, found `]`"
-        );
+        assert_eq!(diagnostic.message, "expected `}` to close the object, found `]`");
         assert_eq!(diagnostic.primary_span().expect("primary").range(), 21..21);
-        assert_eq!(
-            member(&value.expect("value"), "edges").kind,
-            ValueKind::Array(vec![])
-        );
+        assert_eq!(member(&value.expect("value"), "edges").kind, ValueKind::Array(vec![]));
     }
 
     #[test]
@@ -583,18 +438,10 @@ mod json_reader {
         let text = "[\n  {\"id\": \"a\", \"config\": {}\n  {\"id\": \"b\"}\n]";
         let (value, diagnostics) = read(text);
         let diagnostic = only_diagnostic(diagnostics);
-        assert_eq!(
-            diagnostic.message,
-            "expected `}` to close the object, found `{`"
-        );
+        assert_eq!(diagnostic.message, "expected `}` to close the object, found `{`");
         let after_config = text.find("{}").expect("config") + 2;
-        assert_eq!(
-            diagnostic.primary_span().expect("primary").range(),
-            after_config..after_config
-        );
-        let ValueKind::Array(elements) = value.expect("value").kind else {
-            panic!("array")
-        };
+        assert_eq!(diagnostic.primary_span().expect("primary").range(), after_config..after_config);
+        let ValueKind::Array(elements) = value.expect("value").kind else { panic!("array") };
         assert_eq!(elements.len(), 2);
         assert_eq!(member(&elements[1], "id").as_str(), Some("b"));
     }
@@ -604,10 +451,7 @@ mod json_reader {
         let text = "{\"nodes\": [{\"url\": \"http://x }},\n], \"edges\": []}";
         let (value, diagnostics) = read(text);
         assert_eq!(only_diagnostic(diagnostics).message, "unterminated string");
-        assert_eq!(
-            member(&value.expect("value"), "edges").kind,
-            ValueKind::Array(vec![])
-        );
+        assert_eq!(member(&value.expect("value"), "edges").kind, ValueKind::Array(vec![]));
     }
 
     #[test]
@@ -618,10 +462,7 @@ mod json_reader {
         assert_eq!(diagnostic.message, "string `events\"` has no opening quote");
         assert_eq!(diagnostic.primary_span().expect("primary").range(), 10..10);
         assert_eq!(diagnostic.help.as_deref(), Some("write `\"events\"`"));
-        assert_eq!(
-            member(&value.expect("value"), "topic").as_str(),
-            Some("events")
-        );
+        assert_eq!(member(&value.expect("value"), "topic").as_str(), Some("events"));
     }
 
     #[test]
@@ -629,25 +470,14 @@ mod json_reader {
         let cases = [
             (r#"{"id: "a"}"#, "key `id` has no closing quote", 4),
             (r#"{id": "a"}"#, "key `id\"` has no opening quote", 1),
-            (
-                r#"{"d": send welcome push", "e": 1}"#,
-                "string `send welcome push\"` has no opening quote",
-                6,
-            ),
+            (r#"{"d": send welcome push", "e": 1}"#, "string `send welcome push\"` has no opening quote", 6),
         ];
         for (text, message, at) in cases {
             let (value, diagnostics) = read(text);
             let diagnostic = only_diagnostic(diagnostics);
             assert_eq!(diagnostic.message, message, "{text}");
-            assert_eq!(
-                diagnostic.primary_span().expect("primary").range(),
-                at..at,
-                "{text}"
-            );
-            assert!(value.expect("value").as_object().expect("object")[0]
-                .value
-                .as_str()
-                .is_some());
+            assert_eq!(diagnostic.primary_span().expect("primary").range(), at..at, "{text}");
+            assert!(value.expect("value").as_object().expect("object")[0].value.as_str().is_some());
         }
     }
 
@@ -660,10 +490,7 @@ mod json_reader {
         let at = text.find("\"topic").expect("topic");
         assert_eq!(diagnostic.primary_span().expect("primary").range(), at..at);
         let value = value.expect("value");
-        assert_eq!(
-            member(member(&value, "config"), "keyBy").as_str(),
-            Some("k")
-        );
+        assert_eq!(member(member(&value, "config"), "keyBy").as_str(), Some("k"));
         assert_eq!(member(&value, "b").kind, ValueKind::Number(Number::Int(1)));
     }
 
@@ -679,56 +506,32 @@ mod json_reader {
             n_cascades += usize::from(n_diagnostics > 2);
             n_single += usize::from(n_diagnostics == 1);
         }
-        assert!(
-            n_cascades <= 10,
-            "{n_cascades} deletions gave more than two errors"
-        );
-        assert!(
-            n_single >= 250,
-            "only {n_single} deletions gave exactly one error"
-        );
+        assert!(n_cascades <= 10, "{n_cascades} deletions gave more than two errors");
+        assert!(n_single >= 250, "only {n_single} deletions gave exactly one error");
     }
 
     #[test]
     fn unexpected_characters() {
         let text = "{\"a\": @, \"b\": 1 2, \"c\": \u{201c}x\u{201d}}";
         let (value, diagnostics) = read(text);
-        let messages: Vec<&str> = diagnostics
-            .iter()
-            .map(|diagnostic| diagnostic.message.as_str())
-            .collect();
+        let messages: Vec<&str> = diagnostics.iter().map(|diagnostic| diagnostic.message.as_str()).collect();
         assert_eq!(messages[0], "expected a value, found `@`");
-        assert_eq!(
-            messages[1],
-            "expected `,` or `}` after object member, found `2`"
-        );
-        assert_eq!(
-            messages[2],
-            "typographic quote `\u{201c}` is not valid JSON"
-        );
-        assert_eq!(
-            member(&value.expect("value"), "b").kind,
-            ValueKind::Number(Number::Int(1))
-        );
+        assert_eq!(messages[1], "expected `,` or `}` after object member, found `2`");
+        assert_eq!(messages[2], "typographic quote `\u{201c}` is not valid JSON");
+        assert_eq!(member(&value.expect("value"), "b").kind, ValueKind::Number(Number::Int(1)));
     }
 
     #[test]
     fn empty_document_and_trailing_text() {
         let (value, diagnostics) = read("  \n");
         assert!(value.is_none());
-        assert_eq!(
-            only_diagnostic(diagnostics).message,
-            "expected a JSON value, found end of file"
-        );
+        assert_eq!(only_diagnostic(diagnostics).message, "expected a JSON value, found end of file");
 
         let text = "{\"a\": 1} x";
         let (value, diagnostics) = read(text);
         assert!(value.is_some());
         let diagnostic = only_diagnostic(diagnostics);
-        assert_eq!(
-            diagnostic.message,
-            "unexpected `x` after the end of the JSON document"
-        );
+        assert_eq!(diagnostic.message, "unexpected `x` after the end of the JSON document");
         assert_eq!(primary_text(text, &diagnostic), "x");
     }
 
@@ -744,10 +547,7 @@ mod json_reader {
     fn semicolon_separator() {
         let text = "{\"a\": 1; \"b\": 2}";
         let (value, diagnostics) = read(text);
-        assert_eq!(
-            only_diagnostic(diagnostics).help.as_deref(),
-            Some("replace the `;` with `,`")
-        );
+        assert_eq!(only_diagnostic(diagnostics).help.as_deref(), Some("replace the `;` with `,`"));
         assert_eq!(value.expect("value").as_object().expect("object").len(), 2);
     }
 
@@ -756,10 +556,7 @@ mod json_reader {
         let text = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         let (value, diagnostics) = read(&text);
         assert!(value.is_some());
-        assert_eq!(
-            only_diagnostic(diagnostics).message,
-            "JSON is nested more than 128 levels deep"
-        );
+        assert_eq!(only_diagnostic(diagnostics).message, "JSON is nested more than 128 levels deep");
     }
 }
 
@@ -781,34 +578,21 @@ mod json_document {
         let doc = document(SEED);
         assert_eq!(doc.nodes.len(), 4);
         assert_eq!(doc.edges.len(), 3);
-        let settings: Vec<&str> = doc
-            .settings
-            .iter()
-            .map(|member| member.key.node.as_str())
-            .collect();
+        let settings: Vec<&str> = doc.settings.iter().map(|member| member.key.node.as_str()).collect();
         assert_eq!(settings, ["name", "description", "version", "runtime"]);
         let ids: Vec<&str> = doc.nodes.iter().map(|node| node.id.node.as_str()).collect();
         assert_eq!(ids, ["source", "login_filter", "wait_5min", "send_push"]);
         assert_eq!(doc.nodes[2].kind.node, "delay");
         assert_eq!(slice(SEED, doc.nodes[0].id.span), "\"source\"");
-        assert_eq!(
-            member(&doc.nodes[2].config, "duration").as_str(),
-            Some("5m")
-        );
+        assert_eq!(member(&doc.nodes[2].config, "duration").as_str(), Some("5m"));
         let edge = &doc.edges[1];
-        assert_eq!(
-            (edge.from.node.as_str(), edge.to.node.as_str()),
-            ("login_filter", "wait_5min")
-        );
+        assert_eq!((edge.from.node.as_str(), edge.to.node.as_str()), ("login_filter", "wait_5min"));
         assert_eq!(slice(SEED, edge.from.span), "login_filter");
         assert_eq!(slice(SEED, edge.to.span), "wait_5min");
         assert_eq!(slice(SEED, edge.span), "\"login_filter -> wait_5min\"");
         assert!(slice(SEED, doc.nodes_span.expect("nodes")).starts_with("\"nodes\": ["));
         assert!(slice(SEED, doc.edges_span.expect("edges")).ends_with(']'));
-        assert_eq!(
-            doc.setting("name").and_then(Value::as_str),
-            Some("welcome-message-d0")
-        );
+        assert_eq!(doc.setting("name").and_then(Value::as_str), Some("welcome-message-d0"));
     }
 
     #[test]
@@ -826,63 +610,27 @@ mod json_document {
         let doc = document(text);
         let edge = &doc.edges[0];
         assert_eq!(slice(text, edge.from.span), "split");
-        assert_eq!(
-            slice(text, edge.from_port.as_ref().expect("port").span),
-            "high_intent"
-        );
+        assert_eq!(slice(text, edge.from_port.as_ref().expect("port").span), "high_intent");
         assert_eq!(edge.to.node, "coupon");
         assert!(edge.to_port.is_none());
         let edge = &doc.edges[1];
         assert_eq!((edge.from.node.as_str(), edge.to.node.as_str()), ("a", "b"));
-        assert_eq!(
-            slice(text, edge.to_port.as_ref().expect("port").span),
-            "events"
-        );
+        assert_eq!(slice(text, edge.to_port.as_ref().expect("port").span), "events");
         assert_eq!(slice(text, doc.edges[2].to.span), "y-z");
     }
 
     #[test]
     fn edge_errors_point_at_the_spot() {
         let cases = [
-            (
-                "source login",
-                "expected `->` in edge, found `l`",
-                "",
-                "source ".len(),
-            ),
+            ("source login", "expected `->` in edge, found `l`", "", "source ".len()),
             ("source", "edge `source` has no target", "", "source".len()),
-            (
-                "source -> ",
-                "edge `source ->` has no target",
-                "",
-                "source -> ".len(),
-            ),
+            ("source -> ", "edge `source ->` has no target", "", "source -> ".len()),
             ("-> sink", "edge `-> sink` has no source", "", 0),
-            (
-                "a -> b -> c",
-                "an edge connects exactly two nodes",
-                "-> c",
-                "a -> b ".len(),
-            ),
-            (
-                "a.b.c -> d",
-                "edge endpoint `a.b.c` has more than one `.`",
-                ".",
-                3,
-            ),
-            (
-                "a. -> d",
-                "expected an output name after `.` in `a.`",
-                ".",
-                1,
-            ),
+            ("a -> b -> c", "an edge connects exactly two nodes", "-> c", "a -> b ".len()),
+            ("a.b.c -> d", "edge endpoint `a.b.c` has more than one `.`", ".", 3),
+            ("a. -> d", "expected an output name after `.` in `a.`", ".", 1),
             ("a -> b c", "unexpected `c` after the edge's target", "c", 7),
-            (
-                "sourcé -> b",
-                "invalid character `é` in edge endpoint `sourcé`",
-                "é",
-                5,
-            ),
+            ("sourcé -> b", "invalid character `é` in edge endpoint `sourcé`", "é", 5),
             ("   ", "empty edge", "\"   \"", 0),
         ];
         for (edge, message, primary, offset) in cases {
@@ -893,16 +641,8 @@ mod json_document {
             assert_eq!(diagnostic.message, message, "{edge}");
             assert_eq!(primary_text(&text, &diagnostic), primary, "{edge}");
             let string_start = text.find('[').expect("[") + 1;
-            let expected_start = if message == "empty edge" {
-                string_start
-            } else {
-                string_start + 1 + offset
-            };
-            assert_eq!(
-                diagnostic.primary_span().expect("primary").start as usize,
-                expected_start,
-                "{edge}"
-            );
+            let expected_start = if message == "empty edge" { string_start } else { string_start + 1 + offset };
+            assert_eq!(diagnostic.primary_span().expect("primary").start as usize, expected_start, "{edge}");
             assert!(diagnostic.notes[0].contains("`\"from -> to\"`"), "{edge}");
             assert!(doc.expect("document").edges.is_empty(), "{edge}");
         }
@@ -925,10 +665,7 @@ mod json_document {
         let (doc, diagnostics) = parse(text);
         let doc = doc.expect("document");
         assert_eq!(slice(text, doc.edges[0].from.span), r#""a \u002d> b""#);
-        assert_eq!(
-            primary_text(text, &only_diagnostic(diagnostics)),
-            r#""a\u0020b""#
-        );
+        assert_eq!(primary_text(text, &only_diagnostic(diagnostics)), r#""a\u0020b""#);
     }
 
     #[test]
@@ -945,10 +682,8 @@ mod json_document {
     #[test]
     fn section_types() {
         let diagnostics = errors(r#"{"nodes": {}, "edges": "a -> b", "tests": 1}"#);
-        let messages: Vec<(&str, &str)> = diagnostics
-            .iter()
-            .map(|diagnostic| (diagnostic.code.as_str(), diagnostic.message.as_str()))
-            .collect();
+        let messages: Vec<(&str, &str)> =
+            diagnostics.iter().map(|diagnostic| (diagnostic.code.as_str(), diagnostic.message.as_str())).collect();
         assert_eq!(
             messages,
             [
@@ -959,10 +694,7 @@ mod json_document {
         );
         assert_eq!(diagnostics[0].notes, ["expected an array, found an object"]);
         let diagnostics = errors(r#"{"nodes": [1], "edges": [2]}"#);
-        assert_eq!(
-            diagnostics[0].message,
-            "each entry of `nodes` must be a node object"
-        );
+        assert_eq!(diagnostics[0].message, "each entry of `nodes` must be a node object");
         assert_eq!(diagnostics[1].message, "each edge must be a string");
     }
 
@@ -977,23 +709,23 @@ mod json_document {
         let (doc, diagnostics) = parse(text);
         let found: Vec<(&str, &str, Option<&str>)> = diagnostics
             .iter()
-            .map(|diagnostic| {
-                (
-                    diagnostic.code.as_str(),
-                    diagnostic.message.as_str(),
-                    diagnostic.help.as_deref(),
-                )
-            })
+            .map(|diagnostic| (diagnostic.code.as_str(), diagnostic.message.as_str(), diagnostic.help.as_deref()))
             .collect();
         assert_eq!(
             found,
             [
                 ("E0101", "unknown key `tpye` in node", Some("did you mean `type`?")),
-                ("E0102", "node `a` is missing required key `type`", Some("add the node type, e.g. `\"type\": \"filter\"`")),
+                (
+                    "E0102",
+                    "node `a` is missing required key `type`",
+                    Some("add the node type, e.g. `\"type\": \"filter\"`")
+                ),
                 (
                     "E0101",
                     "unknown key `topic` in node",
-                    Some("operator settings go inside the node's `config`: move `\"topic\"` into `\"config\": { ... }`")
+                    Some(
+                        "operator settings go inside the node's `config`: move `\"topic\"` into `\"config\": { ... }`"
+                    )
                 ),
                 (
                     "E0102",
@@ -1006,14 +738,8 @@ mod json_document {
                 ("E0103", "node `config` must be an object", None),
             ]
         );
-        assert_eq!(
-            slice(text, diagnostics[0].primary_span().expect("primary")),
-            "\"tpye\""
-        );
-        assert_eq!(
-            diagnostics[4].notes,
-            ["expected a string, found an integer"]
-        );
+        assert_eq!(slice(text, diagnostics[0].primary_span().expect("primary")), "\"tpye\"");
+        assert_eq!(diagnostics[4].notes, ["expected a string, found an integer"]);
         assert!(doc.expect("document").nodes.is_empty());
     }
 
@@ -1022,10 +748,7 @@ mod json_document {
         let text = r#"{"nodes": [{"id": "a", "type": "filter"}]}"#;
         let doc = document(text);
         assert_eq!(doc.nodes[0].config.kind, ValueKind::Object(Vec::new()));
-        assert_eq!(
-            slice(text, doc.nodes[0].config.span),
-            r#"{"id": "a", "type": "filter"}"#
-        );
+        assert_eq!(slice(text, doc.nodes[0].config.span), r#"{"id": "a", "type": "filter"}"#);
         assert!(doc.edges_span.is_none());
     }
 
@@ -1034,19 +757,11 @@ mod json_document {
         let text = r#"{"nodes": [{"id": "login.filter", "type": "filter"}, {"id": "", "type": "filter"}]}"#;
         let (doc, diagnostics) = parse(text);
         assert_eq!(diagnostics.len(), 2, "{diagnostics:#?}");
-        assert!(diagnostics
-            .iter()
-            .all(|diagnostic| diagnostic.code == codes::E0105));
+        assert!(diagnostics.iter().all(|diagnostic| diagnostic.code == codes::E0105));
         assert_eq!(diagnostics[0].message, "invalid node id `login.filter`");
-        assert_eq!(
-            diagnostics[0].primary_span().expect("primary").start as usize,
-            text.find('.').expect("dot")
-        );
+        assert_eq!(diagnostics[0].primary_span().expect("primary").start as usize, text.find('.').expect("dot"));
         assert_eq!(primary_text(text, &diagnostics[0]), ".");
-        assert_eq!(
-            diagnostics[0].help.as_deref(),
-            Some("rename the node to `login_filter`")
-        );
+        assert_eq!(diagnostics[0].help.as_deref(), Some("rename the node to `login_filter`"));
         assert_eq!(diagnostics[1].message, "node id is empty");
         // The nodes are kept, so edges to them do not cascade into "unknown node" errors.
         assert_eq!(doc.expect("document").nodes.len(), 2);
@@ -1059,13 +774,8 @@ mod json_document {
         let doc = doc.expect("document");
         assert_eq!(doc.tests.len(), 1);
         assert_eq!(doc.tests[0].name.node, "welcome");
-        let body: Vec<&str> = doc.tests[0]
-            .body
-            .as_object()
-            .expect("object")
-            .iter()
-            .map(|m| m.key.node.as_str())
-            .collect();
+        let body: Vec<&str> =
+            doc.tests[0].body.as_object().expect("object").iter().map(|m| m.key.node.as_str()).collect();
         assert_eq!(body, ["inputs", "expect"]);
         assert_eq!(diagnostics.len(), 2);
         assert_eq!(
@@ -1082,11 +792,7 @@ mod json_document {
     #[test]
     fn unknown_top_level_keys_are_settings_for_the_checker() {
         let doc = document(r#"{"name": "x", "nmae": 1, "nodes": [], "schema": {"fields": {}}}"#);
-        let settings: Vec<&str> = doc
-            .settings
-            .iter()
-            .map(|member| member.key.node.as_str())
-            .collect();
+        let settings: Vec<&str> = doc.settings.iter().map(|member| member.key.node.as_str()).collect();
         assert_eq!(settings, ["name", "nmae", "schema"]);
         assert!(doc.nodes_span.is_some());
     }
@@ -1105,16 +811,8 @@ mod json_print {
         let (reparsed, diagnostics) = parse(&printed);
         assert!(diagnostics.is_empty(), "{printed}\n{diagnostics:#?}");
         let reparsed = reparsed.expect("document");
-        assert_eq!(
-            strip_document(reparsed.clone()),
-            strip_document(doc),
-            "{printed}"
-        );
-        assert_eq!(
-            print_json_document(&reparsed),
-            printed,
-            "printing is not idempotent"
-        );
+        assert_eq!(strip_document(reparsed.clone()), strip_document(doc), "{printed}");
+        assert_eq!(print_json_document(&reparsed), printed, "printing is not idempotent");
     }
 
     #[test]
@@ -1131,9 +829,7 @@ mod json_print {
             "\n  \"nodes\": [\n    {\n      \"id\": \"source\",\n      \"type\": \"kafka-source\",\n      \"config\": {\n        \"topic\": \"events\",\n"
         ), "{printed}");
         assert!(
-            printed.contains(
-                "            { \"field\": \"event_name\", \"equals\": \"login_success\" },\n"
-            ),
+            printed.contains("            { \"field\": \"event_name\", \"equals\": \"login_success\" },\n"),
             "{printed}"
         );
         assert!(printed.ends_with(
@@ -1157,19 +853,13 @@ mod json_print {
     #[test]
     fn durations_and_expressions_print_as_strings() {
         let span = Span::default();
-        let path = |name: &str| Expr {
-            kind: ExprKind::Path(vec![Spanned::new(name.to_string(), span)]),
-            span,
-        };
+        let path = |name: &str| Expr { kind: ExprKind::Path(vec![Spanned::new(name.to_string(), span)]), span };
         let condition = Expr {
             kind: ExprKind::Binary {
                 op: BinaryOp::Eq,
                 op_span: span,
                 lhs: Box::new(path("event_name")),
-                rhs: Box::new(Expr {
-                    kind: ExprKind::Str("login".into()),
-                    span,
-                }),
+                rhs: Box::new(Expr { kind: ExprKind::Str("login".into()), span }),
             },
             span,
         };
@@ -1177,18 +867,9 @@ mod json_print {
             ValueKind::Object(vec![
                 Member {
                     key: Spanned::new("duration".into(), span),
-                    value: Value::new(
-                        ValueKind::Duration(DurationLit {
-                            millis: 300_000,
-                            text: "5m".into(),
-                        }),
-                        span,
-                    ),
+                    value: Value::new(ValueKind::Duration(DurationLit { millis: 300_000, text: "5m".into() }), span),
                 },
-                Member {
-                    key: Spanned::new("where".into(), span),
-                    value: Value::new(ValueKind::Expr(condition), span),
-                },
+                Member { key: Spanned::new("where".into(), span), value: Value::new(ValueKind::Expr(condition), span) },
             ]),
             span,
         );
@@ -1209,17 +890,11 @@ mod json_print {
         };
         let printed = print_json_document(&doc);
         assert!(printed.contains("\"duration\": \"5m\","), "{printed}");
-        assert!(
-            printed.contains(r#""where": "event_name == \"login\"""#),
-            "{printed}"
-        );
+        assert!(printed.contains(r#""where": "event_name == \"login\"""#), "{printed}");
         assert!(!printed.contains("\"edges\""), "{printed}");
         let (reparsed, diagnostics) = parse(&printed);
         assert!(diagnostics.is_empty());
-        assert_eq!(
-            member(&reparsed.expect("document").nodes[0].config, "duration").as_str(),
-            Some("5m")
-        );
+        assert_eq!(member(&reparsed.expect("document").nodes[0].config, "duration").as_str(), Some("5m"));
     }
 }
 
@@ -1234,10 +909,8 @@ mod json_schema {
     fn compact(value: &Value) -> String {
         match &value.kind {
             ValueKind::Object(members) => {
-                let inner: Vec<String> = members
-                    .iter()
-                    .map(|member| format!("{}: {}", member.key.node, compact(&member.value)))
-                    .collect();
+                let inner: Vec<String> =
+                    members.iter().map(|member| format!("{}: {}", member.key.node, compact(&member.value))).collect();
                 format!("{{{}}}", inner.join(", "))
             }
             ValueKind::String(text) => text.clone(),
@@ -1273,14 +946,8 @@ mod json_schema {
              meta: object, raw: any, address: {fields: {city: string}, nullable: true}}}"
         );
         let fields = member(&schema, "fields");
-        assert_eq!(
-            slice(text, member(fields, "count").span),
-            r#"{"type": "integer", "minimum": 0}"#
-        );
-        assert_eq!(
-            slice(text, fields.as_object().expect("object")[0].key.span),
-            "\"userId\""
-        );
+        assert_eq!(slice(text, member(fields, "count").span), r#"{"type": "integer", "minimum": 0}"#);
+        assert_eq!(slice(text, fields.as_object().expect("object")[0].key.span), "\"userId\"");
     }
 
     #[test]
@@ -1301,28 +968,17 @@ mod json_schema {
         assert_eq!(
             found,
             [
-                (
-                    "required property `userid` is not in `properties`",
-                    "\"userid\""
-                ),
+                ("required property `userid` is not in `properties`", "\"userid\""),
                 ("unsupported JSON Schema keyword `$ref`", "\"$ref\""),
                 ("unsupported JSON Schema keyword `oneOf`", "\"oneOf\""),
                 ("union types are not supported", r#"["string", "integer"]"#),
                 ("unknown JSON Schema type `str`", "\"str\""),
-                (
-                    "a property whose only type is `null` is not supported",
-                    "\"null\""
-                ),
+                ("a property whose only type is `null` is not supported", "\"null\""),
                 ("a property schema must be an object", "5"),
             ]
         );
-        assert!(diagnostics
-            .iter()
-            .all(|diagnostic| diagnostic.code == codes::E0307));
-        assert_eq!(
-            diagnostics[4].help.as_deref(),
-            Some("did you mean `string`?")
-        );
+        assert!(diagnostics.iter().all(|diagnostic| diagnostic.code == codes::E0307));
+        assert_eq!(diagnostics[4].help.as_deref(), Some("did you mean `string`?"));
         // Unsupported properties are still declared, as `any`, so uses of them do not cascade.
         assert_eq!(
             compact(&schema.expect("schema")),
@@ -1334,16 +990,10 @@ mod json_schema {
     fn root_must_be_an_object_schema() {
         let (schema, diagnostics) = import("[]");
         assert!(schema.is_none());
-        assert_eq!(
-            only_diagnostic(diagnostics).message,
-            "a JSON Schema document must be an object"
-        );
+        assert_eq!(only_diagnostic(diagnostics).message, "a JSON Schema document must be an object");
         let (schema, diagnostics) = import(r#"{"type": "array"}"#);
         assert!(schema.is_some());
-        assert_eq!(
-            only_diagnostic(diagnostics).message,
-            "the root of an event schema must be an object type"
-        );
+        assert_eq!(only_diagnostic(diagnostics).message, "the root of an event schema must be an object type");
     }
 }
 
@@ -1356,10 +1006,7 @@ mod json_proptest {
         for diagnostic in diagnostics {
             for label in &diagnostic.labels {
                 assert!(label.span.start <= label.span.end, "{diagnostic:?}");
-                assert!(
-                    text.get(label.span.range()).is_some(),
-                    "label off a char boundary: {diagnostic:?}"
-                );
+                assert!(text.get(label.span.range()).is_some(), "label off a char boundary: {diagnostic:?}");
             }
         }
     }

@@ -9,8 +9,7 @@ use crate::span::{FileId, Span, Spanned};
 use super::{read_json, suggest};
 
 const NODE_KEYS: [&str; 3] = ["id", "type", "config"];
-const EDGE_FORMS: &str =
-    "edges are written `\"from -> to\"`, `\"from.output -> to\"` or `\"from -> to.input\"`";
+const EDGE_FORMS: &str = "edges are written `\"from -> to\"`, `\"from.output -> to\"` or `\"from -> to.input\"`";
 
 /// Reads a JSON DAG document. `None` when there is no JSON value or the top level is not an
 /// object; otherwise a `Document` with everything that could be read, plus all diagnostics.
@@ -24,7 +23,10 @@ pub fn parse_json_document(file: FileId, text: &str) -> (Option<Document>, Vec<D
         diagnostics.push(
             Diagnostic::new(codes::E0103, "a pipeline document must be a JSON object")
                 .primary(root_span, "expected an object")
-                .note(format!("expected an object `{{ \"name\": ..., \"nodes\": [...], \"edges\": [...] }}`, found {}", root.describe()))
+                .note(format!(
+                    "expected an object `{{ \"name\": ..., \"nodes\": [...], \"edges\": [...] }}`, found {}",
+                    root.describe()
+                ))
                 .help("wrap the document in `{ ... }`"),
         );
         return (None, diagnostics);
@@ -39,11 +41,7 @@ pub fn parse_json_document(file: FileId, text: &str) -> (Option<Document>, Vec<D
         edges_span: None,
         tests: Vec::new(),
     };
-    let mut lowering = Lowering {
-        file,
-        text,
-        diagnostics: &mut diagnostics,
-    };
+    let mut lowering = Lowering { file, text, diagnostics: &mut diagnostics };
     // A repeated section (already reported as a duplicate key) replaces the earlier one, as
     // `Document::setting` lets the last setting win.
     for member in members {
@@ -86,11 +84,8 @@ impl Lowering<'_> {
     /// without escapes (so decoded offsets are source offsets); otherwise the whole string.
     fn inner_span(&self, string: &Value, start: usize, end: usize) -> Span {
         let (outer_start, outer_end) = (string.span.start as usize, string.span.end as usize);
-        let literal =
-            outer_end > outer_start + 1 && self.text.as_bytes().get(outer_start) == Some(&b'"');
-        let raw = literal
-            .then(|| self.text.get(outer_start + 1..outer_end - 1))
-            .flatten();
+        let literal = outer_end > outer_start + 1 && self.text.as_bytes().get(outer_start) == Some(&b'"');
+        let raw = literal.then(|| self.text.get(outer_start + 1..outer_end - 1)).flatten();
         match raw {
             Some(raw) if Some(raw) == string.as_str() => {
                 Span::new(self.file, outer_start + 1 + start, outer_start + 1 + end)
@@ -101,15 +96,11 @@ impl Lowering<'_> {
 
     fn nodes(&mut self, value: Value) -> Vec<NodeDecl> {
         match value.kind {
-            ValueKind::Array(elements) => elements
-                .into_iter()
-                .filter_map(|element| self.node(element))
-                .collect(),
+            ValueKind::Array(elements) => elements.into_iter().filter_map(|element| self.node(element)).collect(),
             _ => {
-                self.report(
-                    wrong_type(&value, "`nodes` must be an array of node objects", "an array")
-                        .help("write `\"nodes\": [{ \"id\": \"source\", \"type\": \"kafka-source\", \"config\": { ... } }]`"),
-                );
+                self.report(wrong_type(&value, "`nodes` must be an array of node objects", "an array").help(
+                    "write `\"nodes\": [{ \"id\": \"source\", \"type\": \"kafka-source\", \"config\": { ... } }]`",
+                ));
                 Vec::new()
             }
         }
@@ -141,11 +132,7 @@ impl Lowering<'_> {
                     config = Some(match member.value.kind {
                         ValueKind::Object(_) => member.value,
                         _ => {
-                            self.report(wrong_type(
-                                &member.value,
-                                "node `config` must be an object",
-                                "an object",
-                            ));
+                            self.report(wrong_type(&member.value, "node `config` must be an object", "an object"));
                             Value::new(ValueKind::Object(Vec::new()), member.value.span)
                         }
                     });
@@ -153,11 +140,7 @@ impl Lowering<'_> {
                 _ => self.unknown_node_key(&member),
             }
         }
-        let name = id
-            .as_ref()
-            .map_or("node".to_string(), |id: &Spanned<String>| {
-                format!("node `{}`", id.node)
-            });
+        let name = id.as_ref().map_or("node".to_string(), |id: &Spanned<String>| format!("node `{}`", id.node));
         if !has_id {
             self.report(
                 Diagnostic::new(codes::E0102, "node is missing required key `id`")
@@ -167,12 +150,9 @@ impl Lowering<'_> {
         }
         if !has_type {
             self.report(
-                Diagnostic::new(
-                    codes::E0102,
-                    format!("{name} is missing required key `type`"),
-                )
-                .primary(span, "this node has no `type`")
-                .help("add the node type, e.g. `\"type\": \"filter\"`"),
+                Diagnostic::new(codes::E0102, format!("{name} is missing required key `type`"))
+                    .primary(span, "this node has no `type`")
+                    .help("add the node type, e.g. `\"type\": \"filter\"`"),
             );
         }
         let id = id?;
@@ -201,7 +181,9 @@ impl Lowering<'_> {
         let help = match suggest(key, &NODE_KEYS) {
             Some(suggestion) => format!("did you mean `{suggestion}`?"),
             None if key == "name" => "the node's identity is its `id`: rename `name` to `id`".to_string(),
-            None => format!("operator settings go inside the node's `config`: move `\"{key}\"` into `\"config\": {{ ... }}`"),
+            None => format!(
+                "operator settings go inside the node's `config`: move `\"{key}\"` into `\"config\": {{ ... }}`"
+            ),
         };
         self.report(
             Diagnostic::new(codes::E0101, format!("unknown key `{key}` in node"))
@@ -226,24 +208,15 @@ impl Lowering<'_> {
         let Some((idx, bad)) = text.char_indices().find(|(_, ch)| !is_id_char(*ch)) else {
             return;
         };
-        let fixed: String = text
-            .chars()
-            .map(|ch| if is_id_char(ch) { ch } else { '_' })
-            .collect();
-        let reason = if bad == '.' {
-            " (a `.` separates node and port in an edge)"
-        } else {
-            ""
-        };
+        let fixed: String = text.chars().map(|ch| if is_id_char(ch) { ch } else { '_' }).collect();
+        let reason = if bad == '.' { " (a `.` separates node and port in an edge)" } else { "" };
         self.report(
             Diagnostic::new(codes::E0105, format!("invalid node id `{text}`"))
                 .primary(
                     self.inner_span(&string, idx, idx + bad.len_utf8()),
                     format!("`{bad}` is not allowed in a node id"),
                 )
-                .note(format!(
-                    "node ids may contain only ASCII letters, digits, `_` and `-`{reason}"
-                ))
+                .note(format!("node ids may contain only ASCII letters, digits, `_` and `-`{reason}"))
                 .help(format!("rename the node to `{fixed}`")),
         );
     }
@@ -272,19 +245,9 @@ impl Lowering<'_> {
     /// One edge string. Errors are reported with the exact spot; a wrong arrow (`=>`) is reported
     /// and the edge kept, any other error drops the edge.
     fn edge(&mut self, string: &Value, text: &str) -> Option<EdgeDecl> {
-        let error = |this: &mut Self,
-                     start: usize,
-                     end: usize,
-                     message: String,
-                     label: &str,
-                     help: String| {
+        let error = |this: &mut Self, start: usize, end: usize, message: String, label: &str, help: String| {
             let span = this.inner_span(string, start, end);
-            this.report(
-                Diagnostic::new(codes::E0108, message)
-                    .primary(span, label)
-                    .note(EDGE_FORMS)
-                    .help(help),
-            );
+            this.report(Diagnostic::new(codes::E0108, message).primary(span, label).note(EDGE_FORMS).help(help));
         };
         let skip_spaces = |mut idx: usize| {
             while text[idx..].starts_with(|ch: char| ch.is_whitespace()) {
@@ -321,14 +284,8 @@ impl Lowering<'_> {
         let from_text = &text[from_start..from_end];
         let Some((arrow_len, arrow_valid)) = arrow_at(text, arrow_start) else {
             let (message, label) = match text[arrow_start..].chars().next() {
-                None => (
-                    format!("edge `{}` has no target", text.trim()),
-                    "expected `-> target` here",
-                ),
-                Some(ch) => (
-                    format!("expected `->` in edge, found `{ch}`"),
-                    "expected `->` here",
-                ),
+                None => (format!("edge `{}` has no target", text.trim()), "expected `-> target` here"),
+                Some(ch) => (format!("expected `->` in edge, found `{ch}`"), "expected `->` here"),
             };
             let help = format!("write the edge as `\"{from_text} -> <node id>\"`");
             error(self, arrow_start, arrow_start, message, label, help);
@@ -337,8 +294,7 @@ impl Lowering<'_> {
         if !arrow_valid {
             let arrow = &text[arrow_start..arrow_start + arrow_len];
             let help = if arrow == "<-" {
-                "edges point from the producer to the consumer: swap the two ends and write `->`"
-                    .to_string()
+                "edges point from the producer to the consumer: swap the two ends and write `->`".to_string()
             } else {
                 "replace it with `->`".to_string()
             };
@@ -370,39 +326,21 @@ impl Lowering<'_> {
         if rest < text.len() {
             let to_text = &text[to_start..to_end];
             let (message, help) = if arrow_at(text, rest).is_some() {
-                let tail = text[rest..]
-                    .trim_start_matches(|ch: char| !ch.is_alphanumeric() && ch != '_')
-                    .trim();
+                let tail = text[rest..].trim_start_matches(|ch: char| !ch.is_alphanumeric() && ch != '_').trim();
                 (
                     "an edge connects exactly two nodes".to_string(),
                     format!("split it into `\"{from_text} -> {to_text}\"` and `\"{to_text} -> {tail}\"`"),
                 )
             } else {
                 (
-                    format!(
-                        "unexpected `{}` after the edge's target",
-                        text[rest..].trim()
-                    ),
+                    format!("unexpected `{}` after the edge's target", text[rest..].trim()),
                     format!("write `\"{from_text} -> {to_text}\"`"),
                 )
             };
-            error(
-                self,
-                rest,
-                text.trim_end().len(),
-                message,
-                "unexpected",
-                help,
-            );
+            error(self, rest, text.trim_end().len(), message, "unexpected", help);
             return None;
         }
-        Some(EdgeDecl {
-            span: string.span,
-            from,
-            from_port,
-            to,
-            to_port,
-        })
+        Some(EdgeDecl { span: string.span, from, from_port, to, to_port })
     }
 
     /// `node` or `node.port` in `text[start..end]` (non-empty); `port_kind` is "output" or "input".
@@ -415,21 +353,12 @@ impl Lowering<'_> {
         port_kind: &str,
     ) -> Option<(Spanned<String>, Option<Spanned<String>>)> {
         let word = &text[start..end];
-        let report =
-            |this: &mut Self, at: (usize, usize), message: String, label: &str, help: String| {
-                let span = this.inner_span(string, at.0, at.1);
-                this.report(
-                    Diagnostic::new(codes::E0108, message)
-                        .primary(span, label)
-                        .note(EDGE_FORMS)
-                        .help(help),
-                );
-            };
+        let report = |this: &mut Self, at: (usize, usize), message: String, label: &str, help: String| {
+            let span = this.inner_span(string, at.0, at.1);
+            this.report(Diagnostic::new(codes::E0108, message).primary(span, label).note(EDGE_FORMS).help(help));
+        };
         if word.is_empty() {
-            let found = text[start..]
-                .chars()
-                .next()
-                .map_or("the end of the edge".to_string(), |ch| format!("`{ch}`"));
+            let found = text[start..].chars().next().map_or("the end of the edge".to_string(), |ch| format!("`{ch}`"));
             report(
                 self,
                 (start, start),
@@ -439,15 +368,9 @@ impl Lowering<'_> {
             );
             return None;
         }
-        if let Some((idx, bad)) = word
-            .char_indices()
-            .find(|(_, ch)| !is_id_char(*ch) && *ch != '.')
-        {
+        if let Some((idx, bad)) = word.char_indices().find(|(_, ch)| !is_id_char(*ch) && *ch != '.') {
             let at = (start + idx, start + idx + bad.len_utf8());
-            let fixed: String = word
-                .chars()
-                .map(|ch| if is_id_char(ch) || ch == '.' { ch } else { '_' })
-                .collect();
+            let fixed: String = word.chars().map(|ch| if is_id_char(ch) || ch == '.' { ch } else { '_' }).collect();
             report(
                 self,
                 at,
@@ -459,19 +382,13 @@ impl Lowering<'_> {
         }
         let parts: Vec<&str> = word.split('.').collect();
         let spanned = |this: &Self, offset: usize, part: &str| {
-            Spanned::new(
-                part.to_string(),
-                this.inner_span(string, offset, offset + part.len()),
-            )
+            Spanned::new(part.to_string(), this.inner_span(string, offset, offset + part.len()))
         };
         match parts.as_slice() {
             [node] if !node.is_empty() => Some((spanned(self, start, node), None)),
             [node, port] if !node.is_empty() && !port.is_empty() => {
                 let port_start = start + node.len() + 1;
-                Some((
-                    spanned(self, start, node),
-                    Some(spanned(self, port_start, port)),
-                ))
+                Some((spanned(self, start, node), Some(spanned(self, port_start, port))))
             }
             [node, _] => {
                 let (at, message, label) = if node.is_empty() {
@@ -503,9 +420,7 @@ impl Lowering<'_> {
                     (second_dot, second_dot + 1),
                     format!("edge endpoint `{word}` has more than one `.`"),
                     "second `.`",
-                    format!(
-                        "write `node.{port_kind}`; a `.` separates a node id from one port name"
-                    ),
+                    format!("write `node.{port_kind}`; a `.` separates a node id from one port name"),
                 );
                 None
             }
@@ -524,34 +439,20 @@ impl Lowering<'_> {
         for element in elements {
             let span = element.span;
             let ValueKind::Object(members) = element.kind else {
-                self.report(wrong_type(
-                    &element,
-                    "each test must be an object",
-                    "an object",
-                ));
+                self.report(wrong_type(&element, "each test must be an object", "an object"));
                 continue;
             };
-            let (names, body): (Vec<Member>, Vec<Member>) = members
-                .into_iter()
-                .partition(|member| member.key.node == "name");
+            let (names, body): (Vec<Member>, Vec<Member>) =
+                members.into_iter().partition(|member| member.key.node == "name");
             match names.into_iter().last() {
-                Some(Member {
-                    value:
-                        Value {
-                            kind: ValueKind::String(name),
-                            span: name_span,
-                        },
-                    ..
-                }) => tests.push(TestDecl {
-                    span,
-                    name: Spanned::new(name, name_span),
-                    body: Value::new(ValueKind::Object(body), span),
-                }),
-                Some(member) => self.report(wrong_type(
-                    &member.value,
-                    "test `name` must be a string",
-                    "a string",
-                )),
+                Some(Member { value: Value { kind: ValueKind::String(name), span: name_span }, .. }) => {
+                    tests.push(TestDecl {
+                        span,
+                        name: Spanned::new(name, name_span),
+                        body: Value::new(ValueKind::Object(body), span),
+                    })
+                }
+                Some(member) => self.report(wrong_type(&member.value, "test `name` must be a string", "a string")),
                 None => self.report(
                     Diagnostic::new(codes::E0102, "test is missing required key `name`")
                         .primary(span, "this test has no `name`")

@@ -23,14 +23,9 @@ fn suggest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
             chars.sort_unstable();
             chars
         };
-        let anagram = candidates
-            .iter()
-            .copied()
-            .find(|candidate| sorted(candidate) == sorted(name));
-        let mut prefixed = candidates
-            .iter()
-            .copied()
-            .filter(|candidate| name.len() >= 3 && candidate.starts_with(name));
+        let anagram = candidates.iter().copied().find(|candidate| sorted(candidate) == sorted(name));
+        let mut prefixed =
+            candidates.iter().copied().filter(|candidate| name.len() >= 3 && candidate.starts_with(name));
         anagram.or_else(|| prefixed.next().filter(|_| prefixed.next().is_none()))
     })
 }

@@ -10,9 +10,7 @@ const INLINE_WIDTH: usize = 72;
 /// Settings first (in document order), then `nodes`, `edges` and `tests`. Sections absent from the
 /// source and empty stay absent, so a round trip keeps `nodes_span`/`edges_span` `None`.
 pub fn print_json_document(doc: &Document) -> String {
-    let mut printer = Printer {
-        out: String::from("{"),
-    };
+    let mut printer = Printer { out: String::from("{") };
     let mut first = true;
     for member in &doc.settings {
         printer.key(&mut first, 1, &member.key.node);
@@ -41,11 +39,8 @@ pub fn print_json_document(doc: &Document) -> String {
                 Some(port) => format!("{node}.{}", port.node),
                 None => node.to_string(),
             };
-            let text = format!(
-                "{} -> {}",
-                endpoint(&edge.from.node, &edge.from_port),
-                endpoint(&edge.to.node, &edge.to_port)
-            );
+            let text =
+                format!("{} -> {}", endpoint(&edge.from.node, &edge.from_port), endpoint(&edge.to.node, &edge.to_port));
             write_string(&mut printer.out, &text);
         });
     }
@@ -94,12 +89,7 @@ impl Printer {
     }
 
     /// A multi-line array whose items (at `indent + 1`) are written by `item`.
-    fn list<T>(
-        &mut self,
-        items: impl ExactSizeIterator<Item = T>,
-        indent: usize,
-        mut item: impl FnMut(&mut Self, T),
-    ) {
+    fn list<T>(&mut self, items: impl ExactSizeIterator<Item = T>, indent: usize, mut item: impl FnMut(&mut Self, T)) {
         if items.len() == 0 {
             self.out.push_str("[]");
             return;
@@ -123,9 +113,7 @@ impl Printer {
                 if let Some(inline) = inline(value).filter(|text| text.len() <= INLINE_WIDTH) {
                     self.out.push_str(&inline);
                 } else {
-                    self.list(elements.iter(), indent, |printer, element| {
-                        printer.value(element, indent + 1, true)
-                    });
+                    self.list(elements.iter(), indent, |printer, element| printer.value(element, indent + 1, true));
                 }
             }
             ValueKind::Object(members) if !members.is_empty() => {
@@ -166,9 +154,7 @@ fn inline(value: &Value) -> Option<String> {
             }
             out.push(']');
         }
-        ValueKind::Object(members)
-            if members.iter().all(|member: &Member| is_flat(&member.value)) =>
-        {
+        ValueKind::Object(members) if members.iter().all(|member: &Member| is_flat(&member.value)) => {
             out.push_str("{ ");
             for (idx, member) in members.iter().enumerate() {
                 if idx > 0 {

@@ -130,13 +130,7 @@ impl<'a> Reader<'a> {
     /// Records a syntax error. A second error at the same spot adds nothing but noise, so it is dropped.
     fn report(&mut self, diagnostic: Diagnostic) {
         let start = diagnostic.primary_span().map(|span| span.start);
-        if start.is_some()
-            && self
-                .diagnostics
-                .last()
-                .and_then(Diagnostic::primary_span)
-                .map(|span| span.start)
-                == start
+        if start.is_some() && self.diagnostics.last().and_then(Diagnostic::primary_span).map(|span| span.start) == start
         {
             return;
         }
@@ -154,12 +148,9 @@ impl<'a> Reader<'a> {
                 let found = self.found();
                 let span = self.char_span();
                 self.report(
-                    Diagnostic::new(
-                        codes::E0001,
-                        format!("expected a JSON value, found {found}"),
-                    )
-                    .primary(span, "expected a JSON object here")
-                    .help("a pipeline document starts with `{`"),
+                    Diagnostic::new(codes::E0001, format!("expected a JSON value, found {found}"))
+                        .primary(span, "expected a JSON object here")
+                        .help("a pipeline document starts with `{`"),
                 );
                 return None;
             }
@@ -167,19 +158,12 @@ impl<'a> Reader<'a> {
         self.skip_whitespace();
         if self.pos < self.bytes.len() {
             let found = self.found();
-            let end = self
-                .text
-                .trim_end()
-                .len()
-                .max(self.char_span().end as usize);
+            let end = self.text.trim_end().len().max(self.char_span().end as usize);
             self.report(
-                Diagnostic::new(
-                    codes::E0001,
-                    format!("unexpected {found} after the end of the JSON document"),
-                )
-                .primary(self.span(self.pos, end), "unexpected text")
-                .secondary(value.span, "the document ends here")
-                .help("remove the text after the document, or move it inside it"),
+                Diagnostic::new(codes::E0001, format!("unexpected {found} after the end of the JSON document"))
+                    .primary(self.span(self.pos, end), "unexpected text")
+                    .secondary(value.span, "the document ends here")
+                    .help("remove the text after the document, or move it inside it"),
             );
         }
         Some(value)
@@ -212,9 +196,8 @@ impl<'a> Reader<'a> {
             .primary(self.span(start, end), "comment")
             .help("remove the comment; a note about the pipeline can go in its `description`");
         if !closed {
-            diagnostic = diagnostic.note(
-                "the comment is not closed with `*/` either, so it runs to the end of the file",
-            );
+            diagnostic =
+                diagnostic.note("the comment is not closed with `*/` either, so it runs to the end of the file");
         }
         self.report(diagnostic);
     }
@@ -228,9 +211,7 @@ impl<'a> Reader<'a> {
                 self.report(
                     Diagnostic::new(codes::E0001, format!("expected a value, found {found}"))
                         .primary(span, "expected a value here")
-                        .help(
-                            "write a value such as `\"text\"`, `1`, `true`, `null`, `{}` or `[]`",
-                        ),
+                        .help("write a value such as `\"text\"`, `1`, `true`, `null`, `{}` or `[]`"),
                 );
                 Value::new(ValueKind::Null, span)
             }
@@ -240,11 +221,8 @@ impl<'a> Reader<'a> {
                 if !self.reported_depth {
                     self.reported_depth = true;
                     self.report(
-                        Diagnostic::new(
-                            codes::E0001,
-                            format!("JSON is nested more than {MAX_DEPTH} levels deep"),
-                        )
-                        .primary(span, "nested too deeply"),
+                        Diagnostic::new(codes::E0001, format!("JSON is nested more than {MAX_DEPTH} levels deep"))
+                            .primary(span, "nested too deeply"),
                     );
                 }
                 Value::new(ValueKind::Null, span)
@@ -258,15 +236,9 @@ impl<'a> Reader<'a> {
                 // object whose `{` is missing. Read the object from that key on.
                 if braces_may_be_missing && self.peek() == Some(b':') && depth < MAX_DEPTH {
                     self.report(
-                        Diagnostic::new(
-                            codes::E0001,
-                            format!("expected `{{` before key `{}`", string.node),
-                        )
-                        .primary(self.span(start, start), "expected `{` here")
-                        .help(format!(
-                            "add a `{{` before `{}`",
-                            &self.text[string.span.range()]
-                        )),
+                        Diagnostic::new(codes::E0001, format!("expected `{{` before key `{}`", string.node))
+                            .primary(self.span(start, start), "expected `{` here")
+                            .help(format!("add a `{{` before `{}`", &self.text[string.span.range()])),
                     );
                     return self.container(Container::Object, depth + 1, Some(string));
                 }
@@ -275,23 +247,16 @@ impl<'a> Reader<'a> {
             Some(byte) if byte.is_ascii_alphanumeric() && self.unopened_string_end().is_some() => {
                 self.unopened_string()
             }
-            Some(byte) if byte.is_ascii_digit() || matches!(byte, b'-' | b'+' | b'.') => {
-                self.number()
-            }
+            Some(byte) if byte.is_ascii_digit() || matches!(byte, b'-' | b'+' | b'.') => self.number(),
             Some(byte) if is_ident_start(byte) => self.bare_word(),
             Some(_) => {
                 let span = self.char_span();
                 let found = self.found();
                 let diagnostic = match self.char_at(start) {
                     Some(quote @ ('\u{201c}' | '\u{201d}' | '\u{2018}' | '\u{2019}')) => {
-                        Diagnostic::new(
-                            codes::E0001,
-                            format!("typographic quote `{quote}` is not valid JSON"),
-                        )
-                        .primary(span, "curly quote")
-                        .help(
-                            "replace the curly quotes around the string with straight `\"` quotes",
-                        )
+                        Diagnostic::new(codes::E0001, format!("typographic quote `{quote}` is not valid JSON"))
+                            .primary(span, "curly quote")
+                            .help("replace the curly quotes around the string with straight `\"` quotes")
                     }
                     _ => Diagnostic::new(codes::E0001, format!("expected a value, found {found}"))
                         .primary(span, "not the start of a JSON value"),
@@ -306,15 +271,8 @@ impl<'a> Reader<'a> {
     /// An object or an array. Both loops alternate between "expecting an item" (after the opening
     /// delimiter or a `,`) and "after an item" (expecting a `,` or the closing delimiter).
     /// With `first_key`, the object's `{` is missing and its first key has been read already.
-    fn container(
-        &mut self,
-        container: Container,
-        depth: usize,
-        first_key: Option<Spanned<String>>,
-    ) -> Value {
-        let open = first_key
-            .as_ref()
-            .map_or(self.pos, |key| key.span.start as usize);
+    fn container(&mut self, container: Container, depth: usize, first_key: Option<Spanned<String>>) -> Value {
+        let open = first_key.as_ref().map_or(self.pos, |key| key.span.start as usize);
         let mut resume = first_key.is_some();
         if !resume {
             self.pos += 1;
@@ -330,14 +288,7 @@ impl<'a> Reader<'a> {
             self.skip_whitespace();
             match self.peek() {
                 _ if std::mem::take(&mut resume) => {
-                    last_end = self.item(
-                        container,
-                        depth,
-                        &mut members,
-                        &mut elements,
-                        &mut first_keys,
-                        None,
-                    );
+                    last_end = self.item(container, depth, &mut members, &mut elements, &mut first_keys, None);
                 }
                 Some(byte) if byte == container.closer() => {
                     if let Some(comma) = comma {
@@ -347,9 +298,7 @@ impl<'a> Reader<'a> {
                     break 'items self.pos;
                 }
                 None => break 'items self.unclosed(container, open, last_end),
-                Some(byte) if self.closes_outer(byte) => {
-                    break 'items self.unclosed(container, open, last_end)
-                }
+                Some(byte) if self.closes_outer(byte) => break 'items self.unclosed(container, open, last_end),
                 Some(byte) if self.forgot_closing_brace(container, byte) => {
                     break 'items self.close_early(container, open, last_end)
                 }
@@ -360,41 +309,26 @@ impl<'a> Reader<'a> {
                         None => "remove this `,`, or add an item before it".to_string(),
                     };
                     self.report(
-                        Diagnostic::new(
-                            codes::E0001,
-                            format!("expected {}, found `,`", self.expected_item(container)),
-                        )
-                        .primary(span, "unexpected `,`")
-                        .help(help),
+                        Diagnostic::new(codes::E0001, format!("expected {}, found `,`", self.expected_item(container)))
+                            .primary(span, "unexpected `,`")
+                            .help(help),
                     );
                     comma = Some(self.pos);
                     self.pos += 1;
                     continue 'items;
                 }
                 Some(byte) if self.item_start(container, byte) => {
-                    last_end = self.item(
-                        container,
-                        depth,
-                        &mut members,
-                        &mut elements,
-                        &mut first_keys,
-                        None,
-                    );
+                    last_end = self.item(container, depth, &mut members, &mut elements, &mut first_keys, None);
                 }
                 Some(_) => {
                     let found = self.found();
                     let span = self.char_span();
                     let diagnostic = match container {
-                        Container::Object => {
-                            Diagnostic::new(codes::E0001, format!("expected a key, found {found}"))
-                                .primary(span, "expected a double-quoted key here")
-                                .help("write object members as `\"key\": value`")
-                        }
-                        Container::Array => Diagnostic::new(
-                            codes::E0001,
-                            format!("expected a value, found {found}"),
-                        )
-                        .primary(span, "not the start of a JSON value"),
+                        Container::Object => Diagnostic::new(codes::E0001, format!("expected a key, found {found}"))
+                            .primary(span, "expected a double-quoted key here")
+                            .help("write object members as `\"key\": value`"),
+                        Container::Array => Diagnostic::new(codes::E0001, format!("expected a value, found {found}"))
+                            .primary(span, "not the start of a JSON value"),
                     };
                     self.report(diagnostic);
                     self.skip_junk();
@@ -414,10 +348,7 @@ impl<'a> Reader<'a> {
                         self.report(
                             Diagnostic::new(
                                 codes::E0001,
-                                format!(
-                                    "expected `,` or `{}`, found `;`",
-                                    container.closer() as char
-                                ),
+                                format!("expected `,` or `{}`, found `;`", container.closer() as char),
                             )
                             .primary(span, "`;` does not separate items in JSON")
                             .help("replace the `;` with `,`"),
@@ -431,23 +362,15 @@ impl<'a> Reader<'a> {
                         break 'items self.pos;
                     }
                     None => break 'items self.unclosed(container, open, last_end),
-                    Some(byte) if self.closes_outer(byte) => {
-                        break 'items self.unclosed(container, open, last_end)
-                    }
+                    Some(byte) if self.closes_outer(byte) => break 'items self.unclosed(container, open, last_end),
                     Some(byte) if self.forgot_closing_brace(container, byte) => {
                         break 'items self.close_early(container, open, last_end)
                     }
                     Some(byte) if self.item_start(container, byte) => {
                         // A missing `,`: report it and read on as if it were there.
                         let missing_at = (self.quiet_at != Some(last_end)).then_some(last_end);
-                        last_end = self.item(
-                            container,
-                            depth,
-                            &mut members,
-                            &mut elements,
-                            &mut first_keys,
-                            missing_at,
-                        );
+                        last_end =
+                            self.item(container, depth, &mut members, &mut elements, &mut first_keys, missing_at);
                     }
                     Some(_) => {
                         let found = self.found();
@@ -462,10 +385,7 @@ impl<'a> Reader<'a> {
                                 ),
                             )
                             .primary(span, "unexpected here")
-                            .secondary(
-                                self.span(last_end, last_end),
-                                format!("the {} ends here", container.item()),
-                            ),
+                            .secondary(self.span(last_end, last_end), format!("the {} ends here", container.item())),
                         );
                         self.skip_junk();
                     }
@@ -514,16 +434,10 @@ impl<'a> Reader<'a> {
                 let end = member.value.span.end as usize;
                 if let Some(first) = first_keys.get(&member.key.node) {
                     self.report(
-                        Diagnostic::new(
-                            codes::E0003,
-                            format!("duplicate key `{}`", member.key.node),
-                        )
-                        .primary(member.key.span, "duplicate key")
-                        .secondary(*first, "first defined here")
-                        .help(format!(
-                            "remove one of the two `{}` members",
-                            member.key.node
-                        )),
+                        Diagnostic::new(codes::E0003, format!("duplicate key `{}`", member.key.node))
+                            .primary(member.key.span, "duplicate key")
+                            .secondary(*first, "first defined here")
+                            .help(format!("remove one of the two `{}` members", member.key.node)),
                     );
                 } else {
                     first_keys.insert(member.key.node.clone(), member.key.span);
@@ -550,13 +464,11 @@ impl<'a> Reader<'a> {
                 Container::Object => ("next member starts here", '}'),
                 Container::Array => ("next element starts here", ']'),
             };
-            let diagnostic = Diagnostic::new(
-                codes::E0001,
-                format!("expected `,` or `{closer}` after {}", container.item()),
-            )
-            .primary(self.span(at, at), "expected `,` here")
-            .secondary(item_span, next)
-            .help("add a `,` after the previous value");
+            let diagnostic =
+                Diagnostic::new(codes::E0001, format!("expected `,` or `{closer}` after {}", container.item()))
+                    .primary(self.span(at, at), "expected `,` here")
+                    .secondary(item_span, next)
+                    .help("add a `,` after the previous value");
             self.diagnostics.insert(diagnostic_idx, diagnostic);
         }
         end
@@ -603,12 +515,9 @@ impl<'a> Reader<'a> {
             Some(b'=') => {
                 let span = self.char_span();
                 self.report(
-                    Diagnostic::new(
-                        codes::E0001,
-                        format!("expected `:` after key `{}`, found `=`", key.node),
-                    )
-                    .primary(span, "use `:` here")
-                    .help("replace the `=` with `:`"),
+                    Diagnostic::new(codes::E0001, format!("expected `:` after key `{}`, found `=`", key.node))
+                        .primary(span, "use `:` here")
+                        .help("replace the `=` with `:`"),
                 );
                 self.pos += 1;
             }
@@ -634,12 +543,9 @@ impl<'a> Reader<'a> {
             _ => {
                 let found = self.found();
                 self.report(
-                    Diagnostic::new(
-                        codes::E0001,
-                        format!("expected `:` after key `{}`, found {found}", key.node),
-                    )
-                    .primary(self.span(key_end, key_end), "expected `:` here")
-                    .help(format!("write the member as `\"{}\": value`", key.node)),
+                    Diagnostic::new(codes::E0001, format!("expected `:` after key `{}`, found {found}", key.node))
+                        .primary(self.span(key_end, key_end), "expected `:` here")
+                        .help(format!("write the member as `\"{}\": value`", key.node)),
                 );
                 colon_found = false;
                 self.skip_whitespace();
@@ -685,8 +591,7 @@ impl<'a> Reader<'a> {
 
     /// Whether `byte` closes a container around the current one, i.e. the current one lacks its closer.
     fn closes_outer(&self, byte: u8) -> bool {
-        matches!(byte, b'}' | b']')
-            && self.closers[..self.closers.len().saturating_sub(1)].contains(&byte)
+        matches!(byte, b'}' | b']') && self.closers[..self.closers.len().saturating_sub(1)].contains(&byte)
     }
 
     fn unclosed(&mut self, container: Container, open: usize, last_end: usize) -> usize {
@@ -698,42 +603,21 @@ impl<'a> Reader<'a> {
         self.report(
             Diagnostic::new(
                 codes::E0001,
-                format!(
-                    "expected `{closer}` to close the {}, found {found}",
-                    container.noun()
-                ),
+                format!("expected `{closer}` to close the {}, found {found}", container.noun()),
             )
-            .primary(
-                self.span(last_end, last_end),
-                format!("expected `{closer}` here"),
-            )
-            .secondary(
-                self.span(open, open + 1),
-                format!("the {} starts here", container.noun()),
-            )
-            .help(format!(
-                "add a `{closer}` after the last {}",
-                container.item()
-            )),
+            .primary(self.span(last_end, last_end), format!("expected `{closer}` here"))
+            .secondary(self.span(open, open + 1), format!("the {} starts here", container.noun()))
+            .help(format!("add a `{closer}` after the last {}", container.item())),
         );
         last_end
     }
 
     fn trailing_comma(&mut self, container: Container, comma: usize) {
         self.report(
-            Diagnostic::new(
-                codes::E0001,
-                format!("trailing `,` in {}", container.noun()),
-            )
-            .primary(
-                self.span(comma, comma + 1),
-                format!("no {} follows this `,`", container.item()),
-            )
-            .note(format!(
-                "JSON does not allow a `,` after the last {}",
-                container.item()
-            ))
-            .help("remove this `,`"),
+            Diagnostic::new(codes::E0001, format!("trailing `,` in {}", container.noun()))
+                .primary(self.span(comma, comma + 1), format!("no {} follows this `,`", container.item()))
+                .note(format!("JSON does not allow a `,` after the last {}", container.item()))
+                .help("remove this `,`"),
         );
     }
 
@@ -823,10 +707,7 @@ impl<'a> Reader<'a> {
                     self.report(
                         Diagnostic::new(codes::E0001, "unterminated string")
                             .primary(span, format!("missing closing `{}`", quote as char))
-                            .help(format!(
-                                "add a `{}` at the end of the string",
-                                quote as char
-                            )),
+                            .help(format!("add a `{}` at the end of the string", quote as char)),
                     );
                     self.quiet_at = Some(self.pos);
                     return Spanned::new(out, span);
@@ -908,7 +789,9 @@ impl<'a> Reader<'a> {
                 self.report(
                     Diagnostic::new(codes::E0001, format!("invalid escape `\\{ch}` in string"))
                         .primary(self.span(start, self.pos), "unknown escape")
-                        .note("valid escapes are `\\\"`, `\\\\`, `\\/`, `\\b`, `\\f`, `\\n`, `\\r`, `\\t` and `\\uXXXX`")
+                        .note(
+                            "valid escapes are `\\\"`, `\\\\`, `\\/`, `\\b`, `\\f`, `\\n`, `\\r`, `\\t` and `\\uXXXX`",
+                        )
                         .help(help),
                 );
                 out.push('\\');
@@ -936,18 +819,13 @@ impl<'a> Reader<'a> {
             }
             self.report(
                 Diagnostic::new(codes::E0001, "invalid unicode escape in string")
-                    .primary(
-                        self.span(start, self.pos),
-                        "expected four hex digits after `\\u`",
-                    )
+                    .primary(self.span(start, self.pos), "expected four hex digits after `\\u`")
                     .help("write the character as `\\u` and four hex digits, e.g. `\\u00e9`"),
             );
             return char::REPLACEMENT_CHARACTER;
         };
         self.pos += 4;
-        if (0xD800..0xDC00).contains(&unit)
-            && self.bytes.get(self.pos..self.pos + 2) == Some(b"\\u")
-        {
+        if (0xD800..0xDC00).contains(&unit) && self.bytes.get(self.pos..self.pos + 2) == Some(b"\\u") {
             if let Some(low @ 0xDC00..0xE000) = self.hex4(self.pos + 2) {
                 self.pos += 6;
                 let code = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
@@ -956,14 +834,9 @@ impl<'a> Reader<'a> {
         }
         char::from_u32(unit).unwrap_or_else(|| {
             self.report(
-                Diagnostic::new(
-                    codes::E0001,
-                    format!("unpaired surrogate `\\u{unit:04X}` in string"),
-                )
-                .primary(self.span(start, self.pos), "not a character on its own")
-                .help(
-                    "write the full surrogate pair, e.g. `\\ud83d\\ude00`, or the character itself",
-                ),
+                Diagnostic::new(codes::E0001, format!("unpaired surrogate `\\u{unit:04X}` in string"))
+                    .primary(self.span(start, self.pos), "not a character on its own")
+                    .help("write the full surrogate pair, e.g. `\\ud83d\\ude00`, or the character itself"),
             );
             char::REPLACEMENT_CHARACTER
         })
@@ -974,10 +847,7 @@ impl<'a> Reader<'a> {
         let start = self.pos;
         while let Some(byte) = self.peek() {
             let sign_ok = self.pos == start || matches!(self.bytes[self.pos - 1], b'e' | b'E');
-            if byte.is_ascii_alphanumeric()
-                || matches!(byte, b'.' | b'_')
-                || (matches!(byte, b'+' | b'-') && sign_ok)
-            {
+            if byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_') || (matches!(byte, b'+' | b'-') && sign_ok) {
                 self.pos += 1;
             } else {
                 break;
@@ -1002,16 +872,13 @@ impl<'a> Reader<'a> {
                             .primary(span, "does not fit in a 64-bit float")
                             .note("JSON numbers must be finite 64-bit floats, at most about `1.8e308`"),
                     );
-                    return Value::new(
-                        ValueKind::Number(Number::Float(f64::MAX.copysign(float))),
-                        span,
-                    );
+                    return Value::new(ValueKind::Number(Number::Float(f64::MAX.copysign(float))), span);
                 }
                 Value::new(ValueKind::Number(Number::Float(float)), span)
             }
             Err((message, help)) => {
-                let mut diagnostic = Diagnostic::new(codes::E0001, message)
-                    .primary(span, format!("invalid number `{token}`"));
+                let mut diagnostic =
+                    Diagnostic::new(codes::E0001, message).primary(span, format!("invalid number `{token}`"));
                 if let Some(help) = help {
                     diagnostic = diagnostic.help(help);
                 }
@@ -1055,12 +922,9 @@ impl<'a> Reader<'a> {
         let text = self.text[start..quote].to_string();
         self.pos = quote + 1;
         self.report(
-            Diagnostic::new(
-                codes::E0001,
-                format!("string `{text}\"` has no opening quote"),
-            )
-            .primary(self.span(start, start), "expected `\"` here")
-            .help(format!("write `\"{text}\"`")),
+            Diagnostic::new(codes::E0001, format!("string `{text}\"` has no opening quote"))
+                .primary(self.span(start, start), "expected `\"` here")
+                .help(format!("write `\"{text}\"`")),
         );
         Value::new(ValueKind::String(text), self.span(start, self.pos))
     }
@@ -1118,34 +982,21 @@ fn validate_number(token: &str) -> Result<bool, (String, Option<String>)> {
         idx
     };
     if let Some(rest) = token.strip_prefix('+') {
-        return Err((
-            "JSON numbers cannot start with `+`".into(),
-            Some(format!("write `{rest}`")),
-        ));
+        return Err(("JSON numbers cannot start with `+`".into(), Some(format!("write `{rest}`"))));
     }
     let mut idx = usize::from(token.starts_with('-'));
     match bytes.get(idx) {
         Some(b'0') if bytes.get(idx + 1).is_some_and(u8::is_ascii_digit) => {
             let rest = token[idx..].trim_start_matches('0');
-            let zero = if rest.starts_with(|ch: char| ch.is_ascii_digit()) {
-                ""
-            } else {
-                "0"
-            };
+            let zero = if rest.starts_with(|ch: char| ch.is_ascii_digit()) { "" } else { "0" };
             let fixed = format!("{}{zero}{rest}", &token[..idx]);
-            return Err((
-                "leading zeros are not allowed in JSON numbers".into(),
-                Some(format!("write `{fixed}`")),
-            ));
+            return Err(("leading zeros are not allowed in JSON numbers".into(), Some(format!("write `{fixed}`"))));
         }
         Some(b'0') => idx += 1,
         Some(b'1'..=b'9') => idx = digits_from(idx),
         Some(b'.') => {
             let fixed = format!("{}0{}", &token[..idx], &token[idx..]);
-            return Err((
-                "JSON numbers need a digit before `.`".into(),
-                Some(format!("write `{fixed}`")),
-            ));
+            return Err(("JSON numbers need a digit before `.`".into(), Some(format!("write `{fixed}`"))));
         }
         _ => return Err(("expected a digit after `-`".into(), None)),
     }

@@ -29,9 +29,7 @@ const UNSUPPORTED: [&str; 13] = [
     "dependencies",
 ];
 
-const TYPES: [&str; 7] = [
-    "string", "integer", "number", "boolean", "object", "array", "null",
-];
+const TYPES: [&str; 7] = ["string", "integer", "number", "boolean", "object", "array", "null"];
 
 /// Converts a JSON Schema document into a Pulse schema value. `None` when the file is not JSON or
 /// its top level is not an object; unsupported properties become `any` after being reported.
@@ -40,9 +38,7 @@ pub fn json_schema_to_schema(file: FileId, text: &str) -> (Option<Value>, Vec<Di
     let Some(root) = root else {
         return (None, diagnostics);
     };
-    let mut importer = Importer {
-        diagnostics: &mut diagnostics,
-    };
+    let mut importer = Importer { diagnostics: &mut diagnostics };
     let schema = importer.root(&root);
     (schema, diagnostics)
 }
@@ -69,7 +65,10 @@ impl Importer<'_> {
             self.report(
                 Diagnostic::new(codes::E0307, "a JSON Schema document must be an object")
                     .primary(root.span, "expected an object schema")
-                    .note(format!("expected `{{ \"type\": \"object\", \"properties\": {{ ... }} }}`, found {}", root.describe())),
+                    .note(format!(
+                        "expected `{{ \"type\": \"object\", \"properties\": {{ ... }} }}`, found {}",
+                        root.describe()
+                    )),
             );
             return None;
         };
@@ -77,30 +76,21 @@ impl Importer<'_> {
         if let Some(kind) = member(members, "type") {
             if kind.value.as_str() != Some("object") {
                 self.report(
-                    Diagnostic::new(
-                        codes::E0307,
-                        "the root of an event schema must be an object type",
-                    )
-                    .primary(kind.value.span, "expected `\"object\"`")
-                    .note("events are JSON objects, so the schema describes an object")
-                    .help("write `\"type\": \"object\"`"),
+                    Diagnostic::new(codes::E0307, "the root of an event schema must be an object type")
+                        .primary(kind.value.span, "expected `\"object\"`")
+                        .note("events are JSON objects, so the schema describes an object")
+                        .help("write `\"type\": \"object\"`"),
                 );
             }
         }
         let fields = self.fields(members, root.span);
         let key = Spanned::new("fields".to_string(), fields.span);
-        Some(Value::new(
-            ValueKind::Object(vec![Member { key, value: fields }]),
-            root.span,
-        ))
+        Some(Value::new(ValueKind::Object(vec![Member { key, value: fields }]), root.span))
     }
 
     fn check_keywords(&mut self, members: &[Member]) -> bool {
         let mut supported = true;
-        for member in members
-            .iter()
-            .filter(|member| UNSUPPORTED.contains(&member.key.node.as_str()))
-        {
+        for member in members.iter().filter(|member| UNSUPPORTED.contains(&member.key.node.as_str())) {
             supported = false;
             let help = match member.key.node.as_str() {
                 "$ref" | "$dynamicRef" => "copy the referenced schema here in place of the `$ref`",
@@ -122,16 +112,8 @@ impl Importer<'_> {
         let Some(properties) = member(members, "properties") else {
             return Value::new(ValueKind::Object(Vec::new()), schema_span);
         };
-        let Some(properties) = properties
-            .value
-            .as_object()
-            .map(|props| (props, properties.value.span))
-        else {
-            self.report(wrong_type(
-                &properties.value,
-                "`properties` must be an object",
-                "an object",
-            ));
+        let Some(properties) = properties.value.as_object().map(|props| (props, properties.value.span)) else {
+            self.report(wrong_type(&properties.value, "`properties` must be an object", "an object"));
             return Value::new(ValueKind::Object(Vec::new()), properties.value.span);
         };
         let (properties, properties_span) = properties;
@@ -140,10 +122,7 @@ impl Importer<'_> {
             .iter()
             .map(|property| Member {
                 key: property.key.clone(),
-                value: self.field_type(
-                    &property.value,
-                    !required.contains(property.key.node.as_str()),
-                ),
+                value: self.field_type(&property.value, !required.contains(property.key.node.as_str())),
             })
             .collect();
         Value::new(ValueKind::Object(fields), properties_span)
@@ -155,27 +134,16 @@ impl Importer<'_> {
             return names;
         };
         let ValueKind::Array(elements) = &required.value.kind else {
-            self.report(wrong_type(
-                &required.value,
-                "`required` must be an array of property names",
-                "an array",
-            ));
+            self.report(wrong_type(&required.value, "`required` must be an array of property names", "an array"));
             return names;
         };
         for element in elements {
             let Some(name) = element.as_str() else {
-                self.report(wrong_type(
-                    element,
-                    "`required` must list property names as strings",
-                    "a string",
-                ));
+                self.report(wrong_type(element, "`required` must list property names as strings", "a string"));
                 continue;
             };
             if !properties.iter().any(|property| property.key.node == name) {
-                let candidates: Vec<&str> = properties
-                    .iter()
-                    .map(|property| property.key.node.as_str())
-                    .collect();
+                let candidates: Vec<&str> = properties.iter().map(|property| property.key.node.as_str()).collect();
                 let help = match suggest(name, &candidates) {
                     Some(suggestion) => format!("did you mean `{suggestion}`?"),
                     None => {
@@ -183,12 +151,9 @@ impl Importer<'_> {
                     }
                 };
                 self.report(
-                    Diagnostic::new(
-                        codes::E0307,
-                        format!("required property `{name}` is not in `properties`"),
-                    )
-                    .primary(element.span, "not a property")
-                    .help(help),
+                    Diagnostic::new(codes::E0307, format!("required property `{name}` is not in `properties`"))
+                        .primary(element.span, "not a property")
+                        .help(help),
                 );
             }
             names.insert(name);
@@ -203,11 +168,7 @@ impl Importer<'_> {
             ValueKind::Bool(true) => return any(optional),
             ValueKind::Object(members) => members,
             _ => {
-                self.report(wrong_type(
-                    schema,
-                    "a property schema must be an object",
-                    "an object",
-                ));
+                self.report(wrong_type(schema, "a property schema must be an object", "an object"));
                 return any(optional);
             }
         };
@@ -224,10 +185,7 @@ impl Importer<'_> {
         };
         let nullable = nullable || optional;
         let pulse_type = match base {
-            "string"
-                if member(members, "format").and_then(|format| format.value.as_str())
-                    == Some("date-time") =>
-            {
+            "string" if member(members, "format").and_then(|format| format.value.as_str()) == Some("date-time") => {
                 "timestamp"
             }
             "string" => "string",
@@ -240,24 +198,15 @@ impl Importer<'_> {
                 let fields_key = Spanned::new("fields".to_string(), fields.span);
                 let nullable_key = Spanned::new("nullable".to_string(), schema.span);
                 let nested = vec![
-                    Member {
-                        key: fields_key,
-                        value: fields,
-                    },
-                    Member {
-                        key: nullable_key,
-                        value: Value::new(ValueKind::Bool(nullable), schema.span),
-                    },
+                    Member { key: fields_key, value: fields },
+                    Member { key: nullable_key, value: Value::new(ValueKind::Bool(nullable), schema.span) },
                 ];
                 return Value::new(ValueKind::Object(nested), schema.span);
             }
             "object" => "object",
             _ => "any",
         };
-        string(
-            format!("{pulse_type}{}", if nullable { "?" } else { "" }),
-            schema.span,
-        )
+        string(format!("{pulse_type}{}", if nullable { "?" } else { "" }), schema.span)
     }
 
     /// A `type` keyword: one JSON Schema type name, optionally with `"null"`. Returns the type
@@ -267,11 +216,7 @@ impl Importer<'_> {
             ValueKind::String(_) => vec![kind],
             ValueKind::Array(elements) => elements.iter().collect(),
             _ => {
-                self.report(wrong_type(
-                    kind,
-                    "`type` must be a type name or an array of type names",
-                    "a string",
-                ));
+                self.report(wrong_type(kind, "`type` must be a type name or an array of type names", "a string"));
                 return None;
             }
         };
@@ -279,20 +224,13 @@ impl Importer<'_> {
         let mut types = Vec::new();
         for name in names {
             let Some(text) = name.as_str() else {
-                self.report(wrong_type(
-                    name,
-                    "`type` must list type names as strings",
-                    "a string",
-                ));
+                self.report(wrong_type(name, "`type` must list type names as strings", "a string"));
                 return None;
             };
             let Some(known) = TYPES.iter().copied().find(|known| *known == text) else {
                 let help = match suggest(text, &TYPES) {
                     Some(suggestion) => format!("did you mean `{suggestion}`?"),
-                    None => format!(
-                        "use one of {}",
-                        TYPES.map(|known| format!("`{known}`")).join(", ")
-                    ),
+                    None => format!("use one of {}", TYPES.map(|known| format!("`{known}`")).join(", ")),
                 };
                 self.report(
                     Diagnostic::new(codes::E0307, format!("unknown JSON Schema type `{text}`"))
