@@ -106,12 +106,19 @@ pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str
     candidates
         .into_iter()
         .map(|candidate| {
-            let distance = if candidate.eq_ignore_ascii_case(name) { 0 } else { levenshtein(name, candidate) };
-            (distance, candidate)
+            // Case and separators are the commonest slips (`usr_id` for `userId`), so distance
+            // is also measured with them folded away.
+            let folded = levenshtein(&fold(name), &fold(candidate));
+            let raw = if candidate.eq_ignore_ascii_case(name) { 0 } else { levenshtein(name, candidate) };
+            (raw.min(folded), raw, candidate)
         })
-        .filter(|(distance, _)| *distance <= max_distance)
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, candidate)| candidate)
+        .filter(|(distance, _, _)| *distance <= max_distance)
+        .min_by_key(|(distance, raw, _)| (*distance, *raw))
+        .map(|(_, _, candidate)| candidate)
+}
+
+fn fold(text: &str) -> String {
+    text.chars().filter(|ch| *ch != '_' && *ch != '-').map(|ch| ch.to_ascii_lowercase()).collect()
 }
 
 fn levenshtein(a: &str, b: &str) -> usize {
@@ -135,6 +142,8 @@ mod tests {
     #[test]
     fn suggests_only_close_matches() {
         assert_eq!(did_you_mean("usr_id", ["userId", "user_id", "ts"]), Some("user_id"));
+        assert_eq!(did_you_mean("usr_id", ["userId", "ts"]), Some("userId"));
+        assert_eq!(did_you_mean("event-name", ["event_name", "ts"]), Some("event_name"));
         assert_eq!(did_you_mean("amount", ["userId", "ts"]), None);
         assert_eq!(did_you_mean("USERID", ["userId"]), Some("userId"));
     }
