@@ -161,7 +161,7 @@ pub fn build(
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
         let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
         match message["reason"].as_str() {
-            Some("compiler-artifact") => {
+            Some("compiler-artifact") if message["fresh"] == false => {
                 n_units += 1;
                 let target = message["target"]["name"].as_str().unwrap_or("?");
                 progress.set_message(format!("compiled {n_units} crates, last `{target}`"));
