@@ -1,0 +1,140 @@
+//! The `pulsec` command line as scripts use it: exit codes, output streams and formats.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn pulsec(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pulsec"))
+        .args(args)
+        .current_dir(workspace())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("pulsec runs")
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn check_exits_zero_on_valid_pipelines_and_one_on_errors() {
+    let ok = pulsec(&["check", "examples/event-router/pipeline.pulse", "examples/event-router/pipeline.json"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    assert!(stderr(&ok).contains("ok: `event-router`"));
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bad = dir.path().join("bad.pulse");
+    std::fs::write(
+        &bad,
+        "pipeline bad\nevent { userId: string? }\nsrc: file-source(\"x.jsonl\")\nsrc -> f: filter(usr_id != null) -> out: stdout-sink\n",
+    )
+    .expect("write");
+    let failed = pulsec(&["check", bad.to_str().expect("utf-8 path")]);
+    assert_eq!(failed.status.code(), Some(1));
+    let text = stderr(&failed);
+    assert!(text.contains("error[E0205]: unknown field `usr_id`"), "{text}");
+    assert!(text.contains("did you mean `userId`?"), "{text}");
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    assert_eq!(pulsec(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(pulsec(&["explain", "E9999"]).status.code(), Some(2));
+    assert_eq!(pulsec(&["check"]).status.code(), Some(2));
+}
+
+#[test]
+fn json_diagnostics_go_to_stdout_one_object_per_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"name\": \"Bad Name\", \"nodes\": [], \"edges\": [\"a -> b\"]}").expect("write");
+    let output = pulsec(&["check", "--message-format", "json", bad.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> =
+        stdout(&output).lines().map(|line| serde_json::from_str(line).expect("each line is JSON")).collect();
+    let codes: Vec<&str> = lines.iter().filter_map(|line| line["code"].as_str()).collect();
+    assert!(codes.contains(&"E0105"), "{codes:?}");
+    assert!(codes.contains(&"E0202"), "{codes:?}");
+    for line in &lines {
+        for key in ["severity", "message", "file", "line", "column", "byte_start", "byte_end"] {
+            assert!(!line[key].is_null(), "{key} missing in {line}");
+        }
+    }
+}
+
+#[test]
+fn explain_prints_the_page_of_a_code() {
+    let output = pulsec(&["explain", "e0205"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout(&output).starts_with("# E0205"));
+}
+
+#[test]
+fn graph_prints_dot_and_mermaid() {
+    let dot = pulsec(&["graph", "examples/event-router/pipeline.pulse"]);
+    assert_eq!(dot.status.code(), Some(0), "{}", stderr(&dot));
+    insta::assert_snapshot!("graph_dot", stdout(&dot));
+    let mermaid = pulsec(&["graph", "--format", "mermaid", "examples/event-router/pipeline.pulse"]);
+    assert_eq!(mermaid.status.code(), Some(0));
+    insta::assert_snapshot!("graph_mermaid", stdout(&mermaid));
+}
+
+#[test]
+fn convert_writes_the_other_form_which_checks_to_the_same_graph() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let converted = dir.path().join("router.json");
+    let output = pulsec(&["convert", "examples/event-router/pipeline.pulse", "-o", converted.to_str().expect("path")]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let graph_of = |path: &str| stdout(&pulsec(&["graph", path]));
+    assert_eq!(graph_of(converted.to_str().expect("path")), graph_of("examples/event-router/pipeline.pulse"));
+}
+
+#[test]
+fn fmt_check_reports_unformatted_files_and_fmt_fixes_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("messy.pulse");
+    std::fs::write(&file, "pipeline messy\n// keep this comment\nsrc:file-source(\"x.jsonl\")\nsrc->out:stdout-sink\n")
+        .expect("write");
+    let path = file.to_str().expect("utf-8 path");
+    assert_eq!(pulsec(&["fmt", "--check", path]).status.code(), Some(1));
+    assert_eq!(pulsec(&["fmt", path]).status.code(), Some(0));
+    let formatted = std::fs::read_to_string(&file).expect("read");
+    assert!(formatted.contains("// keep this comment"), "{formatted}");
+    assert!(formatted.contains("src -> out"), "{formatted}");
+    assert_eq!(pulsec(&["fmt", "--check", path]).status.code(), Some(0));
+}
+
+#[test]
+fn emit_rust_writes_the_generated_main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let main_rs = dir.path().join("main.rs");
+    let output = pulsec(&["build", "examples/debounce/pipeline.pulse", "--emit-rust", main_rs.to_str().expect("path")]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = std::fs::read_to_string(&main_rs).expect("read");
+    assert!(text.starts_with("// @generated by pulsec"));
+    assert!(text.contains("fn main()"));
+}
+
+#[test]
+fn building_an_operator_without_runtime_is_a_pipeline_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("seg.pulse");
+    std::fs::write(
+        &file,
+        "pipeline seg\nevent { userId: string?, event_name: string }\nsrc: file-source(\"x.jsonl\")\n\
+         seg: segmentation by userId {\n  counter logins over 1d where event_name == \"login\"\n}\n\
+         src -> seg -> out: stdout-sink\n",
+    )
+    .expect("write");
+    let output = pulsec(&["build", file.to_str().expect("path"), "-o", dir.path().join("bin").to_str().expect("path")]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("error[E0904]"), "{}", stderr(&output));
+}
