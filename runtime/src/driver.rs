@@ -35,9 +35,15 @@ pub struct Context {
     dead_letter_text: String,
     /// The first write error; the driver stops after the step that hit it.
     io_error: Option<String>,
+    state: crate::state::StateBackend,
 }
 
 impl Context {
+    /// The keyed state of every operator.
+    pub fn state(&mut self) -> &mut crate::state::StateBackend {
+        &mut self.state
+    }
+
     /// The logical arrival time of the current line (G30): line n of the whole input arrives at
     /// n ms. While a processing-time timer fires it is that timer's time (never going back).
     pub fn arrival(&self) -> i64 {
@@ -252,6 +258,7 @@ fn execute<P: Pipeline>(options: &RunOptions) -> Result<RunSummary, RunError> {
         dropped_per_node: vec![0; spec.nodes.len()],
         dead_letter_text: String::new(),
         io_error: None,
+        state: crate::state::StateBackend::memory(),
     };
     let watermarks = SourceWatermarks::new(spec.sources.iter().map(|source| source.max_out_of_orderness).collect());
     let mut driver = Driver {

@@ -34,6 +34,7 @@
 //!     pub fn dead_letter(&mut self, reason: &str, event: DeadEvent<'_>);
 //!     pub fn drop_record(&mut self, node: usize);         // counted drop (filtered, unconnected)
 //!     pub fn schedule(&mut self, timer: Timer);           // ordered by (time, registration order)
+//!     pub fn state(&mut self) -> &mut StateBackend;       // keyed state; StateBackend: pulse_stdlib::state::Store
 //! }
 //! pub use pulse_stdlib::decode::DeadEvent;                // Raw(line) is written as a JSON string, Json(text) as is
 //! pub fn run<P: Pipeline>() -> std::process::ExitCode;    // parses the command line and runs
@@ -52,9 +53,11 @@
 pub mod cli;
 mod driver;
 pub mod io;
+pub mod state;
 pub mod timers;
 
 pub use driver::{run, run_with_args, Context, RunSummary};
+pub use state::StateBackend;
 pub use pulse_stdlib::decode::DeadEvent;
 
 /// A generated pipeline. The driver owns one value of it and calls it for every source record

@@ -62,6 +62,7 @@ pub mod json;
 pub mod ops;
 pub mod reshape;
 pub mod schema;
+pub mod state;
 pub mod text;
 pub mod time;
 pub mod val;
