@@ -59,6 +59,7 @@
 pub mod decode;
 pub mod func;
 pub mod json;
+pub mod operators;
 pub mod ops;
 pub mod reshape;
 pub mod schema;

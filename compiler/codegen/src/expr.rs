@@ -35,10 +35,18 @@ pub fn collect_paths(expr: &Expr, out: &mut Vec<Path>) {
 pub struct Emitter<'a> {
     pub tree: &'a ViewTree,
     pub regexes: &'a mut Vec<String>,
+    /// Inside segment rules: counter names, read from the local `values` array.
+    pub counters: &'a [String],
 }
 
 pub fn condition(expr: &Expr, tree: &ViewTree, regexes: &mut Vec<String>) -> TokenStream {
-    Emitter { tree, regexes }.condition(expr)
+    Emitter { tree, regexes, counters: &[] }.condition(expr)
+}
+
+/// A segment rule over the counter values in the local `values` (G42).
+pub fn rule(expr: &Expr, counters: &[String], regexes: &mut Vec<String>) -> TokenStream {
+    let tree = ViewTree::default();
+    Emitter { tree: &tree, regexes, counters }.condition(expr)
 }
 
 impl Emitter<'_> {
@@ -174,8 +182,10 @@ impl Emitter<'_> {
                 let items: Vec<TokenStream> = items.iter().map(|item| self.value(item)).collect();
                 quote! { pulse_stdlib::view::array(&[#(#items),*]) }
             }
-            // Counters exist only inside segmentation rules, which have their own evaluation.
-            ExprKind::Counter(_) => quote! { Val::Null },
+            ExprKind::Counter(name) => match self.counters.iter().position(|counter| counter == name) {
+                Some(idx) => quote! { Val::Int(values[#idx]) },
+                None => quote! { Val::Null },
+            },
             ExprKind::Neg(inner) => {
                 let inner = self.value_ref(inner);
                 quote! { ops::neg(#inner) }
@@ -280,7 +290,7 @@ pub fn map_output(
     tree: &ViewTree,
     regexes: &mut Vec<String>,
 ) -> TokenStream {
-    let mut emitter = Emitter { tree, regexes };
+    let mut emitter = Emitter { tree, regexes, counters: &[] };
     if map_fast_path(keep, remove, set) {
         let kept = keep.iter().filter(|path| !remove.contains(path) && !set.iter().any(|(target, _)| target == *path));
         let mut seen = Vec::new();

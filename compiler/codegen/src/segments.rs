@@ -59,8 +59,11 @@ impl Segments {
                 continue;
             }
             let upstream: BTreeSet<usize> = pipeline.edges_into(idx).map(|edge| seg_out[edge.from]).collect();
+            // has-done-event buffers flow records to the end of the step (G41), so it always
+            // parses its input text itself.
+            let own_view = matches!(node.op, Operator::HasDoneEvent { .. });
             seg_in[idx] = match upstream.len() {
-                1 => *upstream.iter().next().expect("one upstream segment"),
+                1 if !own_view => *upstream.iter().next().expect("one upstream segment"),
                 _ => {
                     reparse[idx] = true;
                     new_segment(&mut paths)
@@ -69,8 +72,14 @@ impl Segments {
             let mut used = Vec::new();
             node_paths(&node.op, &mut used);
             paths[seg_in[idx]].extend(used);
+            // Operators that make new text, or emit from timers or buffers, start a segment.
             seg_out[idx] = match node.op {
-                Operator::Map { .. } | Operator::Delay { .. } => new_segment(&mut paths),
+                Operator::Map { .. }
+                | Operator::Delay { .. }
+                | Operator::Segmentation { .. }
+                | Operator::WindowAggregate { .. }
+                | Operator::UserEventTrigger { .. }
+                | Operator::HasDoneEvent { .. } => new_segment(&mut paths),
                 _ => seg_in[idx],
             };
         }
@@ -109,6 +118,21 @@ fn node_paths(operator: &Operator, out: &mut Vec<Path>) {
             for (_, value) in set {
                 expr::collect_paths(value, out);
             }
+        }
+        Operator::UserEventTrigger { start, cancel, .. } => {
+            expr::collect_paths(start, out);
+            expr::collect_paths(cancel, out);
+        }
+        Operator::HasDoneEvent { event, .. } => expr::collect_paths(event, out),
+        Operator::Segmentation { counters, .. } => {
+            for counter in counters {
+                if let Some(condition) = &counter.condition {
+                    expr::collect_paths(condition, out);
+                }
+            }
+        }
+        Operator::WindowAggregate { aggregates, .. } => {
+            out.extend(aggregates.iter().filter_map(|aggregate| aggregate.field.clone()));
         }
         _ => {}
     }

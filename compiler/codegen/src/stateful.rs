@@ -1,0 +1,489 @@
+//! Code for the keyed, stateful operators: dedupe, capping, segmentation, user-event-trigger,
+//! has-done-event and window-aggregate. The decisions live in `pulse_stdlib::operators`; this
+//! module wires conditions, keys, state, timers and outputs around them.
+
+use crate::expr;
+use crate::segments::{access, ViewTree};
+use crate::Generator;
+use proc_macro2::TokenStream;
+use pulse_ir::{AggregateFn, NodeIdx, Operator, Path, TimeDomain, Timing, WindowSpec};
+use quote::{format_ident, quote};
+
+fn ttl_tokens(ttl_ms: Option<u64>) -> TokenStream {
+    match ttl_ms {
+        Some(ttl) => quote! { Some(#ttl) },
+        None => quote! { None },
+    }
+}
+
+/// The record's time for a timed operator: event time, or the arrival clock (G35).
+fn time_of(timing: &Timing) -> TokenStream {
+    match timing.domain {
+        TimeDomain::Event => quote! { record.event_time },
+        TimeDomain::Processing => quote! { cx.arrival() },
+    }
+}
+
+fn domain_tokens(timing: &Timing) -> TokenStream {
+    match timing.domain {
+        TimeDomain::Event => quote! { TimeDomain::Event },
+        TimeDomain::Processing => quote! { TimeDomain::Processing },
+    }
+}
+
+/// The lowest time not yet late, below which state can be pruned.
+fn horizon(timing: &Timing) -> TokenStream {
+    let allowed = timing.allowed_lateness_ms as i64;
+    match timing.domain {
+        TimeDomain::Event => quote! { cx.watermark().saturating_sub(#allowed) },
+        TimeDomain::Processing => quote! { cx.arrival() },
+    }
+}
+
+impl Generator<'_> {
+    /// `let key: Vec<u8>`, or a `null-key` dead letter (G36).
+    pub(crate) fn key_check(&self, idx: NodeIdx, key_by: &Path, tree: &ViewTree) -> TokenStream {
+        let access = access(quote! { view }, tree, &key_by.0);
+        let dotted = key_by.dotted();
+        let node_id = &self.pipeline.nodes[idx].id;
+        quote! {
+            let key_value = #access;
+            let Some(key) = operators::key_bytes(key_value) else {
+                cx.dead_letter(
+                    &format!("null-key: field `{}` is null or absent at node `{}`", #dotted, #node_id),
+                    DeadEvent::Json(Cow::Borrowed(record.text)),
+                );
+                return;
+            };
+        }
+    }
+
+    /// Loads a key's state; a value that does not decode stops the record with a dead letter
+    /// naming the node, and the state is left untouched.
+    fn load_state(&self, idx: NodeIdx, state_type: TokenStream) -> TokenStream {
+        let node_id = &self.pipeline.nodes[idx].id;
+        quote! {
+            let state: ValueState<#state_type> = ValueState::new(#node_id);
+            let previous = match state.get(cx.state(), &key) {
+                Ok(previous) => previous,
+                Err(error) => {
+                    cx.dead_letter(&format!("state: {}", error), DeadEvent::Json(Cow::Borrowed(record.text)));
+                    return;
+                }
+            };
+        }
+    }
+
+    pub(crate) fn stateful_body(&mut self, idx: NodeIdx, tree: &ViewTree) -> Option<TokenStream> {
+        let pipeline = self.pipeline;
+        let node = &pipeline.nodes[idx];
+        let body = match &node.op {
+            Operator::Dedupe { key_by, within_ms, ttl_ms } => {
+                let key = self.key_check(idx, key_by, tree);
+                let load = self.load_state(idx, quote! { operators::DedupeState });
+                let ttl = ttl_tokens(*ttl_ms);
+                let forward = self.forward(idx, "out", quote! { record }, quote! { view });
+                quote! {
+                    #key
+                    #load
+                    let (passes, next) = operators::dedupe(previous, record.event_time, #within_ms, #ttl);
+                    state.put(cx.state(), &key, &next);
+                    if passes {
+                        #forward
+                    } else {
+                        cx.drop_record(#idx);
+                    }
+                }
+            }
+            Operator::Capping { key_by, max, window_ms, timing, ttl_ms } => {
+                let late = self.late_check(idx, timing);
+                let key = self.key_check(idx, key_by, tree);
+                let load = self.load_state(idx, quote! { operators::CappingState });
+                let (ttl, time, horizon) = (ttl_tokens(*ttl_ms), time_of(timing), horizon(timing));
+                let out = self.forward(idx, "out", quote! { record }, quote! { view });
+                let capped = self.forward(idx, "capped", quote! { record }, quote! { view });
+                quote! {
+                    #late
+                    #key
+                    #load
+                    let (passes, next) = operators::capping(previous, #time, #max, #window_ms, #ttl, #horizon);
+                    match next {
+                        Some(next) => state.put(cx.state(), &key, &next),
+                        None => state.clear(cx.state(), &key),
+                    }
+                    if passes {
+                        #out
+                    } else {
+                        #capped
+                    }
+                }
+            }
+            Operator::Segmentation { key_by, bucket_ms, counters, segments, emit, timing, ttl_ms } => {
+                let late = self.late_check(idx, timing);
+                let key = self.key_check(idx, key_by, tree);
+                let load = self.load_state(idx, quote! { operators::SegmentationState });
+                let (ttl, time, horizon) = (ttl_tokens(*ttl_ms), time_of(timing), horizon(timing));
+                let matches: Vec<TokenStream> = counters
+                    .iter()
+                    .map(|counter| match &counter.condition {
+                        Some(condition) => expr::condition(condition, tree, &mut self.regexes),
+                        None => quote! { true },
+                    })
+                    .collect();
+                let windows: Vec<u64> = counters.iter().map(|counter| counter.window_ms).collect();
+                let longest = windows.iter().copied().max().unwrap_or(0);
+                let counter_names: Vec<String> = counters.iter().map(|counter| counter.name.clone()).collect();
+                let rules: Vec<TokenStream> = segments
+                    .iter()
+                    .enumerate()
+                    .map(|(segment_idx, segment)| {
+                        let rule = expr::rule(&segment.rule, &counter_names, &mut self.regexes);
+                        let segment_idx = segment_idx as u64;
+                        quote! { if #rule { active.push(#segment_idx); } }
+                    })
+                    .collect();
+                let segment_names: Vec<&str> = segments.iter().map(|segment| segment.name.as_str()).collect();
+                let decide = match emit {
+                    pulse_ir::EmitMode::Always => quote! {
+                        current.segments_changed(&active);
+                        let emit = true;
+                    },
+                    pulse_ir::EmitMode::OnChange => quote! { let emit = current.segments_changed(&active); },
+                };
+                let forward = self.forward_new_text(idx, "out");
+                let node_id = &node.id;
+                quote! {
+                    #late
+                    #key
+                    #load
+                    let mut current = operators::SegmentationState::for_event(previous, #time, #ttl);
+                    let matches = [#(#matches),*];
+                    let values = current.update(#time, #bucket_ms, &matches, &[#(#windows),*]);
+                    current.prune(#horizon, #bucket_ms, #longest);
+                    let mut active: Vec<u64> = Vec::new();
+                    #(#rules)*
+                    #decide
+                    state.put(cx.state(), &key, &current);
+                    if !emit {
+                        cx.drop_record(#idx);
+                        return;
+                    }
+                    let (counters_value, segments_value) =
+                        operators::segmentation_fields(&[#(#counter_names),*], &values, &[#(#segment_names),*], &active);
+                    let text = match pulse_stdlib::reshape::reshape(
+                        record.text,
+                        &[],
+                        &[],
+                        &[(&["counters"][..], counters_value), (&["segments"][..], segments_value)],
+                    ) {
+                        Ok(text) => text,
+                        Err(problem) => {
+                            cx.dead_letter(&format!("segmentation: node `{}`: {}", #node_id, problem), DeadEvent::Json(Cow::Borrowed(record.text)));
+                            return;
+                        }
+                    };
+                    let record = Record { text: &text, ..record };
+                    #forward
+                }
+            }
+            Operator::UserEventTrigger { key_by, start, cancel, within_ms, timing, .. } => {
+                let late = self.late_check(idx, timing);
+                let key = self.key_check(idx, key_by, tree);
+                let load = self.load_state(idx, quote! { operators::TriggerState });
+                let time = time_of(timing);
+                let domain = domain_tokens(timing);
+                let is_start = expr::condition(start, tree, &mut self.regexes);
+                let is_cancel = expr::condition(cancel, tree, &mut self.regexes);
+                let cancelled = self.forward_new_text(idx, "cancelled");
+                let node_u32 = idx as u32;
+                quote! {
+                    #late
+                    #key
+                    #load
+                    let mut current = previous;
+                    let step = operators::trigger(
+                        &mut current, #time, #is_start, #is_cancel, #within_ms,
+                        record.text, record.event_time, record.entry_time,
+                    );
+                    match &current {
+                        Some(open) => state.put(cx.state(), &key, open),
+                        None => state.clear(cx.state(), &key),
+                    }
+                    if let Some(deadline) = step.opened {
+                        cx.schedule(Timer {
+                            node: #node_u32,
+                            time: deadline,
+                            domain: #domain,
+                            event: Box::default(),
+                            event_time: record.event_time,
+                            entry_time: record.entry_time,
+                            key: Some(String::from_utf8_lossy(&key).into()),
+                        });
+                    }
+                    if let Some(closed) = step.cancelled {
+                        // G33: `cancelled` carries the cancel event's time.
+                        let record = Record { text: &closed.start_event, event_time: record.event_time, entry_time: closed.start_entry_time };
+                        #cancelled
+                    }
+                }
+            }
+            Operator::WindowAggregate { key_by, window, aggregates, timing, .. } => {
+                let late = self.late_check(idx, timing);
+                let key = self.key_check(idx, key_by, tree);
+                let load = self.load_state(idx, quote! { operators::WindowsState });
+                let time = time_of(timing);
+                let domain = domain_tokens(timing);
+                let kinds = aggregate_kinds(aggregates);
+                let values: Vec<TokenStream> = aggregates
+                    .iter()
+                    .map(|aggregate| match &aggregate.field {
+                        Some(path) => access(quote! { view }, tree, &path.0),
+                        None => quote! { &ABSENT },
+                    })
+                    .collect();
+                let names: Vec<&str> = aggregates.iter().map(|aggregate| aggregate.name.as_str()).collect();
+                let n_values = aggregates.len();
+                let node_u32 = idx as u32;
+                let corrected = self.forward_new_text(idx, "out");
+                let assign = match window {
+                    WindowSpec::Tumbling { size_ms } => {
+                        quote! { let assigned = operators::windows_containing(time, #size_ms, #size_ms); }
+                    }
+                    WindowSpec::Sliding { size_ms, slide_ms } => {
+                        quote! { let assigned = operators::windows_containing(time, #size_ms, #slide_ms); }
+                    }
+                    WindowSpec::Session { .. } => quote! {},
+                };
+                let add_values = quote! {
+                    for (accumulator, (kind, value)) in current.windows[at].accumulators.iter_mut().zip(KINDS.iter().zip(values.iter())) {
+                        accumulator.add(*kind, value, record.event_time);
+                    }
+                };
+                let schedule = quote! {
+                    cx.schedule(Timer {
+                        node: #node_u32, time: end - 1, domain: #domain, event: "fire".into(),
+                        event_time: end - 1, entry_time: end - 1, key: Some(String::from_utf8_lossy(&key).into()),
+                    });
+                };
+                let per_window = match window {
+                    WindowSpec::Session { gap_ms } => quote! {
+                        // G44: the merged session fires (again) when complete.
+                        let (at, _merged_away) = current.session(time, #gap_ms, KINDS);
+                        current.windows[at].fired = false;
+                        #add_values
+                        let end = current.windows[at].end;
+                        #schedule
+                    },
+                    _ => quote! {
+                        #assign
+                        for (start, end) in assigned {
+                            let existed = current.windows.iter().any(|window| window.start == start && window.end == end);
+                            let at = current.window(start, end, KINDS);
+                            #add_values
+                            if !existed {
+                                #schedule
+                            } else if current.windows[at].fired {
+                                // A late event within allowedLateness: emit the corrected result now.
+                                let text = current.result(at, NAMES);
+                                let record = Record { text: &text, event_time: end - 1, entry_time: end - 1 };
+                                #corrected
+                            }
+                        }
+                    },
+                };
+                quote! {
+                    const KINDS: &[operators::AggregateKind] = &[#(#kinds),*];
+                    const NAMES: &[&str] = &[#(#names),*];
+                    #late
+                    #key
+                    #load
+                    let time = #time;
+                    let values: [&Val<'_>; #n_values] = [#(#values),*];
+                    let mut current = previous.unwrap_or_else(|| operators::WindowsState {
+                        key_json: operators::key_json(key_value),
+                        windows: Vec::new(),
+                    });
+                    #per_window
+                    state.put(cx.state(), &key, &current);
+                }
+            }
+            _ => return None,
+        };
+        Some(body)
+    }
+
+    /// `on_timer` arms of the stateful operators.
+    pub(crate) fn stateful_timer_arm(&self, idx: NodeIdx) -> Option<TokenStream> {
+        let node = &self.pipeline.nodes[idx];
+        let node_u32 = idx as u32;
+        let node_id = &node.id;
+        match &node.op {
+            Operator::UserEventTrigger { timing, .. } => {
+                let fired = self.forward_new_text(idx, "fired");
+                let event_time = match timing.domain {
+                    TimeDomain::Event => quote! { timer.time },
+                    TimeDomain::Processing => quote! { open.start_event_time },
+                };
+                Some(quote! {
+                    #node_u32 => {
+                        let key = timer.key.as_deref().unwrap_or("").as_bytes().to_vec();
+                        let state: ValueState<operators::TriggerState> = ValueState::new(#node_id);
+                        let Ok(Some(open)) = state.get(cx.state(), &key) else { return };
+                        // A window closed by a cancel, or reopened with another deadline, is not this timer's.
+                        if open.deadline != timer.time {
+                            return;
+                        }
+                        state.clear(cx.state(), &key);
+                        let record = Record { text: &open.start_event, event_time: #event_time, entry_time: open.start_entry_time };
+                        #fired
+                    }
+                })
+            }
+            Operator::WindowAggregate { aggregates, timing, .. } => {
+                let names: Vec<&str> = aggregates.iter().map(|aggregate| aggregate.name.as_str()).collect();
+                let allowed = timing.allowed_lateness_ms as i64;
+                let domain = domain_tokens(timing);
+                let out = self.forward_new_text(idx, "out");
+                Some(quote! {
+                    #node_u32 => {
+                        const NAMES: &[&str] = &[#(#names),*];
+                        let key = timer.key.as_deref().unwrap_or("").as_bytes().to_vec();
+                        let state: ValueState<operators::WindowsState> = ValueState::new(#node_id);
+                        let Ok(Some(mut current)) = state.get(cx.state(), &key) else { return };
+                        if &*timer.event == "cleanup" {
+                            // G44: state is discarded once W > end - 1 + allowedLateness.
+                            current.windows.retain(|window| window.end - 1 + #allowed != timer.time);
+                        } else {
+                            let end = timer.time + 1;
+                            let Some(at) = current.windows.iter().position(|window| window.end == end && !window.fired) else { return };
+                            let text = current.result(at, NAMES);
+                            if #allowed == 0 {
+                                current.windows.remove(at);
+                            } else {
+                                current.windows[at].fired = true;
+                                cx.schedule(Timer {
+                                    node: #node_u32, time: end - 1 + #allowed, domain: #domain, event: "cleanup".into(),
+                                    event_time: end - 1, entry_time: end - 1, key: timer.key.clone(),
+                                });
+                            }
+                            if current.windows.is_empty() {
+                                state.clear(cx.state(), &key);
+                            } else {
+                                state.put(cx.state(), &key, &current);
+                            }
+                            let record = Record { text: &text, event_time: end - 1, entry_time: end - 1 };
+                            #out
+                            return;
+                        }
+                        if current.windows.is_empty() {
+                            state.clear(cx.state(), &key);
+                        } else {
+                            state.put(cx.state(), &key, &current);
+                        }
+                    }
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// has-done-event: `events` records update the key's history at once; `flow` records wait in
+    /// a buffer until the end of the step, so a step's `events` are always seen first (G41).
+    pub(crate) fn has_done_methods(&mut self, idx: NodeIdx) -> TokenStream {
+        let pipeline = self.pipeline;
+        let node = &pipeline.nodes[idx];
+        let Operator::HasDoneEvent { key_by, event, since_ms, ttl_ms } = &node.op else { return quote! {} };
+        let seg = self.segments.seg_in[idx];
+        let tree = self.segments.views[seg].clone();
+        let view_ty = format_ident!("View{}", seg);
+        let node_id = &node.id;
+        let key = self.key_check(idx, key_by, &tree);
+        let matches = expr::condition(event, &tree, &mut self.regexes);
+        let ttl = ttl_tokens(*ttl_ms);
+        let from = match since_ms {
+            Some(since) => {
+                let since = *since as i64;
+                quote! { record.event_time.saturating_sub(#since) }
+            }
+            None => quote! { record.entry_time },
+        };
+        let yes = self.forward_new_text(idx, "yes");
+        let no = self.forward_new_text(idx, "no");
+        let parse = quote! {
+            let view: #view_ty = match decode::parse_event(record.text) {
+                Ok(view) => view,
+                Err(dead) => {
+                    cx.dead_letter(&format!("internal: input of `{}` does not parse: {}", #node_id, dead.reason), dead.event);
+                    return;
+                }
+            };
+            let view = &view;
+        };
+        let (enter_events, enter_flow, process_flow, pending) = (
+            format_ident!("enter_{}_events", idx),
+            format_ident!("enter_{}_flow", idx),
+            format_ident!("process_{}_flow", idx),
+            format_ident!("pending_{}", idx),
+        );
+        quote! {
+            fn #enter_events(&mut self, cx: &mut Context, record: Record<'_>) {
+                #parse
+                #key
+                if !(#matches) {
+                    return;
+                }
+                let state: ValueState<operators::HistoryState> = ValueState::new(#node_id);
+                let previous = match state.get(cx.state(), &key) {
+                    Ok(previous) => previous,
+                    Err(error) => {
+                        cx.dead_letter(&format!("state: {}", error), DeadEvent::Json(Cow::Borrowed(record.text)));
+                        return;
+                    }
+                };
+                let mut history = operators::HistoryState::for_event(previous, record.event_time, #ttl);
+                history.record(record.event_time);
+                state.put(cx.state(), &key, &history);
+            }
+
+            fn #enter_flow(&mut self, cx: &mut Context, record: Record<'_>) {
+                self.#pending.push((record.text.into(), record.event_time, record.entry_time));
+            }
+
+            fn #process_flow(&mut self, cx: &mut Context, record: Record<'_>) {
+                #parse
+                #key
+                let state: ValueState<operators::HistoryState> = ValueState::new(#node_id);
+                let previous = match state.get(cx.state(), &key) {
+                    Ok(previous) => previous,
+                    Err(error) => {
+                        cx.dead_letter(&format!("state: {}", error), DeadEvent::Json(Cow::Borrowed(record.text)));
+                        return;
+                    }
+                };
+                let history = operators::HistoryState::for_event(previous, record.event_time, #ttl);
+                if history.any_between(#from, record.event_time) {
+                    #yes
+                } else {
+                    #no
+                }
+            }
+        }
+    }
+}
+
+fn aggregate_kinds(aggregates: &[pulse_ir::Aggregate]) -> Vec<TokenStream> {
+    aggregates
+        .iter()
+        .map(|aggregate| match (aggregate.function, aggregate.field.is_some()) {
+            (AggregateFn::Count, false) => quote! { operators::AggregateKind::Count },
+            (AggregateFn::Count, true) => quote! { operators::AggregateKind::CountField },
+            (AggregateFn::Sum, _) => quote! { operators::AggregateKind::Sum },
+            (AggregateFn::Min, _) => quote! { operators::AggregateKind::Min },
+            (AggregateFn::Max, _) => quote! { operators::AggregateKind::Max },
+            (AggregateFn::Avg, _) => quote! { operators::AggregateKind::Avg },
+            (AggregateFn::CountDistinct, _) => quote! { operators::AggregateKind::CountDistinct },
+            (AggregateFn::First, _) => quote! { operators::AggregateKind::First },
+            (AggregateFn::Last, _) => quote! { operators::AggregateKind::Last },
+        })
+        .collect()
+}
