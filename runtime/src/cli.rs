@@ -20,6 +20,38 @@ struct CommandLine {
 enum RunCommand {
     /// Run the pipeline over its inputs (the default when no subcommand is given).
     Run(RunOptions),
+    /// Savepoints: portable snapshots of a state directory's last checkpoint.
+    Savepoint {
+        #[command(subcommand)]
+        action: SavepointAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SavepointAction {
+    /// Write the last checkpoint of `--state-dir` as a portable savepoint file.
+    Create(SavepointOptions),
+}
+
+/// Options of `savepoint create`.
+#[derive(Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct SavepointOptions {
+    /// The state directory of a run (running or stopped).
+    #[arg(long = "state-dir", value_name = "DIR", required = true)]
+    pub state_dir: PathBuf,
+    /// Where to write the savepoint.
+    #[arg(long = "to", value_name = "PATH", required = true)]
+    pub to: PathBuf,
+    /// Do not print what was written.
+    #[arg(long = "quiet", short = 'q')]
+    pub quiet: bool,
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invocation {
+    Run(RunOptions),
+    SavepointCreate(SavepointOptions),
 }
 
 /// Options of `run` (also accepted without the subcommand).
@@ -38,21 +70,42 @@ pub struct RunOptions {
     /// Do not print the summary line at exit.
     #[arg(long = "quiet", short = 'q')]
     pub quiet: bool,
+    /// Keep state in DIR (RocksDB unless the pipeline says `stateBackend: "memory"`) and take
+    /// checkpoints there; a later run with the same DIR resumes from the last checkpoint.
+    #[arg(long = "state-dir", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Time between checkpoints (`500ms`, `2s`, `1m`); default: the pipeline's
+    /// `checkpointInterval`, else 10s. Needs --state-dir.
+    #[arg(long = "checkpoint-interval", value_name = "DURATION", requires = "state_dir")]
+    pub checkpoint_interval: Option<String>,
+    /// Also checkpoint after every N records read (deterministic checkpoints for tests).
+    #[arg(long = "checkpoint-every", value_name = "N", requires = "state_dir")]
+    pub checkpoint_every: Option<u64>,
+    /// For tests: after N records, take a checkpoint and stop as if killed right after it (no
+    /// end-of-input flush, no final checkpoint).
+    #[arg(long = "stop-after", value_name = "N", hide = true, requires = "state_dir")]
+    pub stop_after: Option<u64>,
+    /// Start from this savepoint (state, timers, source positions) instead of from scratch.
+    #[arg(long = "from-savepoint", value_name = "PATH")]
+    pub from_savepoint: Option<PathBuf>,
 }
 
 /// Parses the command line (the first item is the program name, as in `std::env::args`).
 pub fn parse_command_line(
     pipeline_name: &'static str,
     args: impl IntoIterator<Item = String>,
-) -> Result<RunOptions, clap::Error> {
+) -> Result<Invocation, clap::Error> {
     let command = CommandLine::command()
         .name(pipeline_name)
         .about(format!("Runs the Pulse pipeline `{pipeline_name}` over JSON-lines input."));
     let matches = command.try_get_matches_from(args)?;
     let parsed = CommandLine::from_arg_matches(&matches)?;
     Ok(match parsed.command {
-        Some(RunCommand::Run(options)) => options,
-        None => parsed.run,
+        Some(RunCommand::Run(options)) => Invocation::Run(options),
+        Some(RunCommand::Savepoint { action: SavepointAction::Create(options) }) => {
+            Invocation::SavepointCreate(options)
+        }
+        None => Invocation::Run(parsed.run),
     })
 }
 
@@ -195,7 +248,9 @@ mod tests {
             output: Some(PathBuf::from("out")),
             dead_letter: None,
             quiet: true,
+            ..RunOptions::default()
         };
+        let expected = Invocation::Run(expected);
         let direct = parse_command_line(
             "p",
             strings(&["p", "--input", "a.jsonl", "--input", "views=b.jsonl", "--output", "out", "--quiet"]),
@@ -206,8 +261,32 @@ mod tests {
             strings(&["p", "run", "--input=a.jsonl", "--input", "views=b.jsonl", "--output", "out", "-q"]),
         );
         assert_eq!(with_run.expect("valid"), expected);
-        assert_eq!(parse_command_line("p", strings(&["p"])).expect("valid"), RunOptions::default());
+        assert_eq!(parse_command_line("p", strings(&["p"])).expect("valid"), Invocation::Run(RunOptions::default()));
         assert!(parse_command_line("p", strings(&["p", "--bogus"])).is_err());
+    }
+
+    #[test]
+    fn parses_checkpoint_options_and_savepoint_create() {
+        let run = parse_command_line(
+            "p",
+            strings(&["p", "run", "--state-dir", "st", "--checkpoint-interval", "2s", "--checkpoint-every", "100"]),
+        );
+        let Ok(Invocation::Run(options)) = run else { panic!("a run: {run:?}") };
+        assert_eq!(options.state_dir, Some(PathBuf::from("st")));
+        assert_eq!(options.checkpoint_interval.as_deref(), Some("2s"));
+        assert_eq!(options.checkpoint_every, Some(100));
+        assert!(parse_command_line("p", strings(&["p", "--checkpoint-every", "5"])).is_err(), "needs --state-dir");
+        let savepoint =
+            parse_command_line("p", strings(&["p", "savepoint", "create", "--state-dir", "st", "--to", "sp"]));
+        assert_eq!(
+            savepoint.expect("valid"),
+            Invocation::SavepointCreate(SavepointOptions {
+                state_dir: PathBuf::from("st"),
+                to: PathBuf::from("sp"),
+                quiet: false
+            })
+        );
+        assert!(parse_command_line("p", strings(&["p", "savepoint", "create", "--to", "sp"])).is_err());
     }
 
     #[test]

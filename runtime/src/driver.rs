@@ -3,16 +3,28 @@
 //! It is generic over the pipeline type, so every call into generated code is static.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use pulse_stdlib::json::write_str;
+use pulse_stdlib::state::Store;
+use rocksdb::WriteBatch;
 
-use crate::cli::{self, Destination, RunOptions};
+use crate::checkpoint::{
+    open_resumed_output, parse_duration_ms, plan_restore, write_atomically, Progress, Snapshot, SourcePosition,
+    TimerRecord,
+};
+use crate::cli::{self, Destination, Invocation, RunOptions, SavepointOptions};
 use crate::io::{OutputWriter, SourceReader};
+use crate::state::{node_range, split_state_key, RocksStore, StateBackend, PROGRESS_KEY, STATE_PREFIX, TIMER_PREFIX};
 use crate::timers::{watermark_during_timer, SourceWatermarks, TimerQueue};
 use crate::{DeadEvent, Pipeline, TimeDomain, Timer};
+
+/// The memory backend's checkpoint file inside `--state-dir`.
+const MEMORY_SNAPSHOT_FILE: &str = "memory.snapshot";
+/// Checkpoint interval when neither the command line nor the pipeline sets one.
+const DEFAULT_CHECKPOINT_INTERVAL_MS: u64 = 10_000;
 
 /// What generated code sees of the runtime during one step: the clocks, the outputs and the
 /// timer service.
@@ -35,12 +47,16 @@ pub struct Context {
     dead_letter_text: String,
     /// The first write error; the driver stops after the step that hit it.
     io_error: Option<String>,
-    state: crate::state::StateBackend,
+    state: StateBackend,
+    /// Per writer: bytes in its file (committed length plus everything written since).
+    written: Vec<u64>,
+    /// Per writer: the file path for files (whose lengths checkpoints commit), else `None`.
+    writer_files: Vec<Option<String>>,
 }
 
 impl Context {
     /// The keyed state of every operator.
-    pub fn state(&mut self) -> &mut crate::state::StateBackend {
+    pub fn state(&mut self) -> &mut StateBackend {
         &mut self.state
     }
 
@@ -67,6 +83,7 @@ impl Context {
     pub fn emit(&mut self, sink: usize, event_json: &str) {
         let writer_idx = self.sink_writer[sink];
         self.sink_counts[sink] += 1;
+        self.written[writer_idx] += event_json.len() as u64 + 1;
         if let Err(error) = self.writers[writer_idx].write_line(event_json.as_bytes()) {
             self.record_write_error(writer_idx, &error);
         }
@@ -86,6 +103,7 @@ impl Context {
         text.push('}');
         self.dead_letter_count += 1;
         let writer_idx = self.dead_letter_writer;
+        self.written[writer_idx] += self.dead_letter_text.len() as u64 + 1;
         if let Err(error) = self.writers[writer_idx].write_line(self.dead_letter_text.as_bytes()) {
             self.record_write_error(writer_idx, &error);
         }
@@ -116,7 +134,7 @@ impl Context {
     }
 
     fn take_io_error(&mut self) -> Result<(), RunError> {
-        match self.io_error.take() {
+        match self.io_error.take().or_else(|| self.state.take_error()) {
             Some(message) => Err(RunError::Io(message)),
             None => Ok(()),
         }
@@ -172,32 +190,268 @@ pub fn run<P: Pipeline>() -> ExitCode {
 /// Runs the pipeline with the given command line; the first item is the program name.
 pub fn run_with_args<P: Pipeline>(args: impl IntoIterator<Item = String>) -> ExitCode {
     let options = match cli::parse_command_line(P::SPEC.name, args) {
-        Ok(options) => options,
+        Ok(Invocation::Run(options)) => options,
+        Ok(Invocation::SavepointCreate(options)) => return exit_with(P::SPEC.name, create_savepoint(&options)),
         Err(error) => {
             // Help goes to stdout with code 0; real usage errors to stderr with code 2.
             let _ = error.print();
             return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
         }
     };
-    match execute::<P>(&options) {
-        Ok(summary) => {
+    let mut stats = CheckpointStats::default();
+    let outcome = execute::<P>(&options, &mut stats);
+    if !options.quiet && options.state_dir.is_some() && outcome.is_ok() {
+        eprintln!("{}: {stats}", P::SPEC.name);
+    }
+    exit_with(
+        P::SPEC.name,
+        outcome.map(|summary| {
             if !options.quiet {
                 eprintln!("{summary}");
             }
-            ExitCode::SUCCESS
-        }
+        }),
+    )
+}
+
+fn exit_with(pipeline: &str, outcome: Result<(), RunError>) -> ExitCode {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
         Err(RunError::Usage(message)) => {
-            eprintln!("{}: error: {message}", P::SPEC.name);
+            eprintln!("{pipeline}: error: {message}");
             ExitCode::from(2)
         }
         Err(RunError::Io(message)) => {
-            eprintln!("{}: error: {message}", P::SPEC.name);
+            eprintln!("{pipeline}: error: {message}");
             ExitCode::from(1)
         }
     }
 }
 
-fn execute<P: Pipeline>(options: &RunOptions) -> Result<RunSummary, RunError> {
+/// Checkpoint figures printed at exit when `--state-dir` is given.
+#[derive(Clone, Debug, Default)]
+pub struct CheckpointStats {
+    pub checkpoints: u64,
+    pub total: Duration,
+    pub max: Duration,
+    pub last: Duration,
+    /// Time from start to the end of restoring a checkpoint or savepoint, if one was restored.
+    pub restore: Option<Duration>,
+    /// State entries written by the last checkpoint (RocksDB: the overlay; memory: all).
+    pub last_entries: usize,
+}
+
+impl fmt::Display for CheckpointStats {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let average =
+            if self.checkpoints == 0 { 0.0 } else { self.total.as_secs_f64() * 1e3 / self.checkpoints as f64 };
+        write!(
+            formatter,
+            "{} checkpoints, {:.2} ms average, {:.2} ms max, last {:.2} ms ({} state entries written)",
+            self.checkpoints,
+            average,
+            self.max.as_secs_f64() * 1e3,
+            self.last.as_secs_f64() * 1e3,
+            self.last_entries
+        )?;
+        if let Some(restore) = self.restore {
+            write!(formatter, "; restored in {:.2} ms", restore.as_secs_f64() * 1e3)?;
+        }
+        Ok(())
+    }
+}
+
+/// `savepoint create`: the last committed checkpoint of a state directory as a snapshot file.
+fn create_savepoint(options: &SavepointOptions) -> Result<(), RunError> {
+    let dir = &options.state_dir;
+    let memory_file = dir.join(MEMORY_SNAPSHOT_FILE);
+    let snapshot = if memory_file.is_file() {
+        let bytes = std::fs::read(&memory_file)
+            .map_err(|error| RunError::Io(format!("cannot read `{}`: {error}", memory_file.display())))?;
+        Snapshot::decode(&bytes).map_err(|error| RunError::Io(format!("`{}`: {error}", memory_file.display())))?
+    } else if dir.join("CURRENT").is_file() {
+        let db = RocksStore::open_read_only(dir).map_err(RunError::Io)?;
+        let progress = match db.get(PROGRESS_KEY).map_err(|error| RunError::Io(error.to_string()))? {
+            Some(bytes) => Progress::from_bytes(&bytes)
+                .map_err(|error| RunError::Io(format!("corrupt checkpoint in `{}`: {error}", dir.display())))?,
+            None => return Err(RunError::Usage(format!("`{}` holds no checkpoint yet", dir.display()))),
+        };
+        let timers = read_rocks_timers(&db)?;
+        let mut entries = Vec::new();
+        for (key, value) in RocksStore::scan_prefix(&db, &[STATE_PREFIX]).map_err(RunError::Io)? {
+            if let Some((node, user_key)) = split_state_key(&key) {
+                entries.push((node.to_string(), user_key.to_vec(), value.into_vec()));
+            }
+        }
+        Snapshot { progress, timers, entries }
+    } else {
+        return Err(RunError::Usage(format!("`{}` is not a Pulse state directory", dir.display())));
+    };
+    write_atomically(&options.to, &snapshot.encode())
+        .map_err(|error| RunError::Io(format!("cannot write `{}`: {error}", options.to.display())))?;
+    if options.quiet {
+        return Ok(());
+    }
+    eprintln!(
+        "savepoint of `{}` written to {} ({} state entries, {} timers, checkpoint {})",
+        snapshot.progress.pipeline,
+        options.to.display(),
+        snapshot.entries.len(),
+        snapshot.timers.len(),
+        snapshot.progress.checkpoints
+    );
+    Ok(())
+}
+
+fn timer_key(sequence: u64) -> [u8; 9] {
+    let mut key = [TIMER_PREFIX; 9];
+    key[1..].copy_from_slice(&sequence.to_be_bytes());
+    key
+}
+
+fn read_rocks_timers(db: &rocksdb::DB) -> Result<Vec<(u64, TimerRecord)>, RunError> {
+    let mut timers = Vec::new();
+    for (key, value) in RocksStore::scan_prefix(db, &[TIMER_PREFIX]).map_err(RunError::Io)? {
+        let sequence = key.get(1..9).and_then(|bytes| bytes.try_into().ok()).map(u64::from_be_bytes);
+        let record = TimerRecord::decode(&mut pulse_stdlib::state::Reader::new(&value));
+        match (sequence, record) {
+            (Some(sequence), Ok(record)) => timers.push((sequence, record)),
+            _ => return Err(RunError::Io("corrupt timer in the checkpoint".to_string())),
+        }
+    }
+    Ok(timers)
+}
+
+/// Where checkpoints go.
+enum Durable {
+    /// The RocksDB backend in `Context::state`.
+    Rocks,
+    /// A snapshot file of the memory backend, replaced atomically.
+    MemoryFile(PathBuf),
+}
+
+struct Checkpointer {
+    durable: Durable,
+    interval: Duration,
+    every: Option<u64>,
+    last: Instant,
+    records_at_last: u64,
+    rounds_since_clock: u32,
+    count: u64,
+}
+
+impl Checkpointer {
+    /// Whether a checkpoint is due at this round boundary.
+    fn due(&mut self, records_read: u64) -> bool {
+        if let Some(every) = self.every {
+            if records_read >= self.records_at_last + every {
+                return true;
+            }
+        }
+        // Reading the clock every 64 rounds keeps it off the per-record path.
+        self.rounds_since_clock += 1;
+        if self.rounds_since_clock < 64 {
+            return false;
+        }
+        self.rounds_since_clock = 0;
+        self.last.elapsed() >= self.interval
+    }
+}
+
+/// What a run resumes from.
+struct Resume {
+    progress: Progress,
+    timers: Vec<(u64, TimerRecord)>,
+    /// Entries to load into the backend (memory snapshots and savepoints; RocksDB keeps its own).
+    entries: Vec<(String, Vec<u8>, Vec<u8>)>,
+    from_savepoint: bool,
+}
+
+/// Opens the state directory (if any) and reads what the run resumes from.
+fn open_state<P: Pipeline>(options: &RunOptions) -> Result<(StateBackend, Option<Durable>, Option<Resume>), RunError> {
+    let spec = &P::SPEC;
+    let savepoint = match &options.from_savepoint {
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .map_err(|error| RunError::Usage(format!("cannot read savepoint `{}`: {error}", path.display())))?;
+            let snapshot = Snapshot::decode(&bytes)
+                .map_err(|error| RunError::Usage(format!("savepoint `{}`: {error}", path.display())))?;
+            if snapshot.progress.pipeline != spec.name {
+                eprintln!(
+                    "{}: warning: the savepoint was taken from pipeline `{}`",
+                    spec.name, snapshot.progress.pipeline
+                );
+            }
+            Some(Resume {
+                progress: snapshot.progress,
+                timers: snapshot.timers,
+                entries: snapshot.entries,
+                from_savepoint: true,
+            })
+        }
+        None => None,
+    };
+    let Some(dir) = &options.state_dir else {
+        return Ok((StateBackend::memory(), None, savepoint));
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|error| RunError::Io(format!("cannot create state directory `{}`: {error}", dir.display())))?;
+    let memory_file = dir.join(MEMORY_SNAPSHOT_FILE);
+    let holds_rocks = dir.join("CURRENT").is_file();
+    let already_used = |has_checkpoint: bool| -> Result<(), RunError> {
+        if has_checkpoint && savepoint.is_some() {
+            return Err(RunError::Usage(format!(
+                "state directory `{}` already holds a checkpoint; restore a savepoint into a new --state-dir",
+                dir.display()
+            )));
+        }
+        Ok(())
+    };
+    if spec.state_backend_memory {
+        if holds_rocks {
+            return Err(RunError::Usage(format!(
+                "state directory `{}` holds RocksDB state, but this pipeline uses stateBackend \"memory\"",
+                dir.display()
+            )));
+        }
+        let resume = if memory_file.is_file() {
+            already_used(true)?;
+            let bytes = std::fs::read(&memory_file)
+                .map_err(|error| RunError::Io(format!("cannot read `{}`: {error}", memory_file.display())))?;
+            let snapshot = Snapshot::decode(&bytes)
+                .map_err(|error| RunError::Io(format!("`{}`: {error}", memory_file.display())))?;
+            Some(Resume {
+                progress: snapshot.progress,
+                timers: snapshot.timers,
+                entries: snapshot.entries,
+                from_savepoint: false,
+            })
+        } else {
+            savepoint
+        };
+        return Ok((StateBackend::memory(), Some(Durable::MemoryFile(memory_file)), resume));
+    }
+    if memory_file.is_file() {
+        return Err(RunError::Usage(format!(
+            "state directory `{}` holds memory-backend state, but this pipeline uses RocksDB",
+            dir.display()
+        )));
+    }
+    let store = RocksStore::open(dir).map_err(RunError::Io)?;
+    let committed = store.db().get(PROGRESS_KEY).map_err(|error| RunError::Io(error.to_string()))?;
+    let resume = match committed {
+        Some(bytes) => {
+            already_used(true)?;
+            let progress = Progress::from_bytes(&bytes)
+                .map_err(|error| RunError::Io(format!("corrupt checkpoint in `{}`: {error}", dir.display())))?;
+            let timers = read_rocks_timers(store.db())?;
+            Some(Resume { progress, timers, entries: Vec::new(), from_savepoint: false })
+        }
+        None => savepoint,
+    };
+    Ok((StateBackend::rocks(store), Some(Durable::Rocks), resume))
+}
+
+fn execute<P: Pipeline>(options: &RunOptions, stats: &mut CheckpointStats) -> Result<RunSummary, RunError> {
     let started = Instant::now();
     let spec = &P::SPEC;
     let input_paths = cli::resolve_inputs(spec.sources, &options.inputs, |path| Path::new(path).is_file())
@@ -205,7 +459,30 @@ fn execute<P: Pipeline>(options: &RunOptions) -> Result<RunSummary, RunError> {
     let (sink_destinations, dead_letter_destination) =
         cli::resolve_outputs(spec.sinks, options.output.as_deref(), options.dead_letter.as_deref())
             .map_err(RunError::Usage)?;
+    let interval_ms = match &options.checkpoint_interval {
+        Some(text) => {
+            parse_duration_ms(text).map_err(|error| RunError::Usage(format!("--checkpoint-interval: {error}")))?
+        }
+        None => spec.checkpoint_interval_ms.unwrap_or(DEFAULT_CHECKPOINT_INTERVAL_MS),
+    };
     let mut pipeline = P::new().map_err(|message| RunError::Usage(format!("cannot set up the pipeline: {message}")))?;
+
+    let (mut state, durable, resume) = open_state::<P>(options)?;
+    // Check the checkpoint against this pipeline before touching any output.
+    let mut dropped_nodes = Vec::new();
+    if let Some(resume) = &resume {
+        let mut nodes_with_state: Vec<String> = resume.entries.iter().map(|(node, _, _)| node.clone()).collect();
+        nodes_with_state.dedup();
+        let plan = plan_restore(&resume.progress, spec.nodes, spec.state_layouts, &nodes_with_state)
+            .map_err(RunError::Usage)?;
+        for node in &plan.removed_nodes {
+            eprintln!(
+                "{}: warning: dropping the state and timers of node `{node}`, which this pipeline no longer has",
+                spec.name
+            );
+        }
+        dropped_nodes = plan.removed_nodes;
+    }
 
     if let Some(dir) = &options.output {
         std::fs::create_dir_all(dir)
@@ -223,10 +500,30 @@ fn execute<P: Pipeline>(options: &RunOptions) -> Result<RunSummary, RunError> {
     let sink_writer: Vec<usize> = sink_destinations.iter().map(&mut writer_for).collect();
     let dead_letter_writer = writer_for(&dead_letter_destination);
     let mut writers = Vec::with_capacity(destinations.len());
+    let mut written = Vec::with_capacity(destinations.len());
     for destination in &destinations {
-        let writer = OutputWriter::open(destination)
-            .map_err(|error| RunError::Io(format!("cannot create `{}`: {error}", destination.label())))?;
+        let committed = match (destination, &resume) {
+            (Destination::File(path), Some(resume)) => {
+                resume.progress.output_length(&destination.label()).map(|length| (path, length, !resume.from_savepoint))
+            }
+            _ => None,
+        };
+        let (writer, length) = match committed {
+            // Resuming: cut the file back to its committed length, dropping uncommitted output.
+            Some((path, length, strict)) => {
+                let (file, kept) = open_resumed_output(path, length, strict).map_err(|error| {
+                    RunError::Io(format!("cannot resume output `{}`: {error}", destination.label()))
+                })?;
+                (OutputWriter::append_to(file), kept)
+            }
+            None => {
+                let writer = OutputWriter::open(destination)
+                    .map_err(|error| RunError::Io(format!("cannot create `{}`: {error}", destination.label())))?;
+                (writer, 0)
+            }
+        };
         writers.push(writer);
+        written.push(length);
     }
 
     let stdin_readers = input_paths.iter().filter(|path| path.as_str() == "-").count();
@@ -243,13 +540,38 @@ fn execute<P: Pipeline>(options: &RunOptions) -> Result<RunSummary, RunError> {
         readers.push(reader);
     }
 
+    // Drop the state of removed nodes from RocksDB (memory entries are filtered when loaded).
+    if let (StateBackend::Rocks(store), Some(resume)) = (&mut state, &resume) {
+        if !dropped_nodes.is_empty() {
+            let mut batch = WriteBatch::default();
+            for node in &dropped_nodes {
+                let (from, to) = node_range(node);
+                batch.delete_range(from, to);
+            }
+            for (sequence, timer) in &resume.timers {
+                if dropped_nodes.contains(&timer.node) {
+                    batch.delete(timer_key(*sequence));
+                }
+            }
+            store.commit(batch).map_err(RunError::Io)?;
+        }
+    }
+
     let mut cx = Context {
         arrival: 0,
         watermark: i64::MIN,
         step_event_time: None,
         timers: TimerQueue::new(),
+        writer_files: destinations
+            .iter()
+            .map(|destination| match destination {
+                Destination::File(_) => Some(destination.label()),
+                _ => None,
+            })
+            .collect(),
         writer_labels: destinations.iter().map(Destination::label).collect(),
         writers,
+        written,
         sink_writer,
         dead_letter_writer,
         sink_counts: vec![0; spec.sinks.len()],
@@ -258,19 +580,97 @@ fn execute<P: Pipeline>(options: &RunOptions) -> Result<RunSummary, RunError> {
         dropped_per_node: vec![0; spec.nodes.len()],
         dead_letter_text: String::new(),
         io_error: None,
-        state: crate::state::StateBackend::memory(),
+        state,
     };
-    let watermarks = SourceWatermarks::new(spec.sources.iter().map(|source| source.max_out_of_orderness).collect());
+    let mut watermarks = SourceWatermarks::new(spec.sources.iter().map(|source| source.max_out_of_orderness).collect());
+    let mut positions = vec![(0u64, 0u64); spec.sources.len()];
+    let mut finished = vec![false; spec.sources.len()];
+    let (mut records_read, mut blank_lines, mut next_arrival) = (0, 0, 0);
+    let from_savepoint = resume.as_ref().is_some_and(|resume| resume.from_savepoint);
+    let resumed = resume.is_some();
+    if let Some(resume) = resume {
+        let progress = &resume.progress;
+        for (index, source) in spec.sources.iter().enumerate() {
+            let Some(position) = progress.sources.iter().find(|position| position.node == source.node) else {
+                continue;
+            };
+            readers[index].skip(position.offset).map_err(|error| {
+                RunError::Io(format!(
+                    "cannot resume input `{}` of source `{}`: {error}",
+                    input_paths[index], source.node
+                ))
+            })?;
+            positions[index] = (position.offset, position.lines);
+            if position.max_event_time != i64::MIN {
+                watermarks.observe(index, position.max_event_time);
+            }
+            if position.finished {
+                watermarks.finish(index);
+                finished[index] = true;
+            }
+        }
+        records_read = progress.records_read;
+        blank_lines = progress.blank_lines;
+        next_arrival = progress.next_arrival;
+        cx.arrival = progress.arrival;
+        for (sink, count) in spec.sinks.iter().zip(&mut cx.sink_counts) {
+            *count = progress.sink_counts.iter().find(|(node, _)| node == sink.node).map_or(0, |(_, count)| *count);
+        }
+        for (node, count) in spec.nodes.iter().zip(&mut cx.dropped_per_node) {
+            *count = progress.dropped_per_node.iter().find(|(known, _)| known == node).map_or(0, |(_, count)| *count);
+        }
+        cx.dead_letter_count = progress.dead_letters;
+        cx.dropped_count = progress.dropped;
+        for (sequence, record) in resume.timers {
+            if let Some(timer) = record.into_timer(spec.nodes) {
+                cx.timers.restore(sequence, timer, progress.next_timer_sequence);
+            }
+        }
+        for (node, key, value) in resume.entries {
+            if !dropped_nodes.contains(&node) {
+                cx.state.put(&node, &key, value);
+            }
+        }
+    }
+    if matches!(durable, Some(Durable::Rocks)) {
+        if from_savepoint {
+            cx.timers.mark_all_new();
+        } else {
+            cx.timers.track_changes();
+        }
+    }
+    cx.watermark = watermarks.pipeline_watermark();
+    if resumed {
+        stats.restore = Some(started.elapsed());
+    }
+    let checkpointer = durable.map(|durable| Checkpointer {
+        durable,
+        interval: Duration::from_millis(interval_ms),
+        every: options.checkpoint_every,
+        last: Instant::now(),
+        records_at_last: records_read,
+        rounds_since_clock: 0,
+        count: 0,
+    });
     let mut driver = Driver {
         pipeline: &mut pipeline,
         cx: &mut cx,
         watermarks,
         readers,
         input_paths,
-        records_read: 0,
-        blank_lines: 0,
+        records_read,
+        blank_lines,
+        next_arrival,
+        positions,
+        finished,
+        checkpointer,
+        stats,
+        stop_after: options.stop_after,
     };
-    let outcome = driver.drive();
+    // A savepoint loaded into a new state directory is committed at once, so a crash before
+    // the first regular checkpoint resumes from it rather than from scratch.
+    let outcome = if from_savepoint && driver.checkpointer.is_some() { driver.checkpoint() } else { Ok(()) };
+    let outcome = outcome.and_then(|()| driver.drive());
     let (records_read, blank_lines) = (driver.records_read, driver.blank_lines);
     // Flush even after a failure, so everything written before it reaches its file.
     let mut flush_error = None;
@@ -302,14 +702,140 @@ struct Driver<'run, P> {
     input_paths: Vec<String>,
     records_read: u64,
     blank_lines: u64,
+    /// The arrival the next line gets (G30).
+    next_arrival: i64,
+    /// Per source: (bytes consumed, lines consumed).
+    positions: Vec<(u64, u64)>,
+    /// Per source: its input ended.
+    finished: Vec<bool>,
+    checkpointer: Option<Checkpointer>,
+    stats: &'run mut CheckpointStats,
+    /// `--stop-after`: stop after this many records with a checkpoint, as if killed.
+    stop_after: Option<u64>,
 }
 
 impl<P: Pipeline> Driver<'_, P> {
+    /// The progress record of the current round boundary.
+    fn progress(&self) -> Progress {
+        let spec = &P::SPEC;
+        let cx = &*self.cx;
+        Progress {
+            pipeline: spec.name.to_string(),
+            nodes: spec.nodes.iter().map(|node| node.to_string()).collect(),
+            layouts: spec.state_layouts.iter().map(|(node, layout)| (node.to_string(), layout.to_string())).collect(),
+            next_arrival: self.next_arrival,
+            arrival: cx.arrival,
+            records_read: self.records_read,
+            blank_lines: self.blank_lines,
+            sources: spec
+                .sources
+                .iter()
+                .enumerate()
+                .map(|(index, source)| SourcePosition {
+                    node: source.node.to_string(),
+                    offset: self.positions[index].0,
+                    lines: self.positions[index].1,
+                    max_event_time: self.watermarks.max_event_time(index),
+                    finished: self.finished[index],
+                })
+                .collect(),
+            next_timer_sequence: cx.timers.next_sequence(),
+            sink_counts: spec
+                .sinks
+                .iter()
+                .map(|sink| sink.node.to_string())
+                .zip(cx.sink_counts.iter().copied())
+                .collect(),
+            dead_letters: cx.dead_letter_count,
+            dropped: cx.dropped_count,
+            dropped_per_node: spec
+                .nodes
+                .iter()
+                .map(|node| node.to_string())
+                .zip(cx.dropped_per_node.iter().copied())
+                .collect(),
+            outputs: cx
+                .writer_files
+                .iter()
+                .zip(&cx.written)
+                .filter_map(|(path, length)| path.as_ref().map(|path| (path.clone(), *length)))
+                .collect(),
+            checkpoints: self.checkpointer.as_ref().map_or(0, |checkpointer| checkpointer.count) + 1,
+        }
+    }
+
+    /// Commits a checkpoint at a round boundary: output files are flushed and fsynced, then the
+    /// state overlay, the timer changes and the progress record (source positions, clocks,
+    /// counters, committed output lengths) are written atomically.
+    fn checkpoint(&mut self) -> Result<(), RunError> {
+        let Some(checkpointer) = &self.checkpointer else { return Ok(()) };
+        let started = Instant::now();
+        for (writer, label) in self.cx.writers.iter_mut().zip(&self.cx.writer_labels) {
+            writer.sync().map_err(|error| RunError::Io(format!("cannot write to `{label}`: {error}")))?;
+        }
+        let progress = self.progress();
+        let nodes = P::SPEC.nodes;
+        let cx = &mut *self.cx;
+        let entries_written = match (&checkpointer.durable, &mut cx.state) {
+            (Durable::Rocks, StateBackend::Rocks(store)) => {
+                let mut batch = WriteBatch::default();
+                let changes = cx.timers.changes();
+                for sequence in &changes.removed {
+                    batch.delete(timer_key(*sequence));
+                }
+                let mut encoded = Vec::new();
+                for (sequence, timer) in &changes.added {
+                    encoded.clear();
+                    TimerRecord::from_timer(timer, nodes).encode(&mut encoded);
+                    batch.put(timer_key(*sequence), &encoded);
+                }
+                batch.put(PROGRESS_KEY, progress.to_bytes());
+                let entries = store.overlay_len();
+                store.commit(batch).map_err(RunError::Io)?;
+                cx.timers.mark_committed();
+                entries
+            }
+            (Durable::MemoryFile(path), StateBackend::Memory(store)) => {
+                let snapshot = Snapshot {
+                    progress,
+                    timers: cx
+                        .timers
+                        .iter()
+                        .map(|(sequence, timer)| (sequence, TimerRecord::from_timer(timer, nodes)))
+                        .collect(),
+                    entries: store
+                        .entries()
+                        .into_iter()
+                        .map(|(node, key, value)| (node.to_string(), key.to_vec(), value.to_vec()))
+                        .collect(),
+                };
+                write_atomically(path, &snapshot.encode()).map_err(|error| {
+                    RunError::Io(format!("cannot write the checkpoint `{}`: {error}", path.display()))
+                })?;
+                snapshot.entries.len()
+            }
+            _ => return Err(RunError::Io("internal error: checkpoint target and state backend differ".to_string())),
+        };
+        let elapsed = started.elapsed();
+        if let Some(checkpointer) = &mut self.checkpointer {
+            checkpointer.count += 1;
+            checkpointer.last = Instant::now();
+            checkpointer.records_at_last = self.records_read;
+            checkpointer.rounds_since_clock = 0;
+        }
+        let stats = &mut *self.stats;
+        stats.checkpoints += 1;
+        stats.total += elapsed;
+        stats.max = stats.max.max(elapsed);
+        stats.last = elapsed;
+        stats.last_entries = entries_written;
+        Ok(())
+    }
+
     fn drive(&mut self) -> Result<(), RunError> {
         let mut watermark = self.watermarks.pipeline_watermark();
         self.cx.watermark = watermark;
-        let mut active_sources: Vec<usize> = (0..self.readers.len()).collect();
-        let mut next_arrival: i64 = 0;
+        let mut active_sources: Vec<usize> = (0..self.readers.len()).filter(|source| !self.finished[*source]).collect();
         // One buffer for every line of every source: the read path allocates only when a line
         // is longer than any before it.
         let mut line: Vec<u8> = Vec::with_capacity(4096);
@@ -327,6 +853,7 @@ impl<P: Pipeline> Driver<'_, P> {
                 })?;
                 if length == 0 {
                     active_sources.remove(slot);
+                    self.finished[source] = true;
                     self.watermarks.finish(source);
                     // When the last source ends, the end-of-input flush below fires everything.
                     if !active_sources.is_empty() {
@@ -337,8 +864,10 @@ impl<P: Pipeline> Driver<'_, P> {
                     continue;
                 }
                 slot += 1;
-                let arrival = next_arrival;
-                next_arrival += 1;
+                self.positions[source].0 += length as u64;
+                self.positions[source].1 += 1;
+                let arrival = self.next_arrival;
+                self.next_arrival += 1;
                 self.fire_due_processing_timers(arrival)?;
                 self.cx.arrival = arrival;
                 if line.last() == Some(&b'\n') {
@@ -371,8 +900,19 @@ impl<P: Pipeline> Driver<'_, P> {
                     }
                 }
             }
+            // A round boundary: every source read one line and every due timer fired.
+            if let Some(checkpointer) = &mut self.checkpointer {
+                if checkpointer.due(self.records_read) {
+                    self.checkpoint()?;
+                }
+                if self.stop_after.is_some_and(|limit| self.records_read >= limit) {
+                    return self.checkpoint();
+                }
+            }
         }
-        self.flush_all_timers(watermark)
+        self.flush_all_timers(watermark)?;
+        // The final checkpoint: a restart after the end does nothing more.
+        self.checkpoint()
     }
 
     /// Fires event-time timers while the watermark is above them, one step each (G27, G28).

@@ -40,6 +40,24 @@ impl SourceReader {
         Ok(Rc::from(data))
     }
 
+    /// Skips the first `offset` bytes (a source resuming from a checkpoint): a seek for files,
+    /// a read for stdin.
+    pub fn skip(&mut self, offset: u64) -> io::Result<()> {
+        match self {
+            SourceReader::File(reader) => {
+                io::Seek::seek(reader, io::SeekFrom::Start(offset))?;
+            }
+            SourceReader::Stdin(reader) => {
+                let skipped = io::copy(&mut reader.by_ref().take(offset), &mut io::sink())?;
+                if skipped < offset {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "input is shorter than the checkpoint"));
+                }
+            }
+            SourceReader::Memory { data, position } => *position = (offset as usize).min(data.len()),
+        }
+        Ok(())
+    }
+
     /// Appends the next line including its `\n` to `line`; returns 0 at the end of input.
     pub fn read_line(&mut self, line: &mut Vec<u8>) -> io::Result<usize> {
         match self {
@@ -74,6 +92,20 @@ impl OutputWriter {
                 OutputWriter::File(BufWriter::with_capacity(BUFFER_CAPACITY, File::create(path)?))
             }
         })
+    }
+
+    /// Appends to a file opened (and cut back) by the caller.
+    pub fn append_to(file: File) -> OutputWriter {
+        OutputWriter::File(BufWriter::with_capacity(BUFFER_CAPACITY, file))
+    }
+
+    /// Flushes and, for files, waits until the data is on disk (a checkpoint commits it).
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.flush()?;
+        match self {
+            OutputWriter::File(writer) => writer.get_ref().sync_data(),
+            OutputWriter::Stdout(_) | OutputWriter::Stderr(_) => Ok(()),
+        }
     }
 
     /// Writes `text` and a newline.

@@ -17,7 +17,11 @@
 //!     pub nodes: &'static [&'static str],                    // node ids, index = node index
 //!     pub sources: &'static [SourceSpec],                    // declaration order
 //!     pub sinks: &'static [SinkSpec],                        // declaration order, index = sink index
+//!     pub checkpoint_interval_ms: Option<u64>,               // runtime.checkpointInterval; None: 10 s
+//!     pub state_backend_memory: bool,                        // runtime.stateBackend == "memory"; false: RocksDB
+//!     pub state_layouts: &'static [(&'static str, &'static str)], // (node id, layout string) per stateful node
 //! }
+//! // Defaults for pipelines without those settings: None, false, &[].
 //! pub struct SourceSpec { pub node: &'static str, pub kind: SourceKind, pub max_out_of_orderness: i64 }
 //! pub enum SourceKind { File { path: &'static str }, Kafka { topics: &'static [&'static str] } }
 //! pub struct SinkSpec { pub node: &'static str, pub kind: SinkKind }
@@ -50,6 +54,7 @@
 //! The `cli` decisions and the `timers` core are public for tests and tools; generated code
 //! needs only the items above.
 
+pub mod checkpoint;
 pub mod cli;
 mod driver;
 pub mod io;
@@ -57,8 +62,8 @@ pub mod state;
 pub mod timers;
 
 pub use driver::{run, run_with_args, Context, RunSummary};
-pub use state::StateBackend;
 pub use pulse_stdlib::decode::DeadEvent;
+pub use state::StateBackend;
 
 /// A generated pipeline. The driver owns one value of it and calls it for every source record
 /// and every due timer, one propagation step (G28) per call.
@@ -83,6 +88,14 @@ pub struct PipelineSpec {
     pub sources: &'static [SourceSpec],
     /// Sinks in declaration order; the index is the sink index used by `emit`.
     pub sinks: &'static [SinkSpec],
+    /// `runtime.checkpointInterval` in ms; `--checkpoint-interval` overrides it; default 10 s.
+    pub checkpoint_interval_ms: Option<u64>,
+    /// `runtime.stateBackend: "memory"`: state stays in memory even with `--state-dir` (which
+    /// then holds a snapshot file per checkpoint); otherwise `--state-dir` means RocksDB.
+    pub state_backend_memory: bool,
+    /// (node id, layout string) of every stateful node. A checkpoint or savepoint whose node
+    /// has another layout is refused on restore rather than misread.
+    pub state_layouts: &'static [(&'static str, &'static str)],
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -39,6 +39,11 @@ impl SourceWatermarks {
         }
     }
 
+    /// The largest event time `source` observed (`i64::MIN` for none), for checkpoints.
+    pub fn max_event_time(&self, source: usize) -> i64 {
+        self.max_event_time[source]
+    }
+
     pub fn source_watermark(&self, source: usize) -> i64 {
         if self.finished[source] {
             return i64::MAX;
@@ -63,11 +68,31 @@ pub fn watermark_during_timer(watermark_before: i64, watermark_after: i64, timer
 
 /// Pending timers of both domains, each ordered by (time, registration sequence). The sequence
 /// is shared by both domains so the end-of-input flush can merge them in registration order.
+///
+/// For durable timers the queue also records what changed since the last checkpoint: timers
+/// registered since (sequence at or above `boundary`) and committed timers that fired since.
 #[derive(Debug, Default)]
 pub struct TimerQueue {
     event_timers: BTreeMap<(i64, u64), Timer>,
     processing_timers: BTreeMap<(i64, u64), Timer>,
     next_sequence: u64,
+    /// Sequences below it are committed in the last checkpoint.
+    boundary: u64,
+    /// Committed timers popped since the last checkpoint.
+    fired_committed: Vec<u64>,
+    /// (domain, time, sequence) of the timers registered since the last checkpoint.
+    added: Vec<(TimeDomain, i64, u64)>,
+    /// Whether to record changes (only when checkpoints are on).
+    tracking: bool,
+}
+
+/// What changed in the queue since the last checkpoint.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct TimerChanges<'a> {
+    /// Timers registered since and still pending, with their sequence.
+    pub added: Vec<(u64, &'a Timer)>,
+    /// Sequences of committed timers that fired since.
+    pub removed: Vec<u64>,
 }
 
 impl TimerQueue {
@@ -76,12 +101,19 @@ impl TimerQueue {
     }
 
     pub fn schedule(&mut self, timer: Timer) {
-        let key = (timer.time, self.next_sequence);
+        let sequence = self.next_sequence;
         self.next_sequence += 1;
-        match timer.domain {
-            TimeDomain::Event => self.event_timers.insert(key, timer),
-            TimeDomain::Processing => self.processing_timers.insert(key, timer),
-        };
+        if self.tracking {
+            self.added.push((timer.domain, timer.time, sequence));
+        }
+        self.queue_mut(timer.domain).insert((timer.time, sequence), timer);
+    }
+
+    fn queue_mut(&mut self, domain: TimeDomain) -> &mut BTreeMap<(i64, u64), Timer> {
+        match domain {
+            TimeDomain::Event => &mut self.event_timers,
+            TimeDomain::Processing => &mut self.processing_timers,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -92,11 +124,75 @@ impl TimerQueue {
         self.len() == 0
     }
 
+    /// The sequence the next registered timer gets.
+    pub fn next_sequence(&self) -> u64 {
+        self.next_sequence
+    }
+
+    /// Every pending timer with its registration sequence, by (time, sequence) per domain.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &Timer)> {
+        self.event_timers.iter().chain(&self.processing_timers).map(|(&(_, sequence), timer)| (sequence, timer))
+    }
+
+    /// Puts back a timer from a checkpoint with its original sequence, so the firing order is
+    /// unchanged; `next_sequence` is the queue's counter at that checkpoint.
+    pub fn restore(&mut self, sequence: u64, timer: Timer, next_sequence: u64) {
+        self.next_sequence = self.next_sequence.max(next_sequence).max(sequence + 1);
+        self.boundary = self.next_sequence;
+        self.queue_mut(timer.domain).insert((timer.time, sequence), timer);
+    }
+
+    /// Starts recording changes for incremental checkpoints; everything pending now counts as
+    /// committed.
+    pub fn track_changes(&mut self) {
+        self.tracking = true;
+        self.boundary = self.next_sequence;
+    }
+
+    /// Everything pending counts as new: the next checkpoint writes every timer (after a
+    /// savepoint was loaded into an empty state directory).
+    pub fn mark_all_new(&mut self) {
+        self.tracking = true;
+        self.boundary = 0;
+        self.added = self.iter().map(|(sequence, timer)| (timer.domain, timer.time, sequence)).collect();
+    }
+
+    /// The changes since the last checkpoint.
+    pub fn changes(&self) -> TimerChanges<'_> {
+        let added = self
+            .added
+            .iter()
+            .filter_map(|&(domain, time, sequence)| {
+                let queue = match domain {
+                    TimeDomain::Event => &self.event_timers,
+                    TimeDomain::Processing => &self.processing_timers,
+                };
+                queue.get(&(time, sequence)).map(|timer| (sequence, timer))
+            })
+            .collect();
+        TimerChanges { added, removed: self.fired_committed.clone() }
+    }
+
+    /// The changes are in a committed checkpoint.
+    pub fn mark_committed(&mut self) {
+        self.added.clear();
+        self.fired_committed.clear();
+        self.boundary = self.next_sequence;
+    }
+
+    fn popped(&mut self, sequence: u64) {
+        if self.tracking && sequence < self.boundary {
+            self.fired_committed.push(sequence);
+        }
+    }
+
     /// The next event-time timer that is due: the watermark is strictly above its time (G27).
     pub fn pop_due_event(&mut self, watermark: i64) -> Option<Timer> {
         let (&(time, _), _) = self.event_timers.first_key_value()?;
         if watermark > time {
-            self.event_timers.pop_first().map(|(_, timer)| timer)
+            let ((_, sequence), timer) = self.event_timers.pop_first()?;
+            self.popped(sequence);
+            Some(timer)
         } else {
             None
         }
@@ -107,7 +203,9 @@ impl TimerQueue {
     pub fn pop_due_processing(&mut self, arrival: i64) -> Option<Timer> {
         let (&(time, _), _) = self.processing_timers.first_key_value()?;
         if arrival > time {
-            self.processing_timers.pop_first().map(|(_, timer)| timer)
+            let ((_, sequence), timer) = self.processing_timers.pop_first()?;
+            self.popped(sequence);
+            Some(timer)
         } else {
             None
         }
@@ -125,7 +223,9 @@ impl TimerQueue {
             (Some(event_key), Some(processing_key)) => event_key < processing_key,
         };
         let queue = if take_event { &mut self.event_timers } else { &mut self.processing_timers };
-        queue.pop_first().map(|(_, timer)| timer)
+        let ((_, sequence), timer) = queue.pop_first()?;
+        self.popped(sequence);
+        Some(timer)
     }
 }
 
@@ -209,5 +309,34 @@ mod tests {
             fired.push(next.node);
         }
         assert_eq!(fired, vec![3, 4, 1, 2]);
+    }
+
+    #[test]
+    fn restored_timers_keep_their_order_and_changes_are_tracked() {
+        let mut queue = TimerQueue::new();
+        queue.schedule(timer(1, 10, TimeDomain::Event));
+        queue.schedule(timer(2, 10, TimeDomain::Event));
+        queue.schedule(timer(3, 5, TimeDomain::Processing));
+        let saved: Vec<(u64, Timer)> = queue.iter().map(|(sequence, timer)| (sequence, timer.clone())).collect();
+        let next = queue.next_sequence();
+        let mut restored = TimerQueue::new();
+        for (sequence, timer) in saved.into_iter().rev() {
+            restored.restore(sequence, timer, next);
+        }
+        restored.track_changes();
+        assert_eq!(restored.next_sequence(), 3);
+        assert_eq!(restored.changes(), TimerChanges::default());
+        assert_eq!(restored.pop_due_event(11).map(|fired| fired.node), Some(1));
+        restored.schedule(timer(4, 10, TimeDomain::Event));
+        restored.schedule(timer(5, 50, TimeDomain::Event));
+        assert_eq!(restored.pop_due_event(11).map(|fired| fired.node), Some(2));
+        assert_eq!(restored.pop_due_event(11).map(|fired| fired.node), Some(4), "fired before any checkpoint");
+        let changes = restored.changes();
+        assert_eq!(changes.removed, vec![0, 1]);
+        assert_eq!(changes.added.iter().map(|(sequence, _)| *sequence).collect::<Vec<_>>(), vec![4]);
+        restored.mark_committed();
+        assert_eq!(restored.changes(), TimerChanges::default());
+        assert_eq!(restored.pop_next().map(|fired| fired.node), Some(3));
+        assert_eq!(restored.changes().removed, vec![2]);
     }
 }

@@ -40,6 +40,9 @@ impl Pipeline for TinyPipeline {
             SinkSpec { node: "delayed", kind: SinkKind::Kafka },
             SinkSpec { node: "arrivals", kind: SinkKind::Stdout },
         ],
+        checkpoint_interval_ms: None,
+        state_backend_memory: false,
+        state_layouts: &[],
     };
 
     fn new() -> Result<Self, String> {

@@ -287,9 +287,9 @@ impl<T: Codec> ValueState<T> {
     /// The key's value. Bytes that do not decode are a layout mismatch, reported, never reset.
     pub fn get(&self, store: &mut impl Store, key: &[u8]) -> Result<Option<T>, CodecError> {
         match store.get(self.node, key) {
-            Some(bytes) => decode(&bytes)
-                .map(Some)
-                .map_err(|error| CodecError(format!("state of node `{}`: {error}", self.node))),
+            Some(bytes) => {
+                decode(&bytes).map(Some).map_err(|error| CodecError(format!("state of node `{}`: {error}", self.node)))
+            }
             None => Ok(None),
         }
     }

@@ -5,6 +5,7 @@
 mod expr;
 mod graph;
 mod nodes;
+pub mod records;
 mod registry;
 mod schema;
 mod settings;

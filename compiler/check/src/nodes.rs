@@ -85,7 +85,7 @@ pub fn check_nodes(
 }
 
 /// Union of record types: a field on only some inputs becomes nullable; conflicting types become `any`.
-fn merge(records: &[&RecordType]) -> RecordType {
+pub(crate) fn merge(records: &[&RecordType]) -> RecordType {
     let mut merged = records[0].clone();
     for other in &records[1..] {
         merged.open |= other.open;
@@ -110,7 +110,7 @@ fn merge(records: &[&RecordType]) -> RecordType {
     merged
 }
 
-fn output_type(operator: &Operator, input: &RecordType) -> RecordType {
+pub(crate) fn output_type(operator: &Operator, input: &RecordType) -> RecordType {
     match operator {
         Operator::Map { keep, remove, set } => {
             let mut record = if keep.is_empty() {
@@ -293,7 +293,7 @@ impl NodeCx<'_> {
     }
 }
 
-fn check_node(
+pub(crate) fn check_node(
     cx: &mut Cx,
     decl: &NodeDecl,
     node_type: &'static NodeType,

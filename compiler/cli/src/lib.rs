@@ -113,6 +113,8 @@ enum Command {
     },
     /// Explain a diagnostic code, e.g. `pulsec explain E0205`.
     Explain { code: String },
+    /// Serve the Language Server Protocol over stdin/stdout, for editors.
+    Lsp,
 }
 
 pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
@@ -133,6 +135,13 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Fmt { files, check } => fmt(&files, check),
         Command::Graph { file, format } => graph_command(&file, format),
         Command::Explain { code } => explain(&code),
+        Command::Lsp => match pulse_lsp::run_stdio() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: pulsec lsp: {error:#}");
+                ExitCode::from(EXIT_ERRORS)
+            }
+        },
     }
 }
 

@@ -33,6 +33,9 @@ pub fn pulse_home() -> PathBuf {
     }
 }
 
+/// Where Debian's `librocksdb-dev` puts the library the runtime links.
+const DEBIAN_ROCKSDB_LIB_DIR: &str = "/usr/lib/x86_64-linux-gnu";
+
 pub struct Built {
     pub binary: PathBuf,
     pub crate_dir: PathBuf,
@@ -127,6 +130,12 @@ pub fn build(
         .stderr(Stdio::piped());
     if profile == Profile::Release {
         command.arg("--release");
+    }
+    // The runtime links Debian's librocksdb; cargo reads `.cargo/config.toml` from the working
+    // directory, not the manifest's, so pass the variable here or cargo would build the bundled
+    // C++ library (25 minutes).
+    if std::env::var_os("ROCKSDB_LIB_DIR").is_none() && Path::new(DEBIAN_ROCKSDB_LIB_DIR).is_dir() {
+        command.env("ROCKSDB_LIB_DIR", DEBIAN_ROCKSDB_LIB_DIR);
     }
     let mut child = command.spawn().map_err(|error| {
         vec![Diagnostic::new(E0903, format!("cannot run cargo: {error}")).help("install Rust with rustup")]

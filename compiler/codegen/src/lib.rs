@@ -358,6 +358,19 @@ impl<'p> Generator<'p> {
             None => quote! { let event_time = cx.arrival(); },
         };
         let forward = self.forward(node_idx, "out", quote! { record }, quote! { &view });
+        // G41: a has-done-event without an `events` edge is fed by the sources upstream of its flow.
+        let implicit_events: Vec<TokenStream> = self
+            .downstream_of(node_idx)
+            .into_iter()
+            .filter(|&target| {
+                matches!(self.pipeline.nodes[target].op, Operator::HasDoneEvent { .. })
+                    && !self.pipeline.edges_into(target).any(|edge| edge.to_port == "events")
+            })
+            .map(|target| {
+                let method = format_ident!("enter_{}_events", target);
+                quote! { self.#method(cx, record); }
+            })
+            .collect();
         quote! {
             let view: #view_ty = match decode::parse_event(line) {
                 Ok(view) => view,
@@ -370,8 +383,24 @@ impl<'p> Generator<'p> {
             #event_time
             cx.observe_event_time(event_time);
             let record = Record { text: line, event_time, entry_time: event_time };
+            #(#implicit_events)*
             #forward
         }
+    }
+
+    /// Every node reachable from `node`, in topological order.
+    fn downstream_of(&self, node: NodeIdx) -> Vec<NodeIdx> {
+        let mut reached = vec![false; self.pipeline.nodes.len()];
+        let mut stack = vec![node];
+        while let Some(current) = stack.pop() {
+            for edge in self.pipeline.edges.iter().filter(|edge| edge.from == current) {
+                if !reached[edge.to] {
+                    reached[edge.to] = true;
+                    stack.push(edge.to);
+                }
+            }
+        }
+        self.pipeline.topo_order.iter().copied().filter(|idx| reached[*idx]).collect()
     }
 
     /// Sends a record out of `node`'s `port` to every connected input, or counts the drop.
@@ -380,7 +409,7 @@ impl<'p> Generator<'p> {
         if edges.is_empty() {
             return quote! { cx.drop_record(#node); };
         }
-        let out_seg = self.segments.seg_out[node];
+        let out_seg = if port == "late" { self.segments.seg_in[node] } else { self.segments.seg_out[node] };
         let calls = edges.iter().map(|edge| {
             let target = edge.to;
             if matches!(self.pipeline.nodes[target].op, Operator::HasDoneEvent { .. }) {

@@ -58,7 +58,11 @@ impl Segments {
                 }
                 continue;
             }
-            let upstream: BTreeSet<usize> = pipeline.edges_into(idx).map(|edge| seg_out[edge.from]).collect();
+            // A `late` output carries the operator's input record unchanged.
+            let upstream: BTreeSet<usize> = pipeline
+                .edges_into(idx)
+                .map(|edge| if edge.from_port == "late" { seg_in[edge.from] } else { seg_out[edge.from] })
+                .collect();
             // has-done-event buffers flow records to the end of the step (G41), so it always
             // parses its input text itself.
             let own_view = matches!(node.op, Operator::HasDoneEvent { .. });

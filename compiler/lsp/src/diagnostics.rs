@@ -1,0 +1,128 @@
+//! Compiler diagnostics as LSP diagnostics: UTF-16 ranges, the code with a link to its page,
+//! secondary labels as related information, notes and help in the message, and the
+//! `pulsec explain` hint in the message and in `data`.
+
+use crate::analysis::Analysis;
+use crate::line_index::LineIndex;
+use lsp_types::{
+    CodeDescription, DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString, Range, Url,
+};
+use pulse_syntax::{Diagnostic, Severity, Span};
+
+/// Where the pages of diagnostic codes are published; `pulsec explain CODE` prints the same page.
+pub const ERRORS_URL: &str = "https://pulse.dev/errors/";
+
+/// Converts every diagnostic of `analysis` for the document at `uri`. `uri_of` gives the URI and
+/// line index of another file of the analysis (the JSON Schema file), when it has one.
+pub fn to_lsp(
+    analysis: &Analysis,
+    uri: &Url,
+    index: &LineIndex,
+    uri_of: &dyn Fn(Span) -> Option<(Url, Range)>,
+) -> Vec<lsp_types::Diagnostic> {
+    let schema_span = analysis.document.as_ref().and_then(|doc| doc.setting("schema")).map(|value| value.span);
+    analysis
+        .diagnostics
+        .iter()
+        .map(|diagnostic| convert(analysis, diagnostic, uri, index, schema_span, uri_of))
+        .collect()
+}
+
+fn convert(
+    analysis: &Analysis,
+    diagnostic: &Diagnostic,
+    uri: &Url,
+    index: &LineIndex,
+    schema_span: Option<Span>,
+    uri_of: &dyn Fn(Span) -> Option<(Url, Range)>,
+) -> lsp_types::Diagnostic {
+    let code = diagnostic.code.as_str().to_string();
+    let primary = diagnostic.primary_span();
+    let mut message = diagnostic.message.clone();
+    let mut related = Vec::new();
+    // A problem in the JSON Schema file is shown on the `schema` reference, and linked to the file.
+    let range = match primary {
+        Some(span) if span.file == analysis.file => index.range(span.range()),
+        Some(span) => {
+            let file_name = &analysis.sources.get(span.file).name;
+            message = format!("in `{file_name}`: {message}");
+            if let Some((location_uri, range)) = uri_of(span) {
+                related.push(DiagnosticRelatedInformation {
+                    location: Location { uri: location_uri, range },
+                    message: primary_label(diagnostic).unwrap_or("here").to_string(),
+                });
+            }
+            schema_span.map(|span| index.range(span.range())).unwrap_or_default()
+        }
+        None => Range::default(),
+    };
+    for label in diagnostic.labels.iter().filter(|label| !label.primary) {
+        let location = if label.span.file == analysis.file {
+            Some((uri.clone(), index.range(label.span.range())))
+        } else {
+            uri_of(label.span)
+        };
+        if let Some((uri, range)) = location {
+            related.push(DiagnosticRelatedInformation {
+                location: Location { uri, range },
+                message: label.message.clone(),
+            });
+        }
+    }
+    if let Some(label) = primary_label(diagnostic).filter(|label| !label.is_empty()) {
+        message.push_str(&format!("\n{label}"));
+    }
+    for note in &diagnostic.notes {
+        message.push_str(&format!("\nnote: {note}"));
+    }
+    if let Some(help) = &diagnostic.help {
+        message.push_str(&format!("\nhelp: {help}"));
+    }
+    let explain = format!("pulsec explain {code}");
+    message.push_str(&format!("\n(`{explain}` explains {code})"));
+    lsp_types::Diagnostic {
+        range,
+        severity: Some(match diagnostic.severity {
+            Severity::Error => DiagnosticSeverity::ERROR,
+            Severity::Warning => DiagnosticSeverity::WARNING,
+        }),
+        code: Some(NumberOrString::String(code.clone())),
+        code_description: Url::parse(&format!("{ERRORS_URL}{code}")).ok().map(|href| CodeDescription { href }),
+        source: Some("pulsec".into()),
+        message,
+        related_information: (!related.is_empty()).then_some(related),
+        tags: None,
+        data: Some(serde_json::json!({ "explain": explain })),
+    }
+}
+
+fn primary_label(diagnostic: &Diagnostic) -> Option<&str> {
+    diagnostic.labels.iter().find(|label| label.primary).map(|label| label.message.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::analyze;
+
+    #[test]
+    fn converts_codes_ranges_and_related_spans() {
+        // `é` is two bytes but one UTF-16 unit: the column must count units.
+        let text = "pipeline p\nevent { userId: string }\nsrc: file-source(\"in\")\nsrc -> f: filter(\"é\" != \"\" && usr_id != null) -> out: stdout-sink\n";
+        let analysis = analyze("p.pulse", text.to_string(), &|_| Err(std::io::ErrorKind::NotFound.into()));
+        let uri = Url::parse("file:///tmp/p.pulse").expect("url");
+        let diagnostics = to_lsp(&analysis, &uri, &LineIndex::new(text), &|_| None);
+        let unknown =
+            diagnostics.iter().find(|d| d.code == Some(NumberOrString::String("E0205".into()))).expect("E0205");
+        assert_eq!(unknown.range.start, lsp_types::Position { line: 3, character: 30 });
+        assert!(unknown.message.contains("did you mean `userId`?"), "{}", unknown.message);
+        assert!(unknown.message.contains("pulsec explain E0205"));
+        assert_eq!(unknown.code_description.as_ref().map(|d| d.href.as_str()), Some("https://pulse.dev/errors/E0205"));
+        let text = "pipeline p\nsrc: file-source(\"in\")\nsrc: stdout-sink\n";
+        let analysis = analyze("p.pulse", text.to_string(), &|_| Err(std::io::ErrorKind::NotFound.into()));
+        let diagnostics = to_lsp(&analysis, &uri, &LineIndex::new(text), &|_| None);
+        let duplicate =
+            diagnostics.iter().find(|d| d.code == Some(NumberOrString::String("E0201".into()))).expect("E0201");
+        assert_eq!(duplicate.related_information.as_ref().map(Vec::len), Some(1));
+    }
+}

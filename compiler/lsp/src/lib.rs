@@ -1,0 +1,24 @@
+//! The Pulse language server (`pulsec lsp`), the only crate that knows the LSP. The analyses
+//! (what is at a position, hover text, definitions, completions, symbols, renames) are pure
+//! functions over an `Analysis`; `server` turns them into LSP messages over stdio.
+
+pub mod analysis;
+pub mod completion;
+pub mod definition;
+pub mod diagnostics;
+pub mod hover;
+pub mod line_index;
+pub mod locate;
+pub mod rename;
+pub mod server;
+pub mod symbols;
+
+/// Serves the LSP over stdin/stdout until the client says `exit` (`pulsec lsp`).
+pub fn run_stdio() -> anyhow::Result<()> {
+    let (connection, io_threads) = lsp_server::Connection::stdio();
+    let result = server::run(&connection);
+    // The I/O threads end only when the connection's channels close: drop it before joining.
+    drop(connection);
+    io_threads.join()?;
+    result
+}

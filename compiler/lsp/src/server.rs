@@ -1,0 +1,384 @@
+//! The LSP loop over a `lsp_server::Connection`: document state, analyses on open and change
+//! (coalesced: a burst of changes is analysed once, when the queue is empty), diagnostics
+//! publishing, and request dispatch. A panicking handler answers with an error; the server lives on.
+
+use crate::analysis::{analyze, Analysis};
+use crate::line_index::LineIndex;
+use crate::{completion, definition, diagnostics, hover, rename, symbols};
+use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
+use lsp_types::notification::Notification as _;
+use lsp_types::request::Request as _;
+use lsp_types::{
+    CompletionOptions, DocumentSymbol, DocumentSymbolResponse, GotoDefinitionResponse, Hover, HoverContents,
+    HoverProviderCapability, InitializeParams, Location, MarkupContent, MarkupKind, OneOf, Position,
+    PrepareRenameResponse, PublishDiagnosticsParams, Range, RenameOptions, ServerCapabilities,
+    TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit, Url, WorkspaceEdit,
+};
+use pulse_syntax::Span;
+use serde_json::Value as Json;
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+
+/// A custom request that panics on purpose, so tests can check that a panicking handler becomes
+/// an error response and the server keeps serving.
+pub const DEBUG_PANIC_METHOD: &str = "pulse/debugPanic";
+
+pub fn capabilities() -> ServerCapabilities {
+    ServerCapabilities {
+        text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
+        hover_provider: Some(HoverProviderCapability::Simple(true)),
+        definition_provider: Some(OneOf::Left(true)),
+        completion_provider: Some(CompletionOptions {
+            trigger_characters: Some([".", "\"", "{", ">", ":"].iter().map(|ch| ch.to_string()).collect()),
+            ..CompletionOptions::default()
+        }),
+        document_symbol_provider: Some(OneOf::Left(true)),
+        document_formatting_provider: Some(OneOf::Left(true)),
+        rename_provider: Some(OneOf::Right(RenameOptions {
+            prepare_provider: Some(true),
+            work_done_progress_options: Default::default(),
+        })),
+        ..ServerCapabilities::default()
+    }
+}
+
+/// Runs the server on `connection` until `shutdown` and `exit`: the initialize handshake, then the loop.
+pub fn run(connection: &Connection) -> anyhow::Result<()> {
+    let (id, params) = connection.initialize_start()?;
+    let _params: InitializeParams = serde_json::from_value(params).unwrap_or_default();
+    let result = serde_json::json!({
+        "capabilities": capabilities(),
+        "serverInfo": { "name": "pulsec lsp", "version": env!("CARGO_PKG_VERSION") },
+    });
+    connection.initialize_finish(id, result)?;
+    let mut server = Server { documents: HashMap::new() };
+    while let Ok(message) = connection.receiver.recv() {
+        match message {
+            Message::Request(request) => {
+                if connection.handle_shutdown(&request)? {
+                    return Ok(());
+                }
+                let response = server.request(request);
+                connection.sender.send(Message::Response(response))?;
+            }
+            Message::Notification(notification) => {
+                if notification.method == lsp_types::notification::Exit::METHOD {
+                    return Ok(());
+                }
+                server.notification(notification);
+            }
+            Message::Response(_) => {}
+        }
+        // Analyse and publish once the burst of queued messages is handled.
+        if connection.receiver.is_empty() {
+            for notification in server.publish_dirty() {
+                connection.sender.send(Message::Notification(notification))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+struct OpenDocument {
+    text: String,
+    version: i32,
+    /// `None` after a change until the next analysis.
+    analysis: Option<Analysis>,
+    /// The last analysis that had a document, kept for completion while the text does not parse.
+    last_good: Option<Analysis>,
+    published: bool,
+}
+
+struct Server {
+    documents: HashMap<Url, OpenDocument>,
+}
+
+type HandlerResult = Result<Json, (ErrorCode, String)>;
+
+impl Server {
+    fn notification(&mut self, notification: Notification) {
+        use lsp_types::notification::{DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument};
+        match notification.method.as_str() {
+            DidOpenTextDocument::METHOD => {
+                if let Ok(params) = serde_json::from_value::<lsp_types::DidOpenTextDocumentParams>(notification.params)
+                {
+                    let document = params.text_document;
+                    self.set_text(document.uri, document.text, document.version);
+                }
+            }
+            DidChangeTextDocument::METHOD => {
+                if let Ok(params) =
+                    serde_json::from_value::<lsp_types::DidChangeTextDocumentParams>(notification.params)
+                {
+                    // Full synchronisation: the last change holds the whole text.
+                    if let Some(change) = params.content_changes.into_iter().last() {
+                        self.set_text(params.text_document.uri, change.text, params.text_document.version);
+                    }
+                }
+            }
+            DidCloseTextDocument::METHOD => {
+                if let Ok(params) = serde_json::from_value::<lsp_types::DidCloseTextDocumentParams>(notification.params)
+                {
+                    self.documents.remove(&params.text_document.uri);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn set_text(&mut self, uri: Url, text: String, version: i32) {
+        let document = self.documents.entry(uri).or_insert(OpenDocument {
+            text: String::new(),
+            version,
+            analysis: None,
+            last_good: None,
+            published: false,
+        });
+        if let Some(previous) = document.analysis.take() {
+            if previous.document.is_some() {
+                document.last_good = Some(previous);
+            }
+        }
+        document.text = text;
+        document.version = version;
+        document.published = false;
+    }
+
+    fn analysis(&mut self, uri: &Url) -> Option<&OpenDocument> {
+        let document = self.documents.get_mut(uri)?;
+        if document.analysis.is_none() {
+            document.analysis = Some(analyze_document(uri, document.text.clone()));
+        }
+        Some(document)
+    }
+
+    fn publish_dirty(&mut self) -> Vec<Notification> {
+        let dirty: Vec<Url> =
+            self.documents.iter().filter(|(_, document)| !document.published).map(|(uri, _)| uri.clone()).collect();
+        let mut notifications = Vec::new();
+        for uri in dirty {
+            let published = catch_unwind(AssertUnwindSafe(|| {
+                let document = self.analysis(&uri)?;
+                let analysis = document.analysis.as_ref()?;
+                let index = LineIndex::new(&document.text);
+                let uri_of = |span: Span| other_file_location(&uri, analysis, span);
+                let diagnostics = diagnostics::to_lsp(analysis, &uri, &index, &uri_of);
+                Some(PublishDiagnosticsParams { uri: uri.clone(), diagnostics, version: Some(document.version) })
+            }));
+            if let Some(document) = self.documents.get_mut(&uri) {
+                document.published = true;
+            }
+            if let Ok(Some(params)) = published {
+                notifications
+                    .push(Notification::new(lsp_types::notification::PublishDiagnostics::METHOD.into(), params));
+            }
+        }
+        notifications
+    }
+
+    fn request(&mut self, request: Request) -> Response {
+        let id = request.id.clone();
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.dispatch(request)));
+        match outcome {
+            Ok(Ok(result)) => Response::new_ok(id, result),
+            Ok(Err((code, message))) => Response::new_err(id, code as i32, message),
+            Err(panic) => {
+                let reason = panic
+                    .downcast_ref::<&str>()
+                    .map(|text| text.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                Response::new_err(
+                    id,
+                    ErrorCode::InternalError as i32,
+                    format!("internal error in pulsec lsp: {reason}"),
+                )
+            }
+        }
+    }
+
+    fn dispatch(&mut self, request: Request) -> HandlerResult {
+        use lsp_types::request::{
+            Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest, PrepareRenameRequest, Rename,
+        };
+        match request.method.as_str() {
+            HoverRequest::METHOD => {
+                let params: lsp_types::HoverParams = parse(request.params)?;
+                let position = params.text_document_position_params;
+                self.at(&position.text_document.uri, position.position, |analysis, index, offset| {
+                    let hover = hover::hover(analysis, offset).map(|(text, span)| Hover {
+                        contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: text }),
+                        range: Some(index.range(span.range())),
+                    });
+                    to_json(hover)
+                })
+            }
+            GotoDefinition::METHOD => {
+                let params: lsp_types::GotoDefinitionParams = parse(request.params)?;
+                let position = params.text_document_position_params;
+                let uri = position.text_document.uri.clone();
+                self.at(&uri, position.position, |analysis, index, offset| {
+                    let location = definition::definition(analysis, offset).and_then(|found| {
+                        if found.span.file == analysis.file {
+                            Some(Location { uri: uri.clone(), range: index.range(found.span.range()) })
+                        } else {
+                            other_file_location(&uri, analysis, found.span).map(|(uri, range)| Location { uri, range })
+                        }
+                    });
+                    to_json(location.map(GotoDefinitionResponse::Scalar))
+                })
+            }
+            Completion::METHOD => {
+                let params: lsp_types::CompletionParams = parse(request.params)?;
+                let position = params.text_document_position;
+                let uri = position.text_document.uri;
+                let document = self.analysis(&uri).ok_or_else(unknown_document)?;
+                let analysis = document.analysis.as_ref().ok_or_else(unknown_document)?;
+                let index = LineIndex::new(&document.text);
+                let offset = index.offset(position.position);
+                let items: Vec<lsp_types::CompletionItem> =
+                    completion::complete(analysis, document.last_good.as_ref(), offset)
+                        .into_iter()
+                        .map(|item| lsp_types::CompletionItem {
+                            label: item.label,
+                            kind: Some(item.kind),
+                            detail: item.detail,
+                            ..lsp_types::CompletionItem::default()
+                        })
+                        .collect();
+                to_json(lsp_types::CompletionResponse::Array(items))
+            }
+            DocumentSymbolRequest::METHOD => {
+                let params: lsp_types::DocumentSymbolParams = parse(request.params)?;
+                let document = self.analysis(&params.text_document.uri).ok_or_else(unknown_document)?;
+                let analysis = document.analysis.as_ref().ok_or_else(unknown_document)?;
+                let index = LineIndex::new(&document.text);
+                let symbols: Vec<DocumentSymbol> =
+                    symbols::symbols(analysis).iter().map(|symbol| to_lsp_symbol(symbol, &index)).collect();
+                to_json(DocumentSymbolResponse::Nested(symbols))
+            }
+            Formatting::METHOD => {
+                let params: lsp_types::DocumentFormattingParams = parse(request.params)?;
+                let document = self.documents.get(&params.text_document.uri).ok_or_else(unknown_document)?;
+                let edits = format_document(&params.text_document.uri, &document.text);
+                to_json(edits)
+            }
+            PrepareRenameRequest::METHOD => {
+                let params: lsp_types::TextDocumentPositionParams = parse(request.params)?;
+                self.at(&params.text_document.uri, params.position, |analysis, index, offset| match rename::node_id_at(
+                    analysis, offset,
+                ) {
+                    Some((_, span)) => to_json(PrepareRenameResponse::Range(index.range(span.range()))),
+                    None => Err((ErrorCode::RequestFailed, "only node ids can be renamed".into())),
+                })
+            }
+            Rename::METHOD => {
+                let params: lsp_types::RenameParams = parse(request.params)?;
+                let position = params.text_document_position;
+                let uri = position.text_document.uri.clone();
+                let new_name = params.new_name;
+                self.at(&uri, position.position, |analysis, index, offset| {
+                    let spans = rename::rename(analysis, offset, &new_name)
+                        .map_err(|reason| (ErrorCode::RequestFailed, reason))?;
+                    let edits: Vec<TextEdit> = spans
+                        .iter()
+                        .map(|span| TextEdit { range: index.range(span.range()), new_text: new_name.clone() })
+                        .collect();
+                    to_json(WorkspaceEdit {
+                        changes: Some(HashMap::from([(uri.clone(), edits)])),
+                        ..WorkspaceEdit::default()
+                    })
+                })
+            }
+            DEBUG_PANIC_METHOD => panic!("deliberate panic from `{DEBUG_PANIC_METHOD}`"),
+            method => Err((ErrorCode::MethodNotFound, format!("`{method}` is not supported by pulsec lsp"))),
+        }
+    }
+
+    /// Runs `handler` on the analysis of `uri` at `position`.
+    fn at(
+        &mut self,
+        uri: &Url,
+        position: Position,
+        handler: impl FnOnce(&Analysis, &LineIndex, usize) -> HandlerResult,
+    ) -> HandlerResult {
+        let document = self.analysis(uri).ok_or_else(unknown_document)?;
+        let analysis = document.analysis.as_ref().ok_or_else(unknown_document)?;
+        let index = LineIndex::new(&document.text);
+        handler(analysis, &index, index.offset(position))
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(params: Json) -> Result<T, (ErrorCode, String)> {
+    serde_json::from_value(params).map_err(|error| (ErrorCode::InvalidParams, format!("invalid parameters: {error}")))
+}
+
+fn to_json(value: impl serde::Serialize) -> HandlerResult {
+    serde_json::to_value(value).map_err(|error| (ErrorCode::InternalError, error.to_string()))
+}
+
+fn unknown_document() -> (ErrorCode, String) {
+    (ErrorCode::InvalidParams, "the document is not open".into())
+}
+
+/// The file name an analysis uses: the path for `file:` URIs, else the URI itself.
+fn document_path(uri: &Url) -> Option<PathBuf> {
+    uri.to_file_path().ok()
+}
+
+fn analyze_document(uri: &Url, text: String) -> Analysis {
+    let path = document_path(uri);
+    let name = path.as_ref().map(|path| path.display().to_string()).unwrap_or_else(|| uri.path().to_string());
+    let base = path.as_ref().and_then(|path| path.parent().map(PathBuf::from));
+    let read_schema = |relative: &str| match &base {
+        Some(base) => std::fs::read_to_string(base.join(relative)),
+        None => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "the document has no directory")),
+    };
+    analyze(&name, text, &read_schema)
+}
+
+/// The URI and range of a span in another file of the analysis (the JSON Schema file).
+fn other_file_location(uri: &Url, analysis: &Analysis, span: Span) -> Option<(Url, Range)> {
+    let file = analysis.sources.get(span.file);
+    let base = document_path(uri)?.parent()?.to_path_buf();
+    let target = Url::from_file_path(base.join(&file.name)).ok()?;
+    Some((target, LineIndex::new(&file.text).range(span.range())))
+}
+
+/// The edits of `pulsec fmt`: one edit replacing the whole text, none when it is formatted or
+/// does not parse.
+pub fn format_document(uri: &Url, text: &str) -> Vec<TextEdit> {
+    let file = pulse_syntax::FileId(0);
+    let formatted = if uri.path().ends_with(".json") {
+        match pulse_syntax::json::parse_json_document(file, text) {
+            (Some(document), diagnostics) if !diagnostics.iter().any(pulse_syntax::Diagnostic::is_error) => {
+                Some(pulse_syntax::json::print_json_document(&document))
+            }
+            _ => None,
+        }
+    } else {
+        pulse_syntax::pulse::format_pulse(file, text).ok()
+    };
+    match formatted {
+        Some(formatted) if formatted != text => {
+            let index = LineIndex::new(text);
+            vec![TextEdit { range: Range { start: Position::default(), end: index.end() }, new_text: formatted }]
+        }
+        _ => Vec::new(),
+    }
+}
+
+#[allow(deprecated)] // `DocumentSymbol::deprecated` must be written out; it is always `None`.
+fn to_lsp_symbol(symbol: &symbols::Symbol, index: &LineIndex) -> DocumentSymbol {
+    DocumentSymbol {
+        name: symbol.name.clone(),
+        detail: symbol.detail.clone(),
+        kind: symbol.kind,
+        tags: None,
+        deprecated: None,
+        range: index.range(symbol.span.range()),
+        selection_range: index.range(symbol.selection.range()),
+        children: Some(symbol.children.iter().map(|child| to_lsp_symbol(child, index)).collect()),
+    }
+}

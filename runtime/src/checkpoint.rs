@@ -1,0 +1,563 @@
+//! The pure parts of checkpoints and savepoints: the progress record (source positions, clocks,
+//! counters, committed output lengths, node layouts), the timer record, the portable snapshot
+//! format, and the decisions taken on restore (layout check, dropped nodes, output truncation).
+//! Everything is encoded with the compact binary helpers of `pulse_stdlib::state`.
+//!
+//! Snapshot (savepoint) format, version 1, all integers LEB128 (signed ones zig-zag) unless said:
+//!
+//! ```text
+//! magic "PULSESP\n" (8 bytes) | format version u32 LE = 1
+//! progress   (length-prefixed bytes, see `Progress::encode`)
+//! timers     count, then per timer: sequence, node id, time, domain (0 event, 1 processing),
+//!            event text, event time, entry time, key (0 | 1 + text)
+//! entries    count, then per entry: node id, key bytes, value bytes
+//! checksum   FNV-1a 64 of everything before it, u64 LE
+//! ```
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+
+use pulse_stdlib::state::{put_bytes, put_varint, put_varint_signed, CodecError, Reader};
+
+use crate::{TimeDomain, Timer};
+
+pub const SNAPSHOT_MAGIC: &[u8; 8] = b"PULSESP\n";
+pub const SNAPSHOT_VERSION: u32 = 1;
+/// Version of the progress record inside checkpoints and snapshots.
+const PROGRESS_VERSION: u64 = 1;
+
+/// Where one source stands.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourcePosition {
+    pub node: String,
+    /// Bytes consumed from the input.
+    pub offset: u64,
+    /// Lines consumed (blank and rejected ones included).
+    pub lines: u64,
+    /// The largest event time observed (`i64::MIN` for none): the source's watermark state.
+    pub max_event_time: i64,
+    /// The input ended (watermark +∞).
+    pub finished: bool,
+}
+
+/// Everything of a checkpoint that is not state entries or timers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub pipeline: String,
+    /// Node ids of the pipeline that wrote it.
+    pub nodes: Vec<String>,
+    /// (node id, layout string) of its stateful nodes.
+    pub layouts: Vec<(String, String)>,
+    /// The arrival the next line gets (G30).
+    pub next_arrival: i64,
+    /// The arrival clock as operators last saw it.
+    pub arrival: i64,
+    pub records_read: u64,
+    pub blank_lines: u64,
+    pub sources: Vec<SourcePosition>,
+    /// The timer queue's registration counter.
+    pub next_timer_sequence: u64,
+    /// (sink node id, records written).
+    pub sink_counts: Vec<(String, u64)>,
+    pub dead_letters: u64,
+    pub dropped: u64,
+    /// (node id, records dropped).
+    pub dropped_per_node: Vec<(String, u64)>,
+    /// (output file path, committed length in bytes).
+    pub outputs: Vec<(String, u64)>,
+    /// Checkpoints committed so far.
+    pub checkpoints: u64,
+}
+
+fn put_str(out: &mut Vec<u8>, text: &str) {
+    put_bytes(out, text.as_bytes());
+}
+
+fn put_pairs(out: &mut Vec<u8>, pairs: &[(String, u64)]) {
+    put_varint(out, pairs.len() as u64);
+    for (name, count) in pairs {
+        put_str(out, name);
+        put_varint(out, *count);
+    }
+}
+
+fn read_pairs(input: &mut Reader<'_>) -> Result<Vec<(String, u64)>, CodecError> {
+    let count = input.varint()?;
+    let mut pairs = Vec::new();
+    for _ in 0..count {
+        pairs.push((input.str()?.to_string(), input.varint()?));
+    }
+    Ok(pairs)
+}
+
+impl Progress {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        put_varint(out, PROGRESS_VERSION);
+        put_str(out, &self.pipeline);
+        put_varint(out, self.nodes.len() as u64);
+        for node in &self.nodes {
+            put_str(out, node);
+        }
+        put_varint(out, self.layouts.len() as u64);
+        for (node, layout) in &self.layouts {
+            put_str(out, node);
+            put_str(out, layout);
+        }
+        put_varint_signed(out, self.next_arrival);
+        put_varint_signed(out, self.arrival);
+        put_varint(out, self.records_read);
+        put_varint(out, self.blank_lines);
+        put_varint(out, self.sources.len() as u64);
+        for source in &self.sources {
+            put_str(out, &source.node);
+            put_varint(out, source.offset);
+            put_varint(out, source.lines);
+            put_varint_signed(out, source.max_event_time);
+            out.push(u8::from(source.finished));
+        }
+        put_varint(out, self.next_timer_sequence);
+        put_pairs(out, &self.sink_counts);
+        put_varint(out, self.dead_letters);
+        put_varint(out, self.dropped);
+        put_pairs(out, &self.dropped_per_node);
+        put_pairs(out, &self.outputs);
+        put_varint(out, self.checkpoints);
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode(&mut out);
+        out
+    }
+
+    pub fn decode(input: &mut Reader<'_>) -> Result<Progress, CodecError> {
+        let version = input.varint()?;
+        if version != PROGRESS_VERSION {
+            return Err(CodecError(format!("unsupported checkpoint record version {version}")));
+        }
+        let pipeline = input.str()?.to_string();
+        let mut nodes = Vec::new();
+        for _ in 0..input.varint()? {
+            nodes.push(input.str()?.to_string());
+        }
+        let mut layouts = Vec::new();
+        for _ in 0..input.varint()? {
+            layouts.push((input.str()?.to_string(), input.str()?.to_string()));
+        }
+        let next_arrival = input.varint_signed()?;
+        let arrival = input.varint_signed()?;
+        let records_read = input.varint()?;
+        let blank_lines = input.varint()?;
+        let mut sources = Vec::new();
+        for _ in 0..input.varint()? {
+            sources.push(SourcePosition {
+                node: input.str()?.to_string(),
+                offset: input.varint()?,
+                lines: input.varint()?,
+                max_event_time: input.varint_signed()?,
+                finished: input.u8()? != 0,
+            });
+        }
+        Ok(Progress {
+            pipeline,
+            nodes,
+            layouts,
+            next_arrival,
+            arrival,
+            records_read,
+            blank_lines,
+            sources,
+            next_timer_sequence: input.varint()?,
+            sink_counts: read_pairs(input)?,
+            dead_letters: input.varint()?,
+            dropped: input.varint()?,
+            dropped_per_node: read_pairs(input)?,
+            outputs: read_pairs(input)?,
+            checkpoints: input.varint()?,
+        })
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Progress, CodecError> {
+        let mut reader = Reader::new(bytes);
+        Progress::decode(&mut reader)
+    }
+
+    /// The committed length of output `path`, if this checkpoint knows it.
+    pub fn output_length(&self, path: &str) -> Option<u64> {
+        self.outputs.iter().find(|(known, _)| known == path).map(|(_, length)| *length)
+    }
+}
+
+/// A pending timer as checkpoints store it: by node id, not index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimerRecord {
+    pub node: String,
+    pub time: i64,
+    pub domain: TimeDomain,
+    pub event: Box<str>,
+    pub event_time: i64,
+    pub entry_time: i64,
+    pub key: Option<Box<str>>,
+}
+
+impl TimerRecord {
+    pub fn from_timer(timer: &Timer, nodes: &[&str]) -> TimerRecord {
+        TimerRecord {
+            node: nodes.get(timer.node as usize).copied().unwrap_or("").to_string(),
+            time: timer.time,
+            domain: timer.domain,
+            event: timer.event.clone(),
+            event_time: timer.event_time,
+            entry_time: timer.entry_time,
+            key: timer.key.clone(),
+        }
+    }
+
+    /// The runtime timer, for the pipeline whose node ids are `nodes`; `None` if the node is gone.
+    pub fn into_timer(self, nodes: &[&str]) -> Option<Timer> {
+        let index = nodes.iter().position(|node| *node == self.node)?;
+        Some(Timer {
+            node: u32::try_from(index).ok()?,
+            time: self.time,
+            domain: self.domain,
+            event: self.event,
+            event_time: self.event_time,
+            entry_time: self.entry_time,
+            key: self.key,
+        })
+    }
+
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        put_str(out, &self.node);
+        put_varint_signed(out, self.time);
+        out.push(match self.domain {
+            TimeDomain::Event => 0,
+            TimeDomain::Processing => 1,
+        });
+        put_str(out, &self.event);
+        put_varint_signed(out, self.event_time);
+        put_varint_signed(out, self.entry_time);
+        match &self.key {
+            None => out.push(0),
+            Some(key) => {
+                out.push(1);
+                put_str(out, key);
+            }
+        }
+    }
+
+    pub fn decode(input: &mut Reader<'_>) -> Result<TimerRecord, CodecError> {
+        let node = input.str()?.to_string();
+        let time = input.varint_signed()?;
+        let domain = match input.u8()? {
+            0 => TimeDomain::Event,
+            1 => TimeDomain::Processing,
+            other => return Err(CodecError(format!("unknown timer domain {other}"))),
+        };
+        let event = input.str()?.into();
+        let event_time = input.varint_signed()?;
+        let entry_time = input.varint_signed()?;
+        let key = match input.u8()? {
+            0 => None,
+            _ => Some(input.str()?.into()),
+        };
+        Ok(TimerRecord { node, time, domain, event, event_time, entry_time, key })
+    }
+}
+
+/// A whole checkpoint in one portable value: the savepoint format, and the memory backend's
+/// checkpoint file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub progress: Progress,
+    /// (registration sequence, timer).
+    pub timers: Vec<(u64, TimerRecord)>,
+    /// (node id, key, value).
+    pub entries: Vec<(String, Vec<u8>, Vec<u8>)>,
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in bytes {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+impl Snapshot {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.entries.len() * 32);
+        out.extend_from_slice(SNAPSHOT_MAGIC);
+        out.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+        put_bytes(&mut out, &self.progress.to_bytes());
+        put_varint(&mut out, self.timers.len() as u64);
+        for (sequence, timer) in &self.timers {
+            put_varint(&mut out, *sequence);
+            timer.encode(&mut out);
+        }
+        put_varint(&mut out, self.entries.len() as u64);
+        for (node, key, value) in &self.entries {
+            put_str(&mut out, node);
+            put_bytes(&mut out, key);
+            put_bytes(&mut out, value);
+        }
+        let checksum = fnv1a(&out);
+        out.extend_from_slice(&checksum.to_le_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Snapshot, String> {
+        if bytes.len() < 20 || &bytes[..8] != SNAPSHOT_MAGIC {
+            return Err("not a Pulse savepoint (bad magic)".to_string());
+        }
+        let version = u32::from_le_bytes(bytes[8..12].try_into().map_err(|_| "truncated header")?);
+        if version != SNAPSHOT_VERSION {
+            return Err(format!(
+                "savepoint format version {version} is not supported (this binary reads version {SNAPSHOT_VERSION})"
+            ));
+        }
+        let (body, checksum) = bytes.split_at(bytes.len() - 8);
+        let checksum = u64::from_le_bytes(checksum.try_into().map_err(|_| "truncated checksum")?);
+        if fnv1a(body) != checksum {
+            return Err("savepoint is corrupt (checksum mismatch)".to_string());
+        }
+        let mut input = Reader::new(&body[12..]);
+        let decode = |input: &mut Reader<'_>| -> Result<Snapshot, CodecError> {
+            let progress = Progress::from_bytes(input.bytes()?)?;
+            let mut timers = Vec::new();
+            for _ in 0..input.varint()? {
+                timers.push((input.varint()?, TimerRecord::decode(input)?));
+            }
+            let mut entries = Vec::new();
+            for _ in 0..input.varint()? {
+                entries.push((input.str()?.to_string(), input.bytes()?.to_vec(), input.bytes()?.to_vec()));
+            }
+            Ok(Snapshot { progress, timers, entries })
+        };
+        let snapshot = decode(&mut input).map_err(|error| format!("savepoint is corrupt: {error}"))?;
+        if !input.is_empty() {
+            return Err("savepoint is corrupt: trailing bytes".to_string());
+        }
+        Ok(snapshot)
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename, fsync of
+/// the directory. A reader sees the old file or the new one, never a mix.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = std::path::PathBuf::from(temporary);
+    {
+        let mut file = File::create(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&temporary, path)?;
+    File::open(dir)?.sync_all()
+}
+
+/// What restoring a checkpoint into the current pipeline means for its state.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RestorePlan {
+    /// Nodes of the checkpoint that the pipeline no longer has: their state is dropped.
+    pub removed_nodes: Vec<String>,
+}
+
+/// Checks a checkpoint's nodes and layouts against the pipeline's. A surviving node whose
+/// layout changed is refused (never reset); nodes that are gone are dropped.
+pub fn plan_restore(
+    saved: &Progress,
+    nodes: &[&str],
+    layouts: &[(&str, &str)],
+    nodes_with_state: &[String],
+) -> Result<RestorePlan, String> {
+    for (node, old_layout) in &saved.layouts {
+        if !nodes.contains(&node.as_str()) {
+            continue;
+        }
+        let new_layout = layouts.iter().find(|(known, _)| known == node).map(|(_, layout)| *layout);
+        if new_layout != Some(old_layout.as_str()) {
+            return Err(format!(
+                "node `{node}` keeps state with layout `{old_layout}` in the checkpoint, but this pipeline's `{node}` has layout `{}`; \
+                 its state cannot be restored (restore into a pipeline with the same layout, or give the changed node a new id to start it empty)",
+                new_layout.unwrap_or("(none: not stateful)")
+            ));
+        }
+    }
+    let mut removed_nodes: Vec<String> = saved
+        .nodes
+        .iter()
+        .chain(nodes_with_state)
+        .chain(saved.layouts.iter().map(|(node, _)| node))
+        .filter(|node| !nodes.contains(&node.as_str()))
+        .cloned()
+        .collect();
+    removed_nodes.sort();
+    removed_nodes.dedup();
+    Ok(RestorePlan { removed_nodes })
+}
+
+/// Opens an output file for a run that resumes a checkpoint: an existing file is cut back to
+/// its committed length (dropping what was written after the checkpoint) and appended to.
+/// `strict` (a checkpoint of this state directory) makes a file shorter than its committed
+/// length an error: committed output was lost.
+pub fn open_resumed_output(path: &Path, committed: u64, strict: bool) -> io::Result<(File, u64)> {
+    let mut file = OpenOptions::new().create(true).write(true).truncate(false).open(path)?;
+    let length = file.metadata()?.len();
+    if length < committed && strict {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("holds {length} bytes but the checkpoint committed {committed}"),
+        ));
+    }
+    let keep = length.min(committed);
+    file.set_len(keep)?;
+    file.sync_data()?;
+    io::Seek::seek(&mut file, io::SeekFrom::Start(keep))?;
+    Ok((file, keep))
+}
+
+/// Parses a checkpoint interval: `500ms`, `2s`, `5m`, `1h` or plain milliseconds.
+pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let value: u64 = digits.parse().map_err(|_| format!("invalid duration `{text}` (expected e.g. 500ms, 2s, 5m)"))?;
+    let factor = match unit {
+        "" | "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err(format!("invalid duration `{text}` (expected e.g. 500ms, 2s, 5m)")),
+    };
+    Ok(value.saturating_mul(factor))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress() -> Progress {
+        Progress {
+            pipeline: "p".into(),
+            nodes: vec!["src".into(), "settle".into(), "out".into()],
+            layouts: vec![("settle".into(), "delay-latest/v1".into())],
+            next_arrival: 42,
+            arrival: 41,
+            records_read: 40,
+            blank_lines: 2,
+            sources: vec![SourcePosition {
+                node: "src".into(),
+                offset: 1234,
+                lines: 42,
+                max_event_time: -5,
+                finished: false,
+            }],
+            next_timer_sequence: 7,
+            sink_counts: vec![("out".into(), 3)],
+            dead_letters: 1,
+            dropped: 2,
+            dropped_per_node: vec![("settle".into(), 2)],
+            outputs: vec![("dir/out.jsonl".into(), 99)],
+            checkpoints: 3,
+        }
+    }
+
+    #[test]
+    fn progress_round_trips() {
+        let progress = progress();
+        assert_eq!(Progress::from_bytes(&progress.to_bytes()), Ok(progress.clone()));
+        assert_eq!(progress.output_length("dir/out.jsonl"), Some(99));
+        assert_eq!(progress.output_length("other"), None);
+    }
+
+    #[test]
+    fn snapshot_round_trips_and_detects_corruption() {
+        let snapshot = Snapshot {
+            progress: progress(),
+            timers: vec![(
+                5,
+                TimerRecord {
+                    node: "settle".into(),
+                    time: 2000,
+                    domain: TimeDomain::Event,
+                    event: "{\"a\":1}".into(),
+                    event_time: 0,
+                    entry_time: 0,
+                    key: Some("\"u1\"".into()),
+                },
+            )],
+            entries: vec![("settle".into(), b"\"u1\"".to_vec(), vec![1, 2, 3])],
+        };
+        let bytes = snapshot.encode();
+        assert_eq!(&bytes[..8], SNAPSHOT_MAGIC);
+        assert_eq!(Snapshot::decode(&bytes), Ok(snapshot));
+        let mut corrupt = bytes.clone();
+        corrupt[20] ^= 1;
+        assert!(Snapshot::decode(&corrupt).expect_err("corrupt").contains("checksum"));
+        let mut future = bytes;
+        future[8] = 9;
+        assert!(Snapshot::decode(&future).expect_err("version").contains("version 9"));
+        assert!(Snapshot::decode(b"hello").is_err());
+    }
+
+    #[test]
+    fn timers_are_stored_by_node_id() {
+        let timer = Timer {
+            node: 1,
+            time: 10,
+            domain: TimeDomain::Processing,
+            event: "{}".into(),
+            event_time: 1,
+            entry_time: 2,
+            key: None,
+        };
+        let record = TimerRecord::from_timer(&timer, &["a", "settle"]);
+        assert_eq!(record.node, "settle");
+        // The node moved to index 2 in an edited pipeline.
+        assert_eq!(record.clone().into_timer(&["a", "new", "settle"]).map(|timer| timer.node), Some(2));
+        assert_eq!(record.into_timer(&["a"]), None);
+    }
+
+    #[test]
+    fn restore_keeps_surviving_nodes_drops_removed_ones_and_refuses_changed_layouts() {
+        let saved = progress();
+        let plan = plan_restore(&saved, &["out", "extra", "settle", "src"], &[("settle", "delay-latest/v1")], &[])
+            .expect("same layout");
+        assert_eq!(plan, RestorePlan::default());
+        let plan = plan_restore(&saved, &["src", "out"], &[], &["gone".to_string()]).expect("settle removed");
+        assert_eq!(plan.removed_nodes, vec!["gone".to_string(), "settle".to_string()]);
+        let error = plan_restore(&saved, &["src", "settle", "out"], &[("settle", "delay-latest/v2")], &[])
+            .expect_err("layout changed");
+        assert!(error.contains("`settle`") && error.contains("delay-latest/v1") && error.contains("delay-latest/v2"));
+    }
+
+    #[test]
+    fn resumed_outputs_are_cut_back_to_the_committed_length() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("out.jsonl");
+        std::fs::write(&path, "committed\nuncommitted\n").expect("write");
+        let (mut file, length) = open_resumed_output(&path, 10, true).expect("opens");
+        assert_eq!(length, 10);
+        file.write_all(b"next\n").expect("append");
+        drop(file);
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "committed\nnext\n");
+        assert!(open_resumed_output(&path, 100, true).is_err(), "committed output was lost");
+        let (_, length) = open_resumed_output(&path, 100, false).expect("savepoint restore appends");
+        assert_eq!(length, 15);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms("500ms"), Ok(500));
+        assert_eq!(parse_duration_ms("2s"), Ok(2000));
+        assert_eq!(parse_duration_ms("5m"), Ok(300_000));
+        assert_eq!(parse_duration_ms("250"), Ok(250));
+        assert!(parse_duration_ms("2 weeks").is_err());
+        assert!(parse_duration_ms("s").is_err());
+    }
+}
