@@ -246,7 +246,7 @@ impl fmt::Display for CheckpointStats {
             if self.checkpoints == 0 { 0.0 } else { self.total.as_secs_f64() * 1e3 / self.checkpoints as f64 };
         write!(
             formatter,
-            "{} checkpoints, {:.2} ms average, {:.2} ms max, last {:.2} ms ({} state entries written)",
+            "{} checkpoints, {:.2} ms average, {:.2} ms max, last {:.2} ms ({} state entries changed)",
             self.checkpoints,
             average,
             self.max.as_secs_f64() * 1e3,
