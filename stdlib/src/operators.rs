@@ -260,16 +260,20 @@ pub struct TriggerStep {
 
 /// G40: the event is tried as a cancel (time within [start, start + within] of the open
 /// window), then as a start (opens a window if none is open).
-pub fn trigger(
-    state: &mut Option<TriggerState>,
-    time: i64,
-    is_start: bool,
-    is_cancel: bool,
-    within_ms: u64,
-    event: &str,
-    event_time: i64,
-    entry_time: i64,
-) -> TriggerStep {
+/// One event as a trigger sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct TriggerInput<'a> {
+    /// The operator's clock for the event: event time, or arrival in processing time.
+    pub time: i64,
+    pub is_start: bool,
+    pub is_cancel: bool,
+    pub event: &'a str,
+    pub event_time: i64,
+    pub entry_time: i64,
+}
+
+pub fn trigger(state: &mut Option<TriggerState>, input: TriggerInput<'_>, within_ms: u64) -> TriggerStep {
+    let TriggerInput { time, is_start, is_cancel, event, event_time, entry_time } = input;
     let mut step = TriggerStep { cancelled: None, opened: None };
     if is_cancel {
         if let Some(open) = state {
@@ -726,19 +730,11 @@ fn combine(into: &mut Accumulator, from: Accumulator) {
             *all_int &= other_all;
             *n += other_n;
         }
-        (Accumulator::Min(a), Accumulator::Min(b)) => {
-            if let Some(b) = b {
-                if a.is_none_or(|a| b.as_f64() < a.as_f64()) {
-                    *a = Some(b);
-                }
-            }
+        (Accumulator::Min(a), Accumulator::Min(Some(b))) if a.is_none_or(|a| b.as_f64() < a.as_f64()) => {
+            *a = Some(b);
         }
-        (Accumulator::Max(a), Accumulator::Max(b)) => {
-            if let Some(b) = b {
-                if a.is_none_or(|a| b.as_f64() > a.as_f64()) {
-                    *a = Some(b);
-                }
-            }
+        (Accumulator::Max(a), Accumulator::Max(Some(b))) if a.is_none_or(|a| b.as_f64() > a.as_f64()) => {
+            *a = Some(b);
         }
         (Accumulator::Avg { float_sum, n }, Accumulator::Avg { float_sum: other_sum, n: other_n }) => {
             *float_sum += other_sum;
@@ -751,19 +747,11 @@ fn combine(into: &mut Accumulator, from: Accumulator) {
                 }
             }
         }
-        (Accumulator::First(a), Accumulator::First(b)) => {
-            if let Some(b) = b {
-                if a.as_ref().is_none_or(|a| b.0 < a.0) {
-                    *a = Some(b);
-                }
-            }
+        (Accumulator::First(a), Accumulator::First(Some(b))) if a.as_ref().is_none_or(|a| b.0 < a.0) => {
+            *a = Some(b);
         }
-        (Accumulator::Last(a), Accumulator::Last(b)) => {
-            if let Some(b) = b {
-                if a.as_ref().is_none_or(|a| b.0 >= a.0) {
-                    *a = Some(b);
-                }
-            }
+        (Accumulator::Last(a), Accumulator::Last(Some(b))) if a.as_ref().is_none_or(|a| b.0 >= a.0) => {
+            *a = Some(b);
         }
         _ => {}
     }
@@ -844,8 +832,8 @@ mod tests {
             passes.push(pass);
             state = next;
         }
-        // 0 and 10 pass; 20 and 30 are capped ((−10, 20] and (0, 30] hold two passed events:
-        // at 30 the window (0, 30] holds only 10, but 20 was capped, so 30 passes.
+        // 0 and 10 pass; 20 is capped ((-10, 20] holds 0 and 10); at 30 the window (0, 30]
+        // holds only 10 (0 is outside, 20 was capped, not passed), so 30 passes.
         assert_eq!(passes, [true, true, false, true, true]);
     }
 
@@ -867,22 +855,26 @@ mod tests {
         assert_eq!(decode::<SegmentationState>(&encode(&state)), Ok(state));
     }
 
+    fn input(time: i64, is_start: bool, is_cancel: bool, event: &str) -> TriggerInput<'_> {
+        TriggerInput { time, is_start, is_cancel, event, event_time: time, entry_time: time }
+    }
+
     #[test]
     fn trigger_tries_cancel_then_start() {
         let mut state = None;
-        let step = trigger(&mut state, 100, true, false, 50, "{\"s\":1}", 100, 100);
+        let step = trigger(&mut state, input(100, true, false, "{\"s\":1}"), 50);
         assert_eq!(step.opened, Some(150));
         // A repeated start is ignored.
-        let step = trigger(&mut state, 120, true, false, 50, "{\"s\":2}", 120, 120);
+        let step = trigger(&mut state, input(120, true, false, "{\"s\":2}"), 50);
         assert_eq!(step.opened, None);
         // A cancel at exactly start + within still cancels.
-        let step = trigger(&mut state, 150, false, true, 50, "{\"c\":1}", 150, 150);
+        let step = trigger(&mut state, input(150, false, true, "{\"c\":1}"), 50);
         assert_eq!(step.cancelled.map(|open| open.start_event), Some("{\"s\":1}".into()));
         assert!(state.is_none());
         // An event matching both restarts: cancels nothing (no window), then starts.
-        let step = trigger(&mut state, 200, true, true, 50, "{\"b\":1}", 200, 200);
+        let step = trigger(&mut state, input(200, true, true, "{\"b\":1}"), 50);
         assert_eq!(step.opened, Some(250));
-        let step = trigger(&mut state, 210, true, true, 50, "{\"b\":2}", 210, 210);
+        let step = trigger(&mut state, input(210, true, true, "{\"b\":2}"), 50);
         assert!(step.cancelled.is_some());
         assert_eq!(step.opened, Some(260));
     }

@@ -17,10 +17,13 @@ pub trait Store {
     fn delete(&mut self, node: &str, key: &[u8]);
 }
 
+/// (node id, key) -> value.
+type Entries = HashMap<(Box<str>, Box<[u8]>), Vec<u8>>;
+
 /// A plain in-memory store: the backend for tests and for `stateBackend: "memory"`.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
-    entries: HashMap<(Box<str>, Box<[u8]>), Vec<u8>>,
+    entries: Entries,
 }
 
 impl MemoryStore {

@@ -191,3 +191,42 @@ fn seed_json_without_its_comma_is_one_syntax_error_at_the_missing_comma() {
     let span = diagnostic.primary_span().expect("primary label");
     assert_eq!(span.start as usize, end_of_value, "the error points right after the brokers value");
 }
+
+#[test]
+fn test_blocks_of_the_examples_pass_in_both_forms() {
+    let mut n_tests = 0;
+    for dir in examples() {
+        for form in ["pipeline.pulse", "pipeline.json"] {
+            let (loaded, _) = checked(&dir.join(form));
+            let cases = pulsec::testing::test_cases(&loaded).unwrap_or_else(|diagnostics| panic!("{diagnostics:?}"));
+            if cases.is_empty() {
+                continue;
+            }
+            n_tests += cases.len();
+            let outcomes = pulsec::testing::run(&loaded, form, &cases).unwrap_or_else(|error| panic!("{error:?}"));
+            for outcome in outcomes {
+                assert!(
+                    outcome.failure.is_empty(),
+                    "{}/{form}: test `{}` failed:\n{}",
+                    dir.display(),
+                    outcome.name,
+                    outcome.failure
+                );
+            }
+        }
+    }
+    assert!(n_tests >= 8, "the examples hold test blocks ({n_tests} found)");
+}
+
+#[test]
+fn a_failing_test_block_reports_the_difference() {
+    let source =
+        std::fs::read_to_string(workspace().join("examples/cart-abandonment/pipeline.pulse")).expect("example");
+    let broken = source.replacen("converted: []", "converted: [{ userId: \"nobody\" }]", 1);
+    let loaded = load_text("broken.pulse", broken, &|_| Err(std::io::ErrorKind::NotFound.into()));
+    let cases = pulsec::testing::test_cases(&loaded).expect("valid test blocks");
+    let outcomes = pulsec::testing::run(&loaded, "broken.pulse", &cases).expect("builds");
+    let failed: Vec<_> = outcomes.iter().filter(|outcome| !outcome.failure.is_empty()).collect();
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].failure.contains("- {\"userId\":\"nobody\"}"), "{}", failed[0].failure);
+}

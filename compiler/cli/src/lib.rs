@@ -8,6 +8,7 @@ pub mod graph;
 pub mod load;
 pub mod native;
 pub mod render;
+pub mod testing;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use load::{Form, Loaded};
@@ -111,6 +112,13 @@ enum Command {
         #[arg(long, value_enum, default_value = "dot")]
         format: GraphFormat,
     },
+    /// Run the `test` blocks of a pipeline on virtual time.
+    Test {
+        file: PathBuf,
+        /// Run only the tests whose name contains this text.
+        #[arg(long)]
+        filter: Option<String>,
+    },
     /// Explain a diagnostic code, e.g. `pulsec explain E0205`.
     Explain { code: String },
     /// Serve the Language Server Protocol over stdin/stdout, for editors.
@@ -135,6 +143,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Fmt { files, check } => fmt(&files, check),
         Command::Graph { file, format } => graph_command(&file, format),
         Command::Explain { code } => explain(&code),
+        Command::Test { file, filter } => test(&file, filter.as_deref()),
         Command::Lsp => match pulse_lsp::run_stdio() {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
@@ -374,6 +383,45 @@ fn graph_command(file: &Path, format: GraphFormat) -> ExitCode {
         GraphFormat::Mermaid => graph::mermaid(pipeline),
     };
     write_output(None, &text)
+}
+
+fn test(file: &Path, filter: Option<&str>) -> ExitCode {
+    let Some(loaded) = load_checked(file, MessageFormat::Human) else { return ExitCode::from(EXIT_ERRORS) };
+    let cases = match testing::test_cases(&loaded) {
+        Ok(cases) => cases,
+        Err(diagnostics) => {
+            report_diagnostics(&loaded.sources, &diagnostics, MessageFormat::Human);
+            return ExitCode::from(EXIT_ERRORS);
+        }
+    };
+    let cases: Vec<testing::TestCase> =
+        cases.into_iter().filter(|case| filter.is_none_or(|filter| case.name.contains(filter))).collect();
+    if cases.is_empty() {
+        eprintln!("no tests in `{}`", file.display());
+        return ExitCode::SUCCESS;
+    }
+    let outcomes = match testing::run(&loaded, &file_name(file), &cases) {
+        Ok(outcomes) => outcomes,
+        Err(diagnostics) => {
+            report_diagnostics(&loaded.sources, &diagnostics, MessageFormat::Human);
+            return ExitCode::from(EXIT_BUILD);
+        }
+    };
+    let mut failed = 0;
+    for outcome in &outcomes {
+        if outcome.failure.is_empty() {
+            println!("test {} ... ok", outcome.name);
+        } else {
+            failed += 1;
+            println!("test {} ... FAILED\n{}", outcome.name, outcome.failure);
+        }
+    }
+    println!("{} passed, {} failed", outcomes.len() - failed, failed);
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_ERRORS)
+    }
 }
 
 /// The page of a code, from `docs/errors/`.

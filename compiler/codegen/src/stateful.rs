@@ -201,10 +201,15 @@ impl Generator<'_> {
                     #key
                     #load
                     let mut current = previous;
-                    let step = operators::trigger(
-                        &mut current, #time, #is_start, #is_cancel, #within_ms,
-                        record.text, record.event_time, record.entry_time,
-                    );
+                    let input = operators::TriggerInput {
+                        time: #time,
+                        is_start: #is_start,
+                        is_cancel: #is_cancel,
+                        event: record.text,
+                        event_time: record.event_time,
+                        entry_time: record.entry_time,
+                    };
+                    let step = operators::trigger(&mut current, input, #within_ms);
                     match &current {
                         Some(open) => state.put(cx.state(), &key, open),
                         None => state.clear(cx.state(), &key),

@@ -53,7 +53,8 @@ pub fn print_json_document(doc: &Document) -> String {
             write_string(&mut printer.out, &test.name.node);
             for member in test.body.as_object().unwrap_or_default() {
                 printer.key(&mut first, 3, &member.key.node);
-                printer.value(&member.value, 3, false);
+                // Test events are data: a duration there is a time in milliseconds.
+                printer.value(&durations_as_millis(&member.value), 3, false);
             }
             printer.close('}', 2);
         });
@@ -61,6 +62,24 @@ pub fn print_json_document(doc: &Document) -> String {
     printer.close('}', 0);
     printer.out.push('\n');
     printer.out
+}
+
+/// A copy of `value` with every duration literal replaced by its number of milliseconds.
+fn durations_as_millis(value: &Value) -> Value {
+    let kind = match &value.kind {
+        ValueKind::Duration(duration) => {
+            ValueKind::Number(crate::ast::Number::Int(i64::try_from(duration.millis).unwrap_or(i64::MAX)))
+        }
+        ValueKind::Array(items) => ValueKind::Array(items.iter().map(durations_as_millis).collect()),
+        ValueKind::Object(members) => ValueKind::Object(
+            members
+                .iter()
+                .map(|member| crate::ast::Member { key: member.key.clone(), value: durations_as_millis(&member.value) })
+                .collect(),
+        ),
+        other => other.clone(),
+    };
+    Value { kind, span: value.span }
 }
 
 struct Printer {
