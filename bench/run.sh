@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# W1 benchmark: our compiled pipeline against the hand-written serde floor and the peers of
-# ../shared/bench-peers, on the same 2,000,000 events, measured in one run by bench.py
-# (whole-process CPU seconds and peak RSS). Prints the summary table and checks every output.
+# W1, W2 and W3 benchmarks: our compiled pipelines against the hand-written serde floor (W1),
+# the Python floor and the peers of ../shared/bench-peers, on the same 2,000,000 events,
+# measured in one run by bench.py (whole-process CPU seconds and peak RSS). Prints the summary
+# table and checks every output against check.py's reference.
 #
 # usage: bench/run.sh [N_EVENTS] [REPS]
 # env:   PEERS_DIR   peer scripts (default ../shared/bench-peers beside the repository)
 #        BENCH_WORK  work directory for events, builds and outputs (default /var/tmp/pulse-bench)
-#        PEERS       extra peers from run_peer.sh to include, e.g. "flink-java-hashmap bytewax"
+#        WORKLOADS   which of W1 W2 W3 to run (default: all three)
+#        PEERS       extra peers from run_peer.sh to include, e.g. "flink-java-rocksdb bytewax"
 #                    (they need the peers' setup.sh to have run with PEERS_WORK=$BENCH_WORK/peers)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,29 +30,41 @@ echo "== building the Rust floor"
 CARGO_TARGET_DIR="$WORK/rust-target" cargo build --quiet --release --manifest-path "$PEERS_DIR/rust-floor/Cargo.toml"
 FLOOR="$WORK/rust-target/release/rust-floor"
 
-echo "== building pulsec and the W1 pipeline"
+echo "== building pulsec and the pipelines"
 cargo build --quiet --release -p pulsec --manifest-path "$ROOT/Cargo.toml"
-"$ROOT/target/release/pulsec" build "$ROOT/bench/w1.json" -o "$WORK/bench-w1"
-
-bench() { python3 "$PEERS_DIR/bench.py" "$@"; }
-echo "== W1: pulse"
-bench pulse-W1 "$REPS" --out "$WORK/out/pulse-w1" --events "$N" --results "$RESULTS" \
-    -- "$WORK/bench-w1" run --quiet --input "$EVENTS" --output "$WORK/out/pulse-w1"
-echo "== W1: rust floor (serde typed, borrowed)"
-bench rust-floor-W1 "$REPS" --out "$WORK/out/floor-w1.jsonl" --events "$N" --results "$RESULTS" \
-    -- "$FLOOR" w1-serde-typed "$EVENTS" "$WORK/out/floor-w1.jsonl"
-echo "== W1: python floor"
-bench python-floor-W1 "$REPS" --out "$WORK/out/python-w1" --events "$N" --results "$RESULTS" \
-    -- "$PEERS_DIR/run_peer.sh" python-floor W1 "$EVENTS" "$WORK/out/python-w1"
-outputs=("$WORK/out/pulse-w1/out.jsonl" "$WORK/out/floor-w1.jsonl" "$WORK/out/python-w1")
-for peer in ${PEERS:-}; do
-    echo "== W1: $peer"
-    bench "$peer-W1" "$REPS" --out "$WORK/out/$peer-w1" --events "$N" --results "$RESULTS" \
-        -- "$PEERS_DIR/run_peer.sh" "$peer" W1 "$EVENTS" "$WORK/out/$peer-w1"
-    outputs+=("$WORK/out/$peer-w1")
+for w in w1 w2 w3; do
+    src="$ROOT/bench/$w.pulse"; [ -f "$src" ] || src="$ROOT/bench/$w.json"
+    "$ROOT/target/release/pulsec" build "$src" -o "$WORK/bench-$w"
 done
 
-echo "== check"
-python3 "$PEERS_DIR/check.py" "$EVENTS" W1 "${outputs[@]}"
+bench() { python3 "$PEERS_DIR/bench.py" "$@"; }
+for W in ${WORKLOADS:-W1 W2 W3}; do
+    w=$(echo "$W" | tr 'A-Z' 'a-z')
+    echo "== $W: pulse"
+    # W2 and W3 keep keyed state in RocksDB (--state-dir), with checkpoints every 10 s.
+    state=()
+    if [ "$W" != "W1" ]; then
+        rm -rf "$WORK/state-$w"
+        state=(--state-dir "$WORK/state-$w")
+    fi
+    bench "pulse-$W" "$REPS" --out "$WORK/out/pulse-$w" --events "$N" --results "$RESULTS" \
+        -- bash -c 'rm -rf "$1"; shift; exec "$@"' _ "$WORK/state-$w" \
+           "$WORK/bench-$w" run --quiet --input "$EVENTS" --output "$WORK/out/pulse-$w" "${state[@]}"
+    outputs=("$WORK/out/pulse-$w/out.jsonl")
+    if [ "$W" = "W1" ]; then
+        echo "== W1: rust floor (serde typed, borrowed)"
+        bench rust-floor-W1 "$REPS" --out "$WORK/out/floor-w1.jsonl" --events "$N" --results "$RESULTS" \
+            -- "$FLOOR" w1-serde-typed "$EVENTS" "$WORK/out/floor-w1.jsonl"
+        outputs+=("$WORK/out/floor-w1.jsonl")
+    fi
+    for peer in python-floor ${PEERS:-}; do
+        echo "== $W: $peer"
+        bench "$peer-$W" "$REPS" --out "$WORK/out/$peer-$w" --events "$N" --results "$RESULTS" \
+            -- "$PEERS_DIR/run_peer.sh" "$peer" "$W" "$EVENTS" "$WORK/out/$peer-$w" || continue
+        outputs+=("$WORK/out/$peer-$w")
+    done
+    echo "== check $W"
+    python3 "$PEERS_DIR/check.py" "$EVENTS" "$W" "${outputs[@]}" || true
+done
 echo "== summary ($RESULTS)"
 python3 "$PEERS_DIR/summarize.py" "$RESULTS"

@@ -2,6 +2,7 @@
 //! front end) to the IR, reporting every problem it finds in one pass. It does no I/O: a JSON
 //! Schema file referenced by the pipeline is read by the caller and passed in.
 
+mod estimate;
 mod expr;
 mod graph;
 mod nodes;
@@ -16,6 +17,7 @@ use pulse_ir::Pipeline;
 use pulse_syntax::ast::{Document, ValueKind};
 use pulse_syntax::{Diagnostic, Diagnostics, FileId, Span};
 
+pub use estimate::{state_estimates, StateEstimate};
 pub use registry::{NodeType, NODE_TYPES};
 
 /// Inputs the checker cannot get without I/O.

@@ -14,7 +14,7 @@ use pulse_ir::{
     RedisCommand, Route, Segment, SourceTime, SplitMode, TimeDomain, Timing, Type, WindowSpec,
 };
 use pulse_syntax::ast::{Document, NodeDecl, Value};
-use pulse_syntax::codes::{E0102, E0103, E0207, E0406, E0503, E0504, W0001, W0003};
+use pulse_syntax::codes::{E0102, E0103, E0207, E0406, E0503, E0504, W0001, W0003, W0004, W0005, W0006};
 use pulse_syntax::Diagnostic;
 use std::collections::BTreeMap;
 
@@ -72,6 +72,7 @@ pub fn check_nodes(
             .collect();
         let events_type = if events_input.is_empty() { source_type.clone() } else { merge(&events_input) };
         let Some(operator) = check_node(cx, decl, node_type, &input, &events_type) else { continue };
+        time_lints(cx, decl, &operator);
         let ports = &graph.outputs[idx];
         let output_type = output_type(&operator, &input);
         outputs[idx] = Some(ports.iter().map(|port| (port.clone(), output_type.clone())).collect());
@@ -864,6 +865,77 @@ fn window_spec(cx: &mut Cx, value: &Value) -> Option<WindowSpec> {
                 .require(cx, "gap", "`session`", spec.value.span)
                 .and_then(|value| values::duration(cx, value, Zero::Forbidden, "the session gap"));
             Some(WindowSpec::Session { gap_ms: gap? })
+        }
+    }
+}
+
+/// The span of a config key's value, or of the node type when the key is absent.
+fn config_span(decl: &NodeDecl, key: &str) -> pulse_syntax::Span {
+    decl.config
+        .as_object()
+        .and_then(|members| members.iter().rev().find(|member| member.key.node == key))
+        .map_or(decl.kind.span, |member| member.value.span)
+}
+
+/// Time settings that are valid but almost certainly not what the author meant.
+fn time_lints(cx: &mut Cx, decl: &NodeDecl, operator: &Operator) {
+    let id = &decl.id.node;
+    let format = values::format_duration;
+    // The window an operator looks back over, which its state must outlive.
+    let (window, window_key) = match operator {
+        Operator::HasDoneEvent { since_ms: Some(since), .. } => (Some(*since), "since"),
+        Operator::Segmentation { counters, .. } => (counters.iter().map(|counter| counter.window_ms).max(), "counters"),
+        Operator::Capping { window_ms, .. } => (Some(*window_ms), "window"),
+        Operator::Dedupe { within_ms, .. } => (Some(*within_ms), "within"),
+        _ => (None, ""),
+    };
+    let ttl = match operator {
+        Operator::HasDoneEvent { ttl_ms, .. }
+        | Operator::Segmentation { ttl_ms, .. }
+        | Operator::Capping { ttl_ms, .. }
+        | Operator::Dedupe { ttl_ms, .. } => *ttl_ms,
+        _ => None,
+    };
+    if let (Some(window), Some(ttl)) = (window, ttl) {
+        if ttl < window {
+            cx.report(
+                Diagnostic::new(
+                    W0004,
+                    format!("the `ttl` of `{id}` ({}) is shorter than its window ({})", format(ttl), format(window)),
+                )
+                .primary(config_span(decl, "ttl"), "state expires before the window ends")
+                .secondary(config_span(decl, window_key), "the window")
+                .note("a key's state is cleared once a record comes `ttl` after its last write (G46)")
+                .help(format!("raise `ttl` to at least `{}`", format(window))),
+            );
+        }
+    }
+    if let Operator::Capping { max: 0, .. } = operator {
+        cx.report(
+            Diagnostic::new(W0005, format!("`{id}` has `max: 0`, so every event goes to `capped`"))
+                .primary(config_span(decl, "max"), "nothing can pass")
+                .help("use a positive `max`, or remove the node"),
+        );
+    }
+    if let Operator::WindowAggregate { window, timing, .. } = operator {
+        let size = match window {
+            pulse_ir::WindowSpec::Tumbling { size_ms } | pulse_ir::WindowSpec::Sliding { size_ms, .. } => *size_ms,
+            pulse_ir::WindowSpec::Session { gap_ms } => *gap_ms,
+        };
+        if timing.allowed_lateness_ms > size {
+            cx.report(
+                Diagnostic::new(
+                    W0006,
+                    format!(
+                        "`allowedLateness` of `{id}` ({}) is longer than its window ({})",
+                        format(timing.allowed_lateness_ms),
+                        format(size)
+                    ),
+                )
+                .primary(config_span(decl, "allowedLateness"), "windows stay open this long after they fire")
+                .note("every window's state is kept until the watermark passes its end plus `allowedLateness` (G44)")
+                .help(format!("a lateness up to the window size (`{}`) keeps state bounded", format(size))),
+            );
         }
     }
 }

@@ -60,6 +60,9 @@ enum Command {
         files: Vec<PathBuf>,
         #[arg(long, value_enum, default_value = "human")]
         message_format: MessageFormat,
+        /// Also print the estimated state size per key of every stateful node.
+        #[arg(long)]
+        explain_state: bool,
     },
     /// Build a pipeline into a native binary.
     Build {
@@ -134,7 +137,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
     };
     match cli.command {
-        Command::Check { files, message_format } => check(&files, message_format),
+        Command::Check { files, message_format, explain_state } => check(&files, message_format, explain_state),
         Command::Build { file, output, debug, emit_rust, message_format } => {
             build(&file, output, debug, emit_rust, message_format)
         }
@@ -192,7 +195,7 @@ fn load_checked(path: &Path, format: MessageFormat) -> Option<Loaded> {
     Some(loaded)
 }
 
-fn check(files: &[PathBuf], format: MessageFormat) -> ExitCode {
+fn check(files: &[PathBuf], format: MessageFormat, explain_state: bool) -> ExitCode {
     if files.is_empty() {
         eprintln!("error: give at least one pipeline file");
         return ExitCode::from(EXIT_USAGE);
@@ -209,6 +212,16 @@ fn check(files: &[PathBuf], format: MessageFormat) -> ExitCode {
                         pipeline.nodes.len(),
                         pipeline.edges.len()
                     );
+                }
+                if explain_state {
+                    let pipeline = loaded.pipeline.as_ref().expect("a checked file has a pipeline");
+                    for estimate in pulse_check::state_estimates(pipeline) {
+                        let size = match estimate.bytes_per_key {
+                            Some(bytes) => format!("~{bytes} bytes per key"),
+                            None => "unbounded per key".to_string(),
+                        };
+                        println!("{}: {size} ({})", estimate.node, estimate.explanation);
+                    }
                 }
             }
             None => failed = true,

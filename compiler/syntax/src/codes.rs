@@ -104,4 +104,7 @@ codes! {
     W0001 = "W0001", "no event schema: fields are typed from their use";
     W0002 = "W0002", "node output is not connected";
     W0003 = "W0003", "list push is at-least-once";
+    W0004 = "W0004", "`ttl` is shorter than the operator's window";
+    W0005 = "W0005", "capping with `max: 0` caps every event";
+    W0006 = "W0006", "`allowedLateness` is longer than the window";
 }
