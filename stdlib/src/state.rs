@@ -1,5 +1,5 @@
 //! Keyed state as operators see it: a store of byte values namespaced by node id and key, and
-//! typed views over it. Operators are generic over `Store`, so generated code monomorphizes
+//! typed views over it (`ValueState`, `ListState`, `MapState`; timers are the runtime's). Operators are generic over `Store`, so generated code monomorphizes
 //! them against the runtime's backend (RocksDB or memory); nothing here does I/O.
 //!
 //! Values are encoded with `Codec`: compact little-endian binary, versioned per operator by the
@@ -306,6 +306,86 @@ impl<T: Codec> ValueState<T> {
     }
 }
 
+/// A list per key: appends and reads of the whole list, stored as one encoded value.
+pub struct ListState<T> {
+    value: ValueState<Vec<T>>,
+}
+
+impl<T: Codec> ListState<T> {
+    pub const fn new(node: &'static str) -> ListState<T> {
+        ListState { value: ValueState::new(node) }
+    }
+
+    pub fn get(&self, store: &mut impl Store, key: &[u8]) -> Result<Vec<T>, CodecError> {
+        Ok(self.value.get(store, key)?.unwrap_or_default())
+    }
+
+    pub fn push(&self, store: &mut impl Store, key: &[u8], item: T) -> Result<(), CodecError> {
+        let mut items = self.get(store, key)?;
+        items.push(item);
+        self.value.put(store, key, &items);
+        Ok(())
+    }
+
+    /// Keeps the items `keep` accepts; an empty list is removed.
+    pub fn retain(&self, store: &mut impl Store, key: &[u8], keep: impl FnMut(&T) -> bool) -> Result<(), CodecError> {
+        let mut items = self.get(store, key)?;
+        items.retain(keep);
+        if items.is_empty() {
+            self.value.clear(store, key);
+        } else {
+            self.value.put(store, key, &items);
+        }
+        Ok(())
+    }
+
+    pub fn clear(&self, store: &mut impl Store, key: &[u8]) {
+        self.value.clear(store, key);
+    }
+}
+
+/// A sorted map per key (small maps: bucket counts, pending windows), stored as one value.
+pub struct MapState<K, V> {
+    value: ValueState<Vec<(K, V)>>,
+}
+
+impl<K: Codec + Ord, V: Codec> MapState<K, V> {
+    pub const fn new(node: &'static str) -> MapState<K, V> {
+        MapState { value: ValueState::new(node) }
+    }
+
+    /// The whole map of a key, sorted by map key.
+    pub fn entries(&self, store: &mut impl Store, key: &[u8]) -> Result<Vec<(K, V)>, CodecError> {
+        Ok(self.value.get(store, key)?.unwrap_or_default())
+    }
+
+    pub fn get(&self, store: &mut impl Store, key: &[u8], map_key: &K) -> Result<Option<V>, CodecError> {
+        let entries = self.entries(store, key)?;
+        Ok(entries.into_iter().find(|(existing, _)| existing == map_key).map(|(_, value)| value))
+    }
+
+    pub fn insert(&self, store: &mut impl Store, key: &[u8], map_key: K, value: V) -> Result<(), CodecError> {
+        let mut entries = self.entries(store, key)?;
+        match entries.binary_search_by(|(existing, _)| existing.cmp(&map_key)) {
+            Ok(found) => entries[found].1 = value,
+            Err(at) => entries.insert(at, (map_key, value)),
+        }
+        self.value.put(store, key, &entries);
+        Ok(())
+    }
+
+    pub fn remove(&self, store: &mut impl Store, key: &[u8], map_key: &K) -> Result<(), CodecError> {
+        let mut entries = self.entries(store, key)?;
+        entries.retain(|(existing, _)| existing != map_key);
+        if entries.is_empty() {
+            self.value.clear(store, key);
+        } else {
+            self.value.put(store, key, &entries);
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,6 +411,27 @@ mod tests {
         assert_eq!(other.get(&mut store, b"u1"), Ok(None));
         counts.clear(&mut store, b"u1");
         assert_eq!(counts.get(&mut store, b"u1"), Ok(None));
+    }
+
+    #[test]
+    fn list_and_map_state_keep_one_value_per_key() {
+        let mut store = MemoryStore::new();
+        let list: ListState<i64> = ListState::new("times");
+        list.push(&mut store, b"u1", 3).expect("decodes");
+        list.push(&mut store, b"u1", 1).expect("decodes");
+        assert_eq!(list.get(&mut store, b"u1"), Ok(vec![3, 1]));
+        list.retain(&mut store, b"u1", |time| *time > 5).expect("decodes");
+        assert!(store.is_empty(), "an emptied list is removed");
+
+        let map: MapState<i64, u64> = MapState::new("buckets");
+        map.insert(&mut store, b"u1", 7, 1).expect("decodes");
+        map.insert(&mut store, b"u1", 2, 5).expect("decodes");
+        map.insert(&mut store, b"u1", 7, 2).expect("decodes");
+        assert_eq!(map.entries(&mut store, b"u1"), Ok(vec![(2, 5), (7, 2)]));
+        assert_eq!(map.get(&mut store, b"u1", &7), Ok(Some(2)));
+        map.remove(&mut store, b"u1", &2).expect("decodes");
+        map.remove(&mut store, b"u1", &7).expect("decodes");
+        assert!(store.is_empty());
     }
 
     #[test]
