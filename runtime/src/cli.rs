@@ -88,6 +88,10 @@ pub struct RunOptions {
     /// Start from this savepoint (state, timers, source positions) instead of from scratch.
     #[arg(long = "from-savepoint", value_name = "PATH")]
     pub from_savepoint: Option<PathBuf>,
+    /// Redis server of the redis-sinks (`redis://[user:password@]host:port[/db]`, `rediss://`
+    /// for TLS); default: `PULSE_REDIS_URL`, else `redis://127.0.0.1:6379`. Ignored with --output.
+    #[arg(long = "redis-url", value_name = "URL")]
+    pub redis_url: Option<String>,
 }
 
 /// Parses the command line (the first item is the program name, as in `std::env::args`).
@@ -115,6 +119,8 @@ pub enum Destination {
     Stdout,
     Stderr,
     File(PathBuf),
+    /// A live network sink (redis-sink, api-sink): written by its client, not by a writer.
+    Network,
 }
 
 impl Destination {
@@ -132,6 +138,7 @@ impl Destination {
             Destination::Stdout => "stdout".to_string(),
             Destination::Stderr => "stderr".to_string(),
             Destination::File(path) => path.display().to_string(),
+            Destination::Network => "network".to_string(),
         }
     }
 }
@@ -212,8 +219,8 @@ pub fn resolve_outputs(
             (None, SinkKind::Stdout) => Ok(Destination::Stdout),
             (None, SinkKind::File { path }) => Ok(Destination::from_path(Path::new(path))),
             (None, SinkKind::Kafka) => Err(network_sink_error(sink.node, "kafka-sink", "Kafka")),
-            (None, SinkKind::Redis) => Err(network_sink_error(sink.node, "redis-sink", "Redis")),
-            (None, SinkKind::Api) => Err(network_sink_error(sink.node, "api-sink", "HTTP")),
+            (None, SinkKind::Redis { .. }) => Ok(Destination::Network),
+            (None, SinkKind::Api { .. }) => Ok(Destination::Network),
         })
         .collect::<Result<Vec<_>, String>>()?;
     let dead_letter = match (dead_letter_path, output_dir) {

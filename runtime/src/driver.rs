@@ -11,15 +11,17 @@ use pulse_stdlib::json::write_str;
 use pulse_stdlib::state::Store;
 use rocksdb::WriteBatch;
 
+use crate::api_sink::{idempotency_key, ApiClient, ApiSettings, Done, Job};
 use crate::checkpoint::{
     open_resumed_output, parse_duration_ms, plan_restore, write_atomically, Progress, Snapshot, SourcePosition,
     TimerRecord,
 };
 use crate::cli::{self, Destination, Invocation, RunOptions, SavepointOptions};
 use crate::io::{OutputWriter, SourceReader};
+use crate::redis_sink::{redis_url, RedisWriter};
 use crate::state::{node_range, split_state_key, RocksStore, StateBackend, PROGRESS_KEY, STATE_PREFIX, TIMER_PREFIX};
 use crate::timers::{watermark_during_timer, SourceWatermarks, TimerQueue};
-use crate::{DeadEvent, Pipeline, TimeDomain, Timer};
+use crate::{DeadEvent, Pipeline, SinkKind, TimeDomain, Timer};
 
 /// The memory backend's checkpoint file inside `--state-dir`.
 const MEMORY_SNAPSHOT_FILE: &str = "memory.snapshot";
@@ -37,7 +39,16 @@ pub struct Context {
     timers: TimerQueue,
     writers: Vec<OutputWriter>,
     writer_labels: Vec<String>,
+    /// Per sink: its writer, or `usize::MAX` for a live network sink.
     sink_writer: Vec<usize>,
+    /// Per sink: its Redis client when it is a live redis-sink.
+    sink_redis: Vec<Option<usize>>,
+    redis: Vec<RedisWriter>,
+    /// Per sink: its worker pool when it is a live api-sink.
+    sink_api: Vec<Option<usize>>,
+    /// (sink index, pool) of every live api-sink.
+    api: Vec<(usize, ApiClient)>,
+    pipeline_name: &'static str,
     dead_letter_writer: usize,
     sink_counts: Vec<u64>,
     dead_letter_count: u64,
@@ -83,10 +94,72 @@ impl Context {
     pub fn emit(&mut self, sink: usize, event_json: &str) {
         let writer_idx = self.sink_writer[sink];
         self.sink_counts[sink] += 1;
+        if writer_idx == usize::MAX {
+            self.io_error.get_or_insert_with(|| format!("internal: emit to live network sink {sink}"));
+            return;
+        }
         self.written[writer_idx] += event_json.len() as u64 + 1;
         if let Err(error) = self.writers[writer_idx].write_line(event_json.as_bytes()) {
             self.record_write_error(writer_idx, &error);
         }
+    }
+
+    /// Whether sink `sink` writes to its real system (Redis, HTTP); false under `--output`, where
+    /// generated code emits the event unrendered (G47).
+    pub fn sink_live(&self, sink: usize) -> bool {
+        self.sink_writer[sink] == usize::MAX
+    }
+
+    /// Queues the write of one event to live redis-sink `sink`: `key` and the command's
+    /// arguments after it — SET, SADD, LPUSH, RPUSH `[value]`; HSET `[field, value]`, or `[]` for
+    /// every top-level field of the event; ZADD `[score, member]`. Blocks while Redis is down.
+    pub fn redis(&mut self, sink: usize, event_json: &str, key: &str, args: &[&str]) {
+        let Some(redis_idx) = self.sink_redis[sink] else {
+            self.io_error.get_or_insert_with(|| format!("internal: sink {sink} is not a live redis-sink"));
+            return;
+        };
+        self.sink_counts[sink] += 1;
+        if let Err(error) = self.redis[redis_idx].push(event_json, key, args) {
+            self.io_error.get_or_insert(error);
+        }
+    }
+
+    /// Queues the request of one event to live api-sink `sink` (blocks while its queue is full).
+    /// `key_text` is hashed with the pipeline name, node id and event time into the
+    /// `Idempotency-Key` header.
+    #[allow(clippy::too_many_arguments)]
+    pub fn api(
+        &mut self,
+        sink: usize,
+        event_json: &str,
+        event_time: i64,
+        url: String,
+        headers: Vec<(&'static str, String)>,
+        body: Option<String>,
+        key_text: &str,
+    ) {
+        let Some(api_idx) = self.sink_api[sink] else {
+            self.io_error.get_or_insert_with(|| format!("internal: sink {sink} is not a live api-sink"));
+            return;
+        };
+        self.sink_counts[sink] += 1;
+        let client = &self.api[api_idx].1;
+        let time = event_time.to_string();
+        let idempotency_key = idempotency_key(&[
+            self.pipeline_name.as_bytes(),
+            client.settings.node.as_bytes(),
+            key_text.as_bytes(),
+            time.as_bytes(),
+        ]);
+        client.submit(Job { url, headers, body, idempotency_key, event: event_json.to_string(), event_time });
+    }
+
+    /// Sends everything buffered for network sinks and waits for the acknowledgements.
+    fn flush_network(&mut self) -> Result<(), RunError> {
+        for redis in &mut self.redis {
+            redis.flush().map_err(RunError::Io)?;
+        }
+        Ok(())
     }
 
     /// Writes a dead letter `{"reason": ..., "event": ...}` (G48).
@@ -302,6 +375,18 @@ fn create_savepoint(options: &SavepointOptions) -> Result<(), RunError> {
     Ok(())
 }
 
+/// A live network sink's templates read these environment variables: each must be set.
+fn check_env(node: &str, names: &[&str]) -> Result<(), RunError> {
+    for name in names {
+        if std::env::var_os(name).is_none() {
+            return Err(RunError::Usage(format!(
+                "environment variable `{name}` is not set; sink `{node}` reads it in a template"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn timer_key(sequence: u64) -> [u8; 9] {
     let mut key = [TIMER_PREFIX; 9];
     key[1..].copy_from_slice(&sequence.to_be_bytes());
@@ -497,7 +582,40 @@ fn execute<P: Pipeline>(options: &RunOptions, stats: &mut CheckpointStats) -> Re
             destinations.len() - 1
         }
     };
-    let sink_writer: Vec<usize> = sink_destinations.iter().map(&mut writer_for).collect();
+    let sink_writer: Vec<usize> = sink_destinations
+        .iter()
+        .map(|destination| if *destination == Destination::Network { usize::MAX } else { writer_for(destination) })
+        .collect();
+    let mut redis = Vec::new();
+    let mut sink_redis = vec![None; spec.sinks.len()];
+    let mut api = Vec::new();
+    let mut sink_api = vec![None; spec.sinks.len()];
+    for (sink_idx, (sink, destination)) in spec.sinks.iter().zip(&sink_destinations).enumerate() {
+        if *destination != Destination::Network {
+            continue;
+        }
+        if let SinkKind::Redis { command, trim, ttl_ms, env } = sink.kind {
+            check_env(sink.node, env)?;
+            let url = redis_url(options.redis_url.as_deref());
+            let writer =
+                RedisWriter::open(spec.name, sink.node, &url, command, trim, ttl_ms).map_err(RunError::Usage)?;
+            sink_redis[sink_idx] = Some(redis.len());
+            redis.push(writer);
+        }
+        if let SinkKind::Api { method, timeout_ms, retries, breaker, env, .. } = sink.kind {
+            check_env(sink.node, env)?;
+            let settings = ApiSettings {
+                pipeline: spec.name,
+                node: sink.node,
+                method,
+                timeout: Duration::from_millis(timeout_ms),
+                retries,
+                breaker: breaker.map(|(threshold, reset_ms)| (threshold, Duration::from_millis(reset_ms))),
+            };
+            sink_api[sink_idx] = Some(api.len());
+            api.push((sink_idx, ApiClient::start(settings)));
+        }
+    }
     let dead_letter_writer = writer_for(&dead_letter_destination);
     let mut writers = Vec::with_capacity(destinations.len());
     let mut written = Vec::with_capacity(destinations.len());
@@ -573,6 +691,11 @@ fn execute<P: Pipeline>(options: &RunOptions, stats: &mut CheckpointStats) -> Re
         writers,
         written,
         sink_writer,
+        sink_redis,
+        redis,
+        sink_api,
+        api,
+        pipeline_name: spec.name,
         dead_letter_writer,
         sink_counts: vec![0; spec.sinks.len()],
         dead_letter_count: 0,
@@ -671,7 +794,9 @@ fn execute<P: Pipeline>(options: &RunOptions, stats: &mut CheckpointStats) -> Re
     // the first regular checkpoint resumes from it rather than from scratch.
     let outcome = if from_savepoint && driver.checkpointer.is_some() { driver.checkpoint() } else { Ok(()) };
     let outcome = outcome.and_then(|()| driver.drive());
+    let outcome = outcome.and_then(|()| driver.settle_api(true));
     let (records_read, blank_lines) = (driver.records_read, driver.blank_lines);
+    let outcome = outcome.and_then(|()| cx.flush_network());
     // Flush even after a failure, so everything written before it reaches its file.
     let mut flush_error = None;
     for (writer, label) in cx.writers.iter_mut().zip(&cx.writer_labels) {
@@ -768,8 +893,15 @@ impl<P: Pipeline> Driver<'_, P> {
     /// state overlay, the timer changes and the progress record (source positions, clocks,
     /// counters, committed output lengths) are written atomically.
     fn checkpoint(&mut self) -> Result<(), RunError> {
-        let Some(checkpointer) = &self.checkpointer else { return Ok(()) };
+        if self.checkpointer.is_none() {
+            return Ok(());
+        }
         let started = Instant::now();
+        // Network sinks first: the checkpoint covers only requests that completed and writes
+        // their servers acknowledged.
+        self.settle_api(true)?;
+        self.cx.flush_network()?;
+        let Some(checkpointer) = &self.checkpointer else { return Ok(()) };
         for (writer, label) in self.cx.writers.iter_mut().zip(&self.cx.writer_labels) {
             writer.sync().map_err(|error| RunError::Io(format!("cannot write to `{label}`: {error}")))?;
         }
@@ -832,6 +964,51 @@ impl<P: Pipeline> Driver<'_, P> {
         Ok(())
     }
 
+    /// Handles finished api-sink requests: failures become dead letters, responses go to the
+    /// `responses` port. With `wait`, first waits for every request in flight, until none is
+    /// left (a response may lead to more requests).
+    fn settle_api(&mut self, wait: bool) -> Result<(), RunError> {
+        let mut done: Vec<Done> = Vec::new();
+        let mut text = String::new();
+        loop {
+            let mut any = false;
+            for api_idx in 0..self.cx.api.len() {
+                let (sink, client) = &self.cx.api[api_idx];
+                let sink = *sink;
+                if wait {
+                    client.wait_all(&mut done);
+                } else {
+                    client.take_done(&mut done);
+                }
+                let responses = matches!(P::SPEC.sinks[sink].kind, SinkKind::Api { responses: true, .. });
+                for finished in done.drain(..) {
+                    any = true;
+                    match finished.outcome {
+                        Err(reason) => {
+                            self.cx.dead_letter(&reason, DeadEvent::Json(std::borrow::Cow::Borrowed(&finished.event)))
+                        }
+                        Ok((status, body)) if responses => {
+                            text.clear();
+                            text.push_str("{\"status\":");
+                            text.push_str(&status.to_string());
+                            text.push_str(",\"body\":");
+                            write_str(&mut text, &body);
+                            text.push_str(",\"request\":");
+                            text.push_str(&finished.event);
+                            text.push('}');
+                            self.pipeline.on_response(sink, &text, finished.event_time, self.cx);
+                        }
+                        Ok(_) => {}
+                    }
+                    self.cx.take_io_error()?;
+                }
+            }
+            if !wait || !any {
+                return Ok(());
+            }
+        }
+    }
+
     fn drive(&mut self) -> Result<(), RunError> {
         let mut watermark = self.watermarks.pipeline_watermark();
         self.cx.watermark = watermark;
@@ -892,6 +1069,9 @@ impl<P: Pipeline> Driver<'_, P> {
                         let watermark_after = self.watermarks.pipeline_watermark();
                         self.fire_due_event_timers(watermark, watermark_after)?;
                         watermark = watermark_after;
+                        if !self.cx.api.is_empty() {
+                            self.settle_api(false)?;
+                        }
                     }
                     Err(_) => {
                         let lossy = String::from_utf8_lossy(&line);
@@ -911,6 +1091,7 @@ impl<P: Pipeline> Driver<'_, P> {
             }
         }
         self.flush_all_timers(watermark)?;
+        self.settle_api(true)?;
         // The final checkpoint: a restart after the end does nothing more.
         self.checkpoint()
     }

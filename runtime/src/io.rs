@@ -91,6 +91,9 @@ impl OutputWriter {
             Destination::File(path) => {
                 OutputWriter::File(BufWriter::with_capacity(BUFFER_CAPACITY, File::create(path)?))
             }
+            Destination::Network => {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, "a network sink has no file writer"))
+            }
         })
     }
 

@@ -11,6 +11,9 @@
 //!     fn new() -> Result<Self, String>;                       // compile regexes etc.
 //!     fn on_record(&mut self, source: usize, line: &str, cx: &mut Context);
 //!     fn on_timer(&mut self, timer: Timer, cx: &mut Context);
+//!     // A live api-sink's response `{"status", "body", "request"}` for its `responses` port;
+//!     // called only for sinks with `responses: true`. Default: nothing.
+//!     fn on_response(&mut self, sink: usize, text: &str, event_time: i64, cx: &mut Context) {}
 //! }
 //! pub struct PipelineSpec {
 //!     pub name: &'static str,
@@ -25,7 +28,12 @@
 //! pub struct SourceSpec { pub node: &'static str, pub kind: SourceKind, pub max_out_of_orderness: i64 }
 //! pub enum SourceKind { File { path: &'static str }, Kafka { topics: &'static [&'static str] } }
 //! pub struct SinkSpec { pub node: &'static str, pub kind: SinkKind }
-//! pub enum SinkKind { Stdout, File { path: &'static str }, Kafka, Redis, Api }
+//! pub enum SinkKind { Stdout, File { path: &'static str }, Kafka,
+//!                     Api { method: &'static str, timeout_ms: u64, retries: u32,
+//!                           breaker: Option<(u32, u64)>, responses: bool, env: &'static [&'static str] },
+//!                     Redis { command: RedisCommand, trim: Option<u64>, ttl_ms: Option<u64>,
+//!                             env: &'static [&'static str] } }      // env: `${NAME}`s its templates read
+//! pub enum RedisCommand { Set, HSet, SAdd, ZAdd, LPush, RPush }
 //! pub enum TimeDomain { Event, Processing }
 //! pub struct Timer { pub node: u32, pub time: i64, pub domain: TimeDomain,
 //!                    pub event: Box<str>,            // the event's JSON text
@@ -35,6 +43,14 @@
 //!     pub fn watermark(&self) -> i64;                     // i64::MIN = -inf, i64::MAX = +inf
 //!     pub fn observe_event_time(&mut self, t: i64);       // after a source record's time is known
 //!     pub fn emit(&mut self, sink: usize, event_json: &str);
+//!     pub fn sink_live(&self, sink: usize) -> bool;       // false under --output: emit the event, render nothing (G47)
+//!     pub fn redis(&mut self, sink: usize, event_json: &str, key: &str, args: &[&str]);
+//!         // a live redis-sink: args after the key — SET/SADD/LPUSH/RPUSH [value], HSET [field, value]
+//!         // or [] (every top-level field), ZADD [score, member]
+//!     pub fn api(&mut self, sink: usize, event_json: &str, event_time: i64, url: String,
+//!                headers: Vec<(&'static str, String)>, body: Option<String>, key_text: &str);
+//!         // a live api-sink: queued to its worker pool (blocks when full); key_text feeds the
+//!         // Idempotency-Key. Failures come back as dead letters, responses via on_response
 //!     pub fn dead_letter(&mut self, reason: &str, event: DeadEvent<'_>);
 //!     pub fn drop_record(&mut self, node: usize);         // counted drop (filtered, unconnected)
 //!     pub fn schedule(&mut self, timer: Timer);           // ordered by (time, registration order)
@@ -54,10 +70,12 @@
 //! The `cli` decisions and the `timers` core are public for tests and tools; generated code
 //! needs only the items above.
 
+pub mod api_sink;
 pub mod checkpoint;
 pub mod cli;
 mod driver;
 pub mod io;
+pub mod redis_sink;
 pub mod state;
 pub mod timers;
 
@@ -76,6 +94,10 @@ pub trait Pipeline: Sized {
     fn on_record(&mut self, source: usize, line: &str, cx: &mut Context);
     /// Handles one due timer.
     fn on_timer(&mut self, timer: Timer, cx: &mut Context);
+    /// Handles the response record of live api-sink `sink` whose `responses` port is connected.
+    fn on_response(&mut self, sink: usize, text: &str, event_time: i64, cx: &mut Context) {
+        let _ = (sink, text, event_time, cx);
+    }
 }
 
 /// What the runtime needs to know about a pipeline.
@@ -121,10 +143,42 @@ pub struct SinkSpec {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SinkKind {
     Stdout,
-    File { path: &'static str },
+    File {
+        path: &'static str,
+    },
     Kafka,
-    Redis,
-    Api,
+    /// A redis-sink: generated code renders the templates and calls `Context::redis`.
+    Redis {
+        command: RedisCommand,
+        /// LTRIM to the newest `trim` elements after a list push.
+        trim: Option<u64>,
+        /// PEXPIRE after the write.
+        ttl_ms: Option<u64>,
+        /// Environment variables its templates read; a missing one is a start-up error.
+        env: &'static [&'static str],
+    },
+    /// An api-sink: generated code renders the request and calls `Context::api`.
+    Api {
+        method: &'static str,
+        timeout_ms: u64,
+        retries: u32,
+        /// `circuitBreaker`: (failureThreshold, resetAfter in ms).
+        breaker: Option<(u32, u64)>,
+        /// Whether its `responses` port is connected (`Pipeline::on_response` is called).
+        responses: bool,
+        env: &'static [&'static str],
+    },
+}
+
+/// The write a redis-sink performs per event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedisCommand {
+    Set,
+    HSet,
+    SAdd,
+    ZAdd,
+    LPush,
+    RPush,
 }
 
 /// The clock a timer follows: the watermark (event time) or the arrival clock (G35).

@@ -6,6 +6,7 @@
 
 mod expr;
 mod segments;
+mod sinks;
 mod stateful;
 
 use proc_macro2::TokenStream;
@@ -122,6 +123,9 @@ struct Generator<'p> {
     sink_index: BTreeMap<NodeIdx, usize>,
     /// Regex patterns, in order of first use; each becomes a field compiled at start-up.
     regexes: Vec<String>,
+    /// Environment variables templates read, in order of first use; each becomes a field read
+    /// once at start-up (the runtime refuses to run a live sink whose variable is missing).
+    envs: Vec<String>,
 }
 
 impl<'p> Generator<'p> {
@@ -135,7 +139,7 @@ impl<'p> Generator<'p> {
             .enumerate()
             .map(|(sink_idx, (node_idx, _))| (node_idx, sink_idx))
             .collect();
-        Generator { pipeline, segments, sink_index, regexes: Vec::new() }
+        Generator { pipeline, segments, sink_index, regexes: Vec::new(), envs: Vec::new() }
     }
 
     fn file(mut self) -> TokenStream {
@@ -143,6 +147,7 @@ impl<'p> Generator<'p> {
         let methods: Vec<TokenStream> = self.pipeline.topo_order.iter().map(|&idx| self.node_method(idx)).collect();
         let (on_record, source_methods) = self.on_record();
         let on_timer = self.on_timer();
+        let (on_response, respond_methods) = self.on_response();
         let fire = self.fire_method();
         let spec = self.spec();
         let regex_fields = (0..self.regexes.len()).map(|idx| format_ident!("re_{}", idx));
@@ -151,6 +156,8 @@ impl<'p> Generator<'p> {
             quote! { #field: Regex::new(#pattern).map_err(|error| error.to_string())? }
         });
         let regex_fields: Vec<_> = regex_fields.collect();
+        let env_fields: Vec<_> = (0..self.envs.len()).map(|idx| format_ident!("env_{}", idx)).collect();
+        let env_names = &self.envs;
         let pending_fields: Vec<_> = self
             .pipeline
             .nodes
@@ -173,6 +180,7 @@ impl<'p> Generator<'p> {
 
             struct Pipeline {
                 #(#regex_fields: Regex,)*
+                #(#env_fields: String,)*
                 #(
                     /// Flow records held to the end of the step (G41).
                     #pending_fields: Vec<(Box<str>, i64, i64)>,
@@ -185,16 +193,19 @@ impl<'p> Generator<'p> {
                 fn new() -> Result<Self, String> {
                     Ok(Pipeline {
                         #(#regex_inits,)*
+                        #(#env_fields: std::env::var(#env_names).unwrap_or_default(),)*
                         #(#pending_fields: Vec::new(),)*
                     })
                 }
 
                 #on_record
                 #on_timer
+                #on_response
             }
 
             impl Pipeline {
                 #(#source_methods)*
+                #(#respond_methods)*
                 #(#methods)*
                 #fire
                 #finish_step
@@ -234,8 +245,29 @@ impl<'p> Generator<'p> {
                 Operator::StdoutSink => quote! { SinkKind::Stdout },
                 Operator::FileSink { path } => quote! { SinkKind::File { path: #path } },
                 Operator::KafkaSink { .. } => quote! { SinkKind::Kafka },
-                Operator::RedisSink { .. } => quote! { SinkKind::Redis },
-                Operator::ApiSink { .. } => quote! { SinkKind::Api },
+                Operator::RedisSink { command, trim, ttl_ms, .. } => {
+                    let command = format_ident!("{}", format!("{command:?}"));
+                    let trim = option_tokens(*trim);
+                    let ttl_ms = option_tokens(*ttl_ms);
+                    let env = sinks::template_env(&node.op);
+                    quote! { SinkKind::Redis { command: pulse_runtime::RedisCommand::#command, trim: #trim, ttl_ms: #ttl_ms, env: &[#(#env),*] } }
+                }
+                Operator::ApiSink { method, timeout_ms, retries, circuit_breaker, .. } => {
+                    let timeout_ms = timeout_ms.unwrap_or(10_000);
+                    let retries = retries.unwrap_or(3).min(u64::from(u32::MAX)) as u32;
+                    let breaker = match circuit_breaker {
+                        Some(breaker) => {
+                            let threshold = breaker.failure_threshold.min(u64::from(u32::MAX)) as u32;
+                            let reset = breaker.reset_after_ms;
+                            quote! { Some((#threshold, #reset)) }
+                        }
+                        None => quote! { None },
+                    };
+                    let idx = self.pipeline.nodes.iter().position(|known| std::ptr::eq(known, node)).expect("a node");
+                    let responses = self.pipeline.edges_from(idx, "responses").next().is_some();
+                    let env = sinks::template_env(&node.op);
+                    quote! { SinkKind::Api { method: #method, timeout_ms: #timeout_ms, retries: #retries, breaker: #breaker, responses: #responses, env: &[#(#env),*] } }
+                }
                 _ => unreachable!("only sinks are listed"),
             };
             quote! { SinkSpec { node: #id, kind: #kind } }
@@ -630,11 +662,9 @@ impl<'p> Generator<'p> {
                     });
                 }
             }
-            Operator::StdoutSink
-            | Operator::FileSink { .. }
-            | Operator::KafkaSink { .. }
-            | Operator::RedisSink { .. }
-            | Operator::ApiSink { .. } => {
+            Operator::RedisSink { .. } => self.redis_body(idx, &tree),
+            Operator::ApiSink { .. } => self.api_body(idx, &tree),
+            Operator::StdoutSink | Operator::FileSink { .. } | Operator::KafkaSink { .. } => {
                 let sink = self.sink_index[&idx];
                 quote! { cx.emit(#sink, record.text); }
             }
@@ -662,6 +692,40 @@ impl<'p> Generator<'p> {
                 return;
             }
         }
+    }
+
+    /// `on_response` dispatches the responses of api-sinks with a connected `responses` port.
+    fn on_response(&self) -> (TokenStream, Vec<TokenStream>) {
+        let mut arms = Vec::new();
+        let mut methods = Vec::new();
+        for (&idx, &sink) in &self.sink_index {
+            if !matches!(self.pipeline.nodes[idx].op, Operator::ApiSink { .. })
+                || self.pipeline.edges_from(idx, "responses").next().is_none()
+            {
+                continue;
+            }
+            let method = format_ident!("respond_{}", idx);
+            let forward = self.forward_new_text(idx, "responses");
+            arms.push(quote! { #sink => self.#method(cx, Record { text, event_time, entry_time: event_time }), });
+            methods.push(quote! {
+                fn #method(&mut self, cx: &mut Context, record: Record<'_>) {
+                    #forward
+                }
+            });
+        }
+        if arms.is_empty() {
+            return (quote! {}, methods);
+        }
+        let on_response = quote! {
+            fn on_response(&mut self, sink: usize, text: &str, event_time: i64, cx: &mut Context) {
+                match sink {
+                    #(#arms)*
+                    _ => {}
+                }
+                self.finish_step(cx);
+            }
+        };
+        (on_response, methods)
     }
 
     fn on_timer(&self) -> TokenStream {
@@ -760,6 +824,13 @@ pub fn state_layout(operator: &Operator) -> Option<String> {
         _ => return None,
     };
     Some(layout)
+}
+
+fn option_tokens(value: Option<u64>) -> TokenStream {
+    match value {
+        Some(value) => quote! { Some(#value) },
+        None => quote! { None },
+    }
 }
 
 fn node_method_name(pipeline: &Pipeline, idx: NodeIdx) -> proc_macro2::Ident {

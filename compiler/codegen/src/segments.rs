@@ -83,7 +83,8 @@ impl Segments {
                 | Operator::Segmentation { .. }
                 | Operator::WindowAggregate { .. }
                 | Operator::UserEventTrigger { .. }
-                | Operator::HasDoneEvent { .. } => new_segment(&mut paths),
+                | Operator::HasDoneEvent { .. }
+                | Operator::ApiSink { .. } => new_segment(&mut paths),
                 _ => seg_in[idx],
             };
         }
@@ -138,6 +139,7 @@ fn node_paths(operator: &Operator, out: &mut Vec<Path>) {
         Operator::WindowAggregate { aggregates, .. } => {
             out.extend(aggregates.iter().filter_map(|aggregate| aggregate.field.clone()));
         }
+        Operator::RedisSink { .. } | Operator::ApiSink { .. } => crate::sinks::template_paths(operator, out),
         _ => {}
     }
 }

@@ -1,0 +1,332 @@
+//! Code for the network sinks: templates rendered from the record's view, then one call into
+//! the runtime's client. Under `--output` (`!cx.sink_live`) the event is emitted unrendered (G47).
+
+use crate::segments::{access, ViewTree};
+use crate::Generator;
+use proc_macro2::TokenStream;
+use pulse_ir::{NodeIdx, Operator, Path, RedisCommand, Template, TemplatePart, TemplateValue};
+use quote::{format_ident, quote};
+
+/// Every template of a sink, in order: redis key, field, value, score; api url, headers, body.
+fn templates(operator: &Operator) -> Vec<&Template> {
+    fn body_templates<'t>(value: &'t TemplateValue, out: &mut Vec<&'t Template>) {
+        match value {
+            TemplateValue::String(template) => out.push(template),
+            TemplateValue::Array(items) => items.iter().for_each(|item| body_templates(item, out)),
+            TemplateValue::Object(members) => members.iter().for_each(|(_, item)| body_templates(item, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    match operator {
+        Operator::RedisSink { key, field, value, score, .. } => {
+            out.push(key);
+            out.extend([field, value, score].into_iter().flatten());
+        }
+        Operator::ApiSink { url, headers, body, .. } => {
+            out.push(url);
+            out.extend(headers.iter().map(|(_, template)| template));
+            if let Some(body) = body {
+                body_templates(body, &mut out);
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Field paths the templates of a sink read (added to its input view).
+pub fn template_paths(operator: &Operator, out: &mut Vec<Path>) {
+    for template in templates(operator) {
+        for part in &template.parts {
+            if let TemplatePart::Field(path) = part {
+                out.push(path.clone());
+            }
+        }
+    }
+}
+
+/// Environment variables the templates of a sink read, in order of first use.
+pub fn template_env(operator: &Operator) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for template in templates(operator) {
+        for part in &template.parts {
+            if let TemplatePart::Env(name) = part {
+                if !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
+    }
+    names
+}
+
+/// How inserted field text is written.
+#[derive(Clone, Copy, PartialEq)]
+enum Encoding {
+    Plain,
+    /// Percent-encoded (URLs).
+    Url,
+}
+
+impl Generator<'_> {
+    /// The field of `Pipeline` holding environment variable `name`, read once at start-up.
+    pub(crate) fn env_field(&mut self, name: &str) -> proc_macro2::Ident {
+        let idx = match self.envs.iter().position(|known| known == name) {
+            Some(idx) => idx,
+            None => {
+                self.envs.push(name.to_string());
+                self.envs.len() - 1
+            }
+        };
+        format_ident!("env_{}", idx)
+    }
+
+    /// `let mut <out> = String::new();` followed by the template's parts. A field that is null or
+    /// absent dead-letters the record (nothing half-rendered is ever sent).
+    fn render(&mut self, template: &Template, tree: &ViewTree, out: &proc_macro2::Ident, node_id: &str) -> TokenStream {
+        self.render_as(template, tree, out, node_id, Encoding::Plain)
+    }
+
+    fn render_as(
+        &mut self,
+        template: &Template,
+        tree: &ViewTree,
+        out: &proc_macro2::Ident,
+        node_id: &str,
+        encoding: Encoding,
+    ) -> TokenStream {
+        let mut steps = Vec::new();
+        for part in &template.parts {
+            steps.push(match part {
+                TemplatePart::Text(text) => quote! { #out.push_str(#text); },
+                TemplatePart::Env(name) => {
+                    let field = self.env_field(name);
+                    quote! { #out.push_str(&self.#field); }
+                }
+                TemplatePart::Field(path) => {
+                    let value = access(quote! { view }, tree, &path.0);
+                    let push = match encoding {
+                        Encoding::Plain => quote! { #out.push_str(&pulse_stdlib::text::text_form(value)); },
+                        Encoding::Url => quote! {
+                            pulse_runtime::api_sink::push_url_encoded(&mut #out, &pulse_stdlib::text::text_form(value));
+                        },
+                    };
+                    let reason = format!("template: field `{}` is null at node `{node_id}`", path.dotted());
+                    quote! {
+                        let value = #value;
+                        if value.is_null() {
+                            cx.dead_letter(#reason, DeadEvent::Json(Cow::Borrowed(record.text)));
+                            return;
+                        }
+                        #push
+                    }
+                }
+            });
+        }
+        quote! {
+            let mut #out = String::new();
+            #(#steps)*
+        }
+    }
+
+    /// The body of a redis-sink node.
+    pub(crate) fn redis_body(&mut self, idx: NodeIdx, tree: &ViewTree) -> TokenStream {
+        let node = &self.pipeline.nodes[idx];
+        let Operator::RedisSink { command, key, field, value, score, .. } = &node.op else {
+            unreachable!("a redis-sink")
+        };
+        let node_id = node.id.as_str();
+        let sink = self.sink_index[&idx];
+        let mut renders = vec![self.render(key, tree, &format_ident!("t_key"), node_id)];
+        let template_arg = |generator: &mut Self,
+                            renders: &mut Vec<TokenStream>,
+                            template: &Option<Template>,
+                            name: &str| match template {
+            Some(template) => {
+                let ident = format_ident!("t_{}", name);
+                renders.push(generator.render(template, tree, &ident, node_id));
+                quote! { #ident.as_str() }
+            }
+            None => quote! { record.text },
+        };
+        let args = match command {
+            RedisCommand::HSet => match field {
+                Some(_) => {
+                    let field_arg = template_arg(self, &mut renders, field, "field");
+                    let value_arg = template_arg(self, &mut renders, value, "value");
+                    quote! { &[#field_arg, #value_arg] }
+                }
+                // Without `field`, HSET writes every top-level field of the event.
+                None => quote! { &[] },
+            },
+            RedisCommand::ZAdd => {
+                let score_text = match score {
+                    Some(template) => {
+                        renders.push(self.render(template, tree, &format_ident!("t_score_text"), node_id));
+                        quote! { t_score_text.trim() }
+                    }
+                    None => quote! { &record.event_time.to_string() },
+                };
+                let reason = format!("template: score of node `{node_id}` is not a number: ");
+                renders.push(quote! {
+                    let t_score = match #score_text.parse::<f64>() {
+                        Ok(score) if score.is_finite() => score.to_string(),
+                        _ => {
+                            cx.dead_letter(&format!("{}{:?}", #reason, #score_text), DeadEvent::Json(Cow::Borrowed(record.text)));
+                            return;
+                        }
+                    };
+                });
+                let value_arg = template_arg(self, &mut renders, value, "value");
+                quote! { &[t_score.as_str(), #value_arg] }
+            }
+            RedisCommand::Set | RedisCommand::SAdd | RedisCommand::LPush | RedisCommand::RPush => {
+                let value_arg = template_arg(self, &mut renders, value, "value");
+                quote! { &[#value_arg] }
+            }
+        };
+        quote! {
+            if !cx.sink_live(#sink) {
+                cx.emit(#sink, record.text);
+                return;
+            }
+            #(#renders)*
+            cx.redis(#sink, record.text, &t_key, #args);
+        }
+    }
+}
+
+impl Generator<'_> {
+    /// The body of an api-sink node: url (fields percent-encoded), headers, JSON body, and the
+    /// key text of the `Idempotency-Key`: the first `{{ }}` field of the url, else of the body,
+    /// else the whole event.
+    pub(crate) fn api_body(&mut self, idx: NodeIdx, tree: &ViewTree) -> TokenStream {
+        let node = &self.pipeline.nodes[idx];
+        let Operator::ApiSink { url, method, headers, body, .. } = &node.op else { unreachable!("an api-sink") };
+        let node_id = node.id.as_str();
+        let sink = self.sink_index[&idx];
+        let mut renders = vec![self.render_as(url, tree, &format_ident!("t_url"), node_id, Encoding::Url)];
+        let mut header_args = Vec::new();
+        for (index, (name, template)) in headers.iter().enumerate() {
+            let ident = format_ident!("t_header_{}", index);
+            renders.push(self.render(template, tree, &ident, node_id));
+            header_args.push(quote! { (#name, #ident) });
+        }
+        let body_arg = match body {
+            Some(body) => {
+                let mut steps = Vec::new();
+                let mut counter = 0;
+                self.body_steps(body, tree, node_id, &mut steps, &mut counter);
+                renders.push(quote! {
+                    let mut t_body = String::new();
+                    #(#steps)*
+                });
+                quote! { Some(t_body) }
+            }
+            None if matches!(method.as_str(), "GET" | "DELETE") => quote! { None },
+            None => quote! { Some(record.text.to_string()) },
+        };
+        let first_field =
+            templates(&node.op).into_iter().flat_map(|template| &template.parts).find_map(|part| match part {
+                TemplatePart::Field(path) => Some(path),
+                _ => None,
+            });
+        let key_text = match first_field {
+            Some(path) => {
+                let value = access(quote! { view }, tree, &path.0);
+                quote! { let t_idempotency = pulse_stdlib::text::text_form(#value); }
+            }
+            None => quote! { let t_idempotency = record.text; },
+        };
+        quote! {
+            if !cx.sink_live(#sink) {
+                cx.emit(#sink, record.text);
+                return;
+            }
+            #(#renders)*
+            #key_text
+            cx.api(#sink, record.text, record.event_time, t_url, vec![#(#header_args),*], #body_arg, &t_idempotency);
+        }
+    }
+
+    /// Statements appending the JSON of `value` to `t_body`: a string that is exactly one
+    /// `{{ field }}` inserts the field's JSON value; other strings insert fields as JSON-escaped
+    /// text.
+    fn body_steps(
+        &mut self,
+        value: &TemplateValue,
+        tree: &ViewTree,
+        node_id: &str,
+        steps: &mut Vec<TokenStream>,
+        counter: &mut usize,
+    ) {
+        let literal = |text: String| quote! { t_body.push_str(#text); };
+        match value {
+            TemplateValue::Null => steps.push(literal("null".to_string())),
+            TemplateValue::Bool(flag) => steps.push(literal(flag.to_string())),
+            TemplateValue::Int(number) => steps.push(literal(number.to_string())),
+            TemplateValue::Float(number) => {
+                steps.push(literal(if number.is_finite() { format!("{number:?}") } else { "null".to_string() }))
+            }
+            TemplateValue::String(template) => match template.parts.as_slice() {
+                [TemplatePart::Field(path)] => {
+                    let value = access(quote! { view }, tree, &path.0);
+                    let reason = format!("template: field `{}` is null at node `{node_id}`", path.dotted());
+                    steps.push(quote! {
+                        let value = #value;
+                        if value.is_null() {
+                            cx.dead_letter(#reason, DeadEvent::Json(Cow::Borrowed(record.text)));
+                            return;
+                        }
+                        json::write_val(&mut t_body, value);
+                    });
+                }
+                _ => {
+                    let ident = format_ident!("t_text_{}", *counter);
+                    *counter += 1;
+                    let render = self.render(template, tree, &ident, node_id);
+                    steps.push(quote! {
+                        #render
+                        json::write_str(&mut t_body, &#ident);
+                    });
+                }
+            },
+            TemplateValue::Array(items) => {
+                steps.push(literal("[".to_string()));
+                for (index, item) in items.iter().enumerate() {
+                    if index > 0 {
+                        steps.push(literal(",".to_string()));
+                    }
+                    self.body_steps(item, tree, node_id, steps, counter);
+                }
+                steps.push(literal("]".to_string()));
+            }
+            TemplateValue::Object(members) => {
+                steps.push(literal("{".to_string()));
+                for (index, (name, item)) in members.iter().enumerate() {
+                    let key = json_quote(name);
+                    let separator = if index > 0 { "," } else { "" };
+                    steps.push(literal(format!("{separator}{key}:")));
+                    self.body_steps(item, tree, node_id, steps, counter);
+                }
+                steps.push(literal("}".to_string()));
+            }
+        }
+    }
+}
+
+/// `text` as a JSON string literal (compile time).
+fn json_quote(text: &str) -> String {
+    let mut out = String::from("\"");
+    for ch in text.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            ch if (ch as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", ch as u32)),
+            ch => out.push(ch),
+        }
+    }
+    out.push('"');
+    out
+}

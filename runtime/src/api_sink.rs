@@ -1,0 +1,376 @@
+//! api-sink over HTTP: requests run on a small fixed pool of worker threads per sink (bounded
+//! concurrency, a bounded queue that blocks the pipeline when full), with retries, exponential
+//! backoff with jitter, `Retry-After`, and a circuit breaker. Completed requests come back to the
+//! driver thread, which dead-letters failures and forwards responses.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Worker threads per api-sink: at most this many requests in flight.
+pub const WORKERS: usize = 4;
+/// Requests queued or in flight before `submit` blocks (backpressure).
+const QUEUE_LIMIT: usize = 64;
+/// First retry delay; doubles per attempt up to the cap, plus up to 50% jitter.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_CAP: Duration = Duration::from_secs(10);
+/// Response bodies in dead-letter reasons are cut to this many bytes.
+const BODY_IN_REASON: usize = 200;
+
+/// The fixed settings of one api-sink.
+#[derive(Clone, Debug)]
+pub struct ApiSettings {
+    pub pipeline: &'static str,
+    pub node: &'static str,
+    pub method: &'static str,
+    pub timeout: Duration,
+    pub retries: u32,
+    /// (failure threshold, reset after); `None`: no breaker.
+    pub breaker: Option<(u32, Duration)>,
+}
+
+/// One rendered request.
+pub struct Job {
+    pub url: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Option<String>,
+    pub idempotency_key: String,
+    pub event: String,
+    pub event_time: i64,
+}
+
+/// A finished request, handed back to the driver thread.
+pub struct Done {
+    pub event: String,
+    pub event_time: i64,
+    pub outcome: Result<(u16, String), String>,
+}
+
+enum Breaker {
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
+    /// One trial request is running; others wait for its result.
+    HalfOpen,
+}
+
+struct Shared {
+    queue: VecDeque<Job>,
+    in_flight: usize,
+    done: Vec<Done>,
+    breaker: Breaker,
+    shutdown: bool,
+    /// Times the breaker opened (reported in the summary line on stderr).
+    breaker_opened: u64,
+}
+
+struct Pool {
+    shared: Mutex<Shared>,
+    changed: Condvar,
+}
+
+impl Pool {
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// One api-sink's worker pool.
+pub struct ApiClient {
+    pool: Arc<Pool>,
+    workers: Vec<JoinHandle<()>>,
+    pub settings: ApiSettings,
+}
+
+impl ApiClient {
+    pub fn start(settings: ApiSettings) -> ApiClient {
+        let pool = Arc::new(Pool {
+            shared: Mutex::new(Shared {
+                queue: VecDeque::new(),
+                in_flight: 0,
+                done: Vec::new(),
+                breaker: Breaker::Closed { failures: 0 },
+                shutdown: false,
+                breaker_opened: 0,
+            }),
+            changed: Condvar::new(),
+        });
+        let agent = ureq::AgentBuilder::new().timeout(settings.timeout).build();
+        let workers = (0..WORKERS)
+            .map(|worker| {
+                let pool = Arc::clone(&pool);
+                let agent = agent.clone();
+                let settings = settings.clone();
+                std::thread::Builder::new()
+                    .name(format!("api-{}-{worker}", settings.node))
+                    .spawn(move || work(&pool, &agent, &settings, worker as u64))
+                    .expect("spawn an api-sink worker")
+            })
+            .collect();
+        ApiClient { pool, workers, settings }
+    }
+
+    /// Queues a request; blocks while the queue is full (backpressure, never a drop).
+    pub fn submit(&self, job: Job) {
+        let mut shared = self.pool.lock();
+        while shared.queue.len() + shared.in_flight >= QUEUE_LIMIT {
+            shared = self.pool.changed.wait(shared).unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        shared.queue.push_back(job);
+        self.pool.changed.notify_all();
+    }
+
+    /// The requests finished so far.
+    pub fn take_done(&self, into: &mut Vec<Done>) {
+        into.append(&mut self.pool.lock().done);
+    }
+
+    /// Waits until every queued request finished, then returns them all.
+    pub fn wait_all(&self, into: &mut Vec<Done>) {
+        let mut shared = self.pool.lock();
+        while !shared.queue.is_empty() || shared.in_flight > 0 {
+            shared = self.pool.changed.wait(shared).unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        into.append(&mut shared.done);
+    }
+
+    pub fn breaker_opened(&self) -> u64 {
+        self.pool.lock().breaker_opened
+    }
+}
+
+impl Drop for ApiClient {
+    fn drop(&mut self) {
+        self.pool.lock().shutdown = true;
+        self.pool.changed.notify_all();
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
+
+fn work(pool: &Pool, agent: &ureq::Agent, settings: &ApiSettings, seed: u64) {
+    let mut random = Jitter(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    loop {
+        let job = {
+            let mut shared = pool.lock();
+            loop {
+                if let Some(job) = shared.queue.pop_front() {
+                    shared.in_flight += 1;
+                    break job;
+                }
+                if shared.shutdown {
+                    return;
+                }
+                shared = pool.changed.wait(shared).unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+        };
+        let outcome = deliver(pool, agent, settings, &job, &mut random);
+        let mut shared = pool.lock();
+        shared.in_flight -= 1;
+        shared.done.push(Done { event: job.event, event_time: job.event_time, outcome });
+        pool.changed.notify_all();
+    }
+}
+
+/// What one attempt gave.
+enum Attempt {
+    Success(u16, String),
+    /// A 4xx other than 429: not retried.
+    Rejected(u16, String),
+    /// 5xx, 429, timeout, connection error: retried; `Some` is a `Retry-After` delay.
+    Retry(String, Option<Duration>),
+}
+
+/// Sends one request with retries; the breaker is consulted before every attempt.
+fn deliver(
+    pool: &Pool,
+    agent: &ureq::Agent,
+    settings: &ApiSettings,
+    job: &Job,
+    random: &mut Jitter,
+) -> Result<(u16, String), String> {
+    let mut attempt = 0u32;
+    loop {
+        acquire(pool, settings);
+        let result = attempt_once(agent, settings, job);
+        report(pool, settings, !matches!(result, Attempt::Retry(..)));
+        match result {
+            Attempt::Success(status, body) => return Ok((status, body)),
+            Attempt::Rejected(status, body) => {
+                let mut cut = body.len().min(BODY_IN_REASON);
+                while !body.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                return Err(format!("http: {status} from {}: {}", settings.node, &body[..cut]));
+            }
+            Attempt::Retry(problem, retry_after) => {
+                if attempt >= settings.retries {
+                    return Err(format!("http: {problem} from {} after {} attempts", settings.node, attempt + 1));
+                }
+                let backoff = BACKOFF_FIRST.saturating_mul(1 << attempt.min(16)).min(BACKOFF_CAP);
+                let jitter = backoff.mul_f64(random.next_fraction() * 0.5);
+                std::thread::sleep(retry_after.unwrap_or(backoff + jitter));
+                attempt += 1;
+            }
+        }
+    }
+}
+
+fn attempt_once(agent: &ureq::Agent, settings: &ApiSettings, job: &Job) -> Attempt {
+    let mut request = agent.request(settings.method, &job.url).set("Idempotency-Key", &job.idempotency_key);
+    for (name, value) in &job.headers {
+        request = request.set(name, value);
+    }
+    let response = match &job.body {
+        Some(body) => {
+            if !job.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
+                request = request.set("Content-Type", "application/json");
+            }
+            request.send_string(body)
+        }
+        None => request.call(),
+    };
+    match response {
+        Ok(response) => {
+            let status = response.status();
+            Attempt::Success(status, response.into_string().unwrap_or_default())
+        }
+        Err(ureq::Error::Status(status, response)) => {
+            let retry_after = response
+                .header("Retry-After")
+                .and_then(|value| value.trim().parse::<u64>().ok())
+                // A server asking for more than a minute gets a minute; the retry budget still applies.
+                .map(|seconds| Duration::from_secs(seconds.min(60)));
+            let body = response.into_string().unwrap_or_default();
+            if status == 429 || status >= 500 {
+                Attempt::Retry(format!("{status}"), retry_after)
+            } else {
+                Attempt::Rejected(status, body)
+            }
+        }
+        // Transport errors: connection refused or reset, DNS, timeouts. The URL may hold a
+        // secret, so only the kind is reported.
+        Err(ureq::Error::Transport(transport)) => Attempt::Retry(format!("{}", transport.kind()), None),
+    }
+}
+
+/// Waits until the breaker lets a request through (closed, or the half-open trial).
+fn acquire(pool: &Pool, settings: &ApiSettings) {
+    if settings.breaker.is_none() {
+        return;
+    }
+    let mut shared = pool.lock();
+    loop {
+        match shared.breaker {
+            Breaker::Closed { .. } => return,
+            Breaker::Open { until } => {
+                let now = Instant::now();
+                if now >= until {
+                    shared.breaker = Breaker::HalfOpen;
+                    return;
+                }
+                shared = pool.changed.wait_timeout(shared, until - now).map_or_else(|e| e.into_inner().0, |r| r.0);
+            }
+            Breaker::HalfOpen => {
+                shared = pool.changed.wait(shared).unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+        }
+    }
+}
+
+/// Records an attempt's result; opens the breaker after `failureThreshold` consecutive failures
+/// or a failed half-open trial.
+fn report(pool: &Pool, settings: &ApiSettings, success: bool) {
+    let Some((threshold, reset_after)) = settings.breaker else { return };
+    let mut shared = pool.lock();
+    let open = match (&shared.breaker, success) {
+        (_, true) => {
+            shared.breaker = Breaker::Closed { failures: 0 };
+            false
+        }
+        (Breaker::Closed { failures }, false) => {
+            let failures = failures + 1;
+            shared.breaker = Breaker::Closed { failures };
+            failures >= threshold.max(1)
+        }
+        (Breaker::HalfOpen, false) => true,
+        (Breaker::Open { .. }, false) => false,
+    };
+    if open {
+        shared.breaker = Breaker::Open { until: Instant::now() + reset_after };
+        shared.breaker_opened += 1;
+        eprintln!(
+            "{}: api-sink `{}`: circuit breaker open after {threshold} consecutive failures; retrying in {} ms",
+            settings.pipeline,
+            settings.node,
+            reset_after.as_millis()
+        );
+    }
+    pool.changed.notify_all();
+}
+
+/// xorshift64: jitter for backoff delays, no dependency.
+struct Jitter(u64);
+
+impl Jitter {
+    fn next_fraction(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// FNV-1a 128 over the parts, each followed by a 0xff separator, as 32 hex digits: the
+/// `Idempotency-Key` of a request (pipeline name, node id, key text, event time).
+pub fn idempotency_key(parts: &[&[u8]]) -> String {
+    const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+    let mut hash = OFFSET;
+    for part in parts {
+        for byte in part.iter().chain(std::iter::once(&0xff)) {
+            hash ^= u128::from(*byte);
+            hash = hash.wrapping_mul(PRIME);
+        }
+    }
+    format!("{hash:032x}")
+}
+
+/// Appends `text` percent-encoded for a URL (RFC 3986 unreserved characters kept).
+pub fn push_url_encoded(out: &mut String, text: &str) {
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push('%');
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(byte >> 4)]));
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(byte & 15)]));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_are_stable_and_distinct() {
+        let a = idempotency_key(&[b"p", b"n", b"u1", b"1000"]);
+        assert_eq!(a, idempotency_key(&[b"p", b"n", b"u1", b"1000"]));
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, idempotency_key(&[b"p", b"n", b"u1", b"1001"]));
+        assert_ne!(idempotency_key(&[b"ab", b"c"]), idempotency_key(&[b"a", b"bc"]));
+    }
+
+    #[test]
+    fn url_encoding_keeps_unreserved_characters() {
+        let mut out = String::new();
+        push_url_encoded(&mut out, "a b/c?d=é~");
+        assert_eq!(out, "a%20b%2Fc%3Fd%3D%C3%A9~");
+    }
+}

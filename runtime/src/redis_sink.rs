@@ -1,0 +1,192 @@
+//! redis-sink on a real server: commands are pipelined and sent in batches; a batch is resent
+//! whole after a reconnect (at-least-once), and the caller blocks while Redis is down.
+
+use std::time::{Duration, Instant};
+
+use crate::RedisCommand;
+
+/// Commands buffered before a batch is sent.
+pub const BATCH_COMMANDS: usize = 512;
+/// A non-full batch is sent once it is this old (checked when a command is added).
+const BATCH_AGE: Duration = Duration::from_millis(100);
+/// Reconnect backoff: doubles from the first delay up to the cap, for as long as Redis is down.
+const BACKOFF_FIRST: Duration = Duration::from_millis(50);
+const BACKOFF_CAP: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The Redis URL of a run: `--redis-url`, else `PULSE_REDIS_URL`, else the local default.
+pub fn redis_url(flag: Option<&str>) -> String {
+    match flag {
+        Some(url) => url.to_string(),
+        None => std::env::var("PULSE_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string()),
+    }
+}
+
+/// One redis-sink's connection and its unsent batch.
+pub struct RedisWriter {
+    pipeline: &'static str,
+    node: &'static str,
+    command: RedisCommand,
+    trim: Option<u64>,
+    ttl_ms: Option<u64>,
+    client: redis::Client,
+    connection: Option<redis::Connection>,
+    batch: redis::Pipeline,
+    pending: usize,
+    oldest: Instant,
+    /// Reused buffer for HSET of every top-level field.
+    scratch: Vec<(String, String)>,
+}
+
+impl RedisWriter {
+    /// Checks the URL; the connection is made by the first batch. The URL is never printed, as
+    /// it may hold a password.
+    pub fn open(
+        pipeline: &'static str,
+        node: &'static str,
+        url: &str,
+        command: RedisCommand,
+        trim: Option<u64>,
+        ttl_ms: Option<u64>,
+    ) -> Result<RedisWriter, String> {
+        let client = redis::Client::open(url)
+            .map_err(|error| format!("redis-sink `{node}`: invalid Redis URL ({:?})", error.kind()))?;
+        Ok(RedisWriter {
+            pipeline,
+            node,
+            command,
+            trim,
+            ttl_ms,
+            client,
+            connection: None,
+            batch: redis::pipe(),
+            pending: 0,
+            oldest: Instant::now(),
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Adds the write of one event; `args` are the command's arguments after the key (see
+    /// `Context::redis`). Sends the batch when it is full or old.
+    pub fn push(&mut self, event_json: &str, key: &str, args: &[&str]) -> Result<(), String> {
+        if self.pending == 0 {
+            self.oldest = Instant::now();
+        }
+        let name = match self.command {
+            RedisCommand::Set => "SET",
+            RedisCommand::HSet => "HSET",
+            RedisCommand::SAdd => "SADD",
+            RedisCommand::ZAdd => "ZADD",
+            RedisCommand::LPush => "LPUSH",
+            RedisCommand::RPush => "RPUSH",
+        };
+        let cmd = self.batch.cmd(name).arg(key);
+        if self.command == RedisCommand::HSet && args.is_empty() {
+            // HSET without `field`: every top-level field of the event, strings without quotes.
+            self.scratch.clear();
+            // Members borrowed as raw JSON: no `Value` tree; only strings are unescaped.
+            type Members<'e> = std::collections::BTreeMap<String, &'e serde_json::value::RawValue>;
+            if let Ok(members) = serde_json::from_str::<Members<'_>>(event_json) {
+                for (field, raw) in members {
+                    let text = match serde_json::from_str::<String>(raw.get()) {
+                        Ok(text) => text,
+                        Err(_) => raw.get().to_string(),
+                    };
+                    self.scratch.push((field, text));
+                }
+            }
+            if self.scratch.is_empty() {
+                self.scratch.push(("event".to_string(), event_json.to_string()));
+            }
+            for (field, value) in &self.scratch {
+                cmd.arg(field).arg(value);
+            }
+        } else {
+            cmd.arg(args);
+        }
+        cmd.ignore();
+        match (self.command, self.trim) {
+            (RedisCommand::LPush, Some(trim)) => {
+                self.batch.cmd("LTRIM").arg(key).arg(0).arg(trim as i64 - 1).ignore();
+            }
+            (RedisCommand::RPush, Some(trim)) => {
+                self.batch.cmd("LTRIM").arg(key).arg(-(trim as i64)).arg(-1).ignore();
+            }
+            _ => {}
+        }
+        if let Some(ttl_ms) = self.ttl_ms {
+            self.batch.cmd("PEXPIRE").arg(key).arg(ttl_ms).ignore();
+        }
+        self.pending += 1;
+        if self.pending >= BATCH_COMMANDS || self.oldest.elapsed() >= BATCH_AGE {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Sends the batch and waits until Redis acknowledged every command. While Redis cannot be
+    /// reached it reconnects with exponential backoff and resends the whole batch, blocking the
+    /// pipeline; a command Redis rejects (e.g. `WRONGTYPE`) is an error that stops the run.
+    pub fn flush(&mut self) -> Result<(), String> {
+        if self.pending == 0 {
+            return Ok(());
+        }
+        let mut delay = BACKOFF_FIRST;
+        let mut failures = 0u32;
+        // Outage messages: the first five attempts, then one every twenty.
+        let mut next_report = 0u32;
+        loop {
+            let outcome = match &mut self.connection {
+                Some(connection) => self.batch.query::<()>(connection),
+                None => match self.client.get_connection_with_timeout(CONNECT_TIMEOUT) {
+                    Ok(mut connection) => {
+                        let _ = connection.set_read_timeout(Some(IO_TIMEOUT));
+                        let _ = connection.set_write_timeout(Some(IO_TIMEOUT));
+                        let outcome = self.batch.query::<()>(&mut connection);
+                        self.connection = Some(connection);
+                        outcome
+                    }
+                    Err(error) => Err(error),
+                },
+            };
+            match outcome {
+                Ok(()) => {
+                    if failures > 0 {
+                        eprintln!("{}: redis-sink `{}`: Redis is back; batch resent", self.pipeline, self.node);
+                    }
+                    self.batch.clear();
+                    self.pending = 0;
+                    return Ok(());
+                }
+                Err(error) if retryable(&error) => {
+                    self.connection = None;
+                    failures += 1;
+                    if failures <= 5 || failures >= next_report {
+                        next_report = failures + 20;
+                        eprintln!(
+                            "{}: redis-sink `{}`: Redis unavailable ({error}); retry {failures} in {} ms",
+                            self.pipeline,
+                            self.node,
+                            delay.as_millis()
+                        );
+                    }
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(BACKOFF_CAP);
+                }
+                Err(error) => {
+                    self.connection = None;
+                    return Err(format!("redis-sink `{}`: Redis rejected a command: {error}", self.node));
+                }
+            }
+        }
+    }
+}
+
+fn retryable(error: &redis::RedisError) -> bool {
+    error.is_io_error()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || error.is_timeout()
+        || matches!(error.kind(), redis::ErrorKind::TryAgain | redis::ErrorKind::BusyLoadingError)
+}

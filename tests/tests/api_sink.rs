@@ -1,0 +1,305 @@
+//! api-sink against a real HTTP server: a hand-written server on `std::net::TcpListener` that
+//! records every request and answers each path from a script (500s, 429 with `Retry-After`, a
+//! response slower than the timeout, a connection reset, a 400). Asserts retries, backoff bounds,
+//! the circuit breaker, idempotency keys, dead letters, responses, and no loss across a restart.
+
+use pulsec::load::load_text;
+use pulsec::native::{self, Profile};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+const PIPELINE: &str = r#"
+pipeline api-sink-test
+
+event {
+  userId: string
+  n: int
+  ts: timestamp
+}
+
+source: file-source("in.jsonl") { eventTime: ts }
+replies: stdout-sink
+
+source -> notify: api-sink("${API_BASE}/notify/{{ userId }}") {
+  method: "POST"
+  headers: { Authorization: "Bearer ${API_TOKEN}" }
+  body: { user: "{{ userId }}", n: "{{ n }}", note: "hi \"{{ userId }}\"", tags: [1, 2.5, null, true] }
+  timeout: 500ms
+  retries: 3
+  circuitBreaker: { failureThreshold: 3, resetAfter: 1s }
+}
+notify.responses -> replies
+"#;
+
+const TOKEN: &str = "s3cr3t-token";
+
+fn binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let loaded = load_text("api_sink.pulse", PIPELINE.to_string(), &|_| {
+            Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no schema files"))
+        });
+        let pipeline = loaded.pipeline.clone().expect("the test pipeline checks");
+        native::build(&pipeline, "api_sink.pulse", Profile::Release, true, &|_| None)
+            .unwrap_or_else(|_| panic!("the test pipeline builds"))
+            .binary
+    })
+}
+
+#[derive(Clone, Debug)]
+enum Action {
+    Status(u16, &'static str, &'static str),
+    /// Answer 200 after this long.
+    Slow(Duration),
+    /// Close the connection without an answer.
+    Reset,
+}
+
+#[derive(Clone, Debug)]
+struct Seen {
+    path: String,
+    headers: HashMap<String, String>,
+    body: String,
+    at: Instant,
+}
+
+/// The scripted server: each path answers from its queue of actions, then 200.
+#[derive(Clone, Default)]
+struct Server {
+    scripts: Arc<Mutex<HashMap<String, VecDeque<Action>>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    base: String,
+}
+
+impl Server {
+    fn start(scripts: &[(&str, Vec<Action>)]) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let server = Server {
+            scripts: Arc::new(Mutex::new(
+                scripts.iter().map(|(path, actions)| (path.to_string(), actions.iter().cloned().collect())).collect(),
+            )),
+            seen: Arc::default(),
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let shared = server.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let shared = shared.clone();
+                std::thread::spawn(move || shared.serve(stream));
+            }
+        });
+        server
+    }
+
+    fn serve(&self, stream: TcpStream) {
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut stream = stream;
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
+        let mut headers = HashMap::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
+            }
+        }
+        let length: usize = headers.get("content-length").and_then(|value| value.parse().ok()).unwrap_or(0);
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let body = String::from_utf8_lossy(&body).into_owned();
+        self.seen.lock().expect("lock").push(Seen { path: path.clone(), headers, body, at: Instant::now() });
+        let action = self.scripts.lock().expect("lock").get_mut(&path).and_then(VecDeque::pop_front);
+        let (status, extra, text) = match action {
+            Some(Action::Reset) => {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+                return;
+            }
+            Some(Action::Slow(delay)) => {
+                std::thread::sleep(delay);
+                (200, "", "slow ok")
+            }
+            Some(Action::Status(status, extra, text)) => (status, extra, text),
+            None => (200, "", "{\"ok\":true}"),
+        };
+        let response =
+            format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{text}", text.len());
+        let _ = stream.write_all(response.as_bytes());
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+    }
+
+    fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().expect("lock").clone()
+    }
+
+    fn by_path(&self) -> BTreeMap<String, Vec<Seen>> {
+        let mut out: BTreeMap<String, Vec<Seen>> = BTreeMap::new();
+        for seen in self.requests() {
+            out.entry(seen.path.clone()).or_default().push(seen);
+        }
+        out
+    }
+}
+
+fn event(user: &str, n: i64) -> String {
+    format!("{{\"userId\":\"{user}\",\"n\":{n},\"ts\":{}}}\n", 1000 + n)
+}
+
+fn run(server: &Server, input: &str, dir: &Path, extra: &[&str]) -> (std::process::Output, Duration) {
+    let path = dir.join("in.jsonl");
+    std::fs::write(&path, input).expect("write input");
+    let started = Instant::now();
+    let output = Command::new(binary())
+        .arg("--input")
+        .arg(&path)
+        .arg("--dead-letter")
+        .arg(dir.join("dead.jsonl"))
+        .args(extra)
+        .env("API_BASE", &server.base)
+        .env("API_TOKEN", TOKEN)
+        .output()
+        .expect("binary runs");
+    (output, started.elapsed())
+}
+
+fn dead_letters(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("dead.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("dead letter is JSON"))
+        .collect()
+}
+
+#[test]
+fn retries_backoff_dead_letters_idempotency_and_responses() {
+    let server = Server::start(&[
+        ("/notify/u-500", vec![Action::Status(500, "", "oops"), Action::Status(503, "", "busy")]),
+        ("/notify/u-429", vec![Action::Status(429, "Retry-After: 1\r\n", "slow down")]),
+        ("/notify/u-slow", vec![Action::Slow(Duration::from_millis(1500))]),
+        ("/notify/u-reset", vec![Action::Reset]),
+        ("/notify/u-400", vec![Action::Status(400, "", "bad user: unknown id")]),
+        ("/notify/u%20down", vec![Action::Status(500, "", "down"); 4]),
+    ]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input: String = ["u-ok", "u-500", "u-429", "u-slow", "u-reset", "u-400", "u down"]
+        .iter()
+        .enumerate()
+        .map(|(n, user)| event(user, n as i64))
+        .collect();
+    let (output, elapsed) = run(&server, &input, dir.path(), &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains(TOKEN), "secrets are never printed: {stderr}");
+    assert!(elapsed < Duration::from_secs(15), "took {elapsed:?}");
+
+    let by_path = server.by_path();
+    let count = |path: &str| by_path.get(path).map_or(0, Vec::len);
+    assert_eq!(count("/notify/u-ok"), 1);
+    assert_eq!(count("/notify/u-500"), 3, "two 5xx, then 200");
+    assert_eq!(count("/notify/u-429"), 2);
+    assert!(count("/notify/u-slow") >= 2, "a timeout is retried");
+    assert_eq!(count("/notify/u-reset"), 2, "a reset connection is retried");
+    assert_eq!(count("/notify/u-400"), 1, "a 400 is not retried");
+    assert_eq!(count("/notify/u%20down"), 4, "1 attempt + 3 retries; the field is URL-encoded");
+
+    // Backoff: 100 ms then 200 ms (plus up to 50% jitter); Retry-After: 1 is honoured.
+    let gaps = |path: &str| -> Vec<Duration> {
+        by_path[path].windows(2).map(|pair| pair[1].at.duration_since(pair[0].at)).collect()
+    };
+    let gaps_500 = gaps("/notify/u-500");
+    assert!(gaps_500[0] >= Duration::from_millis(100) && gaps_500[0] < Duration::from_millis(1500), "{gaps_500:?}");
+    assert!(gaps_500[1] >= Duration::from_millis(200) && gaps_500[1] < Duration::from_millis(2000), "{gaps_500:?}");
+    let gaps_429 = gaps("/notify/u-429");
+    assert!(gaps_429[0] >= Duration::from_millis(990) && gaps_429[0] < Duration::from_millis(3000), "{gaps_429:?}");
+
+    // One Idempotency-Key per event, equal across its retries, distinct between events.
+    let mut keys = BTreeSet::new();
+    for (path, requests) in &by_path {
+        let key = requests[0].headers.get("idempotency-key").expect("Idempotency-Key header").clone();
+        assert_eq!(key.len(), 32, "{key}");
+        assert!(requests.iter().all(|seen| seen.headers.get("idempotency-key") == Some(&key)), "{path}");
+        assert!(requests
+            .iter()
+            .all(|seen| seen.headers.get("authorization").map(String::as_str) == Some("Bearer s3cr3t-token")));
+        keys.insert(key);
+    }
+    assert_eq!(keys.len(), by_path.len());
+
+    // The JSON body: one `{{ field }}` inserts the JSON value, other strings are escaped text.
+    let body: serde_json::Value = serde_json::from_str(&by_path["/notify/u-ok"][0].body).expect("JSON body");
+    assert_eq!(body, serde_json::json!({"user": "u-ok", "n": 0, "note": "hi \"u-ok\"", "tags": [1, 2.5, null, true]}));
+    assert_eq!(by_path["/notify/u-ok"][0].headers.get("content-type").map(String::as_str), Some("application/json"));
+
+    // 4xx and exhausted retries are dead letters; the rest answer on `responses`.
+    let dead = dead_letters(dir.path());
+    let reasons: BTreeSet<String> =
+        dead.iter().map(|letter| letter["reason"].as_str().unwrap_or("").to_string()).collect();
+    assert!(reasons.contains("http: 400 from notify: bad user: unknown id"), "{reasons:?}");
+    assert!(reasons.contains("http: 500 from notify after 4 attempts"), "{reasons:?}");
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let responses: Vec<serde_json::Value> =
+        stdout.lines().map(|line| serde_json::from_str(line).expect("response is JSON")).collect();
+    assert_eq!(responses.len(), 5, "{stdout}");
+    let ok = responses.iter().find(|response| response["request"]["userId"] == "u-ok").expect("u-ok answered");
+    assert_eq!(ok["status"], 200);
+    assert_eq!(ok["body"], "{\"ok\":true}");
+}
+
+#[test]
+fn circuit_breaker_opens_and_the_pipeline_waits() {
+    let server = Server::start(&[(
+        "/notify/flaky",
+        vec![Action::Status(500, "", "a"), Action::Status(500, "", "b"), Action::Status(500, "", "c")],
+    )]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (output, elapsed) = run(&server, &event("flaky", 1), dir.path(), &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("api-sink `notify`: circuit breaker open after 3 consecutive failures"), "{stderr}");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 4, "three failures, then the half-open trial succeeds");
+    // The trial waits for resetAfter (1 s) after the third failure.
+    let wait = requests[3].at.duration_since(requests[2].at);
+    assert!(wait >= Duration::from_millis(990) && wait < Duration::from_secs(4), "{wait:?}");
+    assert!(dead_letters(dir.path()).is_empty());
+    assert!(elapsed >= Duration::from_secs(1));
+}
+
+#[test]
+fn nothing_is_lost_across_a_restart_from_a_checkpoint() {
+    let server = Server::start(&[]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("state");
+    let state = state.to_string_lossy().into_owned();
+    let input: String = (0..10).map(|n| event(&format!("r{n}"), n)).collect();
+    let flags = ["--state-dir", state.as_str(), "--checkpoint-every", "1", "--quiet"];
+    let (first, _) = run(&server, &input, dir.path(), &[&flags[..], &["--stop-after", "5"]].concat());
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    // The checkpoint at the stop waited for every request in flight.
+    let after_stop: BTreeSet<String> = server.requests().into_iter().map(|seen| seen.path).collect();
+    let first_five: BTreeSet<String> = (0..5).map(|n| format!("/notify/r{n}")).collect();
+    assert!(first_five.is_subset(&after_stop), "{after_stop:?}");
+    let (second, _) = run(&server, &input, dir.path(), &flags);
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    let all: BTreeSet<String> = server.requests().into_iter().map(|seen| seen.path).collect();
+    let expected: BTreeSet<String> = (0..10).map(|n| format!("/notify/r{n}")).collect();
+    assert_eq!(all, expected);
+}

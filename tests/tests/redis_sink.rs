@@ -1,0 +1,253 @@
+//! redis-sink against a real `redis-server` (Debian's `redis-server` package), started by each
+//! test on a free loopback port: the keys, fields, values, types and TTLs a pipeline writes, and
+//! a run that survives Redis going down and coming back.
+
+use pulsec::load::load_text;
+use pulsec::native::{self, Profile};
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const PIPELINE: &str = r#"
+pipeline redis-sink-test
+
+event {
+  event_name: string
+  userId: string?
+  score: float?
+  ts: timestamp
+}
+
+source: file-source("in.jsonl") { eventTime: ts }
+
+source -> profile: redis-sink("HSET") { key: "user:{{ userId }}", field: "last_event", value: "{{ event_name }}", ttl: 1h }
+source -> whole: redis-sink("HSET") { key: "event:{{ userId }}:{{ ts }}" }
+source -> last: redis-sink("SET") { key: "${PULSE_TEST_PREFIX}last:{{ userId }}", value: "{{ event_name }}" }
+source -> seen: redis-sink("SADD") { key: "seen", value: "{{ userId }}" }
+source -> board: redis-sink("ZADD") { key: "board", value: "{{ userId }}", score: "{{ score }}" }
+source -> recent: redis-sink("RPUSH") { key: "recent:{{ userId }}", value: "{{ event_name }}", trim: 2 }
+"#;
+
+/// The pipeline's binary, built once for every test of this file.
+fn binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let loaded = load_text("redis_sink.pulse", PIPELINE.to_string(), &|_| {
+            Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no schema files"))
+        });
+        let pipeline = loaded.pipeline.clone().expect("the test pipeline checks");
+        native::build(&pipeline, "redis_sink.pulse", Profile::Release, true, &|_| None)
+            .unwrap_or_else(|_| panic!("the test pipeline builds"))
+            .binary
+    })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
+}
+
+/// A `redis-server` child, killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(port: u16, dir: &Path, persistent: bool) -> Server {
+        let mut command = Command::new("redis-server");
+        command.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""]);
+        command.arg("--dir").arg(dir);
+        if persistent {
+            // Every acknowledged write survives a kill, so the restart test sees them all.
+            command.args(["--appendonly", "yes", "--appendfsync", "always"]);
+        } else {
+            command.args(["--appendonly", "no"]);
+        }
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server runs (Debian package `redis-server`; .ci/run installs it)");
+        let server = Server { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.connection().is_none() {
+            assert!(Instant::now() < deadline, "redis-server did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn connection(&self) -> Option<redis::Connection> {
+        let client = redis::Client::open(self.url()).ok()?;
+        let mut connection = client.get_connection_with_timeout(Duration::from_secs(1)).ok()?;
+        redis::cmd("PING").query::<String>(&mut connection).ok()?;
+        Some(connection)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn query<T: redis::FromRedisValue>(connection: &mut redis::Connection, args: &[&str]) -> T {
+    let mut command = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        command.arg(*arg);
+    }
+    command.query(connection).unwrap_or_else(|error| panic!("{args:?}: {error}"))
+}
+
+const INPUT: &str = r#"{"event_name":"login","userId":"u1","score":1.5,"ts":1000}
+{"event_name":"view","userId":"u1","score":2,"ts":2000}
+{"event_name":"buy","userId":"u1","score":3,"ts":3000}
+{"event_name":"login","userId":"u2","score":7,"ts":4000}
+{"event_name":"login","userId":null,"score":7,"ts":5000}
+{"event_name":"odd","userId":"u3","score":null,"ts":6000}
+"#;
+
+#[test]
+fn writes_keys_fields_values_types_and_ttls() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(free_port(), dir.path(), false);
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, INPUT).expect("write input");
+    let dead = dir.path().join("dead.jsonl");
+    let output = Command::new(binary())
+        .arg("--input")
+        .arg(&input)
+        .arg("--dead-letter")
+        .arg(&dead)
+        .args(["--redis-url", &server.url()])
+        .env("PULSE_TEST_PREFIX", "t:")
+        .output()
+        .expect("binary runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let mut redis = server.connection().expect("connected");
+    let hash: Vec<(String, String)> = query(&mut redis, &["HGETALL", "user:u1"]);
+    assert_eq!(hash, vec![("last_event".to_string(), "buy".to_string())]);
+    let ttl: i64 = query(&mut redis, &["TTL", "user:u1"]);
+    assert!((3590..=3600).contains(&ttl), "ttl {ttl}");
+    assert_eq!(query::<i64>(&mut redis, &["TTL", "t:last:u1"]), -1, "no ttl without `ttl`");
+    // HSET without `field`: every top-level field, strings without quotes.
+    let mut whole: Vec<(String, String)> = query(&mut redis, &["HGETALL", "event:u1:2000"]);
+    whole.sort();
+    let expected: Vec<(String, String)> = [("event_name", "view"), ("score", "2"), ("ts", "2000"), ("userId", "u1")]
+        .iter()
+        .map(|(field, value)| (field.to_string(), value.to_string()))
+        .collect();
+    assert_eq!(whole, expected);
+    assert_eq!(query::<String>(&mut redis, &["GET", "t:last:u1"]), "buy");
+    assert_eq!(query::<String>(&mut redis, &["TYPE", "t:last:u2"]), "string");
+    let mut members: Vec<String> = query(&mut redis, &["SMEMBERS", "seen"]);
+    members.sort();
+    assert_eq!(members, vec!["u1", "u2", "u3"]);
+    let board: Vec<(String, f64)> = query(&mut redis, &["ZRANGE", "board", "0", "-1", "WITHSCORES"]);
+    assert_eq!(board, vec![("u1".to_string(), 3.0), ("u2".to_string(), 7.0)]);
+    let recent: Vec<String> = query(&mut redis, &["LRANGE", "recent:u1", "0", "-1"]);
+    assert_eq!(recent, vec!["view", "buy"], "RPUSH with trim 2 keeps the newest two");
+    assert_eq!(query::<String>(&mut redis, &["TYPE", "recent:u2"]), "list");
+    let keys: Vec<String> = query(&mut redis, &["KEYS", "*null*"]);
+    assert!(keys.is_empty(), "a null field never renders into a key: {keys:?}");
+
+    let dead = std::fs::read_to_string(&dead).expect("dead letters");
+    let reasons: Vec<serde_json::Value> =
+        dead.lines().map(|line| serde_json::from_str(line).expect("dead letter is JSON")).collect();
+    let reason_of = |index: usize| reasons[index]["reason"].as_str().unwrap_or("").to_string();
+    assert_eq!(reasons.len(), 7, "{dead}");
+    assert_eq!(reason_of(0), "template: field `userId` is null at node `profile`");
+    assert_eq!(reason_of(6), "template: field `score` is null at node `board`");
+}
+
+#[test]
+fn missing_environment_variable_is_a_start_up_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, INPUT).expect("write input");
+    let output = Command::new(binary())
+        .arg("--input")
+        .arg(&input)
+        .args(["--redis-url", "redis://127.0.0.1:1"])
+        .env_remove("PULSE_TEST_PREFIX")
+        .output()
+        .expect("binary runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("`PULSE_TEST_PREFIX` is not set"), "{stderr}");
+    // Under --output nothing is rendered, so the variable is not needed (G47).
+    let out = dir.path().join("out");
+    let status = Command::new(binary())
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(&out)
+        .arg("--quiet")
+        .env_remove("PULSE_TEST_PREFIX")
+        .status()
+        .expect("binary runs");
+    assert!(status.success());
+    let written = std::fs::read_to_string(out.join("profile.jsonl")).expect("sink file");
+    assert_eq!(written.lines().count(), 6, "every event reaches the file unrendered");
+}
+
+#[test]
+fn keeps_retrying_while_redis_is_down_and_loses_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let mut server = Server::start(port, dir.path(), true);
+    let mut child = Command::new(binary())
+        .args(["--input", "-", "--quiet", "--redis-url", &server.url()])
+        .env("PULSE_TEST_PREFIX", "")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let line = |index: usize| {
+        format!("{{\"event_name\":\"e{index}\",\"userId\":\"u{index}\",\"score\":{index},\"ts\":{index}}}\n")
+    };
+    for index in 0..200 {
+        stdin.write_all(line(index).as_bytes()).expect("write");
+    }
+    stdin.flush().expect("flush");
+    std::thread::sleep(Duration::from_millis(400));
+    server.kill();
+    let started = Instant::now();
+    for index in 200..400 {
+        stdin.write_all(line(index).as_bytes()).expect("write");
+        stdin.flush().expect("flush");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // Redis is back after about a second, on the same port with its append-only file.
+    std::thread::sleep(Duration::from_secs(1).saturating_sub(started.elapsed()));
+    let server = Server::start(port, dir.path(), true);
+    drop(stdin);
+    let output = child.wait_with_output().expect("binary ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("Redis unavailable"), "the outage is reported: {stderr}");
+    let mut redis = server.connection().expect("connected");
+    for index in 0..400 {
+        let key = format!("user:u{index}");
+        let value: Option<String> = query(&mut redis, &["HGET", &key, "last_event"]);
+        assert_eq!(value.as_deref(), Some(format!("e{index}").as_str()), "{key}");
+        let last: Option<String> = query(&mut redis, &["GET", &format!("last:u{index}")]);
+        assert!(last.is_some(), "last:u{index}");
+    }
+    let members: i64 = query(&mut redis, &["SCARD", "seen"]);
+    assert_eq!(members, 400);
+}
