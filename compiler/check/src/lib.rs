@@ -2,6 +2,7 @@
 //! front end) to the IR, reporting every problem it finds in one pass. It does no I/O: a JSON
 //! Schema file referenced by the pipeline is read by the caller and passed in.
 
+mod effects;
 mod estimate;
 mod expr;
 mod graph;
@@ -45,13 +46,11 @@ pub fn check(doc: &Document, options: CheckOptions<'_>) -> (Option<Pipeline>, Ve
     let graph = graph::check_graph(&mut cx, doc);
     let schema_declared = doc.setting("schema").is_some();
     let nodes = nodes::check_nodes(&mut cx, doc, &graph, settings.schema.as_ref(), schema_declared);
-    let has_errors = cx.diags.has_errors();
-    let diagnostics = sorted(cx.diags.into_vec());
-    if has_errors {
-        return (None, diagnostics);
+    if cx.diags.has_errors() {
+        return (None, sorted(cx.diags.into_vec()));
     }
     let (Some(name), Some(nodes), Some(())) = (settings.name, nodes, graph.resolved) else {
-        return (None, diagnostics);
+        return (None, sorted(cx.diags.into_vec()));
     };
     let pipeline = Pipeline {
         name,
@@ -63,7 +62,8 @@ pub fn check(doc: &Document, options: CheckOptions<'_>) -> (Option<Pipeline>, Ve
         edges: graph.edges,
         topo_order: graph.topo_order,
     };
-    (Some(pipeline), diagnostics)
+    effects::check_effects(&mut cx, doc, &pipeline);
+    (Some(pipeline), sorted(cx.diags.into_vec()))
 }
 
 /// Diagnostics in source order (file, then position), errors and warnings interleaved.

@@ -14,7 +14,7 @@ use pulse_ir::{
     RedisCommand, Route, Segment, SourceTime, SplitMode, TimeDomain, Timing, Type, WindowSpec,
 };
 use pulse_syntax::ast::{Document, NodeDecl, Value};
-use pulse_syntax::codes::{E0102, E0103, E0207, E0406, E0503, E0504, W0001, W0003, W0004, W0005, W0006};
+use pulse_syntax::codes::{E0102, E0103, E0207, E0406, E0503, E0504, W0001, W0004, W0005, W0006};
 use pulse_syntax::Diagnostic;
 use std::collections::BTreeMap;
 
@@ -539,13 +539,6 @@ pub(crate) fn check_node(
                 RedisCommand::LPush,
                 RedisCommand::RPush,
             ][values::choice(cx, command_value, &commands, "Redis command")?];
-            if matches!(command, RedisCommand::LPush | RedisCommand::RPush) {
-                cx.report(
-                    Diagnostic::new(W0003, "list pushes are at-least-once")
-                        .primary(command_value.span, "a replay after a crash can push an element twice")
-                        .note("SET, HSET, SADD and ZADD are idempotent, so their replays are exactly-once in effect"),
-                );
-            }
             let key = node
                 .require(cx, &fields, "key")
                 .and_then(|value| template::template(cx, value, scope, &node.what("key")));
