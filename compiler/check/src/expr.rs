@@ -465,7 +465,7 @@ fn class(ty: &Type) -> Class {
 }
 
 fn binary_expr(cx: &mut Cx, op: BinaryOp, lhs: Expr, rhs: Expr, lhs_span: Span, rhs_span: Span, op_span: Span) -> Expr {
-    let symbol = op_symbol(op);
+    let symbol = op.symbol();
     match op {
         BinaryOp::And | BinaryOp::Or => {
             for (side, span) in [(&lhs, lhs_span), (&rhs, rhs_span)] {
@@ -552,25 +552,6 @@ fn binary_expr(cx: &mut Cx, op: BinaryOp, lhs: Expr, rhs: Expr, lhs_span: Span, 
             };
             typed(ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), ty)
         }
-    }
-}
-
-fn op_symbol(op: BinaryOp) -> &'static str {
-    match op {
-        BinaryOp::Or => "||",
-        BinaryOp::And => "&&",
-        BinaryOp::Eq => "==",
-        BinaryOp::Ne => "!=",
-        BinaryOp::Lt => "<",
-        BinaryOp::Le => "<=",
-        BinaryOp::Gt => ">",
-        BinaryOp::Ge => ">=",
-        BinaryOp::In => "in",
-        BinaryOp::Add => "+",
-        BinaryOp::Sub => "-",
-        BinaryOp::Mul => "*",
-        BinaryOp::Div => "/",
-        BinaryOp::Rem => "%",
     }
 }
 
