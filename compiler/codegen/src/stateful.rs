@@ -424,6 +424,7 @@ impl Generator<'_> {
             };
             let view = &view;
         };
+        let load = self.load_state(idx, quote! { operators::HistoryState });
         let (enter_events, enter_flow, process_flow, pending) = (
             format_ident!("enter_{}_events", idx),
             format_ident!("enter_{}_flow", idx),
@@ -437,14 +438,7 @@ impl Generator<'_> {
                 if !(#matches) {
                     return;
                 }
-                let state: ValueState<operators::HistoryState> = ValueState::new(#node_id);
-                let previous = match state.get(cx.state(), &key) {
-                    Ok(previous) => previous,
-                    Err(error) => {
-                        cx.dead_letter(&format!("state: {}", error), DeadEvent::Json(Cow::Borrowed(record.text)));
-                        return;
-                    }
-                };
+                #load
                 let mut history = operators::HistoryState::for_event(previous, record.event_time, #ttl);
                 history.record(record.event_time);
                 state.put(cx.state(), &key, &history);
@@ -457,14 +451,7 @@ impl Generator<'_> {
             fn #process_flow(&mut self, cx: &mut Context, record: Record<'_>) {
                 #parse
                 #key
-                let state: ValueState<operators::HistoryState> = ValueState::new(#node_id);
-                let previous = match state.get(cx.state(), &key) {
-                    Ok(previous) => previous,
-                    Err(error) => {
-                        cx.dead_letter(&format!("state: {}", error), DeadEvent::Json(Cow::Borrowed(record.text)));
-                        return;
-                    }
-                };
+                #load
                 let history = operators::HistoryState::for_event(previous, record.event_time, #ttl);
                 if history.any_between(#from, record.event_time) {
                     #yes
