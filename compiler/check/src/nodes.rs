@@ -14,7 +14,7 @@ use pulse_ir::{
     RedisCommand, Route, Segment, SourceTime, SplitMode, TimeDomain, Timing, Type, WindowSpec,
 };
 use pulse_syntax::ast::{Document, NodeDecl, Value};
-use pulse_syntax::codes::{E0102, E0103, E0207, E0406, E0503, E0504, W0001, W0004, W0005, W0006};
+use pulse_syntax::codes::{E0102, E0103, E0110, E0207, E0406, E0503, E0504, W0001, W0004, W0005, W0006};
 use pulse_syntax::Diagnostic;
 use std::collections::BTreeMap;
 
@@ -531,6 +531,7 @@ pub(crate) fn check_node(
         "redis-sink" => {
             let commands = ["SET", "HSET", "SADD", "ZADD", "LPUSH", "RPUSH"];
             let command_value = node.require(cx, &fields, "command")?;
+            let index = values::choice(cx, command_value, &commands, "Redis command")?;
             let command = [
                 RedisCommand::Set,
                 RedisCommand::HSet,
@@ -538,7 +539,38 @@ pub(crate) fn check_node(
                 RedisCommand::ZAdd,
                 RedisCommand::LPush,
                 RedisCommand::RPush,
-            ][values::choice(cx, command_value, &commands, "Redis command")?];
+            ][index];
+            let command_name = commands[index];
+            let applies = |setting: &str| match setting {
+                "field" => command == RedisCommand::HSet,
+                "score" => command == RedisCommand::ZAdd,
+                "trim" => matches!(command, RedisCommand::LPush | RedisCommand::RPush),
+                _ => true,
+            };
+            let mut settings_apply = true;
+            for setting in ["field", "score", "trim"] {
+                if let (Some(value), false) = (fields.get(setting), applies(setting)) {
+                    let help = match setting {
+                        "field" => "only HSET writes a hash field; remove `field` or use HSET",
+                        "score" => "only ZADD has a score; remove `score` or use ZADD",
+                        _ => "only LPUSH and RPUSH keep a list to trim; remove `trim` or use a list push",
+                    };
+                    cx.report(
+                        Diagnostic::new(E0110, format!("`{setting}` does not apply to {command_name}"))
+                            .primary(value.span, format!("{command_name} has no {setting}"))
+                            .help(help),
+                    );
+                    settings_apply = false;
+                }
+            }
+            if let (RedisCommand::HSet, None, Some(value)) = (command, fields.get("field"), fields.get("value")) {
+                cx.report(
+                    Diagnostic::new(E0110, "`value` without `field` does not apply to HSET")
+                        .primary(value.span, "this value would never be written")
+                        .help("add `field` to write one hash field, or remove `value` to write every top-level field of the event as a hash field"),
+                );
+                settings_apply = false;
+            }
             let key = node
                 .require(cx, &fields, "key")
                 .and_then(|value| template::template(cx, value, scope, &node.what("key")));
@@ -549,6 +581,9 @@ pub(crate) fn check_node(
             let value = optional(cx, "value");
             let score = optional(cx, "score");
             let trim = fields.get("trim").map(|value| values::unsigned(cx, value, &node.what("trim")));
+            if !settings_apply {
+                return None;
+            }
             Operator::RedisSink {
                 command,
                 key: key?,

@@ -62,6 +62,7 @@ codes! {
     E0107 = "E0107", "value is not one of the allowed choices";
     E0108 = "E0108", "invalid edge";
     E0109 = "E0109", "invalid number";
+    E0110 = "E0110", "setting does not apply to this command";
     // Names.
     E0201 = "E0201", "duplicate node id";
     E0202 = "E0202", "unknown node";
