@@ -70,6 +70,10 @@ struct Shared {
 
 struct Pool {
     shared: Mutex<Shared>,
+    /// Signalled when a job is queued or at shutdown: wakes one idle worker.
+    queued: Condvar,
+    /// Signalled when a request finishes or the breaker changes: wakes the driver (waiting for
+    /// queue space or for completion) and workers waiting on the breaker.
     changed: Condvar,
 }
 
@@ -97,9 +101,16 @@ impl ApiClient {
                 shutdown: false,
                 breaker_opened: 0,
             }),
+            queued: Condvar::new(),
             changed: Condvar::new(),
         });
-        let agent = ureq::AgentBuilder::new().timeout(settings.timeout).build();
+        // Every worker keeps its connection alive between requests (ureq keeps one idle
+        // connection per host unless told otherwise).
+        let agent = ureq::AgentBuilder::new()
+            .timeout(settings.timeout)
+            .max_idle_connections_per_host(WORKERS)
+            .max_idle_connections(WORKERS * 4)
+            .build();
         let workers = (0..WORKERS)
             .map(|worker| {
                 let pool = Arc::clone(&pool);
@@ -121,7 +132,7 @@ impl ApiClient {
             shared = self.pool.changed.wait(shared).unwrap_or_else(|poisoned| poisoned.into_inner());
         }
         shared.queue.push_back(job);
-        self.pool.changed.notify_all();
+        self.pool.queued.notify_one();
     }
 
     /// The requests finished so far.
@@ -146,6 +157,7 @@ impl ApiClient {
 impl Drop for ApiClient {
     fn drop(&mut self) {
         self.pool.lock().shutdown = true;
+        self.pool.queued.notify_all();
         self.pool.changed.notify_all();
         for worker in self.workers.drain(..) {
             let _ = worker.join();
@@ -166,7 +178,7 @@ fn work(pool: &Pool, agent: &ureq::Agent, settings: &ApiSettings, seed: u64) {
                 if shared.shutdown {
                     return;
                 }
-                shared = pool.changed.wait(shared).unwrap_or_else(|poisoned| poisoned.into_inner());
+                shared = pool.queued.wait(shared).unwrap_or_else(|poisoned| poisoned.into_inner());
             }
         };
         let outcome = deliver(pool, agent, settings, &job, &mut random);
