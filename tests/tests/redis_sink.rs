@@ -2,12 +2,14 @@
 //! test on a free loopback port: the keys, fields, values, types and TTLs a pipeline writes, and
 //! a run that survives Redis going down and coming back.
 
+mod redis_server;
+
 use pulsec::load::load_text;
 use pulsec::native::{self, Profile};
+use redis_server::{free_port, query, Server};
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -43,72 +45,6 @@ fn binary() -> &'static Path {
             .unwrap_or_else(|_| panic!("the test pipeline builds"))
             .binary
     })
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
-}
-
-/// A `redis-server` child, killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(port: u16, dir: &Path, persistent: bool) -> Server {
-        let mut command = Command::new("redis-server");
-        command.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""]);
-        command.arg("--dir").arg(dir);
-        if persistent {
-            // Every acknowledged write survives a kill, so the restart test sees them all.
-            command.args(["--appendonly", "yes", "--appendfsync", "always"]);
-        } else {
-            command.args(["--appendonly", "no"]);
-        }
-        let child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server runs (Debian package `redis-server`; .ci/run installs it)");
-        let server = Server { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while server.connection().is_none() {
-            assert!(Instant::now() < deadline, "redis-server did not start on port {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn connection(&self) -> Option<redis::Connection> {
-        let client = redis::Client::open(self.url()).ok()?;
-        let mut connection = client.get_connection_with_timeout(Duration::from_secs(1)).ok()?;
-        redis::cmd("PING").query::<String>(&mut connection).ok()?;
-        Some(connection)
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn query<T: redis::FromRedisValue>(connection: &mut redis::Connection, args: &[&str]) -> T {
-    let mut command = redis::cmd(args[0]);
-    for arg in &args[1..] {
-        command.arg(*arg);
-    }
-    command.query(connection).unwrap_or_else(|error| panic!("{args:?}: {error}"))
 }
 
 const INPUT: &str = r#"{"event_name":"login","userId":"u1","score":1.5,"ts":1000}
