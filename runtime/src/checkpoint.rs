@@ -25,7 +25,8 @@ use crate::{TimeDomain, Timer};
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"PULSESP\n";
 pub const SNAPSHOT_VERSION: u32 = 1;
 /// Version of the progress record inside checkpoints and snapshots.
-const PROGRESS_VERSION: u64 = 1;
+/// Version 2 added Kafka positions; version 1 records read as having none.
+const PROGRESS_VERSION: u64 = 2;
 
 /// Where one source stands.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -68,6 +69,8 @@ pub struct Progress {
     pub outputs: Vec<(String, u64)>,
     /// Checkpoints committed so far.
     pub checkpoints: u64,
+    /// (source node id, topic, partition, next offset) of every Kafka partition read.
+    pub kafka: Vec<(String, String, i32, i64)>,
 }
 
 fn put_str(out: &mut Vec<u8>, text: &str) {
@@ -123,6 +126,13 @@ impl Progress {
         put_pairs(out, &self.dropped_per_node);
         put_pairs(out, &self.outputs);
         put_varint(out, self.checkpoints);
+        put_varint(out, self.kafka.len() as u64);
+        for (node, topic, partition, next) in &self.kafka {
+            put_str(out, node);
+            put_str(out, topic);
+            put_varint_signed(out, i64::from(*partition));
+            put_varint_signed(out, *next);
+        }
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -133,7 +143,7 @@ impl Progress {
 
     pub fn decode(input: &mut Reader<'_>) -> Result<Progress, CodecError> {
         let version = input.varint()?;
-        if version != PROGRESS_VERSION {
+        if version != PROGRESS_VERSION && version != 1 {
             return Err(CodecError(format!("unsupported checkpoint record version {version}")));
         }
         let pipeline = input.str()?.to_string();
@@ -159,7 +169,7 @@ impl Progress {
                 finished: input.u8()? != 0,
             });
         }
-        Ok(Progress {
+        let mut progress = Progress {
             pipeline,
             nodes,
             layouts,
@@ -175,7 +185,18 @@ impl Progress {
             dropped_per_node: read_pairs(input)?,
             outputs: read_pairs(input)?,
             checkpoints: input.varint()?,
-        })
+            kafka: Vec::new(),
+        };
+        if version >= 2 {
+            for _ in 0..input.varint()? {
+                let node = input.str()?.to_string();
+                let topic = input.str()?.to_string();
+                let partition = i32::try_from(input.varint_signed()?)
+                    .map_err(|_| CodecError("partition number out of range".to_string()))?;
+                progress.kafka.push((node, topic, partition, input.varint_signed()?));
+            }
+        }
+        Ok(progress)
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Progress, CodecError> {
@@ -464,6 +485,7 @@ mod tests {
             dropped_per_node: vec![("settle".into(), 2)],
             outputs: vec![("dir/out.jsonl".into(), 99)],
             checkpoints: 3,
+            kafka: vec![("events".into(), "clicks".into(), 3, 1_000_000)],
         }
     }
 
@@ -473,6 +495,21 @@ mod tests {
         assert_eq!(Progress::from_bytes(&progress.to_bytes()), Ok(progress.clone()));
         assert_eq!(progress.output_length("dir/out.jsonl"), Some(99));
         assert_eq!(progress.output_length("other"), None);
+        // A version 1 record (before Kafka positions) reads with none.
+        let mut old = progress.to_bytes();
+        old[0] = 1;
+        let tail = {
+            let mut kafka_part = Vec::new();
+            put_varint(&mut kafka_part, 1);
+            put_str(&mut kafka_part, "events");
+            put_str(&mut kafka_part, "clicks");
+            put_varint_signed(&mut kafka_part, 3);
+            put_varint_signed(&mut kafka_part, 1_000_000);
+            kafka_part.len()
+        };
+        old.truncate(old.len() - tail);
+        let read = Progress::from_bytes(&old).expect("version 1 reads");
+        assert_eq!(read, Progress { kafka: Vec::new(), ..progress });
     }
 
     #[test]

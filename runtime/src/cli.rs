@@ -88,6 +88,11 @@ pub struct RunOptions {
     /// Start from this savepoint (state, timers, source positions) instead of from scratch.
     #[arg(long = "from-savepoint", value_name = "PATH")]
     pub from_savepoint: Option<PathBuf>,
+    /// Stop once every Kafka source partition reached the end it had at start, and treat that as
+    /// the end of input (timers flush as for a file); without it a Kafka source runs until
+    /// SIGTERM/SIGINT, which stops after a last checkpoint.
+    #[arg(long = "until-end")]
+    pub until_end: bool,
     /// Redis server of the redis-sinks (`redis://[user:password@]host:port[/db]`, `rediss://`
     /// for TLS); default: `PULSE_REDIS_URL`, else `redis://127.0.0.1:6379`. Ignored with --output.
     #[arg(long = "redis-url", value_name = "URL")]
@@ -148,17 +153,35 @@ fn looks_like_node_id(text: &str) -> bool {
     !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
 }
 
-/// Decides the input path of every source, in declaration order (`-` is stdin).
+/// What one source reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// A JSON-lines file, `-` for stdin.
+    Path(String),
+    /// Its Kafka topics.
+    Kafka,
+}
+
+impl Input {
+    pub fn label(&self) -> &str {
+        match self {
+            Input::Path(path) => path,
+            Input::Kafka => "kafka",
+        }
+    }
+}
+
+/// Decides the input of every source, in declaration order (`-` is stdin).
 ///
 /// `NODE=PATH` feeds one source and one plain `PATH` feeds every other source (G31). A value
 /// whose part before `=` looks like a node id but names no source is a usage error, unless the
-/// whole value is an existing file. Sources without an input read their configured file; a Kafka
-/// source without an input is an error, as this runtime does not read Kafka.
+/// whole value is an existing file. Sources without an input read their configured file or
+/// their Kafka topics.
 pub fn resolve_inputs(
     sources: &[SourceSpec],
     inputs: &[String],
     path_exists: impl Fn(&str) -> bool,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<Input>, String> {
     let mut plain_path: Option<&str> = None;
     let mut named_paths: Vec<Option<&str>> = vec![None; sources.len()];
     for value in inputs {
@@ -192,18 +215,15 @@ pub fn resolve_inputs(
             }
         }
     }
-    sources
+    Ok(sources
         .iter()
         .zip(named_paths)
         .map(|(source, named_path)| match (named_path.or(plain_path), &source.kind) {
-            (Some(path), _) => Ok(path.to_string()),
-            (None, SourceKind::File { path }) => Ok((*path).to_string()),
-            (None, SourceKind::Kafka { .. }) => Err(format!(
-                "source `{}` is a kafka-source; this binary reads Kafka only with the Kafka runtime — run it with --input FILE",
-                source.node
-            )),
+            (Some(path), _) => Input::Path(path.to_string()),
+            (None, SourceKind::File { path }) => Input::Path((*path).to_string()),
+            (None, SourceKind::Kafka { .. }) => Input::Kafka,
         })
-        .collect()
+        .collect())
 }
 
 /// Decides where every sink (in declaration order) and the dead letters are written (G47).
@@ -218,7 +238,7 @@ pub fn resolve_outputs(
             (Some(dir), _) => Ok(Destination::File(dir.join(format!("{}.jsonl", sink.node)))),
             (None, SinkKind::Stdout) => Ok(Destination::Stdout),
             (None, SinkKind::File { path }) => Ok(Destination::from_path(Path::new(path))),
-            (None, SinkKind::Kafka) => Err(network_sink_error(sink.node, "kafka-sink", "Kafka")),
+            (None, SinkKind::Kafka { .. }) => Ok(Destination::Network),
             (None, SinkKind::Redis { .. }) => Ok(Destination::Network),
             (None, SinkKind::Api { .. }) => Ok(Destination::Network),
         })
@@ -231,21 +251,30 @@ pub fn resolve_outputs(
     Ok((sink_destinations, dead_letter))
 }
 
-fn network_sink_error(node: &str, kind: &str, system: &str) -> String {
-    format!("sink `{node}` is a {kind}; this binary writes to {system} only with the network runtime — run it with --output DIR")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const SOURCES: &[SourceSpec] = &[
         SourceSpec { node: "clicks", kind: SourceKind::File { path: "clicks.jsonl" }, max_out_of_orderness: 0 },
-        SourceSpec { node: "views", kind: SourceKind::Kafka { topics: &["views"] }, max_out_of_orderness: 0 },
+        SourceSpec {
+            node: "views",
+            kind: SourceKind::Kafka {
+                topics: &["views"],
+                brokers: None,
+                group_id: None,
+                start: crate::KafkaStart::GroupOffsets,
+            },
+            max_out_of_orderness: 0,
+        },
     ];
 
     fn strings(values: &[&str]) -> Vec<String> {
         values.iter().map(|value| value.to_string()).collect()
+    }
+
+    fn paths(values: &[&str]) -> Vec<Input> {
+        values.iter().map(|value| Input::Path(value.to_string())).collect()
     }
 
     #[test]
@@ -299,15 +328,15 @@ mod tests {
     #[test]
     fn g31_one_plain_input_feeds_every_source() {
         let resolved = resolve_inputs(SOURCES, &strings(&["all.jsonl"]), |_| false).expect("valid");
-        assert_eq!(resolved, strings(&["all.jsonl", "all.jsonl"]));
+        assert_eq!(resolved, paths(&["all.jsonl", "all.jsonl"]));
     }
 
     #[test]
     fn g31_named_inputs_feed_one_source_each() {
         let resolved = resolve_inputs(SOURCES, &strings(&["views=v.jsonl", "clicks=-"]), |_| false).expect("valid");
-        assert_eq!(resolved, strings(&["-", "v.jsonl"]));
+        assert_eq!(resolved, paths(&["-", "v.jsonl"]));
         let mixed = resolve_inputs(SOURCES, &strings(&["views=v.jsonl", "rest.jsonl"]), |_| false).expect("valid");
-        assert_eq!(mixed, strings(&["rest.jsonl", "v.jsonl"]));
+        assert_eq!(mixed, paths(&["rest.jsonl", "v.jsonl"]));
     }
 
     #[test]
@@ -318,10 +347,10 @@ mod tests {
         // An existing file whose name has an `=` is still a plain path.
         let resolved =
             resolve_inputs(SOURCES, &strings(&["data=1.jsonl"]), |path| path == "data=1.jsonl").expect("file");
-        assert_eq!(resolved, strings(&["data=1.jsonl", "data=1.jsonl"]));
+        assert_eq!(resolved, paths(&["data=1.jsonl", "data=1.jsonl"]));
         // A prefix that cannot be a node id is a plain path.
         let dotted = resolve_inputs(SOURCES, &strings(&["./a=b.jsonl"]), |_| false).expect("plain");
-        assert_eq!(dotted[0], "./a=b.jsonl");
+        assert_eq!(dotted[0], Input::Path("./a=b.jsonl".to_string()));
     }
 
     #[test]
@@ -331,11 +360,11 @@ mod tests {
     }
 
     #[test]
-    fn kafka_source_without_input_is_an_error_and_file_source_uses_its_path() {
-        let error = resolve_inputs(SOURCES, &[], |_| false).expect_err("kafka needs --input");
-        assert!(error.contains("source `views` is a kafka-source"), "{error}");
+    fn kafka_source_without_input_reads_kafka_and_file_source_uses_its_path() {
+        let resolved = resolve_inputs(SOURCES, &[], |_| false).expect("valid");
+        assert_eq!(resolved, vec![Input::Path("clicks.jsonl".to_string()), Input::Kafka]);
         let resolved = resolve_inputs(SOURCES, &strings(&["views=v.jsonl"]), |_| false).expect("valid");
-        assert_eq!(resolved, strings(&["clicks.jsonl", "v.jsonl"]));
+        assert_eq!(resolved, paths(&["clicks.jsonl", "v.jsonl"]));
     }
 
     #[test]
@@ -343,7 +372,10 @@ mod tests {
         let sinks = [
             SinkSpec { node: "out", kind: SinkKind::Stdout },
             SinkSpec { node: "file", kind: SinkKind::File { path: "f.jsonl" } },
-            SinkSpec { node: "kafka", kind: SinkKind::Kafka },
+            SinkSpec {
+                node: "kafka",
+                kind: SinkKind::Kafka { topic: "out", brokers: None, compression: None, exactly_once: true, env: &[] },
+            },
         ];
         let (destinations, dead_letter) = resolve_outputs(&sinks, Some(Path::new("dir")), None).expect("valid");
         assert_eq!(
@@ -355,8 +387,8 @@ mod tests {
             ]
         );
         assert_eq!(dead_letter, Destination::File(PathBuf::from("dir/_dead_letter.jsonl")));
-        let error = resolve_outputs(&sinks, None, None).expect_err("kafka sink needs --output");
-        assert!(error.contains("sink `kafka` is a kafka-sink"), "{error}");
+        let (live, _) = resolve_outputs(&sinks, None, None).expect("valid");
+        assert_eq!(live[2], Destination::Network);
         let (destinations, dead_letter) =
             resolve_outputs(&sinks[..2], None, Some(Path::new("dead.jsonl"))).expect("valid");
         assert_eq!(destinations, vec![Destination::Stdout, Destination::File(PathBuf::from("f.jsonl"))]);

@@ -16,17 +16,41 @@ use crate::checkpoint::{
     open_resumed_output, parse_duration_ms, plan_restore, write_atomically, Progress, Snapshot, SourcePosition,
     TimerRecord,
 };
-use crate::cli::{self, Destination, Invocation, RunOptions, SavepointOptions};
+use crate::cli::{self, Destination, Input, Invocation, RunOptions, SavepointOptions};
 use crate::io::{OutputWriter, SourceReader};
+use crate::kafka::{self, KafkaEnv, KafkaReader, KafkaWriter, Offsets, Polled, ProducerSettings, SourceSettings};
 use crate::redis_sink::{redis_url, RedisWriter};
 use crate::state::{node_range, split_state_key, RocksStore, StateBackend, PROGRESS_KEY, STATE_PREFIX, TIMER_PREFIX};
 use crate::timers::{watermark_during_timer, SourceWatermarks, TimerQueue};
-use crate::{DeadEvent, Pipeline, SinkKind, TimeDomain, Timer};
+use crate::{DeadEvent, Pipeline, SinkKind, SourceKind, TimeDomain, Timer};
 
 /// The memory backend's checkpoint file inside `--state-dir`.
 const MEMORY_SNAPSHOT_FILE: &str = "memory.snapshot";
 /// Checkpoint interval when neither the command line nor the pipeline sets one.
 const DEFAULT_CHECKPOINT_INTERVAL_MS: u64 = 10_000;
+/// How long a Kafka source waits for a record when it is the only source with input left.
+const KAFKA_IDLE_POLL: Duration = Duration::from_millis(100);
+
+/// Where the current step's records come from: names the `pulse-id` of Kafka output.
+#[derive(Clone, Debug)]
+enum Origin {
+    Line { source: usize, line: u64 },
+    Kafka { topic: String, partition: i32, offset: i64 },
+    Timer { sequence: u64 },
+}
+
+/// Set by SIGTERM/SIGINT: stop after the current step with a checkpoint.
+static STOP: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> = std::sync::OnceLock::new();
+
+fn stop_requested() -> bool {
+    STOP.get().is_some_and(|flag| flag.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// One source's reader.
+enum Reader {
+    Lines(SourceReader),
+    Kafka(Box<KafkaReader>),
+}
 
 /// What generated code sees of the runtime during one step: the clocks, the outputs and the
 /// timer service.
@@ -63,6 +87,18 @@ pub struct Context {
     written: Vec<u64>,
     /// Per writer: the file path for files (whose lengths checkpoints commit), else `None`.
     writer_files: Vec<Option<String>>,
+    /// Node id of every sink.
+    sink_nodes: Vec<&'static str>,
+    /// Per sink: (producer, topic) when it is a live kafka-sink.
+    sink_kafka: Vec<Option<(usize, &'static str)>>,
+    kafka: Vec<KafkaWriter>,
+    origin: Origin,
+    /// Kafka records produced in the current step so far (the output index of `pulse-id`).
+    origin_outputs: u64,
+    /// The step replays input whose transactional output was already committed.
+    kafka_muted: bool,
+    /// Kafka records not produced again because they were committed before a crash.
+    kafka_replayed: u64,
 }
 
 impl Context {
@@ -101,6 +137,31 @@ impl Context {
         self.written[writer_idx] += event_json.len() as u64 + 1;
         if let Err(error) = self.writers[writer_idx].write_line(event_json.as_bytes()) {
             self.record_write_error(writer_idx, &error);
+        }
+    }
+
+    /// Produces one record to live kafka-sink `sink` in the run's transaction (or at least
+    /// once), with a `pulse-id` header naming its origin, node and output index.
+    pub fn kafka(&mut self, sink: usize, key: Option<&str>, value: &str) {
+        let Some((producer, topic)) = self.sink_kafka[sink] else {
+            self.io_error.get_or_insert_with(|| format!("internal: sink {sink} is not a live kafka-sink"));
+            return;
+        };
+        self.sink_counts[sink] += 1;
+        let index = self.origin_outputs;
+        self.origin_outputs += 1;
+        if self.kafka_muted {
+            self.kafka_replayed += 1;
+            return;
+        }
+        let origin = match &self.origin {
+            Origin::Line { source, line } => format!("{source}/{line}"),
+            Origin::Kafka { topic, partition, offset } => format!("{topic}/{partition}/{offset}"),
+            Origin::Timer { sequence } => format!("timer/{sequence}"),
+        };
+        let id = kafka::record_id(&origin, self.sink_nodes[sink], index);
+        if let Err(error) = self.kafka[producer].send(topic, key, value, &id) {
+            self.io_error.get_or_insert(error);
         }
     }
 
@@ -271,6 +332,12 @@ pub fn run_with_args<P: Pipeline>(args: impl IntoIterator<Item = String>) -> Exi
             return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
         }
     };
+    let flag = STOP.get_or_init(Default::default);
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        if let Err(error) = signal_hook::flag::register(signal, std::sync::Arc::clone(flag)) {
+            eprintln!("{}: warning: cannot handle signal {signal}: {error}", P::SPEC.name);
+        }
+    }
     let mut stats = CheckpointStats::default();
     let outcome = execute::<P>(&options, &mut stats);
     if !options.quiet && options.state_dir.is_some() && outcome.is_ok() {
@@ -408,6 +475,8 @@ fn read_rocks_timers(db: &rocksdb::DB) -> Result<Vec<(u64, TimerRecord)>, RunErr
 
 /// Where checkpoints go.
 enum Durable {
+    /// No state directory: a checkpoint only commits Kafka output and offsets.
+    KafkaOnly,
     /// The RocksDB backend in `Context::state`.
     Rocks,
     /// A snapshot file of the memory backend, replaced atomically.
@@ -616,6 +685,61 @@ fn execute<P: Pipeline>(options: &RunOptions, stats: &mut CheckpointStats) -> Re
             api.push((sink_idx, ApiClient::start(settings)));
         }
     }
+    let kafka_live = input_paths.contains(&Input::Kafka)
+        || sink_destinations.iter().zip(spec.sinks).any(|(destination, sink)| {
+            *destination == Destination::Network && matches!(sink.kind, SinkKind::Kafka { .. })
+        });
+    let kafka_env =
+        if kafka_live { KafkaEnv::from_environment().map_err(RunError::Usage)? } else { KafkaEnv::default() };
+    // One producer per (brokers, compression); transactional when any of its sinks is exactly-once.
+    let mut producer_keys: Vec<(Option<&'static str>, Option<&'static str>, bool)> = Vec::new();
+    let mut sink_kafka = vec![None; spec.sinks.len()];
+    for (sink_idx, (sink, destination)) in spec.sinks.iter().zip(&sink_destinations).enumerate() {
+        if let (Destination::Network, SinkKind::Kafka { topic, brokers, compression, exactly_once, env }) =
+            (destination, sink.kind)
+        {
+            check_env(sink.node, env)?;
+            let index = match producer_keys.iter().position(|(b, c, _)| *b == brokers && *c == compression) {
+                Some(index) => index,
+                None => {
+                    producer_keys.push((brokers, compression, false));
+                    producer_keys.len() - 1
+                }
+            };
+            producer_keys[index].2 |= exactly_once;
+            sink_kafka[sink_idx] = Some((index, topic));
+        }
+    }
+    let no_brokers = |node: &str| {
+        RunError::Usage(format!(
+            "`{node}` names no Kafka brokers: set `brokers` in the pipeline or PULSE_KAFKA_BROKERS in the environment"
+        ))
+    };
+    for (sink, kafka) in spec.sinks.iter().zip(&sink_kafka) {
+        if let (Some(_), SinkKind::Kafka { brokers: None, .. }, None) = (kafka, sink.kind, &kafka_env.brokers) {
+            return Err(no_brokers(sink.node));
+        }
+    }
+    for (source, input) in spec.sources.iter().zip(&input_paths) {
+        if let (Input::Kafka, SourceKind::Kafka { brokers: None, .. }, None) = (input, source.kind, &kafka_env.brokers)
+        {
+            return Err(no_brokers(source.node));
+        }
+    }
+    let instance = std::env::var("PULSE_INSTANCE_ID").unwrap_or_else(|_| "0".to_string());
+    let mut kafka_writers = Vec::with_capacity(producer_keys.len());
+    for (index, (brokers, compression, transactional)) in producer_keys.iter().enumerate() {
+        let instance = if index == 0 { instance.clone() } else { format!("{instance}-{index}") };
+        let settings = ProducerSettings {
+            pipeline: spec.name,
+            brokers: *brokers,
+            compression: *compression,
+            transactional: *transactional,
+            instance: &instance,
+            checkpoint_interval_ms: interval_ms,
+        };
+        kafka_writers.push(KafkaWriter::open(&kafka_env, &settings).map_err(RunError::Io)?);
+    }
     let dead_letter_writer = writer_for(&dead_letter_destination);
     let mut writers = Vec::with_capacity(destinations.len());
     let mut written = Vec::with_capacity(destinations.len());
@@ -644,17 +768,44 @@ fn execute<P: Pipeline>(options: &RunOptions, stats: &mut CheckpointStats) -> Re
         written.push(length);
     }
 
-    let stdin_readers = input_paths.iter().filter(|path| path.as_str() == "-").count();
+    let stdin_readers = input_paths.iter().filter(|input| **input == Input::Path("-".to_string())).count();
     let shared_stdin = if stdin_readers > 1 {
         Some(SourceReader::read_all_stdin().map_err(|error| RunError::Io(format!("cannot read stdin: {error}")))?)
     } else {
         None
     };
     let mut readers = Vec::with_capacity(input_paths.len());
-    for (source, path) in spec.sources.iter().zip(&input_paths) {
-        let reader = SourceReader::open(path, shared_stdin.as_ref()).map_err(|error| {
-            RunError::Io(format!("cannot open input `{path}` of source `{}`: {error}", source.node))
-        })?;
+    for (source, input) in spec.sources.iter().zip(&input_paths) {
+        let reader = match (input, source.kind) {
+            (Input::Path(path), _) => {
+                Reader::Lines(SourceReader::open(path, shared_stdin.as_ref()).map_err(|error| {
+                    RunError::Io(format!("cannot open input `{path}` of source `{}`: {error}", source.node))
+                })?)
+            }
+            (Input::Kafka, SourceKind::Kafka { topics, brokers, group_id, start }) => {
+                let resume_offsets: Offsets = resume
+                    .iter()
+                    .flat_map(|resume| &resume.progress.kafka)
+                    .filter(|(node, ..)| node == source.node)
+                    .map(|(_, topic, partition, next)| ((topic.clone(), *partition), *next))
+                    .collect();
+                let settings = SourceSettings {
+                    pipeline: spec.name,
+                    node: source.node,
+                    topics,
+                    brokers,
+                    group_id,
+                    start,
+                    until_end: options.until_end,
+                };
+                let reader = KafkaReader::open(&kafka_env, &settings, resume_offsets)
+                    .map_err(|error| RunError::Io(format!("source `{}`: {error}", source.node)))?;
+                Reader::Kafka(Box::new(reader))
+            }
+            (Input::Kafka, SourceKind::File { .. }) => {
+                return Err(RunError::Io(format!("internal: file source `{}` resolved to Kafka", source.node)))
+            }
+        };
         readers.push(reader);
     }
 
@@ -704,6 +855,13 @@ fn execute<P: Pipeline>(options: &RunOptions, stats: &mut CheckpointStats) -> Re
         dead_letter_text: String::new(),
         io_error: None,
         state,
+        sink_nodes: spec.sinks.iter().map(|sink| sink.node).collect(),
+        sink_kafka,
+        kafka: kafka_writers,
+        origin: Origin::Line { source: 0, line: 0 },
+        origin_outputs: 0,
+        kafka_muted: false,
+        kafka_replayed: 0,
     };
     let mut watermarks = SourceWatermarks::new(spec.sources.iter().map(|source| source.max_out_of_orderness).collect());
     let mut positions = vec![(0u64, 0u64); spec.sources.len()];
@@ -717,12 +875,15 @@ fn execute<P: Pipeline>(options: &RunOptions, stats: &mut CheckpointStats) -> Re
             let Some(position) = progress.sources.iter().find(|position| position.node == source.node) else {
                 continue;
             };
-            readers[index].skip(position.offset).map_err(|error| {
-                RunError::Io(format!(
-                    "cannot resume input `{}` of source `{}`: {error}",
-                    input_paths[index], source.node
-                ))
-            })?;
+            if let Reader::Lines(reader) = &mut readers[index] {
+                reader.skip(position.offset).map_err(|error| {
+                    RunError::Io(format!(
+                        "cannot resume input `{}` of source `{}`: {error}",
+                        input_paths[index].label(),
+                        source.node
+                    ))
+                })?;
+            }
             positions[index] = (position.offset, position.lines);
             if position.max_event_time != i64::MIN {
                 watermarks.observe(index, position.max_event_time);
@@ -766,6 +927,9 @@ fn execute<P: Pipeline>(options: &RunOptions, stats: &mut CheckpointStats) -> Re
     if resumed {
         stats.restore = Some(started.elapsed());
     }
+    // Kafka commits ride on checkpoints; without a state directory they still happen, with no
+    // local state written.
+    let durable = durable.or(kafka_live.then_some(Durable::KafkaOnly));
     let checkpointer = durable.map(|durable| Checkpointer {
         durable,
         interval: Duration::from_millis(interval_ms),
@@ -823,8 +987,8 @@ struct Driver<'run, P> {
     pipeline: &'run mut P,
     cx: &'run mut Context,
     watermarks: SourceWatermarks,
-    readers: Vec<SourceReader>,
-    input_paths: Vec<String>,
+    readers: Vec<Reader>,
+    input_paths: Vec<Input>,
     records_read: u64,
     blank_lines: u64,
     /// The arrival the next line gets (G30).
@@ -886,7 +1050,53 @@ impl<P: Pipeline> Driver<'_, P> {
                 .filter_map(|(path, length)| path.as_ref().map(|path| (path.clone(), *length)))
                 .collect(),
             checkpoints: self.checkpointer.as_ref().map_or(0, |checkpointer| checkpointer.count) + 1,
+            kafka: spec
+                .sources
+                .iter()
+                .zip(&self.readers)
+                .filter_map(|(source, reader)| match reader {
+                    Reader::Kafka(reader) => Some((source.node, reader.positions())),
+                    Reader::Lines(_) => None,
+                })
+                .flat_map(|(node, positions)| {
+                    positions
+                        .iter()
+                        .map(move |((topic, partition), next)| (node.to_string(), topic.clone(), *partition, *next))
+                })
+                .collect(),
         }
+    }
+
+    /// Commits what the Kafka sinks produced since the last checkpoint: the first transactional
+    /// producer's transaction also carries every Kafka source's offsets. Runs before the local
+    /// checkpoint is written (see `kafka` module docs for the crash window this leaves).
+    fn commit_kafka(&mut self) -> Result<(), RunError> {
+        let mut offsets = Vec::new();
+        for reader in &self.readers {
+            if let Reader::Kafka(reader) = reader {
+                if let (false, Some(group)) = (reader.positions().is_empty(), reader.group_metadata()) {
+                    offsets.push((reader.offset_list(), group));
+                }
+            }
+        }
+        let mut offsets_sent = false;
+        for writer in &mut self.cx.kafka {
+            let transactional = writer.transactional_id.is_some();
+            let with = if transactional && !offsets_sent { offsets.as_slice() } else { &[] };
+            writer.commit(with).map_err(RunError::Io)?;
+            offsets_sent |= transactional;
+        }
+        if !offsets_sent {
+            // No transaction carried them: commit them to the group as telemetry.
+            for reader in &self.readers {
+                if let Reader::Kafka(reader) = reader {
+                    if let Err(error) = reader.commit_positions() {
+                        eprintln!("{}: warning: {error}", P::SPEC.name);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Commits a checkpoint at a round boundary: output files are flushed and fsynced, then the
@@ -901,6 +1111,7 @@ impl<P: Pipeline> Driver<'_, P> {
         // their servers acknowledged.
         self.settle_api(true)?;
         self.cx.flush_network()?;
+        self.commit_kafka()?;
         let Some(checkpointer) = &self.checkpointer else { return Ok(()) };
         for (writer, label) in self.cx.writers.iter_mut().zip(&self.cx.writer_labels) {
             writer.sync().map_err(|error| RunError::Io(format!("cannot write to `{label}`: {error}")))?;
@@ -909,6 +1120,7 @@ impl<P: Pipeline> Driver<'_, P> {
         let nodes = P::SPEC.nodes;
         let cx = &mut *self.cx;
         let entries_written = match (&checkpointer.durable, &mut cx.state) {
+            (Durable::KafkaOnly, _) => 0,
             (Durable::Rocks, StateBackend::Rocks(store)) => {
                 let mut batch = WriteBatch::default();
                 let changes = cx.timers.changes();
@@ -1017,17 +1229,48 @@ impl<P: Pipeline> Driver<'_, P> {
         // is longer than any before it.
         let mut line: Vec<u8> = Vec::with_capacity(4096);
         while !active_sources.is_empty() {
+            if stop_requested() {
+                // SIGTERM/SIGINT: a last checkpoint, no end-of-input flush (the input goes on).
+                self.settle_api(true)?;
+                return self.checkpoint();
+            }
             let mut slot = 0;
             while slot < active_sources.len() {
                 let source = active_sources[slot];
                 line.clear();
-                let length = self.readers[source].read_line(&mut line).map_err(|error| {
-                    RunError::Io(format!(
-                        "cannot read input `{}` of source `{}`: {error}",
-                        self.input_paths[source],
-                        P::SPEC.sources[source].node
-                    ))
-                })?;
+                let (mut origin, mut muted) = (Origin::Timer { sequence: 0 }, false);
+                let length = match &mut self.readers[source] {
+                    Reader::Lines(reader) => {
+                        let length = reader.read_line(&mut line).map_err(|error| {
+                            RunError::Io(format!(
+                                "cannot read input `{}` of source `{}`: {error}",
+                                self.input_paths[source].label(),
+                                P::SPEC.sources[source].node
+                            ))
+                        })?;
+                        origin = Origin::Line { source, line: self.positions[source].1 };
+                        muted = false;
+                        length
+                    }
+                    Reader::Kafka(reader) => {
+                        let timeout = if active_sources.len() == 1 { KAFKA_IDLE_POLL } else { Duration::ZERO };
+                        match reader.poll(&mut line, timeout).map_err(|error| {
+                            RunError::Io(format!("source `{}`: {error}", P::SPEC.sources[source].node))
+                        })? {
+                            Polled::End => 0,
+                            Polled::Idle => {
+                                slot += 1;
+                                continue;
+                            }
+                            Polled::Record { topic, partition, offset } => {
+                                muted = reader.is_replay(&topic, partition, offset);
+                                origin = Origin::Kafka { topic, partition, offset };
+                                // Counts as a line; the byte offset is not used for Kafka.
+                                line.len() + 1
+                            }
+                        }
+                    }
+                };
                 if length == 0 {
                     active_sources.remove(slot);
                     self.finished[source] = true;
@@ -1061,9 +1304,20 @@ impl<P: Pipeline> Driver<'_, P> {
                 match std::str::from_utf8(&line) {
                     Ok(text) => {
                         self.cx.step_event_time = None;
+                        self.cx.origin = origin;
+                        self.cx.origin_outputs = 0;
+                        self.cx.kafka_muted = muted;
                         self.pipeline.on_record(source, text, self.cx);
                         if let Some(event_time) = self.cx.step_event_time.take() {
-                            self.watermarks.observe(source, event_time);
+                            let frontier = match (&mut self.readers[source], &self.cx.origin) {
+                                (Reader::Kafka(reader), Origin::Kafka { topic, partition, .. }) => {
+                                    reader.observe(topic, *partition, event_time)
+                                }
+                                _ => Some(event_time),
+                            };
+                            if let Some(frontier) = frontier {
+                                self.watermarks.observe(source, frontier);
+                            }
                         }
                         self.cx.take_io_error()?;
                         let watermark_after = self.watermarks.pipeline_watermark();
@@ -1101,6 +1355,8 @@ impl<P: Pipeline> Driver<'_, P> {
     fn fire_due_event_timers(&mut self, watermark_before: i64, watermark_after: i64) -> Result<(), RunError> {
         while let Some(timer) = self.cx.timers.pop_due_event(watermark_after) {
             self.cx.watermark = watermark_during_timer(watermark_before, watermark_after, timer.time);
+            self.cx.origin = Origin::Timer { sequence: self.cx.timers.last_popped() };
+            self.cx.origin_outputs = 0;
             self.pipeline.on_timer(timer, self.cx);
             self.cx.take_io_error()?;
         }
@@ -1112,6 +1368,8 @@ impl<P: Pipeline> Driver<'_, P> {
     fn fire_due_processing_timers(&mut self, arrival: i64) -> Result<(), RunError> {
         while let Some(timer) = self.cx.timers.pop_due_processing(arrival) {
             self.cx.arrival = self.cx.arrival.max(timer.time);
+            self.cx.origin = Origin::Timer { sequence: self.cx.timers.last_popped() };
+            self.cx.origin_outputs = 0;
             self.pipeline.on_timer(timer, self.cx);
             self.cx.take_io_error()?;
             // A processing timer may register event timers already below the watermark.
@@ -1132,6 +1390,8 @@ impl<P: Pipeline> Driver<'_, P> {
                 }
                 TimeDomain::Processing => self.cx.arrival = self.cx.arrival.max(timer.time),
             }
+            self.cx.origin = Origin::Timer { sequence: self.cx.timers.last_popped() };
+            self.cx.origin_outputs = 0;
             self.pipeline.on_timer(timer, self.cx);
             self.cx.take_io_error()?;
         }

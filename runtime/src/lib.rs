@@ -26,9 +26,15 @@
 //! }
 //! // Defaults for pipelines without those settings: None, false, &[].
 //! pub struct SourceSpec { pub node: &'static str, pub kind: SourceKind, pub max_out_of_orderness: i64 }
-//! pub enum SourceKind { File { path: &'static str }, Kafka { topics: &'static [&'static str] } }
+//! pub enum SourceKind { File { path: &'static str },
+//!                       Kafka { topics: &'static [&'static str], brokers: Option<&'static str>,
+//!                               group_id: Option<&'static str>, start: KafkaStart } }
+//! pub enum KafkaStart { GroupOffsets, Earliest, Latest }
 //! pub struct SinkSpec { pub node: &'static str, pub kind: SinkKind }
-//! pub enum SinkKind { Stdout, File { path: &'static str }, Kafka,
+//! pub enum SinkKind { Stdout, File { path: &'static str },
+//!                     Kafka { topic: &'static str, brokers: Option<&'static str>,
+//!                             compression: Option<&'static str>, exactly_once: bool,
+//!                             env: &'static [&'static str] },
 //!                     Api { method: &'static str, timeout_ms: u64, retries: u32,
 //!                           breaker: Option<(u32, u64)>, responses: bool, env: &'static [&'static str] },
 //!                     Redis { command: RedisCommand, trim: Option<u64>, ttl_ms: Option<u64>,
@@ -51,6 +57,8 @@
 //!                headers: Vec<(&'static str, String)>, body: Option<String>, key_text: &str);
 //!         // a live api-sink: queued to its worker pool (blocks when full); key_text feeds the
 //!         // Idempotency-Key. Failures come back as dead letters, responses via on_response
+//!     pub fn kafka(&mut self, sink: usize, key: Option<&str>, value: &str);
+//!         // a live kafka-sink: produced in the run's transaction with a `pulse-id` header
 //!     pub fn dead_letter(&mut self, reason: &str, event: DeadEvent<'_>);
 //!     pub fn drop_record(&mut self, node: usize);         // counted drop (filtered, unconnected)
 //!     pub fn schedule(&mut self, timer: Timer);           // ordered by (time, registration order)
@@ -75,6 +83,7 @@ pub mod checkpoint;
 pub mod cli;
 mod driver;
 pub mod io;
+pub mod kafka;
 pub mod redis_sink;
 pub mod state;
 pub mod timers;
@@ -130,8 +139,24 @@ pub struct SourceSpec {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SourceKind {
-    File { path: &'static str },
-    Kafka { topics: &'static [&'static str] },
+    File {
+        path: &'static str,
+    },
+    Kafka {
+        topics: &'static [&'static str],
+        brokers: Option<&'static str>,
+        group_id: Option<&'static str>,
+        /// Where partitions the checkpoint does not know start (`readSetting`).
+        start: KafkaStart,
+    },
+}
+
+/// `readSetting`: where a kafka-source starts on partitions without a checkpointed offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KafkaStart {
+    GroupOffsets,
+    Earliest,
+    Latest,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,7 +171,15 @@ pub enum SinkKind {
     File {
         path: &'static str,
     },
-    Kafka,
+    /// A kafka-sink: generated code renders key and value and calls `Context::kafka`.
+    Kafka {
+        topic: &'static str,
+        brokers: Option<&'static str>,
+        compression: Option<&'static str>,
+        /// `deliveryGuarantee: exactly-once` (the default): transactional.
+        exactly_once: bool,
+        env: &'static [&'static str],
+    },
     /// A redis-sink: generated code renders the templates and calls `Context::redis`.
     Redis {
         command: RedisCommand,

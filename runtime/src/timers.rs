@@ -84,6 +84,8 @@ pub struct TimerQueue {
     added: Vec<(TimeDomain, i64, u64)>,
     /// Whether to record changes (only when checkpoints are on).
     tracking: bool,
+    /// Registration sequence of the timer popped last (names the origin of its outputs).
+    last_popped: u64,
 }
 
 /// What changed in the queue since the last checkpoint.
@@ -180,7 +182,13 @@ impl TimerQueue {
         self.boundary = self.next_sequence;
     }
 
+    /// The registration sequence of the timer popped last.
+    pub fn last_popped(&self) -> u64 {
+        self.last_popped
+    }
+
     fn popped(&mut self, sequence: u64) {
+        self.last_popped = sequence;
         if self.tracking && sequence < self.boundary {
             self.fired_committed.push(sequence);
         }

@@ -37,7 +37,16 @@ impl Pipeline for TinyPipeline {
         ],
         sinks: &[
             SinkSpec { node: "out", kind: SinkKind::Stdout },
-            SinkSpec { node: "delayed", kind: SinkKind::Kafka },
+            SinkSpec {
+                node: "delayed",
+                kind: SinkKind::Kafka {
+                    topic: "delayed",
+                    brokers: None,
+                    compression: None,
+                    exactly_once: true,
+                    env: &[],
+                },
+            },
             SinkSpec { node: "arrivals", kind: SinkKind::Stdout },
         ],
         checkpoint_interval_ms: None,
@@ -210,7 +219,7 @@ fn usage_and_io_errors_have_their_exit_codes() {
     let unknown_source =
         run_with_args::<TinyPipeline>(args(&["--input", "nosuch=x.jsonl", "--output", &output, "--quiet"]));
     assert_eq!(unknown_source, ExitCode::from(2));
-    // Without --output the Kafka sink cannot be written.
+    // Without --output the Kafka sink is live, and without brokers that is a usage error.
     let missing = dir.path().join("missing.jsonl").display().to_string();
     let kafka_sink = run_with_args::<TinyPipeline>(args(&["--input", &missing, "--quiet"]));
     assert_eq!(kafka_sink, ExitCode::from(2));

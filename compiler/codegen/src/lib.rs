@@ -234,7 +234,23 @@ impl<'p> Generator<'p> {
             let max_out_of_orderness = time.max_out_of_orderness_ms as i64;
             let kind = match &node.op {
                 Operator::FileSource { path, .. } => quote! { SourceKind::File { path: #path } },
-                Operator::KafkaSource { topics, .. } => quote! { SourceKind::Kafka { topics: &[#(#topics),*] } },
+                Operator::KafkaSource { topics, brokers, group_id, read_setting, .. } => {
+                    let brokers = option_str(brokers.as_deref());
+                    let group_id = option_str(group_id.as_deref());
+                    let start = match read_setting.or(self.pipeline.runtime.read_setting) {
+                        Some(pulse_ir::ReadSetting::Earliest) => quote! { Earliest },
+                        Some(pulse_ir::ReadSetting::Latest) => quote! { Latest },
+                        Some(pulse_ir::ReadSetting::GroupOffsets) | None => quote! { GroupOffsets },
+                    };
+                    quote! {
+                        SourceKind::Kafka {
+                            topics: &[#(#topics),*],
+                            brokers: #brokers,
+                            group_id: #group_id,
+                            start: pulse_runtime::KafkaStart::#start,
+                        }
+                    }
+                }
                 _ => unreachable!("only sources are listed"),
             };
             quote! { SourceSpec { node: #id, kind: #kind, max_out_of_orderness: #max_out_of_orderness } }
@@ -244,7 +260,20 @@ impl<'p> Generator<'p> {
             let kind = match &node.op {
                 Operator::StdoutSink => quote! { SinkKind::Stdout },
                 Operator::FileSink { path } => quote! { SinkKind::File { path: #path } },
-                Operator::KafkaSink { .. } => quote! { SinkKind::Kafka },
+                Operator::KafkaSink { topic, brokers, compression, exactly_once, .. } => {
+                    let brokers = option_str(brokers.as_deref());
+                    let compression = option_str(compression.as_deref());
+                    let env = sinks::template_env(&node.op);
+                    quote! {
+                        SinkKind::Kafka {
+                            topic: #topic,
+                            brokers: #brokers,
+                            compression: #compression,
+                            exactly_once: #exactly_once,
+                            env: &[#(#env),*],
+                        }
+                    }
+                }
                 Operator::RedisSink { command, trim, ttl_ms, .. } => {
                     let command = format_ident!("{}", format!("{command:?}"));
                     let trim = option_tokens(*trim);
@@ -664,7 +693,8 @@ impl<'p> Generator<'p> {
             }
             Operator::RedisSink { .. } => self.redis_body(idx, &tree),
             Operator::ApiSink { .. } => self.api_body(idx, &tree),
-            Operator::StdoutSink | Operator::FileSink { .. } | Operator::KafkaSink { .. } => {
+            Operator::KafkaSink { .. } => self.kafka_body(idx, &tree),
+            Operator::StdoutSink | Operator::FileSink { .. } => {
                 let sink = self.sink_index[&idx];
                 quote! { cx.emit(#sink, record.text); }
             }
@@ -824,6 +854,13 @@ pub fn state_layout(operator: &Operator) -> Option<String> {
         _ => return None,
     };
     Some(layout)
+}
+
+fn option_str(value: Option<&str>) -> TokenStream {
+    match value {
+        Some(value) => quote! { Some(#value) },
+        None => quote! { None },
+    }
 }
 
 fn option_tokens(value: Option<u64>) -> TokenStream {

@@ -139,7 +139,9 @@ fn node_paths(operator: &Operator, out: &mut Vec<Path>) {
         Operator::WindowAggregate { aggregates, .. } => {
             out.extend(aggregates.iter().filter_map(|aggregate| aggregate.field.clone()));
         }
-        Operator::RedisSink { .. } | Operator::ApiSink { .. } => crate::sinks::template_paths(operator, out),
+        Operator::RedisSink { .. } | Operator::ApiSink { .. } | Operator::KafkaSink { .. } => {
+            crate::sinks::template_paths(operator, out)
+        }
         _ => {}
     }
 }

@@ -7,7 +7,8 @@ use proc_macro2::TokenStream;
 use pulse_ir::{NodeIdx, Operator, Path, RedisCommand, Template, TemplatePart, TemplateValue};
 use quote::{format_ident, quote};
 
-/// Every template of a sink, in order: redis key, field, value, score; api url, headers, body.
+/// Every template of a sink, in order: redis key, field, value, score; api url, headers, body;
+/// kafka key, value.
 fn templates(operator: &Operator) -> Vec<&Template> {
     fn body_templates<'t>(value: &'t TemplateValue, out: &mut Vec<&'t Template>) {
         match value {
@@ -19,6 +20,7 @@ fn templates(operator: &Operator) -> Vec<&Template> {
     }
     let mut out = Vec::new();
     match operator {
+        Operator::KafkaSink { key, value, .. } => out.extend([key, value].into_iter().flatten()),
         Operator::RedisSink { key, field, value, score, .. } => {
             out.push(key);
             out.extend([field, value, score].into_iter().flatten());
@@ -127,6 +129,37 @@ impl Generator<'_> {
         quote! {
             let mut #out = String::new();
             #(#steps)*
+        }
+    }
+
+    /// The body of a kafka-sink node: key and value rendered (the value defaults to the event).
+    pub(crate) fn kafka_body(&mut self, idx: NodeIdx, tree: &ViewTree) -> TokenStream {
+        let node = &self.pipeline.nodes[idx];
+        let Operator::KafkaSink { key, value, .. } = &node.op else { unreachable!("a kafka-sink") };
+        let node_id = node.id.as_str();
+        let sink = self.sink_index[&idx];
+        let mut renders = Vec::new();
+        let key_arg = match key {
+            Some(template) => {
+                renders.push(self.render(template, tree, &format_ident!("t_key"), node_id));
+                quote! { Some(t_key.as_str()) }
+            }
+            None => quote! { None },
+        };
+        let value_arg = match value {
+            Some(template) => {
+                renders.push(self.render(template, tree, &format_ident!("t_value"), node_id));
+                quote! { t_value.as_str() }
+            }
+            None => quote! { record.text },
+        };
+        quote! {
+            if !cx.sink_live(#sink) {
+                cx.emit(#sink, record.text);
+                return;
+            }
+            #(#renders)*
+            cx.kafka(#sink, #key_arg, #value_arg);
         }
     }
 

@@ -1,0 +1,499 @@
+//! kafka-source and kafka-sink over librdkafka (the bundled build, synchronous API).
+//!
+//! Sources join the consumer group and consume with `read_committed`. Partitions are assigned at
+//! the offsets of the last local checkpoint when it knows them, else where `readSetting` says:
+//! the checkpoint, not the group's committed offsets, is the source of truth.
+//!
+//! Sinks share one producer per broker list. With `deliveryGuarantee: exactly-once` it is
+//! transactional: everything produced between two checkpoints, plus the source offsets
+//! (`send_offsets_to_transaction`), commits in one transaction, then the local checkpoint is
+//! written. A crash between the two leaves the group offsets ahead of the local checkpoint; the
+//! restarted run replays that stretch with transactional output muted (it was committed already).
+//! Every record carries a `pulse-id` header derived from its origin (source partition and offset,
+//! or timer), the node and the output index, so a consumer can drop replays of aborted
+//! transactions on brokers that do not filter them.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, ConsumerGroupMetadata};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+
+use crate::KafkaStart;
+
+/// Timeout of metadata, offset and transaction calls.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Added to the checkpoint interval for `transaction.timeout.ms`: the longest a restart may take
+/// before the broker aborts the open transaction on its own.
+const RECOVERY_ALLOWANCE_MS: u64 = 60_000;
+
+/// `--until-end`: after every partition reached its end offset, the source also waits this long
+/// without a record before it ends (some brokers report end offsets late).
+const END_QUIET: Duration = Duration::from_secs(4);
+
+/// (topic, partition) -> next offset to read.
+pub type Offsets = BTreeMap<(String, i32), i64>;
+
+/// Client settings shared by every Kafka client of a run: brokers and group from the pipeline,
+/// overridden by the environment (`PULSE_KAFKA_BROKERS`, `PULSE_KAFKA_GROUP_ID`), plus any
+/// librdkafka property from the file `PULSE_KAFKA_CONFIG` (`name=value` lines: security,
+/// SASL, TLS) and from `PULSE_KAFKA_PROP_<NAME>` variables (`_` stands for `.`).
+#[derive(Clone, Debug, Default)]
+pub struct KafkaEnv {
+    pub brokers: Option<String>,
+    pub group_id: Option<String>,
+    pub properties: Vec<(String, String)>,
+}
+
+impl KafkaEnv {
+    pub fn from_environment() -> Result<KafkaEnv, String> {
+        let mut properties = Vec::new();
+        if let Ok(path) = std::env::var("PULSE_KAFKA_CONFIG") {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|error| format!("cannot read PULSE_KAFKA_CONFIG `{path}`: {error}"))?;
+            properties
+                .extend(parse_properties(&text).map_err(|error| format!("PULSE_KAFKA_CONFIG `{path}`: {error}"))?);
+        }
+        let mut from_vars: Vec<(String, String)> = std::env::vars()
+            .filter_map(|(name, value)| {
+                name.strip_prefix("PULSE_KAFKA_PROP_").map(|rest| (rest.to_ascii_lowercase().replace('_', "."), value))
+            })
+            .collect();
+        from_vars.sort();
+        properties.extend(from_vars);
+        Ok(KafkaEnv {
+            brokers: std::env::var("PULSE_KAFKA_BROKERS").ok().filter(|brokers| !brokers.is_empty()),
+            group_id: std::env::var("PULSE_KAFKA_GROUP_ID").ok().filter(|group| !group.is_empty()),
+            properties,
+        })
+    }
+
+    fn config(&self, brokers: Option<&str>) -> Result<ClientConfig, String> {
+        let brokers = self.brokers.as_deref().or(brokers).ok_or(
+            "no Kafka brokers: set `brokers` in the pipeline or PULSE_KAFKA_BROKERS in the environment".to_string(),
+        )?;
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", brokers);
+        for (name, value) in &self.properties {
+            config.set(name, value);
+        }
+        Ok(config)
+    }
+}
+
+/// `name=value` lines; blank lines and `#` comments skipped.
+pub fn parse_properties(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((name, value)) = line.split_once('=') else {
+            return Err(format!("line {}: expected `name=value`", number + 1));
+        };
+        out.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    Ok(out)
+}
+
+/// Errors name the operation and the librdkafka error, never the configuration (it may hold
+/// passwords).
+fn describe(what: &str, error: &KafkaError) -> String {
+    format!("kafka: {what}: {error}")
+}
+
+/// Assigns partitions at the checkpoint's offsets, else at the start `readSetting` asks for.
+struct SourceContext {
+    resume: Mutex<Offsets>,
+    start: KafkaStart,
+    /// Partitions currently assigned.
+    assigned: Mutex<Vec<(String, i32)>>,
+}
+
+impl ClientContext for SourceContext {}
+
+impl ConsumerContext for SourceContext {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let mut assigned = self.assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+            let resume = self.resume.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let partitions: Vec<(String, i32)> =
+                tpl.elements().iter().map(|element| (element.topic().to_string(), element.partition())).collect();
+            for (topic, partition) in &partitions {
+                let offset = match resume.get(&(topic.clone(), *partition)) {
+                    Some(next) => Offset::Offset(*next),
+                    None => match self.start {
+                        KafkaStart::GroupOffsets => Offset::Stored,
+                        KafkaStart::Earliest => Offset::Beginning,
+                        KafkaStart::Latest => Offset::End,
+                    },
+                };
+                let _ = tpl.set_partition_offset(topic, *partition, offset);
+            }
+            if let Err(error) = consumer.assign(tpl) {
+                eprintln!("{}", describe("assigning partitions", &error));
+            }
+            *assigned = partitions;
+        } else {
+            if let Err(error) = consumer.unassign() {
+                eprintln!("{}", describe("revoking partitions", &error));
+            }
+            assigned.clear();
+        }
+    }
+}
+
+/// What one poll of a source gave.
+pub enum Polled {
+    /// A record; its payload was appended to the line buffer.
+    Record { topic: String, partition: i32, offset: i64 },
+    /// Nothing within the poll timeout.
+    Idle,
+    /// `--until-end`: every partition reached the end it had when the run started.
+    End,
+}
+
+/// One kafka-source's consumer.
+pub struct KafkaReader {
+    consumer: BaseConsumer<SourceContext>,
+    /// Next offset per partition read so far (or restored).
+    positions: Offsets,
+    /// `--until-end`: the high watermark of every partition at start.
+    end: Option<Offsets>,
+    /// Partitions whose records below the offset were committed by a transaction the local
+    /// checkpoint does not include: replayed with transactional output muted.
+    replay_until: Offsets,
+    /// Largest event time seen per partition: the source's watermark is the minimum over its
+    /// assigned partitions, so one partition running ahead does not make another's records late.
+    partition_max: Offsets,
+    /// When the last record (or the start) was seen.
+    last_record: std::time::Instant,
+    /// Records without a payload (tombstones); they reach the driver as empty lines.
+    pub tombstones: u64,
+}
+
+pub struct SourceSettings<'a> {
+    pub pipeline: &'a str,
+    pub node: &'a str,
+    pub topics: &'a [&'a str],
+    pub brokers: Option<&'a str>,
+    pub group_id: Option<&'a str>,
+    pub start: KafkaStart,
+    pub until_end: bool,
+}
+
+impl KafkaReader {
+    pub fn open(env: &KafkaEnv, settings: &SourceSettings<'_>, resume: Offsets) -> Result<KafkaReader, String> {
+        let group = env
+            .group_id
+            .clone()
+            .or(settings.group_id.map(str::to_string))
+            .unwrap_or_else(|| format!("pulse-{}-{}", settings.pipeline, settings.node));
+        let mut config = env.config(settings.brokers)?;
+        config
+            .set("group.id", &group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "false");
+        if !env.properties.iter().any(|(name, _)| name == "session.timeout.ms") {
+            config.set("session.timeout.ms", "10000");
+        }
+        let context =
+            SourceContext { resume: Mutex::new(resume.clone()), start: settings.start, assigned: Mutex::default() };
+        let consumer: BaseConsumer<SourceContext> =
+            config.create_with_context(context).map_err(|error| describe("creating the consumer", &error))?;
+        consumer.subscribe(settings.topics).map_err(|error| describe("subscribing", &error))?;
+
+        let mut end = None;
+        let mut replay_until = Offsets::new();
+        let mut partitions = Vec::new();
+        for topic in settings.topics {
+            let metadata = consumer
+                .fetch_metadata(Some(topic), CALL_TIMEOUT)
+                .map_err(|error| describe(&format!("reading the metadata of topic `{topic}`"), &error))?;
+            for found in metadata.topics() {
+                if let Some(error) = found.error() {
+                    return Err(format!("kafka: topic `{topic}`: {:?}", RDKafkaErrorCode::from(error)));
+                }
+                partitions.extend(found.partitions().iter().map(|partition| (topic.to_string(), partition.id())));
+            }
+        }
+        if settings.until_end {
+            let mut highs = Offsets::new();
+            for (topic, partition) in &partitions {
+                let (_, high) = consumer
+                    .fetch_watermarks(topic, *partition, CALL_TIMEOUT)
+                    .map_err(|error| describe(&format!("reading the end of `{topic}` [{partition}]"), &error))?;
+                highs.insert((topic.clone(), *partition), high);
+            }
+            end = Some(highs);
+        }
+        if !resume.is_empty() {
+            let mut list = TopicPartitionList::new();
+            for (topic, partition) in resume.keys() {
+                list.add_partition(topic, *partition);
+            }
+            let committed = consumer
+                .committed_offsets(list, CALL_TIMEOUT)
+                .map_err(|error| describe("reading the group's committed offsets", &error))?;
+            for element in committed.elements() {
+                let key = (element.topic().to_string(), element.partition());
+                if let (Offset::Offset(committed), Some(local)) = (element.offset(), resume.get(&key)) {
+                    if committed > *local {
+                        replay_until.insert(key, committed);
+                    }
+                }
+            }
+        }
+        Ok(KafkaReader {
+            consumer,
+            positions: resume,
+            end,
+            replay_until,
+            partition_max: Offsets::new(),
+            last_record: std::time::Instant::now(),
+            tombstones: 0,
+        })
+    }
+
+    /// Waits up to `timeout` for the next record and appends its payload to `line`.
+    pub fn poll(&mut self, line: &mut Vec<u8>, timeout: Duration) -> Result<Polled, String> {
+        if self.reached_end() {
+            return Ok(Polled::End);
+        }
+        match self.consumer.poll(timeout) {
+            None => Ok(if self.reached_end() { Polled::End } else { Polled::Idle }),
+            Some(Err(error)) => Err(describe("consuming", &error)),
+            Some(Ok(message)) => {
+                let (topic, partition, offset) = (message.topic().to_string(), message.partition(), message.offset());
+                match message.payload() {
+                    Some(payload) => line.extend_from_slice(payload),
+                    None => self.tombstones += 1,
+                }
+                self.positions.insert((topic.clone(), partition), offset + 1);
+                self.last_record = std::time::Instant::now();
+                Ok(Polled::Record { topic, partition, offset })
+            }
+        }
+    }
+
+    fn reached_end(&self) -> bool {
+        let Some(end) = &self.end else { return false };
+        self.last_record.elapsed() >= END_QUIET
+            && end
+                .iter()
+                .all(|(partition, high)| *high <= 0 || self.positions.get(partition).is_some_and(|next| next >= high))
+    }
+
+    /// Records the event time of a record of `partition`; returns the source's event-time
+    /// frontier: the minimum over assigned partitions of their largest event time, skipping
+    /// partitions already read to their end (`--until-end`). `None` while an assigned partition
+    /// has shown no record yet.
+    pub fn observe(&mut self, topic: &str, partition: i32, event_time: i64) -> Option<i64> {
+        let key = (topic.to_string(), partition);
+        let max = self.partition_max.entry(key).or_insert(i64::MIN);
+        *max = (*max).max(event_time);
+        let assigned = self.consumer.context().assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut frontier: Option<i64> = None;
+        for partition in assigned.iter() {
+            let at_end = self.end.as_ref().is_some_and(|end| {
+                end.get(partition).is_some_and(|high| self.positions.get(partition).copied().unwrap_or(0) >= *high)
+            });
+            if at_end {
+                continue;
+            }
+            let seen = *self.partition_max.get(partition)?;
+            frontier = Some(frontier.map_or(seen, |known| known.min(seen)));
+        }
+        frontier.or(Some(event_time))
+    }
+
+    /// Whether a record at this position was already committed downstream by a transaction the
+    /// local checkpoint missed.
+    pub fn is_replay(&self, topic: &str, partition: i32, offset: i64) -> bool {
+        self.replay_until.get(&(topic.to_string(), partition)).is_some_and(|until| offset < *until)
+    }
+
+    pub fn positions(&self) -> &Offsets {
+        &self.positions
+    }
+
+    pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
+        self.consumer.group_metadata()
+    }
+
+    /// The positions as a list for `send_offsets_to_transaction` / `commit`.
+    pub fn offset_list(&self) -> TopicPartitionList {
+        let mut list = TopicPartitionList::new();
+        for ((topic, partition), next) in &self.positions {
+            let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*next));
+        }
+        list
+    }
+
+    /// At-least-once runs: commits the positions to the group (telemetry and a fallback start).
+    pub fn commit_positions(&self) -> Result<(), String> {
+        if self.positions.is_empty() {
+            return Ok(());
+        }
+        self.consumer
+            .commit(&self.offset_list(), rdkafka::consumer::CommitMode::Sync)
+            .map_err(|error| describe("committing offsets", &error))
+    }
+}
+
+/// Keeps the first delivery failure; the driver fails the run on it at the next check.
+#[derive(Clone, Default)]
+struct SinkContext {
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl ClientContext for SinkContext {}
+
+impl ProducerContext for SinkContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((error, message)) = result {
+            let mut failure = self.failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            failure.get_or_insert_with(|| describe(&format!("delivering to `{}`", message.topic()), error));
+        }
+    }
+}
+
+pub struct ProducerSettings<'a> {
+    pub pipeline: &'a str,
+    pub brokers: Option<&'a str>,
+    pub compression: Option<&'a str>,
+    pub transactional: bool,
+    /// Distinguishes instances of one pipeline (`PULSE_INSTANCE_ID`); part of `transactional.id`.
+    pub instance: &'a str,
+    pub checkpoint_interval_ms: u64,
+}
+
+/// One producer, shared by the kafka-sinks of a run that name the same brokers.
+pub struct KafkaWriter {
+    producer: BaseProducer<SinkContext>,
+    context: SinkContext,
+    transactional: bool,
+    pub transactional_id: Option<String>,
+}
+
+impl KafkaWriter {
+    pub fn open(env: &KafkaEnv, settings: &ProducerSettings<'_>) -> Result<KafkaWriter, String> {
+        let mut config = env.config(settings.brokers)?;
+        config.set("enable.idempotence", "true").set("acks", "all");
+        if let Some(compression) = settings.compression {
+            config.set("compression.type", compression);
+        }
+        let transactional_id = settings.transactional.then(|| transactional_id(settings.pipeline, settings.instance));
+        if let Some(id) = &transactional_id {
+            let timeout = (settings.checkpoint_interval_ms + RECOVERY_ALLOWANCE_MS).min(900_000);
+            config.set("transactional.id", id).set("transaction.timeout.ms", timeout.to_string());
+        }
+        let context = SinkContext::default();
+        let producer: BaseProducer<SinkContext> =
+            config.create_with_context(context.clone()).map_err(|error| describe("creating the producer", &error))?;
+        if settings.transactional {
+            // Fences any earlier producer with the same id and aborts its open transaction.
+            producer.init_transactions(CALL_TIMEOUT).map_err(|error| describe("initialising transactions", &error))?;
+            producer.begin_transaction().map_err(|error| describe("beginning a transaction", &error))?;
+        }
+        Ok(KafkaWriter { producer, context, transactional: settings.transactional, transactional_id })
+    }
+
+    /// Queues one record; waits while librdkafka's queue is full (backpressure).
+    pub fn send(&mut self, topic: &str, key: Option<&str>, value: &str, id: &str) -> Result<(), String> {
+        let headers = OwnedHeaders::new().insert(Header { key: "pulse-id", value: Some(id) });
+        let mut record: BaseRecord<'_, str, str> = BaseRecord::to(topic).payload(value).headers(headers);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    record = returned;
+                    self.producer.poll(Duration::from_millis(10));
+                }
+                Err((error, _)) => return Err(describe(&format!("producing to `{topic}`"), &error)),
+            }
+        }
+        self.producer.poll(Duration::ZERO);
+        self.failure()
+    }
+
+    fn failure(&self) -> Result<(), String> {
+        match self.context.failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
+            Some(message) => Err(message),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes everything sent so far durable: a transaction commit (with the source offsets of
+    /// `offsets`, when given) followed by a new transaction, or a flush.
+    pub fn commit(&mut self, offsets: &[(TopicPartitionList, ConsumerGroupMetadata)]) -> Result<(), String> {
+        self.producer.flush(CALL_TIMEOUT).map_err(|error| describe("flushing", &error))?;
+        self.failure()?;
+        if !self.transactional {
+            return Ok(());
+        }
+        for (list, group) in offsets {
+            self.producer
+                .send_offsets_to_transaction(list, group, CALL_TIMEOUT)
+                .map_err(|error| describe("adding offsets to the transaction", &error))?;
+        }
+        self.producer
+            .commit_transaction(CALL_TIMEOUT)
+            .map_err(|error| describe("committing the transaction", &error))?;
+        self.producer.begin_transaction().map_err(|error| describe("beginning a transaction", &error))
+    }
+}
+
+/// `pulse-<pipeline>-<instance>`: stable across restarts of one instance, so a restart fences
+/// its predecessor.
+pub fn transactional_id(pipeline: &str, instance: &str) -> String {
+    format!("pulse-{pipeline}-{instance}")
+}
+
+/// The `pulse-id` header: FNV-1a 128 of (origin, node id, output index), 32 hex digits. The
+/// origin is `topic/partition/offset` for a Kafka record, `source/line` for a file line and
+/// `timer/sequence` for a timer firing.
+pub fn record_id(origin: &str, node: &str, index: u64) -> String {
+    crate::api_sink::idempotency_key(&[origin.as_bytes(), node.as_bytes(), index.to_string().as_bytes()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn properties_parse_and_report_the_bad_line() {
+        let parsed = parse_properties("# security\nsecurity.protocol = SASL_SSL\n\nsasl.mechanism=PLAIN\n");
+        assert_eq!(
+            parsed.expect("valid"),
+            vec![
+                ("security.protocol".to_string(), "SASL_SSL".to_string()),
+                ("sasl.mechanism".to_string(), "PLAIN".to_string())
+            ]
+        );
+        assert_eq!(parse_properties("a=1\noops\n").expect_err("invalid"), "line 2: expected `name=value`");
+    }
+
+    #[test]
+    fn record_ids_depend_on_every_part() {
+        let id = record_id("in/0/5", "out", 0);
+        assert_eq!(id, record_id("in/0/5", "out", 0));
+        assert_ne!(id, record_id("in/0/6", "out", 0));
+        assert_ne!(id, record_id("in/0/5", "other", 0));
+        assert_ne!(id, record_id("in/0/5", "out", 1));
+    }
+}

@@ -1,0 +1,313 @@
+//! kafka-source → kafka-sink against a real Kafka-protocol broker (tansu, installed by
+//! scripts/install-deps.sh, started here on a loopback port with memory storage).
+//!
+//! - A run over a 4-partition topic produces, with `read_committed`, exactly the records the
+//!   file-based run of the same pipeline writes, each with a distinct `pulse-id` header.
+
+use pulsec::load::load_text;
+use pulsec::native::{self, Profile};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::Message;
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const PIPELINE: &str = r#"
+pipeline kafka-e2e
+
+runtime {
+  readSetting: "earliest"
+}
+
+event {
+  event_name: string
+  userId: string?
+  n: int
+  ts: timestamp
+}
+
+events: kafka-source("e2e-in") {
+  brokers: "127.0.0.1:9"
+  groupId: "kafka-e2e"
+  eventTime: ts
+}
+
+events
+  -> clicks: filter(event_name == "click" && userId != null)
+  -> tagged: map {
+    set: { doubled: n * 2 }
+  }
+  -> out: kafka-sink("e2e-out") {
+    key: "{{ userId }}"
+  }
+"#;
+
+fn binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let loaded = load_text("kafka.pulse", PIPELINE.to_string(), &|_| {
+            Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no schema files"))
+        });
+        let rendered = pulsec::render::human(&loaded.sources, &loaded.diagnostics, false);
+        let pipeline = loaded.pipeline.clone().unwrap_or_else(|| panic!("the test pipeline checks:\n{rendered}"));
+        native::build(&pipeline, "kafka.pulse", Profile::Release, true, &|_| None)
+            .unwrap_or_else(|_| panic!("the test pipeline builds"))
+            .binary
+    })
+}
+
+fn tansu_path() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/tansu-path");
+    let output = Command::new("bash").arg(&script).output().expect("scripts/tansu-path runs");
+    assert!(
+        output.status.success(),
+        "tansu is not installed ({}); run scripts/install-deps.sh",
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+}
+
+/// A tansu broker on a free loopback port, killed on drop.
+struct Broker {
+    child: Child,
+    address: String,
+}
+
+impl Broker {
+    fn start() -> Broker {
+        let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(tansu_path())
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tansu starts");
+        let broker = Broker { child, address: format!("127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&broker.address).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not listen on {}", broker.address);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        broker
+    }
+
+    fn config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.address);
+        config
+    }
+
+    fn create_topic(&self, name: &str, partitions: i32) {
+        let admin: AdminClient<DefaultClientContext> = self.config().create().expect("admin client");
+        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        let admin_options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        let results = futures_block_on(admin.create_topics(&[topic], &admin_options));
+        for result in results.expect("create_topics") {
+            result.unwrap_or_else(|(topic, error)| panic!("creating `{topic}`: {error}"));
+        }
+    }
+
+    fn produce(&self, topic: &str, events: &[String]) {
+        let producer: BaseProducer = self.config().set("enable.idempotence", "true").create().expect("producer");
+        for event in events {
+            let value: serde_json::Value = serde_json::from_str(event).expect("JSON event");
+            let key = value["userId"].as_str().unwrap_or("none").to_string();
+            let mut record = BaseRecord::to(topic).key(&key).payload(event.as_str());
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((_, returned)) => {
+                        record = returned;
+                        producer.poll(Duration::from_millis(10));
+                    }
+                }
+            }
+        }
+        producer.flush(Duration::from_secs(30)).expect("flush");
+    }
+
+    /// Every record of `topic` visible to `read_committed`: (pulse-id, key, value).
+    fn read_all(&self, topic: &str) -> Vec<(String, String, String)> {
+        let consumer: BaseConsumer = self
+            .config()
+            .set("group.id", format!("reader-{}", std::process::id()))
+            .set("isolation.level", "read_committed")
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+        let mut assignment = rdkafka::TopicPartitionList::new();
+        let mut ends = BTreeMap::new();
+        for partition in metadata.topics()[0].partitions() {
+            let (_, high) = consumer.fetch_watermarks(topic, partition.id(), Duration::from_secs(10)).expect("ends");
+            ends.insert(partition.id(), high);
+            assignment.add_partition_offset(topic, partition.id(), rdkafka::Offset::Beginning).expect("offset");
+        }
+        consumer.assign(&assignment).expect("assign");
+        let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // Some brokers report end offsets late, and transaction markers take offsets without
+        // being delivered: read until the ends are passed and nothing came for a few seconds.
+        let mut last = Instant::now();
+        loop {
+            assert!(Instant::now() < deadline, "reading `{topic}` timed out at {next:?} of {ends:?}");
+            let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+                let passed =
+                    ends.iter().all(|(partition, high)| next.get(partition).copied().unwrap_or(0) >= *high - 1);
+                if passed && last.elapsed() > Duration::from_secs(4) {
+                    break;
+                }
+                continue;
+            };
+            last = Instant::now();
+            let message = message.expect("consume");
+            next.insert(message.partition(), message.offset() + 1);
+            let id = message
+                .headers()
+                .and_then(|headers| headers.iter().find(|header| header.key == "pulse-id"))
+                .and_then(|header| header.value)
+                .map(|value| String::from_utf8_lossy(value).into_owned())
+                .expect("every record has a pulse-id header");
+            let key = message.key().map(|key| String::from_utf8_lossy(key).into_owned()).unwrap_or_default();
+            let value = String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned();
+            out.push((id, key, value));
+        }
+        out
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Drives one future to completion on this thread (the admin API is async; the tests are not).
+fn futures_block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Thread(std::thread::Thread);
+    impl Wake for Thread {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(std::sync::Arc::new(Thread(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        match future.as_mut().poll(&mut context) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => std::thread::park_timeout(Duration::from_millis(50)),
+        }
+    }
+}
+
+fn events(count: usize) -> Vec<String> {
+    (0..count)
+        .map(|n| {
+            let user = format!("u{}", n % 13);
+            let name = if n % 4 == 3 { "view" } else { "click" };
+            format!(
+                r#"{{"event_name":"{name}","userId":"{user}","n":{n},"ts":{}}}"#,
+                1_700_000_000_000i64 + n as i64 * 60_000
+            )
+        })
+        .collect()
+}
+
+/// Asserts two sorted multisets are equal, printing only the counts and a few differences.
+fn assert_same(actual: &[String], expected: &[String], what: &str) {
+    if actual == expected {
+        return;
+    }
+    let missing: Vec<&String> = expected.iter().filter(|line| !actual.contains(line)).take(5).collect();
+    let extra: Vec<&String> = actual.iter().filter(|line| !expected.contains(line)).take(5).collect();
+    panic!(
+        "{what}: {} records, expected {}\nmissing (first 5): {missing:#?}\nunexpected (first 5): {extra:#?}",
+        actual.len(),
+        expected.len()
+    );
+}
+
+/// The reference: the same binary over the same events as a file.
+fn reference(events: &[String], dir: &Path) -> Vec<String> {
+    let input = dir.join("in.jsonl");
+    std::fs::write(&input, events.join("\n") + "\n").expect("write input");
+    let output = Command::new(binary())
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(dir.join("reference"))
+        .arg("--quiet")
+        .output()
+        .expect("binary runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let mut lines: Vec<String> = std::fs::read_to_string(dir.join("reference/out.jsonl"))
+        .expect("reference output")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    assert!(lines.len() > 50, "the reference output is too small to prove anything: {}", lines.len());
+    lines
+}
+
+fn run_command(broker: &Broker, state_dir: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(binary());
+    command
+        .arg("--until-end")
+        .arg("--state-dir")
+        .arg(state_dir)
+        .args(extra)
+        .env("PULSE_KAFKA_BROKERS", &broker.address)
+        .env("PULSE_KAFKA_PROP_SESSION_TIMEOUT_MS", "3000");
+    command
+}
+
+#[test]
+fn exactly_once_topic_to_topic_equals_the_file_run() {
+    let broker = Broker::start();
+    broker.create_topic("e2e-in", 4);
+    broker.create_topic("e2e-out", 4);
+    let input = events(400);
+    broker.produce("e2e-in", &input);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let expected = reference(&input, dir.path());
+
+    let dead = dir.path().join("dead.jsonl");
+    let output = run_command(&broker, &dir.path().join("state"), &["--checkpoint-every", "100"])
+        .env_remove("PULSE_QUIET")
+        .arg("--dead-letter")
+        .arg(&dead)
+        .output()
+        .expect("binary runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let dead = std::fs::read_to_string(&dead).unwrap_or_default();
+    assert!(dead.is_empty(), "dead letters: {}", dead.lines().take(3).collect::<Vec<_>>().join("\n"));
+
+    let records = broker.read_all("e2e-out");
+    let mut ids: Vec<&String> = records.iter().map(|(id, _, _)| id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), records.len(), "pulse-id headers repeat in an uninterrupted run");
+    for (_, key, value) in &records {
+        let parsed: serde_json::Value = serde_json::from_str(value).expect("JSON value");
+        assert_eq!(parsed["userId"].as_str(), Some(key.as_str()), "the key template renders userId");
+    }
+    let mut values: Vec<String> = records.into_iter().map(|(_, _, value)| value).collect();
+    values.sort();
+    let summary = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_same(&values, &expected, &format!("topic-to-topic run ({summary})"));
+}
