@@ -109,7 +109,9 @@ fn describe(what: &str, error: &KafkaError) -> String {
     format!("kafka: {what}: {error}")
 }
 
-/// Assigns partitions at the checkpoint's offsets, else at the start `readSetting` asks for.
+/// Assigns partitions at the offsets this run has reached (at start: the checkpoint's), else at
+/// the start `readSetting` asks for. A later rebalance giving a partition back therefore
+/// continues after the last record processed, never from the beginning again.
 struct SourceContext {
     resume: Mutex<Offsets>,
     start: KafkaStart,
@@ -279,6 +281,12 @@ impl KafkaReader {
                     None => self.tombstones += 1,
                 }
                 self.positions.insert((topic.clone(), partition), offset + 1);
+                self.consumer
+                    .context()
+                    .resume
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .insert((topic.clone(), partition), offset + 1);
                 self.last_record = std::time::Instant::now();
                 Ok(Polled::Record { topic, partition, offset })
             }

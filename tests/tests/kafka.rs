@@ -42,6 +42,7 @@ events: kafka-source("e2e-in") {
 
 events
   -> clicks: filter(event_name == "click" && userId != null)
+  -> cap: capping(3, 1h) by userId
   -> tagged: map {
     set: { doubled: n * 2 }
   }
