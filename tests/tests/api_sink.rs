@@ -3,11 +3,10 @@
 //! response slower than the timeout, a connection reset, a 400). Asserts retries, backoff bounds,
 //! the circuit breaker, idempotency keys, dead letters, responses, and no loss across a restart.
 
+mod build;
 mod http_server;
 
 use http_server::{Action, Server};
-use pulsec::load::load_text;
-use pulsec::native::{self, Profile};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,15 +40,7 @@ const TOKEN: &str = "s3cr3t-token";
 
 fn binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let loaded = load_text("api_sink.pulse", PIPELINE.to_string(), &|_| {
-            Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no schema files"))
-        });
-        let pipeline = loaded.pipeline.clone().expect("the test pipeline checks");
-        native::build(&pipeline, "api_sink.pulse", Profile::Release, true, &|_| None)
-            .unwrap_or_else(|_| panic!("the test pipeline builds"))
-            .binary
-    })
+    BINARY.get_or_init(|| build::build_text("api_sink.pulse", PIPELINE, None))
 }
 
 fn event(user: &str, n: i64) -> String {

@@ -4,10 +4,10 @@
 //! multisets of JSON values (dead letters: event and reason category, G51). The savepoint test
 //! restores a half-run of the pipeline into an edited pipeline (a node added, nodes reordered).
 
-use pulsec::load::load_text;
-use pulsec::native::{self, Profile};
+mod build;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -86,15 +86,6 @@ impl Rng {
     }
 }
 
-fn build(text: &str, name: &str) -> PathBuf {
-    let loaded = load_text("pipeline.pulse", text.to_string(), &|_| Err(std::io::ErrorKind::NotFound.into()));
-    let rendered = pulsec::render::human(&loaded.sources, &loaded.diagnostics, false);
-    let pipeline = loaded.pipeline.unwrap_or_else(|| panic!("{name} does not check:\n{rendered}"));
-    native::build(&pipeline, "pipeline.pulse", Profile::Release, true, &|_| None)
-        .unwrap_or_else(|diagnostics| panic!("{name}: build failed: {diagnostics:?}"))
-        .binary
-}
-
 fn pipeline_text(template: &str, name: &str, backend: &str) -> String {
     template.replace("NAME", name).replace("runtime { BACKEND }", &format!("runtime {{ stateBackend: \"{backend}\" }}"))
 }
@@ -163,7 +154,7 @@ fn path(path: &Path) -> String {
 }
 
 fn kill_and_restart(backend: &str, name: &str, seed: u64, min_kills: usize) {
-    let binary = build(&pipeline_text(PIPELINE, name, backend), name);
+    let binary = build::build_text(&format!("{name}.pulse"), &pipeline_text(PIPELINE, name, backend), None);
     let dir = tempfile::tempdir().expect("temp dir");
     let input = dir.path().join("searches.jsonl");
     write_input(&input, 200_000, seed);
@@ -247,8 +238,8 @@ fn sigkill_at_random_points_with_the_memory_backend_gives_the_uninterrupted_outp
 
 #[test]
 fn a_savepoint_restores_into_an_edited_pipeline() {
-    let first = build(&pipeline_text(PIPELINE, "savepoint-a", "rocksdb"), "savepoint-a");
-    let second = build(&EDITED_PIPELINE.replace("NAME", "savepoint-b"), "savepoint-b");
+    let first = build::build_text("savepoint-a.pulse", &pipeline_text(PIPELINE, "savepoint-a", "rocksdb"), None);
+    let second = build::build_text("savepoint-b.pulse", &EDITED_PIPELINE.replace("NAME", "savepoint-b"), None);
     let dir = tempfile::tempdir().expect("temp dir");
     let input = dir.path().join("searches.jsonl");
     write_input(&input, 50_000, 7);

@@ -9,10 +9,9 @@
 //! `string` → string, `set` → sorted array, `zset` → array of `[member, score]` pairs in ZRANGE
 //! order, `list` → array; `ttl` in seconds or `null`.
 
+mod build;
 mod redis_server;
 
-use pulsec::load::load_text;
-use pulsec::native::{self, Profile};
 use redis_server::{free_port, query, Server};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -265,23 +264,14 @@ fn dead_letters(path: &Path) -> Vec<String> {
 
 /// Builds and runs one example against a fresh server; the differences found, if any.
 fn check_example(dir: &Path) -> Vec<String> {
-    let source = dir.join("pipeline.pulse");
-    let text = std::fs::read_to_string(&source).unwrap_or_else(|error| panic!("{}: {error}", source.display()));
-    let schema_dir = dir.to_path_buf();
-    let read_schema = move |relative: &str| std::fs::read_to_string(schema_dir.join(relative));
-    let loaded = load_text("pipeline.pulse", text, &read_schema);
-    let rendered = pulsec::render::human(&loaded.sources, &loaded.diagnostics, false);
-    let pipeline =
-        loaded.pipeline.clone().unwrap_or_else(|| panic!("{} does not check:\n{rendered}", source.display()));
-    let built = native::build(&pipeline, "pipeline.pulse", Profile::Release, true, &|_| None)
-        .unwrap_or_else(|diagnostics| panic!("{}: build failed: {diagnostics:?}", dir.display()));
+    let binary = build::build_example(dir);
 
     let scratch = tempfile::tempdir().expect("temp dir");
     let server = Server::start(free_port(), scratch.path(), false);
     let mut connection = server.connection().expect("connected");
     assert_eq!(query::<i64>(&mut connection, &["DBSIZE"]), 0, "a fresh server is empty");
     let dead = scratch.path().join("dead.jsonl");
-    let output = Command::new(&built.binary)
+    let output = Command::new(&binary)
         .arg("--input")
         .arg(dir.join("input.jsonl"))
         .args(["--redis-url", &server.url(), "--quiet"])

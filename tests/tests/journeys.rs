@@ -3,11 +3,10 @@
 //! with the rendered body, the bearer token from the environment, `[[name]]` placeholders kept,
 //! and a distinct `Idempotency-Key`. The token never shows up in the binary's output.
 
+mod build;
 mod http_server;
 
 use http_server::{Seen, Server};
-use pulsec::load::load_text;
-use pulsec::native::{self, Profile};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -78,18 +77,6 @@ fn example_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("examples").join(name)
 }
 
-fn build(dir: &Path) -> PathBuf {
-    let path = dir.join("pipeline.pulse");
-    let text = std::fs::read_to_string(&path).expect("pipeline.pulse is readable");
-    let loaded = load_text("pipeline.pulse", text, &|_| {
-        Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no schema files"))
-    });
-    let pipeline = loaded.pipeline.clone().unwrap_or_else(|| panic!("{} checks", path.display()));
-    native::build(&pipeline, "pipeline.pulse", Profile::Release, true, &|_| None)
-        .unwrap_or_else(|_| panic!("{} builds", path.display()))
-        .binary
-}
-
 fn json_lines(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
@@ -107,7 +94,7 @@ fn sorted(mut values: Vec<Value>) -> Vec<Value> {
 fn journey_examples_deliver_every_expected_message_once_through_the_api() {
     for journey in JOURNEYS {
         let dir = example_dir(journey.example);
-        let binary = build(&dir);
+        let binary = build::build_example(&dir);
         let server = Server::start(&[]);
         let work = tempfile::tempdir().expect("temp dir");
         let output = Command::new(&binary)

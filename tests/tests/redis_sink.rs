@@ -2,10 +2,9 @@
 //! test on a free loopback port: the keys, fields, values, types and TTLs a pipeline writes, and
 //! a run that survives Redis going down and coming back.
 
+mod build;
 mod redis_server;
 
-use pulsec::load::load_text;
-use pulsec::native::{self, Profile};
 use redis_server::{free_port, query, Server};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -36,15 +35,7 @@ source -> recent: redis-sink("RPUSH") { key: "recent:{{ userId }}", value: "{{ e
 /// The pipeline's binary, built once for every test of this file.
 fn binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let loaded = load_text("redis_sink.pulse", PIPELINE.to_string(), &|_| {
-            Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no schema files"))
-        });
-        let pipeline = loaded.pipeline.clone().expect("the test pipeline checks");
-        native::build(&pipeline, "redis_sink.pulse", Profile::Release, true, &|_| None)
-            .unwrap_or_else(|_| panic!("the test pipeline builds"))
-            .binary
-    })
+    BINARY.get_or_init(|| build::build_text("redis_sink.pulse", PIPELINE, None))
 }
 
 const INPUT: &str = r#"{"event_name":"login","userId":"u1","score":1.5,"ts":1000}
