@@ -97,8 +97,6 @@ pub struct Context {
     origin_outputs: u64,
     /// The step replays input whose transactional output was already committed.
     kafka_muted: bool,
-    /// Kafka records not produced again because they were committed before a crash.
-    kafka_replayed: u64,
 }
 
 impl Context {
@@ -151,7 +149,6 @@ impl Context {
         let index = self.origin_outputs;
         self.origin_outputs += 1;
         if self.kafka_muted {
-            self.kafka_replayed += 1;
             return;
         }
         let origin = match &self.origin {
@@ -494,8 +491,9 @@ struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Whether a checkpoint is due at this round boundary.
-    fn due(&mut self, records_read: u64) -> bool {
+    /// Whether a checkpoint is due at this round boundary. `idle`: the round read nothing (a
+    /// Kafka source waited), so the clock is read at once rather than every 64 rounds.
+    fn due(&mut self, records_read: u64, idle: bool) -> bool {
         if let Some(every) = self.every {
             if records_read >= self.records_at_last + every {
                 return true;
@@ -503,7 +501,7 @@ impl Checkpointer {
         }
         // Reading the clock every 64 rounds keeps it off the per-record path.
         self.rounds_since_clock += 1;
-        if self.rounds_since_clock < 64 {
+        if self.rounds_since_clock < 64 && !idle {
             return false;
         }
         self.rounds_since_clock = 0;
@@ -861,7 +859,6 @@ fn execute<P: Pipeline>(options: &RunOptions, stats: &mut CheckpointStats) -> Re
         origin: Origin::Line { source: 0, line: 0 },
         origin_outputs: 0,
         kafka_muted: false,
-        kafka_replayed: 0,
     };
     let mut watermarks = SourceWatermarks::new(spec.sources.iter().map(|source| source.max_out_of_orderness).collect());
     let mut positions = vec![(0u64, 0u64); spec.sources.len()];
@@ -1054,14 +1051,13 @@ impl<P: Pipeline> Driver<'_, P> {
                 .sources
                 .iter()
                 .zip(&self.readers)
-                .filter_map(|(source, reader)| match reader {
-                    Reader::Kafka(reader) => Some((source.node, reader.positions())),
-                    Reader::Lines(_) => None,
-                })
-                .flat_map(|(node, positions)| {
-                    positions
+                .flat_map(|(source, reader)| match reader {
+                    Reader::Kafka(reader) => reader
+                        .positions()
                         .iter()
-                        .map(move |((topic, partition), next)| (node.to_string(), topic.clone(), *partition, *next))
+                        .map(|((topic, partition), next)| (source.node.to_string(), topic.clone(), *partition, *next))
+                        .collect(),
+                    Reader::Lines(_) => Vec::new(),
                 })
                 .collect(),
         }
@@ -1074,8 +1070,9 @@ impl<P: Pipeline> Driver<'_, P> {
         let mut offsets = Vec::new();
         for reader in &self.readers {
             if let Reader::Kafka(reader) = reader {
-                if let (false, Some(group)) = (reader.positions().is_empty(), reader.group_metadata()) {
-                    offsets.push((reader.offset_list(), group));
+                let list = reader.offset_list();
+                if let (false, Some(group)) = (list.count() == 0, reader.group_metadata()) {
+                    offsets.push((list, group));
                 }
             }
         }
@@ -1234,6 +1231,7 @@ impl<P: Pipeline> Driver<'_, P> {
                 self.settle_api(true)?;
                 return self.checkpoint();
             }
+            let round_start = self.records_read;
             let mut slot = 0;
             while slot < active_sources.len() {
                 let source = active_sources[slot];
@@ -1249,7 +1247,6 @@ impl<P: Pipeline> Driver<'_, P> {
                             ))
                         })?;
                         origin = Origin::Line { source, line: self.positions[source].1 };
-                        muted = false;
                         length
                     }
                     Reader::Kafka(reader) => {
@@ -1336,7 +1333,7 @@ impl<P: Pipeline> Driver<'_, P> {
             }
             // A round boundary: every source read one line and every due timer fired.
             if let Some(checkpointer) = &mut self.checkpointer {
-                if checkpointer.due(self.records_read) {
+                if checkpointer.due(self.records_read, self.records_read == round_start) {
                     self.checkpoint()?;
                 }
                 if self.stop_after.is_some_and(|limit| self.records_read >= limit) {

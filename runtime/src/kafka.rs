@@ -34,7 +34,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const RECOVERY_ALLOWANCE_MS: u64 = 60_000;
 
 /// `--until-end`: after every partition reached its end offset, the source also waits this long
-/// without a record before it ends (some brokers report end offsets late).
+/// after its partitions were assigned and after the last record before it ends (some brokers
+/// report end offsets late).
 const END_QUIET: Duration = Duration::from_secs(4);
 
 /// (topic, partition) -> next offset to read.
@@ -113,10 +114,13 @@ fn describe(what: &str, error: &KafkaError) -> String {
 /// the start `readSetting` asks for. A later rebalance giving a partition back therefore
 /// continues after the last record processed, never from the beginning again.
 struct SourceContext {
-    resume: Mutex<Offsets>,
+    /// Next offset per partition: restored from the checkpoint, then advanced by every record.
+    positions: Mutex<Offsets>,
     start: KafkaStart,
     /// Partitions currently assigned.
     assigned: Mutex<Vec<(String, i32)>>,
+    /// When the group last assigned partitions to this consumer (`None`: not yet).
+    assigned_at: Mutex<Option<std::time::Instant>>,
 }
 
 impl ClientContext for SourceContext {}
@@ -125,11 +129,11 @@ impl ConsumerContext for SourceContext {
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
         let mut assigned = self.assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
-            let resume = self.resume.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let positions = self.positions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let partitions: Vec<(String, i32)> =
                 tpl.elements().iter().map(|element| (element.topic().to_string(), element.partition())).collect();
             for (topic, partition) in &partitions {
-                let offset = match resume.get(&(topic.clone(), *partition)) {
+                let offset = match positions.get(&(topic.clone(), *partition)) {
                     Some(next) => Offset::Offset(*next),
                     None => match self.start {
                         KafkaStart::GroupOffsets => Offset::Stored,
@@ -143,6 +147,7 @@ impl ConsumerContext for SourceContext {
                 eprintln!("{}", describe("assigning partitions", &error));
             }
             *assigned = partitions;
+            *self.assigned_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(std::time::Instant::now());
         } else {
             if let Err(error) = consumer.unassign() {
                 eprintln!("{}", describe("revoking partitions", &error));
@@ -165,8 +170,6 @@ pub enum Polled {
 /// One kafka-source's consumer.
 pub struct KafkaReader {
     consumer: BaseConsumer<SourceContext>,
-    /// Next offset per partition read so far (or restored).
-    positions: Offsets,
     /// `--until-end`: the high watermark of every partition at start.
     end: Option<Offsets>,
     /// Partitions whose records below the offset were committed by a transaction the local
@@ -208,8 +211,12 @@ impl KafkaReader {
         if !env.properties.iter().any(|(name, _)| name == "session.timeout.ms") {
             config.set("session.timeout.ms", "10000");
         }
-        let context =
-            SourceContext { resume: Mutex::new(resume.clone()), start: settings.start, assigned: Mutex::default() };
+        let context = SourceContext {
+            positions: Mutex::new(resume.clone()),
+            start: settings.start,
+            assigned: Mutex::default(),
+            assigned_at: Mutex::default(),
+        };
         let consumer: BaseConsumer<SourceContext> =
             config.create_with_context(context).map_err(|error| describe("creating the consumer", &error))?;
         consumer.subscribe(settings.topics).map_err(|error| describe("subscribing", &error))?;
@@ -257,7 +264,6 @@ impl KafkaReader {
         }
         Ok(KafkaReader {
             consumer,
-            positions: resume,
             end,
             replay_until,
             partition_max: Offsets::new(),
@@ -280,13 +286,7 @@ impl KafkaReader {
                     Some(payload) => line.extend_from_slice(payload),
                     None => self.tombstones += 1,
                 }
-                self.positions.insert((topic.clone(), partition), offset + 1);
-                self.consumer
-                    .context()
-                    .resume
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .insert((topic.clone(), partition), offset + 1);
+                self.positions().insert((topic.clone(), partition), offset + 1);
                 self.last_record = std::time::Instant::now();
                 Ok(Polled::Record { topic, partition, offset })
             }
@@ -295,10 +295,14 @@ impl KafkaReader {
 
     fn reached_end(&self) -> bool {
         let Some(end) = &self.end else { return false };
-        self.last_record.elapsed() >= END_QUIET
+        // Not before the group assigned partitions, and not within END_QUIET of the assignment or
+        // of the last record.
+        let assigned_at = *self.consumer.context().assigned_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(assigned_at) = assigned_at else { return false };
+        assigned_at.max(self.last_record).elapsed() >= END_QUIET
             && end
                 .iter()
-                .all(|(partition, high)| *high <= 0 || self.positions.get(partition).is_some_and(|next| next >= high))
+                .all(|(partition, high)| *high <= 0 || self.positions().get(partition).is_some_and(|next| next >= high))
     }
 
     /// Records the event time of a record of `partition`; returns the source's event-time
@@ -310,10 +314,11 @@ impl KafkaReader {
         let max = self.partition_max.entry(key).or_insert(i64::MIN);
         *max = (*max).max(event_time);
         let assigned = self.consumer.context().assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let positions = self.positions();
         let mut frontier: Option<i64> = None;
         for partition in assigned.iter() {
             let at_end = self.end.as_ref().is_some_and(|end| {
-                end.get(partition).is_some_and(|high| self.positions.get(partition).copied().unwrap_or(0) >= *high)
+                end.get(partition).is_some_and(|high| positions.get(partition).copied().unwrap_or(0) >= *high)
             });
             if at_end {
                 continue;
@@ -330,8 +335,9 @@ impl KafkaReader {
         self.replay_until.get(&(topic.to_string(), partition)).is_some_and(|until| offset < *until)
     }
 
-    pub fn positions(&self) -> &Offsets {
-        &self.positions
+    /// The next offset per partition (the rebalance callback assigns at these).
+    pub fn positions(&self) -> std::sync::MutexGuard<'_, Offsets> {
+        self.consumer.context().positions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
@@ -341,7 +347,7 @@ impl KafkaReader {
     /// The positions as a list for `send_offsets_to_transaction` / `commit`.
     pub fn offset_list(&self) -> TopicPartitionList {
         let mut list = TopicPartitionList::new();
-        for ((topic, partition), next) in &self.positions {
+        for ((topic, partition), next) in self.positions().iter() {
             let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*next));
         }
         list
@@ -349,7 +355,7 @@ impl KafkaReader {
 
     /// At-least-once runs: commits the positions to the group (telemetry and a fallback start).
     pub fn commit_positions(&self) -> Result<(), String> {
-        if self.positions.is_empty() {
+        if self.positions().is_empty() {
             return Ok(());
         }
         self.consumer

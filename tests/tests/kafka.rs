@@ -3,9 +3,11 @@
 //!
 //! - A run over a 4-partition topic produces, with `read_committed`, exactly the records the
 //!   file-based run of the same pipeline writes, each with a distinct `pulse-id` header.
+//! - A streaming run stopped by SIGTERM, then restarted with more input, continues from its
+//!   checkpoint: keyed state carries over and nothing of the first half is produced again.
 
-use pulsec::load::load_text;
-use pulsec::native::{self, Profile};
+mod build;
+
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -53,16 +55,7 @@ events
 
 fn binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let loaded = load_text("kafka.pulse", PIPELINE.to_string(), &|_| {
-            Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no schema files"))
-        });
-        let rendered = pulsec::render::human(&loaded.sources, &loaded.diagnostics, false);
-        let pipeline = loaded.pipeline.clone().unwrap_or_else(|| panic!("the test pipeline checks:\n{rendered}"));
-        native::build(&pipeline, "kafka.pulse", Profile::Release, true, &|_| None)
-            .unwrap_or_else(|_| panic!("the test pipeline builds"))
-            .binary
-    })
+    BINARY.get_or_init(|| build::build_text("kafka.pulse", PIPELINE, None))
 }
 
 fn tansu_path() -> PathBuf {
@@ -265,15 +258,24 @@ fn reference(events: &[String], dir: &Path) -> Vec<String> {
     lines
 }
 
+/// A number no earlier call in this process returned.
+fn unique() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 fn run_command(broker: &Broker, state_dir: &Path, extra: &[&str]) -> Command {
     let mut command = Command::new(binary());
     command
-        .arg("--until-end")
         .arg("--state-dir")
         .arg(state_dir)
         .args(extra)
         .env("PULSE_KAFKA_BROKERS", &broker.address)
-        .env("PULSE_KAFKA_PROP_SESSION_TIMEOUT_MS", "3000");
+        .env("PULSE_KAFKA_PROP_SESSION_TIMEOUT_MS", "3000")
+        // A new consumer group per run: against tansu a restarted consumer that rejoins its old
+        // group is never assigned partitions (see docs/semantics.md). Start positions come from
+        // the checkpoint, so the group is not what resumes the run.
+        .env("PULSE_KAFKA_GROUP_ID", format!("kafka-e2e-{}-{}", std::process::id(), unique()));
     command
 }
 
@@ -288,7 +290,7 @@ fn exactly_once_topic_to_topic_equals_the_file_run() {
     let expected = reference(&input, dir.path());
 
     let dead = dir.path().join("dead.jsonl");
-    let output = run_command(&broker, &dir.path().join("state"), &["--checkpoint-every", "100"])
+    let output = run_command(&broker, &dir.path().join("state"), &["--until-end", "--checkpoint-every", "100"])
         .env_remove("PULSE_QUIET")
         .arg("--dead-letter")
         .arg(&dead)
@@ -311,4 +313,52 @@ fn exactly_once_topic_to_topic_equals_the_file_run() {
     values.sort();
     let summary = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_same(&values, &expected, &format!("topic-to-topic run ({summary})"));
+}
+
+#[test]
+fn sigterm_stops_with_a_checkpoint_and_a_restart_continues_from_it() {
+    let broker = Broker::start();
+    broker.create_topic("e2e-in", 4);
+    broker.create_topic("e2e-out", 4);
+    let input = events(400);
+    let (first, second) = input.split_at(200);
+    let first_dir = tempfile::tempdir().expect("temp dir");
+    let expected_first = reference(first, first_dir.path());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let expected = reference(&input, dir.path());
+    let state = dir.path().join("state");
+
+    // A streaming run (no --until-end) over the first half, stopped by SIGTERM once its output
+    // is committed.
+    broker.produce("e2e-in", first);
+    let mut child = run_command(&broker, &state, &["--checkpoint-interval", "300ms"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while broker.read_all("e2e-out").len() < expected_first.len() {
+        assert!(Instant::now() < deadline, "the streaming run did not commit the first half");
+        assert!(child.try_wait().expect("wait").is_none(), "the streaming run exited on its own");
+    }
+    let terminated = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(terminated.success());
+    let output = child.wait_with_output().expect("output");
+    let first_summary = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "SIGTERM ends the run cleanly: {first_summary}");
+
+    // The second half, read by a restart from the checkpoint: nothing of the first half again,
+    // and the capping state carries over.
+    broker.produce("e2e-in", second);
+    let output = run_command(&broker, &state, &["--until-end"]).output().expect("binary runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let records = broker.read_all("e2e-out");
+    let mut ids: Vec<&String> = records.iter().map(|(id, _, _)| id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), records.len(), "the restart produced records of the first half again");
+    let mut values: Vec<String> = records.into_iter().map(|(_, _, value)| value).collect();
+    values.sort();
+    let summary = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_same(&values, &expected, &format!("stopped by SIGTERM ({first_summary}), then resumed ({summary})"));
 }
