@@ -1,7 +1,10 @@
 //! The pure parts of checkpoints and savepoints: the progress record (source positions, clocks,
 //! counters, committed output lengths, node layouts), the timer record, the portable snapshot
 //! format, and the decisions taken on restore (layout check, dropped nodes, output truncation).
-//! Everything is encoded with the compact binary helpers of `pulse_stdlib::state`.
+//! Everything is encoded with the compact binary helpers of `pulse_stdlib::state`. The progress
+//! record, the savepoint frame (magic, version, checksum) and the state compatibility report
+//! live in `pulse_stdlib::progress`, so `pulsec diff` reads savepoints without the runtime; they
+//! are re-exported here.
 //!
 //! Snapshot (savepoint) format, version 1, all integers LEB128 (signed ones zig-zag) unless said:
 //!
@@ -18,196 +21,16 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
+use pulse_stdlib::progress::{compare_state, savepoint_body, savepoint_header, seal_savepoint};
+pub use pulse_stdlib::progress::{
+    read_savepoint_progress, KafkaPosition, Progress, SourcePosition, SNAPSHOT_MAGIC, SNAPSHOT_VERSION,
+};
 use pulse_stdlib::state::{put_bytes, put_varint, put_varint_signed, CodecError, Reader};
 
 use crate::{TimeDomain, Timer};
 
-pub const SNAPSHOT_MAGIC: &[u8; 8] = b"PULSESP\n";
-pub const SNAPSHOT_VERSION: u32 = 1;
-/// Version of the progress record inside checkpoints and snapshots.
-/// Version 2 added Kafka positions; version 1 records read as having none.
-const PROGRESS_VERSION: u64 = 2;
-
-/// Where one source stands.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SourcePosition {
-    pub node: String,
-    /// Bytes consumed from the input.
-    pub offset: u64,
-    /// Lines consumed (blank and rejected ones included).
-    pub lines: u64,
-    /// The largest event time observed (`i64::MIN` for none): the source's watermark state.
-    pub max_event_time: i64,
-    /// The input ended (watermark +∞).
-    pub finished: bool,
-}
-
-/// Everything of a checkpoint that is not state entries or timers.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Progress {
-    pub pipeline: String,
-    /// Node ids of the pipeline that wrote it.
-    pub nodes: Vec<String>,
-    /// (node id, layout string) of its stateful nodes.
-    pub layouts: Vec<(String, String)>,
-    /// The arrival the next line gets (G30).
-    pub next_arrival: i64,
-    /// The arrival clock as operators last saw it.
-    pub arrival: i64,
-    pub records_read: u64,
-    pub blank_lines: u64,
-    pub sources: Vec<SourcePosition>,
-    /// The timer queue's registration counter.
-    pub next_timer_sequence: u64,
-    /// (sink node id, records written).
-    pub sink_counts: Vec<(String, u64)>,
-    pub dead_letters: u64,
-    pub dropped: u64,
-    /// (node id, records dropped).
-    pub dropped_per_node: Vec<(String, u64)>,
-    /// (output file path, committed length in bytes).
-    pub outputs: Vec<(String, u64)>,
-    /// Checkpoints committed so far.
-    pub checkpoints: u64,
-    /// (source node id, topic, partition, next offset) of every Kafka partition read.
-    pub kafka: Vec<(String, String, i32, i64)>,
-}
-
 fn put_str(out: &mut Vec<u8>, text: &str) {
     put_bytes(out, text.as_bytes());
-}
-
-fn put_pairs(out: &mut Vec<u8>, pairs: &[(String, u64)]) {
-    put_varint(out, pairs.len() as u64);
-    for (name, count) in pairs {
-        put_str(out, name);
-        put_varint(out, *count);
-    }
-}
-
-fn read_pairs(input: &mut Reader<'_>) -> Result<Vec<(String, u64)>, CodecError> {
-    let count = input.varint()?;
-    let mut pairs = Vec::new();
-    for _ in 0..count {
-        pairs.push((input.str()?.to_string(), input.varint()?));
-    }
-    Ok(pairs)
-}
-
-impl Progress {
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        put_varint(out, PROGRESS_VERSION);
-        put_str(out, &self.pipeline);
-        put_varint(out, self.nodes.len() as u64);
-        for node in &self.nodes {
-            put_str(out, node);
-        }
-        put_varint(out, self.layouts.len() as u64);
-        for (node, layout) in &self.layouts {
-            put_str(out, node);
-            put_str(out, layout);
-        }
-        put_varint_signed(out, self.next_arrival);
-        put_varint_signed(out, self.arrival);
-        put_varint(out, self.records_read);
-        put_varint(out, self.blank_lines);
-        put_varint(out, self.sources.len() as u64);
-        for source in &self.sources {
-            put_str(out, &source.node);
-            put_varint(out, source.offset);
-            put_varint(out, source.lines);
-            put_varint_signed(out, source.max_event_time);
-            out.push(u8::from(source.finished));
-        }
-        put_varint(out, self.next_timer_sequence);
-        put_pairs(out, &self.sink_counts);
-        put_varint(out, self.dead_letters);
-        put_varint(out, self.dropped);
-        put_pairs(out, &self.dropped_per_node);
-        put_pairs(out, &self.outputs);
-        put_varint(out, self.checkpoints);
-        put_varint(out, self.kafka.len() as u64);
-        for (node, topic, partition, next) in &self.kafka {
-            put_str(out, node);
-            put_str(out, topic);
-            put_varint_signed(out, i64::from(*partition));
-            put_varint_signed(out, *next);
-        }
-    }
-
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.encode(&mut out);
-        out
-    }
-
-    pub fn decode(input: &mut Reader<'_>) -> Result<Progress, CodecError> {
-        let version = input.varint()?;
-        if version != PROGRESS_VERSION && version != 1 {
-            return Err(CodecError(format!("unsupported checkpoint record version {version}")));
-        }
-        let pipeline = input.str()?.to_string();
-        let mut nodes = Vec::new();
-        for _ in 0..input.varint()? {
-            nodes.push(input.str()?.to_string());
-        }
-        let mut layouts = Vec::new();
-        for _ in 0..input.varint()? {
-            layouts.push((input.str()?.to_string(), input.str()?.to_string()));
-        }
-        let next_arrival = input.varint_signed()?;
-        let arrival = input.varint_signed()?;
-        let records_read = input.varint()?;
-        let blank_lines = input.varint()?;
-        let mut sources = Vec::new();
-        for _ in 0..input.varint()? {
-            sources.push(SourcePosition {
-                node: input.str()?.to_string(),
-                offset: input.varint()?,
-                lines: input.varint()?,
-                max_event_time: input.varint_signed()?,
-                finished: input.u8()? != 0,
-            });
-        }
-        let mut progress = Progress {
-            pipeline,
-            nodes,
-            layouts,
-            next_arrival,
-            arrival,
-            records_read,
-            blank_lines,
-            sources,
-            next_timer_sequence: input.varint()?,
-            sink_counts: read_pairs(input)?,
-            dead_letters: input.varint()?,
-            dropped: input.varint()?,
-            dropped_per_node: read_pairs(input)?,
-            outputs: read_pairs(input)?,
-            checkpoints: input.varint()?,
-            kafka: Vec::new(),
-        };
-        if version >= 2 {
-            for _ in 0..input.varint()? {
-                let node = input.str()?.to_string();
-                let topic = input.str()?.to_string();
-                let partition = i32::try_from(input.varint_signed()?)
-                    .map_err(|_| CodecError("partition number out of range".to_string()))?;
-                progress.kafka.push((node, topic, partition, input.varint_signed()?));
-            }
-        }
-        Ok(progress)
-    }
-
-    pub fn from_bytes(bytes: &[u8]) -> Result<Progress, CodecError> {
-        let mut reader = Reader::new(bytes);
-        Progress::decode(&mut reader)
-    }
-
-    /// The committed length of output `path`, if this checkpoint knows it.
-    pub fn output_length(&self, path: &str) -> Option<u64> {
-        self.outputs.iter().find(|(known, _)| known == path).map(|(_, length)| *length)
-    }
 }
 
 /// A pending timer as checkpoints store it: by node id, not index.
@@ -298,20 +121,10 @@ pub struct Snapshot {
     pub entries: Vec<(String, Vec<u8>, Vec<u8>)>,
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in bytes {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash
-}
-
 impl Snapshot {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64 + self.entries.len() * 32);
-        out.extend_from_slice(SNAPSHOT_MAGIC);
-        out.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+        savepoint_header(&mut out);
         put_bytes(&mut out, &self.progress.to_bytes());
         put_varint(&mut out, self.timers.len() as u64);
         for (sequence, timer) in &self.timers {
@@ -324,27 +137,12 @@ impl Snapshot {
             put_bytes(&mut out, key);
             put_bytes(&mut out, value);
         }
-        let checksum = fnv1a(&out);
-        out.extend_from_slice(&checksum.to_le_bytes());
+        seal_savepoint(&mut out);
         out
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Snapshot, String> {
-        if bytes.len() < 20 || &bytes[..8] != SNAPSHOT_MAGIC {
-            return Err("not a Pulse savepoint (bad magic)".to_string());
-        }
-        let version = u32::from_le_bytes(bytes[8..12].try_into().map_err(|_| "truncated header")?);
-        if version != SNAPSHOT_VERSION {
-            return Err(format!(
-                "savepoint format version {version} is not supported (this binary reads version {SNAPSHOT_VERSION})"
-            ));
-        }
-        let (body, checksum) = bytes.split_at(bytes.len() - 8);
-        let checksum = u64::from_le_bytes(checksum.try_into().map_err(|_| "truncated checksum")?);
-        if fnv1a(body) != checksum {
-            return Err("savepoint is corrupt (checksum mismatch)".to_string());
-        }
-        let mut input = Reader::new(&body[12..]);
+        let mut input = Reader::new(savepoint_body(bytes)?);
         let decode = |input: &mut Reader<'_>| -> Result<Snapshot, CodecError> {
             let progress = Progress::from_bytes(input.bytes()?)?;
             let mut timers = Vec::new();
@@ -389,25 +187,24 @@ pub struct RestorePlan {
 }
 
 /// Checks a checkpoint's nodes and layouts against the pipeline's. A surviving node whose
-/// layout changed is refused (never reset); nodes that are gone are dropped.
+/// layout changed is refused (never reset), with the report `pulsec diff` prints; nodes that
+/// are gone are dropped.
 pub fn plan_restore(
     saved: &Progress,
     nodes: &[&str],
     layouts: &[(&str, &str)],
     nodes_with_state: &[String],
 ) -> Result<RestorePlan, String> {
-    for (node, old_layout) in &saved.layouts {
-        if !nodes.contains(&node.as_str()) {
-            continue;
-        }
-        let new_layout = layouts.iter().find(|(known, _)| known == node).map(|(_, layout)| *layout);
-        if new_layout != Some(old_layout.as_str()) {
-            return Err(format!(
-                "node `{node}` keeps state with layout `{old_layout}` in the checkpoint, but this pipeline's `{node}` has layout `{}`; \
-                 its state cannot be restored (restore into a pipeline with the same layout, or give the changed node a new id to start it empty)",
-                new_layout.unwrap_or("(none: not stateful)")
-            ));
-        }
+    let new_nodes: Vec<String> = nodes.iter().map(|node| node.to_string()).collect();
+    let new_layouts: Vec<(String, String)> =
+        layouts.iter().map(|(node, layout)| (node.to_string(), layout.to_string())).collect();
+    let report = compare_state(&saved.layouts, &saved.nodes, &new_layouts, &new_nodes);
+    if !report.is_compatible() {
+        return Err(format!(
+            "the savepoint/checkpoint is incompatible with this pipeline:\n{report}\n\
+             help: an incompatible node's state cannot be restored: keep its layout, or give the changed node a new id \
+             to start it empty; `pulsec diff --against SAVEPOINT PIPELINE` shows this report before a deploy"
+        ));
     }
     let mut removed_nodes: Vec<String> = saved
         .nodes
@@ -570,7 +367,10 @@ mod tests {
         assert_eq!(plan.removed_nodes, vec!["gone".to_string(), "settle".to_string()]);
         let error = plan_restore(&saved, &["src", "settle", "out"], &[("settle", "delay-latest/v2")], &[])
             .expect_err("layout changed");
-        assert!(error.contains("`settle`") && error.contains("delay-latest/v1") && error.contains("delay-latest/v2"));
+        assert!(error.starts_with("the savepoint/checkpoint is incompatible with this pipeline:\n"), "{error}");
+        assert!(error.contains("\n  incompatible  settle  delay-latest/v1 -> delay-latest/v2\n"), "{error}");
+        let error = plan_restore(&saved, &["src", "settle", "out"], &[], &[]).expect_err("no longer stateful");
+        assert!(error.contains("settle  delay-latest/v1 -> (no state)"), "{error}");
     }
 
     #[test]

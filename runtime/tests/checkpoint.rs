@@ -24,6 +24,7 @@ const SPECS: [PipelineSpec; 4] = [
         checkpoint_interval_ms: None,
         state_backend_memory: false,
         state_layouts: &[("count", "u64/v1"), ("gone", "bool/v1")],
+        version: "",
     },
     PipelineSpec {
         name: "counter",
@@ -33,6 +34,7 @@ const SPECS: [PipelineSpec; 4] = [
         checkpoint_interval_ms: Some(1),
         state_backend_memory: true,
         state_layouts: &[("count", "u64/v1"), ("gone", "bool/v1")],
+        version: "",
     },
     PipelineSpec {
         name: "counter-edited",
@@ -42,6 +44,7 @@ const SPECS: [PipelineSpec; 4] = [
         checkpoint_interval_ms: None,
         state_backend_memory: false,
         state_layouts: &[("count", "u64/v1")],
+        version: "",
     },
     PipelineSpec {
         name: "counter",
@@ -51,6 +54,7 @@ const SPECS: [PipelineSpec; 4] = [
         checkpoint_interval_ms: None,
         state_backend_memory: false,
         state_layouts: &[("count", "u64/v2"), ("gone", "bool/v1")],
+        version: "",
     },
 ];
 

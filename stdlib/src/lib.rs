@@ -55,12 +55,15 @@
 //! for_each_object_entry, any_array_element, array_elements}`, `ops::{json_equal,
 //! compare_numbers}`, `func::coalesce`, `text::{write_canonical, write_float, key_form}` (G12 key
 //! identity: `1` and `1.0` give the same text, `"1"` another; `None` for null keys).
+//! `progress`: the checkpoint progress record, the savepoint frame and the state compatibility
+//! report (`compare_state`), shared by the runtime's restores and `pulsec diff`.
 
 pub mod decode;
 pub mod func;
 pub mod json;
 pub mod operators;
 pub mod ops;
+pub mod progress;
 pub mod reshape;
 pub mod schema;
 pub mod state;

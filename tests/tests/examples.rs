@@ -17,7 +17,7 @@ fn examples() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(workspace().join("examples"))
         .expect("examples/ exists")
         .map(|entry| entry.expect("readable entry").path())
-        .filter(|path| path.is_dir())
+        .filter(|path| path.join("pipeline.pulse").is_file())
         .collect();
     dirs.sort();
     assert!(dirs.len() >= 4, "expected the examples, found {dirs:?}");

@@ -1,6 +1,14 @@
-//! `pulsec graph`: the pipeline as Graphviz DOT or a Mermaid flowchart.
+//! `pulsec graph`: the pipeline as Graphviz DOT, a Mermaid flowchart, or an SVG picture laid
+//! out in process by `layout-rs` (no Graphviz installation needed).
 
-use pulse_ir::Pipeline;
+use layout::backends::svg::SVGWriter;
+use layout::core::base::Orientation;
+use layout::core::color::Color;
+use layout::core::style::StyleAttr;
+use layout::std_shapes::render::get_shape_size;
+use layout::std_shapes::shapes::{Arrow, Element, ShapeKind};
+use layout::topo::layout::VisualGraph;
+use pulse_ir::{Edge, Pipeline};
 
 pub fn dot(pipeline: &Pipeline) -> String {
     let mut out =
@@ -17,14 +25,8 @@ pub fn dot(pipeline: &Pipeline) -> String {
     }
     for edge in &pipeline.edges {
         let (from, to) = (&pipeline.nodes[edge.from].id, &pipeline.nodes[edge.to].id);
-        let mut labels = Vec::new();
-        if edge.from_port != "out" {
-            labels.push(edge.from_port.clone());
-        }
-        if edge.to_port != "in" {
-            labels.push(format!("-> {}", edge.to_port));
-        }
-        let label = if labels.is_empty() { String::new() } else { format!(" [label={:?}]", labels.join(" ")) };
+        let label = edge_label(edge);
+        let label = if label.is_empty() { String::new() } else { format!(" [label={label:?}]") };
         out.push_str(&format!("  {from:?} -> {to:?}{label};\n"));
     }
     out.push_str("}\n");
@@ -59,4 +61,69 @@ pub fn mermaid(pipeline: &Pipeline) -> String {
         }
     }
     out
+}
+
+/// The text on an edge: its non-default ports (`high_intent`, `-> events`), as in `dot`.
+fn edge_label(edge: &Edge) -> String {
+    let mut labels = Vec::new();
+    if edge.from_port != "out" {
+        labels.push(edge.from_port.clone());
+    }
+    if edge.to_port != "in" {
+        labels.push(format!("-> {}", edge.to_port));
+    }
+    labels.join(" ")
+}
+
+/// Text for an SVG attribute value.
+fn attribute(text: &str) -> String {
+    text.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// One font size everywhere: the SVG writer emits one CSS class per size from a hash map, so a
+/// single size keeps the output byte-for-byte deterministic.
+const FONT_SIZE: usize = 14;
+
+/// The pipeline as an SVG picture, left to right like `dot`: sources green, sinks blue,
+/// stateful operators yellow, other operators white, each box labelled with its node id and
+/// operator type; edges carry their non-default port names. Every node is a `<g>` with
+/// `class="node source|sink|stateful|operator"` and `id="node-<id>"`, every edge one `<path>`.
+pub fn svg(pipeline: &Pipeline) -> String {
+    let orientation = Orientation::LeftToRight;
+    let mut graph = VisualGraph::new(orientation);
+    let handles: Vec<_> = pipeline
+        .nodes
+        .iter()
+        .map(|node| {
+            let (kind, fill, rounded) = if node.op.is_source() {
+                ("source", "#d8f0d2", 12)
+            } else if node.op.is_sink() {
+                ("sink", "#d6e4f7", 12)
+            } else if pulse_codegen::state_layout(&node.op).is_some() {
+                ("stateful", "#fbefc4", 0)
+            } else {
+                ("operator", "#ffffff", 0)
+            };
+            let shape = ShapeKind::new_box(&format!("{}\n{}", node.id, node.op.type_name()));
+            let look = StyleAttr::new(Color::fast("black"), 1, Some(Color::fast(fill)), rounded, FONT_SIZE);
+            let size = get_shape_size(orientation, &shape, FONT_SIZE, false);
+            let properties = format!("class=\"node {kind}\" id=\"node-{}\"", attribute(&node.id));
+            graph.add_node(Element::create_with_properties(shape, look, orientation, size, properties))
+        })
+        .collect();
+    for edge in &pipeline.edges {
+        let mut arrow = Arrow::simple(&edge_label(edge));
+        arrow.look = StyleAttr::new(Color::fast("#444444"), 1, None, 0, FONT_SIZE);
+        arrow.properties = Some(format!(
+            "class=\"edge\" data-from=\"{}\" data-to=\"{}\"",
+            attribute(&pipeline.nodes[edge.from].id),
+            attribute(&pipeline.nodes[edge.to].id)
+        ));
+        graph.add_edge(arrow, handles[edge.from], handles[edge.to]);
+    }
+    let mut writer = SVGWriter::new();
+    graph.do_it(false, false, false, &mut writer);
+    let mut text = writer.finalize();
+    text.push('\n');
+    text
 }

@@ -2,9 +2,13 @@
 //! never do: reading files, running cargo, rendering diagnostics, and running pipelines.
 //!
 //! Exit codes: 0 success, 1 the pipeline has errors (or `fmt --check` found changes),
-//! 2 usage error, 3 the native build failed; `run` exits with the pipeline binary's code.
+//! 2 usage error, 3 the native build failed, 4 `diff` found a node whose state is incompatible;
+//! `run` exits with the pipeline binary's code.
 
+pub mod diff;
 pub mod graph;
+pub mod image;
+pub mod k8s;
 pub mod load;
 pub mod native;
 pub mod render;
@@ -27,6 +31,8 @@ pub use pages::PAGES;
 pub const EXIT_ERRORS: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_BUILD: u8 = 3;
+/// `pulsec diff`: a node's saved state cannot be restored into the new pipeline.
+pub const EXIT_INCOMPATIBLE: u8 = 4;
 
 #[derive(Parser)]
 #[command(name = "pulsec", version, about = "The Pulse compiler: streaming journeys as native binaries")]
@@ -45,6 +51,7 @@ enum MessageFormat {
 enum GraphFormat {
     Dot,
     Mermaid,
+    Svg,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -114,7 +121,28 @@ enum Command {
         file: PathBuf,
         #[arg(long, value_enum, default_value = "dot")]
         format: GraphFormat,
+        /// Write the graph to this file instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
+    /// Report per stateful node whether an upgrade keeps, drops or cannot restore its state.
+    ///
+    /// `pulsec diff OLD NEW` compares two pipeline files, `pulsec diff --against SAVEPOINT NEW`
+    /// a savepoint with a pipeline. Exits 4 when a node's state is incompatible.
+    Diff {
+        /// `OLD NEW`, or only `NEW` with `--against`.
+        #[arg(required = true, num_args = 1..=2, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Compare with the state recorded in this savepoint instead of an OLD pipeline file.
+        #[arg(long, value_name = "SAVEPOINT")]
+        against: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "human")]
+        message_format: MessageFormat,
+    },
+    /// Build a pipeline into a reproducible OCI image (`-o image.tar` or `--oci-dir DIR`).
+    Image(image::ImageArgs),
+    /// Write Kubernetes manifests: a StatefulSet, its headless Service and a ConfigMap.
+    K8s(k8s::K8sArgs),
     /// Run the `test` blocks of a pipeline on virtual time.
     Test {
         file: PathBuf,
@@ -144,7 +172,10 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Run { file, input, output, debug, args } => run(&file, &input, output, debug, &args),
         Command::Convert { file, to, output } => convert(&file, to, output),
         Command::Fmt { files, check } => fmt(&files, check),
-        Command::Graph { file, format } => graph_command(&file, format),
+        Command::Graph { file, format, output } => graph_command(&file, format, output.as_deref()),
+        Command::Diff { files, against, message_format } => diff::diff(&files, against.as_deref(), message_format),
+        Command::Image(args) => image::command(args),
+        Command::K8s(args) => k8s::command(args),
         Command::Explain { code } => explain(&code),
         Command::Test { file, filter } => test(&file, filter.as_deref()),
         Command::Lsp => match pulse_lsp::run_stdio() {
@@ -388,14 +419,15 @@ fn fmt(files: &[PathBuf], check_only: bool) -> ExitCode {
     status
 }
 
-fn graph_command(file: &Path, format: GraphFormat) -> ExitCode {
+fn graph_command(file: &Path, format: GraphFormat, output: Option<&Path>) -> ExitCode {
     let Some(loaded) = load_checked(file, MessageFormat::Human) else { return ExitCode::from(EXIT_ERRORS) };
     let pipeline = loaded.pipeline.as_ref().expect("a checked file has a pipeline");
     let text = match format {
         GraphFormat::Dot => graph::dot(pipeline),
         GraphFormat::Mermaid => graph::mermaid(pipeline),
+        GraphFormat::Svg => graph::svg(pipeline),
     };
-    write_output(None, &text)
+    write_output(output, &text)
 }
 
 fn test(file: &Path, filter: Option<&str>) -> ExitCode {

@@ -88,6 +88,51 @@ fn graph_prints_dot_and_mermaid() {
 }
 
 #[test]
+fn graph_draws_an_svg_with_every_node_and_one_path_per_edge() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("cart.svg");
+    let example = "examples/cart-abandonment/pipeline.pulse";
+    let output = pulsec(&["graph", "--format", "svg", example, "-o", file.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(output.stdout.is_empty(), "-o writes the file, not stdout");
+    let svg = std::fs::read_to_string(&file).expect("svg written");
+    assert!(svg.starts_with("<?xml") && svg.contains("<svg ") && svg.trim_end().ends_with("</svg>"), "{svg}");
+    assert_eq!(svg.matches("<g ").count(), svg.matches("</g>").count(), "balanced groups");
+    for (node, kind) in [
+        ("events", "source"),
+        ("intent", "stateful"),
+        ("abandoned", "stateful"),
+        ("cap", "stateful"),
+        ("converted", "sink"),
+        ("send_coupon", "sink"),
+        ("over_cap", "sink"),
+    ] {
+        assert!(svg.contains(&format!("<g class=\"node {kind}\" id=\"node-{node}\">")), "{node} as a {kind}");
+        assert!(svg.contains(&format!(">{node}</tspan>")), "label of {node}");
+    }
+    assert!(svg.contains(">user-event-trigger</tspan>"), "operator types are shown");
+    assert_eq!(svg.matches("<path ").count(), 6, "one path per edge");
+    for port in ["fired", "cancelled", "capped"] {
+        assert!(svg.contains(&format!(">{port}</tspan>")), "edge label {port}");
+    }
+    // Deterministic: stdout gets the same bytes.
+    assert_eq!(stdout(&pulsec(&["graph", "--format", "svg", example])), svg);
+
+    // Every example lays out, with one path per edge of its DOT graph.
+    for entry in std::fs::read_dir(workspace().join("examples")).expect("examples") {
+        let pipeline = entry.expect("entry").path().join("pipeline.pulse");
+        if !pipeline.is_file() {
+            continue; // examples/ci holds a script, not a pipeline
+        }
+        let pipeline = pipeline.to_str().expect("utf-8 path");
+        let output = pulsec(&["graph", "--format", "svg", pipeline]);
+        assert_eq!(output.status.code(), Some(0), "{pipeline}: {}", stderr(&output));
+        let n_edges = stdout(&pulsec(&["graph", pipeline])).matches("\" -> \"").count();
+        assert_eq!(stdout(&output).matches("<path ").count(), n_edges, "{pipeline}");
+    }
+}
+
+#[test]
 fn convert_writes_the_other_form_which_checks_to_the_same_graph() {
     let dir = tempfile::tempdir().expect("temp dir");
     let converted = dir.path().join("router.json");

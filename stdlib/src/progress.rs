@@ -1,0 +1,521 @@
+//! The progress record of checkpoints and savepoints, the frame of the portable savepoint file,
+//! and the state compatibility report that restores and `pulsec diff` share. This is pure data
+//! and bytes, so the compiler can read a savepoint without linking the runtime; the runtime
+//! re-exports it from `pulse_runtime::checkpoint`, which owns the timers and entries of a
+//! snapshot and the I/O.
+//!
+//! Savepoint frame, format version 1 (the body is described in `pulse_runtime::checkpoint`):
+//!
+//! ```text
+//! magic "PULSESP\n" (8 bytes) | format version u32 LE = 1
+//! body       progress (length-prefixed bytes, see `Progress::encode`), timers, entries
+//! checksum   FNV-1a 64 of everything before it, u64 LE
+//! ```
+
+use std::fmt;
+
+use crate::state::{put_bytes, put_varint, put_varint_signed, CodecError, Reader};
+
+pub const SNAPSHOT_MAGIC: &[u8; 8] = b"PULSESP\n";
+pub const SNAPSHOT_VERSION: u32 = 1;
+/// Version of the progress record inside checkpoints and snapshots.
+/// Version 2 added Kafka positions; version 1 records read as having none.
+const PROGRESS_VERSION: u64 = 2;
+/// Magic, version and checksum: the smallest possible savepoint file.
+const FRAME_LEN: usize = 8 + 4 + 8;
+
+/// Where one source stands.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourcePosition {
+    pub node: String,
+    /// Bytes consumed from the input.
+    pub offset: u64,
+    /// Lines consumed (blank and rejected ones included).
+    pub lines: u64,
+    /// The largest event time observed (`i64::MIN` for none): the source's watermark state.
+    pub max_event_time: i64,
+    /// The input ended (watermark +∞).
+    pub finished: bool,
+}
+
+/// Where one Kafka partition stands: (source node id, topic, partition, next offset).
+pub type KafkaPosition = (String, String, i32, i64);
+
+/// Everything of a checkpoint that is not state entries or timers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub pipeline: String,
+    /// Node ids of the pipeline that wrote it.
+    pub nodes: Vec<String>,
+    /// (node id, layout string) of its stateful nodes.
+    pub layouts: Vec<(String, String)>,
+    /// The arrival the next line gets (G30).
+    pub next_arrival: i64,
+    /// The arrival clock as operators last saw it.
+    pub arrival: i64,
+    pub records_read: u64,
+    pub blank_lines: u64,
+    pub sources: Vec<SourcePosition>,
+    /// The timer queue's registration counter.
+    pub next_timer_sequence: u64,
+    /// (sink node id, records written).
+    pub sink_counts: Vec<(String, u64)>,
+    pub dead_letters: u64,
+    pub dropped: u64,
+    /// (node id, records dropped).
+    pub dropped_per_node: Vec<(String, u64)>,
+    /// (output file path, committed length in bytes).
+    pub outputs: Vec<(String, u64)>,
+    /// Checkpoints committed so far.
+    pub checkpoints: u64,
+    /// Every Kafka partition read.
+    pub kafka: Vec<KafkaPosition>,
+}
+
+fn put_str(out: &mut Vec<u8>, text: &str) {
+    put_bytes(out, text.as_bytes());
+}
+
+fn put_pairs(out: &mut Vec<u8>, pairs: &[(String, u64)]) {
+    put_varint(out, pairs.len() as u64);
+    for (name, count) in pairs {
+        put_str(out, name);
+        put_varint(out, *count);
+    }
+}
+
+fn read_pairs(input: &mut Reader<'_>) -> Result<Vec<(String, u64)>, CodecError> {
+    let count = input.varint()?;
+    let mut pairs = Vec::new();
+    for _ in 0..count {
+        pairs.push((input.str()?.to_string(), input.varint()?));
+    }
+    Ok(pairs)
+}
+
+impl Progress {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        put_varint(out, PROGRESS_VERSION);
+        put_str(out, &self.pipeline);
+        put_varint(out, self.nodes.len() as u64);
+        for node in &self.nodes {
+            put_str(out, node);
+        }
+        put_varint(out, self.layouts.len() as u64);
+        for (node, layout) in &self.layouts {
+            put_str(out, node);
+            put_str(out, layout);
+        }
+        put_varint_signed(out, self.next_arrival);
+        put_varint_signed(out, self.arrival);
+        put_varint(out, self.records_read);
+        put_varint(out, self.blank_lines);
+        put_varint(out, self.sources.len() as u64);
+        for source in &self.sources {
+            put_str(out, &source.node);
+            put_varint(out, source.offset);
+            put_varint(out, source.lines);
+            put_varint_signed(out, source.max_event_time);
+            out.push(u8::from(source.finished));
+        }
+        put_varint(out, self.next_timer_sequence);
+        put_pairs(out, &self.sink_counts);
+        put_varint(out, self.dead_letters);
+        put_varint(out, self.dropped);
+        put_pairs(out, &self.dropped_per_node);
+        put_pairs(out, &self.outputs);
+        put_varint(out, self.checkpoints);
+        put_varint(out, self.kafka.len() as u64);
+        for (node, topic, partition, next) in &self.kafka {
+            put_str(out, node);
+            put_str(out, topic);
+            put_varint_signed(out, i64::from(*partition));
+            put_varint_signed(out, *next);
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode(&mut out);
+        out
+    }
+
+    pub fn decode(input: &mut Reader<'_>) -> Result<Progress, CodecError> {
+        let version = input.varint()?;
+        if version != PROGRESS_VERSION && version != 1 {
+            return Err(CodecError(format!("unsupported checkpoint record version {version}")));
+        }
+        let pipeline = input.str()?.to_string();
+        let mut nodes = Vec::new();
+        for _ in 0..input.varint()? {
+            nodes.push(input.str()?.to_string());
+        }
+        let mut layouts = Vec::new();
+        for _ in 0..input.varint()? {
+            layouts.push((input.str()?.to_string(), input.str()?.to_string()));
+        }
+        let next_arrival = input.varint_signed()?;
+        let arrival = input.varint_signed()?;
+        let records_read = input.varint()?;
+        let blank_lines = input.varint()?;
+        let mut sources = Vec::new();
+        for _ in 0..input.varint()? {
+            sources.push(SourcePosition {
+                node: input.str()?.to_string(),
+                offset: input.varint()?,
+                lines: input.varint()?,
+                max_event_time: input.varint_signed()?,
+                finished: input.u8()? != 0,
+            });
+        }
+        let mut progress = Progress {
+            pipeline,
+            nodes,
+            layouts,
+            next_arrival,
+            arrival,
+            records_read,
+            blank_lines,
+            sources,
+            next_timer_sequence: input.varint()?,
+            sink_counts: read_pairs(input)?,
+            dead_letters: input.varint()?,
+            dropped: input.varint()?,
+            dropped_per_node: read_pairs(input)?,
+            outputs: read_pairs(input)?,
+            checkpoints: input.varint()?,
+            kafka: Vec::new(),
+        };
+        if version >= 2 {
+            for _ in 0..input.varint()? {
+                let node = input.str()?.to_string();
+                let topic = input.str()?.to_string();
+                let partition = i32::try_from(input.varint_signed()?)
+                    .map_err(|_| CodecError("partition number out of range".to_string()))?;
+                progress.kafka.push((node, topic, partition, input.varint_signed()?));
+            }
+        }
+        Ok(progress)
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Progress, CodecError> {
+        let mut reader = Reader::new(bytes);
+        Progress::decode(&mut reader)
+    }
+
+    /// The committed length of output `path`, if this checkpoint knows it.
+    pub fn output_length(&self, path: &str) -> Option<u64> {
+        self.outputs.iter().find(|(known, _)| known == path).map(|(_, length)| *length)
+    }
+}
+
+/// FNV-1a 64, the savepoint checksum.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in bytes {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// Starts a savepoint file in `out`: magic and format version. The body follows, then
+/// `seal_savepoint`.
+pub fn savepoint_header(out: &mut Vec<u8>) {
+    out.extend_from_slice(SNAPSHOT_MAGIC);
+    out.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+}
+
+/// Ends a savepoint file: the checksum of everything written so far.
+pub fn seal_savepoint(out: &mut Vec<u8>) {
+    let checksum = fnv1a(out);
+    out.extend_from_slice(&checksum.to_le_bytes());
+}
+
+/// Checks a savepoint file's magic, format version and checksum, and returns its body (the
+/// bytes between the header and the checksum). Errors name no file: the caller does.
+pub fn savepoint_body(bytes: &[u8]) -> Result<&[u8], String> {
+    if bytes.len() < FRAME_LEN || &bytes[..8] != SNAPSHOT_MAGIC {
+        return Err("not a Pulse savepoint (bad magic)".to_string());
+    }
+    let version = u32::from_le_bytes(bytes[8..12].try_into().map_err(|_| "truncated header")?);
+    if version != SNAPSHOT_VERSION {
+        return Err(format!(
+            "savepoint format version {version} is not supported (this binary reads version {SNAPSHOT_VERSION})"
+        ));
+    }
+    let (body, checksum) = bytes.split_at(bytes.len() - 8);
+    let checksum = u64::from_le_bytes(checksum.try_into().map_err(|_| "truncated checksum")?);
+    if fnv1a(body) != checksum {
+        return Err("savepoint is corrupt (checksum mismatch)".to_string());
+    }
+    Ok(&body[SNAPSHOT_MAGIC.len() + 4..])
+}
+
+/// The progress record of a savepoint file (checked as `savepoint_body` does); the timers and
+/// entries after it are not read.
+pub fn read_savepoint_progress(bytes: &[u8]) -> Result<Progress, String> {
+    let mut body = Reader::new(savepoint_body(bytes)?);
+    body.bytes().and_then(Progress::from_bytes).map_err(|error| format!("savepoint is corrupt: {error}"))
+}
+
+/// What happens to one node's state when a pipeline's saved state is restored into another.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StateChange {
+    /// The node keeps its state: same id, same layout.
+    Kept { layout: String },
+    /// The new pipeline has no node with this id (removed or renamed): its state is dropped.
+    Dropped { layout: String },
+    /// The node is still there but its layout changed (`new` is `None` when it no longer keeps
+    /// state): its state cannot be restored.
+    Incompatible { old: String, new: Option<String> },
+    /// The node keeps state only in the new pipeline: it starts empty. `existed` when the old
+    /// pipeline had a node with this id, without state.
+    New { layout: String, existed: bool },
+}
+
+/// One node of a `StateReport`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeState {
+    pub node: String,
+    pub change: StateChange,
+}
+
+impl NodeState {
+    /// `kept`, `dropped`, `incompatible` or `new`.
+    pub fn status(&self) -> &'static str {
+        match self.change {
+            StateChange::Kept { .. } => "kept",
+            StateChange::Dropped { .. } => "dropped",
+            StateChange::Incompatible { .. } => "incompatible",
+            StateChange::New { .. } => "new",
+        }
+    }
+
+    /// The node's layout in the old pipeline (or savepoint), if it kept state there.
+    pub fn old_layout(&self) -> Option<&str> {
+        match &self.change {
+            StateChange::Kept { layout } | StateChange::Dropped { layout } => Some(layout),
+            StateChange::Incompatible { old, .. } => Some(old),
+            StateChange::New { .. } => None,
+        }
+    }
+
+    /// The node's layout in the new pipeline, if it keeps state there.
+    pub fn new_layout(&self) -> Option<&str> {
+        match &self.change {
+            StateChange::Kept { layout } | StateChange::New { layout, .. } => Some(layout),
+            StateChange::Incompatible { new, .. } => new.as_deref(),
+            StateChange::Dropped { .. } => None,
+        }
+    }
+}
+
+/// Per stateful node, what restoring the old pipeline's state into the new one does: the old
+/// pipeline's stateful nodes in their order, then the new pipeline's new ones in theirs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StateReport {
+    pub nodes: Vec<NodeState>,
+}
+
+impl StateReport {
+    /// True when no node's state is incompatible; dropped and new nodes are fine.
+    pub fn is_compatible(&self) -> bool {
+        !self.nodes.iter().any(|node| matches!(node.change, StateChange::Incompatible { .. }))
+    }
+
+    /// How many nodes have this status (`kept`, `dropped`, `incompatible`, `new`).
+    pub fn count(&self, status: &str) -> usize {
+        self.nodes.iter().filter(|node| node.status() == status).count()
+    }
+}
+
+/// How the report shows the layout of a node without state.
+const NO_STATE: &str = "(no state)";
+
+/// One line per node: status, node id, layout (`old -> new` when incompatible), the columns
+/// aligned, each line indented by two spaces, no newline after the last.
+impl fmt::Display for StateReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let node_width = self.nodes.iter().map(|node| node.node.chars().count()).max().unwrap_or(0);
+        for (idx, node) in self.nodes.iter().enumerate() {
+            if idx > 0 {
+                f.write_str("\n")?;
+            }
+            let layout = match &node.change {
+                StateChange::Kept { layout } | StateChange::Dropped { layout } => layout.clone(),
+                StateChange::New { layout, existed: false } => layout.clone(),
+                StateChange::New { layout, existed: true } => format!("{NO_STATE} -> {layout}"),
+                StateChange::Incompatible { old, new } => format!("{old} -> {}", new.as_deref().unwrap_or(NO_STATE)),
+            };
+            write!(f, "  {:<12}  {:<node_width$}  {layout}", node.status(), node.node)?;
+        }
+        Ok(())
+    }
+}
+
+/// Compares the stateful nodes of an old pipeline (or savepoint) with a new pipeline's: `old`
+/// and `new` are (node id, layout) of the stateful nodes, `old_nodes` and `new_nodes` all node
+/// ids. State is matched by node id, so a renamed node is dropped under its old id and new under
+/// its new one.
+pub fn compare_state(
+    old: &[(String, String)],
+    old_nodes: &[String],
+    new: &[(String, String)],
+    new_nodes: &[String],
+) -> StateReport {
+    let layout_in = |layouts: &[(String, String)], node: &str| {
+        layouts.iter().find(|(known, _)| known == node).map(|(_, layout)| layout.clone())
+    };
+    let mut nodes = Vec::new();
+    for (node, old_layout) in old {
+        let change = if !new_nodes.contains(node) {
+            StateChange::Dropped { layout: old_layout.clone() }
+        } else {
+            match layout_in(new, node) {
+                Some(new_layout) if new_layout == *old_layout => StateChange::Kept { layout: new_layout },
+                new_layout => StateChange::Incompatible { old: old_layout.clone(), new: new_layout },
+            }
+        };
+        nodes.push(NodeState { node: node.clone(), change });
+    }
+    for (node, new_layout) in new {
+        if layout_in(old, node).is_none() {
+            let change = StateChange::New { layout: new_layout.clone(), existed: old_nodes.contains(node) };
+            nodes.push(NodeState { node: node.clone(), change });
+        }
+    }
+    StateReport { nodes }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress() -> Progress {
+        Progress {
+            pipeline: "p".into(),
+            nodes: vec!["src".into(), "settle".into(), "out".into()],
+            layouts: vec![("settle".into(), "delay-latest/v1".into())],
+            next_arrival: 42,
+            arrival: 41,
+            records_read: 40,
+            blank_lines: 2,
+            sources: vec![SourcePosition {
+                node: "src".into(),
+                offset: 1234,
+                lines: 42,
+                max_event_time: -5,
+                finished: false,
+            }],
+            next_timer_sequence: 7,
+            sink_counts: vec![("out".into(), 3)],
+            dead_letters: 1,
+            dropped: 2,
+            dropped_per_node: vec![("settle".into(), 2)],
+            outputs: vec![("dir/out.jsonl".into(), 99)],
+            checkpoints: 3,
+            kafka: vec![("events".into(), "clicks".into(), 3, 1_000_000)],
+        }
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|item| item.to_string()).collect()
+    }
+
+    fn layouts(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items.iter().map(|(node, layout)| (node.to_string(), layout.to_string())).collect()
+    }
+
+    #[test]
+    fn progress_round_trips() {
+        let progress = progress();
+        assert_eq!(Progress::from_bytes(&progress.to_bytes()), Ok(progress.clone()));
+        assert_eq!(progress.output_length("dir/out.jsonl"), Some(99));
+        assert_eq!(progress.output_length("other"), None);
+    }
+
+    #[test]
+    fn the_progress_of_a_savepoint_reads_without_its_timers_and_entries() {
+        let mut file = Vec::new();
+        savepoint_header(&mut file);
+        put_bytes(&mut file, &progress().to_bytes());
+        // Timers and entries: read by the runtime only.
+        file.extend_from_slice(&[1, 2, 3]);
+        seal_savepoint(&mut file);
+        assert_eq!(read_savepoint_progress(&file), Ok(progress()));
+
+        let mut corrupt = file.clone();
+        corrupt[20] ^= 1;
+        assert!(read_savepoint_progress(&corrupt).expect_err("corrupt").contains("checksum"));
+        let mut future = file.clone();
+        future[8] = 9;
+        assert!(read_savepoint_progress(&future).expect_err("version").contains("version 9"));
+        assert!(read_savepoint_progress(b"hello").expect_err("short").contains("bad magic"));
+        let mut empty_body = Vec::new();
+        savepoint_header(&mut empty_body);
+        seal_savepoint(&mut empty_body);
+        assert!(read_savepoint_progress(&empty_body).expect_err("no progress").contains("corrupt"));
+    }
+
+    #[test]
+    fn compare_state_reports_every_status() {
+        let old = layouts(&[
+            ("cap", "capping/v1"),
+            ("old_name", "dedupe/v1"),
+            ("counts", "segmentation/v1 bucket=60000 counters=a,b"),
+            ("settle", "delay-latest/v1"),
+        ]);
+        let old_nodes = strings(&["src", "cap", "old_name", "counts", "settle", "was_stateless", "out"]);
+        let new = layouts(&[
+            ("cap", "capping/v1"),
+            ("new_name", "dedupe/v1"),
+            ("counts", "segmentation/v1 bucket=60000 counters=a,b,c"),
+            ("was_stateless", "has-done-event/v1"),
+        ]);
+        // `settle` became a plain delay: still there, no longer stateful.
+        let new_nodes = strings(&["src", "cap", "new_name", "counts", "settle", "was_stateless", "out"]);
+        let report = compare_state(&old, &old_nodes, &new, &new_nodes);
+        let statuses: Vec<(&str, &str)> = report.nodes.iter().map(|node| (node.node.as_str(), node.status())).collect();
+        assert_eq!(
+            statuses,
+            vec![
+                ("cap", "kept"),
+                ("old_name", "dropped"),
+                ("counts", "incompatible"),
+                ("settle", "incompatible"),
+                ("new_name", "new"),
+                ("was_stateless", "new"),
+            ]
+        );
+        assert!(!report.is_compatible());
+        assert_eq!(report.count("new"), 2);
+        assert_eq!(report.nodes[3].new_layout(), None);
+        assert_eq!(report.nodes[3].old_layout(), Some("delay-latest/v1"));
+        assert_eq!(report.nodes[4].old_layout(), None);
+        assert_eq!(
+            report.to_string(),
+            [
+                "  kept          cap            capping/v1",
+                "  dropped       old_name       dedupe/v1",
+                "  incompatible  counts         segmentation/v1 bucket=60000 counters=a,b -> segmentation/v1 bucket=60000 counters=a,b,c",
+                "  incompatible  settle         delay-latest/v1 -> (no state)",
+                "  new           new_name       dedupe/v1",
+                "  new           was_stateless  (no state) -> has-done-event/v1",
+            ]
+            .join("\n")
+        );
+    }
+
+    #[test]
+    fn dropped_and_new_nodes_are_compatible() {
+        let old = layouts(&[("cap", "capping/v1"), ("gone", "dedupe/v1")]);
+        let new = layouts(&[("cap", "capping/v1"), ("fresh", "dedupe/v1")]);
+        let report = compare_state(&old, &strings(&["cap", "gone"]), &new, &strings(&["cap", "fresh"]));
+        assert!(report.is_compatible());
+        assert_eq!((report.count("kept"), report.count("dropped"), report.count("new")), (1, 1, 1));
+        let empty = compare_state(&[], &[], &[], &strings(&["src", "out"]));
+        assert!(empty.is_compatible() && empty.nodes.is_empty());
+        assert_eq!(empty.to_string(), "");
+    }
+}
