@@ -66,6 +66,8 @@ struct Shared {
     shutdown: bool,
     /// Times the breaker opened (reported in the summary line on stderr).
     breaker_opened: u64,
+    /// Attempts retried after a failure.
+    retries: u64,
 }
 
 struct Pool {
@@ -100,6 +102,7 @@ impl ApiClient {
                 breaker: Breaker::Closed { failures: 0 },
                 shutdown: false,
                 breaker_opened: 0,
+                retries: 0,
             }),
             queued: Condvar::new(),
             changed: Condvar::new(),
@@ -125,14 +128,18 @@ impl ApiClient {
         ApiClient { pool, workers, settings }
     }
 
-    /// Queues a request; blocks while the queue is full (backpressure, never a drop).
-    pub fn submit(&self, job: Job) {
+    /// Queues a request; blocks while the queue is full (backpressure, never a drop). Returns
+    /// the time it was blocked.
+    pub fn submit(&self, job: Job) -> Duration {
         let mut shared = self.pool.lock();
+        let mut blocked = None;
         while shared.queue.len() + shared.in_flight >= QUEUE_LIMIT {
+            blocked.get_or_insert_with(Instant::now);
             shared = self.pool.changed.wait(shared).unwrap_or_else(|poisoned| poisoned.into_inner());
         }
         shared.queue.push_back(job);
         self.pool.queued.notify_one();
+        blocked.map_or(Duration::ZERO, |since| since.elapsed())
     }
 
     /// The requests finished so far.
@@ -151,6 +158,17 @@ impl ApiClient {
 
     pub fn breaker_opened(&self) -> u64 {
         self.pool.lock().breaker_opened
+    }
+
+    /// (retries so far, breaker state: 0 closed, 1 open, 2 half-open, times it opened).
+    pub fn health(&self) -> (u64, i64, u64) {
+        let shared = self.pool.lock();
+        let state = match shared.breaker {
+            Breaker::Closed { .. } => 0,
+            Breaker::Open { .. } => 1,
+            Breaker::HalfOpen => 2,
+        };
+        (shared.retries, state, shared.breaker_opened)
     }
 }
 
@@ -224,6 +242,7 @@ fn deliver(
                 if attempt >= settings.retries {
                     return Err(format!("http: {problem} from {} after {} attempts", settings.node, attempt + 1));
                 }
+                pool.lock().retries += 1;
                 let backoff = BACKOFF_FIRST.saturating_mul(1 << attempt.min(16)).min(BACKOFF_CAP);
                 let jitter = backoff.mul_f64(random.next_fraction() * 0.5);
                 std::thread::sleep(retry_after.unwrap_or(backoff + jitter));

@@ -20,6 +20,9 @@ struct CommandLine {
 enum RunCommand {
     /// Run the pipeline over its inputs (the default when no subcommand is given).
     Run(RunOptions),
+    /// Run the pipeline over historical events with every sink suppressed and write the state it
+    /// builds as a savepoint (cold start: `run --from-savepoint` then continues live).
+    Bootstrap(BootstrapOptions),
     /// Savepoints: portable snapshots of a state directory's last checkpoint.
     Savepoint {
         #[command(subcommand)]
@@ -52,6 +55,7 @@ pub struct SavepointOptions {
 pub enum Invocation {
     Run(RunOptions),
     SavepointCreate(SavepointOptions),
+    Bootstrap(BootstrapOptions),
 }
 
 /// Options of `run` (also accepted without the subcommand).
@@ -72,8 +76,12 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Keep state in DIR (RocksDB unless the pipeline says `stateBackend: "memory"`) and take
     /// checkpoints there; a later run with the same DIR resumes from the last checkpoint.
-    #[arg(long = "state-dir", value_name = "DIR")]
+    #[arg(long = "state-dir", value_name = "DIR", env = "PULSE_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Serve `/metrics` (Prometheus), `/healthz` and `/readyz` on this address, e.g.
+    /// `0.0.0.0:9464` (`127.0.0.1:0` picks a free port and prints it).
+    #[arg(long = "metrics-addr", value_name = "ADDR", env = "PULSE_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
     /// Time between checkpoints (`500ms`, `2s`, `1m`); default: the pipeline's
     /// `checkpointInterval`, else 10s. Needs --state-dir.
     #[arg(long = "checkpoint-interval", value_name = "DURATION", requires = "state_dir")]
@@ -97,6 +105,31 @@ pub struct RunOptions {
     /// for TLS); default: `PULSE_REDIS_URL`, else `redis://127.0.0.1:6379`. Ignored with --output.
     #[arg(long = "redis-url", value_name = "URL")]
     pub redis_url: Option<String>,
+    /// Set by `bootstrap`: sinks are suppressed, the end of input does not fire timers, and
+    /// these topics replace every Kafka source's (read from the earliest offset to the end).
+    #[arg(skip)]
+    pub bootstrap: Option<Vec<String>>,
+}
+
+/// Options of `bootstrap`.
+#[derive(Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct BootstrapOptions {
+    /// Historical events: a JSON-lines file for every source (`PATH`) or one source
+    /// (`NODE=PATH`), or `kafka:TOPIC` to read a topic from its earliest offset to its end.
+    #[arg(long = "from", value_name = "[NODE=]PATH|kafka:TOPIC", required = true)]
+    pub from: Vec<String>,
+    /// Where to write the savepoint that `run --from-savepoint` starts from.
+    #[arg(long = "to", value_name = "PATH", required = true)]
+    pub to: PathBuf,
+    /// Keep the working state here (default: a directory beside `--to`, removed at the end).
+    #[arg(long = "state-dir", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Write records rejected while bootstrapping here instead of stderr.
+    #[arg(long = "dead-letter", value_name = "PATH")]
+    pub dead_letter: Option<PathBuf>,
+    /// No progress bar and no summary.
+    #[arg(long = "quiet", short = 'q')]
+    pub quiet: bool,
 }
 
 /// Parses the command line (the first item is the program name, as in `std::env::args`).
@@ -111,6 +144,7 @@ pub fn parse_command_line(
     let parsed = CommandLine::from_arg_matches(&matches)?;
     Ok(match parsed.command {
         Some(RunCommand::Run(options)) => Invocation::Run(options),
+        Some(RunCommand::Bootstrap(options)) => Invocation::Bootstrap(options),
         Some(RunCommand::Savepoint { action: SavepointAction::Create(options) }) => {
             Invocation::SavepointCreate(options)
         }
@@ -126,6 +160,8 @@ pub enum Destination {
     File(PathBuf),
     /// A live network sink (redis-sink, api-sink): written by its client, not by a writer.
     Network,
+    /// Suppressed (`bootstrap`): written nowhere.
+    Discard,
 }
 
 impl Destination {
@@ -144,6 +180,7 @@ impl Destination {
             Destination::Stderr => "stderr".to_string(),
             Destination::File(path) => path.display().to_string(),
             Destination::Network => "network".to_string(),
+            Destination::Discard => "discarded".to_string(),
         }
     }
 }

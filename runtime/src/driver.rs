@@ -5,8 +5,10 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use indicatif::{ProgressBar, ProgressStyle};
 use pulse_stdlib::json::write_str;
 use pulse_stdlib::state::Store;
 use rocksdb::WriteBatch;
@@ -19,10 +21,11 @@ use crate::checkpoint::{
 use crate::cli::{self, Destination, Input, Invocation, RunOptions, SavepointOptions};
 use crate::io::{OutputWriter, SourceReader};
 use crate::kafka::{self, KafkaEnv, KafkaReader, KafkaWriter, Offsets, Polled, ProducerSettings, SourceSettings};
+use crate::metrics::{self, Metrics, SinkHealth, Snapshot as MetricsSnapshot, PUBLISH_EVERY};
 use crate::redis_sink::{redis_url, RedisWriter};
 use crate::state::{node_range, split_state_key, RocksStore, StateBackend, PROGRESS_KEY, STATE_PREFIX, TIMER_PREFIX};
 use crate::timers::{watermark_during_timer, SourceWatermarks, TimerQueue};
-use crate::{DeadEvent, Pipeline, SinkKind, SourceKind, TimeDomain, Timer};
+use crate::{DeadEvent, KafkaStart, Pipeline, SinkKind, SourceKind, TimeDomain, Timer};
 
 /// The memory backend's checkpoint file inside `--state-dir`.
 const MEMORY_SNAPSHOT_FILE: &str = "memory.snapshot";
@@ -78,6 +81,12 @@ pub struct Context {
     dead_letter_count: u64,
     dropped_count: u64,
     dropped_per_node: Vec<u64>,
+    /// Per node: records that entered it, records it sent on, late records it dropped.
+    records_in: Vec<u64>,
+    records_out: Vec<u64>,
+    late_per_node: Vec<u64>,
+    /// Time spent blocked on sinks (full queues, Redis down).
+    backpressure: Duration,
     /// Reused buffer for dead-letter lines.
     dead_letter_text: String,
     /// The first write error; the driver stops after the step that hit it.
@@ -209,7 +218,8 @@ impl Context {
             key_text.as_bytes(),
             time.as_bytes(),
         ]);
-        client.submit(Job { url, headers, body, idempotency_key, event: event_json.to_string(), event_time });
+        self.backpressure +=
+            client.submit(Job { url, headers, body, idempotency_key, event: event_json.to_string(), event_time });
     }
 
     /// Sends everything buffered for network sinks and waits for the acknowledgements.
@@ -244,6 +254,30 @@ impl Context {
     pub fn drop_record(&mut self, node: usize) {
         self.dropped_count += 1;
         if let Some(count) = self.dropped_per_node.get_mut(node) {
+            *count += 1;
+        }
+    }
+
+    /// Counts a late record dropped at node `node` (its `late` port is not connected).
+    pub fn drop_late(&mut self, node: usize) {
+        self.drop_record(node);
+        if let Some(count) = self.late_per_node.get_mut(node) {
+            *count += 1;
+        }
+    }
+
+    /// Counts a record entering node `node`.
+    #[inline]
+    pub fn node_in(&mut self, node: usize) {
+        if let Some(count) = self.records_in.get_mut(node) {
+            *count += 1;
+        }
+    }
+
+    /// Counts a record that node `node` sends on (once, whatever the number of its edges).
+    #[inline]
+    pub fn node_out(&mut self, node: usize) {
+        if let Some(count) = self.records_out.get_mut(node) {
             *count += 1;
         }
     }
@@ -323,6 +357,7 @@ pub fn run_with_args<P: Pipeline>(args: impl IntoIterator<Item = String>) -> Exi
     let options = match cli::parse_command_line(P::SPEC.name, args) {
         Ok(Invocation::Run(options)) => options,
         Ok(Invocation::SavepointCreate(options)) => return exit_with(P::SPEC.name, create_savepoint(&options)),
+        Ok(Invocation::Bootstrap(options)) => return exit_with(P::SPEC.name, bootstrap::<P>(&options)),
         Err(error) => {
             // Help goes to stdout with code 0; real usage errors to stderr with code 2.
             let _ = error.print();
@@ -399,7 +434,18 @@ impl fmt::Display for CheckpointStats {
 
 /// `savepoint create`: the last committed checkpoint of a state directory as a snapshot file.
 fn create_savepoint(options: &SavepointOptions) -> Result<(), RunError> {
-    let dir = &options.state_dir;
+    let snapshot = read_checkpoint(&options.state_dir)?;
+    write_atomically(&options.to, &snapshot.encode())
+        .map_err(|error| RunError::Io(format!("cannot write `{}`: {error}", options.to.display())))?;
+    if options.quiet {
+        return Ok(());
+    }
+    report_savepoint(&options.to, &snapshot);
+    Ok(())
+}
+
+/// The last committed checkpoint of a state directory, as one snapshot.
+fn read_checkpoint(dir: &Path) -> Result<Snapshot, RunError> {
     let memory_file = dir.join(MEMORY_SNAPSHOT_FILE);
     let snapshot = if memory_file.is_file() {
         let bytes = std::fs::read(&memory_file)
@@ -423,19 +469,116 @@ fn create_savepoint(options: &SavepointOptions) -> Result<(), RunError> {
     } else {
         return Err(RunError::Usage(format!("`{}` is not a Pulse state directory", dir.display())));
     };
-    write_atomically(&options.to, &snapshot.encode())
-        .map_err(|error| RunError::Io(format!("cannot write `{}`: {error}", options.to.display())))?;
-    if options.quiet {
-        return Ok(());
-    }
+    Ok(snapshot)
+}
+
+fn report_savepoint(to: &Path, snapshot: &Snapshot) {
     eprintln!(
         "savepoint of `{}` written to {} ({} state entries, {} timers, checkpoint {})",
         snapshot.progress.pipeline,
-        options.to.display(),
+        to.display(),
         snapshot.entries.len(),
         snapshot.timers.len(),
         snapshot.progress.checkpoints
     );
+}
+
+/// The bootstrap progress bar: bytes with rate and ETA when every input is a file, else a
+/// spinner with the record count and rate.
+fn bootstrap_progress(inputs: &[Input]) -> ProgressBar {
+    let sizes: Option<u64> = inputs
+        .iter()
+        .map(|input| match input {
+            Input::Path(path) if path != "-" => std::fs::metadata(path).ok().map(|metadata| metadata.len()),
+            _ => None,
+        })
+        .sum();
+    let bar = match sizes {
+        Some(total) => ProgressBar::new(total).with_style(
+            ProgressStyle::with_template(
+                "bootstrap {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("bootstrap {spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    };
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
+    bar
+}
+
+/// Records between checkpoints of a bootstrap: deterministic (never the wall clock), so the same
+/// history gives the same savepoint, and bounded, so RocksDB's overlay stays small.
+const BOOTSTRAP_CHECKPOINT_EVERY: u64 = 100_000;
+
+/// `bootstrap`: runs the pipeline over history with every sink suppressed and no end-of-input
+/// timer flush (the stream goes on), then writes the state as a savepoint. File sources start
+/// again at the beginning of their live input; their event-time progress, the timers, the
+/// clocks and Kafka positions carry over.
+fn bootstrap<P: Pipeline>(options: &cli::BootstrapOptions) -> Result<(), RunError> {
+    let spec = &P::SPEC;
+    let (state_dir, temporary) = match &options.state_dir {
+        Some(dir) => (dir.clone(), false),
+        None => {
+            let mut name = options.to.file_name().unwrap_or_default().to_os_string();
+            name.push(".bootstrap-state");
+            (options.to.with_file_name(name), true)
+        }
+    };
+    if temporary && state_dir.exists() {
+        // Left by an interrupted bootstrap: start over, so a re-run gives the same savepoint.
+        std::fs::remove_dir_all(&state_dir)
+            .map_err(|error| RunError::Io(format!("cannot remove `{}`: {error}", state_dir.display())))?;
+    }
+    let (topics, inputs): (Vec<String>, Vec<String>) =
+        options.from.iter().cloned().partition(|from| from.starts_with("kafka:"));
+    let topics: Vec<String> = topics.iter().map(|from| from["kafka:".len()..].to_string()).collect();
+    if topics.iter().any(String::is_empty) {
+        return Err(RunError::Usage("--from kafka:TOPIC needs a topic name".to_string()));
+    }
+    let run = RunOptions {
+        inputs,
+        dead_letter: options.dead_letter.clone(),
+        quiet: options.quiet,
+        state_dir: Some(state_dir.clone()),
+        checkpoint_every: Some(BOOTSTRAP_CHECKPOINT_EVERY),
+        until_end: true,
+        bootstrap: Some(topics),
+        ..RunOptions::default()
+    };
+    let mut stats = CheckpointStats::default();
+    let summary = execute::<P>(&run, &mut stats)?;
+    let mut snapshot = read_checkpoint(&state_dir)?;
+    let progress = &mut snapshot.progress;
+    // A file's live input is another file: read it from its start. The event-time progress
+    // stays; Kafka positions are kept apart (per topic and partition) and carry over as they are.
+    for position in &mut progress.sources {
+        position.offset = 0;
+        position.lines = 0;
+        position.finished = false;
+    }
+    // Nothing was written: the live run's outputs and counts start empty.
+    progress.outputs.clear();
+    for (_, count) in &mut progress.sink_counts {
+        *count = 0;
+    }
+    write_atomically(&options.to, &snapshot.encode())
+        .map_err(|error| RunError::Io(format!("cannot write `{}`: {error}", options.to.display())))?;
+    if temporary {
+        let _ = std::fs::remove_dir_all(&state_dir);
+    }
+    if !options.quiet {
+        eprintln!(
+            "{}: bootstrap read {} records ({} dead letters) in {:.3}s",
+            spec.name,
+            summary.records_read,
+            summary.dead_letters,
+            summary.elapsed.as_secs_f64()
+        );
+        report_savepoint(&options.to, &snapshot);
+    }
     Ok(())
 }
 
@@ -606,12 +749,44 @@ fn open_state<P: Pipeline>(options: &RunOptions) -> Result<(StateBackend, Option
 fn execute<P: Pipeline>(options: &RunOptions, stats: &mut CheckpointStats) -> Result<RunSummary, RunError> {
     let started = Instant::now();
     let spec = &P::SPEC;
+    // Served from the start, so liveness holds during a long restore; ready once it is done.
+    let metrics = match &options.metrics_addr {
+        Some(address) => {
+            let metrics = Metrics::new(spec.name, spec.version, spec.nodes);
+            let bound = metrics::serve(address, Arc::clone(&metrics)).map_err(RunError::Usage)?;
+            if !options.quiet {
+                eprintln!("{}: serving /metrics, /healthz and /readyz on http://{bound}", spec.name);
+            }
+            Some(metrics)
+        }
+        None => None,
+    };
+    let outcome = execute_with::<P>(options, stats, started, metrics.clone());
+    if let (Some(metrics), Err(RunError::Io(message) | RunError::Usage(message))) = (&metrics, &outcome) {
+        metrics.set_failed(message);
+    }
+    outcome
+}
+
+fn execute_with<P: Pipeline>(
+    options: &RunOptions,
+    stats: &mut CheckpointStats,
+    started: Instant,
+    metrics: Option<Arc<Metrics>>,
+) -> Result<RunSummary, RunError> {
+    let spec = &P::SPEC;
+    let bootstrap_topics = options.bootstrap.as_deref();
     let input_paths = cli::resolve_inputs(spec.sources, &options.inputs, |path| Path::new(path).is_file())
         .map_err(RunError::Usage)?;
-    let (sink_destinations, dead_letter_destination) =
+    let (mut sink_destinations, dead_letter_destination) =
         cli::resolve_outputs(spec.sinks, options.output.as_deref(), options.dead_letter.as_deref())
             .map_err(RunError::Usage)?;
+    if bootstrap_topics.is_some() {
+        sink_destinations.fill(Destination::Discard);
+    }
     let interval_ms = match &options.checkpoint_interval {
+        // Bootstrap checkpoints by record count only.
+        _ if bootstrap_topics.is_some() => u64::MAX / 4,
         Some(text) => {
             parse_duration_ms(text).map_err(|error| RunError::Usage(format!("--checkpoint-interval: {error}")))?
         }
@@ -787,7 +962,7 @@ fn execute<P: Pipeline>(options: &RunOptions, stats: &mut CheckpointStats) -> Re
                     .filter(|(node, ..)| node == source.node)
                     .map(|(_, topic, partition, next)| ((topic.clone(), *partition), *next))
                     .collect();
-                let settings = SourceSettings {
+                let mut settings = SourceSettings {
                     pipeline: spec.name,
                     node: source.node,
                     topics,
@@ -795,8 +970,23 @@ fn execute<P: Pipeline>(options: &RunOptions, stats: &mut CheckpointStats) -> Re
                     group_id,
                     start,
                     until_end: options.until_end,
+                    statistics: metrics.is_some(),
                 };
-                let reader = KafkaReader::open(&kafka_env, &settings, resume_offsets)
+                // Bootstrap reads history from the earliest offset in a group of its own, so the
+                // live group's offsets stay untouched.
+                let bootstrap_group = format!("pulse-bootstrap-{}-{}", spec.name, source.node);
+                let bootstrap_topics: Vec<&str> =
+                    bootstrap_topics.unwrap_or_default().iter().map(String::as_str).collect();
+                let mut env = kafka_env.clone();
+                if options.bootstrap.is_some() {
+                    if !bootstrap_topics.is_empty() {
+                        settings.topics = &bootstrap_topics;
+                    }
+                    settings.start = KafkaStart::Earliest;
+                    settings.group_id = Some(&bootstrap_group);
+                    env.group_id = None;
+                }
+                let reader = KafkaReader::open(&env, &settings, resume_offsets)
                     .map_err(|error| RunError::Io(format!("source `{}`: {error}", source.node)))?;
                 Reader::Kafka(Box::new(reader))
             }
@@ -850,6 +1040,10 @@ fn execute<P: Pipeline>(options: &RunOptions, stats: &mut CheckpointStats) -> Re
         dead_letter_count: 0,
         dropped_count: 0,
         dropped_per_node: vec![0; spec.nodes.len()],
+        records_in: vec![0; spec.nodes.len()],
+        records_out: vec![0; spec.nodes.len()],
+        late_per_node: vec![0; spec.nodes.len()],
+        backpressure: Duration::ZERO,
         dead_letter_text: String::new(),
         io_error: None,
         state,
@@ -936,8 +1130,21 @@ fn execute<P: Pipeline>(options: &RunOptions, stats: &mut CheckpointStats) -> Re
         rounds_since_clock: 0,
         count: 0,
     });
+    let source_nodes =
+        spec.sources.iter().map(|source| spec.nodes.iter().position(|node| *node == source.node)).collect();
+    let progress_bar =
+        if bootstrap_topics.is_some() && !options.quiet { Some(bootstrap_progress(&input_paths)) } else { None };
     let mut driver = Driver {
         pipeline: &mut pipeline,
+        metrics,
+        last_publish: Instant::now(),
+        published_records: u64::MAX,
+        rounds_since_publish: 0,
+        source_nodes,
+        bootstrap: bootstrap_topics.is_some(),
+        progress_bar,
+        checkpoint_failures: 0,
+        state_size: (0, 0),
         cx: &mut cx,
         watermarks,
         readers,
@@ -954,7 +1161,15 @@ fn execute<P: Pipeline>(options: &RunOptions, stats: &mut CheckpointStats) -> Re
     // A savepoint loaded into a new state directory is committed at once, so a crash before
     // the first regular checkpoint resumes from it rather than from scratch.
     let outcome = if from_savepoint && driver.checkpointer.is_some() { driver.checkpoint() } else { Ok(()) };
+    if let Some(metrics) = driver.metrics.clone() {
+        driver.publish();
+        metrics.set_ready(true);
+    }
     let outcome = outcome.and_then(|()| driver.drive());
+    driver.publish();
+    if let Some(bar) = &driver.progress_bar {
+        bar.finish_and_clear();
+    }
     let outcome = outcome.and_then(|()| driver.settle_api(true));
     let (records_read, blank_lines) = (driver.records_read, driver.blank_lines);
     let outcome = outcome.and_then(|()| cx.flush_network());
@@ -982,6 +1197,19 @@ fn execute<P: Pipeline>(options: &RunOptions, stats: &mut CheckpointStats) -> Re
 
 struct Driver<'run, P> {
     pipeline: &'run mut P,
+    metrics: Option<Arc<Metrics>>,
+    last_publish: Instant,
+    /// `records_read` at the last publish.
+    published_records: u64,
+    rounds_since_publish: u32,
+    /// Node index of every source.
+    source_nodes: Vec<Option<usize>>,
+    /// `bootstrap`: the end of input is not the end of the stream (no timer flush).
+    bootstrap: bool,
+    progress_bar: Option<ProgressBar>,
+    checkpoint_failures: u64,
+    /// (keys, bytes) of state as of the last checkpoint.
+    state_size: (u64, u64),
     cx: &'run mut Context,
     watermarks: SourceWatermarks,
     readers: Vec<Reader>,
@@ -1100,6 +1328,18 @@ impl<P: Pipeline> Driver<'_, P> {
     /// state overlay, the timer changes and the progress record (source positions, clocks,
     /// counters, committed output lengths) are written atomically.
     fn checkpoint(&mut self) -> Result<(), RunError> {
+        let outcome = self.checkpoint_now();
+        if outcome.is_err() {
+            self.checkpoint_failures += 1;
+        }
+        if self.metrics.is_some() {
+            self.state_size = self.cx.state.size();
+            self.publish();
+        }
+        outcome
+    }
+
+    fn checkpoint_now(&mut self) -> Result<(), RunError> {
         if self.checkpointer.is_none() {
             return Ok(());
         }
@@ -1237,6 +1477,12 @@ impl<P: Pipeline> Driver<'_, P> {
                 let source = active_sources[slot];
                 line.clear();
                 let (mut origin, mut muted) = (Origin::Timer { sequence: 0 }, false);
+                if let Reader::Lines(reader) = &self.readers[source] {
+                    // The read may block (a pipe): let `/metrics` see everything up to here first.
+                    if reader.needs_refill() && self.published_records != self.records_read {
+                        self.publish();
+                    }
+                }
                 let length = match &mut self.readers[source] {
                     Reader::Lines(reader) => {
                         let length = reader.read_line(&mut line).map_err(|error| {
@@ -1271,6 +1517,10 @@ impl<P: Pipeline> Driver<'_, P> {
                 if length == 0 {
                     active_sources.remove(slot);
                     self.finished[source] = true;
+                    if self.bootstrap {
+                        // History ended, the stream did not: the watermark stays where it is.
+                        continue;
+                    }
                     self.watermarks.finish(source);
                     // When the last source ends, the end-of-input flush below fires everything.
                     if !active_sources.is_empty() {
@@ -1298,6 +1548,9 @@ impl<P: Pipeline> Driver<'_, P> {
                     continue;
                 }
                 self.records_read += 1;
+                if let Some(node) = self.source_nodes[source] {
+                    self.cx.node_in(node);
+                }
                 match std::str::from_utf8(&line) {
                     Ok(text) => {
                         self.cx.step_event_time = None;
@@ -1332,6 +1585,13 @@ impl<P: Pipeline> Driver<'_, P> {
                 }
             }
             // A round boundary: every source read one line and every due timer fired.
+            self.rounds_since_publish += 1;
+            if self.rounds_since_publish >= 64 || self.records_read == round_start {
+                self.rounds_since_publish = 0;
+                if self.last_publish.elapsed() >= PUBLISH_EVERY {
+                    self.publish();
+                }
+            }
             if let Some(checkpointer) = &mut self.checkpointer {
                 if checkpointer.due(self.records_read, self.records_read == round_start) {
                     self.checkpoint()?;
@@ -1341,10 +1601,77 @@ impl<P: Pipeline> Driver<'_, P> {
                 }
             }
         }
-        self.flush_all_timers(watermark)?;
+        if !self.bootstrap {
+            self.flush_all_timers(watermark)?;
+        }
         self.settle_api(true)?;
         // The final checkpoint: a restart after the end does nothing more.
         self.checkpoint()
+    }
+
+    /// Hands the current figures to `/metrics` and moves the bootstrap progress bar.
+    fn publish(&mut self) {
+        self.last_publish = Instant::now();
+        self.published_records = self.records_read;
+        if let Some(bar) = &self.progress_bar {
+            let bytes: u64 = self.positions.iter().map(|(bytes, _)| bytes).sum();
+            if bar.length().is_some() {
+                bar.set_position(bytes);
+            }
+            bar.set_message(format!("{} records", self.records_read));
+        }
+        let Some(metrics) = &self.metrics else { return };
+        let cx = &*self.cx;
+        if self.checkpointer.is_none() {
+            self.state_size = cx.state.size();
+        }
+        let mut consumer_lag = Vec::new();
+        for (source, reader) in P::SPEC.sources.iter().zip(&self.readers) {
+            if let Reader::Kafka(reader) = reader {
+                consumer_lag.extend(
+                    reader.lag().into_iter().map(|(topic, partition, lag)| (source.node, topic, partition, lag)),
+                );
+            }
+        }
+        let mut backpressure = cx.backpressure;
+        let sinks = P::SPEC
+            .sinks
+            .iter()
+            .enumerate()
+            .map(|(index, sink)| {
+                let mut health =
+                    SinkHealth { node: sink.node, written: cx.sink_counts[index], ..SinkHealth::default() };
+                if let Some(redis) = cx.sink_redis[index].map(|redis| &cx.redis[redis]) {
+                    health.retries = redis.reconnects;
+                    backpressure += redis.blocked;
+                }
+                if let Some((_, client)) = cx.sink_api[index].map(|api| &cx.api[api]) {
+                    (health.retries, health.breaker_state, health.breaker_opened) = client.health();
+                }
+                health
+            })
+            .collect();
+        let stats = &*self.stats;
+        metrics.publish(MetricsSnapshot {
+            records_in: cx.records_in.clone(),
+            records_out: cx.records_out.clone(),
+            dropped: cx.dropped_per_node.clone(),
+            late: cx.late_per_node.clone(),
+            records_read: self.records_read,
+            dead_letters: cx.dead_letter_count,
+            sinks,
+            watermark: self.watermarks.pipeline_watermark(),
+            consumer_lag,
+            checkpoints: stats.checkpoints,
+            checkpoint_failures: self.checkpoint_failures,
+            checkpoint_last: stats.last,
+            checkpoint_max: stats.max,
+            checkpoint_total: stats.total,
+            state_keys: self.state_size.0,
+            state_bytes: self.state_size.1,
+            timers_pending: cx.timers.len() as u64,
+            backpressure,
+        });
     }
 
     /// Fires event-time timers while the watermark is above them, one step each (G27, G28).

@@ -58,6 +58,15 @@ impl SourceReader {
         Ok(())
     }
 
+    /// The next read goes to the operating system (and may block on a pipe or terminal).
+    pub fn needs_refill(&self) -> bool {
+        match self {
+            SourceReader::File(reader) => reader.buffer().is_empty(),
+            SourceReader::Stdin(reader) => reader.buffer().is_empty(),
+            SourceReader::Memory { .. } => false,
+        }
+    }
+
     /// Appends the next line including its `\n` to `line`; returns 0 at the end of input.
     pub fn read_line(&mut self, line: &mut Vec<u8>) -> io::Result<usize> {
         match self {
@@ -80,6 +89,8 @@ pub enum OutputWriter {
     File(BufWriter<File>),
     Stdout(BufWriter<Stdout>),
     Stderr(BufWriter<Stderr>),
+    /// Suppressed output (`bootstrap`).
+    Discard,
 }
 
 impl OutputWriter {
@@ -94,6 +105,7 @@ impl OutputWriter {
             Destination::Network => {
                 return Err(io::Error::new(io::ErrorKind::InvalidInput, "a network sink has no file writer"))
             }
+            Destination::Discard => OutputWriter::Discard,
         })
     }
 
@@ -107,7 +119,7 @@ impl OutputWriter {
         self.flush()?;
         match self {
             OutputWriter::File(writer) => writer.get_ref().sync_data(),
-            OutputWriter::Stdout(_) | OutputWriter::Stderr(_) => Ok(()),
+            OutputWriter::Stdout(_) | OutputWriter::Stderr(_) | OutputWriter::Discard => Ok(()),
         }
     }
 
@@ -126,6 +138,7 @@ impl OutputWriter {
                 writer.write_all(text)?;
                 writer.write_all(b"\n")
             }
+            OutputWriter::Discard => Ok(()),
         }
     }
 
@@ -134,6 +147,7 @@ impl OutputWriter {
             OutputWriter::File(writer) => writer.flush(),
             OutputWriter::Stdout(writer) => writer.flush(),
             OutputWriter::Stderr(writer) => writer.flush(),
+            OutputWriter::Discard => Ok(()),
         }
     }
 }

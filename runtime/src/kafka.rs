@@ -121,9 +121,23 @@ struct SourceContext {
     assigned: Mutex<Vec<(String, i32)>>,
     /// When the group last assigned partitions to this consumer (`None`: not yet).
     assigned_at: Mutex<Option<std::time::Instant>>,
+    /// Per partition: the last stable offset (the end a `read_committed` consumer can reach)
+    /// from the client's statistics, for the consumer-lag metric.
+    ends: Mutex<Offsets>,
 }
 
-impl ClientContext for SourceContext {}
+impl ClientContext for SourceContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let mut ends = self.ends.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (topic, found) in statistics.topics {
+            for partition in found.partitions.values() {
+                if partition.partition >= 0 && partition.ls_offset >= 0 {
+                    ends.insert((topic.clone(), partition.partition), partition.ls_offset);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for SourceContext {
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
@@ -192,6 +206,8 @@ pub struct SourceSettings<'a> {
     pub group_id: Option<&'a str>,
     pub start: KafkaStart,
     pub until_end: bool,
+    /// Ask the client for statistics every second (the consumer-lag metric needs them).
+    pub statistics: bool,
 }
 
 impl KafkaReader {
@@ -211,11 +227,15 @@ impl KafkaReader {
         if !env.properties.iter().any(|(name, _)| name == "session.timeout.ms") {
             config.set("session.timeout.ms", "10000");
         }
+        if settings.statistics {
+            config.set("statistics.interval.ms", "1000");
+        }
         let context = SourceContext {
             positions: Mutex::new(resume.clone()),
             start: settings.start,
             assigned: Mutex::default(),
             assigned_at: Mutex::default(),
+            ends: Mutex::default(),
         };
         let consumer: BaseConsumer<SourceContext> =
             config.create_with_context(context).map_err(|error| describe("creating the consumer", &error))?;
@@ -338,6 +358,23 @@ impl KafkaReader {
     /// The next offset per partition (the rebalance callback assigns at these).
     pub fn positions(&self) -> std::sync::MutexGuard<'_, Offsets> {
         self.consumer.context().positions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// (topic, partition, records not yet read) of every assigned partition whose end the
+    /// client's statistics reported.
+    pub fn lag(&self) -> Vec<(String, i32, i64)> {
+        let context = self.consumer.context();
+        let assigned = context.assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let ends = context.ends.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let positions = context.positions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        assigned
+            .into_iter()
+            .filter_map(|key| {
+                let end = *ends.get(&key)?;
+                let next = *positions.get(&key)?;
+                Some((key.0, key.1, (end - next).max(0)))
+            })
+            .collect()
     }
 
     pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {

@@ -23,6 +23,7 @@
 //!     pub checkpoint_interval_ms: Option<u64>,               // runtime.checkpointInterval; None: 10 s
 //!     pub state_backend_memory: bool,                        // runtime.stateBackend == "memory"; false: RocksDB
 //!     pub state_layouts: &'static [(&'static str, &'static str)], // (node id, layout string) per stateful node
+//!     pub version: &'static str,                             // the pipeline's version; "" for none
 //! }
 //! // Defaults for pipelines without those settings: None, false, &[].
 //! pub struct SourceSpec { pub node: &'static str, pub kind: SourceKind, pub max_out_of_orderness: i64 }
@@ -84,6 +85,7 @@ pub mod cli;
 mod driver;
 pub mod io;
 pub mod kafka;
+pub mod metrics;
 pub mod redis_sink;
 pub mod state;
 pub mod timers;
@@ -127,6 +129,8 @@ pub struct PipelineSpec {
     /// (node id, layout string) of every stateful node. A checkpoint or savepoint whose node
     /// has another layout is refused on restore rather than misread.
     pub state_layouts: &'static [(&'static str, &'static str)],
+    /// The pipeline's `version` (empty when it has none): reported by `/metrics`.
+    pub version: &'static str,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

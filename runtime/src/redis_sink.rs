@@ -37,6 +37,9 @@ pub struct RedisWriter {
     oldest: Instant,
     /// Reused buffer for HSET of every top-level field.
     scratch: Vec<(String, String)>,
+    /// Failed attempts to reach Redis so far, and the time batches waited for it.
+    pub reconnects: u64,
+    pub blocked: Duration,
 }
 
 impl RedisWriter {
@@ -64,6 +67,8 @@ impl RedisWriter {
             pending: 0,
             oldest: Instant::now(),
             scratch: Vec::new(),
+            reconnects: 0,
+            blocked: Duration::ZERO,
         })
     }
 
@@ -134,6 +139,7 @@ impl RedisWriter {
         }
         let mut delay = BACKOFF_FIRST;
         let mut failures = 0u32;
+        let started = Instant::now();
         // Outage messages: the first five attempts, then one every twenty.
         let mut next_report = 0u32;
         loop {
@@ -154,6 +160,7 @@ impl RedisWriter {
                 Ok(()) => {
                     if failures > 0 {
                         eprintln!("{}: redis-sink `{}`: Redis is back; batch resent", self.pipeline, self.node);
+                        self.blocked += started.elapsed();
                     }
                     self.batch.clear();
                     self.pending = 0;
@@ -162,6 +169,7 @@ impl RedisWriter {
                 Err(error) if retryable(&error) => {
                     self.connection = None;
                     failures += 1;
+                    self.reconnects += 1;
                     if failures <= 5 || failures >= next_report {
                         next_report = failures + 20;
                         eprintln!(

@@ -307,6 +307,24 @@ impl StateBackend {
         StateBackend::Rocks(Box::new(store))
     }
 
+    /// (keys, bytes) of the committed state: exact for memory, RocksDB's estimates otherwise.
+    pub fn size(&self) -> (u64, u64) {
+        match self {
+            StateBackend::Memory(store) => {
+                let bytes = store
+                    .entries()
+                    .iter()
+                    .map(|(node, key, value)| node.len() + key.len() + value.len())
+                    .sum::<usize>();
+                (store.len() as u64, bytes as u64)
+            }
+            StateBackend::Rocks(store) => {
+                let property = |name: &str| store.db().property_int_value(name).ok().flatten().unwrap_or(0);
+                (property("rocksdb.estimate-num-keys"), property("rocksdb.estimate-live-data-size"))
+            }
+        }
+    }
+
     /// The first read error of the RocksDB backend since the last call.
     pub fn take_error(&mut self) -> Option<String> {
         match self {

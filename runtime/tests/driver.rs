@@ -52,6 +52,7 @@ impl Pipeline for TinyPipeline {
         checkpoint_interval_ms: None,
         state_backend_memory: false,
         state_layouts: &[],
+        version: "",
     };
 
     fn new() -> Result<Self, String> {

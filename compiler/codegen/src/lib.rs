@@ -311,6 +311,7 @@ impl<'p> Generator<'p> {
             let id = &node.id;
             Some(quote! { (#id, #layout) })
         });
+        let version = self.pipeline.version.as_deref().unwrap_or("");
         quote! {
             PipelineSpec {
                 name: #name,
@@ -320,6 +321,7 @@ impl<'p> Generator<'p> {
                 checkpoint_interval_ms: #checkpoint_interval,
                 state_backend_memory: #memory,
                 state_layouts: &[#(#layouts),*],
+                version: #version,
             }
         }
     }
@@ -468,12 +470,16 @@ impl<'p> Generator<'p> {
     fn forward(&self, node: NodeIdx, port: &str, record: TokenStream, view: TokenStream) -> TokenStream {
         let edges: Vec<_> = self.pipeline.edges_from(node, port).collect();
         if edges.is_empty() {
+            if port == "late" {
+                return quote! { cx.drop_late(#node); };
+            }
             return quote! { cx.drop_record(#node); };
         }
         let out_seg = if port == "late" { self.segments.seg_in[node] } else { self.segments.seg_out[node] };
         let calls = edges.iter().map(|edge| {
             let target = edge.to;
-            if matches!(self.pipeline.nodes[target].op, Operator::HasDoneEvent { .. }) {
+            let count = quote! { cx.node_in(#target); };
+            let call = if matches!(self.pipeline.nodes[target].op, Operator::HasDoneEvent { .. }) {
                 let method = format_ident!("enter_{}_{}", target, edge.to_port);
                 quote! { self.#method(cx, #record); }
             } else if self.segments.seg_in[target] == out_seg {
@@ -482,9 +488,10 @@ impl<'p> Generator<'p> {
             } else {
                 let method = format_ident!("enter_{}", target);
                 quote! { self.#method(cx, #record); }
-            }
+            };
+            quote! { #count #call }
         });
-        quote! { #(#calls)* }
+        quote! { cx.node_out(#node); #(#calls)* }
     }
 
     /// Forwards a record whose text is new (map output, timer output): parse the view first.

@@ -1,0 +1,387 @@
+//! Observability of a running pipeline: `/metrics` (Prometheus text format), `/healthz` and
+//! `/readyz`, served by a small HTTP server on its own thread.
+//!
+//! The driver never touches a lock per record. It counts in plain integers of its `Context` and
+//! publishes a [`Snapshot`] at round boundaries, at most every [`PUBLISH_EVERY`]; a scrape
+//! encodes the last published snapshot. Counters therefore lag the driver by at most that
+//! interval, and every scrape sees one consistent round boundary.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+/// The longest a published snapshot lags the driver while records flow.
+pub const PUBLISH_EVERY: Duration = Duration::from_millis(200);
+
+/// One sink's delivery figures (api-sink and redis-sink; zero for others).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SinkHealth {
+    pub node: &'static str,
+    pub written: u64,
+    pub retries: u64,
+    /// 0 closed, 1 open, 2 half-open (api-sinks with a circuit breaker).
+    pub breaker_state: i64,
+    pub breaker_opened: u64,
+}
+
+/// Everything `/metrics` reports, as of one round boundary.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    /// Per node (index = node index): records that entered it, records it sent on, records it
+    /// dropped by design (filtered, unconnected port), and of those the late ones.
+    pub records_in: Vec<u64>,
+    pub records_out: Vec<u64>,
+    pub dropped: Vec<u64>,
+    pub late: Vec<u64>,
+    pub records_read: u64,
+    pub dead_letters: u64,
+    pub sinks: Vec<SinkHealth>,
+    /// The pipeline watermark in ms (`i64::MIN`: none yet, `i64::MAX`: input ended).
+    pub watermark: i64,
+    /// (source node, topic, partition, lag in records) as the Kafka client last reported it.
+    pub consumer_lag: Vec<(&'static str, String, i32, i64)>,
+    pub checkpoints: u64,
+    pub checkpoint_failures: u64,
+    pub checkpoint_last: Duration,
+    pub checkpoint_max: Duration,
+    pub checkpoint_total: Duration,
+    pub state_keys: u64,
+    pub state_bytes: u64,
+    pub timers_pending: u64,
+    /// Time the driver spent blocked on sinks (queues full, Redis down).
+    pub backpressure: Duration,
+}
+
+/// What the driver and the HTTP thread share.
+#[derive(Debug)]
+pub struct Metrics {
+    pipeline: &'static str,
+    version: &'static str,
+    nodes: &'static [&'static str],
+    snapshot: Mutex<Snapshot>,
+    ready: AtomicBool,
+    failed: Mutex<Option<String>>,
+    started: Instant,
+}
+
+impl Metrics {
+    pub fn new(pipeline: &'static str, version: &'static str, nodes: &'static [&'static str]) -> Arc<Metrics> {
+        Arc::new(Metrics {
+            pipeline,
+            version,
+            nodes,
+            snapshot: Mutex::new(Snapshot { watermark: i64::MIN, ..Snapshot::default() }),
+            ready: AtomicBool::new(false),
+            failed: Mutex::new(None),
+            started: Instant::now(),
+        })
+    }
+
+    pub fn publish(&self, snapshot: Snapshot) {
+        *self.snapshot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = snapshot;
+    }
+
+    /// State restored, inputs and outputs open: `/readyz` answers 200 from now on.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    /// The run failed: `/healthz` answers 503 with the reason until the process exits.
+    pub fn set_failed(&self, reason: &str) {
+        *self.failed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(reason.to_string());
+        self.set_ready(false);
+    }
+
+    /// The Prometheus text exposition of the last snapshot.
+    pub fn render(self: &Arc<Self>) -> String {
+        let mut registry = Registry::with_prefix("pulse");
+        registry.register_collector(Box::new(Exporter(Arc::clone(self))));
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &registry);
+        text
+    }
+}
+
+#[derive(Debug)]
+struct Exporter(Arc<Metrics>);
+
+fn counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> Result<(), std::fmt::Error> {
+    let metric = ConstCounter::new(value);
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+}
+
+fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: f64) -> Result<(), std::fmt::Error> {
+    let metric = ConstGauge::new(value);
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+}
+
+/// A metric with one labelled series per item.
+fn family<T>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    metric_type: MetricType,
+    items: impl IntoIterator<Item = (Vec<(&'static str, String)>, T)>,
+) -> Result<(), std::fmt::Error>
+where
+    T: Into<f64> + Copy,
+{
+    let mut family = encoder.encode_descriptor(name, help, None, metric_type)?;
+    for (labels, value) in items {
+        let encoder = family.encode_family(&labels)?;
+        match metric_type {
+            MetricType::Counter => ConstCounter::new(value.into()).encode(encoder)?,
+            _ => ConstGauge::new(value.into()).encode(encoder)?,
+        }
+    }
+    Ok(())
+}
+
+fn per_node<'a>(
+    nodes: &'a [&'static str],
+    values: &'a [u64],
+) -> impl Iterator<Item = (Vec<(&'static str, String)>, f64)> + 'a {
+    nodes.iter().zip(values).map(|(node, value)| (vec![("node", node.to_string())], *value as f64))
+}
+
+impl Collector for Exporter {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let metrics = &self.0;
+        let snapshot = metrics.snapshot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let nodes = metrics.nodes;
+        let e = &mut encoder;
+        family(
+            e,
+            "build_info",
+            "The pipeline this binary runs (value 1).",
+            MetricType::Gauge,
+            [(vec![("pipeline", metrics.pipeline.to_string()), ("version", metrics.version.to_string())], 1.0)],
+        )?;
+        gauge(e, "uptime_seconds", "Seconds since the binary started.", metrics.started.elapsed().as_secs_f64())?;
+        counter(e, "records_read", "Source records read (blank lines excluded).", snapshot.records_read)?;
+        family(
+            e,
+            "node_records_in",
+            "Records that entered each node.",
+            MetricType::Counter,
+            per_node(nodes, &snapshot.records_in),
+        )?;
+        family(
+            e,
+            "node_records_out",
+            "Records each node sent on.",
+            MetricType::Counter,
+            per_node(nodes, &snapshot.records_out),
+        )?;
+        family(
+            e,
+            "node_records_dropped",
+            "Records dropped by design at each node (filtered, late, unconnected port).",
+            MetricType::Counter,
+            per_node(nodes, &snapshot.dropped),
+        )?;
+        family(
+            e,
+            "node_late_records_dropped",
+            "Late records dropped at each node (no `late` port connected).",
+            MetricType::Counter,
+            per_node(nodes, &snapshot.late),
+        )?;
+        counter(e, "dead_letters", "Records written to the dead-letter output.", snapshot.dead_letters)?;
+        family(
+            e,
+            "sink_records_written",
+            "Records written by each sink.",
+            MetricType::Counter,
+            snapshot.sinks.iter().map(|sink| (vec![("node", sink.node.to_string())], sink.written as f64)),
+        )?;
+        family(
+            e,
+            "sink_retries",
+            "Retried requests (api-sink) and reconnects (redis-sink) of each sink.",
+            MetricType::Counter,
+            snapshot.sinks.iter().map(|sink| (vec![("node", sink.node.to_string())], sink.retries as f64)),
+        )?;
+        family(
+            e,
+            "sink_circuit_breaker_state",
+            "Circuit breaker of each api-sink: 0 closed, 1 open, 2 half-open.",
+            MetricType::Gauge,
+            snapshot.sinks.iter().map(|sink| (vec![("node", sink.node.to_string())], sink.breaker_state as f64)),
+        )?;
+        family(
+            e,
+            "sink_circuit_breaker_opened",
+            "Times each api-sink's circuit breaker opened.",
+            MetricType::Counter,
+            snapshot.sinks.iter().map(|sink| (vec![("node", sink.node.to_string())], sink.breaker_opened as f64)),
+        )?;
+        gauge(
+            e,
+            "backpressure_seconds",
+            "Seconds the driver spent blocked on sinks (full queues, Redis down).",
+            snapshot.backpressure.as_secs_f64(),
+        )?;
+        if snapshot.watermark != i64::MIN && snapshot.watermark != i64::MAX {
+            gauge(
+                e,
+                "watermark_ms",
+                "The pipeline's event-time watermark (ms since the epoch).",
+                snapshot.watermark as f64,
+            )?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_millis() as i64);
+            gauge(
+                e,
+                "watermark_lag_seconds",
+                "Wall clock minus the watermark.",
+                (now - snapshot.watermark) as f64 / 1000.0,
+            )?;
+        }
+        family(
+            e,
+            "kafka_consumer_lag",
+            "Records between each assigned partition's end and the next record read.",
+            MetricType::Gauge,
+            snapshot.consumer_lag.iter().map(|(node, topic, partition, lag)| {
+                (
+                    vec![("node", node.to_string()), ("topic", topic.clone()), ("partition", partition.to_string())],
+                    *lag as f64,
+                )
+            }),
+        )?;
+        counter(e, "checkpoints", "Checkpoints completed.", snapshot.checkpoints)?;
+        counter(e, "checkpoint_failures", "Checkpoints that failed.", snapshot.checkpoint_failures)?;
+        gauge(
+            e,
+            "checkpoint_last_duration_seconds",
+            "Duration of the last checkpoint.",
+            snapshot.checkpoint_last.as_secs_f64(),
+        )?;
+        gauge(
+            e,
+            "checkpoint_max_duration_seconds",
+            "Longest checkpoint so far.",
+            snapshot.checkpoint_max.as_secs_f64(),
+        )?;
+        gauge(
+            e,
+            "checkpoint_duration_seconds_total",
+            "Time spent in checkpoints.",
+            snapshot.checkpoint_total.as_secs_f64(),
+        )?;
+        gauge(e, "state_keys", "Keyed state entries (RocksDB: its estimate).", snapshot.state_keys as f64)?;
+        gauge(e, "state_bytes", "Bytes of keyed state (RocksDB: live data estimate).", snapshot.state_bytes as f64)?;
+        gauge(e, "timers_pending", "Timers registered and not yet fired.", snapshot.timers_pending as f64)?;
+        Ok(())
+    }
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` on `address` until the process exits.
+pub fn serve(address: &str, metrics: Arc<Metrics>) -> Result<SocketAddr, String> {
+    let server =
+        tiny_http::Server::http(address).map_err(|error| format!("cannot serve metrics on `{address}`: {error}"))?;
+    let bound = match server.server_addr() {
+        tiny_http::ListenAddr::IP(bound) => bound,
+        #[allow(unreachable_patterns)]
+        _ => return Err(format!("cannot serve metrics on `{address}`: not an IP address")),
+    };
+    std::thread::Builder::new()
+        .name("pulse-metrics".to_string())
+        .spawn(move || {
+            for request in server.incoming_requests() {
+                let (status, content_type, body) = respond(&metrics, request.method(), request.url());
+                let header = tiny_http::Header::from_bytes("Content-Type", content_type).ok();
+                let mut response = tiny_http::Response::from_string(body).with_status_code(status);
+                if let Some(header) = header {
+                    response = response.with_header(header);
+                }
+                // A client that went away is its own problem.
+                let _ = request.respond(response);
+            }
+        })
+        .map_err(|error| format!("cannot start the metrics thread: {error}"))?;
+    Ok(bound)
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+const PROMETHEUS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+fn respond(metrics: &Arc<Metrics>, method: &tiny_http::Method, url: &str) -> (u16, &'static str, String) {
+    if *method != tiny_http::Method::Get && *method != tiny_http::Method::Head {
+        return (405, TEXT, "only GET\n".to_string());
+    }
+    let path = url.split('?').next().unwrap_or(url);
+    match path {
+        "/metrics" => (200, PROMETHEUS, metrics.render()),
+        "/healthz" => match &*metrics.failed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) {
+            Some(reason) => (503, TEXT, format!("failed: {reason}\n")),
+            None => (200, TEXT, "ok\n".to_string()),
+        },
+        "/readyz" => {
+            if metrics.ready.load(Ordering::Acquire) {
+                (200, TEXT, "ready\n".to_string())
+            } else {
+                (503, TEXT, "not ready\n".to_string())
+            }
+        }
+        _ => (404, TEXT, "not found; try /metrics, /healthz or /readyz\n".to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family_with_labels() {
+        let metrics = Metrics::new("p", "1.0", &["in", "keep"]);
+        metrics.publish(Snapshot {
+            records_in: vec![5, 3],
+            records_out: vec![5, 2],
+            dropped: vec![0, 1],
+            late: vec![0, 0],
+            records_read: 5,
+            sinks: vec![SinkHealth { node: "keep", written: 2, ..SinkHealth::default() }],
+            watermark: 1_000,
+            consumer_lag: vec![("in", "events".to_string(), 3, 42)],
+            checkpoints: 2,
+            ..Snapshot::default()
+        });
+        let text = metrics.render();
+        assert!(text.contains("pulse_records_read_total 5"), "{text}");
+        assert!(text.contains("pulse_node_records_in_total{node=\"keep\"} 3"), "{text}");
+        assert!(text.contains("pulse_node_records_dropped_total{node=\"keep\"} 1"), "{text}");
+        assert!(text.contains("pulse_sink_records_written_total{node=\"keep\"} 2"), "{text}");
+        assert!(text.contains("pulse_kafka_consumer_lag{node=\"in\",topic=\"events\",partition=\"3\"} 42"), "{text}");
+        assert!(text.contains("pulse_watermark_ms 1000"), "{text}");
+        assert!(text.contains("pulse_checkpoints_total 2"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn health_and_readiness_follow_the_run() {
+        let metrics = Metrics::new("p", "1.0", &[]);
+        let get = tiny_http::Method::Get;
+        assert_eq!(respond(&metrics, &get, "/readyz").0, 503);
+        assert_eq!(respond(&metrics, &get, "/healthz").0, 200);
+        metrics.set_ready(true);
+        assert_eq!(respond(&metrics, &get, "/readyz").0, 200);
+        metrics.set_failed("disk full");
+        let (status, _, body) = respond(&metrics, &get, "/healthz");
+        assert_eq!((status, body.as_str()), (503, "failed: disk full\n"));
+        assert_eq!(respond(&metrics, &get, "/readyz").0, 503);
+        assert_eq!(respond(&metrics, &get, "/nope").0, 404);
+        assert_eq!(respond(&metrics, &tiny_http::Method::Post, "/metrics").0, 405);
+    }
+}

@@ -1,0 +1,255 @@
+//! Operating a pipeline binary: `/metrics`, `/healthz` and `/readyz` scraped during a run and
+//! checked against what the run did; `bootstrap` over history followed by a live run gives the
+//! state and output of one uninterrupted run, and the same history gives the same savepoint.
+
+mod build;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pulse_runtime::checkpoint::Snapshot;
+
+const PIPELINE: &str = r#"
+pipeline ops
+version "2.1"
+
+event {
+  event_name: string
+  userId: string?
+  ts: timestamp
+}
+
+events: file-source("events.jsonl") {
+  eventTime: ts
+  maxOutOfOrderness: 1s
+}
+
+plays: filter(event_name == "play")
+counts: segmentation(1h) by userId {
+  counter plays_1d over 1d
+}
+settle: delay(1h) by userId {
+  mode: "latest"
+}
+profiles: file-sink("profiles.jsonl")
+settled: file-sink("settled.jsonl")
+
+events -> plays -> counts -> profiles
+events -> settle -> settled
+"#;
+
+/// Deterministic events: 8 users, plays and other events, increasing time with jitter.
+fn events(count: usize) -> Vec<String> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..count)
+        .map(|index| {
+            let user = next() % 8;
+            let name = if next() % 3 == 0 { "search" } else { "play" };
+            let ts = 1_700_000_000_000u64 + index as u64 * 700 + next() % 500;
+            format!(r#"{{"event_name":"{name}","userId":"u{user}","ts":{ts}}}"#)
+        })
+        .collect()
+}
+
+fn http_get(address: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap_or_else(|error| panic!("connect {address}: {error}"));
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map_or(String::new(), |(_, body)| body.to_string());
+    (status, body)
+}
+
+/// `name{labels} value` lines of a Prometheus text exposition.
+fn samples(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .filter_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            Some((name.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn metrics_are_served_during_a_run_and_match_what_happened() {
+    let binary = build::build_text("ops.pulse", PIPELINE, None);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(&binary)
+        .args(["--input", "-", "--metrics-addr", "127.0.0.1:0", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .args(["--checkpoint-every", "50"])
+        .arg("--output")
+        .arg(dir.path().join("out"))
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the pipeline");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    stderr.read_line(&mut first).expect("the address line");
+    let address = first.trim().rsplit_once("http://").map(|(_, address)| address.to_string()).unwrap_or_else(|| {
+        panic!("expected the metrics address on stderr, got {first:?}");
+    });
+
+    let lines = events(300);
+    let mut input: String = lines.iter().map(|line| format!("{line}\n")).collect();
+    input.push_str("{\"event_name\": 5}\nnot json\n");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input.as_bytes()).expect("feed the pipeline");
+    stdin.flush().expect("flush");
+
+    // The binary keeps running (stdin stays open): scrape until every record is counted.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let metrics = loop {
+        let (status, body) = http_get(&address, "/metrics");
+        assert_eq!(status, 200, "{body}");
+        let metrics = samples(&body);
+        if metrics.get("pulse_records_read_total") == Some(&302.0) {
+            break metrics;
+        }
+        assert!(Instant::now() < deadline, "records never all counted:\n{body}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(http_get(&address, "/healthz").0, 200);
+    assert_eq!(http_get(&address, "/readyz").0, 200);
+    assert_eq!(http_get(&address, "/nowhere").0, 404);
+
+    let plays = lines.iter().filter(|line| line.contains("\"play\"")).count() as f64;
+    let users = lines
+        .iter()
+        .filter_map(|line| line.split("\"userId\":\"").nth(1)?.split('"').next())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let get = |name: &str| *metrics.get(name).unwrap_or_else(|| panic!("no sample {name} in {metrics:#?}"));
+    assert_eq!(get("pulse_build_info{pipeline=\"ops\",version=\"2.1\"}"), 1.0);
+    assert_eq!(get("pulse_node_records_in_total{node=\"events\"}"), 302.0);
+    assert_eq!(get("pulse_node_records_out_total{node=\"events\"}"), 300.0);
+    assert_eq!(get("pulse_dead_letters_total"), 2.0);
+    assert_eq!(get("pulse_node_records_in_total{node=\"plays\"}"), 300.0);
+    assert_eq!(get("pulse_node_records_dropped_total{node=\"plays\"}"), 300.0 - plays);
+    assert_eq!(get("pulse_node_records_in_total{node=\"counts\"}"), plays);
+    assert_eq!(get("pulse_sink_records_written_total{node=\"profiles\"}"), plays);
+    // Nothing fires before the input ends (1h delay): the latest-mode delay registered a timer
+    // per event (a superseded one is skipped when it fires).
+    assert_eq!(get("pulse_timers_pending"), 300.0);
+    assert!(get("pulse_checkpoints_total") >= 6.0, "a checkpoint every 50 records");
+    assert_eq!(get("pulse_checkpoint_failures_total"), 0.0);
+    assert!(get("pulse_state_keys") >= 1.0, "RocksDB holds keyed state");
+    let watermark = get("pulse_watermark_ms");
+    let max_ts = lines
+        .iter()
+        .filter_map(|line| line.rsplit_once("\"ts\":")?.1.trim_end_matches('}').parse::<f64>().ok())
+        .fold(0.0, f64::max);
+    assert_eq!(watermark, max_ts - 1000.0, "the watermark is the largest event time minus maxOutOfOrderness");
+
+    drop(stdin);
+    let status = child.wait().expect("the pipeline exits");
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).expect("stderr");
+    assert!(status.success(), "exit {status}: {rest}");
+    let settled = std::fs::read_to_string(dir.path().join("out/settled.jsonl")).expect("settled output");
+    assert_eq!(settled.lines().count(), users, "one settled event per user at the end of input");
+}
+
+fn run(binary: &Path, args: &[&str], dir: &Path) -> String {
+    let output = Command::new(binary).args(args).current_dir(dir).output().expect("run the pipeline");
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(output.status.success(), "{args:?}: exit {}: {stderr}", output.status);
+    stderr
+}
+
+/// (node, key, value) of one state entry.
+type Entry = (String, Vec<u8>, Vec<u8>);
+
+/// State entries and timers of a savepoint, without the run's counters and positions.
+fn state_of(path: &Path) -> (Vec<Entry>, Vec<String>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let snapshot = Snapshot::decode(&bytes).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let timers = snapshot.timers.iter().map(|(_, timer)| format!("{timer:?}")).collect();
+    (snapshot.entries, timers)
+}
+
+#[test]
+fn bootstrap_then_live_equals_one_uninterrupted_run() {
+    let binary = build::build_text("ops.pulse", PIPELINE, None);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    let lines = events(400);
+    let (history, live) = lines.split_at(250);
+    let write = |name: &str, lines: &[String]| {
+        let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
+        std::fs::write(dir.join(name), text).expect("write input");
+    };
+    write("history.jsonl", history);
+    write("live.jsonl", live);
+    write("all.jsonl", &lines);
+
+    // One uninterrupted run over history and live events; and the same run stopped right after
+    // the history, which gives what the history alone emitted.
+    run(&binary, &["--input", "all.jsonl", "--output", "whole", "--state-dir", "whole-state"], dir);
+    run(&binary, &["savepoint", "create", "--state-dir", "whole-state", "--to", "whole.sp", "-q"], dir);
+    run(
+        &binary,
+        &["--input", "all.jsonl", "--output", "prefix", "--state-dir", "prefix-state", "--stop-after", "250"],
+        dir,
+    );
+
+    // Bootstrap over the history (sinks suppressed), then the live events from its savepoint.
+    let report = run(&binary, &["bootstrap", "--from", "history.jsonl", "--to", "boot.sp"], dir);
+    assert!(report.contains("bootstrap read 250 records"), "{report}");
+    assert!(!dir.join("boot.sp.bootstrap-state").exists(), "the working state is removed");
+    assert!(!dir.join("profiles.jsonl").exists() && !dir.join("settled.jsonl").exists(), "sinks are suppressed");
+    run(&binary, &["bootstrap", "--from", "history.jsonl", "--to", "again.sp", "-q"], dir);
+    assert_eq!(
+        std::fs::read(dir.join("boot.sp")).expect("savepoint"),
+        std::fs::read(dir.join("again.sp")).expect("savepoint"),
+        "the same history gives a byte-identical savepoint"
+    );
+    run(
+        &binary,
+        &["--input", "live.jsonl", "--output", "live", "--state-dir", "live-state", "--from-savepoint", "boot.sp"],
+        dir,
+    );
+    run(&binary, &["savepoint", "create", "--state-dir", "live-state", "--to", "live.sp", "-q"], dir);
+
+    // Same state and timers at the end.
+    assert_eq!(state_of(&dir.join("live.sp")), state_of(&dir.join("whole.sp")));
+    // Same output: the live run wrote exactly what the uninterrupted run wrote after the history.
+    for sink in ["profiles.jsonl", "settled.jsonl"] {
+        let read = |run: &str| std::fs::read_to_string(dir.join(run).join(sink)).unwrap_or_default();
+        let (whole, prefix, live) = (read("whole"), read("prefix"), read("live"));
+        assert!(whole.starts_with(&prefix), "{sink}: the stopped run is a prefix of the whole run");
+        assert_eq!(live, whole[prefix.len()..], "{sink}: live output after bootstrap");
+        assert!(!live.is_empty(), "{sink}: the live part emits something");
+    }
+}
+
+#[test]
+fn bootstrap_reports_bad_input_and_usage_errors() {
+    let binary = build::build_text("ops.pulse", PIPELINE, None);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(&binary)
+        .args(["bootstrap", "--from", "missing.jsonl", "--to", "x.sp"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("missing.jsonl"), "{stderr}");
+    assert!(!dir.path().join("x.sp").exists());
+    let output = Command::new(&binary).args(["bootstrap", "--to", "x.sp"]).output().expect("run");
+    assert_eq!(output.status.code(), Some(2), "--from is required");
+}
