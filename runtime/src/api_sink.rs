@@ -335,9 +335,9 @@ fn report(pool: &Pool, settings: &ApiSettings, success: bool) {
     if open {
         shared.breaker = Breaker::Open { until: Instant::now() + reset_after };
         shared.breaker_opened += 1;
-        eprintln!(
-            "{}: api-sink `{}`: circuit breaker open after {threshold} consecutive failures; retrying in {} ms",
-            settings.pipeline,
+        tracing::warn!(
+            node = settings.node,
+            "api-sink `{}`: circuit breaker open after {threshold} consecutive failures; retrying in {} ms",
             settings.node,
             reset_after.as_millis()
         );

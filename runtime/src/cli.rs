@@ -82,6 +82,9 @@ pub struct RunOptions {
     /// `0.0.0.0:9464` (`127.0.0.1:0` picks a free port and prints it).
     #[arg(long = "metrics-addr", value_name = "ADDR", env = "PULSE_METRICS_ADDR")]
     pub metrics_addr: Option<String>,
+    /// Logs on stderr: `plain` lines or `json` objects (time, level, pipeline, message, fields).
+    #[arg(long = "log-format", value_enum, value_name = "FORMAT", env = "PULSE_LOG_FORMAT", default_value = "plain")]
+    pub log_format: crate::log::LogFormat,
     /// Time between checkpoints (`500ms`, `2s`, `1m`); default: the pipeline's
     /// `checkpointInterval`, else 10s. Needs --state-dir.
     #[arg(long = "checkpoint-interval", value_name = "DURATION", requires = "state_dir")]

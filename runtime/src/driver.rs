@@ -21,6 +21,7 @@ use crate::checkpoint::{
 use crate::cli::{self, Destination, Input, Invocation, RunOptions, SavepointOptions};
 use crate::io::{OutputWriter, SourceReader};
 use crate::kafka::{self, KafkaEnv, KafkaReader, KafkaWriter, Offsets, Polled, ProducerSettings, SourceSettings};
+use crate::log;
 use crate::metrics::{self, Metrics, SinkHealth, Snapshot as MetricsSnapshot, PUBLISH_EVERY};
 use crate::redis_sink::{redis_url, RedisWriter};
 use crate::state::{node_range, split_state_key, RocksStore, StateBackend, PROGRESS_KEY, STATE_PREFIX, TIMER_PREFIX};
@@ -326,8 +327,7 @@ impl fmt::Display for RunSummary {
             self.written_per_sink.iter().map(|(node, count)| format!("{node}: {count}")).collect();
         write!(
             formatter,
-            "{}: {} records read, {} written ({}), {} dead letters, {} dropped, {} blank lines skipped, {:.3}s",
-            self.pipeline,
+            "{} records read, {} written ({}), {} dead letters, {} dropped, {} blank lines skipped, {:.3}s",
             self.records_read,
             written,
             per_sink.join(", "),
@@ -354,10 +354,17 @@ pub fn run<P: Pipeline>() -> ExitCode {
 
 /// Runs the pipeline with the given command line; the first item is the program name.
 pub fn run_with_args<P: Pipeline>(args: impl IntoIterator<Item = String>) -> ExitCode {
-    let options = match cli::parse_command_line(P::SPEC.name, args) {
+    let invocation = cli::parse_command_line(P::SPEC.name, args);
+    let log_format = match &invocation {
+        Ok(Invocation::Run(options)) => options.log_format,
+        _ => log::format_from_env(),
+    };
+    log::init(P::SPEC.name, log_format);
+    let _run = tracing::info_span!("run", pipeline = P::SPEC.name).entered();
+    let options = match invocation {
         Ok(Invocation::Run(options)) => options,
-        Ok(Invocation::SavepointCreate(options)) => return exit_with(P::SPEC.name, create_savepoint(&options)),
-        Ok(Invocation::Bootstrap(options)) => return exit_with(P::SPEC.name, bootstrap::<P>(&options)),
+        Ok(Invocation::SavepointCreate(options)) => return exit_with(create_savepoint(&options)),
+        Ok(Invocation::Bootstrap(options)) => return exit_with(bootstrap::<P>(&options)),
         Err(error) => {
             // Help goes to stdout with code 0; real usage errors to stderr with code 2.
             let _ = error.print();
@@ -367,33 +374,41 @@ pub fn run_with_args<P: Pipeline>(args: impl IntoIterator<Item = String>) -> Exi
     let flag = STOP.get_or_init(Default::default);
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         if let Err(error) = signal_hook::flag::register(signal, std::sync::Arc::clone(flag)) {
-            eprintln!("{}: warning: cannot handle signal {signal}: {error}", P::SPEC.name);
+            tracing::warn!("cannot handle signal {signal}: {error}");
         }
     }
     let mut stats = CheckpointStats::default();
     let outcome = execute::<P>(&options, &mut stats);
     if !options.quiet && options.state_dir.is_some() && outcome.is_ok() {
-        eprintln!("{}: {stats}", P::SPEC.name);
+        tracing::info!(
+            checkpoints = stats.checkpoints,
+            checkpoint_max_ms = stats.max.as_secs_f64() * 1e3,
+            restore_ms = stats.restore.map(|restore| restore.as_secs_f64() * 1e3),
+            "{stats}"
+        );
     }
-    exit_with(
-        P::SPEC.name,
-        outcome.map(|summary| {
-            if !options.quiet {
-                eprintln!("{summary}");
-            }
-        }),
-    )
+    exit_with(outcome.map(|summary| {
+        if !options.quiet {
+            tracing::info!(
+                records_read = summary.records_read,
+                dead_letters = summary.dead_letters,
+                dropped = summary.dropped,
+                seconds = summary.elapsed.as_secs_f64(),
+                "{summary}"
+            );
+        }
+    }))
 }
 
-fn exit_with(pipeline: &str, outcome: Result<(), RunError>) -> ExitCode {
+fn exit_with(outcome: Result<(), RunError>) -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(RunError::Usage(message)) => {
-            eprintln!("{pipeline}: error: {message}");
+            tracing::error!(exit_code = 2, "{message}");
             ExitCode::from(2)
         }
         Err(RunError::Io(message)) => {
-            eprintln!("{pipeline}: error: {message}");
+            tracing::error!(exit_code = 1, "{message}");
             ExitCode::from(1)
         }
     }
@@ -473,7 +488,7 @@ fn read_checkpoint(dir: &Path) -> Result<Snapshot, RunError> {
 }
 
 fn report_savepoint(to: &Path, snapshot: &Snapshot) {
-    eprintln!(
+    tracing::info!(
         "savepoint of `{}` written to {} ({} state entries, {} timers, checkpoint {})",
         snapshot.progress.pipeline,
         to.display(),
@@ -518,7 +533,6 @@ const BOOTSTRAP_CHECKPOINT_EVERY: u64 = 100_000;
 /// again at the beginning of their live input; their event-time progress, the timers, the
 /// clocks and Kafka positions carry over.
 fn bootstrap<P: Pipeline>(options: &cli::BootstrapOptions) -> Result<(), RunError> {
-    let spec = &P::SPEC;
     let (state_dir, temporary) = match &options.state_dir {
         Some(dir) => (dir.clone(), false),
         None => {
@@ -570,9 +584,8 @@ fn bootstrap<P: Pipeline>(options: &cli::BootstrapOptions) -> Result<(), RunErro
         let _ = std::fs::remove_dir_all(&state_dir);
     }
     if !options.quiet {
-        eprintln!(
-            "{}: bootstrap read {} records ({} dead letters) in {:.3}s",
-            spec.name,
+        tracing::info!(
+            "bootstrap read {} records ({} dead letters) in {:.3}s",
             summary.records_read,
             summary.dead_letters,
             summary.elapsed.as_secs_f64()
@@ -671,10 +684,7 @@ fn open_state<P: Pipeline>(options: &RunOptions) -> Result<(StateBackend, Option
             let snapshot = Snapshot::decode(&bytes)
                 .map_err(|error| RunError::Usage(format!("savepoint `{}`: {error}", path.display())))?;
             if snapshot.progress.pipeline != spec.name {
-                eprintln!(
-                    "{}: warning: the savepoint was taken from pipeline `{}`",
-                    spec.name, snapshot.progress.pipeline
-                );
+                tracing::warn!("the savepoint was taken from pipeline `{}`", snapshot.progress.pipeline);
             }
             Some(Resume {
                 progress: snapshot.progress,
@@ -755,7 +765,7 @@ fn execute<P: Pipeline>(options: &RunOptions, stats: &mut CheckpointStats) -> Re
             let metrics = Metrics::new(spec.name, spec.version, spec.nodes);
             let bound = metrics::serve(address, Arc::clone(&metrics)).map_err(RunError::Usage)?;
             if !options.quiet {
-                eprintln!("{}: serving /metrics, /healthz and /readyz on http://{bound}", spec.name);
+                tracing::info!(address = %bound, "serving /metrics, /healthz and /readyz on http://{bound}");
             }
             Some(metrics)
         }
@@ -803,10 +813,7 @@ fn execute_with<P: Pipeline>(
         let plan = plan_restore(&resume.progress, spec.nodes, spec.state_layouts, &nodes_with_state)
             .map_err(RunError::Usage)?;
         for node in &plan.removed_nodes {
-            eprintln!(
-                "{}: warning: dropping the state and timers of node `{node}`, which this pipeline no longer has",
-                spec.name
-            );
+            tracing::warn!(node = %node, "dropping the state and timers of node `{node}`, which this pipeline no longer has");
         }
         dropped_nodes = plan.removed_nodes;
     }
@@ -839,8 +846,7 @@ fn execute_with<P: Pipeline>(
         if let SinkKind::Redis { command, trim, ttl_ms, env } = sink.kind {
             check_env(sink.node, env)?;
             let url = redis_url(options.redis_url.as_deref());
-            let writer =
-                RedisWriter::open(spec.name, sink.node, &url, command, trim, ttl_ms).map_err(RunError::Usage)?;
+            let writer = RedisWriter::open(sink.node, &url, command, trim, ttl_ms).map_err(RunError::Usage)?;
             sink_redis[sink_idx] = Some(redis.len());
             redis.push(writer);
         }
@@ -1316,7 +1322,7 @@ impl<P: Pipeline> Driver<'_, P> {
             for reader in &self.readers {
                 if let Reader::Kafka(reader) = reader {
                     if let Err(error) = reader.commit_positions() {
-                        eprintln!("{}: warning: {error}", P::SPEC.name);
+                        tracing::warn!("{error}");
                     }
                 }
             }

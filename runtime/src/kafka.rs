@@ -158,13 +158,13 @@ impl ConsumerContext for SourceContext {
                 let _ = tpl.set_partition_offset(topic, *partition, offset);
             }
             if let Err(error) = consumer.assign(tpl) {
-                eprintln!("{}", describe("assigning partitions", &error));
+                tracing::warn!("{}", describe("assigning partitions", &error));
             }
             *assigned = partitions;
             *self.assigned_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(std::time::Instant::now());
         } else {
             if let Err(error) = consumer.unassign() {
-                eprintln!("{}", describe("revoking partitions", &error));
+                tracing::warn!("{}", describe("revoking partitions", &error));
             }
             assigned.clear();
         }

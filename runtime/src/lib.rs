@@ -85,6 +85,7 @@ pub mod cli;
 mod driver;
 pub mod io;
 pub mod kafka;
+pub mod log;
 pub mod metrics;
 pub mod redis_sink;
 pub mod state;

@@ -25,7 +25,6 @@ pub fn redis_url(flag: Option<&str>) -> String {
 
 /// One redis-sink's connection and its unsent batch.
 pub struct RedisWriter {
-    pipeline: &'static str,
     node: &'static str,
     command: RedisCommand,
     trim: Option<u64>,
@@ -46,7 +45,6 @@ impl RedisWriter {
     /// Checks the URL; the connection is made by the first batch. The URL is never printed, as
     /// it may hold a password.
     pub fn open(
-        pipeline: &'static str,
         node: &'static str,
         url: &str,
         command: RedisCommand,
@@ -56,7 +54,6 @@ impl RedisWriter {
         let client = redis::Client::open(url)
             .map_err(|error| format!("redis-sink `{node}`: invalid Redis URL ({:?})", error.kind()))?;
         Ok(RedisWriter {
-            pipeline,
             node,
             command,
             trim,
@@ -159,7 +156,7 @@ impl RedisWriter {
             match outcome {
                 Ok(()) => {
                     if failures > 0 {
-                        eprintln!("{}: redis-sink `{}`: Redis is back; batch resent", self.pipeline, self.node);
+                        tracing::info!(node = self.node, "redis-sink `{}`: Redis is back; batch resent", self.node);
                         self.blocked += started.elapsed();
                     }
                     self.batch.clear();
@@ -172,9 +169,9 @@ impl RedisWriter {
                     self.reconnects += 1;
                     if failures <= 5 || failures >= next_report {
                         next_report = failures + 20;
-                        eprintln!(
-                            "{}: redis-sink `{}`: Redis unavailable ({error}); retry {failures} in {} ms",
-                            self.pipeline,
+                        tracing::warn!(
+                            node = self.node,
+                            "redis-sink `{}`: Redis unavailable ({error}); retry {failures} in {} ms",
                             self.node,
                             delay.as_millis()
                         );

@@ -253,3 +253,45 @@ fn bootstrap_reports_bad_input_and_usage_errors() {
     let output = Command::new(&binary).args(["bootstrap", "--to", "x.sp"]).output().expect("run");
     assert_eq!(output.status.code(), Some(2), "--from is required");
 }
+
+#[test]
+fn logs_are_plain_lines_or_json_objects() {
+    let binary = build::build_text("ops.pulse", PIPELINE, None);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input: String = events(20).iter().map(|line| format!("{line}\n")).collect();
+    std::fs::write(dir.path().join("in.jsonl"), input).expect("input");
+    let run = |format: &str, input: &str| {
+        Command::new(&binary)
+            .args(["--input", input, "--output", "out", "--dead-letter", "dead.jsonl"])
+            .env("PULSE_LOG_FORMAT", format)
+            .current_dir(dir.path())
+            .output()
+            .expect("run")
+    };
+
+    let plain = run("plain", "in.jsonl");
+    let stderr = String::from_utf8_lossy(&plain.stderr);
+    assert!(plain.status.success(), "{stderr}");
+    assert!(stderr.starts_with("ops: 20 records read, "), "{stderr}");
+
+    let json = run("json", "in.jsonl");
+    let stderr = String::from_utf8_lossy(&json.stderr);
+    assert!(json.status.success(), "{stderr}");
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("not JSON ({error}): {line}")))
+        .collect();
+    let summary = lines.iter().find(|line| line["records_read"] == 20).unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(summary["level"], "INFO");
+    assert_eq!(summary["span"]["pipeline"], "ops");
+    assert!(summary["message"].as_str().is_some_and(|message| message.starts_with("20 records read")), "{summary}");
+    assert!(summary["timestamp"].is_string(), "{summary}");
+
+    let failed = run("json", "missing.jsonl");
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    let error: serde_json::Value = serde_json::from_str(stderr.trim()).unwrap_or_else(|_| panic!("{stderr}"));
+    assert_eq!(error["level"], "ERROR");
+    assert_eq!(error["exit_code"], 1);
+    assert!(error["message"].as_str().is_some_and(|message| message.contains("missing.jsonl")), "{error}");
+}
