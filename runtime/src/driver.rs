@@ -377,6 +377,7 @@ pub fn run_with_args<P: Pipeline>(args: impl IntoIterator<Item = String>) -> Exi
             tracing::warn!("cannot handle signal {signal}: {error}");
         }
     }
+    start_stop_watchdog(std::sync::Arc::clone(flag), stop_grace());
     let mut stats = CheckpointStats::default();
     let outcome = execute::<P>(&options, &mut stats);
     if !options.quiet && options.state_dir.is_some() && outcome.is_ok() {
@@ -398,6 +399,38 @@ pub fn run_with_args<P: Pipeline>(args: impl IntoIterator<Item = String>) -> Exi
             );
         }
     }))
+}
+
+/// How long a stop (SIGTERM/SIGINT) may take: the last checkpoint, the Kafka commit and closing
+/// the clients. `PULSE_STOP_TIMEOUT` (e.g. `30s`) overrides the default.
+const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(60);
+
+fn stop_grace() -> Duration {
+    std::env::var("PULSE_STOP_TIMEOUT")
+        .ok()
+        .and_then(|text| parse_duration_ms(&text).ok())
+        .map_or(DEFAULT_STOP_GRACE, Duration::from_millis)
+}
+
+/// Ends the process with exit code 1 when a requested stop has not finished within `grace` (a
+/// broker or Redis that went away can block a commit or a client's close for good). The last
+/// completed checkpoint stands; a restart resumes from it.
+fn start_stop_watchdog(flag: std::sync::Arc<std::sync::atomic::AtomicBool>, grace: Duration) {
+    let spawned = std::thread::Builder::new().name("pulse-stop-watchdog".to_string()).spawn(move || {
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(grace);
+        tracing::error!(
+            exit_code = 1,
+            "did not stop within {} s of the stop signal; exiting, a restart resumes from the last completed checkpoint",
+            grace.as_secs()
+        );
+        std::process::exit(1);
+    });
+    if let Err(error) = spawned {
+        tracing::warn!("cannot start the stop watchdog: {error}");
+    }
 }
 
 fn exit_with(outcome: Result<(), RunError>) -> ExitCode {

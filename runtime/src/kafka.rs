@@ -84,6 +84,12 @@ impl KafkaEnv {
         for (name, value) in &self.properties {
             config.set(name, value);
         }
+        // rdkafka derives librdkafka's level from the `log` crate, which nothing here sets up.
+        config.set_log_level(if debug_enabled() {
+            rdkafka::config::RDKafkaLogLevel::Debug
+        } else {
+            rdkafka::config::RDKafkaLogLevel::Warning
+        });
         Ok(config)
     }
 }
@@ -126,7 +132,29 @@ struct SourceContext {
     ends: Mutex<Offsets>,
 }
 
+/// librdkafka's own log lines, through `tracing`: errors and warnings always; notices, info and
+/// debug output (the `debug` property) only when that property is set, so it can be switched on
+/// for one run with `PULSE_KAFKA_PROP_DEBUG=cgrp,...`.
+fn forward_log(level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+    use rdkafka::config::RDKafkaLogLevel as L;
+    match level {
+        L::Emerg | L::Alert | L::Critical | L::Error => tracing::error!("librdkafka {facility}: {message}"),
+        L::Warning => tracing::warn!("librdkafka {facility}: {message}"),
+        _ if debug_enabled() => tracing::info!("librdkafka {facility}: {message}"),
+        _ => tracing::debug!("librdkafka {facility}: {message}"),
+    }
+}
+
+fn debug_enabled() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| std::env::var_os("PULSE_KAFKA_PROP_DEBUG").is_some())
+}
+
 impl ClientContext for SourceContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        forward_log(level, facility, message);
+    }
+
     fn stats(&self, statistics: rdkafka::Statistics) {
         let mut ends = self.ends.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         for (topic, found) in statistics.topics {
@@ -196,6 +224,41 @@ pub struct KafkaReader {
     last_record: std::time::Instant,
     /// Records without a payload (tombstones); they reach the driver as empty lines.
     pub tombstones: u64,
+    /// When a broker outage was last reported.
+    last_outage_report: Option<std::time::Instant>,
+    /// When each partition last gave a record.
+    last_seen: BTreeMap<(String, i32), std::time::Instant>,
+    /// Partitions the checkpoint has positions for.
+    known: Vec<(String, i32)>,
+    opened: std::time::Instant,
+    /// A partition without records for this long stops holding the watermark back.
+    idle_timeout: Duration,
+}
+
+/// `PULSE_KAFKA_IDLE_TIMEOUT` (e.g. `30s`), default 10 s.
+fn idle_timeout() -> Result<Duration, String> {
+    match std::env::var("PULSE_KAFKA_IDLE_TIMEOUT") {
+        Ok(text) => crate::checkpoint::parse_duration_ms(&text)
+            .map(Duration::from_millis)
+            .map_err(|error| format!("PULSE_KAFKA_IDLE_TIMEOUT: {error}")),
+        Err(_) => Ok(Duration::from_secs(10)),
+    }
+}
+
+/// How often an ongoing broker outage is reported.
+const OUTAGE_REPORT_EVERY: Duration = Duration::from_secs(10);
+
+/// Consumer errors that only say brokers are unreachable for now.
+fn transient(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::AllBrokersDown
+            | RDKafkaErrorCode::BrokerTransportFailure
+            | RDKafkaErrorCode::NetworkException
+            | RDKafkaErrorCode::RequestTimedOut
+            | RDKafkaErrorCode::OperationTimedOut
+            | RDKafkaErrorCode::Resolve
+    )
 }
 
 pub struct SourceSettings<'a> {
@@ -224,8 +287,19 @@ impl KafkaReader {
             .set("enable.auto.offset.store", "false")
             .set("isolation.level", "read_committed")
             .set("enable.partition.eof", "false");
-        if !env.properties.iter().any(|(name, _)| name == "session.timeout.ms") {
-            config.set("session.timeout.ms", "10000");
+        let property = |wanted: &str| env.properties.iter().find(|(name, _)| name == wanted).map(|(_, value)| value);
+        let session_ms = match property("session.timeout.ms") {
+            Some(value) => value.parse::<u64>().unwrap_or(10_000),
+            None => {
+                config.set("session.timeout.ms", "10000");
+                10_000
+            }
+        };
+        // A heartbeat at most every third of the session (Kafka's advice): librdkafka's default
+        // of 3 s would let a short session expire between two heartbeats, and the group would
+        // rebalance for nothing.
+        if property("heartbeat.interval.ms").is_none() {
+            config.set("heartbeat.interval.ms", (session_ms / 3).clamp(100, 3000).to_string());
         }
         if settings.statistics {
             config.set("statistics.interval.ms", "1000");
@@ -287,8 +361,13 @@ impl KafkaReader {
             end,
             replay_until,
             partition_max: Offsets::new(),
+            last_seen: BTreeMap::new(),
+            known: resume.keys().cloned().collect(),
+            opened: std::time::Instant::now(),
+            idle_timeout: idle_timeout()?,
             last_record: std::time::Instant::now(),
             tombstones: 0,
+            last_outage_report: None,
         })
     }
 
@@ -299,6 +378,15 @@ impl KafkaReader {
         }
         match self.consumer.poll(timeout) {
             None => Ok(if self.reached_end() { Polled::End } else { Polled::Idle }),
+            // Broker connections come and go; librdkafka reconnects by itself, and the run waits
+            // for it (as it waits for Redis) instead of failing.
+            Some(Err(KafkaError::MessageConsumption(code))) if transient(code) => {
+                if self.last_outage_report.is_none_or(|at| at.elapsed() >= OUTAGE_REPORT_EVERY) {
+                    self.last_outage_report = Some(std::time::Instant::now());
+                    tracing::warn!("kafka: consuming: {code}; waiting for the brokers");
+                }
+                Ok(Polled::Idle)
+            }
             Some(Err(error)) => Err(describe("consuming", &error)),
             Some(Ok(message)) => {
                 let (topic, partition, offset) = (message.topic().to_string(), message.partition(), message.offset());
@@ -331,16 +419,26 @@ impl KafkaReader {
     /// has shown no record yet.
     pub fn observe(&mut self, topic: &str, partition: i32, event_time: i64) -> Option<i64> {
         let key = (topic.to_string(), partition);
-        let max = self.partition_max.entry(key).or_insert(i64::MIN);
+        let now = std::time::Instant::now();
+        self.last_seen.insert(key.clone(), now);
+        let max = self.partition_max.entry(key.clone()).or_insert(i64::MIN);
         *max = (*max).max(event_time);
-        let assigned = self.consumer.context().assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let positions = self.positions();
+        let assigned = self.consumer.context().assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let positions = self.positions().clone();
         let mut frontier: Option<i64> = None;
-        for partition in assigned.iter() {
+        // Partitions this run owns, and those it owned at its checkpoint: a partition the group
+        // has not handed back yet (its old owner's session has not expired) still holds the
+        // watermark, or its records would arrive late once it comes back.
+        let mut candidates: Vec<&(String, i32)> = assigned.iter().chain(self.known.iter()).collect();
+        candidates.sort();
+        candidates.dedup();
+        for partition in candidates {
             let at_end = self.end.as_ref().is_some_and(|end| {
                 end.get(partition).is_some_and(|high| positions.get(partition).copied().unwrap_or(0) >= *high)
             });
-            if at_end {
+            // Idle: no record within the idle timeout (since the start for one never seen).
+            let quiet_since = self.last_seen.get(partition).copied().unwrap_or(self.opened);
+            if at_end || (*partition != key && now.duration_since(quiet_since) >= self.idle_timeout) {
                 continue;
             }
             let seen = *self.partition_max.get(partition)?;
@@ -407,7 +505,11 @@ struct SinkContext {
     failure: Arc<Mutex<Option<String>>>,
 }
 
-impl ClientContext for SinkContext {}
+impl ClientContext for SinkContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        forward_log(level, facility, message);
+    }
+}
 
 impl ProducerContext for SinkContext {
     type DeliveryOpaque = ();

@@ -5,6 +5,12 @@
 //!   file-based run of the same pipeline writes, each with a distinct `pulse-id` header.
 //! - A streaming run stopped by SIGTERM, then restarted with more input, continues from its
 //!   checkpoint: keyed state carries over and nothing of the first half is produced again.
+//! - Streaming runs in one consumer group, SIGKILLed at seeded random moments while input
+//!   arrives, then a last run: deduplicated by `pulse-id` the committed output is exactly the file
+//!   run's, every repeated id is the same record byte for byte, and nothing arrives late.
+//! - A SIGTERMed binary whose broker is gone exits within `PULSE_STOP_TIMEOUT`.
+//! - `bootstrap --from kafka:TOPIC` stores every partition's position and gives the same live
+//!   output as a bootstrap from the same events in a file.
 
 mod build;
 
@@ -258,12 +264,6 @@ fn reference(events: &[String], dir: &Path) -> Vec<String> {
     lines
 }
 
-/// A number no earlier call in this process returned.
-fn unique() -> u64 {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-}
-
 fn run_command(broker: &Broker, state_dir: &Path, extra: &[&str]) -> Command {
     let mut command = Command::new(binary());
     command
@@ -271,11 +271,7 @@ fn run_command(broker: &Broker, state_dir: &Path, extra: &[&str]) -> Command {
         .arg(state_dir)
         .args(extra)
         .env("PULSE_KAFKA_BROKERS", &broker.address)
-        .env("PULSE_KAFKA_PROP_SESSION_TIMEOUT_MS", "3000")
-        // A new consumer group per run: against tansu a restarted consumer that rejoins its old
-        // group is never assigned partitions (see docs/semantics.md). Start positions come from
-        // the checkpoint, so the group is not what resumes the run.
-        .env("PULSE_KAFKA_GROUP_ID", format!("kafka-e2e-{}-{}", std::process::id(), unique()));
+        .env("PULSE_KAFKA_PROP_SESSION_TIMEOUT_MS", "3000");
     command
 }
 
@@ -361,4 +357,167 @@ fn sigterm_stops_with_a_checkpoint_and_a_restart_continues_from_it() {
     values.sort();
     let summary = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_same(&values, &expected, &format!("stopped by SIGTERM ({first_summary}), then resumed ({summary})"));
+}
+
+/// xorshift64: the kill schedule is random but the same on every run.
+fn pseudo_random(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_nothing_and_replays_exact_records() {
+    let broker = Broker::start();
+    broker.create_topic("e2e-in", 4);
+    broker.create_topic("e2e-out", 4);
+    let input = events(600);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let expected = reference(&input, dir.path());
+    let state = dir.path().join("state");
+    let (first, rest) = input.split_at(200);
+    broker.produce("e2e-in", first);
+
+    // Streaming runs in the same consumer group, SIGKILLed at seeded random moments while more
+    // input arrives; each restart resumes from its local checkpoint.
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for (round, chunk) in rest.chunks(100).enumerate() {
+        let mut child = run_command(&broker, &state, &["--checkpoint-interval", "200ms", "--quiet"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("binary runs");
+        std::thread::sleep(Duration::from_millis(1_000 + pseudo_random(&mut seed) % 2_500));
+        broker.produce("e2e-in", chunk);
+        std::thread::sleep(Duration::from_millis(pseudo_random(&mut seed) % 1_500));
+        assert!(child.try_wait().expect("wait").is_none(), "round {round}: the streaming run exited on its own");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+    }
+    // A last streaming run, stopped once the output stops growing (or after 90 s).
+    let dead = state.with_file_name("dead.jsonl");
+    let mut child = run_command(&broker, &state, &["--checkpoint-interval", "200ms", "--quiet"])
+        .arg("--dead-letter")
+        .arg(&dead)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut distinct = 0;
+    while distinct < expected.len() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(child.try_wait().expect("wait").is_none(), "the last run exited on its own");
+        distinct = deduplicated(&broker.read_all("e2e-out")).len();
+    }
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    let output = child.wait_with_output().expect("output");
+    assert!(output.status.success(), "last run: {}", String::from_utf8_lossy(&output.stderr));
+    let dead = std::fs::read_to_string(&dead).unwrap_or_default();
+    assert!(dead.is_empty(), "dead letters: {}", dead.lines().take(3).collect::<Vec<_>>().join("\n"));
+
+    // Deduplicated by `pulse-id`, the committed records are exactly the file run's.
+    let records = broker.read_all("e2e-out");
+    let mut values = deduplicated(&records);
+    values.sort();
+    assert_same(&values, &expected, &format!("after 4 SIGKILLs ({} records read, with repeats)", records.len()));
+}
+
+/// The broker keeps records of aborted transactions visible (tansu does not filter them), so a
+/// reader deduplicates by `pulse-id`: every repeat must be the same record, byte for byte.
+fn deduplicated(records: &[(String, String, String)]) -> Vec<String> {
+    let mut by_id: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+    for (id, key, value) in records {
+        if let Some(seen) = by_id.insert(id, (key, value)) {
+            assert_eq!(seen, (key.as_str(), value.as_str()), "pulse-id {id} names two different records");
+        }
+    }
+    by_id.into_values().map(|(_, value)| value.to_string()).collect()
+}
+
+#[test]
+fn a_stop_with_the_broker_gone_ends_within_the_stop_timeout() {
+    let mut broker = Broker::start();
+    broker.create_topic("e2e-in", 4);
+    broker.create_topic("e2e-out", 4);
+    broker.produce("e2e-in", &events(100));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = run_command(&broker, &dir.path().join("state"), &["--checkpoint-interval", "200ms"])
+        .env("PULSE_STOP_TIMEOUT", "2s")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while broker.read_all("e2e-out").is_empty() {
+        assert!(Instant::now() < deadline, "no output was committed");
+    }
+    let _ = broker.child.kill();
+    let _ = broker.child.wait();
+    std::thread::sleep(Duration::from_millis(500));
+    let terminated = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(terminated.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("a SIGTERMed binary whose broker is gone did not exit within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr).expect("stderr");
+    assert!(
+        status.success() || stderr.contains("did not stop within 2 s"),
+        "exit {status} without the stop-timeout message: {stderr}"
+    );
+}
+
+#[test]
+fn bootstrap_from_a_topic_matches_bootstrap_from_the_same_events_in_a_file() {
+    let broker = Broker::start();
+    broker.create_topic("history", 4);
+    let input = events(300);
+    broker.produce("history", &input);
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("history.jsonl"), input.join("\n") + "\n").expect("write");
+    let bootstrap = |from: &str, to: &str| {
+        let output = Command::new(binary())
+            .args(["bootstrap", "--from", from, "--to", to, "-q"])
+            .current_dir(dir.path())
+            .env("PULSE_KAFKA_BROKERS", &broker.address)
+            .env("PULSE_KAFKA_PROP_SESSION_TIMEOUT_MS", "3000")
+            .output()
+            .expect("bootstrap runs");
+        assert!(output.status.success(), "bootstrap --from {from}: {}", String::from_utf8_lossy(&output.stderr));
+        let bytes = std::fs::read(dir.path().join(to)).expect("savepoint");
+        pulse_runtime::checkpoint::Snapshot::decode(&bytes).expect("a valid savepoint")
+    };
+    let from_topic = bootstrap("kafka:history", "topic.sp");
+    bootstrap("history.jsonl", "file.sp");
+    assert_eq!(from_topic.progress.records_read, 300);
+    let next: i64 = from_topic.progress.kafka.iter().map(|(_, _, _, next)| next).sum();
+    assert_eq!(next, 300, "the savepoint holds every partition's position after the history");
+    assert!(!from_topic.entries.is_empty(), "the capping state is in the savepoint");
+    // Keyed by userId, every user's events keep their order in the topic, so both savepoints
+    // make the same live run emit the same records (the capping state carries over).
+    let live = events(400).split_off(300);
+    std::fs::write(dir.path().join("live.jsonl"), live.join("\n") + "\n").expect("write");
+    let run_live = |savepoint: &str| {
+        let out = format!("out-{savepoint}");
+        let output = Command::new(binary())
+            .args(["--input", "live.jsonl", "--output", &out, "--from-savepoint", savepoint, "-q"])
+            .current_dir(dir.path())
+            .output()
+            .expect("live run");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        std::fs::read_to_string(dir.path().join(out).join("out.jsonl")).expect("live output")
+    };
+    let (live_topic, live_file) = (run_live("topic.sp"), run_live("file.sp"));
+    assert!(live_topic.lines().count() > 10, "{live_topic}");
+    assert_eq!(live_topic, live_file);
 }
