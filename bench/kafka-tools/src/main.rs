@@ -291,8 +291,7 @@ struct W1Out<'a> {
 /// (`send_offsets_to_transaction`); with `--alo`, a flush and a group commit per interval.
 /// `--w1`: instead of copying, W1 written by hand (decode a borrowed typed struct, keep
 /// `login_success` with a userId, produce `{"userId","ts"}` keyed by userId).
-/// `--ready FILE`: written once the group assigned partitions. `--stop-file FILE`: stops (after a
-/// last commit) once FILE exists.
+/// `--stop-file FILE`: stops (after a last commit) once FILE exists.
 fn passthrough(args: &Args) -> Result<()> {
     let (input, output) = (args.pos(0), args.pos(1));
     let count: Option<u64> = args.get("--count");
@@ -300,7 +299,6 @@ fn passthrough(args: &Args) -> Result<()> {
     let interval = Duration::from_millis(args.get("--interval").unwrap_or(1000));
     let exactly_once = !args.flag("--alo");
     let w1 = args.flag("--w1");
-    let mut ready: Option<String> = args.get("--ready");
     let stop_file: Option<String> = args.get("--stop-file");
     let mut stop_checked = Instant::now();
     let mut projected: Vec<u8> = Vec::with_capacity(128);
@@ -370,11 +368,6 @@ fn passthrough(args: &Args) -> Result<()> {
                 if std::path::Path::new(path).exists() {
                     break;
                 }
-            }
-        }
-        if ready.is_some() && consumer.assignment().is_ok_and(|list| list.count() > 0) {
-            if let Some(path) = ready.take() {
-                std::fs::write(&path, "assigned\n").map_err(|error| format!("{path}: {error}"))?;
             }
         }
         if let Some(message) = consumer.poll(Duration::from_millis(100)) {
