@@ -423,16 +423,14 @@ impl KafkaReader {
         self.last_seen.insert(key.clone(), now);
         let max = self.partition_max.entry(key.clone()).or_insert(i64::MIN);
         *max = (*max).max(event_time);
-        let assigned = self.consumer.context().assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
-        let positions = self.positions().clone();
+        let assigned = self.consumer.context().assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let positions = self.positions();
         let mut frontier: Option<i64> = None;
         // Partitions this run owns, and those it owned at its checkpoint: a partition the group
         // has not handed back yet (its old owner's session has not expired) still holds the
-        // watermark, or its records would arrive late once it comes back.
-        let mut candidates: Vec<&(String, i32)> = assigned.iter().chain(self.known.iter()).collect();
-        candidates.sort();
-        candidates.dedup();
-        for partition in candidates {
+        // watermark, or its records would arrive late once it comes back. (A partition in both
+        // lists is visited twice; the minimum does not mind.)
+        for partition in assigned.iter().chain(self.known.iter()) {
             let at_end = self.end.as_ref().is_some_and(|end| {
                 end.get(partition).is_some_and(|high| positions.get(partition).copied().unwrap_or(0) >= *high)
             });

@@ -433,6 +433,21 @@ mod tests {
         assert_eq!(Progress::from_bytes(&progress.to_bytes()), Ok(progress.clone()));
         assert_eq!(progress.output_length("dir/out.jsonl"), Some(99));
         assert_eq!(progress.output_length("other"), None);
+        // A version 1 record (before Kafka positions) reads with none.
+        let mut old = progress.to_bytes();
+        old[0] = 1;
+        let tail = {
+            let mut kafka_part = Vec::new();
+            put_varint(&mut kafka_part, 1);
+            put_str(&mut kafka_part, "events");
+            put_str(&mut kafka_part, "clicks");
+            put_varint_signed(&mut kafka_part, 3);
+            put_varint_signed(&mut kafka_part, 1_000_000);
+            kafka_part.len()
+        };
+        old.truncate(old.len() - tail);
+        let read = Progress::from_bytes(&old).expect("version 1 reads");
+        assert_eq!(read, Progress { kafka: Vec::new(), ..progress });
     }
 
     #[test]
