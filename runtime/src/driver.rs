@@ -2,6 +2,7 @@
 //! hands each line to the pipeline, moves the watermark (G26) and fires timers (G27, G28, G35).
 //! It is generic over the pipeline type, so every call into generated code is static.
 
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -20,12 +21,15 @@ use crate::checkpoint::{
 };
 use crate::cli::{self, Destination, Input, Invocation, RunOptions, SavepointOptions};
 use crate::io::{OutputWriter, SourceReader};
-use crate::kafka::{self, KafkaEnv, KafkaReader, KafkaWriter, Offsets, Polled, ProducerSettings, SourceSettings};
+use crate::kafka::{
+    self, KafkaEnv, KafkaReader, KafkaWriter, Offsets, Polled, ProducerSettings, Rebalance, SourceSettings,
+};
 use crate::log;
 use crate::metrics::{self, Metrics, SinkHealth, Snapshot as MetricsSnapshot, PUBLISH_EVERY};
 use crate::redis_sink::{redis_url, RedisWriter};
 use crate::state::{node_range, split_state_key, RocksStore, StateBackend, PROGRESS_KEY, STATE_PREFIX, TIMER_PREFIX};
-use crate::timers::{watermark_during_timer, SourceWatermarks, TimerQueue};
+use crate::tasks::{shard_record_key, Marker, ShardRecord, Tasks, SHARD_RECORD_PREFIX};
+use crate::timers::{shard_of, watermark_during_timer, SourceWatermarks, TimerQueue};
 use crate::{DeadEvent, KafkaStart, Pipeline, SinkKind, SourceKind, TimeDomain, Timer};
 
 /// The memory backend's checkpoint file inside `--state-dir`.
@@ -107,6 +111,11 @@ pub struct Context {
     origin_outputs: u64,
     /// The step replays input whose transactional output was already committed.
     kafka_muted: bool,
+    /// The shard of the current step (see `tasks`): 0, or a Kafka partition + 1.
+    shard: u32,
+    /// Per owned shard: its producers (`None` where the sink's producer is not transactional
+    /// and the instance's own serves it).
+    task_writers: BTreeMap<u32, Vec<Option<KafkaWriter>>>,
 }
 
 impl Context {
@@ -167,7 +176,11 @@ impl Context {
             Origin::Timer { sequence } => format!("timer/{sequence}"),
         };
         let id = kafka::record_id(&origin, self.sink_nodes[sink], index);
-        if let Err(error) = self.kafka[producer].send(topic, key, value, &id) {
+        let writer = match self.task_writers.get_mut(&self.shard).and_then(|writers| writers.get_mut(producer)) {
+            Some(Some(writer)) => writer,
+            _ => &mut self.kafka[producer],
+        };
+        if let Err(error) = writer.send(topic, key, value, &id) {
             self.io_error.get_or_insert(error);
         }
     }
@@ -285,7 +298,15 @@ impl Context {
 
     /// Registers a timer; timers fire by (time, registration order) (G28).
     pub fn schedule(&mut self, timer: Timer) {
-        self.timers.schedule(timer);
+        self.timers.schedule_in(self.shard, timer);
+    }
+
+    /// The shard the following step's state writes, timers and Kafka output belong to.
+    fn set_shard(&mut self, shard: u32) {
+        self.shard = shard;
+        if let StateBackend::Rocks(store) = &mut self.state {
+            store.set_shard(shard);
+        }
     }
 
     /// Records dropped so far at each node (index = node index).
@@ -659,6 +680,85 @@ fn read_rocks_timers(db: &rocksdb::DB) -> Result<Vec<(u64, TimerRecord)>, RunErr
     Ok(timers)
 }
 
+/// Sets up state following partitions when the pipeline's only source is a kafka-source and
+/// state is in RocksDB: creates the changelog topic if needed, reads what local state reflects
+/// per partition, and parks the timers of every partition until the group assigns it.
+fn open_tasks<P: Pipeline>(
+    readers: &mut [Reader],
+    cx: &mut Context,
+    env: &KafkaEnv,
+    producers: &[(Option<&'static str>, Option<&'static str>, bool)],
+    interval_ms: u64,
+    instance: &str,
+) -> Result<Option<Tasks>, RunError> {
+    let spec = &P::SPEC;
+    let ([Reader::Kafka(reader)], [source]) = (readers, spec.sources) else { return Ok(None) };
+    let SourceKind::Kafka { brokers, .. } = source.kind else { return Ok(None) };
+    let StateBackend::Rocks(store) = &cx.state else { return Ok(None) };
+    let io = |error: String| RunError::Io(format!("source `{}`: {error}", source.node));
+    let topic = format!("{}-changelog", reader.group());
+    kafka::ensure_topic(env, brokers, &topic, reader.partition_count()).map_err(io)?;
+    reader.clear_replay();
+    let mut local = BTreeMap::new();
+    for (key, value) in RocksStore::scan_prefix(store.db(), SHARD_RECORD_PREFIX).map_err(RunError::Io)? {
+        let partition = key[SHARD_RECORD_PREFIX.len()..].try_into().ok().map(i32::from_be_bytes);
+        match (partition, ShardRecord::from_bytes(&value)) {
+            (Some(partition), Some(record)) => {
+                local.insert(partition, record);
+            }
+            _ => return Err(RunError::Io("corrupt shard record in the checkpoint".to_string())),
+        }
+    }
+    for (partition, record) in &local {
+        cx.timers.set_shard_counter(Tasks::shard(*partition), record.timers);
+    }
+    let mut parked: BTreeMap<u32, Vec<(u64, Timer)>> = BTreeMap::new();
+    for (sequence, timer) in cx.timers.take_shards(|shard| shard == 0) {
+        parked.entry(shard_of(sequence)).or_default().push((sequence, timer));
+    }
+    let changelog_writer = producers
+        .iter()
+        .position(|(producer_brokers, _, transactional)| *transactional && *producer_brokers == brokers)
+        .unwrap_or(producers.len());
+    let started =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_nanos());
+    Ok(Some(Tasks {
+        topic,
+        env: env.clone(),
+        brokers,
+        producers: producers.to_vec(),
+        changelog_writer,
+        group: reader.group().to_string(),
+        checkpoint_interval_ms: interval_ms,
+        local,
+        parked,
+        owned: Vec::new(),
+        batch_prefix: format!("{instance}-{started:x}"),
+    }))
+}
+
+/// The producers of a partition the group assigned: one per transactional sink producer, plus
+/// one for the changelog when none of those talks to the source's brokers.
+fn open_task_writers(tasks: &Tasks, partition: i32) -> Result<Vec<Option<KafkaWriter>>, String> {
+    let open = |brokers: Option<&str>, compression: Option<&str>, index: usize| {
+        let settings = ProducerSettings {
+            brokers,
+            compression,
+            transactional_id: Some(kafka::partition_transactional_id(&tasks.group, partition, index)),
+            checkpoint_interval_ms: tasks.checkpoint_interval_ms,
+        };
+        KafkaWriter::open(&tasks.env, &settings)
+    };
+    let mut writers = Vec::with_capacity(tasks.producers.len() + 1);
+    for (index, (brokers, compression, transactional)) in tasks.producers.iter().enumerate() {
+        writers.push(if *transactional { Some(open(*brokers, *compression, index)?) } else { None });
+    }
+    if tasks.changelog_writer == tasks.producers.len() {
+        writers.push(Some(open(tasks.brokers, None, tasks.producers.len())?));
+    }
+    Ok(writers)
+}
+
 /// Where checkpoints go.
 enum Durable {
     /// No state directory: a checkpoint only commits Kafka output and offsets.
@@ -943,11 +1043,9 @@ fn execute_with<P: Pipeline>(
     for (index, (brokers, compression, transactional)) in producer_keys.iter().enumerate() {
         let instance = if index == 0 { instance.clone() } else { format!("{instance}-{index}") };
         let settings = ProducerSettings {
-            pipeline: spec.name,
             brokers: *brokers,
             compression: *compression,
-            transactional: *transactional,
-            instance: &instance,
+            transactional_id: transactional.then(|| kafka::transactional_id(spec.name, &instance)),
             checkpoint_interval_ms: interval_ms,
         };
         kafka_writers.push(KafkaWriter::open(&kafka_env, &settings).map_err(RunError::Io)?);
@@ -1092,6 +1190,8 @@ fn execute_with<P: Pipeline>(
         origin: Origin::Line { source: 0, line: 0 },
         origin_outputs: 0,
         kafka_muted: false,
+        shard: 0,
+        task_writers: BTreeMap::new(),
     };
     let mut watermarks = SourceWatermarks::new(spec.sources.iter().map(|source| source.max_out_of_orderness).collect());
     let mut positions = vec![(0u64, 0u64); spec.sources.len()];
@@ -1153,6 +1253,12 @@ fn execute_with<P: Pipeline>(
             cx.timers.track_changes();
         }
     }
+    let tasks = match (&durable, bootstrap_topics) {
+        (Some(Durable::Rocks), None) => {
+            open_tasks::<P>(&mut readers, &mut cx, &kafka_env, &producer_keys, interval_ms, &instance)?
+        }
+        _ => None,
+    };
     cx.watermark = watermarks.pipeline_watermark();
     if resumed {
         stats.restore = Some(started.elapsed());
@@ -1196,6 +1302,7 @@ fn execute_with<P: Pipeline>(
         checkpointer,
         stats,
         stop_after: options.stop_after,
+        tasks,
     };
     // A savepoint loaded into a new state directory is committed at once, so a crash before
     // the first regular checkpoint resumes from it rather than from scratch.
@@ -1265,6 +1372,8 @@ struct Driver<'run, P> {
     stats: &'run mut CheckpointStats,
     /// `--stop-after`: stop after this many records with a checkpoint, as if killed.
     stop_after: Option<u64>,
+    /// State following Kafka partitions (see `tasks`).
+    tasks: Option<Tasks>,
 }
 
 impl<P: Pipeline> Driver<'_, P> {
@@ -1332,18 +1441,26 @@ impl<P: Pipeline> Driver<'_, P> {
 
     /// Commits what the Kafka sinks produced since the last checkpoint: the first transactional
     /// producer's transaction also carries every Kafka source's offsets. Runs before the local
-    /// checkpoint is written (see `kafka` module docs for the crash window this leaves).
+    /// checkpoint is written (see `kafka` module docs for the crash window this leaves). With
+    /// tasks, each owned partition's producers commit first, its offsets and changelog in the
+    /// transaction of the changelog's producer.
     fn commit_kafka(&mut self) -> Result<(), RunError> {
+        if self.tasks.is_some() {
+            self.commit_tasks()?;
+        }
         let mut offsets = Vec::new();
-        for reader in &self.readers {
-            if let Reader::Kafka(reader) = reader {
-                let list = reader.offset_list();
-                if let (false, Some(group)) = (list.count() == 0, reader.group_metadata()) {
-                    offsets.push((list, group));
+        if self.tasks.is_none() {
+            for reader in &self.readers {
+                if let Reader::Kafka(reader) = reader {
+                    let list = reader.offset_list(None);
+                    if let (false, Some(group)) = (list.count() == 0, reader.group_metadata()) {
+                        offsets.push((list, group));
+                    }
                 }
             }
         }
-        let mut offsets_sent = false;
+        let offsets: Vec<_> = offsets.iter().map(|(list, group)| (list, group)).collect();
+        let mut offsets_sent = self.tasks.is_some();
         for writer in &mut self.cx.kafka {
             let transactional = writer.transactional_id.is_some();
             let with = if transactional && !offsets_sent { offsets.as_slice() } else { &[] };
@@ -1361,6 +1478,265 @@ impl<P: Pipeline> Driver<'_, P> {
             }
         }
         Ok(())
+    }
+
+    fn commit_tasks(&mut self) -> Result<(), RunError> {
+        let (Some(tasks), Some(Reader::Kafka(reader))) = (&mut self.tasks, self.readers.first()) else {
+            return Ok(());
+        };
+        let group = reader.group_metadata();
+        for partition in &tasks.owned {
+            let shard = Tasks::shard(*partition);
+            let Some(writers) = self.cx.task_writers.get_mut(&shard) else { continue };
+            for (index, writer) in writers.iter_mut().enumerate() {
+                let Some(writer) = writer else { continue };
+                let list = reader.offset_list(Some(*partition));
+                let carries = index == tasks.changelog_writer;
+                let offsets = match &group {
+                    Some(group) if carries && list.count() > 0 => vec![(&list, group)],
+                    _ => Vec::new(),
+                };
+                writer.commit(&offsets).map_err(RunError::Io)?;
+                if carries {
+                    let record = tasks.local.entry(*partition).or_default();
+                    if let Some(offset) = writer.changelog_offset(*partition) {
+                        record.next = record.next.max(offset + 1);
+                    }
+                    record.timers = self.cx.timers.shard_counter(shard);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// With tasks: appends each owned partition's changes since the last checkpoint (state
+    /// entries, timers registered and fired) and its marker to the changelog, in the
+    /// transactions `commit_kafka` commits next.
+    fn write_changelog(&mut self) -> Result<(), RunError> {
+        let (Some(tasks), Some(Reader::Kafka(reader))) = (&self.tasks, self.readers.first()) else {
+            return Ok(());
+        };
+        let count = self.checkpointer.as_ref().map_or(0, |checkpointer| checkpointer.count);
+        let batch = format!("{}/{count}", tasks.batch_prefix);
+        let cx = &mut *self.cx;
+        let topic = tasks.topic.as_str();
+        let writer = |writers: &mut BTreeMap<u32, Vec<Option<KafkaWriter>>>, shard: u32| {
+            writers.get_mut(&shard).and_then(|writers| writers.get_mut(tasks.changelog_writer)).and_then(Option::take)
+        };
+        // Writers are taken out and put back, so a shard's writer and the state can be
+        // borrowed together.
+        let mut taken: BTreeMap<u32, KafkaWriter> = BTreeMap::new();
+        for partition in &tasks.owned {
+            let shard = Tasks::shard(*partition);
+            if let Some(found) = writer(&mut cx.task_writers, shard) {
+                taken.insert(shard, found);
+            }
+        }
+        let mut outcome = Ok(());
+        let mut send = |shard: u32, key: &[u8], value: Option<&[u8]>| {
+            if let (Ok(()), Some(writer)) = (&outcome, taken.get_mut(&shard)) {
+                outcome = writer.send_changelog(topic, shard as i32 - 1, key, value, &batch);
+            }
+        };
+        if let StateBackend::Rocks(store) = &cx.state {
+            for (shard, key, value) in store.overlay().dirty_entries() {
+                if shard != 0 {
+                    send(shard, key, value);
+                }
+            }
+        }
+        let changes = cx.timers.changes();
+        let mut encoded = Vec::new();
+        for (sequence, timer) in &changes.added {
+            if shard_of(*sequence) != 0 {
+                encoded.clear();
+                TimerRecord::from_timer(timer, P::SPEC.nodes).encode(&mut encoded);
+                send(shard_of(*sequence), &timer_key(*sequence), Some(&encoded));
+            }
+        }
+        for sequence in &changes.removed {
+            if shard_of(*sequence) != 0 {
+                send(shard_of(*sequence), &timer_key(*sequence), None);
+            }
+        }
+        for partition in &tasks.owned {
+            let shard = Tasks::shard(*partition);
+            let positions = reader.positions().clone();
+            let marker = Marker {
+                positions: reader
+                    .topics()
+                    .iter()
+                    .filter_map(|topic| positions.get(&(topic.clone(), *partition)).map(|next| (topic.clone(), *next)))
+                    .collect(),
+                max_event_time: reader
+                    .topics()
+                    .iter()
+                    .map(|topic| reader.partition_max(topic, *partition))
+                    .max()
+                    .unwrap_or(i64::MIN),
+                timers: cx.timers.shard_counter(shard),
+            };
+            send(shard, kafka::MARKER_KEY, Some(&marker.to_bytes()));
+        }
+        for (shard, found) in taken {
+            if let Some(slot) =
+                cx.task_writers.get_mut(&shard).and_then(|writers| writers.get_mut(tasks.changelog_writer))
+            {
+                *slot = Some(found);
+            }
+        }
+        outcome.map_err(RunError::Io)
+    }
+
+    /// Answers the rebalances of Kafka source `source`: a revocation after a checkpoint (so
+    /// what was processed from the partitions is committed before another member gets them),
+    /// an assignment after the new partitions' state was restored from the changelog.
+    fn rebalance(&mut self, source: usize) -> Result<(), RunError> {
+        let node = P::SPEC.sources[source].node;
+        let io = |error: String| RunError::Io(format!("source `{node}`: {error}"));
+        let events = match &self.readers[source] {
+            Reader::Kafka(reader) => reader.take_rebalances(),
+            Reader::Lines(_) => return Ok(()),
+        };
+        for event in events {
+            match event {
+                Rebalance::Revoke(partitions) => {
+                    self.checkpoint()?;
+                    if let Some(tasks) = &mut self.tasks {
+                        let revoked: BTreeSet<u32> =
+                            partitions.iter().map(|(_, partition)| Tasks::shard(*partition)).collect();
+                        for (sequence, timer) in self.cx.timers.take_shards(|shard| !revoked.contains(&shard)) {
+                            tasks.parked.entry(shard_of(sequence)).or_default().push((sequence, timer));
+                        }
+                        for shard in &revoked {
+                            self.cx.task_writers.remove(shard);
+                        }
+                        tasks.owned.retain(|partition| !revoked.contains(&Tasks::shard(*partition)));
+                    }
+                    if let Reader::Kafka(reader) = &mut self.readers[source] {
+                        reader.revoke_now().map_err(io)?;
+                    }
+                    tracing::info!(
+                        "kafka: source `{node}` revoked {} after a checkpoint",
+                        kafka::describe_partitions(&partitions)
+                    );
+                }
+                Rebalance::Assign(partitions) => {
+                    let started = Instant::now();
+                    let restored = self.restore_partitions(source, &partitions)?;
+                    if let Reader::Kafka(reader) = &mut self.readers[source] {
+                        reader.assign_now(&partitions).map_err(io)?;
+                    }
+                    let assigned = kafka::describe_partitions(&partitions);
+                    match restored {
+                        Some((entries, timers, topic)) => tracing::info!(
+                            "kafka: source `{node}` assigned {assigned}: restored {entries} state entries and {timers} timers from `{topic}` in {} ms",
+                            started.elapsed().as_millis()
+                        ),
+                        None => tracing::info!("kafka: source `{node}` assigned {assigned}"),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// With tasks: opens the producers of newly assigned partitions (fencing their previous
+    /// owner), takes back their parked timers and replays their changelog from the offset
+    /// local state reflects. Returns (state entries, timers, changelog topic).
+    fn restore_partitions(
+        &mut self,
+        source: usize,
+        partitions: &[(String, i32)],
+    ) -> Result<Option<(u64, u64, String)>, RunError> {
+        if self.tasks.is_none() {
+            return Ok(None);
+        }
+        if matches!(&self.cx.state, StateBackend::Rocks(store) if store.overlay_len() > 0) {
+            self.checkpoint()?;
+        }
+        let node = P::SPEC.sources[source].node;
+        let io = |error: String| RunError::Io(format!("source `{node}`: {error}"));
+        let (Some(tasks), Reader::Kafka(reader)) = (&mut self.tasks, &mut self.readers[source]) else {
+            return Ok(None);
+        };
+        let mut new: Vec<i32> = partitions.iter().map(|(_, partition)| *partition).collect();
+        new.sort_unstable();
+        new.dedup();
+        new.retain(|partition| !tasks.owned.contains(partition));
+        let cx = &mut *self.cx;
+        for partition in &new {
+            let writers = open_task_writers(tasks, *partition).map_err(io)?;
+            cx.task_writers.insert(Tasks::shard(*partition), writers);
+            for (sequence, timer) in tasks.parked.remove(&Tasks::shard(*partition)).unwrap_or_default() {
+                cx.timers.restore(sequence, timer, 0);
+            }
+        }
+        let starts: Vec<(i32, i64)> = new
+            .iter()
+            .map(|partition| (*partition, tasks.local.get(partition).map_or(0, |record| record.next)))
+            .collect();
+        let logs = kafka::read_changelog(&tasks.env, tasks.brokers, &tasks.topic, &starts).map_err(io)?;
+        let mut batch = WriteBatch::default();
+        let mut forget = HashSet::new();
+        let (mut entries, mut timers) = (0u64, 0u64);
+        for log in logs {
+            let shard = Tasks::shard(log.partition);
+            // The last write of each timer wins: registered, then perhaps fired.
+            let mut timer_writes: BTreeMap<u64, Option<Vec<u8>>> = BTreeMap::new();
+            for (key, value) in log.writes {
+                match key.first() {
+                    Some(&STATE_PREFIX) => {
+                        entries += 1;
+                        match &value {
+                            Some(value) => batch.put(&key, value),
+                            None => batch.delete(&key),
+                        }
+                    }
+                    Some(&TIMER_PREFIX) if key.len() == 9 => {
+                        let sequence = u64::from_be_bytes(key[1..9].try_into().unwrap_or_default());
+                        timer_writes.insert(sequence, value);
+                    }
+                    _ => return Err(io(format!("unexpected record in the changelog `{}`", tasks.topic))),
+                }
+            }
+            for (sequence, value) in timer_writes {
+                match value {
+                    Some(bytes) => {
+                        let record = TimerRecord::decode(&mut pulse_stdlib::state::Reader::new(&bytes))
+                            .map_err(|_| io(format!("corrupt timer in the changelog `{}`", tasks.topic)))?;
+                        if let Some(timer) = record.into_timer(P::SPEC.nodes) {
+                            cx.timers.restore(sequence, timer, 0);
+                            timers += 1;
+                        }
+                        batch.put(timer_key(sequence), &bytes);
+                    }
+                    None => {
+                        forget.insert(sequence);
+                        batch.delete(timer_key(sequence));
+                    }
+                }
+            }
+            if let Some(bytes) = &log.marker {
+                let marker = Marker::from_bytes(bytes).map_err(io)?;
+                for (topic, next) in &marker.positions {
+                    reader.positions().insert((topic.clone(), log.partition), *next);
+                    if marker.max_event_time != i64::MIN {
+                        reader.restore_partition_max(topic, log.partition, marker.max_event_time);
+                    }
+                }
+                cx.timers.set_shard_counter(shard, marker.timers);
+            }
+            let record = ShardRecord { next: log.next, timers: cx.timers.shard_counter(shard) };
+            batch.put(shard_record_key(log.partition), record.to_bytes());
+            tasks.local.insert(log.partition, record);
+        }
+        cx.timers.forget(&forget);
+        if let StateBackend::Rocks(store) = &mut cx.state {
+            store.write_restored(batch).map_err(io)?;
+        }
+        tasks.owned.extend(new);
+        Ok(Some((entries, timers, tasks.topic.clone())))
     }
 
     /// Commits a checkpoint at a round boundary: output files are flushed and fsynced, then the
@@ -1387,6 +1763,7 @@ impl<P: Pipeline> Driver<'_, P> {
         // their servers acknowledged.
         self.settle_api(true)?;
         self.cx.flush_network()?;
+        self.write_changelog()?;
         self.commit_kafka()?;
         let Some(checkpointer) = &self.checkpointer else { return Ok(()) };
         for (writer, label) in self.cx.writers.iter_mut().zip(&self.cx.writer_labels) {
@@ -1394,6 +1771,15 @@ impl<P: Pipeline> Driver<'_, P> {
         }
         let progress = self.progress();
         let nodes = P::SPEC.nodes;
+        let shard_records: Vec<(Vec<u8>, Vec<u8>)> = self.tasks.as_ref().map_or_else(Vec::new, |tasks| {
+            tasks
+                .owned
+                .iter()
+                .filter_map(|partition| {
+                    tasks.local.get(partition).map(|record| (shard_record_key(*partition), record.to_bytes()))
+                })
+                .collect()
+        });
         let cx = &mut *self.cx;
         let entries_written = match (&checkpointer.durable, &mut cx.state) {
             (Durable::KafkaOnly, _) => 0,
@@ -1410,6 +1796,9 @@ impl<P: Pipeline> Driver<'_, P> {
                     batch.put(timer_key(*sequence), &encoded);
                 }
                 batch.put(PROGRESS_KEY, progress.to_bytes());
+                for (key, value) in &shard_records {
+                    batch.put(key, value);
+                }
                 let entries = store.overlay_len();
                 store.commit(batch).map_err(RunError::Io)?;
                 cx.timers.mark_committed();
@@ -1515,6 +1904,11 @@ impl<P: Pipeline> Driver<'_, P> {
             while slot < active_sources.len() {
                 let source = active_sources[slot];
                 line.clear();
+                if let Reader::Kafka(reader) = &self.readers[source] {
+                    if reader.rebalance_pending() {
+                        self.rebalance(source)?;
+                    }
+                }
                 let (mut origin, mut muted) = (Origin::Timer { sequence: 0 }, false);
                 if let Reader::Lines(reader) = &self.readers[source] {
                     // The read may block (a pipe): let `/metrics` see everything up to here first.
@@ -1593,6 +1987,11 @@ impl<P: Pipeline> Driver<'_, P> {
                 match std::str::from_utf8(&line) {
                     Ok(text) => {
                         self.cx.step_event_time = None;
+                        let shard = match (&origin, &self.tasks) {
+                            (Origin::Kafka { partition, .. }, Some(_)) => Tasks::shard(*partition),
+                            _ => 0,
+                        };
+                        self.cx.set_shard(shard);
                         self.cx.origin = origin;
                         self.cx.origin_outputs = 0;
                         self.cx.kafka_muted = muted;
@@ -1719,6 +2118,7 @@ impl<P: Pipeline> Driver<'_, P> {
         while let Some(timer) = self.cx.timers.pop_due_event(watermark_after) {
             self.cx.watermark = watermark_during_timer(watermark_before, watermark_after, timer.time);
             self.cx.origin = Origin::Timer { sequence: self.cx.timers.last_popped() };
+            self.cx.set_shard(shard_of(self.cx.timers.last_popped()));
             self.cx.origin_outputs = 0;
             self.pipeline.on_timer(timer, self.cx);
             self.cx.take_io_error()?;
@@ -1732,6 +2132,7 @@ impl<P: Pipeline> Driver<'_, P> {
         while let Some(timer) = self.cx.timers.pop_due_processing(arrival) {
             self.cx.arrival = self.cx.arrival.max(timer.time);
             self.cx.origin = Origin::Timer { sequence: self.cx.timers.last_popped() };
+            self.cx.set_shard(shard_of(self.cx.timers.last_popped()));
             self.cx.origin_outputs = 0;
             self.pipeline.on_timer(timer, self.cx);
             self.cx.take_io_error()?;
@@ -1754,6 +2155,7 @@ impl<P: Pipeline> Driver<'_, P> {
                 TimeDomain::Processing => self.cx.arrival = self.cx.arrival.max(timer.time),
             }
             self.cx.origin = Origin::Timer { sequence: self.cx.timers.last_popped() };
+            self.cx.set_shard(shard_of(self.cx.timers.last_popped()));
             self.cx.origin_outputs = 0;
             self.pipeline.on_timer(timer, self.cx);
             self.cx.take_io_error()?;

@@ -14,13 +14,16 @@
 //! transactions on brokers that do not filter them.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, ConsumerGroupMetadata};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
@@ -116,10 +119,17 @@ fn describe(what: &str, error: &KafkaError) -> String {
     format!("kafka: {what}: {error}")
 }
 
-/// Assigns partitions at the offsets this run has reached (at start: the checkpoint's), else at
-/// the start `readSetting` asks for. A later rebalance giving a partition back therefore
-/// continues after the last record processed, never from the beginning again.
+/// Records the group's rebalances for the driver, which answers them between two steps: a
+/// revocation after a checkpoint (so nothing processed is handed over uncommitted), an
+/// assignment after the partitions' state was restored, at the offsets this run has reached
+/// (at start: the checkpoint's or the changelog's), else at the start `readSetting` asks for.
+/// librdkafka waits for that answer (the application may call `assign` after the callback).
 struct SourceContext {
+    /// Rebalances the driver has not answered yet.
+    rebalances: Mutex<Vec<Rebalance>>,
+    pending: AtomicBool,
+    /// The consumer is closing: answer rebalances at once.
+    closing: AtomicBool,
     /// Next offset per partition: restored from the checkpoint, then advanced by every record.
     positions: Mutex<Offsets>,
     start: KafkaStart,
@@ -169,34 +179,48 @@ impl ClientContext for SourceContext {
 
 impl ConsumerContext for SourceContext {
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
-        let mut assigned = self.assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
-            let positions = self.positions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let partitions: Vec<(String, i32)> =
-                tpl.elements().iter().map(|element| (element.topic().to_string(), element.partition())).collect();
-            for (topic, partition) in &partitions {
-                let offset = match positions.get(&(topic.clone(), *partition)) {
-                    Some(next) => Offset::Offset(*next),
-                    None => match self.start {
-                        KafkaStart::GroupOffsets => Offset::Stored,
-                        KafkaStart::Earliest => Offset::Beginning,
-                        KafkaStart::Latest => Offset::End,
-                    },
-                };
-                let _ = tpl.set_partition_offset(topic, *partition, offset);
+        let assign = err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+        if self.closing.load(Ordering::Relaxed) {
+            let outcome = if assign { consumer.assign(tpl) } else { consumer.unassign() };
+            if let Err(error) = outcome {
+                tracing::warn!("{}", describe("answering a rebalance while closing", &error));
             }
-            if let Err(error) = consumer.assign(tpl) {
-                tracing::warn!("{}", describe("assigning partitions", &error));
-            }
-            *assigned = partitions;
-            *self.assigned_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(std::time::Instant::now());
-        } else {
-            if let Err(error) = consumer.unassign() {
-                tracing::warn!("{}", describe("revoking partitions", &error));
-            }
-            assigned.clear();
+            return;
         }
+        let partitions: Vec<(String, i32)> =
+            tpl.elements().iter().map(|element| (element.topic().to_string(), element.partition())).collect();
+        let event = if assign { Rebalance::Assign(partitions) } else { Rebalance::Revoke(partitions) };
+        self.rebalances.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(event);
+        self.pending.store(true, Ordering::Release);
     }
+}
+
+/// A rebalance of a source's consumer group, answered by the driver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rebalance {
+    Assign(Vec<(String, i32)>),
+    /// Also partitions lost without a revocation (the session expired).
+    Revoke(Vec<(String, i32)>),
+}
+
+/// `topic [0, 2]` for log lines (partitions of several topics: `a [0], b [1]`).
+pub fn describe_partitions(partitions: &[(String, i32)]) -> String {
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (topic, partition) in partitions {
+        by_topic.entry(topic).or_default().push(*partition);
+    }
+    if by_topic.is_empty() {
+        return "nothing".to_string();
+    }
+    by_topic
+        .into_iter()
+        .map(|(topic, mut list)| {
+            list.sort_unstable();
+            let list: Vec<String> = list.iter().map(i32::to_string).collect();
+            format!("{topic} [{}]", list.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What one poll of a source gave.
@@ -233,6 +257,18 @@ pub struct KafkaReader {
     opened: std::time::Instant,
     /// A partition without records for this long stops holding the watermark back.
     idle_timeout: Duration,
+    /// The consumer group.
+    group: String,
+    /// The most partitions of any subscribed topic.
+    partition_count: i32,
+    topics: Vec<String>,
+}
+
+impl Drop for KafkaReader {
+    fn drop(&mut self) {
+        // Closing the consumer revokes its partitions through the callback: answer at once.
+        self.consumer.context().closing.store(true, Ordering::Relaxed);
+    }
 }
 
 /// `PULSE_KAFKA_IDLE_TIMEOUT` (e.g. `30s`), default 10 s.
@@ -305,6 +341,9 @@ impl KafkaReader {
             config.set("statistics.interval.ms", "1000");
         }
         let context = SourceContext {
+            rebalances: Mutex::default(),
+            pending: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
             positions: Mutex::new(resume.clone()),
             start: settings.start,
             assigned: Mutex::default(),
@@ -356,7 +395,11 @@ impl KafkaReader {
                 }
             }
         }
+        let partition_count = partitions.iter().map(|(_, partition)| partition + 1).max().unwrap_or(0);
         Ok(KafkaReader {
+            group,
+            partition_count,
+            topics: settings.topics.iter().map(|topic| topic.to_string()).collect(),
             consumer,
             end,
             replay_until,
@@ -477,30 +520,119 @@ impl KafkaReader {
         self.consumer.group_metadata()
     }
 
-    /// The positions as a list for `send_offsets_to_transaction` / `commit`.
-    pub fn offset_list(&self) -> TopicPartitionList {
+    /// The positions of the assigned partitions (of partition number `only`, when given) as a
+    /// list for `send_offsets_to_transaction` / `commit`. Partitions another member owns now
+    /// are left out, so a stale position never overwrites its progress.
+    pub fn offset_list(&self, only: Option<i32>) -> TopicPartitionList {
+        let assigned = self.consumer.context().assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let positions = self.positions();
         let mut list = TopicPartitionList::new();
-        for ((topic, partition), next) in self.positions().iter() {
-            let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*next));
+        for (topic, partition) in assigned.iter() {
+            if only.is_some_and(|only| only != *partition) {
+                continue;
+            }
+            if let Some(next) = positions.get(&(topic.clone(), *partition)) {
+                let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*next));
+            }
         }
         list
     }
 
+    /// Whether the group has a rebalance waiting for the driver's answer.
+    pub fn rebalance_pending(&self) -> bool {
+        self.consumer.context().pending.load(Ordering::Acquire)
+    }
+
+    pub fn take_rebalances(&self) -> Vec<Rebalance> {
+        let context = self.consumer.context();
+        context.pending.store(false, Ordering::Release);
+        std::mem::take(&mut *context.rebalances.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// Starts consuming `partitions`, each at its position (see `positions`) or where
+    /// `readSetting` says.
+    pub fn assign_now(&mut self, partitions: &[(String, i32)]) -> Result<(), String> {
+        let context = self.consumer.context();
+        let mut list = TopicPartitionList::new();
+        {
+            let positions = context.positions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for (topic, partition) in partitions {
+                let offset = match positions.get(&(topic.clone(), *partition)) {
+                    Some(next) => Offset::Offset(*next),
+                    None => match context.start {
+                        KafkaStart::GroupOffsets => Offset::Stored,
+                        KafkaStart::Earliest => Offset::Beginning,
+                        KafkaStart::Latest => Offset::End,
+                    },
+                };
+                let _ = list.add_partition_offset(topic, *partition, offset);
+            }
+        }
+        self.consumer.assign(&list).map_err(|error| describe("assigning partitions", &error))?;
+        *context.assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = partitions.to_vec();
+        *context.assigned_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(std::time::Instant::now());
+        Ok(())
+    }
+
+    /// Stops consuming every partition (the group revoked them).
+    pub fn revoke_now(&mut self) -> Result<(), String> {
+        let context = self.consumer.context();
+        context.assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
+        self.consumer.unassign().map_err(|error| describe("revoking partitions", &error))
+    }
+
+    /// Partitions currently assigned.
+    pub fn assigned(&self) -> Vec<(String, i32)> {
+        self.consumer.context().assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    pub fn topics(&self) -> &[String] {
+        &self.topics
+    }
+
+    /// The most partitions of any subscribed topic.
+    pub fn partition_count(&self) -> i32 {
+        self.partition_count
+    }
+
+    /// The largest event time a partition's previous owner saw (from the changelog).
+    pub fn restore_partition_max(&mut self, topic: &str, partition: i32, event_time: i64) {
+        let max = self.partition_max.entry((topic.to_string(), partition)).or_insert(i64::MIN);
+        *max = (*max).max(event_time);
+    }
+
+    /// The largest event time seen on a partition (`i64::MIN`: none).
+    pub fn partition_max(&self, topic: &str, partition: i32) -> i64 {
+        self.partition_max.get(&(topic.to_string(), partition)).copied().unwrap_or(i64::MIN)
+    }
+
+    /// Positions come from the changelog: no stretch is replayed muted.
+    pub fn clear_replay(&mut self) {
+        self.replay_until.clear();
+    }
+
     /// At-least-once runs: commits the positions to the group (telemetry and a fallback start).
     pub fn commit_positions(&self) -> Result<(), String> {
-        if self.positions().is_empty() {
+        let list = self.offset_list(None);
+        if list.count() == 0 {
             return Ok(());
         }
         self.consumer
-            .commit(&self.offset_list(), rdkafka::consumer::CommitMode::Sync)
+            .commit(&list, rdkafka::consumer::CommitMode::Sync)
             .map_err(|error| describe("committing offsets", &error))
     }
 }
 
-/// Keeps the first delivery failure; the driver fails the run on it at the next check.
+/// Keeps the first delivery failure; the driver fails the run on it at the next check. Also
+/// the largest offset delivered per partition of changelog records (opaque 1).
 #[derive(Clone, Default)]
 struct SinkContext {
     failure: Arc<Mutex<Option<String>>>,
+    changelog_offsets: Arc<Mutex<BTreeMap<i32, i64>>>,
 }
 
 impl ClientContext for SinkContext {
@@ -509,24 +641,33 @@ impl ClientContext for SinkContext {
     }
 }
 
-impl ProducerContext for SinkContext {
-    type DeliveryOpaque = ();
+/// The delivery opaque of changelog records.
+const CHANGELOG_RECORD: usize = 1;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((error, message)) = result {
-            let mut failure = self.failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            failure.get_or_insert_with(|| describe(&format!("delivering to `{}`", message.topic()), error));
+impl ProducerContext for SinkContext {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
+        match result {
+            Err((error, message)) => {
+                let mut failure = self.failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                failure.get_or_insert_with(|| describe(&format!("delivering to `{}`", message.topic()), error));
+            }
+            Ok(message) if opaque == CHANGELOG_RECORD => {
+                let mut offsets = self.changelog_offsets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let offset = offsets.entry(message.partition()).or_insert(-1);
+                *offset = (*offset).max(message.offset());
+            }
+            Ok(_) => {}
         }
     }
 }
 
 pub struct ProducerSettings<'a> {
-    pub pipeline: &'a str,
     pub brokers: Option<&'a str>,
     pub compression: Option<&'a str>,
-    pub transactional: bool,
-    /// Distinguishes instances of one pipeline (`PULSE_INSTANCE_ID`); part of `transactional.id`.
-    pub instance: &'a str,
+    /// Transactional with this id (see `transactional_id`), else idempotent.
+    pub transactional_id: Option<String>,
     pub checkpoint_interval_ms: u64,
 }
 
@@ -545,26 +686,31 @@ impl KafkaWriter {
         if let Some(compression) = settings.compression {
             config.set("compression.type", compression);
         }
-        let transactional_id = settings.transactional.then(|| transactional_id(settings.pipeline, settings.instance));
+        let transactional_id = settings.transactional_id.clone();
         if let Some(id) = &transactional_id {
-            let timeout = (settings.checkpoint_interval_ms + RECOVERY_ALLOWANCE_MS).min(900_000);
-            config.set("transactional.id", id).set("transaction.timeout.ms", timeout.to_string());
+            config.set("transactional.id", id);
+            if !env.properties.iter().any(|(name, _)| name == "transaction.timeout.ms") {
+                let timeout = (settings.checkpoint_interval_ms + RECOVERY_ALLOWANCE_MS).min(900_000);
+                config.set("transaction.timeout.ms", timeout.to_string());
+            }
         }
         let context = SinkContext::default();
         let producer: BaseProducer<SinkContext> =
             config.create_with_context(context.clone()).map_err(|error| describe("creating the producer", &error))?;
-        if settings.transactional {
+        let transactional = transactional_id.is_some();
+        if transactional {
             // Fences any earlier producer with the same id and aborts its open transaction.
             producer.init_transactions(CALL_TIMEOUT).map_err(|error| describe("initialising transactions", &error))?;
             producer.begin_transaction().map_err(|error| describe("beginning a transaction", &error))?;
         }
-        Ok(KafkaWriter { producer, context, transactional: settings.transactional, transactional_id })
+        Ok(KafkaWriter { producer, context, transactional, transactional_id })
     }
 
     /// Queues one record; waits while librdkafka's queue is full (backpressure).
     pub fn send(&mut self, topic: &str, key: Option<&str>, value: &str, id: &str) -> Result<(), String> {
         let headers = OwnedHeaders::new().insert(Header { key: "pulse-id", value: Some(id) });
-        let mut record: BaseRecord<'_, str, str> = BaseRecord::to(topic).payload(value).headers(headers);
+        let mut record: BaseRecord<'_, str, str, usize> =
+            BaseRecord::with_opaque_to(topic, 0).payload(value).headers(headers);
         if let Some(key) = key {
             record = record.key(key);
         }
@@ -582,6 +728,41 @@ impl KafkaWriter {
         self.failure()
     }
 
+    /// Queues one changelog record for `partition`, tagged with the checkpoint's batch id; a
+    /// `None` value is a tombstone.
+    pub fn send_changelog(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        key: &[u8],
+        value: Option<&[u8]>,
+        batch: &str,
+    ) -> Result<(), String> {
+        let headers = OwnedHeaders::new().insert(Header { key: BATCH_HEADER, value: Some(batch) });
+        let mut record: BaseRecord<'_, [u8], [u8], usize> =
+            BaseRecord::with_opaque_to(topic, CHANGELOG_RECORD).partition(partition).key(key).headers(headers);
+        if let Some(value) = value {
+            record = record.payload(value);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    record = returned;
+                    self.producer.poll(Duration::from_millis(10));
+                }
+                Err((error, _)) => return Err(describe(&format!("producing to `{topic}`"), &error)),
+            }
+        }
+        self.producer.poll(Duration::ZERO);
+        Ok(())
+    }
+
+    /// The largest offset of a delivered changelog record of `partition`.
+    pub fn changelog_offset(&self, partition: i32) -> Option<i64> {
+        self.context.changelog_offsets.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&partition).copied()
+    }
+
     fn failure(&self) -> Result<(), String> {
         match self.context.failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
             Some(message) => Err(message),
@@ -591,7 +772,7 @@ impl KafkaWriter {
 
     /// Makes everything sent so far durable: a transaction commit (with the source offsets of
     /// `offsets`, when given) followed by a new transaction, or a flush.
-    pub fn commit(&mut self, offsets: &[(TopicPartitionList, ConsumerGroupMetadata)]) -> Result<(), String> {
+    pub fn commit(&mut self, offsets: &[(&TopicPartitionList, &ConsumerGroupMetadata)]) -> Result<(), String> {
         self.producer.flush(CALL_TIMEOUT).map_err(|error| describe("flushing", &error))?;
         self.failure()?;
         if !self.transactional {
@@ -614,6 +795,187 @@ impl KafkaWriter {
 pub fn transactional_id(pipeline: &str, instance: &str) -> String {
     format!("pulse-{pipeline}-{instance}")
 }
+
+/// `<group>-p<partition>` (`-<producer>` for a further producer): the id of the producer that
+/// writes everything a source partition's steps produce. Whichever instance the group gives
+/// the partition to opens it, which fences the previous owner and aborts its open transaction,
+/// so nothing that owner did after its last commit can still land.
+pub fn partition_transactional_id(group: &str, partition: i32, producer: usize) -> String {
+    match producer {
+        0 => format!("{group}-p{partition}"),
+        _ => format!("{group}-p{partition}-{producer}"),
+    }
+}
+
+/// The header naming the checkpoint a changelog record belongs to.
+pub const BATCH_HEADER: &str = "pulse-batch";
+/// The key of the record that closes a partition's batch in the changelog.
+pub const MARKER_KEY: &[u8] = b"m";
+
+/// What a partition's changelog holds from some offset on: the writes of complete batches, in
+/// order, and the marker that closed the last one.
+#[derive(Debug, Default)]
+pub struct ChangelogPartition {
+    pub partition: i32,
+    /// (key, value or `None` for a tombstone) of every complete batch.
+    pub writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// The value of the last marker read.
+    pub marker: Option<Vec<u8>>,
+    /// The offset after that marker (the start offset when there was none).
+    pub next: i64,
+    /// Records read, complete batches or not.
+    pub records: u64,
+}
+
+type BatchRecord = (String, Vec<u8>, Option<Vec<u8>>);
+
+/// Reads changelog partitions from their start offsets to their end with `read_committed`. A
+/// batch counts only once its marker was read: records of a checkpoint that never completed
+/// (its writer died mid-way, on a broker that shows aborted records) are skipped.
+pub fn read_changelog(
+    env: &KafkaEnv,
+    brokers: Option<&str>,
+    topic: &str,
+    starts: &[(i32, i64)],
+) -> Result<Vec<ChangelogPartition>, String> {
+    let mut config = env.config(brokers)?;
+    config
+        .set("group.id", "pulse-changelog-restore")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true");
+    let consumer: BaseConsumer<SourceLog> =
+        config.create_with_context(SourceLog).map_err(|error| describe("creating the changelog reader", &error))?;
+    let mut list = TopicPartitionList::new();
+    let mut out: BTreeMap<i32, ChangelogPartition> = BTreeMap::new();
+    // Per partition still being read: (batch, key, value) of the batch not closed yet.
+    let mut pending: BTreeMap<i32, Vec<BatchRecord>> = BTreeMap::new();
+    for (partition, start) in starts {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, *partition, CALL_TIMEOUT)
+            .map_err(|error| describe(&format!("reading the end of `{topic}` [{partition}]"), &error))?;
+        out.insert(*partition, ChangelogPartition { partition: *partition, next: *start, ..Default::default() });
+        if *start < high {
+            let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*start));
+            pending.insert(*partition, Vec::new());
+        }
+    }
+    if list.count() > 0 {
+        consumer.assign(&list).map_err(|error| describe("assigning the changelog", &error))?;
+    }
+    let mut last_report = std::time::Instant::now();
+    while !pending.is_empty() {
+        if last_report.elapsed() >= OUTAGE_REPORT_EVERY {
+            last_report = std::time::Instant::now();
+            let records: u64 = out.values().map(|partition| partition.records).sum();
+            tracing::info!("kafka: still restoring from `{topic}` ({records} records so far)");
+        }
+        let message = match consumer.poll(Duration::from_millis(200)) {
+            None => continue,
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                pending.remove(&partition);
+                continue;
+            }
+            Some(Err(KafkaError::MessageConsumption(code))) if transient(code) => continue,
+            Some(Err(error)) => return Err(describe(&format!("reading `{topic}`"), &error)),
+            Some(Ok(message)) => message,
+        };
+        let partition = message.partition();
+        let (Some(batch_records), Some(found)) = (pending.get_mut(&partition), out.get_mut(&partition)) else {
+            continue;
+        };
+        found.records += 1;
+        let batch = message
+            .headers()
+            .and_then(|headers| headers.iter().find(|header| header.key == BATCH_HEADER))
+            .and_then(|header| header.value)
+            .map(|value| String::from_utf8_lossy(value).into_owned())
+            .unwrap_or_default();
+        let key = message.key().unwrap_or_default();
+        if key == MARKER_KEY {
+            for (record_batch, key, value) in batch_records.drain(..) {
+                if record_batch == batch {
+                    found.writes.push((key, value));
+                }
+            }
+            found.marker = message.payload().map(<[u8]>::to_vec);
+            found.next = message.offset() + 1;
+        } else {
+            batch_records.push((batch, key.to_vec(), message.payload().map(<[u8]>::to_vec)));
+        }
+    }
+    Ok(out.into_values().collect())
+}
+
+/// Creates the changelog topic with `partitions` partitions unless it exists; an existing one
+/// must have at least that many.
+pub fn ensure_topic(env: &KafkaEnv, brokers: Option<&str>, topic: &str, partitions: i32) -> Result<(), String> {
+    let config = env.config(brokers)?;
+    let consumer: BaseConsumer<SourceLog> =
+        config.create_with_context(SourceLog).map_err(|error| describe("creating a metadata client", &error))?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), CALL_TIMEOUT)
+        .map_err(|error| describe(&format!("reading the metadata of topic `{topic}`"), &error))?;
+    let existing = metadata
+        .topics()
+        .iter()
+        .find(|found| found.name() == topic && found.error().is_none())
+        .map(|found| found.partitions().len() as i32)
+        .filter(|count| *count > 0);
+    match existing {
+        Some(count) if count >= partitions => return Ok(()),
+        Some(count) => {
+            return Err(format!(
+                "kafka: the changelog topic `{topic}` has {count} partitions; the source has {partitions}"
+            ))
+        }
+        None => {}
+    }
+    let admin: AdminClient<DefaultClientContext> =
+        config.create().map_err(|error| describe("creating an admin client", &error))?;
+    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(-1));
+    let options = AdminOptions::new().operation_timeout(Some(CALL_TIMEOUT));
+    let results = block_on(admin.create_topics([&new_topic], &options))
+        .map_err(|error| describe(&format!("creating topic `{topic}`"), &error))?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, code)) => return Err(format!("kafka: creating topic `{topic}`: {code}")),
+        }
+    }
+    tracing::info!("kafka: created the changelog topic `{topic}` with {partitions} partitions");
+    Ok(())
+}
+
+/// Runs a future of the admin client (its own thread completes it) on this thread.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
+
+/// Forwards the log of helper clients (changelog reader, metadata).
+struct SourceLog;
+
+impl ClientContext for SourceLog {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        forward_log(level, facility, message);
+    }
+}
+
+impl ConsumerContext for SourceLog {}
 
 /// The `pulse-id` header: FNV-1a 128 of (origin, node id, output index), 32 hex digits. The
 /// origin is `topic/partition/offset` for a Kafka record, `source/line` for a file line and

@@ -89,6 +89,7 @@ pub mod log;
 pub mod metrics;
 pub mod redis_sink;
 pub mod state;
+pub mod tasks;
 pub mod timers;
 
 pub use driver::{run, run_with_args, Context, RunSummary};

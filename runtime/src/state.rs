@@ -74,6 +74,8 @@ struct Slot {
     dirty: bool,
     /// Whether RocksDB holds the key, when known: a deleted key it never held needs no tombstone.
     committed: Option<bool>,
+    /// The shard of the step that wrote it last (see `TimerQueue`): where its changelog goes.
+    shard: u32,
 }
 
 /// Writes since the last checkpoint (values and tombstones), keyed by full RocksDB key, plus a
@@ -95,7 +97,7 @@ impl Overlay {
         }
     }
 
-    fn set(&mut self, full_key: &[u8], value: Option<Vec<u8>>, dirty: bool) {
+    fn set(&mut self, full_key: &[u8], value: Option<Vec<u8>>, dirty: bool, shard: u32) {
         let size = value.as_ref().map_or(0, Vec::len);
         match self.entries.get_mut(full_key) {
             Some(slot) => {
@@ -105,30 +107,50 @@ impl Overlay {
                 }
                 slot.value = value;
                 slot.dirty |= dirty;
+                if dirty {
+                    slot.shard = shard;
+                }
             }
             None => {
                 self.bytes += full_key.len() + size + ENTRY_OVERHEAD;
                 self.dirty += usize::from(dirty);
                 // A clean entry is what RocksDB holds; a blind write says nothing about it.
                 let committed = if dirty { None } else { Some(value.is_some()) };
-                self.entries.insert(full_key.into(), Slot { value, dirty, committed });
+                self.entries.insert(full_key.into(), Slot { value, dirty, committed, shard });
             }
         }
     }
 
     pub fn put(&mut self, full_key: &[u8], value: Vec<u8>) {
-        self.set(full_key, Some(value), true);
+        self.put_in(0, full_key, value);
     }
 
     pub fn delete(&mut self, full_key: &[u8]) {
-        self.set(full_key, None, true);
+        self.delete_in(0, full_key);
+    }
+
+    /// A write by a step of `shard`.
+    pub fn put_in(&mut self, shard: u32, full_key: &[u8], value: Vec<u8>) {
+        self.set(full_key, Some(value), true, shard);
+    }
+
+    pub fn delete_in(&mut self, shard: u32, full_key: &[u8]) {
+        self.set(full_key, None, true, shard);
     }
 
     /// Remembers a committed value (or its absence) read from RocksDB, within the budget.
     pub fn cache(&mut self, full_key: &[u8], value: Option<&[u8]>) {
         if self.bytes < CLEAN_BUDGET_BYTES {
-            self.set(full_key, value.map(<[u8]>::to_vec), false);
+            self.set(full_key, value.map(<[u8]>::to_vec), false, 0);
         }
+    }
+
+    /// Every write since the last checkpoint: (shard, full key, value or `None` for a delete).
+    pub fn dirty_entries(&self) -> impl Iterator<Item = (u32, &[u8], Option<&[u8]>)> {
+        self.entries
+            .iter()
+            .filter(|(_, slot)| slot.dirty)
+            .map(|(key, slot)| (slot.shard, &key[..], slot.value.as_deref()))
     }
 
     /// Entries written since the last checkpoint.
@@ -175,6 +197,8 @@ pub type RawEntry = (Box<[u8]>, Box<[u8]>);
 pub struct RocksStore {
     db: DB,
     overlay: Overlay,
+    /// The shard of the current step (see `TimerQueue`).
+    shard: u32,
     scratch: Vec<u8>,
     /// The first read error; the driver stops after the step that hit it.
     error: Option<String>,
@@ -211,7 +235,7 @@ impl RocksStore {
     pub fn open(dir: &Path) -> Result<RocksStore, String> {
         let db = DB::open(&rocks_options(), dir)
             .map_err(|error| format!("cannot open the state directory `{}`: {error}", dir.display()))?;
-        Ok(RocksStore { db, overlay: Overlay::default(), scratch: Vec::new(), error: None })
+        Ok(RocksStore { db, overlay: Overlay::default(), shard: 0, scratch: Vec::new(), error: None })
     }
 
     /// Opens the database without locking it, for `savepoint create` beside a running binary.
@@ -230,6 +254,28 @@ impl RocksStore {
 
     pub fn take_error(&mut self) -> Option<String> {
         self.error.take()
+    }
+
+    /// The shard the following writes belong to.
+    pub fn set_shard(&mut self, shard: u32) {
+        self.shard = shard;
+    }
+
+    pub fn overlay(&self) -> &Overlay {
+        &self.overlay
+    }
+
+    /// Writes `batch` (entries restored from a changelog) straight to RocksDB, synced, and
+    /// forgets the cached reads it may overwrite. Only between checkpoints with no writes
+    /// pending.
+    pub fn write_restored(&mut self, batch: WriteBatch) -> Result<(), String> {
+        if !self.overlay.is_empty() {
+            return Err("internal error: restoring a partition with uncommitted writes".to_string());
+        }
+        self.overlay.clear();
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db.write_opt(batch, &options).map_err(|error| format!("cannot write the restored state: {error}"))
     }
 
     /// Commits the overlay, plus whatever the caller put in `batch`, and syncs the WAL.
@@ -276,12 +322,12 @@ impl Store for RocksStore {
 
     fn put(&mut self, node: &str, key: &[u8], value: Vec<u8>) {
         state_key(&mut self.scratch, node, key);
-        self.overlay.put(&self.scratch, value);
+        self.overlay.put_in(self.shard, &self.scratch, value);
     }
 
     fn delete(&mut self, node: &str, key: &[u8]) {
         state_key(&mut self.scratch, node, key);
-        self.overlay.delete(&self.scratch);
+        self.overlay.delete_in(self.shard, &self.scratch);
     }
 }
 

@@ -66,18 +66,33 @@ pub fn watermark_during_timer(watermark_before: i64, watermark_after: i64, timer
     watermark_before.max(watermark_after.min(timer_time))
 }
 
+/// Bits of a timer's registration sequence below its shard.
+pub const SHARD_SHIFT: u32 = 40;
+const COUNTER_MASK: u64 = (1 << SHARD_SHIFT) - 1;
+
+/// The shard a timer belongs to: 0 for the instance's own timers, `partition + 1` for timers
+/// registered by a step of a Kafka partition whose state follows it across instances.
+pub fn shard_of(sequence: u64) -> u32 {
+    (sequence >> SHARD_SHIFT) as u32
+}
+
 /// Pending timers of both domains, each ordered by (time, registration sequence). The sequence
 /// is shared by both domains so the end-of-input flush can merge them in registration order.
+/// A sequence is `shard << 40 | counter` with one counter per shard, so the owner of a Kafka
+/// partition numbers the partition's timers on from where the previous owner stopped, and the
+/// `pulse-id` of their outputs stays the same whichever instance fires them.
 ///
 /// For durable timers the queue also records what changed since the last checkpoint: timers
-/// registered since (sequence at or above `boundary`) and committed timers that fired since.
+/// registered since (counter at or above the shard's boundary) and committed timers that fired
+/// since.
 #[derive(Debug, Default)]
 pub struct TimerQueue {
     event_timers: BTreeMap<(i64, u64), Timer>,
     processing_timers: BTreeMap<(i64, u64), Timer>,
-    next_sequence: u64,
-    /// Sequences below it are committed in the last checkpoint.
-    boundary: u64,
+    /// Next counter per shard (absent: 0).
+    counters: BTreeMap<u32, u64>,
+    /// Per shard: counters below it are committed in the last checkpoint.
+    boundaries: BTreeMap<u32, u64>,
     /// Committed timers popped since the last checkpoint.
     fired_committed: Vec<u64>,
     /// (domain, time, sequence) of the timers registered since the last checkpoint.
@@ -102,9 +117,16 @@ impl TimerQueue {
         TimerQueue::default()
     }
 
+    /// Registers a timer of the instance's own shard (0).
     pub fn schedule(&mut self, timer: Timer) {
-        let sequence = self.next_sequence;
-        self.next_sequence += 1;
+        self.schedule_in(0, timer);
+    }
+
+    /// Registers a timer of `shard`.
+    pub fn schedule_in(&mut self, shard: u32, timer: Timer) {
+        let counter = self.counters.entry(shard).or_insert(0);
+        let sequence = (u64::from(shard) << SHARD_SHIFT) | *counter;
+        *counter += 1;
         if self.tracking {
             self.added.push((timer.domain, timer.time, sequence));
         }
@@ -126,9 +148,23 @@ impl TimerQueue {
         self.len() == 0
     }
 
-    /// The sequence the next registered timer gets.
+    /// The sequence the next timer of shard 0 gets.
     pub fn next_sequence(&self) -> u64 {
-        self.next_sequence
+        self.shard_counter(0)
+    }
+
+    /// The counter the next timer of `shard` gets.
+    pub fn shard_counter(&self, shard: u32) -> u64 {
+        self.counters.get(&shard).copied().unwrap_or(0)
+    }
+
+    /// Continues the numbering of `shard` at `counter` (never going back), as recorded by the
+    /// partition's previous owner.
+    pub fn set_shard_counter(&mut self, shard: u32, counter: u64) {
+        let next = self.counters.entry(shard).or_insert(0);
+        *next = (*next).max(counter);
+        let boundary = self.boundaries.entry(shard).or_insert(0);
+        *boundary = (*boundary).max(counter);
     }
 
     /// Every pending timer with its registration sequence, by (time, sequence) per domain.
@@ -136,26 +172,54 @@ impl TimerQueue {
         self.event_timers.iter().chain(&self.processing_timers).map(|(&(_, sequence), timer)| (sequence, timer))
     }
 
-    /// Puts back a timer from a checkpoint with its original sequence, so the firing order is
-    /// unchanged; `next_sequence` is the queue's counter at that checkpoint.
+    /// Puts back a committed timer with its original sequence, so the firing order is
+    /// unchanged; `next_sequence` is the shard-0 counter at that checkpoint.
     pub fn restore(&mut self, sequence: u64, timer: Timer, next_sequence: u64) {
-        self.next_sequence = self.next_sequence.max(next_sequence).max(sequence + 1);
-        self.boundary = self.next_sequence;
+        let shard = shard_of(sequence);
+        let floor = if shard == 0 { next_sequence } else { 0 };
+        self.set_shard_counter(shard, floor.max((sequence & COUNTER_MASK) + 1));
         self.queue_mut(timer.domain).insert((timer.time, sequence), timer);
+    }
+
+    /// Takes out every pending timer whose shard `keep` rejects (the partition went to another
+    /// instance); they are neither fired nor reported as changes.
+    pub fn take_shards(&mut self, keep: impl Fn(u32) -> bool) -> Vec<(u64, Timer)> {
+        let mut taken = Vec::new();
+        for queue in [&mut self.event_timers, &mut self.processing_timers] {
+            let moving: Vec<(i64, u64)> =
+                queue.keys().filter(|(_, sequence)| !keep(shard_of(*sequence))).copied().collect();
+            for key in moving {
+                if let Some(timer) = queue.remove(&key) {
+                    taken.push((key.1, timer));
+                }
+            }
+        }
+        self.added.retain(|(_, _, sequence)| keep(shard_of(*sequence)));
+        taken
+    }
+
+    /// Drops the pending timers with these sequences without reporting them as fired (a
+    /// partition's changelog says another instance fired them).
+    pub fn forget(&mut self, sequences: &std::collections::HashSet<u64>) {
+        if sequences.is_empty() {
+            return;
+        }
+        self.event_timers.retain(|(_, sequence), _| !sequences.contains(sequence));
+        self.processing_timers.retain(|(_, sequence), _| !sequences.contains(sequence));
     }
 
     /// Starts recording changes for incremental checkpoints; everything pending now counts as
     /// committed.
     pub fn track_changes(&mut self) {
         self.tracking = true;
-        self.boundary = self.next_sequence;
+        self.boundaries = self.counters.clone();
     }
 
     /// Everything pending counts as new: the next checkpoint writes every timer (after a
     /// savepoint was loaded into an empty state directory).
     pub fn mark_all_new(&mut self) {
         self.tracking = true;
-        self.boundary = 0;
+        self.boundaries.clear();
         self.added = self.iter().map(|(sequence, timer)| (timer.domain, timer.time, sequence)).collect();
     }
 
@@ -179,7 +243,7 @@ impl TimerQueue {
     pub fn mark_committed(&mut self) {
         self.added.clear();
         self.fired_committed.clear();
-        self.boundary = self.next_sequence;
+        self.boundaries = self.counters.clone();
     }
 
     /// The registration sequence of the timer popped last.
@@ -189,7 +253,8 @@ impl TimerQueue {
 
     fn popped(&mut self, sequence: u64) {
         self.last_popped = sequence;
-        if self.tracking && sequence < self.boundary {
+        let boundary = self.boundaries.get(&shard_of(sequence)).copied().unwrap_or(0);
+        if self.tracking && (sequence & COUNTER_MASK) < boundary {
             self.fired_committed.push(sequence);
         }
     }

@@ -8,6 +8,8 @@
 //! - Streaming runs in one consumer group, SIGKILLed at seeded random moments while input
 //!   arrives, then a last run: deduplicated by `pulse-id` the committed output is exactly the file
 //!   run's, every repeated id is the same record byte for byte, and nothing arrives late.
+//! - Two streaming instances in one group share the partitions; after one is SIGKILLed the other
+//!   restores its state from the changelog topic and the deduplicated output is the file run's.
 //! - A SIGTERMed binary whose broker is gone exits within `PULSE_STOP_TIMEOUT`.
 //! - `bootstrap --from kafka:TOPIC` stores every partition's position and gives the same live
 //!   output as a bootstrap from the same events in a file.
@@ -21,7 +23,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::Message;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -434,6 +436,213 @@ fn deduplicated(records: &[(String, String, String)]) -> Vec<String> {
         }
     }
     by_id.into_values().map(|(_, value)| value.to_string()).collect()
+}
+
+/// A child process killed on drop, so a failing test leaves no instance running.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The log up to its last complete line (an instance may be writing the next one).
+fn complete_lines(log: &Path) -> String {
+    let bytes = std::fs::read(log).unwrap_or_default();
+    let end = bytes.iter().rposition(|byte| *byte == b'\n').map_or(0, |last| last + 1);
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+/// The partition numbers a log line lists after `marker` (e.g. ` assigned e2e-in [`).
+fn partition_list(line: &str, marker: &str) -> Option<Vec<i32>> {
+    let (_, rest) = line.split_once(marker)?;
+    let (list, _) = rest.split_once(']')?;
+    Some(
+        list.split(',')
+            .map(str::trim)
+            .filter(|partition| !partition.is_empty())
+            .map(|partition| partition.parse().unwrap_or_else(|_| panic!("a partition number in `{line}`")))
+            .collect(),
+    )
+}
+
+/// The partitions of `e2e-in` an instance holds according to its assignment and revocation lines.
+fn held_partitions(log: &Path) -> BTreeSet<i32> {
+    let mut held = BTreeSet::new();
+    for line in complete_lines(log).lines() {
+        if let Some(assigned) = partition_list(line, " assigned e2e-in [") {
+            held.extend(assigned);
+        } else if let Some(revoked) = partition_list(line, " revoked e2e-in [") {
+            for partition in revoked {
+                held.remove(&partition);
+            }
+        }
+    }
+    held
+}
+
+/// The last lines of every instance's log, for failure messages.
+fn log_tails(instances: &[(&mut Child, &Path)]) -> String {
+    instances
+        .iter()
+        .map(|(_, log)| {
+            let text = complete_lines(log);
+            let lines: Vec<&str> = text.lines().collect();
+            format!("--- {} ---\n{}", log.display(), lines[lines.len().saturating_sub(20)..].join("\n"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Polls `done` every 200 ms; fails with the instances' log tails when one of them exits or
+/// `seconds` pass first.
+fn wait_for(what: &str, seconds: u64, instances: &mut [(&mut Child, &Path)], mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !done() {
+        let exited = instances
+            .iter_mut()
+            .find_map(|(child, log)| child.try_wait().expect("wait").map(|status| (status, log.display().to_string())));
+        if let Some((status, log)) = exited {
+            panic!("waiting for {what}: the instance logging to {log} exited ({status})\n{}", log_tails(instances));
+        }
+        assert!(Instant::now() < deadline, "{what} did not happen within {seconds} s\n{}", log_tails(instances));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// How many state entries an assignment line says were restored from the changelog.
+fn restored_entries(line: &str) -> Option<u64> {
+    let (_, rest) = line.split_once("restored ")?;
+    let (count, _) = rest.split_once(" state entries")?;
+    count.trim().parse().ok()
+}
+
+/// Two instances in one group split the partitions, each keeping its share of the capping state
+/// in the changelog topic; once one is SIGKILLed the survivor is assigned every partition,
+/// restores the dead instance's state from the changelog and carries on, so the deduplicated
+/// committed output is exactly the file run's and every repeated record is byte for byte the same.
+#[test]
+fn two_instances_share_the_partitions_and_the_survivor_takes_over_their_state() {
+    let broker = Broker::start();
+    broker.create_topic("e2e-in", 4);
+    broker.create_topic("e2e-out", 4);
+    let input = events(600);
+    let (first, rest) = input.split_at(200);
+    let (second, third) = rest.split_at(200);
+    let first_dir = tempfile::tempdir().expect("temp dir");
+    let expected_first = reference(first, first_dir.path());
+    let second_dir = tempfile::tempdir().expect("temp dir");
+    let expected_second = reference(&input[..400], second_dir.path());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let expected = reference(&input, dir.path());
+
+    let start = |name: &str, log: &Path| {
+        let log_file = std::fs::File::create(log).expect("log file");
+        let state = dir.path().join(format!("state-{name}"));
+        let child = run_command(&broker, &state, &["--checkpoint-interval", "200ms"])
+            .env("PULSE_INSTANCE_ID", name)
+            // Input arrives long after the start: with the default idle timeout, the partitions
+            // not read yet would count as idle and the first one read would make the others late.
+            .env("PULSE_KAFKA_IDLE_TIMEOUT", "10m")
+            .env_remove("PULSE_QUIET")
+            .env_remove("PULSE_LOG_FORMAT")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("binary runs");
+        KillOnDrop(child)
+    };
+    let a_log = dir.path().join("a.log");
+    let b_log = dir.path().join("b.log");
+
+    let mut a = start("a", a_log.as_path());
+    wait_for("instance a's first assignment", 60, &mut [(&mut a.0, a_log.as_path())], || {
+        !held_partitions(&a_log).is_empty()
+    });
+    let mut b = start("b", b_log.as_path());
+    let mut shares = (BTreeSet::new(), BTreeSet::new());
+    wait_for(
+        "the group sharing the partitions between a and b",
+        60,
+        &mut [(&mut a.0, a_log.as_path()), (&mut b.0, b_log.as_path())],
+        || {
+            shares = (held_partitions(&a_log), held_partitions(&b_log));
+            !shares.0.is_empty() && !shares.1.is_empty() && shares.0.len() < 4
+        },
+    );
+    let (held_a, held_b) = shares;
+    let logs = || format!("a:\n{}\nb:\n{}", complete_lines(&a_log), complete_lines(&b_log));
+    assert!(!held_b.is_empty(), "b holds no partition: {}", logs());
+    assert!(held_a.is_disjoint(&held_b), "a holds {held_a:?}, b holds {held_b:?}: {}", logs());
+    let all: BTreeSet<i32> = held_a.union(&held_b).copied().collect();
+    assert_eq!(all, (0..4).collect::<BTreeSet<i32>>(), "a holds {held_a:?}, b holds {held_b:?}: {}", logs());
+
+    broker.produce("e2e-in", first);
+    wait_for(
+        "the output of the first part",
+        60,
+        &mut [(&mut a.0, a_log.as_path()), (&mut b.0, b_log.as_path())],
+        || deduplicated(&broker.read_all("e2e-out")).len() >= expected_first.len(),
+    );
+    broker.produce("e2e-in", second);
+    wait_for(
+        "the output of the first two parts",
+        60,
+        &mut [(&mut a.0, a_log.as_path()), (&mut b.0, b_log.as_path())],
+        || deduplicated(&broker.read_all("e2e-out")).len() >= expected_second.len(),
+    );
+
+    let a_before_kill = std::fs::read(&a_log).expect("a's log").len();
+    b.0.kill().expect("SIGKILL");
+    b.0.wait().expect("reaped");
+    broker.produce("e2e-in", third);
+    wait_for("the survivor's output of every part", 120, &mut [(&mut a.0, a_log.as_path())], || {
+        deduplicated(&broker.read_all("e2e-out")).len() >= expected.len()
+    });
+    let terminated = Command::new("kill").args(["-TERM", &a.0.id().to_string()]).status().expect("kill runs");
+    assert!(terminated.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = a.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "instance a did not exit within 60 s of SIGTERM: {}", logs());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "SIGTERM ends a cleanly ({status}): {}", logs());
+
+    let a_text = std::fs::read(&a_log).expect("a's log");
+    let after_kill = String::from_utf8_lossy(&a_text[a_before_kill..]).into_owned();
+    let takeovers: Vec<&str> = after_kill
+        .lines()
+        .filter(|line| partition_list(line, " assigned e2e-in [") == Some(vec![0, 1, 2, 3]))
+        .collect();
+    assert!(
+        !takeovers.is_empty(),
+        "after b's SIGKILL a was never assigned every partition (it held {held_a:?}): {}",
+        logs()
+    );
+    for line in &takeovers {
+        assert!(line.contains("restored ") && line.contains(" state entries"), "no restore reported: {line}");
+    }
+    assert!(
+        takeovers.iter().any(|line| restored_entries(line).is_some_and(|count| count > 0)),
+        "taking over b's partitions {held_b:?} restored no state: {takeovers:#?}"
+    );
+
+    let records = broker.read_all("e2e-out");
+    let mut values = deduplicated(&records);
+    values.sort();
+    assert_same(
+        &values,
+        &expected,
+        &format!(
+            "a holding {held_a:?}, b holding {held_b:?} until its SIGKILL ({} records read, with repeats)",
+            records.len()
+        ),
+    );
 }
 
 #[test]
