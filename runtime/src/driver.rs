@@ -1717,6 +1717,9 @@ impl<P: Pipeline> Driver<'_, P> {
                     }
                 }
             }
+            for topic in reader.topics().to_vec() {
+                reader.touch(&topic, log.partition);
+            }
             if let Some(bytes) = &log.marker {
                 let marker = Marker::from_bytes(bytes).map_err(io)?;
                 for (topic, next) in &marker.positions {
@@ -1987,11 +1990,17 @@ impl<P: Pipeline> Driver<'_, P> {
                 match std::str::from_utf8(&line) {
                     Ok(text) => {
                         self.cx.step_event_time = None;
-                        let shard = match (&origin, &self.tasks) {
-                            (Origin::Kafka { partition, .. }, Some(_)) => Tasks::shard(*partition),
-                            _ => 0,
+                        let task_partition = match (&origin, &self.tasks) {
+                            (Origin::Kafka { partition, .. }, Some(_)) => Some(*partition),
+                            _ => None,
                         };
-                        self.cx.set_shard(shard);
+                        self.cx.set_shard(task_partition.map_or(0, Tasks::shard));
+                        // A task's records are late, and its timers due, by its own watermark.
+                        let shard_before =
+                            task_partition.map(|partition| self.shard_watermark(source, partition, false));
+                        if let Some(before) = shard_before {
+                            self.cx.watermark = before;
+                        }
                         self.cx.origin = origin;
                         self.cx.origin_outputs = 0;
                         self.cx.kafka_muted = muted;
@@ -2009,7 +2018,13 @@ impl<P: Pipeline> Driver<'_, P> {
                         }
                         self.cx.take_io_error()?;
                         let watermark_after = self.watermarks.pipeline_watermark();
-                        self.fire_due_event_timers(watermark, watermark_after)?;
+                        match (task_partition, shard_before) {
+                            (Some(partition), Some(before)) => {
+                                let after = self.shard_watermark(source, partition, false);
+                                self.fire_due_shard_timers(Tasks::shard(partition), before, after)?;
+                            }
+                            _ => self.fire_due_event_timers(watermark, watermark_after)?,
+                        }
                         watermark = watermark_after;
                         if !self.cx.api.is_empty() {
                             self.settle_api(false)?;
@@ -2023,6 +2038,11 @@ impl<P: Pipeline> Driver<'_, P> {
                 }
             }
             // A round boundary: every source read one line and every due timer fired.
+            if self.tasks.is_some()
+                && (self.records_read == round_start || self.rounds_since_publish.is_multiple_of(64))
+            {
+                self.fire_idle_shard_timers()?;
+            }
             self.rounds_since_publish += 1;
             if self.rounds_since_publish >= 64 || self.records_read == round_start {
                 self.rounds_since_publish = 0;
@@ -2127,6 +2147,56 @@ impl<P: Pipeline> Driver<'_, P> {
         Ok(())
     }
 
+    /// With tasks: the watermark of a partition's shard, its own largest event time minus the
+    /// source's maxOutOfOrderness. Outside its record steps (`idle_fallback`), once the partition
+    /// has been idle for the idle timeout, the source's watermark when that is ahead, so a quiet
+    /// partition's timers still fire.
+    fn shard_watermark(&self, source: usize, partition: i32, idle_fallback: bool) -> i64 {
+        let Reader::Kafka(reader) = &self.readers[source] else { return self.watermarks.pipeline_watermark() };
+        let own = match reader.partition_frontier(partition) {
+            i64::MIN => i64::MIN,
+            seen => seen.saturating_sub(P::SPEC.sources[source].max_out_of_orderness),
+        };
+        if idle_fallback && reader.partition_idle(partition) {
+            own.max(self.watermarks.pipeline_watermark())
+        } else {
+            own
+        }
+    }
+
+    /// Fires the due event-time timers of one shard, by its watermark.
+    fn fire_due_shard_timers(
+        &mut self,
+        shard: u32,
+        watermark_before: i64,
+        watermark_after: i64,
+    ) -> Result<(), RunError> {
+        while let Some(timer) = self.cx.timers.pop_due_event_in(shard, watermark_after) {
+            self.cx.watermark = watermark_during_timer(watermark_before, watermark_after, timer.time);
+            self.cx.origin = Origin::Timer { sequence: self.cx.timers.last_popped() };
+            self.cx.set_shard(shard);
+            self.cx.origin_outputs = 0;
+            self.pipeline.on_timer(timer, self.cx);
+            self.cx.take_io_error()?;
+        }
+        self.cx.watermark = watermark_after;
+        Ok(())
+    }
+
+    /// With tasks, at quiet round boundaries: timers of shards whose watermark moved without a
+    /// record of theirs (idle partitions, restored partitions).
+    fn fire_idle_shard_timers(&mut self) -> Result<(), RunError> {
+        for shard in self.cx.timers.event_shards() {
+            if shard == 0 {
+                continue;
+            }
+            let watermark = self.shard_watermark(0, shard as i32 - 1, true);
+            self.fire_due_shard_timers(shard, watermark, watermark)?;
+        }
+        self.cx.watermark = self.watermarks.pipeline_watermark();
+        Ok(())
+    }
+
     /// Fires processing-time timers due before the line arriving at `arrival` (G35).
     fn fire_due_processing_timers(&mut self, arrival: i64) -> Result<(), RunError> {
         while let Some(timer) = self.cx.timers.pop_due_processing(arrival) {
@@ -2137,8 +2207,14 @@ impl<P: Pipeline> Driver<'_, P> {
             self.pipeline.on_timer(timer, self.cx);
             self.cx.take_io_error()?;
             // A processing timer may register event timers already below the watermark.
-            let watermark = self.cx.watermark;
-            self.fire_due_event_timers(watermark, watermark)?;
+            let shard = self.cx.shard;
+            if self.tasks.is_some() && shard != 0 {
+                let watermark = self.shard_watermark(0, shard as i32 - 1, true);
+                self.fire_due_shard_timers(shard, watermark, watermark)?;
+            } else {
+                let watermark = self.cx.watermark;
+                self.fire_due_event_timers(watermark, watermark)?;
+            }
         }
         Ok(())
     }

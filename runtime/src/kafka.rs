@@ -605,6 +605,24 @@ impl KafkaReader {
         *max = (*max).max(event_time);
     }
 
+    /// A partition was just handed to this instance: it is not idle before the idle timeout.
+    pub fn touch(&mut self, topic: &str, partition: i32) {
+        self.last_seen.insert((topic.to_string(), partition), std::time::Instant::now());
+    }
+
+    /// The largest event time seen on partition number `partition` of any subscribed topic.
+    pub fn partition_frontier(&self, partition: i32) -> i64 {
+        self.topics.iter().map(|topic| self.partition_max(topic, partition)).max().unwrap_or(i64::MIN)
+    }
+
+    /// Whether no subscribed topic's partition `partition` gave a record within the idle timeout.
+    pub fn partition_idle(&self, partition: i32) -> bool {
+        self.topics.iter().all(|topic| {
+            let since = self.last_seen.get(&(topic.clone(), partition)).copied().unwrap_or(self.opened);
+            since.elapsed() >= self.idle_timeout
+        })
+    }
+
     /// The largest event time seen on a partition (`i64::MIN`: none).
     pub fn partition_max(&self, topic: &str, partition: i32) -> i64 {
         self.partition_max.get(&(topic.to_string(), partition)).copied().unwrap_or(i64::MIN)

@@ -87,7 +87,8 @@ pub fn shard_of(sequence: u64) -> u32 {
 /// since.
 #[derive(Debug, Default)]
 pub struct TimerQueue {
-    event_timers: BTreeMap<(i64, u64), Timer>,
+    /// Per shard (each fires by its own watermark when partitions are tasks).
+    event_timers: BTreeMap<u32, BTreeMap<(i64, u64), Timer>>,
     processing_timers: BTreeMap<(i64, u64), Timer>,
     /// Next counter per shard (absent: 0).
     counters: BTreeMap<u32, u64>,
@@ -130,18 +131,18 @@ impl TimerQueue {
         if self.tracking {
             self.added.push((timer.domain, timer.time, sequence));
         }
-        self.queue_mut(timer.domain).insert((timer.time, sequence), timer);
+        self.queue_mut(timer.domain, sequence).insert((timer.time, sequence), timer);
     }
 
-    fn queue_mut(&mut self, domain: TimeDomain) -> &mut BTreeMap<(i64, u64), Timer> {
+    fn queue_mut(&mut self, domain: TimeDomain, sequence: u64) -> &mut BTreeMap<(i64, u64), Timer> {
         match domain {
-            TimeDomain::Event => &mut self.event_timers,
+            TimeDomain::Event => self.event_timers.entry(shard_of(sequence)).or_default(),
             TimeDomain::Processing => &mut self.processing_timers,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.event_timers.len() + self.processing_timers.len()
+        self.event_timers.values().map(BTreeMap::len).sum::<usize>() + self.processing_timers.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -169,7 +170,11 @@ impl TimerQueue {
 
     /// Every pending timer with its registration sequence, by (time, sequence) per domain.
     pub fn iter(&self) -> impl Iterator<Item = (u64, &Timer)> {
-        self.event_timers.iter().chain(&self.processing_timers).map(|(&(_, sequence), timer)| (sequence, timer))
+        self.event_timers
+            .values()
+            .flatten()
+            .chain(&self.processing_timers)
+            .map(|(&(_, sequence), timer)| (sequence, timer))
     }
 
     /// Puts back a committed timer with its original sequence, so the firing order is
@@ -178,14 +183,21 @@ impl TimerQueue {
         let shard = shard_of(sequence);
         let floor = if shard == 0 { next_sequence } else { 0 };
         self.set_shard_counter(shard, floor.max((sequence & COUNTER_MASK) + 1));
-        self.queue_mut(timer.domain).insert((timer.time, sequence), timer);
+        self.queue_mut(timer.domain, sequence).insert((timer.time, sequence), timer);
     }
 
     /// Takes out every pending timer whose shard `keep` rejects (the partition went to another
     /// instance); they are neither fired nor reported as changes.
     pub fn take_shards(&mut self, keep: impl Fn(u32) -> bool) -> Vec<(u64, Timer)> {
         let mut taken = Vec::new();
-        for queue in [&mut self.event_timers, &mut self.processing_timers] {
+        let moving: Vec<u32> = self.event_timers.keys().filter(|shard| !keep(**shard)).copied().collect();
+        for shard in moving {
+            if let Some(queue) = self.event_timers.remove(&shard) {
+                taken.extend(queue.into_iter().map(|((_, sequence), timer)| (sequence, timer)));
+            }
+        }
+        {
+            let queue = &mut self.processing_timers;
             let moving: Vec<(i64, u64)> =
                 queue.keys().filter(|(_, sequence)| !keep(shard_of(*sequence))).copied().collect();
             for key in moving {
@@ -204,7 +216,9 @@ impl TimerQueue {
         if sequences.is_empty() {
             return;
         }
-        self.event_timers.retain(|(_, sequence), _| !sequences.contains(sequence));
+        for queue in self.event_timers.values_mut() {
+            queue.retain(|(_, sequence), _| !sequences.contains(sequence));
+        }
         self.processing_timers.retain(|(_, sequence), _| !sequences.contains(sequence));
     }
 
@@ -230,7 +244,7 @@ impl TimerQueue {
             .iter()
             .filter_map(|&(domain, time, sequence)| {
                 let queue = match domain {
-                    TimeDomain::Event => &self.event_timers,
+                    TimeDomain::Event => self.event_timers.get(&shard_of(sequence))?,
                     TimeDomain::Processing => &self.processing_timers,
                 };
                 queue.get(&(time, sequence)).map(|timer| (sequence, timer))
@@ -261,14 +275,34 @@ impl TimerQueue {
 
     /// The next event-time timer that is due: the watermark is strictly above its time (G27).
     pub fn pop_due_event(&mut self, watermark: i64) -> Option<Timer> {
-        let (&(time, _), _) = self.event_timers.first_key_value()?;
+        let shard = self
+            .event_timers
+            .iter()
+            .filter_map(|(shard, queue)| queue.first_key_value().map(|(key, _)| (*key, *shard)))
+            .min()?
+            .1;
+        self.pop_due_event_in(shard, watermark)
+    }
+
+    /// The next due event-time timer of `shard`, by that shard's watermark.
+    pub fn pop_due_event_in(&mut self, shard: u32, watermark: i64) -> Option<Timer> {
+        let queue = self.event_timers.get_mut(&shard)?;
+        let (&(time, _), _) = queue.first_key_value()?;
         if watermark > time {
-            let ((_, sequence), timer) = self.event_timers.pop_first()?;
+            let ((_, sequence), timer) = queue.pop_first()?;
+            if queue.is_empty() {
+                self.event_timers.remove(&shard);
+            }
             self.popped(sequence);
             Some(timer)
         } else {
             None
         }
+    }
+
+    /// Shards with pending event-time timers.
+    pub fn event_shards(&self) -> Vec<u32> {
+        self.event_timers.keys().copied().collect()
     }
 
     /// The next processing-time timer due before the line arriving at `arrival`: a timer for T
@@ -287,16 +321,29 @@ impl TimerQueue {
     /// The next timer of either domain by (time, registration order), for the end-of-input
     /// flush where every timer fires.
     pub fn pop_next(&mut self) -> Option<Timer> {
-        let next_event = self.event_timers.first_key_value().map(|(key, _)| *key);
+        let next_event = self
+            .event_timers
+            .iter()
+            .filter_map(|(shard, queue)| queue.first_key_value().map(|(key, _)| (*key, *shard)))
+            .min();
         let next_processing = self.processing_timers.first_key_value().map(|(key, _)| *key);
         let take_event = match (next_event, next_processing) {
             (None, None) => return None,
             (Some(_), None) => true,
             (None, Some(_)) => false,
-            (Some(event_key), Some(processing_key)) => event_key < processing_key,
+            (Some((event_key, _)), Some(processing_key)) => event_key < processing_key,
         };
-        let queue = if take_event { &mut self.event_timers } else { &mut self.processing_timers };
-        let ((_, sequence), timer) = queue.pop_first()?;
+        if take_event {
+            let shard = next_event?.1;
+            let queue = self.event_timers.get_mut(&shard)?;
+            let ((_, sequence), timer) = queue.pop_first()?;
+            if queue.is_empty() {
+                self.event_timers.remove(&shard);
+            }
+            self.popped(sequence);
+            return Some(timer);
+        }
+        let ((_, sequence), timer) = self.processing_timers.pop_first()?;
         self.popped(sequence);
         Some(timer)
     }
