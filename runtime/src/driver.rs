@@ -2183,14 +2183,16 @@ impl<P: Pipeline> Driver<'_, P> {
         Ok(())
     }
 
-    /// With tasks, at quiet round boundaries: timers of shards whose watermark moved without a
-    /// record of theirs (idle partitions, restored partitions).
+    /// With tasks, at quiet round boundaries (and every 64 rounds): timers of shards whose
+    /// watermark moved without a record of theirs (idle partitions, restored partitions).
     fn fire_idle_shard_timers(&mut self) -> Result<(), RunError> {
         for shard in self.cx.timers.event_shards() {
-            if shard == 0 {
-                continue;
-            }
-            let watermark = self.shard_watermark(0, shard as i32 - 1, true);
+            // Shard 0 holds timers from before the partitions were tasks (a savepoint): they
+            // follow the source's watermark.
+            let watermark = match shard {
+                0 => self.watermarks.pipeline_watermark(),
+                _ => self.shard_watermark(0, shard as i32 - 1, true),
+            };
             self.fire_due_shard_timers(shard, watermark, watermark)?;
         }
         self.cx.watermark = self.watermarks.pipeline_watermark();

@@ -78,14 +78,25 @@ impl KafkaEnv {
         })
     }
 
-    fn config(&self, brokers: Option<&str>) -> Result<ClientConfig, String> {
+    fn config(&self, brokers: Option<&str>, role: Role) -> Result<ClientConfig, String> {
         let brokers = self.brokers.as_deref().or(brokers).ok_or(
             "no Kafka brokers: set `brokers` in the pipeline or PULSE_KAFKA_BROKERS in the environment".to_string(),
         )?;
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", brokers);
+        // One set of properties serves every client of the run: each gets those of its kind
+        // (librdkafka warns about a consumer property given to a producer and the reverse).
         for (name, value) in &self.properties {
-            config.set(name, value);
+            let only = if CONSUMER_PROPERTIES.contains(&name.as_str()) {
+                Some(Role::Consumer)
+            } else if PRODUCER_PROPERTIES.contains(&name.as_str()) {
+                Some(Role::Producer)
+            } else {
+                None
+            };
+            if only.is_none_or(|only| only == role) {
+                config.set(name, value);
+            }
         }
         // rdkafka derives librdkafka's level from the `log` crate, which nothing here sets up.
         config.set_log_level(if debug_enabled() {
@@ -96,6 +107,73 @@ impl KafkaEnv {
         Ok(config)
     }
 }
+
+/// The kind of client a configuration is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Consumer,
+    Producer,
+    /// Metadata and topic creation: neither kind's own properties.
+    Admin,
+}
+
+/// librdkafka properties that only consumers take.
+const CONSUMER_PROPERTIES: &[&str] = &[
+    "group.id",
+    "group.instance.id",
+    "partition.assignment.strategy",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "group.protocol",
+    "group.protocol.type",
+    "group.remote.assignor",
+    "coordinator.query.interval.ms",
+    "max.poll.interval.ms",
+    "enable.auto.commit",
+    "auto.commit.interval.ms",
+    "enable.auto.offset.store",
+    "queued.min.messages",
+    "queued.max.messages.kbytes",
+    "fetch.wait.max.ms",
+    "fetch.queue.backoff.ms",
+    "fetch.message.max.bytes",
+    "max.partition.fetch.bytes",
+    "fetch.max.bytes",
+    "fetch.min.bytes",
+    "fetch.error.backoff.ms",
+    "isolation.level",
+    "enable.partition.eof",
+    "check.crcs",
+    "auto.offset.reset",
+];
+
+/// librdkafka properties that only producers take.
+const PRODUCER_PROPERTIES: &[&str] = &[
+    "transactional.id",
+    "transaction.timeout.ms",
+    "enable.idempotence",
+    "enable.gapless.guarantee",
+    "queue.buffering.max.messages",
+    "queue.buffering.max.kbytes",
+    "queue.buffering.max.ms",
+    "linger.ms",
+    "message.send.max.retries",
+    "retries",
+    "queue.buffering.backpressure.threshold",
+    "compression.codec",
+    "compression.type",
+    "compression.level",
+    "batch.num.messages",
+    "batch.size",
+    "delivery.report.only.error",
+    "sticky.partitioning.linger.ms",
+    "request.required.acks",
+    "acks",
+    "request.timeout.ms",
+    "message.timeout.ms",
+    "delivery.timeout.ms",
+    "partitioner",
+];
 
 /// `name=value` lines; blank lines and `#` comments skipped.
 pub fn parse_properties(text: &str) -> Result<Vec<(String, String)>, String> {
@@ -316,7 +394,7 @@ impl KafkaReader {
             .clone()
             .or(settings.group_id.map(str::to_string))
             .unwrap_or_else(|| format!("pulse-{}-{}", settings.pipeline, settings.node));
-        let mut config = env.config(settings.brokers)?;
+        let mut config = env.config(settings.brokers, Role::Consumer)?;
         config
             .set("group.id", &group)
             .set("enable.auto.commit", "false")
@@ -699,7 +777,7 @@ pub struct KafkaWriter {
 
 impl KafkaWriter {
     pub fn open(env: &KafkaEnv, settings: &ProducerSettings<'_>) -> Result<KafkaWriter, String> {
-        let mut config = env.config(settings.brokers)?;
+        let mut config = env.config(settings.brokers, Role::Producer)?;
         config.set("enable.idempotence", "true").set("acks", "all");
         if let Some(compression) = settings.compression {
             config.set("compression.type", compression);
@@ -856,7 +934,7 @@ pub fn read_changelog(
     topic: &str,
     starts: &[(i32, i64)],
 ) -> Result<Vec<ChangelogPartition>, String> {
-    let mut config = env.config(brokers)?;
+    let mut config = env.config(brokers, Role::Consumer)?;
     config
         .set("group.id", "pulse-changelog-restore")
         .set("enable.auto.commit", "false")
@@ -928,7 +1006,7 @@ pub fn read_changelog(
 /// Creates the changelog topic with `partitions` partitions unless it exists; an existing one
 /// must have at least that many.
 pub fn ensure_topic(env: &KafkaEnv, brokers: Option<&str>, topic: &str, partitions: i32) -> Result<(), String> {
-    let config = env.config(brokers)?;
+    let config = env.config(brokers, Role::Admin)?;
     let consumer: BaseConsumer<SourceLog> =
         config.create_with_context(SourceLog).map_err(|error| describe("creating a metadata client", &error))?;
     let metadata = consumer
@@ -1017,6 +1095,29 @@ mod tests {
             ]
         );
         assert_eq!(parse_properties("a=1\noops\n").expect_err("invalid"), "line 2: expected `name=value`");
+    }
+
+    #[test]
+    fn each_client_gets_the_properties_of_its_kind() {
+        let env = KafkaEnv {
+            brokers: None,
+            group_id: None,
+            properties: vec![
+                ("session.timeout.ms".to_string(), "3000".to_string()),
+                ("linger.ms".to_string(), "5".to_string()),
+                ("security.protocol".to_string(), "SASL_SSL".to_string()),
+            ],
+        };
+        let consumer = env.config(Some("b:9092"), Role::Consumer).expect("config");
+        assert_eq!(consumer.get("session.timeout.ms"), Some("3000"));
+        assert_eq!(consumer.get("linger.ms"), None);
+        assert_eq!(consumer.get("security.protocol"), Some("SASL_SSL"));
+        let producer = env.config(Some("b:9092"), Role::Producer).expect("config");
+        assert_eq!(producer.get("session.timeout.ms"), None);
+        assert_eq!(producer.get("linger.ms"), Some("5"));
+        let admin = env.config(Some("b:9092"), Role::Admin).expect("config");
+        assert_eq!((admin.get("session.timeout.ms"), admin.get("linger.ms")), (None, None));
+        assert_eq!(admin.get("security.protocol"), Some("SASL_SSL"));
     }
 
     #[test]

@@ -107,8 +107,12 @@ fn join_or(items: &[String]) -> String {
 
 /// The identifier that ends right before `pos` (skipping blanks), if any.
 fn previous_word(text: &str, pos: usize) -> Option<&str> {
-    let before = text[..pos.min(text.len())].trim_end();
-    let start = before.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).map_or(0, |idx| idx + 1);
+    let before = text.get(..pos.min(text.len()))?.trim_end();
+    let start = before
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+        .map_or(0, |(idx, c)| idx + c.len_utf8());
     let word = &before[start..];
     (!word.is_empty()).then_some(word)
 }
@@ -248,4 +252,17 @@ pub(crate) fn pest_error_to_diagnostic(
         diagnostic = diagnostic.help("use `==` to compare values");
     }
     diagnostic
+}
+
+#[cfg(test)]
+mod tests {
+    use super::previous_word;
+
+    #[test]
+    fn the_previous_word_ends_at_a_character_boundary() {
+        assert_eq!(previous_word("a = foo ", 8), Some("foo"));
+        assert_eq!(previous_word("=𐀁", 5), None);
+        assert_eq!(previous_word("x 𐀁ab", 8), Some("ab"));
+        assert_eq!(previous_word("", 0), None);
+    }
 }
