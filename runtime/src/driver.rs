@@ -1520,21 +1520,11 @@ impl<P: Pipeline> Driver<'_, P> {
         let batch = format!("{}/{count}", tasks.batch_prefix);
         let cx = &mut *self.cx;
         let topic = tasks.topic.as_str();
-        let writer = |writers: &mut BTreeMap<u32, Vec<Option<KafkaWriter>>>, shard: u32| {
-            writers.get_mut(&shard).and_then(|writers| writers.get_mut(tasks.changelog_writer)).and_then(Option::take)
-        };
-        // Writers are taken out and put back, so a shard's writer and the state can be
-        // borrowed together.
-        let mut taken: BTreeMap<u32, KafkaWriter> = BTreeMap::new();
-        for partition in &tasks.owned {
-            let shard = Tasks::shard(*partition);
-            if let Some(found) = writer(&mut cx.task_writers, shard) {
-                taken.insert(shard, found);
-            }
-        }
+        let writers = &mut cx.task_writers;
         let mut outcome = Ok(());
         let mut send = |shard: u32, key: &[u8], value: Option<&[u8]>| {
-            if let (Ok(()), Some(writer)) = (&outcome, taken.get_mut(&shard)) {
+            let writer = writers.get_mut(&shard).and_then(|writers| writers.get_mut(tasks.changelog_writer));
+            if let (Ok(()), Some(Some(writer))) = (&outcome, writer) {
                 outcome = writer.send_changelog(topic, shard as i32 - 1, key, value, &batch);
             }
         };
@@ -1577,13 +1567,6 @@ impl<P: Pipeline> Driver<'_, P> {
                 timers: cx.timers.shard_counter(shard),
             };
             send(shard, kafka::MARKER_KEY, Some(&marker.to_bytes()));
-        }
-        for (shard, found) in taken {
-            if let Some(slot) =
-                cx.task_writers.get_mut(&shard).and_then(|writers| writers.get_mut(tasks.changelog_writer))
-            {
-                *slot = Some(found);
-            }
         }
         outcome.map_err(RunError::Io)
     }

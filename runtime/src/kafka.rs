@@ -23,7 +23,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, ConsumerGroupMetadata};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::message::{Header, Headers, OwnedHeaders, ToBytes};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
@@ -810,6 +810,16 @@ impl KafkaWriter {
         if let Some(key) = key {
             record = record.key(key);
         }
+        self.enqueue(topic, record)?;
+        self.failure()
+    }
+
+    /// Hands a record to librdkafka, waiting while its queue is full (backpressure).
+    fn enqueue<K: ToBytes + ?Sized, P: ToBytes + ?Sized>(
+        &self,
+        topic: &str,
+        mut record: BaseRecord<'_, K, P, usize>,
+    ) -> Result<(), String> {
         loop {
             match self.producer.send(record) {
                 Ok(()) => break,
@@ -821,7 +831,7 @@ impl KafkaWriter {
             }
         }
         self.producer.poll(Duration::ZERO);
-        self.failure()
+        Ok(())
     }
 
     /// Queues one changelog record for `partition`, tagged with the checkpoint's batch id; a
@@ -840,18 +850,7 @@ impl KafkaWriter {
         if let Some(value) = value {
             record = record.payload(value);
         }
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
-                    record = returned;
-                    self.producer.poll(Duration::from_millis(10));
-                }
-                Err((error, _)) => return Err(describe(&format!("producing to `{topic}`"), &error)),
-            }
-        }
-        self.producer.poll(Duration::ZERO);
-        Ok(())
+        self.enqueue(topic, record)
     }
 
     /// The largest offset of a delivered changelog record of `partition`.

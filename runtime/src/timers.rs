@@ -196,14 +196,12 @@ impl TimerQueue {
                 taken.extend(queue.into_iter().map(|((_, sequence), timer)| (sequence, timer)));
             }
         }
-        {
-            let queue = &mut self.processing_timers;
-            let moving: Vec<(i64, u64)> =
-                queue.keys().filter(|(_, sequence)| !keep(shard_of(*sequence))).copied().collect();
-            for key in moving {
-                if let Some(timer) = queue.remove(&key) {
-                    taken.push((key.1, timer));
-                }
+        let queue = &mut self.processing_timers;
+        let moving: Vec<(i64, u64)> =
+            queue.keys().filter(|(_, sequence)| !keep(shard_of(*sequence))).copied().collect();
+        for key in moving {
+            if let Some(timer) = queue.remove(&key) {
+                taken.push((key.1, timer));
             }
         }
         self.added.retain(|(_, _, sequence)| keep(shard_of(*sequence)));
@@ -458,5 +456,39 @@ mod tests {
         assert_eq!(restored.changes(), TimerChanges::default());
         assert_eq!(restored.pop_next().map(|fired| fired.node), Some(3));
         assert_eq!(restored.changes().removed, vec![2]);
+    }
+
+    #[test]
+    fn shards_number_their_timers_fire_by_their_own_watermark_and_move_out_and_back() {
+        let mut queue = TimerQueue::new();
+        queue.track_changes();
+        queue.schedule_in(1, timer(1, 10, TimeDomain::Event));
+        queue.schedule_in(2, timer(2, 5, TimeDomain::Event));
+        queue.schedule_in(1, timer(3, 20, TimeDomain::Event));
+        queue.schedule(timer(4, 1, TimeDomain::Event));
+        let sequences: Vec<u64> = queue.iter().map(|(sequence, _)| sequence).collect();
+        assert!(sequences.contains(&(1 << SHARD_SHIFT)) && sequences.contains(&((1 << SHARD_SHIFT) + 1)));
+        assert!(sequences.contains(&(2 << SHARD_SHIFT)) && sequences.contains(&0));
+        assert_eq!((queue.shard_counter(1), queue.shard_counter(2), queue.next_sequence()), (2, 1, 1));
+        // Shard 1's watermark does not fire shard 2's earlier timer.
+        assert_eq!(queue.pop_due_event_in(1, 15).map(|fired| fired.node), Some(1));
+        assert!(queue.pop_due_event_in(1, 15).is_none());
+        assert_eq!(queue.pop_due_event_in(2, 6).map(|fired| fired.node), Some(2));
+        // The partition of shard 1 moves away: its timer leaves the queue unfired.
+        let taken = queue.take_shards(|shard| shard != 1);
+        assert_eq!(taken.iter().map(|(_, timer)| timer.node).collect::<Vec<_>>(), vec![3]);
+        assert_eq!(queue.len(), 1);
+        assert!(queue.changes().added.iter().all(|(sequence, _)| shard_of(*sequence) != 1));
+        // It comes back with a changelog saying the previous owner registered two more and fired
+        // the taken one: numbering continues after theirs.
+        let (sequence, back) = taken.into_iter().next().expect("taken");
+        queue.restore(sequence, back, 0);
+        queue.set_shard_counter(1, 4);
+        queue.forget(&std::iter::once(sequence).collect());
+        queue.schedule_in(1, timer(5, 30, TimeDomain::Event));
+        assert!(queue.iter().any(|(sequence, timer)| timer.node == 5 && sequence == (1 << SHARD_SHIFT) + 4));
+        assert_eq!(queue.pop_due_event_in(1, i64::MAX).map(|fired| fired.node), Some(5));
+        assert_eq!(queue.pop_next().map(|fired| fired.node), Some(4));
+        assert!(queue.is_empty());
     }
 }
