@@ -68,8 +68,9 @@ pub struct RunOptions {
     /// Write every sink to `DIR/<node-id>.jsonl` and dead letters to `DIR/_dead_letter.jsonl`.
     #[arg(long = "output", value_name = "DIR")]
     pub output: Option<PathBuf>,
-    /// Write dead letters to this file instead of stderr (or of `DIR/_dead_letter.jsonl`).
-    #[arg(long = "dead-letter", value_name = "PATH")]
+    /// Write dead letters to this file instead of stderr (or of `DIR/_dead_letter.jsonl`), or
+    /// with `kafka:TOPIC` to that topic, with the reason and the source coordinates as headers.
+    #[arg(long = "dead-letter", value_name = "PATH|kafka:TOPIC", env = "PULSE_DEAD_LETTER")]
     pub dead_letter: Option<PathBuf>,
     /// Do not print the summary line at exit.
     #[arg(long = "quiet", short = 'q')]
@@ -165,6 +166,8 @@ pub enum Destination {
     Network,
     /// Suppressed (`bootstrap`): written nowhere.
     Discard,
+    /// Dead letters produced to this Kafka topic (`--dead-letter kafka:TOPIC`).
+    Kafka(String),
 }
 
 impl Destination {
@@ -184,6 +187,7 @@ impl Destination {
             Destination::File(path) => path.display().to_string(),
             Destination::Network => "network".to_string(),
             Destination::Discard => "discarded".to_string(),
+            Destination::Kafka(topic) => format!("kafka:{topic}"),
         }
     }
 }
@@ -284,7 +288,11 @@ pub fn resolve_outputs(
         })
         .collect::<Result<Vec<_>, String>>()?;
     let dead_letter = match (dead_letter_path, output_dir) {
-        (Some(path), _) => Destination::from_path(path),
+        (Some(path), _) => match path.to_str().and_then(|text| text.strip_prefix("kafka:")) {
+            Some("") => return Err("--dead-letter kafka:TOPIC needs a topic name".to_string()),
+            Some(topic) => Destination::Kafka(topic.to_string()),
+            None => Destination::from_path(path),
+        },
         (None, Some(dir)) => Destination::File(dir.join("_dead_letter.jsonl")),
         (None, None) => Destination::Stderr,
     };
@@ -434,5 +442,15 @@ mod tests {
         assert_eq!(destinations, vec![Destination::Stdout, Destination::File(PathBuf::from("f.jsonl"))]);
         assert_eq!(dead_letter, Destination::File(PathBuf::from("dead.jsonl")));
         assert_eq!(resolve_outputs(&[], None, None).expect("valid").1, Destination::Stderr);
+    }
+
+    #[test]
+    fn dead_letters_go_to_a_kafka_topic_when_named_so() {
+        let dir = Some(Path::new("dir"));
+        let (_, dead_letter) = resolve_outputs(&[], dir, Some(Path::new("kafka:pulse-dead"))).expect("valid");
+        assert_eq!(dead_letter, Destination::Kafka("pulse-dead".to_string()));
+        assert_eq!(dead_letter.label(), "kafka:pulse-dead");
+        let error = resolve_outputs(&[], None, Some(Path::new("kafka:"))).expect_err("no topic");
+        assert!(error.contains("needs a topic name"), "{error}");
     }
 }

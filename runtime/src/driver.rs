@@ -37,6 +37,8 @@ const MEMORY_SNAPSHOT_FILE: &str = "memory.snapshot";
 /// Checkpoint interval when neither the command line nor the pipeline sets one.
 const DEFAULT_CHECKPOINT_INTERVAL_MS: u64 = 10_000;
 /// How long a Kafka source waits for a record when it is the only source with input left.
+/// The node name in the `pulse-id` of dead letters produced to Kafka.
+const DEAD_LETTER_NODE: &str = "_dead_letter";
 const KAFKA_IDLE_POLL: Duration = Duration::from_millis(100);
 
 /// Where the current step's records come from: names the `pulse-id` of Kafka output.
@@ -81,7 +83,10 @@ pub struct Context {
     /// (sink index, pool) of every live api-sink.
     api: Vec<(usize, ApiClient)>,
     pipeline_name: &'static str,
+    /// The writer of the dead letters, or `usize::MAX` when they go to Kafka.
     dead_letter_writer: usize,
+    /// (producer, topic) when dead letters go to a Kafka topic.
+    dead_letter_kafka: Option<(usize, String)>,
     sink_counts: Vec<u64>,
     dead_letter_count: u64,
     dropped_count: u64,
@@ -165,6 +170,22 @@ impl Context {
             return;
         };
         self.sink_counts[sink] += 1;
+        self.produce(producer, topic, key, value, self.sink_nodes[sink], None);
+    }
+
+    /// Produces one record of the current step through `producer` (the shard's own with
+    /// tasks). Headers: `pulse-id` (origin, `node`, output index); for a dead letter (`reason`
+    /// given) also `pulse-reason` and the source coordinates (`pulse-source-topic`,
+    /// `-partition`, `-offset` for a Kafka record, `pulse-origin` always).
+    fn produce(
+        &mut self,
+        producer: usize,
+        topic: &str,
+        key: Option<&str>,
+        value: &str,
+        node: &str,
+        reason: Option<&str>,
+    ) {
         let index = self.origin_outputs;
         self.origin_outputs += 1;
         if self.kafka_muted {
@@ -175,12 +196,22 @@ impl Context {
             Origin::Kafka { topic, partition, offset } => format!("{topic}/{partition}/{offset}"),
             Origin::Timer { sequence } => format!("timer/{sequence}"),
         };
-        let id = kafka::record_id(&origin, self.sink_nodes[sink], index);
+        let id = kafka::record_id(&origin, node, index);
+        let mut headers: Vec<(&str, String)> = vec![("pulse-id", id)];
+        if let Some(reason) = reason {
+            headers.push(("pulse-reason", reason.to_string()));
+            headers.push(("pulse-origin", origin));
+            if let Origin::Kafka { topic, partition, offset } = &self.origin {
+                headers.push(("pulse-source-topic", topic.clone()));
+                headers.push(("pulse-source-partition", partition.to_string()));
+                headers.push(("pulse-source-offset", offset.to_string()));
+            }
+        }
         let writer = match self.task_writers.get_mut(&self.shard).and_then(|writers| writers.get_mut(producer)) {
             Some(Some(writer)) => writer,
             _ => &mut self.kafka[producer],
         };
-        if let Err(error) = writer.send(topic, key, value, &id) {
+        if let Err(error) = writer.send(topic, key, value, &headers) {
             self.io_error.get_or_insert(error);
         }
     }
@@ -257,6 +288,13 @@ impl Context {
         }
         text.push('}');
         self.dead_letter_count += 1;
+        if let Some((producer, topic)) = &self.dead_letter_kafka {
+            let (producer, topic) = (*producer, topic.clone());
+            let text = std::mem::take(&mut self.dead_letter_text);
+            self.produce(producer, &topic, None, &text, DEAD_LETTER_NODE, Some(reason));
+            self.dead_letter_text = text;
+            return;
+        }
         let writer_idx = self.dead_letter_writer;
         self.written[writer_idx] += self.dead_letter_text.len() as u64 + 1;
         if let Err(error) = self.writers[writer_idx].write_line(self.dead_letter_text.as_bytes()) {
@@ -997,7 +1035,12 @@ fn execute_with<P: Pipeline>(
             api.push((sink_idx, ApiClient::start(settings)));
         }
     }
+    let dead_letter_topic = match &dead_letter_destination {
+        Destination::Kafka(topic) => Some(topic.clone()),
+        _ => None,
+    };
     let kafka_live = input_paths.contains(&Input::Kafka)
+        || dead_letter_topic.is_some()
         || sink_destinations.iter().zip(spec.sinks).any(|(destination, sink)| {
             *destination == Destination::Network && matches!(sink.kind, SinkKind::Kafka { .. })
         });
@@ -1022,6 +1065,34 @@ fn execute_with<P: Pipeline>(
             sink_kafka[sink_idx] = Some((index, topic));
         }
     }
+    // Dead letters go through a producer for the brokers of the first Kafka source (else sink),
+    // in the transactions when there are any: those of an exactly-once sink or of the tasks.
+    let dead_letter_kafka = dead_letter_topic.map(|topic| {
+        let source_brokers =
+            spec.sources.iter().zip(&input_paths).find_map(|(source, input)| match (input, source.kind) {
+                (Input::Kafka, SourceKind::Kafka { brokers, .. }) => Some(brokers),
+                _ => None,
+            });
+        let sink_brokers = spec.sinks.iter().zip(&sink_kafka).find_map(|(sink, live)| match (live, sink.kind) {
+            (Some(_), SinkKind::Kafka { brokers, .. }) => Some(brokers),
+            _ => None,
+        });
+        let brokers = source_brokers.or(sink_brokers).flatten();
+        let tasks_possible = spec.sources.len() == 1
+            && input_paths == [Input::Kafka]
+            && matches!(state, StateBackend::Rocks(_))
+            && bootstrap_topics.is_none();
+        let transactional = tasks_possible || producer_keys.iter().any(|(_, _, transactional)| *transactional);
+        let index = match producer_keys.iter().position(|(b, c, _)| *b == brokers && c.is_none()) {
+            Some(index) => index,
+            None => {
+                producer_keys.push((brokers, None, false));
+                producer_keys.len() - 1
+            }
+        };
+        producer_keys[index].2 |= transactional;
+        (index, topic)
+    });
     let no_brokers = |node: &str| {
         RunError::Usage(format!(
             "`{node}` names no Kafka brokers: set `brokers` in the pipeline or PULSE_KAFKA_BROKERS in the environment"
@@ -1038,6 +1109,13 @@ fn execute_with<P: Pipeline>(
             return Err(no_brokers(source.node));
         }
     }
+    if let (Some((producer, _)), None) = (&dead_letter_kafka, &kafka_env.brokers) {
+        if producer_keys[*producer].0.is_none() {
+            return Err(RunError::Usage(
+                "dead letters to Kafka need brokers: set PULSE_KAFKA_BROKERS or `brokers` on a Kafka node".to_string(),
+            ));
+        }
+    }
     let instance = std::env::var("PULSE_INSTANCE_ID").unwrap_or_else(|_| "0".to_string());
     let mut kafka_writers = Vec::with_capacity(producer_keys.len());
     for (index, (brokers, compression, transactional)) in producer_keys.iter().enumerate() {
@@ -1050,7 +1128,10 @@ fn execute_with<P: Pipeline>(
         };
         kafka_writers.push(KafkaWriter::open(&kafka_env, &settings).map_err(RunError::Io)?);
     }
-    let dead_letter_writer = writer_for(&dead_letter_destination);
+    let dead_letter_writer = match dead_letter_destination {
+        Destination::Kafka(_) => usize::MAX,
+        _ => writer_for(&dead_letter_destination),
+    };
     let mut writers = Vec::with_capacity(destinations.len());
     let mut written = Vec::with_capacity(destinations.len());
     for destination in &destinations {
@@ -1173,6 +1254,7 @@ fn execute_with<P: Pipeline>(
         api,
         pipeline_name: spec.name,
         dead_letter_writer,
+        dead_letter_kafka,
         sink_counts: vec![0; spec.sinks.len()],
         dead_letter_count: 0,
         dropped_count: 0,

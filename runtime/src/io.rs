@@ -102,8 +102,8 @@ impl OutputWriter {
             Destination::File(path) => {
                 OutputWriter::File(BufWriter::with_capacity(BUFFER_CAPACITY, File::create(path)?))
             }
-            Destination::Network => {
-                return Err(io::Error::new(io::ErrorKind::InvalidInput, "a network sink has no file writer"))
+            Destination::Network | Destination::Kafka(_) => {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, "a network output has no file writer"))
             }
             Destination::Discard => OutputWriter::Discard,
         })

@@ -802,9 +802,17 @@ impl KafkaWriter {
         Ok(KafkaWriter { producer, context, transactional, transactional_id })
     }
 
-    /// Queues one record; waits while librdkafka's queue is full (backpressure).
-    pub fn send(&mut self, topic: &str, key: Option<&str>, value: &str, id: &str) -> Result<(), String> {
-        let headers = OwnedHeaders::new().insert(Header { key: "pulse-id", value: Some(id) });
+    /// Queues one record with `headers`; waits while librdkafka's queue is full (backpressure).
+    pub fn send(
+        &mut self,
+        topic: &str,
+        key: Option<&str>,
+        value: &str,
+        headers: &[(&str, String)],
+    ) -> Result<(), String> {
+        let headers = headers.iter().fold(OwnedHeaders::new_with_capacity(headers.len()), |all, (name, value)| {
+            all.insert(Header { key: name, value: Some(value.as_str()) })
+        });
         let mut record: BaseRecord<'_, str, str, usize> =
             BaseRecord::with_opaque_to(topic, 0).payload(value).headers(headers);
         if let Some(key) = key {

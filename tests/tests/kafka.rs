@@ -2,7 +2,9 @@
 //! scripts/install-deps.sh, started here on a loopback port with memory storage).
 //!
 //! - A run over a 4-partition topic produces, with `read_committed`, exactly the records the
-//!   file-based run of the same pipeline writes, each with a distinct `pulse-id` header.
+//!   file-based run of the same pipeline writes, each with a distinct `pulse-id` header; the
+//!   records it rejects go to a dead-letter topic with headers naming the reason and the source
+//!   record.
 //! - A streaming run stopped by SIGTERM, then restarted with more input, continues from its
 //!   checkpoint: keyed state carries over and nothing of the first half is produced again.
 //! - Streaming runs in one consumer group, SIGKILLed at seeded random moments while input
@@ -122,8 +124,8 @@ impl Broker {
     fn produce(&self, topic: &str, events: &[String]) {
         let producer: BaseProducer = self.config().set("enable.idempotence", "true").create().expect("producer");
         for event in events {
-            let value: serde_json::Value = serde_json::from_str(event).expect("JSON event");
-            let key = value["userId"].as_str().unwrap_or("none").to_string();
+            let value: Option<serde_json::Value> = serde_json::from_str(event).ok();
+            let key = value.as_ref().and_then(|value| value["userId"].as_str()).unwrap_or("none").to_string();
             let mut record = BaseRecord::to(topic).key(&key).payload(event.as_str());
             loop {
                 match producer.send(record) {
@@ -140,6 +142,39 @@ impl Broker {
 
     /// Every record of `topic` visible to `read_committed`: (pulse-id, key, value).
     fn read_all(&self, topic: &str) -> Vec<(String, String, String)> {
+        self.read_records(topic)
+            .into_iter()
+            .map(|record| {
+                let id = record.headers.get("pulse-id").cloned().expect("every record has a pulse-id header");
+                (id, record.key, record.value)
+            })
+            .collect()
+    }
+
+    /// The value of the record at `offset` of `partition`.
+    fn read_one(&self, topic: &str, partition: i32, offset: i64) -> String {
+        let consumer: BaseConsumer = self
+            .config()
+            .set("group.id", format!("reader-one-{}", std::process::id()))
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let mut assignment = rdkafka::TopicPartitionList::new();
+        assignment.add_partition_offset(topic, partition, rdkafka::Offset::Offset(offset)).expect("offset");
+        consumer.assign(&assignment).expect("assign");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            assert!(Instant::now() < deadline, "no record at {topic}/{partition}/{offset}");
+            if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+                let message = message.expect("consume");
+                assert_eq!(message.offset(), offset, "the first record read is the one asked for");
+                return String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned();
+            }
+        }
+    }
+
+    /// Every record of `topic` visible to `read_committed`.
+    fn read_records(&self, topic: &str) -> Vec<Record> {
         let consumer: BaseConsumer = self
             .config()
             .set("group.id", format!("reader-{}", std::process::id()))
@@ -175,18 +210,31 @@ impl Broker {
             last = Instant::now();
             let message = message.expect("consume");
             next.insert(message.partition(), message.offset() + 1);
-            let id = message
+            let headers = message
                 .headers()
-                .and_then(|headers| headers.iter().find(|header| header.key == "pulse-id"))
-                .and_then(|header| header.value)
-                .map(|value| String::from_utf8_lossy(value).into_owned())
-                .expect("every record has a pulse-id header");
+                .map(|headers| {
+                    headers
+                        .iter()
+                        .map(|header| {
+                            let value = String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned();
+                            (header.key.to_string(), value)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
             let key = message.key().map(|key| String::from_utf8_lossy(key).into_owned()).unwrap_or_default();
             let value = String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned();
-            out.push((id, key, value));
+            out.push(Record { headers, key, value });
         }
         out
     }
+}
+
+/// One record as a consumer sees it.
+struct Record {
+    headers: BTreeMap<String, String>,
+    key: String,
+    value: String,
 }
 
 impl Drop for Broker {
@@ -282,21 +330,58 @@ fn exactly_once_topic_to_topic_equals_the_file_run() {
     let broker = Broker::start();
     broker.create_topic("e2e-in", 4);
     broker.create_topic("e2e-out", 4);
-    let input = events(400);
+    broker.create_topic("e2e-dead", 1);
+    let mut input = events(400);
+    // Records the source rejects (G9, G10) go to the dead-letter topic.
+    let rejected = [
+        "not json at all",
+        "[1, 2, 3]",
+        r#"{"event_name":"click","userId":"u1","n":"seven","ts":1700000000000}"#,
+        r#"{"event_name":"click","userId":"u2","n":7}"#,
+    ];
+    input.splice(100..100, rejected.iter().map(|line| line.to_string()));
     broker.produce("e2e-in", &input);
     let dir = tempfile::tempdir().expect("temp dir");
     let expected = reference(&input, dir.path());
 
-    let dead = dir.path().join("dead.jsonl");
     let output = run_command(&broker, &dir.path().join("state"), &["--until-end", "--checkpoint-every", "100"])
         .env_remove("PULSE_QUIET")
-        .arg("--dead-letter")
-        .arg(&dead)
+        .env("PULSE_DEAD_LETTER", "kafka:e2e-dead")
         .output()
         .expect("binary runs");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let dead = std::fs::read_to_string(&dead).unwrap_or_default();
-    assert!(dead.is_empty(), "dead letters: {}", dead.lines().take(3).collect::<Vec<_>>().join("\n"));
+
+    // The dead letters equal the file run's (event and reason category, G51), and their headers
+    // name the reason and the exact source record.
+    let category = |reason: &str| reason.split(':').next().unwrap_or_default().trim().to_string();
+    let letter = |text: &str| -> (String, serde_json::Value) {
+        let value: serde_json::Value = serde_json::from_str(text).expect("a dead letter is JSON");
+        (category(value["reason"].as_str().expect("reason")), value["event"].clone())
+    };
+    let reference_dead = std::fs::read_to_string(dir.path().join("reference/_dead_letter.jsonl")).expect("file run");
+    let mut expected_dead: Vec<_> = reference_dead.lines().map(letter).collect();
+    let records = broker.read_records("e2e-dead");
+    let mut actual_dead: Vec<_> = records.iter().map(|record| letter(&record.value)).collect();
+    expected_dead.sort_by_key(|(category, event)| format!("{category} {event}"));
+    actual_dead.sort_by_key(|(category, event)| format!("{category} {event}"));
+    assert_eq!(expected_dead.len(), rejected.len(), "the file run rejects every bad record: {reference_dead}");
+    assert_eq!(actual_dead, expected_dead, "dead letters in Kafka and in the file run");
+    for record in &records {
+        let value: serde_json::Value = serde_json::from_str(&record.value).expect("JSON");
+        let header = |name: &str| record.headers.get(name).cloned().unwrap_or_else(|| panic!("no `{name}` header"));
+        assert_eq!(header("pulse-reason"), value["reason"].as_str().expect("reason"));
+        assert_eq!(header("pulse-source-topic"), "e2e-in");
+        let partition: i32 = header("pulse-source-partition").parse().expect("partition number");
+        let offset: i64 = header("pulse-source-offset").parse().expect("offset number");
+        assert_eq!(header("pulse-origin"), format!("e2e-in/{partition}/{offset}"));
+        let source = broker.read_one("e2e-in", partition, offset);
+        // G9: an unparseable record is carried as its raw text, any other as its value.
+        let event = match category(&header("pulse-reason")).as_str() {
+            "invalid-json" => serde_json::Value::String(source),
+            _ => serde_json::from_str(&source).expect("the rejected record parses"),
+        };
+        assert_eq!(value["event"], event, "the coordinates name the rejected record");
+    }
 
     let records = broker.read_all("e2e-out");
     let mut ids: Vec<&String> = records.iter().map(|(id, _, _)| id).collect();
