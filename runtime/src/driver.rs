@@ -2149,8 +2149,10 @@ impl<P: Pipeline> Driver<'_, P> {
             self.state_size = cx.state.size();
         }
         let mut consumer_lag = Vec::new();
+        let mut source_pauses = Vec::new();
         for (source, reader) in P::SPEC.sources.iter().zip(&self.readers) {
             if let Reader::Kafka(reader) = reader {
+                source_pauses.push((source.node, reader.pauses()));
                 consumer_lag.extend(
                     reader.lag().into_iter().map(|(topic, partition, lag)| (source.node, topic, partition, lag)),
                 );
@@ -2185,6 +2187,7 @@ impl<P: Pipeline> Driver<'_, P> {
             sinks,
             watermark: self.watermarks.pipeline_watermark(),
             consumer_lag,
+            source_pauses,
             checkpoints: stats.checkpoints,
             checkpoint_failures: self.checkpoint_failures,
             checkpoint_last: stats.last,

@@ -13,17 +13,18 @@
 //! or timer), the node and the output index, so a consumer can drop replays of aborted
 //! transactions on brokers that do not filter them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, ConsumerGroupMetadata};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Headers, OwnedHeaders, ToBytes};
+use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage, ToBytes};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
@@ -311,9 +312,76 @@ pub enum Polled {
     End,
 }
 
+/// With no poll for this long (a sink blocking the pipeline: Redis down, a full HTTP queue, a
+/// slow commit or restore), the source pauses its partitions and a thread of its own keeps
+/// polling: nothing more is fetched, and the group does not evict the member for exceeding
+/// `max.poll.interval.ms`. The next poll of the driver resumes them.
+const PAUSE_AFTER: Duration = Duration::from_secs(2);
+/// How often the keep-alive thread looks at the driver's last poll.
+const KEEP_ALIVE_TICK: Duration = Duration::from_millis(200);
+/// At most this many records are kept from the keep-alive thread's polls (only records fetched
+/// before the pause can arrive; the bound holds whatever librdkafka does).
+const STASH_LIMIT: usize = 10_000;
+
+/// What the driver's polls and the keep-alive thread share; either polls the consumer only
+/// while holding it, so records keep their order.
+struct Gate {
+    /// When the driver last polled.
+    last_poll: Instant,
+    /// Since when the partitions are paused, and how many.
+    paused: Option<(Instant, usize)>,
+    /// What the keep-alive thread's polls received, handed to the driver first.
+    stash: VecDeque<Result<OwnedMessage, KafkaError>>,
+    /// Times the source paused.
+    pauses: u64,
+}
+
+fn lock_gate(gate: &Mutex<Gate>) -> MutexGuard<'_, Gate> {
+    gate.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The keep-alive thread (see `PAUSE_AFTER`).
+fn keep_alive(consumer: &BaseConsumer<SourceContext>, gate: &Mutex<Gate>, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(KEEP_ALIVE_TICK);
+        let mut gate = lock_gate(gate);
+        if gate.last_poll.elapsed() < PAUSE_AFTER {
+            continue;
+        }
+        // Everything assigned, including partitions assigned while paused.
+        if let Ok(assignment) = consumer.assignment() {
+            let count = assignment.count();
+            if count > 0 && gate.paused.is_none_or(|(_, paused)| paused != count) {
+                if let Err(error) = consumer.pause(&assignment) {
+                    tracing::warn!("{}", describe("pausing partitions", &error));
+                }
+                if gate.paused.is_none() {
+                    gate.pauses += 1;
+                    tracing::info!(
+                        "kafka: no poll for {} ms (a sink or a checkpoint is holding the pipeline): paused {count} partitions",
+                        gate.last_poll.elapsed().as_millis()
+                    );
+                }
+                let since = gate.paused.map_or_else(Instant::now, |(since, _)| since);
+                gate.paused = Some((since, count));
+            }
+        }
+        // Serves the group protocol and `max.poll.interval.ms`; keeps whatever arrives.
+        while gate.stash.len() < STASH_LIMIT {
+            match consumer.poll(Duration::ZERO) {
+                None => break,
+                Some(polled) => gate.stash.push_back(polled.map(|message| message.detach())),
+            }
+        }
+    }
+}
+
 /// One kafka-source's consumer.
 pub struct KafkaReader {
-    consumer: BaseConsumer<SourceContext>,
+    consumer: Arc<BaseConsumer<SourceContext>>,
+    gate: Arc<Mutex<Gate>>,
+    /// Stops and joins the keep-alive thread.
+    keep_alive: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
     /// `--until-end`: the high watermark of every partition at start.
     end: Option<Offsets>,
     /// Partitions whose records below the offset were committed by a transaction the local
@@ -346,6 +414,10 @@ impl Drop for KafkaReader {
     fn drop(&mut self) {
         // Closing the consumer revokes its partitions through the callback: answer at once.
         self.consumer.context().closing.store(true, Ordering::Relaxed);
+        if let Some((stop, thread)) = self.keep_alive.take() {
+            stop.store(true, Ordering::Relaxed);
+            let _ = thread.join();
+        }
     }
 }
 
@@ -474,7 +546,20 @@ impl KafkaReader {
             }
         }
         let partition_count = partitions.iter().map(|(_, partition)| partition + 1).max().unwrap_or(0);
+        let consumer = Arc::new(consumer);
+        let gate =
+            Arc::new(Mutex::new(Gate { last_poll: Instant::now(), paused: None, stash: VecDeque::new(), pauses: 0 }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (consumer, gate, stop) = (Arc::clone(&consumer), Arc::clone(&gate), Arc::clone(&stop));
+            std::thread::Builder::new()
+                .name(format!("kafka-{}", settings.node))
+                .spawn(move || keep_alive(&consumer, &gate, &stop))
+                .map_err(|error| format!("kafka: starting the keep-alive thread: {error}"))?
+        };
         Ok(KafkaReader {
+            gate,
+            keep_alive: Some((stop, thread)),
             group,
             partition_count,
             topics: settings.topics.iter().map(|topic| topic.to_string()).collect(),
@@ -497,7 +582,43 @@ impl KafkaReader {
         if self.reached_end() {
             return Ok(Polled::End);
         }
-        match self.consumer.poll(timeout) {
+        let gate = Arc::clone(&self.gate);
+        let mut gate = lock_gate(&gate);
+        gate.last_poll = Instant::now();
+        if let Some((since, count)) = gate.paused.take() {
+            if let Ok(assignment) = self.consumer.assignment() {
+                if let Err(error) = self.consumer.resume(&assignment) {
+                    tracing::warn!("{}", describe("resuming partitions", &error));
+                }
+            }
+            tracing::info!("kafka: resumed {count} partitions after {} ms paused", since.elapsed().as_millis());
+        }
+        match gate.stash.pop_front() {
+            Some(polled) => {
+                drop(gate);
+                self.take(Some(polled), line)
+            }
+            None => {
+                // The record borrows the consumer: a handle of its own leaves `self` free.
+                let consumer = Arc::clone(&self.consumer);
+                let polled = consumer.poll(timeout);
+                drop(gate);
+                self.take(polled, line)
+            }
+        }
+    }
+
+    /// Times the source paused its partitions while the pipeline was held up.
+    pub fn pauses(&self) -> u64 {
+        lock_gate(&self.gate).pauses
+    }
+
+    fn take<M: Message>(
+        &mut self,
+        polled: Option<Result<M, KafkaError>>,
+        line: &mut Vec<u8>,
+    ) -> Result<Polled, String> {
+        match polled {
             None => Ok(if self.reached_end() { Polled::End } else { Polled::Idle }),
             // Broker connections come and go; librdkafka reconnects by itself, and the run waits
             // for it (as it waits for Redis) instead of failing.

@@ -48,6 +48,8 @@ pub struct Snapshot {
     pub watermark: i64,
     /// (source node, topic, partition, lag in records) as the Kafka client last reported it.
     pub consumer_lag: Vec<(&'static str, String, i32, i64)>,
+    /// (source node, times it paused its partitions while the pipeline was held up).
+    pub source_pauses: Vec<(&'static str, u64)>,
     pub checkpoints: u64,
     pub checkpoint_failures: u64,
     pub checkpoint_last: Duration,
@@ -260,6 +262,13 @@ impl Collector for Exporter {
                 )
             }),
         )?;
+        family(
+            e,
+            "kafka_source_pauses",
+            "Times a kafka-source paused its partitions because the pipeline was held up (a blocked sink).",
+            MetricType::Counter,
+            snapshot.source_pauses.iter().map(|(node, pauses)| (vec![("node", node.to_string())], *pauses as f64)),
+        )?;
         counter(e, "checkpoints", "Checkpoints completed.", snapshot.checkpoints)?;
         counter(e, "checkpoint_failures", "Checkpoints that failed.", snapshot.checkpoint_failures)?;
         gauge(
@@ -355,6 +364,7 @@ mod tests {
             sinks: vec![SinkHealth { node: "keep", written: 2, ..SinkHealth::default() }],
             watermark: 1_000,
             consumer_lag: vec![("in", "events".to_string(), 3, 42)],
+            source_pauses: vec![("in", 2)],
             checkpoints: 2,
             ..Snapshot::default()
         });
@@ -364,6 +374,7 @@ mod tests {
         assert!(text.contains("pulse_node_records_dropped_total{node=\"keep\"} 1"), "{text}");
         assert!(text.contains("pulse_sink_records_written_total{node=\"keep\"} 2"), "{text}");
         assert!(text.contains("pulse_kafka_consumer_lag{node=\"in\",topic=\"events\",partition=\"3\"} 42"), "{text}");
+        assert!(text.contains("pulse_kafka_source_pauses_total{node=\"in\"} 2"), "{text}");
         assert!(text.contains("pulse_watermark_ms 1000"), "{text}");
         assert!(text.contains("pulse_checkpoints_total 2"), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");

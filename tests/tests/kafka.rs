@@ -13,10 +13,14 @@
 //! - Two streaming instances in one group share the partitions; after one is SIGKILLed the other
 //!   restores its state from the changelog topic and the deduplicated output is the file run's.
 //! - A SIGTERMed binary whose broker is gone exits within `PULSE_STOP_TIMEOUT`.
+//! - While Redis is down for longer than `max.poll.interval.ms`, the source pauses its
+//!   partitions and stays in the group (no eviction, no rebalance); once Redis is back it resumes
+//!   and every event reaches Redis.
 //! - `bootstrap --from kafka:TOPIC` stores every partition's position and gives the same live
 //!   output as a bootstrap from the same events in a file.
 
 mod build;
+mod redis_server;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -811,4 +815,88 @@ fn bootstrap_from_a_topic_matches_bootstrap_from_the_same_events_in_a_file() {
     let (live_topic, live_file) = (run_live("topic.sp"), run_live("file.sp"));
     assert!(live_topic.lines().count() > 10, "{live_topic}");
     assert_eq!(live_topic, live_file);
+}
+
+const PAUSE_PIPELINE: &str = r#"
+pipeline kafka-pause
+
+runtime {
+  readSetting: "earliest"
+}
+
+event {
+  userId: string
+  n: int
+  ts: timestamp
+}
+
+events: kafka-source("pause-in") {
+  brokers: "127.0.0.1:9"
+  groupId: "kafka-pause"
+  eventTime: ts
+}
+
+events
+  -> seen: redis-sink("SADD") {
+    key: "seen:{{ userId }}"
+    value: "{{ n }}"
+  }
+"#;
+
+/// A sink that blocks the pipeline (Redis down) longer than `max.poll.interval.ms` would get a
+/// member that stops polling evicted from its group; the source pauses its partitions and keeps
+/// polling instead, resumes when Redis is back, and loses nothing.
+#[test]
+fn a_blocked_sink_pauses_the_partitions_and_the_member_stays_in_the_group() {
+    let binary = build::build_text("kafka-pause.pulse", PAUSE_PIPELINE, None);
+    let broker = Broker::start();
+    broker.create_topic("pause-in", 2);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = redis_server::free_port();
+    // Persistent: the sets written before the outage survive the kill.
+    let mut redis = redis_server::Server::start(port, dir.path(), true);
+    let batch = |from: usize, to: usize| -> Vec<String> {
+        (from..to)
+            .map(|n| format!(r#"{{"userId":"u{}","n":{n},"ts":{}}}"#, n % 7, 1_700_000_000_000i64 + n as i64 * 1000))
+            .collect()
+    };
+    let total_in_redis = |redis: &redis_server::Server| -> usize {
+        let Some(mut connection) = redis.connection() else { return 0 };
+        (0..7).map(|user| redis_server::query::<usize>(&mut connection, &["SCARD", &format!("seen:u{user}")])).sum()
+    };
+
+    let log = dir.path().join("run.log");
+    let child = Command::new(&binary)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .args(["--checkpoint-interval", "500ms", "--redis-url", &redis.url()])
+        .env("PULSE_KAFKA_BROKERS", &broker.address)
+        .env("PULSE_KAFKA_PROP_SESSION_TIMEOUT_MS", "3000")
+        .env("PULSE_KAFKA_PROP_MAX_POLL_INTERVAL_MS", "4000")
+        .env_remove("PULSE_QUIET")
+        .env_remove("PULSE_LOG_FORMAT")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("binary runs");
+    let mut child = KillOnDrop(child);
+    broker.produce("pause-in", &batch(0, 100));
+    wait_for("the first events in Redis", 60, &mut [(&mut child.0, log.as_path())], || total_in_redis(&redis) >= 100);
+
+    // Redis goes away for three times `max.poll.interval.ms` while input keeps arriving.
+    redis.kill();
+    broker.produce("pause-in", &batch(100, 300));
+    std::thread::sleep(Duration::from_secs(12));
+    let mut redis = redis_server::Server::start(port, dir.path(), true);
+    broker.produce("pause-in", &batch(300, 400));
+    wait_for("every event in Redis", 90, &mut [(&mut child.0, log.as_path())], || total_in_redis(&redis) >= 400);
+    assert_eq!(total_in_redis(&redis), 400, "after the outage: every event once per set member");
+
+    let text = complete_lines(&log);
+    assert!(text.contains("kafka: no poll for"), "the source paused its partitions:\n{text}");
+    assert!(text.contains("kafka: resumed"), "the source resumed its partitions:\n{text}");
+    assert!(!text.to_lowercase().contains("maximum poll interval"), "the member was evicted for not polling:\n{text}");
+    let assignments = text.lines().filter(|line| line.contains(" assigned pause-in [")).count();
+    assert_eq!(assignments, 1, "no rebalance during the outage:\n{text}");
+    redis.kill();
 }
