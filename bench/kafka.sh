@@ -16,7 +16,9 @@
 #     consumer (read_committed) subtracts it from the wall clock when poll() returns the record.
 #     Systems: the direct path (producer -> consumer, no pipeline: the harness floor), Pulse
 #     (bench/kafka-latency.pulse) at-least-once (1 s checkpoints) and exactly-once (100 ms), and
-#     the passthrough baseline in both modes, plus LAT_EXTRA. A fresh broker per run; the first
+#     the passthrough baseline in both modes, plus LAT_EXTRA. Also available: pulse-keyed and
+#     pulse-repartition, the same with keyed state (a capping that passes everything) on a topic
+#     declared keyed by userId, and undeclared (through the repartition topic). A fresh broker per run; the first
 #     WARM seconds are left out; readiness is checked end to end with a probe before the stream
 #     starts.
 #  3. Recovery after SIGKILL: bench/kafka-recovery.pulse (keyed state in RocksDB, checkpoint every
@@ -80,7 +82,16 @@ KT="$ROOT/target/release/kafka-tools"
 cargo build --quiet --release -p pulsec --manifest-path "$ROOT/Cargo.toml"
 sed -e 's/exactly-once/at-least-once/' -e 's/^pipeline bench-kafka-latency$/pipeline bench-kafka-latency-alo/' \
     "$ROOT/bench/kafka-latency.pulse" > "$RUN/kafka-latency-alo.pulse"
-for src in "$ROOT"/bench/kafka-{w1,w2,latency,recovery}.pulse "$RUN/kafka-latency-alo.pulse"; do
+# Keyed state on the latency path (a capping that passes everything), with the topic declared
+# keyed by userId (as the producer keys it) and without: the second goes through the repartition
+# topic.
+sed -e 's/^pipeline bench-kafka-latency$/pipeline bench-kafka-latency-keyed/' \
+    -e 's/^events: kafka-source("kafka-lat-in")$/events: kafka-source("kafka-lat-in") { keyBy: userId }/' \
+    -e 's/^  -> users: filter(userId != null)$/&\n  -> cap: capping(1000000000, 1s) by userId/' \
+    "$ROOT/bench/kafka-latency.pulse" > "$RUN/kafka-latency-keyed.pulse"
+sed -e 's/^pipeline bench-kafka-latency-keyed$/pipeline bench-kafka-latency-repartition/' -e 's/ { keyBy: userId }$//' \
+    "$RUN/kafka-latency-keyed.pulse" > "$RUN/kafka-latency-repartition.pulse"
+for src in "$ROOT"/bench/kafka-{w1,w2,latency,recovery}.pulse "$RUN"/kafka-latency-{alo,keyed,repartition}.pulse; do
     name=$(basename "$src" .pulse)
     "$ROOT/target/release/pulsec" build "$src" -o "$KWORK/bench-$name" > "$RUN/build-$name.log" 2>&1 \
         || { cat "$RUN/build-$name.log"; exit 3; }
@@ -190,9 +201,13 @@ lat_run() {
     [[ $system == *@* ]] && interval_ms=${system#*@}
     case $kind in
         direct) out_topic=kafka-lat-in ;;
-        pulse-eos*|pulse-alo)
+        pulse-eos*|pulse-alo|pulse-keyed|pulse-repartition)
             local binary="$KWORK/bench-kafka-latency"
-            [ "$kind" = pulse-alo ] && binary="$KWORK/bench-kafka-latency-alo"
+            case $kind in
+                pulse-alo) binary="$KWORK/bench-kafka-latency-alo" ;;
+                pulse-keyed) binary="$KWORK/bench-kafka-latency-keyed" ;;
+                pulse-repartition) binary="$KWORK/bench-kafka-latency-repartition" ;;
+            esac
             rm -rf "$base.state"
             PULSE_KAFKA_GROUP_ID=$group "$KT" sample --out "$base.samples" --pidfile "$base.pid" --watch "$BROKER_PID" -- \
                 "$binary" run --state-dir "$base.state" --checkpoint-interval "${interval_ms}ms" --dead-letter "$base.dead.jsonl" \

@@ -212,6 +212,8 @@ pub fn plan_restore(
         .chain(nodes_with_state)
         .chain(saved.layouts.iter().map(|(node, _)| node))
         .filter(|node| !nodes.contains(&node.as_str()))
+        // `@...` is the runtime's own state (the repartition duplicate filter), not a node's.
+        .filter(|node| !node.starts_with('@'))
         .cloned()
         .collect();
     removed_nodes.sort();

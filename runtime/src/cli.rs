@@ -312,6 +312,7 @@ mod tests {
                 brokers: None,
                 group_id: None,
                 start: crate::KafkaStart::GroupOffsets,
+                partitioning: crate::KafkaPartitioning::AsIs,
             },
             max_out_of_orderness: 0,
         },

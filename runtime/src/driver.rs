@@ -27,10 +27,11 @@ use crate::kafka::{
 use crate::log;
 use crate::metrics::{self, Metrics, SinkHealth, Snapshot as MetricsSnapshot, PUBLISH_EVERY};
 use crate::redis_sink::{redis_url, RedisWriter};
+use crate::repartition::{self, RepartitionSettings, Repartitioner};
 use crate::state::{node_range, split_state_key, RocksStore, StateBackend, PROGRESS_KEY, STATE_PREFIX, TIMER_PREFIX};
 use crate::tasks::{shard_record_key, Marker, ShardRecord, Tasks, SHARD_RECORD_PREFIX};
 use crate::timers::{shard_of, watermark_during_timer, SourceWatermarks, TimerQueue};
-use crate::{DeadEvent, KafkaStart, Pipeline, SinkKind, SourceKind, TimeDomain, Timer};
+use crate::{DeadEvent, KafkaPartitioning, KafkaStart, Pipeline, SinkKind, SourceKind, TimeDomain, Timer};
 
 /// The memory backend's checkpoint file inside `--state-dir`.
 const MEMORY_SNAPSHOT_FILE: &str = "memory.snapshot";
@@ -44,9 +45,20 @@ const KAFKA_IDLE_POLL: Duration = Duration::from_millis(100);
 /// Where the current step's records come from: names the `pulse-id` of Kafka output.
 #[derive(Clone, Debug)]
 enum Origin {
-    Line { source: usize, line: u64 },
-    Kafka { topic: String, partition: i32, offset: i64 },
-    Timer { sequence: u64 },
+    Line {
+        source: usize,
+        line: u64,
+    },
+    /// `upstream`: the source record a repartitioned record copies.
+    Kafka {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        upstream: Option<(String, i32, i64)>,
+    },
+    Timer {
+        sequence: u64,
+    },
 }
 
 /// Set by SIGTERM/SIGINT: stop after the current step with a checkpoint.
@@ -191,17 +203,24 @@ impl Context {
         if self.kafka_muted {
             return;
         }
-        let origin = match &self.origin {
-            Origin::Line { source, line } => format!("{source}/{line}"),
-            Origin::Kafka { topic, partition, offset } => format!("{topic}/{partition}/{offset}"),
-            Origin::Timer { sequence } => format!("timer/{sequence}"),
+        // A repartitioned record is named by the source record it copies.
+        let source = match &self.origin {
+            Origin::Kafka { upstream: Some((topic, partition, offset)), .. }
+            | Origin::Kafka { topic, partition, offset, upstream: None } => Some((topic, partition, offset)),
+            _ => None,
+        };
+        let origin = match (&self.origin, source) {
+            (_, Some((topic, partition, offset))) => format!("{topic}/{partition}/{offset}"),
+            (Origin::Line { source, line }, _) => format!("{source}/{line}"),
+            (Origin::Timer { sequence }, _) => format!("timer/{sequence}"),
+            (Origin::Kafka { .. }, None) => unreachable!("a Kafka origin has a source record"),
         };
         let id = kafka::record_id(&origin, node, index);
         let mut headers: Vec<(&str, String)> = vec![("pulse-id", id)];
         if let Some(reason) = reason {
             headers.push(("pulse-reason", reason.to_string()));
             headers.push(("pulse-origin", origin));
-            if let Origin::Kafka { topic, partition, offset } = &self.origin {
+            if let Some((topic, partition, offset)) = source {
                 headers.push(("pulse-source-topic", topic.clone()));
                 headers.push(("pulse-source-partition", partition.to_string()));
                 headers.push(("pulse-source-offset", offset.to_string()));
@@ -211,7 +230,7 @@ impl Context {
             Some(Some(writer)) => writer,
             _ => &mut self.kafka[producer],
         };
-        if let Err(error) = writer.send(topic, key, value, &headers) {
+        if let Err(error) = writer.send(topic, key, value.as_bytes(), &headers) {
             self.io_error.get_or_insert(error);
         }
     }
@@ -735,7 +754,7 @@ fn open_tasks<P: Pipeline>(
     let StateBackend::Rocks(store) = &cx.state else { return Ok(None) };
     let io = |error: String| RunError::Io(format!("source `{}`: {error}", source.node));
     let topic = format!("{}-changelog", reader.group());
-    kafka::ensure_topic(env, brokers, &topic, reader.partition_count()).map_err(io)?;
+    kafka::ensure_topic(env, brokers, &topic, reader.partition_count(), "changelog").map_err(io)?;
     reader.clear_replay();
     let mut local = BTreeMap::new();
     for (key, value) in RocksStore::scan_prefix(store.db(), SHARD_RECORD_PREFIX).map_err(RunError::Io)? {
@@ -1173,7 +1192,7 @@ fn execute_with<P: Pipeline>(
                     RunError::Io(format!("cannot open input `{path}` of source `{}`: {error}", source.node))
                 })?)
             }
-            (Input::Kafka, SourceKind::Kafka { topics, brokers, group_id, start }) => {
+            (Input::Kafka, SourceKind::Kafka { topics, brokers, group_id, start, partitioning }) => {
                 let resume_offsets: Offsets = resume
                     .iter()
                     .flat_map(|resume| &resume.progress.kafka)
@@ -1204,8 +1223,59 @@ fn execute_with<P: Pipeline>(
                     settings.group_id = Some(&bootstrap_group);
                     env.group_id = None;
                 }
-                let reader = KafkaReader::open(&env, &settings, resume_offsets)
-                    .map_err(|error| RunError::Io(format!("source `{}`: {error}", source.node)))?;
+                // With state following partitions, records not keyed by the state's key are
+                // re-keyed through the repartition topic first, and the pipeline reads that.
+                let tasks_possible =
+                    matches!(durable, Some(Durable::Rocks)) && options.bootstrap.is_none() && spec.sources.len() == 1;
+                let source_error = |error: String| RunError::Io(format!("source `{}`: {error}", source.node));
+                let mut stage = None;
+                let repartition_topic;
+                let repartition_topics: [&str; 1];
+                match partitioning {
+                    KafkaPartitioning::Repartition { by } if tasks_possible => {
+                        if options.until_end {
+                            return Err(RunError::Usage(format!(
+                                "--until-end: source `{}` reads through a repartition topic, whose end is not known \
+                                 in advance; declare `keyBy` on the source if its topic is keyed by `{}`",
+                                source.node,
+                                by.join(".")
+                            )));
+                        }
+                        let group = kafka::group_name(&env, &settings);
+                        let (repartitioner, topic) = Repartitioner::start(&RepartitionSettings {
+                            env: &env,
+                            brokers,
+                            topics: settings.topics,
+                            group: &group,
+                            by,
+                            start,
+                            instance: &instance,
+                            checkpoint_interval_ms: interval_ms,
+                        })
+                        .map_err(source_error)?;
+                        tracing::info!(
+                            "kafka: source `{}` is re-keyed by `{}` through `{topic}` (see `pulsec describe`)",
+                            source.node,
+                            by.join(".")
+                        );
+                        repartition_topic = topic;
+                        repartition_topics = [repartition_topic.as_str()];
+                        settings.topics = &repartition_topics;
+                        settings.start = KafkaStart::Earliest;
+                        stage = Some(repartitioner);
+                    }
+                    KafkaPartitioning::Unpartitionable(reason) if tasks_possible => {
+                        tracing::warn!(
+                            "kafka: source `{}`: {reason}; with several instances, state of one key may be split between them",
+                            source.node
+                        );
+                    }
+                    _ => {}
+                }
+                let mut reader = KafkaReader::open(&env, &settings, resume_offsets).map_err(source_error)?;
+                if let Some(stage) = stage {
+                    reader.attach_repartitioner(stage);
+                }
                 Reader::Kafka(Box::new(reader))
             }
             (Input::Kafka, SourceKind::File { .. }) => {
@@ -1459,6 +1529,23 @@ struct Driver<'run, P> {
 }
 
 impl<P: Pipeline> Driver<'_, P> {
+    /// The duplicate filter of repartitioned records (see `repartition`): whether partition
+    /// `partition` already processed a copy of the source record `upstream`; records it as
+    /// processed otherwise, in the partition's shard (so the changelog carries it along).
+    fn copied_before(&mut self, partition: i32, upstream: &(String, i32, i64)) -> bool {
+        let (topic, origin_partition, offset) = upstream;
+        self.cx.set_shard(Tasks::shard(partition));
+        let key = repartition::seen_key(partition, topic, *origin_partition);
+        let state = self.cx.state();
+        let last =
+            state.get(repartition::SEEN_NODE, &key).and_then(|bytes| bytes.try_into().ok()).map(i64::from_be_bytes);
+        if last.is_some_and(|last| *offset <= last) {
+            return true;
+        }
+        state.put(repartition::SEEN_NODE, &key, offset.to_be_bytes().to_vec());
+        false
+    }
+
     /// The progress record of the current round boundary.
     fn progress(&self) -> Progress {
         let spec = &P::SPEC;
@@ -2006,9 +2093,9 @@ impl<P: Pipeline> Driver<'_, P> {
                                 slot += 1;
                                 continue;
                             }
-                            Polled::Record { topic, partition, offset } => {
+                            Polled::Record { topic, partition, offset, upstream } => {
                                 muted = reader.is_replay(&topic, partition, offset);
-                                origin = Origin::Kafka { topic, partition, offset };
+                                origin = Origin::Kafka { topic, partition, offset, upstream };
                                 // Counts as a line; the byte offset is not used for Kafka.
                                 line.len() + 1
                             }
@@ -2032,6 +2119,13 @@ impl<P: Pipeline> Driver<'_, P> {
                     continue;
                 }
                 slot += 1;
+                if let (Some(_), Origin::Kafka { partition, upstream: Some(upstream), .. }) = (&self.tasks, &origin) {
+                    if self.copied_before(*partition, upstream) {
+                        // A duplicate: dropped by design, only counted (G48).
+                        self.cx.dropped_count += 1;
+                        continue;
+                    }
+                }
                 self.positions[source].0 += length as u64;
                 self.positions[source].1 += 1;
                 let arrival = self.next_arrival;

@@ -79,6 +79,27 @@ impl KafkaEnv {
         })
     }
 
+    /// A consumer's configuration with its group timing (the caller sets the group and the
+    /// rest).
+    pub(crate) fn consumer_config(&self, brokers: Option<&str>) -> Result<ClientConfig, String> {
+        let mut config = self.config(brokers, Role::Consumer)?;
+        let property = |wanted: &str| self.properties.iter().find(|(name, _)| name == wanted).map(|(_, value)| value);
+        let session_ms = match property("session.timeout.ms") {
+            Some(value) => value.parse::<u64>().unwrap_or(10_000),
+            None => {
+                config.set("session.timeout.ms", "10000");
+                10_000
+            }
+        };
+        // A heartbeat at most every third of the session (Kafka's advice): librdkafka's default
+        // of 3 s would let a short session expire between two heartbeats, and the group would
+        // rebalance for nothing.
+        if property("heartbeat.interval.ms").is_none() {
+            config.set("heartbeat.interval.ms", (session_ms / 3).clamp(100, 3000).to_string());
+        }
+        Ok(config)
+    }
+
     fn config(&self, brokers: Option<&str>, role: Role) -> Result<ClientConfig, String> {
         let brokers = self.brokers.as_deref().or(brokers).ok_or(
             "no Kafka brokers: set `brokers` in the pipeline or PULSE_KAFKA_BROKERS in the environment".to_string(),
@@ -224,7 +245,7 @@ struct SourceContext {
 /// librdkafka's own log lines, through `tracing`: errors and warnings always; notices, info and
 /// debug output (the `debug` property) only when that property is set, so it can be switched on
 /// for one run with `PULSE_KAFKA_PROP_DEBUG=cgrp,...`.
-fn forward_log(level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+pub(crate) fn forward_log(level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
     use rdkafka::config::RDKafkaLogLevel as L;
     match level {
         L::Emerg | L::Alert | L::Critical | L::Error => tracing::error!("librdkafka {facility}: {message}"),
@@ -304,8 +325,9 @@ pub fn describe_partitions(partitions: &[(String, i32)]) -> String {
 
 /// What one poll of a source gave.
 pub enum Polled {
-    /// A record; its payload was appended to the line buffer.
-    Record { topic: String, partition: i32, offset: i64 },
+    /// A record; its payload was appended to the line buffer. `upstream`: the source record a
+    /// repartitioned record copies.
+    Record { topic: String, partition: i32, offset: i64, upstream: Option<(String, i32, i64)> },
     /// Nothing within the poll timeout.
     Idle,
     /// `--until-end`: every partition reached the end it had when the run started.
@@ -382,6 +404,8 @@ pub struct KafkaReader {
     gate: Arc<Mutex<Gate>>,
     /// Stops and joins the keep-alive thread.
     keep_alive: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+    /// The stage that fills the repartition topic this reader reads, when it reads one.
+    repartitioner: Option<crate::repartition::Repartitioner>,
     /// `--until-end`: the high watermark of every partition at start.
     end: Option<Offsets>,
     /// Partitions whose records below the offset were committed by a transaction the local
@@ -435,7 +459,7 @@ fn idle_timeout() -> Result<Duration, String> {
 const OUTAGE_REPORT_EVERY: Duration = Duration::from_secs(10);
 
 /// Consumer errors that only say brokers are unreachable for now.
-fn transient(code: RDKafkaErrorCode) -> bool {
+pub(crate) fn transient(code: RDKafkaErrorCode) -> bool {
     matches!(
         code,
         RDKafkaErrorCode::AllBrokersDown
@@ -459,34 +483,25 @@ pub struct SourceSettings<'a> {
     pub statistics: bool,
 }
 
+/// The consumer group of a source: `PULSE_KAFKA_GROUP_ID`, else its `groupId`, else
+/// `pulse-<pipeline>-<node>`.
+pub fn group_name(env: &KafkaEnv, settings: &SourceSettings<'_>) -> String {
+    env.group_id
+        .clone()
+        .or(settings.group_id.map(str::to_string))
+        .unwrap_or_else(|| format!("pulse-{}-{}", settings.pipeline, settings.node))
+}
+
 impl KafkaReader {
     pub fn open(env: &KafkaEnv, settings: &SourceSettings<'_>, resume: Offsets) -> Result<KafkaReader, String> {
-        let group = env
-            .group_id
-            .clone()
-            .or(settings.group_id.map(str::to_string))
-            .unwrap_or_else(|| format!("pulse-{}-{}", settings.pipeline, settings.node));
-        let mut config = env.config(settings.brokers, Role::Consumer)?;
+        let group = group_name(env, settings);
+        let mut config = env.consumer_config(settings.brokers)?;
         config
             .set("group.id", &group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("isolation.level", "read_committed")
             .set("enable.partition.eof", "false");
-        let property = |wanted: &str| env.properties.iter().find(|(name, _)| name == wanted).map(|(_, value)| value);
-        let session_ms = match property("session.timeout.ms") {
-            Some(value) => value.parse::<u64>().unwrap_or(10_000),
-            None => {
-                config.set("session.timeout.ms", "10000");
-                10_000
-            }
-        };
-        // A heartbeat at most every third of the session (Kafka's advice): librdkafka's default
-        // of 3 s would let a short session expire between two heartbeats, and the group would
-        // rebalance for nothing.
-        if property("heartbeat.interval.ms").is_none() {
-            config.set("heartbeat.interval.ms", (session_ms / 3).clamp(100, 3000).to_string());
-        }
         if settings.statistics {
             config.set("statistics.interval.ms", "1000");
         }
@@ -558,6 +573,7 @@ impl KafkaReader {
                 .map_err(|error| format!("kafka: starting the keep-alive thread: {error}"))?
         };
         Ok(KafkaReader {
+            repartitioner: None,
             gate,
             keep_alive: Some((stop, thread)),
             group,
@@ -581,6 +597,9 @@ impl KafkaReader {
     pub fn poll(&mut self, line: &mut Vec<u8>, timeout: Duration) -> Result<Polled, String> {
         if self.reached_end() {
             return Ok(Polled::End);
+        }
+        if let Some(failure) = self.repartitioner.as_ref().and_then(|stage| stage.failure()) {
+            return Err(failure);
         }
         let gate = Arc::clone(&self.gate);
         let mut gate = lock_gate(&gate);
@@ -606,6 +625,11 @@ impl KafkaReader {
                 self.take(polled, line)
             }
         }
+    }
+
+    /// Reads the repartition topic `stage` fills; the stage stops with the reader.
+    pub fn attach_repartitioner(&mut self, stage: crate::repartition::Repartitioner) {
+        self.repartitioner = Some(stage);
     }
 
     /// Times the source paused its partitions while the pipeline was held up.
@@ -638,7 +662,17 @@ impl KafkaReader {
                 }
                 self.positions().insert((topic.clone(), partition), offset + 1);
                 self.last_record = std::time::Instant::now();
-                Ok(Polled::Record { topic, partition, offset })
+                let upstream = match self.repartitioner {
+                    Some(_) => message
+                        .headers()
+                        .and_then(|headers| {
+                            headers.iter().find(|header| header.key == crate::repartition::ORIGIN_HEADER)
+                        })
+                        .and_then(|header| std::str::from_utf8(header.value?).ok())
+                        .and_then(crate::repartition::parse_origin),
+                    None => None,
+                };
+                Ok(Polled::Record { topic, partition, offset, upstream })
             }
         }
     }
@@ -928,13 +962,13 @@ impl KafkaWriter {
         &mut self,
         topic: &str,
         key: Option<&str>,
-        value: &str,
+        value: &[u8],
         headers: &[(&str, String)],
     ) -> Result<(), String> {
         let headers = headers.iter().fold(OwnedHeaders::new_with_capacity(headers.len()), |all, (name, value)| {
             all.insert(Header { key: name, value: Some(value.as_str()) })
         });
-        let mut record: BaseRecord<'_, str, str, usize> =
+        let mut record: BaseRecord<'_, str, [u8], usize> =
             BaseRecord::with_opaque_to(topic, 0).payload(value).headers(headers);
         if let Some(key) = key {
             record = record.key(key);
@@ -1133,7 +1167,35 @@ pub fn read_changelog(
 
 /// Creates the changelog topic with `partitions` partitions unless it exists; an existing one
 /// must have at least that many.
-pub fn ensure_topic(env: &KafkaEnv, brokers: Option<&str>, topic: &str, partitions: i32) -> Result<(), String> {
+/// The most partitions of any of `topics`.
+pub fn partition_count(env: &KafkaEnv, brokers: Option<&str>, topics: &[&str]) -> Result<i32, String> {
+    let config = env.config(brokers, Role::Admin)?;
+    let consumer: BaseConsumer<SourceLog> =
+        config.create_with_context(SourceLog).map_err(|error| describe("creating a metadata client", &error))?;
+    let mut count = 0;
+    for topic in topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), CALL_TIMEOUT)
+            .map_err(|error| describe(&format!("reading the metadata of topic `{topic}`"), &error))?;
+        for found in metadata.topics() {
+            if let Some(error) = found.error() {
+                return Err(format!("kafka: topic `{topic}`: {:?}", RDKafkaErrorCode::from(error)));
+            }
+            count = count.max(found.partitions().len() as i32);
+        }
+    }
+    Ok(count)
+}
+
+/// Creates `topic` with `partitions` partitions unless it exists with at least as many;
+/// `purpose` (`changelog`, `repartition`) names it in messages.
+pub fn ensure_topic(
+    env: &KafkaEnv,
+    brokers: Option<&str>,
+    topic: &str,
+    partitions: i32,
+    purpose: &str,
+) -> Result<(), String> {
     let config = env.config(brokers, Role::Admin)?;
     let consumer: BaseConsumer<SourceLog> =
         config.create_with_context(SourceLog).map_err(|error| describe("creating a metadata client", &error))?;
@@ -1150,7 +1212,7 @@ pub fn ensure_topic(env: &KafkaEnv, brokers: Option<&str>, topic: &str, partitio
         Some(count) if count >= partitions => return Ok(()),
         Some(count) => {
             return Err(format!(
-                "kafka: the changelog topic `{topic}` has {count} partitions; the source has {partitions}"
+                "kafka: the {purpose} topic `{topic}` has {count} partitions; the source has {partitions}"
             ))
         }
         None => {}
@@ -1167,7 +1229,7 @@ pub fn ensure_topic(env: &KafkaEnv, brokers: Option<&str>, topic: &str, partitio
             Err((_, code)) => return Err(format!("kafka: creating topic `{topic}`: {code}")),
         }
     }
-    tracing::info!("kafka: created the changelog topic `{topic}` with {partitions} partitions");
+    tracing::info!("kafka: created the {purpose} topic `{topic}` with {partitions} partitions");
     Ok(())
 }
 

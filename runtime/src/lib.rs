@@ -29,7 +29,8 @@
 //! pub struct SourceSpec { pub node: &'static str, pub kind: SourceKind, pub max_out_of_orderness: i64 }
 //! pub enum SourceKind { File { path: &'static str },
 //!                       Kafka { topics: &'static [&'static str], brokers: Option<&'static str>,
-//!                               group_id: Option<&'static str>, start: KafkaStart } }
+//!                               group_id: Option<&'static str>, start: KafkaStart,
+//!                               partitioning: KafkaPartitioning } }
 //! pub enum KafkaStart { GroupOffsets, Earliest, Latest }
 //! pub struct SinkSpec { pub node: &'static str, pub kind: SinkKind }
 //! pub enum SinkKind { Stdout, File { path: &'static str },
@@ -88,6 +89,7 @@ pub mod kafka;
 pub mod log;
 pub mod metrics;
 pub mod redis_sink;
+pub mod repartition;
 pub mod state;
 pub mod tasks;
 pub mod timers;
@@ -143,6 +145,17 @@ pub struct SourceSpec {
     pub max_out_of_orderness: i64,
 }
 
+/// How a kafka-source's partitions must be keyed for state to follow them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KafkaPartitioning {
+    /// As the topic is (no keyed state, or the source declares the state's key).
+    AsIs,
+    /// Re-keyed by this field path through the repartition topic `<group>-repartition`.
+    Repartition { by: &'static [&'static str] },
+    /// No single partitioning serves the keyed state; the reason.
+    Unpartitionable(&'static str),
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SourceKind {
     File {
@@ -154,6 +167,8 @@ pub enum SourceKind {
         group_id: Option<&'static str>,
         /// Where partitions the checkpoint does not know start (`readSetting`).
         start: KafkaStart,
+        /// The partitioning the keyed state needs (see the compiler's `Partitioning`).
+        partitioning: KafkaPartitioning,
     },
 }
 

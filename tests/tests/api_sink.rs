@@ -109,10 +109,12 @@ fn retries_backoff_dead_letters_idempotency_and_responses() {
         by_path[path].windows(2).map(|pair| pair[1].at.duration_since(pair[0].at)).collect()
     };
     let gaps_500 = gaps("/notify/u-500");
-    assert!(gaps_500[0] >= Duration::from_millis(100) && gaps_500[0] < Duration::from_millis(1500), "{gaps_500:?}");
-    assert!(gaps_500[1] >= Duration::from_millis(200) && gaps_500[1] < Duration::from_millis(2000), "{gaps_500:?}");
+    // Lower bounds are the backoff; upper bounds only catch a wrong unit (a loaded machine
+    // can delay a retry by seconds).
+    assert!(gaps_500[0] >= Duration::from_millis(100) && gaps_500[0] < Duration::from_secs(10), "{gaps_500:?}");
+    assert!(gaps_500[1] >= Duration::from_millis(200) && gaps_500[1] < Duration::from_secs(10), "{gaps_500:?}");
     let gaps_429 = gaps("/notify/u-429");
-    assert!(gaps_429[0] >= Duration::from_millis(990) && gaps_429[0] < Duration::from_millis(3000), "{gaps_429:?}");
+    assert!(gaps_429[0] >= Duration::from_millis(990) && gaps_429[0] < Duration::from_secs(10), "{gaps_429:?}");
 
     // One Idempotency-Key per event, equal across its retries, distinct between events.
     let mut keys = BTreeSet::new();

@@ -13,6 +13,9 @@
 //! - Two streaming instances in one group share the partitions; after one is SIGKILLed the other
 //!   restores its state from the changelog topic and the deduplicated output is the file run's.
 //! - A SIGTERMed binary whose broker is gone exits within `PULSE_STOP_TIMEOUT`.
+//! - A topic not keyed by the state's key goes through a repartition topic: two instances
+//!   share its partitions, every user's records land on one partition, and the output is the
+//!   file run's over the records in the order the pipeline got them.
 //! - While Redis is down for longer than `max.poll.interval.ms`, the source pauses its
 //!   partitions and stays in the group (no eviction, no rebalance); once Redis is back it resumes
 //!   and every event reaches Redis.
@@ -53,6 +56,7 @@ event {
 events: kafka-source("e2e-in") {
   brokers: "127.0.0.1:9"
   groupId: "kafka-e2e"
+  keyBy: userId
   eventTime: ts
 }
 
@@ -125,11 +129,19 @@ impl Broker {
         }
     }
 
+    /// Produces `events` keyed by their `userId`.
     fn produce(&self, topic: &str, events: &[String]) {
-        let producer: BaseProducer = self.config().set("enable.idempotence", "true").create().expect("producer");
-        for event in events {
+        self.produce_keyed(topic, events, |_, event| {
             let value: Option<serde_json::Value> = serde_json::from_str(event).ok();
-            let key = value.as_ref().and_then(|value| value["userId"].as_str()).unwrap_or("none").to_string();
+            value.as_ref().and_then(|value| value["userId"].as_str()).unwrap_or("none").to_string()
+        });
+    }
+
+    /// Produces `events` keyed by `key(index, event)`.
+    fn produce_keyed(&self, topic: &str, events: &[String], key: impl Fn(usize, &str) -> String) {
+        let producer: BaseProducer = self.config().set("enable.idempotence", "true").create().expect("producer");
+        for (index, event) in events.iter().enumerate() {
+            let key = key(index, event);
             let mut record = BaseRecord::to(topic).key(&key).payload(event.as_str());
             loop {
                 match producer.send(record) {
@@ -206,7 +218,10 @@ impl Broker {
             let Some(message) = consumer.poll(Duration::from_millis(200)) else {
                 let passed =
                     ends.iter().all(|(partition, high)| next.get(partition).copied().unwrap_or(0) >= *high - 1);
-                if passed && last.elapsed() > Duration::from_secs(4) {
+                // Several producers' commit markers can end a partition: after a longer quiet
+                // spell, the offsets left are taken for markers.
+                let quiet = last.elapsed();
+                if quiet > Duration::from_secs(4) && (passed || quiet > Duration::from_secs(10)) {
                     break;
                 }
                 continue;
@@ -228,7 +243,7 @@ impl Broker {
                 .unwrap_or_default();
             let key = message.key().map(|key| String::from_utf8_lossy(key).into_owned()).unwrap_or_default();
             let value = String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned();
-            out.push(Record { headers, key, value });
+            out.push(Record { partition: message.partition(), headers, key, value });
         }
         out
     }
@@ -236,6 +251,7 @@ impl Broker {
 
 /// One record as a consumer sees it.
 struct Record {
+    partition: i32,
     headers: BTreeMap<String, String>,
     key: String,
     value: String,
@@ -297,9 +313,14 @@ fn assert_same(actual: &[String], expected: &[String], what: &str) {
 
 /// The reference: the same binary over the same events as a file.
 fn reference(events: &[String], dir: &Path) -> Vec<String> {
+    reference_of(binary(), events, dir)
+}
+
+/// The reference: `binary` over the events as a file.
+fn reference_of(binary: &Path, events: &[String], dir: &Path) -> Vec<String> {
     let input = dir.join("in.jsonl");
     std::fs::write(&input, events.join("\n") + "\n").expect("write input");
-    let output = Command::new(binary())
+    let output = Command::new(binary)
         .arg("--input")
         .arg(&input)
         .arg("--output")
@@ -559,11 +580,16 @@ fn partition_list(line: &str, marker: &str) -> Option<Vec<i32>> {
 
 /// The partitions of `e2e-in` an instance holds according to its assignment and revocation lines.
 fn held_partitions(log: &Path) -> BTreeSet<i32> {
+    held_partitions_of(log, "e2e-in")
+}
+
+/// The partitions of `topic` an instance holds according to its assignment and revocation lines.
+fn held_partitions_of(log: &Path, topic: &str) -> BTreeSet<i32> {
     let mut held = BTreeSet::new();
     for line in complete_lines(log).lines() {
-        if let Some(assigned) = partition_list(line, " assigned e2e-in [") {
+        if let Some(assigned) = partition_list(line, &format!(" assigned {topic} [")) {
             held.extend(assigned);
-        } else if let Some(revoked) = partition_list(line, " revoked e2e-in [") {
+        } else if let Some(revoked) = partition_list(line, &format!(" revoked {topic} [")) {
             for partition in revoked {
                 held.remove(&partition);
             }
@@ -899,4 +925,121 @@ fn a_blocked_sink_pauses_the_partitions_and_the_member_stays_in_the_group() {
     let assignments = text.lines().filter(|line| line.contains(" assigned pause-in [")).count();
     assert_eq!(assignments, 1, "no rebalance during the outage:\n{text}");
     redis.kill();
+}
+
+/// The e2e pipeline without `keyBy` on the source: its records go through a repartition topic.
+/// (A name of its own: binaries are built per pipeline name.)
+fn repartition_pipeline() -> String {
+    PIPELINE
+        .replace("pipeline kafka-e2e\n", "pipeline kafka-e2e-rekeyed\n")
+        .replace("  keyBy: userId\n", "  maxOutOfOrderness: 30d\n")
+}
+
+/// The records of a repartition topic per partition, in order, without the copies an aborted
+/// transaction left (the pipeline's own duplicate filter: an origin offset not above the last
+/// one seen from that origin partition in that partition); (origin, key, value).
+fn repartitioned(broker: &Broker, topic: &str) -> BTreeMap<i32, Vec<(String, String, String)>> {
+    let mut by_partition: BTreeMap<i32, Vec<(String, String, String)>> = BTreeMap::new();
+    let mut last: BTreeMap<(i32, String), i64> = BTreeMap::new();
+    for record in broker.read_records(topic) {
+        let origin = record.headers.get("pulse-origin").cloned().expect("a repartitioned record names its origin");
+        let (source, offset) = origin.rsplit_once('/').expect("topic/partition/offset");
+        let offset: i64 = offset.parse().expect("an offset");
+        let seen = last.entry((record.partition, source.to_string())).or_insert(-1);
+        if offset <= *seen {
+            continue;
+        }
+        *seen = offset;
+        by_partition.entry(record.partition).or_default().push((origin, record.key, record.value));
+    }
+    by_partition
+}
+
+/// A topic keyed by something else than the state's key: the records are re-keyed through
+/// `<group>-repartition`, two instances share its partitions (state following them), and the
+/// committed output deduplicated by `pulse-id` is what the file run gives for the records in the
+/// order the pipeline read them (each user's records on one partition, in that partition's
+/// order; across partitions no order is promised, as in Kafka Streams).
+#[test]
+fn a_topic_keyed_otherwise_goes_through_a_repartition_topic_shared_by_two_instances() {
+    let binary = build::build_text("kafka-repartition.pulse", &repartition_pipeline(), None);
+    let broker = Broker::start();
+    broker.create_topic("e2e-in", 4);
+    broker.create_topic("e2e-out", 4);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let start = |name: &str, log: &Path| {
+        let child = Command::new(&binary)
+            .arg("--state-dir")
+            .arg(dir.path().join(format!("state-{name}")))
+            .args(["--checkpoint-interval", "200ms"])
+            .env("PULSE_KAFKA_BROKERS", &broker.address)
+            .env("PULSE_KAFKA_PROP_SESSION_TIMEOUT_MS", "3000")
+            .env("PULSE_INSTANCE_ID", name)
+            .env_remove("PULSE_QUIET")
+            .env_remove("PULSE_LOG_FORMAT")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).expect("log file"))
+            .spawn()
+            .expect("binary runs");
+        KillOnDrop(child)
+    };
+    let (a_log, b_log) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    let mut a = start("a", &a_log);
+    let mut b = start("b", &b_log);
+    let topic = "kafka-e2e-repartition";
+    wait_for(
+        "the group sharing the repartition topic between a and b",
+        90,
+        &mut [(&mut a.0, a_log.as_path()), (&mut b.0, b_log.as_path())],
+        || {
+            let (held_a, held_b) = (held_partitions_of(&a_log, topic), held_partitions_of(&b_log, topic));
+            !held_a.is_empty() && !held_b.is_empty() && held_a.len() + held_b.len() == 4
+        },
+    );
+    // Every user's records spread over all four source partitions.
+    let input = events(600);
+    broker.produce_keyed("e2e-in", &input, |index, _| format!("k{}", index % 4));
+
+    let mut copies = BTreeMap::new();
+    wait_for(
+        "every record copied to the repartition topic",
+        90,
+        &mut [(&mut a.0, a_log.as_path()), (&mut b.0, b_log.as_path())],
+        || {
+            copies = repartitioned(&broker, topic);
+            copies.values().map(Vec::len).sum::<usize>() >= input.len()
+        },
+    );
+    let mut origins: Vec<&String> = copies.values().flatten().map(|(origin, _, _)| origin).collect();
+    origins.sort();
+    origins.dedup();
+    assert_eq!(origins.len(), input.len(), "every source record is copied once (after the duplicate filter)");
+    let mut partition_of_user: BTreeMap<String, i32> = BTreeMap::new();
+    for (partition, records) in &copies {
+        for (origin, key, value) in records {
+            let user: serde_json::Value = serde_json::from_str(value).expect("JSON");
+            let user = user["userId"].as_str().expect("userId").to_string();
+            assert_eq!(key, &format!("\"{user}\""), "{origin} is keyed by its userId's key text");
+            let first = *partition_of_user.entry(user.clone()).or_insert(*partition);
+            assert_eq!(first, *partition, "user {user} is on partitions {first} and {partition}");
+        }
+    }
+    assert!(partition_of_user.len() == 13, "every user reached the repartition topic: {partition_of_user:?}");
+
+    let in_order: Vec<String> = copies.values().flatten().map(|(_, _, value)| value.clone()).collect();
+    let expected = reference_of(&binary, &in_order, dir.path());
+    wait_for("the output of every record", 90, &mut [(&mut a.0, a_log.as_path()), (&mut b.0, b_log.as_path())], || {
+        deduplicated(&broker.read_all("e2e-out")).len() >= expected.len()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let mut output = deduplicated(&broker.read_all("e2e-out"));
+    output.sort();
+    assert_same(&output, &expected, "output through the repartition topic");
+    for log in [&a_log, &b_log] {
+        let text = complete_lines(log);
+        assert!(
+            text.contains("is re-keyed by `userId` through `kafka-e2e-repartition`"),
+            "the instance says it repartitions:\n{text}"
+        );
+    }
 }

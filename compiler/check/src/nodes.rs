@@ -333,12 +333,17 @@ pub(crate) fn check_node(
             let brokers = fields.get("brokers").map(|value| values::string(cx, value, &node.what("brokers")));
             let group_id = fields.get("groupId").map(|value| values::string(cx, value, &node.what("groupId")));
             let read = fields.get("readSetting").map(|value| read_setting(cx, value));
+            let key_by = match fields.get("keyBy") {
+                Some(value) => Some(node.key_path(cx, value, input)?),
+                None => None,
+            };
             Operator::KafkaSource {
                 topics,
                 brokers: brokers.flatten(),
                 group_id: group_id.flatten(),
                 read_setting: read.flatten(),
                 time: node.source_time(cx, &fields, input)?,
+                key_by,
             }
         }
         "file-source" => {

@@ -46,7 +46,17 @@ pub const NODE_TYPES: &[NodeType] = &[
     NodeType {
         name: "kafka-source",
         aliases: &[],
-        keys: &["topic", "topics", "brokers", "groupId", "readSetting", SOURCE_TIME[0], SOURCE_TIME[1], SOURCE_TIME[2]],
+        keys: &[
+            "topic",
+            "topics",
+            "brokers",
+            "groupId",
+            "readSetting",
+            "keyBy",
+            SOURCE_TIME[0],
+            SOURCE_TIME[1],
+            SOURCE_TIME[2],
+        ],
         inputs: &[],
         outputs: &["out"],
         dynamic_outputs: false,

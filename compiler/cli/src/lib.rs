@@ -5,6 +5,7 @@
 //! 2 usage error, 3 the native build failed, 4 `diff` found a node whose state is incompatible;
 //! `run` exits with the pipeline binary's code.
 
+pub mod describe;
 pub mod diff;
 pub mod graph;
 pub mod image;
@@ -116,6 +117,9 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Describe the topology the pipeline runs as: sources, their consumer groups and
+    /// partitioning (repartition topics), internal topics, keyed state and sinks.
+    Describe { file: PathBuf },
     /// Print the pipeline graph.
     Graph {
         file: PathBuf,
@@ -173,6 +177,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Convert { file, to, output } => convert(&file, to, output),
         Command::Fmt { files, check } => fmt(&files, check),
         Command::Graph { file, format, output } => graph_command(&file, format, output.as_deref()),
+        Command::Describe { file } => describe_command(&file),
         Command::Diff { files, against, message_format } => diff::diff(&files, against.as_deref(), message_format),
         Command::Image(args) => image::command(args),
         Command::K8s(args) => k8s::command(args),
@@ -417,6 +422,12 @@ fn fmt(files: &[PathBuf], check_only: bool) -> ExitCode {
         }
     }
     status
+}
+
+fn describe_command(file: &Path) -> ExitCode {
+    let Some(loaded) = load_checked(file, MessageFormat::Human) else { return ExitCode::from(EXIT_ERRORS) };
+    let pipeline = loaded.pipeline.as_ref().expect("a checked file has a pipeline");
+    write_output(None, &describe::describe(pipeline))
 }
 
 fn graph_command(file: &Path, format: GraphFormat, output: Option<&Path>) -> ExitCode {

@@ -10,7 +10,7 @@ mod sinks;
 mod stateful;
 
 use proc_macro2::TokenStream;
-use pulse_ir::{Node, NodeIdx, Operator, Pipeline, SplitMode, TimeDomain, Type};
+use pulse_ir::{Node, NodeIdx, Operator, Partitioning, Pipeline, SplitMode, TimeDomain, Type};
 use quote::{format_ident, quote};
 use segments::{Segments, ViewTree};
 use std::collections::BTreeMap;
@@ -242,12 +242,22 @@ impl<'p> Generator<'p> {
                         Some(pulse_ir::ReadSetting::Latest) => quote! { Latest },
                         Some(pulse_ir::ReadSetting::GroupOffsets) | None => quote! { GroupOffsets },
                     };
+                    let node_idx = self.pipeline.nodes.iter().position(|other| other.id == node.id).expect("listed");
+                    let partitioning = match self.pipeline.partitioning(node_idx) {
+                        Partitioning::Stateless | Partitioning::KeyedBy(_) => quote! { AsIs },
+                        Partitioning::Repartition { by, .. } => {
+                            let segments = &by.0;
+                            quote! { Repartition { by: &[#(#segments),*] } }
+                        }
+                        Partitioning::Unpartitionable(reason) => quote! { Unpartitionable(#reason) },
+                    };
                     quote! {
                         SourceKind::Kafka {
                             topics: &[#(#topics),*],
                             brokers: #brokers,
                             group_id: #group_id,
                             start: pulse_runtime::KafkaStart::#start,
+                            partitioning: pulse_runtime::KafkaPartitioning::#partitioning,
                         }
                     }
                 }

@@ -5,6 +5,10 @@
 
 use std::collections::BTreeMap;
 
+mod partitioning;
+
+pub use partitioning::Partitioning;
+
 /// Index of a node in `Pipeline::nodes` (declaration order).
 pub type NodeIdx = usize;
 
@@ -121,6 +125,8 @@ pub enum Operator {
         group_id: Option<String>,
         read_setting: Option<ReadSetting>,
         time: SourceTime,
+        /// The field the producers key (partition) the records by, when declared.
+        key_by: Option<Path>,
     },
     FileSource {
         path: String,
