@@ -22,7 +22,8 @@ use crate::checkpoint::{
 use crate::cli::{self, Destination, Input, Invocation, RunOptions, SavepointOptions};
 use crate::io::{OutputWriter, SourceReader};
 use crate::kafka::{
-    self, KafkaEnv, KafkaReader, KafkaWriter, Offsets, Polled, ProducerSettings, Rebalance, SourceSettings,
+    self, ChangelogMode, KafkaEnv, KafkaReader, KafkaWriter, Offsets, Polled, ProducerSettings, Rebalance,
+    SourceSettings,
 };
 use crate::log;
 use crate::metrics::{self, Metrics, SinkHealth, Snapshot as MetricsSnapshot, PUBLISH_EVERY};
@@ -32,6 +33,7 @@ use crate::state::{node_range, split_state_key, RocksStore, StateBackend, PROGRE
 use crate::tasks::{shard_record_key, Marker, ShardRecord, Tasks, SHARD_RECORD_PREFIX};
 use crate::timers::{shard_of, watermark_during_timer, SourceWatermarks, TimerQueue};
 use crate::{DeadEvent, KafkaPartitioning, KafkaStart, Pipeline, SinkKind, SourceKind, TimeDomain, Timer};
+use rdkafka::TopicPartitionList;
 
 /// The memory backend's checkpoint file inside `--state-dir`.
 const MEMORY_SNAPSHOT_FILE: &str = "memory.snapshot";
@@ -754,7 +756,9 @@ fn open_tasks<P: Pipeline>(
     let StateBackend::Rocks(store) = &cx.state else { return Ok(None) };
     let io = |error: String| RunError::Io(format!("source `{}`: {error}", source.node));
     let topic = format!("{}-changelog", reader.group());
-    kafka::ensure_topic(env, brokers, &topic, reader.partition_count(), "changelog").map_err(io)?;
+    let changelog_mode = ChangelogMode::from_environment().map_err(RunError::Usage)?;
+    let compacted = changelog_mode == ChangelogMode::Compacted;
+    kafka::ensure_topic(env, brokers, &topic, reader.partition_count(), "changelog", compacted).map_err(io)?;
     reader.clear_replay();
     let mut local = BTreeMap::new();
     for (key, value) in RocksStore::scan_prefix(store.db(), SHARD_RECORD_PREFIX).map_err(RunError::Io)? {
@@ -781,6 +785,7 @@ fn open_tasks<P: Pipeline>(
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_nanos());
     Ok(Some(Tasks {
         topic,
+        changelog_mode,
         env: env.clone(),
         brokers,
         producers: producers.to_vec(),
@@ -1370,7 +1375,9 @@ fn execute_with<P: Pipeline>(
             if position.max_event_time != i64::MIN {
                 watermarks.observe(index, position.max_event_time);
             }
-            if position.finished {
+            // A file ends for good; a topic read `--until-end` only ended for that run, and a
+            // restart reads what arrived since.
+            if position.finished && input_paths[index] != Input::Kafka {
                 watermarks.finish(index);
                 finished[index] = true;
             }
@@ -1649,30 +1656,54 @@ impl<P: Pipeline> Driver<'_, P> {
         Ok(())
     }
 
+    /// Commits every owned partition's transactions, in parallel: each commit waits on the
+    /// broker (a flush, the offsets, `EndTxn`), and the partitions' producers are independent.
     fn commit_tasks(&mut self) -> Result<(), RunError> {
         let (Some(tasks), Some(Reader::Kafka(reader))) = (&mut self.tasks, self.readers.first()) else {
             return Ok(());
         };
         let group = reader.group_metadata();
-        for partition in &tasks.owned {
-            let shard = Tasks::shard(*partition);
-            let Some(writers) = self.cx.task_writers.get_mut(&shard) else { continue };
+        // (partition, its offsets when this producer carries them, producer)
+        let mut jobs: Vec<(i32, Option<TopicPartitionList>, &mut KafkaWriter)> = Vec::new();
+        for (shard, writers) in self.cx.task_writers.iter_mut() {
+            let partition = *shard as i32 - 1;
+            if !tasks.owned.contains(&partition) {
+                continue;
+            }
             for (index, writer) in writers.iter_mut().enumerate() {
                 let Some(writer) = writer else { continue };
-                let list = reader.offset_list(Some(*partition));
                 let carries = index == tasks.changelog_writer;
-                let offsets = match &group {
-                    Some(group) if carries && list.count() > 0 => vec![(&list, group)],
-                    _ => Vec::new(),
-                };
-                writer.commit(&offsets).map_err(RunError::Io)?;
-                if carries {
-                    let record = tasks.local.entry(*partition).or_default();
-                    if let Some(offset) = writer.changelog_offset(*partition) {
-                        record.next = record.next.max(offset + 1);
-                    }
-                    record.timers = self.cx.timers.shard_counter(shard);
+                jobs.push((partition, carries.then(|| reader.offset_list(Some(partition))), writer));
+            }
+        }
+        let commit = |list: &Option<TopicPartitionList>, writer: &mut KafkaWriter| {
+            let offsets = match (&group, list) {
+                (Some(group), Some(list)) if list.count() > 0 => vec![(list, group)],
+                _ => Vec::new(),
+            };
+            writer.commit(&offsets)
+        };
+        let outcomes: Vec<Result<(), String>> = match jobs.as_mut_slice() {
+            [(_, list, writer)] => vec![commit(list, writer)],
+            jobs => std::thread::scope(|scope| {
+                let running: Vec<_> =
+                    jobs.iter_mut().map(|(_, list, writer)| scope.spawn(|| commit(list, writer))).collect();
+                running
+                    .into_iter()
+                    .map(|thread| {
+                        thread.join().unwrap_or_else(|_| Err("internal: a commit thread panicked".to_string()))
+                    })
+                    .collect()
+            }),
+        };
+        outcomes.into_iter().collect::<Result<Vec<()>, String>>().map_err(RunError::Io)?;
+        for (partition, list, writer) in &jobs {
+            if list.is_some() {
+                let record = tasks.local.entry(*partition).or_default();
+                if let Some(offset) = writer.changelog_offset(*partition) {
+                    record.next = record.next.max(offset + 1);
                 }
+                record.timers = self.cx.timers.shard_counter(Tasks::shard(*partition));
             }
         }
         Ok(())
@@ -1828,7 +1859,8 @@ impl<P: Pipeline> Driver<'_, P> {
             .iter()
             .map(|partition| (*partition, tasks.local.get(partition).map_or(0, |record| record.next)))
             .collect();
-        let logs = kafka::read_changelog(&tasks.env, tasks.brokers, &tasks.topic, &starts).map_err(io)?;
+        let logs = kafka::read_changelog(&tasks.env, tasks.brokers, &tasks.topic, &starts, tasks.changelog_mode)
+            .map_err(io)?;
         let mut batch = WriteBatch::default();
         let mut forget = HashSet::new();
         let (mut entries, mut timers) = (0u64, 0u64);

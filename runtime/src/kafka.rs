@@ -13,7 +13,7 @@
 //! or timer), the node and the output index, so a consumer can drop replays of aborted
 //! transactions on brokers that do not filter them.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -1085,16 +1085,73 @@ pub struct ChangelogPartition {
     pub records: u64,
 }
 
-type BatchRecord = (String, Vec<u8>, Option<Vec<u8>>);
+/// How a restore decides which changelog records count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangelogMode {
+    /// Uncompacted, on any broker: a record counts only if the marker of its own batch follows
+    /// it, so the records of a checkpoint that never completed (its writer died mid-way, on a
+    /// broker that shows aborted records to `read_committed`, as tansu does) are skipped.
+    Batches,
+    /// Compacted (`cleanup.policy=compact`), only on brokers that hide aborted records: every
+    /// record before the last marker counts, since compaction leaves records of earlier batches
+    /// whose markers it removed (each marker replaces the previous one).
+    Compacted,
+}
 
-/// Reads changelog partitions from their start offsets to their end with `read_committed`. A
-/// batch counts only once its marker was read: records of a checkpoint that never completed
-/// (its writer died mid-way, on a broker that shows aborted records) are skipped.
+impl ChangelogMode {
+    /// `PULSE_KAFKA_CHANGELOG_COMPACT=true` selects `Compacted`.
+    pub fn from_environment() -> Result<ChangelogMode, String> {
+        match std::env::var("PULSE_KAFKA_CHANGELOG_COMPACT").as_deref() {
+            Err(_) | Ok("" | "false" | "0") => Ok(ChangelogMode::Batches),
+            Ok("true" | "1") => Ok(ChangelogMode::Compacted),
+            Ok(other) => Err(format!("PULSE_KAFKA_CHANGELOG_COMPACT: `{other}` is neither true nor false")),
+        }
+    }
+}
+
+/// Folds one partition's changelog records, in offset order, into what a restore applies.
+#[derive(Debug)]
+pub struct ChangelogFold {
+    mode: ChangelogMode,
+    /// (batch, key, value) of the records not closed by a marker yet.
+    pending: Vec<(String, Vec<u8>, Option<Vec<u8>>)>,
+    pub partition: ChangelogPartition,
+}
+
+impl ChangelogFold {
+    pub fn new(mode: ChangelogMode, partition: i32, start: i64) -> ChangelogFold {
+        ChangelogFold {
+            mode,
+            pending: Vec::new(),
+            partition: ChangelogPartition { partition, next: start, ..ChangelogPartition::default() },
+        }
+    }
+
+    /// One record at `offset`, of checkpoint `batch` (its `pulse-batch` header).
+    pub fn push(&mut self, offset: i64, batch: &str, key: &[u8], value: Option<&[u8]>) {
+        self.partition.records += 1;
+        if key != MARKER_KEY {
+            self.pending.push((batch.to_string(), key.to_vec(), value.map(<[u8]>::to_vec)));
+            return;
+        }
+        for (record_batch, key, value) in self.pending.drain(..) {
+            if self.mode == ChangelogMode::Compacted || record_batch == batch {
+                self.partition.writes.push((key, value));
+            }
+        }
+        self.partition.marker = value.map(<[u8]>::to_vec);
+        self.partition.next = offset + 1;
+    }
+}
+
+/// Reads changelog partitions from their start offsets to their end with `read_committed`,
+/// counting records as `mode` says.
 pub fn read_changelog(
     env: &KafkaEnv,
     brokers: Option<&str>,
     topic: &str,
     starts: &[(i32, i64)],
+    mode: ChangelogMode,
 ) -> Result<Vec<ChangelogPartition>, String> {
     let mut config = env.config(brokers, Role::Consumer)?;
     config
@@ -1105,17 +1162,17 @@ pub fn read_changelog(
     let consumer: BaseConsumer<SourceLog> =
         config.create_with_context(SourceLog).map_err(|error| describe("creating the changelog reader", &error))?;
     let mut list = TopicPartitionList::new();
-    let mut out: BTreeMap<i32, ChangelogPartition> = BTreeMap::new();
-    // Per partition still being read: (batch, key, value) of the batch not closed yet.
-    let mut pending: BTreeMap<i32, Vec<BatchRecord>> = BTreeMap::new();
+    let mut folds: BTreeMap<i32, ChangelogFold> = BTreeMap::new();
+    // Partitions still being read.
+    let mut pending: BTreeSet<i32> = BTreeSet::new();
     for (partition, start) in starts {
         let (_, high) = consumer
             .fetch_watermarks(topic, *partition, CALL_TIMEOUT)
             .map_err(|error| describe(&format!("reading the end of `{topic}` [{partition}]"), &error))?;
-        out.insert(*partition, ChangelogPartition { partition: *partition, next: *start, ..Default::default() });
+        folds.insert(*partition, ChangelogFold::new(mode, *partition, *start));
         if *start < high {
             let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*start));
-            pending.insert(*partition, Vec::new());
+            pending.insert(*partition);
         }
     }
     if list.count() > 0 {
@@ -1125,7 +1182,7 @@ pub fn read_changelog(
     while !pending.is_empty() {
         if last_report.elapsed() >= OUTAGE_REPORT_EVERY {
             last_report = std::time::Instant::now();
-            let records: u64 = out.values().map(|partition| partition.records).sum();
+            let records: u64 = folds.values().map(|fold| fold.partition.records).sum();
             tracing::info!("kafka: still restoring from `{topic}` ({records} records so far)");
         }
         let message = match consumer.poll(Duration::from_millis(200)) {
@@ -1139,30 +1196,18 @@ pub fn read_changelog(
             Some(Ok(message)) => message,
         };
         let partition = message.partition();
-        let (Some(batch_records), Some(found)) = (pending.get_mut(&partition), out.get_mut(&partition)) else {
+        let (true, Some(fold)) = (pending.contains(&partition), folds.get_mut(&partition)) else {
             continue;
         };
-        found.records += 1;
         let batch = message
             .headers()
             .and_then(|headers| headers.iter().find(|header| header.key == BATCH_HEADER))
             .and_then(|header| header.value)
             .map(|value| String::from_utf8_lossy(value).into_owned())
             .unwrap_or_default();
-        let key = message.key().unwrap_or_default();
-        if key == MARKER_KEY {
-            for (record_batch, key, value) in batch_records.drain(..) {
-                if record_batch == batch {
-                    found.writes.push((key, value));
-                }
-            }
-            found.marker = message.payload().map(<[u8]>::to_vec);
-            found.next = message.offset() + 1;
-        } else {
-            batch_records.push((batch, key.to_vec(), message.payload().map(<[u8]>::to_vec)));
-        }
+        fold.push(message.offset(), &batch, message.key().unwrap_or_default(), message.payload());
     }
-    Ok(out.into_values().collect())
+    Ok(folds.into_values().map(|fold| fold.partition).collect())
 }
 
 /// Creates the changelog topic with `partitions` partitions unless it exists; an existing one
@@ -1195,6 +1240,7 @@ pub fn ensure_topic(
     topic: &str,
     partitions: i32,
     purpose: &str,
+    compacted: bool,
 ) -> Result<(), String> {
     let config = env.config(brokers, Role::Admin)?;
     let consumer: BaseConsumer<SourceLog> =
@@ -1219,7 +1265,10 @@ pub fn ensure_topic(
     }
     let admin: AdminClient<DefaultClientContext> =
         config.create().map_err(|error| describe("creating an admin client", &error))?;
-    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(-1));
+    let mut new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(-1));
+    if compacted {
+        new_topic = new_topic.set("cleanup.policy", "compact");
+    }
     let options = AdminOptions::new().operation_timeout(Some(CALL_TIMEOUT));
     let results = block_on(admin.create_topics([&new_topic], &options))
         .map_err(|error| describe(&format!("creating topic `{topic}`"), &error))?;
@@ -1273,6 +1322,46 @@ pub fn record_id(origin: &str, node: &str, index: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// (key, value) pairs as text, for comparing folds.
+    fn writes(fold: &ChangelogFold) -> Vec<(String, Option<String>)> {
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        fold.partition.writes.iter().map(|(key, value)| (text(key), value.as_deref().map(text))).collect()
+    }
+
+    #[test]
+    fn an_unfinished_batch_is_skipped_and_a_finished_one_applied() {
+        let mut fold = ChangelogFold::new(ChangelogMode::Batches, 0, 10);
+        fold.push(10, "a/1", b"k1", Some(b"1"));
+        fold.push(11, "a/1", MARKER_KEY, Some(b"marker 1"));
+        // Instance a died in checkpoint 2: its records stay visible on a broker that shows
+        // aborted records; b restored from marker 1 and wrote its own checkpoint.
+        fold.push(12, "a/2", b"k2", Some(b"aborted"));
+        fold.push(13, "b/1", b"k3", None);
+        fold.push(14, "b/1", MARKER_KEY, Some(b"marker 2"));
+        fold.push(15, "b/2", b"k4", Some(b"no marker yet"));
+        assert_eq!(writes(&fold), vec![("k1".into(), Some("1".into())), ("k3".into(), None)]);
+        assert_eq!(fold.partition.marker.as_deref(), Some(&b"marker 2"[..]));
+        assert_eq!(fold.partition.next, 15);
+        assert_eq!(fold.partition.records, 6);
+    }
+
+    #[test]
+    fn a_compacted_changelog_keeps_the_records_whose_markers_compaction_removed() {
+        // After compaction: k1 of batch 1 and k2 of batch 2 survive, their markers do not (each
+        // marker replaced the one before); only batch 3's marker is left.
+        let records =
+            [(3, "a/1", "k1", "1"), (7, "a/2", "k2", "2"), (9, "a/3", "k3", "3"), (10, "a/3", "m", "marker 3")];
+        let mut compacted = ChangelogFold::new(ChangelogMode::Compacted, 0, 0);
+        let mut batches = ChangelogFold::new(ChangelogMode::Batches, 0, 0);
+        for (offset, batch, key, value) in records {
+            compacted.push(offset, batch, key.as_bytes(), Some(value.as_bytes()));
+            batches.push(offset, batch, key.as_bytes(), Some(value.as_bytes()));
+        }
+        assert_eq!(writes(&compacted).len(), 3, "every surviving record counts");
+        assert_eq!(writes(&batches).len(), 1, "read as batches, compaction would lose k1 and k2");
+        assert_eq!(compacted.partition.next, 11);
+    }
 
     #[test]
     fn properties_parse_and_report_the_bad_line() {

@@ -112,7 +112,7 @@ impl Repartitioner {
     pub fn start(settings: &RepartitionSettings<'_>) -> Result<(Repartitioner, String), String> {
         let output = topic(settings.group);
         let partitions = kafka::partition_count(settings.env, settings.brokers, settings.topics)?;
-        kafka::ensure_topic(settings.env, settings.brokers, &output, partitions, "repartition")?;
+        kafka::ensure_topic(settings.env, settings.brokers, &output, partitions, "repartition", false)?;
         let failure = Arc::new(Mutex::new(None));
         let writer = KafkaWriter::open(
             settings.env,

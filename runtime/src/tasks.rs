@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::kafka::KafkaEnv;
+use crate::kafka::{ChangelogMode, KafkaEnv};
 use crate::Timer;
 
 /// Key prefix of the per-shard records in RocksDB.
@@ -88,6 +88,8 @@ impl Marker {
 pub struct Tasks {
     /// The changelog topic.
     pub topic: String,
+    /// Whether it is compacted, and so how a restore reads it.
+    pub changelog_mode: ChangelogMode,
     pub env: KafkaEnv,
     /// The source's brokers.
     pub brokers: Option<&'static str>,

@@ -14,8 +14,11 @@
 //!   restores its state from the changelog topic and the deduplicated output is the file run's.
 //! - A SIGTERMed binary whose broker is gone exits within `PULSE_STOP_TIMEOUT`.
 //! - A topic not keyed by the state's key goes through a repartition topic: two instances
-//!   share its partitions, every user's records land on one partition, and the output is the
-//!   file run's over the records in the order the pipeline got them.
+//!   share its partitions, one is SIGKILLed halfway, every user's records land on one partition,
+//!   and the output is the file run's over the records in the order the pipeline got them.
+//! - Transactional errors injected through librdkafka's mock cluster: retriable ones are retried
+//!   and the run completes; a fenced producer ends the run with a clear error, and a restart
+//!   completes it with nothing lost or doubled.
 //! - While Redis is down for longer than `max.poll.interval.ms`, the source pauses its
 //!   partitions and stays in the group (no eviction, no rebalance); once Redis is back it resumes
 //!   and every event reaches Redis.
@@ -30,7 +33,9 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
+use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use rdkafka::Message;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
@@ -87,9 +92,9 @@ fn tansu_path() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
 }
 
-/// A tansu broker on a free loopback port, killed on drop.
+/// A tansu broker on a free loopback port, killed on drop (or another broker at `address`).
 struct Broker {
-    child: Child,
+    child: Option<Child>,
     address: String,
 }
 
@@ -104,7 +109,7 @@ impl Broker {
             .stderr(Stdio::null())
             .spawn()
             .expect("tansu starts");
-        let broker = Broker { child, address: format!("127.0.0.1:{port}") };
+        let broker = Broker { child: Some(child), address: format!("127.0.0.1:{port}") };
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(&broker.address).is_err() {
             assert!(Instant::now() < deadline, "tansu did not listen on {}", broker.address);
@@ -259,8 +264,10 @@ struct Record {
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -774,8 +781,10 @@ fn a_stop_with_the_broker_gone_ends_within_the_stop_timeout() {
     while broker.read_all("e2e-out").is_empty() {
         assert!(Instant::now() < deadline, "no output was committed");
     }
-    let _ = broker.child.kill();
-    let _ = broker.child.wait();
+    if let Some(child) = &mut broker.child {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     std::thread::sleep(Duration::from_millis(500));
     let terminated = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
     assert!(terminated.success());
@@ -956,10 +965,11 @@ fn repartitioned(broker: &Broker, topic: &str) -> BTreeMap<i32, Vec<(String, Str
 }
 
 /// A topic keyed by something else than the state's key: the records are re-keyed through
-/// `<group>-repartition`, two instances share its partitions (state following them), and the
-/// committed output deduplicated by `pulse-id` is what the file run gives for the records in the
-/// order the pipeline read them (each user's records on one partition, in that partition's
-/// order; across partitions no order is promised, as in Kafka Streams).
+/// `<group>-repartition`, two instances share its partitions (state following them), one is
+/// SIGKILLed halfway, and the committed output deduplicated by `pulse-id` is what the file run
+/// gives for the records in the order the pipeline read them (each user's records on one
+/// partition, in that partition's order; across partitions no order is promised, as in Kafka
+/// Streams).
 #[test]
 fn a_topic_keyed_otherwise_goes_through_a_repartition_topic_shared_by_two_instances() {
     let binary = build::build_text("kafka-repartition.pulse", &repartition_pipeline(), None);
@@ -998,18 +1008,31 @@ fn a_topic_keyed_otherwise_goes_through_a_repartition_topic_shared_by_two_instan
     );
     // Every user's records spread over all four source partitions.
     let input = events(600);
-    broker.produce_keyed("e2e-in", &input, |index, _| format!("k{}", index % 4));
-
+    let (first, second) = input.split_at(300);
+    broker.produce_keyed("e2e-in", first, |index, _| format!("k{}", index % 4));
     let mut copies = BTreeMap::new();
     wait_for(
-        "every record copied to the repartition topic",
+        "the first half copied to the repartition topic",
         90,
         &mut [(&mut a.0, a_log.as_path()), (&mut b.0, b_log.as_path())],
         || {
             copies = repartitioned(&broker, topic);
-            copies.values().map(Vec::len).sum::<usize>() >= input.len()
+            copies.values().map(Vec::len).sum::<usize>() >= first.len()
         },
     );
+    // SIGKILL b while it works: a takes over its source partitions (copying from the last
+    // committed offsets, so copies repeat) and its repartition partitions (state, duplicate
+    // filter and position from the changelog).
+    b.0.kill().expect("SIGKILL");
+    b.0.wait().expect("reaped");
+    broker.produce_keyed("e2e-in", second, |index, _| format!("k{}", (index + first.len()) % 4));
+    wait_for("every record copied to the repartition topic", 120, &mut [(&mut a.0, a_log.as_path())], || {
+        copies = repartitioned(&broker, topic);
+        copies.values().map(Vec::len).sum::<usize>() >= input.len()
+    });
+    wait_for("a holding every repartition partition", 60, &mut [(&mut a.0, a_log.as_path())], || {
+        held_partitions_of(&a_log, topic).len() == 4
+    });
     let mut origins: Vec<&String> = copies.values().flatten().map(|(origin, _, _)| origin).collect();
     origins.sort();
     origins.dedup();
@@ -1028,7 +1051,7 @@ fn a_topic_keyed_otherwise_goes_through_a_repartition_topic_shared_by_two_instan
 
     let in_order: Vec<String> = copies.values().flatten().map(|(_, _, value)| value.clone()).collect();
     let expected = reference_of(&binary, &in_order, dir.path());
-    wait_for("the output of every record", 90, &mut [(&mut a.0, a_log.as_path()), (&mut b.0, b_log.as_path())], || {
+    wait_for("the output of every record", 90, &mut [(&mut a.0, a_log.as_path())], || {
         deduplicated(&broker.read_all("e2e-out")).len() >= expected.len()
     });
     std::thread::sleep(Duration::from_secs(2));
@@ -1042,4 +1065,53 @@ fn a_topic_keyed_otherwise_goes_through_a_repartition_topic_shared_by_two_instan
             "the instance says it repartitions:\n{text}"
         );
     }
+}
+
+/// Faults a real broker cannot be asked for, injected through librdkafka's mock cluster (which
+/// listens on loopback like any broker): a coordinator busy for several `EndTxn` requests is
+/// retried and the run completes with the file run's output; a `PRODUCER_FENCED` answer to a
+/// commit (another instance took the transactional id over) ends the run with an error naming
+/// it, exit code 1, and a restart completes the input, deduplicated by `pulse-id`, exactly.
+#[test]
+fn injected_transaction_errors_are_retried_or_end_the_run_and_a_restart_completes_it() {
+    let cluster = MockCluster::new(1).expect("a mock cluster");
+    // The mock broker has no CreateTopics: every topic exists beforehand.
+    for topic in ["e2e-in", "e2e-out", "kafka-e2e-changelog"] {
+        cluster.create_topic(topic, 4, 1).expect("topic");
+    }
+    let broker = Broker { child: None, address: cluster.bootstrap_servers() };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("state");
+    let input = events(400);
+    let (first, second) = input.split_at(200);
+    broker.produce("e2e-in", first);
+    let busy = RDKafkaRespErr::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS;
+    cluster.request_errors(RDKafkaApiKey::EndTxn, &[busy, busy, busy]);
+    let run = |what: &str| {
+        let output = run_command(&broker, &state, &["--until-end", "--checkpoint-every", "50"])
+            .env_remove("PULSE_QUIET")
+            .output()
+            .expect("binary runs");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        eprintln!("{what}:\n{stderr}");
+        (output.status.code(), stderr)
+    };
+    let (code, stderr) = run("retried");
+    assert_eq!(code, Some(0), "busy coordinators are retried: {stderr}");
+    let first_dir = dir.path().join("first");
+    std::fs::create_dir_all(&first_dir).expect("dir");
+    let mut output = deduplicated(&broker.read_all("e2e-out"));
+    output.sort();
+    assert_same(&output, &reference(first, &first_dir), "output after retried commits");
+
+    broker.produce("e2e-in", second);
+    cluster.request_errors(RDKafkaApiKey::EndTxn, &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_PRODUCER_FENCED]);
+    let (code, stderr) = run("fenced");
+    assert_eq!(code, Some(1), "a fenced producer ends the run: {stderr}");
+    assert!(stderr.to_lowercase().contains("fenced"), "the error names the fencing: {stderr}");
+    let (code, stderr) = run("restarted");
+    assert_eq!(code, Some(0), "the restart completes: {stderr}");
+    let mut output = deduplicated(&broker.read_all("e2e-out"));
+    output.sort();
+    assert_same(&output, &reference(&input, dir.path()), "output after a fenced commit and a restart");
 }
