@@ -521,18 +521,7 @@ impl KafkaReader {
 
         let mut end = None;
         let mut replay_until = Offsets::new();
-        let mut partitions = Vec::new();
-        for topic in settings.topics {
-            let metadata = consumer
-                .fetch_metadata(Some(topic), CALL_TIMEOUT)
-                .map_err(|error| describe(&format!("reading the metadata of topic `{topic}`"), &error))?;
-            for found in metadata.topics() {
-                if let Some(error) = found.error() {
-                    return Err(format!("kafka: topic `{topic}`: {:?}", RDKafkaErrorCode::from(error)));
-                }
-                partitions.extend(found.partitions().iter().map(|partition| (topic.to_string(), partition.id())));
-            }
-        }
+        let partitions = topic_partitions(&consumer, settings.topics)?;
         if settings.until_end {
             let mut highs = Offsets::new();
             for (topic, partition) in &partitions {
@@ -1217,8 +1206,17 @@ pub fn partition_count(env: &KafkaEnv, brokers: Option<&str>, topics: &[&str]) -
     let config = env.config(brokers, Role::Admin)?;
     let consumer: BaseConsumer<SourceLog> =
         config.create_with_context(SourceLog).map_err(|error| describe("creating a metadata client", &error))?;
-    let mut count = 0;
-    for topic in topics {
+    let partitions = topic_partitions(&consumer, topics)?;
+    Ok(partitions.iter().map(|(_, partition)| partition + 1).max().unwrap_or(0))
+}
+
+/// (topic, partition) of every partition of `topics`; an unknown topic is an error.
+fn topic_partitions<C: ConsumerContext, T: AsRef<str>>(
+    consumer: &BaseConsumer<C>,
+    topics: &[T],
+) -> Result<Vec<(String, i32)>, String> {
+    let mut partitions = Vec::new();
+    for topic in topics.iter().map(AsRef::as_ref) {
         let metadata = consumer
             .fetch_metadata(Some(topic), CALL_TIMEOUT)
             .map_err(|error| describe(&format!("reading the metadata of topic `{topic}`"), &error))?;
@@ -1226,10 +1224,10 @@ pub fn partition_count(env: &KafkaEnv, brokers: Option<&str>, topics: &[&str]) -
             if let Some(error) = found.error() {
                 return Err(format!("kafka: topic `{topic}`: {:?}", RDKafkaErrorCode::from(error)));
             }
-            count = count.max(found.partitions().len() as i32);
+            partitions.extend(found.partitions().iter().map(|partition| (topic.to_string(), partition.id())));
         }
     }
-    Ok(count)
+    Ok(partitions)
 }
 
 /// Creates `topic` with `partitions` partitions unless it exists with at least as many;
