@@ -339,6 +339,17 @@ pub enum Polled {
 /// polling: nothing more is fetched, and the group does not evict the member for exceeding
 /// `max.poll.interval.ms`. The next poll of the driver resumes them.
 const PAUSE_AFTER: Duration = Duration::from_secs(2);
+/// `PAUSE_AFTER`, or `PULSE_KAFKA_PAUSE_AFTER` (e.g. `10s`).
+fn pause_after() -> Duration {
+    static AFTER: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *AFTER.get_or_init(|| {
+        std::env::var("PULSE_KAFKA_PAUSE_AFTER")
+            .ok()
+            .and_then(|text| crate::checkpoint::parse_duration_ms(&text).ok())
+            .map_or(PAUSE_AFTER, Duration::from_millis)
+    })
+}
+
 /// How often the keep-alive thread looks at the driver's last poll.
 const KEEP_ALIVE_TICK: Duration = Duration::from_millis(200);
 /// At most this many records are kept from the keep-alive thread's polls (only records fetched
@@ -367,7 +378,7 @@ fn keep_alive(consumer: &BaseConsumer<SourceContext>, gate: &Mutex<Gate>, stop: 
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(KEEP_ALIVE_TICK);
         let mut gate = lock_gate(gate);
-        if gate.last_poll.elapsed() < PAUSE_AFTER {
+        if gate.last_poll.elapsed() < pause_after() {
             continue;
         }
         // Everything assigned, including partitions assigned while paused.
