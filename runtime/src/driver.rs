@@ -39,9 +39,9 @@ use rdkafka::TopicPartitionList;
 const MEMORY_SNAPSHOT_FILE: &str = "memory.snapshot";
 /// Checkpoint interval when neither the command line nor the pipeline sets one.
 const DEFAULT_CHECKPOINT_INTERVAL_MS: u64 = 10_000;
-/// How long a Kafka source waits for a record when it is the only source with input left.
 /// The node name in the `pulse-id` of dead letters produced to Kafka.
 const DEAD_LETTER_NODE: &str = "_dead_letter";
+/// How long a Kafka source waits for a record when it is the only source with input left.
 const KAFKA_IDLE_POLL: Duration = Duration::from_millis(100);
 
 /// Where the current step's records come from: names the `pulse-id` of Kafka output.
@@ -1059,6 +1059,12 @@ fn execute_with<P: Pipeline>(
             api.push((sink_idx, ApiClient::start(settings)));
         }
     }
+    // State follows partitions (see `tasks`) when the only source reads Kafka and state is in
+    // RocksDB; `open_tasks` sets it up once the reader is open.
+    let tasks_possible = spec.sources.len() == 1
+        && input_paths == [Input::Kafka]
+        && matches!(durable, Some(Durable::Rocks))
+        && bootstrap_topics.is_none();
     let dead_letter_topic = match &dead_letter_destination {
         Destination::Kafka(topic) => Some(topic.clone()),
         _ => None,
@@ -1102,10 +1108,6 @@ fn execute_with<P: Pipeline>(
             _ => None,
         });
         let brokers = source_brokers.or(sink_brokers).flatten();
-        let tasks_possible = spec.sources.len() == 1
-            && input_paths == [Input::Kafka]
-            && matches!(state, StateBackend::Rocks(_))
-            && bootstrap_topics.is_none();
         let transactional = tasks_possible || producer_keys.iter().any(|(_, _, transactional)| *transactional);
         let index = match producer_keys.iter().position(|(b, c, _)| *b == brokers && c.is_none()) {
             Some(index) => index,
@@ -1230,8 +1232,6 @@ fn execute_with<P: Pipeline>(
                 }
                 // With state following partitions, records not keyed by the state's key are
                 // re-keyed through the repartition topic first, and the pipeline reads that.
-                let tasks_possible =
-                    matches!(durable, Some(Durable::Rocks)) && options.bootstrap.is_none() && spec.sources.len() == 1;
                 let source_error = |error: String| RunError::Io(format!("source `{}`: {error}", source.node));
                 let mut stage = None;
                 let repartition_topic;
@@ -1412,11 +1412,10 @@ fn execute_with<P: Pipeline>(
             cx.timers.track_changes();
         }
     }
-    let tasks = match (&durable, bootstrap_topics) {
-        (Some(Durable::Rocks), None) => {
-            open_tasks::<P>(&mut readers, &mut cx, &kafka_env, &producer_keys, interval_ms, &instance)?
-        }
-        _ => None,
+    let tasks = if tasks_possible {
+        open_tasks::<P>(&mut readers, &mut cx, &kafka_env, &producer_keys, interval_ms, &instance)?
+    } else {
+        None
     };
     cx.watermark = watermarks.pipeline_watermark();
     if resumed {
@@ -1749,9 +1748,9 @@ impl<P: Pipeline> Driver<'_, P> {
                 send(shard_of(*sequence), &timer_key(*sequence), None);
             }
         }
+        let positions = reader.positions().clone();
         for partition in &tasks.owned {
             let shard = Tasks::shard(*partition);
-            let positions = reader.positions().clone();
             let marker = Marker {
                 positions: reader
                     .topics()

@@ -339,15 +339,14 @@ pub enum Polled {
 /// polling: nothing more is fetched, and the group does not evict the member for exceeding
 /// `max.poll.interval.ms`. The next poll of the driver resumes them.
 const PAUSE_AFTER: Duration = Duration::from_secs(2);
-/// `PAUSE_AFTER`, or `PULSE_KAFKA_PAUSE_AFTER` (e.g. `10s`).
-fn pause_after() -> Duration {
-    static AFTER: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
-    *AFTER.get_or_init(|| {
-        std::env::var("PULSE_KAFKA_PAUSE_AFTER")
-            .ok()
-            .and_then(|text| crate::checkpoint::parse_duration_ms(&text).ok())
-            .map_or(PAUSE_AFTER, Duration::from_millis)
-    })
+/// The duration in environment variable `name` (e.g. `30s`), else `default`.
+fn duration_from_env(name: &str, default: Duration) -> Result<Duration, String> {
+    match std::env::var(name) {
+        Ok(text) => crate::checkpoint::parse_duration_ms(&text)
+            .map(Duration::from_millis)
+            .map_err(|error| format!("{name}: {error}")),
+        Err(_) => Ok(default),
+    }
 }
 
 /// How often the keep-alive thread looks at the driver's last poll.
@@ -374,11 +373,11 @@ fn lock_gate(gate: &Mutex<Gate>) -> MutexGuard<'_, Gate> {
 }
 
 /// The keep-alive thread (see `PAUSE_AFTER`).
-fn keep_alive(consumer: &BaseConsumer<SourceContext>, gate: &Mutex<Gate>, stop: &AtomicBool) {
+fn keep_alive(consumer: &BaseConsumer<SourceContext>, gate: &Mutex<Gate>, stop: &AtomicBool, pause_after: Duration) {
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(KEEP_ALIVE_TICK);
         let mut gate = lock_gate(gate);
-        if gate.last_poll.elapsed() < pause_after() {
+        if gate.last_poll.elapsed() < pause_after {
             continue;
         }
         // Everything assigned, including partitions assigned while paused.
@@ -456,15 +455,9 @@ impl Drop for KafkaReader {
     }
 }
 
-/// `PULSE_KAFKA_IDLE_TIMEOUT` (e.g. `30s`), default 10 s.
-fn idle_timeout() -> Result<Duration, String> {
-    match std::env::var("PULSE_KAFKA_IDLE_TIMEOUT") {
-        Ok(text) => crate::checkpoint::parse_duration_ms(&text)
-            .map(Duration::from_millis)
-            .map_err(|error| format!("PULSE_KAFKA_IDLE_TIMEOUT: {error}")),
-        Err(_) => Ok(Duration::from_secs(10)),
-    }
-}
+/// A partition without records this long stops holding the watermark back
+/// (`PULSE_KAFKA_IDLE_TIMEOUT` changes it).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often an ongoing broker outage is reported.
 const OUTAGE_REPORT_EVERY: Duration = Duration::from_secs(10);
@@ -565,11 +558,12 @@ impl KafkaReader {
         let gate =
             Arc::new(Mutex::new(Gate { last_poll: Instant::now(), paused: None, stash: VecDeque::new(), pauses: 0 }));
         let stop = Arc::new(AtomicBool::new(false));
+        let pause_after = duration_from_env("PULSE_KAFKA_PAUSE_AFTER", PAUSE_AFTER)?;
         let thread = {
             let (consumer, gate, stop) = (Arc::clone(&consumer), Arc::clone(&gate), Arc::clone(&stop));
             std::thread::Builder::new()
                 .name(format!("kafka-{}", settings.node))
-                .spawn(move || keep_alive(&consumer, &gate, &stop))
+                .spawn(move || keep_alive(&consumer, &gate, &stop, pause_after))
                 .map_err(|error| format!("kafka: starting the keep-alive thread: {error}"))?
         };
         Ok(KafkaReader {
@@ -586,7 +580,7 @@ impl KafkaReader {
             last_seen: BTreeMap::new(),
             known: resume.keys().cloned().collect(),
             opened: std::time::Instant::now(),
-            idle_timeout: idle_timeout()?,
+            idle_timeout: duration_from_env("PULSE_KAFKA_IDLE_TIMEOUT", IDLE_TIMEOUT)?,
             last_record: std::time::Instant::now(),
             tombstones: 0,
             last_outage_report: None,
@@ -1331,6 +1325,19 @@ pub fn record_id(origin: &str, node: &str, index: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_from_the_environment_are_parsed_or_refused() {
+        let name = "PULSE_TEST_KAFKA_DURATION";
+        std::env::remove_var(name);
+        assert_eq!(duration_from_env(name, PAUSE_AFTER), Ok(PAUSE_AFTER));
+        std::env::set_var(name, "250ms");
+        assert_eq!(duration_from_env(name, PAUSE_AFTER), Ok(Duration::from_millis(250)));
+        std::env::set_var(name, "soon");
+        let error = duration_from_env(name, PAUSE_AFTER).expect_err("not a duration");
+        assert!(error.starts_with(name), "{error}");
+        std::env::remove_var(name);
+    }
 
     /// (key, value) pairs as text, for comparing folds.
     fn writes(fold: &ChangelogFold) -> Vec<(String, Option<String>)> {
