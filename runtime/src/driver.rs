@@ -1254,7 +1254,6 @@ fn execute_with<P: Pipeline>(
                             group: &group,
                             by,
                             start,
-                            instance: &instance,
                             checkpoint_interval_ms: interval_ms,
                         })
                         .map_err(source_error)?;
@@ -1655,8 +1654,11 @@ impl<P: Pipeline> Driver<'_, P> {
         Ok(())
     }
 
-    /// Commits every owned partition's transactions, in parallel: each commit waits on the
-    /// broker (a flush, the offsets, `EndTxn`), and the partitions' producers are independent.
+    /// Commits every owned partition's transactions. The slow half (waiting for the records'
+    /// acknowledgements, adding the offsets) runs for all producers at once; the `EndTxn`s
+    /// follow one at a time, a few milliseconds each. Concurrent `EndTxn`s of transactions that
+    /// wrote to the same partitions race in tansu 0.6 (a finished transaction can be left
+    /// holding its partitions' last stable offset for good), so one instance never sends two.
     fn commit_tasks(&mut self) -> Result<(), RunError> {
         let (Some(tasks), Some(Reader::Kafka(reader))) = (&mut self.tasks, self.readers.first()) else {
             return Ok(());
@@ -1675,18 +1677,18 @@ impl<P: Pipeline> Driver<'_, P> {
                 jobs.push((partition, carries.then(|| reader.offset_list(Some(partition))), writer));
             }
         }
-        let commit = |list: &Option<TopicPartitionList>, writer: &mut KafkaWriter| {
+        let prepare = |list: &Option<TopicPartitionList>, writer: &mut KafkaWriter| {
             let offsets = match (&group, list) {
                 (Some(group), Some(list)) if list.count() > 0 => vec![(list, group)],
                 _ => Vec::new(),
             };
-            writer.commit(&offsets)
+            writer.prepare_commit(&offsets)
         };
         let outcomes: Vec<Result<(), String>> = match jobs.as_mut_slice() {
-            [(_, list, writer)] => vec![commit(list, writer)],
+            [(_, list, writer)] => vec![prepare(list, writer)],
             jobs => std::thread::scope(|scope| {
                 let running: Vec<_> =
-                    jobs.iter_mut().map(|(_, list, writer)| scope.spawn(|| commit(list, writer))).collect();
+                    jobs.iter_mut().map(|(_, list, writer)| scope.spawn(|| prepare(list, writer))).collect();
                 running
                     .into_iter()
                     .map(|thread| {
@@ -1696,8 +1698,15 @@ impl<P: Pipeline> Driver<'_, P> {
             }),
         };
         outcomes.into_iter().collect::<Result<Vec<()>, String>>().map_err(RunError::Io)?;
+        // A partition's changelog and offsets commit after its output: dying between the two
+        // replays output (same ids) instead of losing it.
+        jobs.sort_by_key(|(partition, list, _)| (*partition, list.is_some()));
+        for (_, _, writer) in jobs.iter_mut() {
+            writer.end_commit().map_err(RunError::Io)?;
+        }
         for (partition, list, writer) in &jobs {
-            if list.is_some() {
+            if let Some(list) = list {
+                reader.committed(list);
                 let record = tasks.local.entry(*partition).or_default();
                 if let Some(offset) = writer.changelog_offset(*partition) {
                     record.next = record.next.max(offset + 1);

@@ -340,7 +340,7 @@ pub enum Polled {
 /// `max.poll.interval.ms`. The next poll of the driver resumes them.
 const PAUSE_AFTER: Duration = Duration::from_secs(2);
 /// The duration in environment variable `name` (e.g. `30s`), else `default`.
-fn duration_from_env(name: &str, default: Duration) -> Result<Duration, String> {
+pub fn duration_from_env(name: &str, default: Duration) -> Result<Duration, String> {
     match std::env::var(name) {
         Ok(text) => crate::checkpoint::parse_duration_ms(&text)
             .map(Duration::from_millis)
@@ -624,6 +624,18 @@ impl KafkaReader {
     /// Reads the repartition topic `stage` fills; the stage stops with the reader.
     pub fn attach_repartitioner(&mut self, stage: crate::repartition::Repartitioner) {
         self.repartitioner = Some(stage);
+    }
+
+    /// A checkpoint committed `list` (positions of this reader): a repartition stage may delete
+    /// the records below them.
+    pub fn committed(&self, list: &TopicPartitionList) {
+        if let Some(stage) = &self.repartitioner {
+            for element in list.elements() {
+                if let Offset::Offset(next) = element.offset() {
+                    stage.committed(element.partition(), next);
+                }
+            }
+        }
     }
 
     /// Times the source paused its partitions while the pipeline was held up.
@@ -1025,6 +1037,13 @@ impl KafkaWriter {
     /// Makes everything sent so far durable: a transaction commit (with the source offsets of
     /// `offsets`, when given) followed by a new transaction, or a flush.
     pub fn commit(&mut self, offsets: &[(&TopicPartitionList, &ConsumerGroupMetadata)]) -> Result<(), String> {
+        self.prepare_commit(offsets)?;
+        self.end_commit()
+    }
+
+    /// The first half of `commit`, which may run for several producers at once: waits for
+    /// every record sent to be acknowledged and adds `offsets` to the transaction.
+    pub fn prepare_commit(&mut self, offsets: &[(&TopicPartitionList, &ConsumerGroupMetadata)]) -> Result<(), String> {
         self.producer.flush(CALL_TIMEOUT).map_err(|error| describe("flushing", &error))?;
         self.failure()?;
         if !self.transactional {
@@ -1034,6 +1053,14 @@ impl KafkaWriter {
             self.producer
                 .send_offsets_to_transaction(list, group, CALL_TIMEOUT)
                 .map_err(|error| describe("adding offsets to the transaction", &error))?;
+        }
+        Ok(())
+    }
+
+    /// The second half of `commit`: ends the transaction (`EndTxn`) and begins the next.
+    pub fn end_commit(&mut self) -> Result<(), String> {
+        if !self.transactional {
+            return Ok(());
         }
         self.producer
             .commit_transaction(CALL_TIMEOUT)
@@ -1283,6 +1310,38 @@ pub fn ensure_topic(
     }
     tracing::info!("kafka: created the {purpose} topic `{topic}` with {partitions} partitions");
     Ok(())
+}
+
+/// Deletes records of a topic below given offsets (`DeleteRecords`): how records nobody will
+/// read again leave an internal topic.
+pub struct Purger {
+    admin: AdminClient<DefaultClientContext>,
+}
+
+impl Purger {
+    pub fn new(env: &KafkaEnv, brokers: Option<&str>) -> Result<Purger, String> {
+        let admin =
+            env.config(brokers, Role::Admin)?.create().map_err(|error| describe("creating an admin client", &error))?;
+        Ok(Purger { admin })
+    }
+
+    /// Deletes the records of `topic` below each (partition, offset).
+    pub fn purge(&self, topic: &str, below: &BTreeMap<i32, i64>) -> Result<(), String> {
+        let mut list = TopicPartitionList::new();
+        for (partition, offset) in below {
+            list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                .map_err(|error| describe("listing offsets", &error))?;
+        }
+        let options = AdminOptions::new().operation_timeout(Some(CALL_TIMEOUT));
+        let results = block_on(self.admin.delete_records(&list, &options))
+            .map_err(|error| describe(&format!("deleting records of `{topic}`"), &error))?;
+        for element in results.elements() {
+            if let Err(error) = element.error() {
+                return Err(describe(&format!("deleting records of `{topic}` [{}]", element.partition()), &error));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Runs a future of the admin client (its own thread completes it) on this thread.

@@ -3,9 +3,13 @@
 //!
 //! A thread of each instance consumes the source topics in the group `<group>-repartition` and
 //! re-produces every record, unchanged, to `<group>-repartition` keyed by the state's key
-//! (canonical key text, G12), so all records of a key land on one partition. Records and the
-//! source offsets commit in one transaction (`send_offsets_to_transaction`) at least every
-//! `COMMIT_EVERY`, and before partitions are given up. The pipeline itself reads the
+//! (canonical key text, G12), so all records of a key land on one partition. Each source
+//! partition has its own transactional producer (`<group>-repartition-<topic>-<partition>`):
+//! its copies and its offset commit in one transaction (`send_offsets_to_transaction`) at
+//! least every `COMMIT_EVERY`, and before the partition is given up. Whichever instance the
+//! group hands the partition to opens that producer at once, which fences the previous owner
+//! and aborts its open transaction: a killed instance's copies never hold the repartition
+//! topic's last stable offset until a transaction timeout. The pipeline itself reads the
 //! repartition topic as its source, in the group `<group>`, with state following its partitions.
 //!
 //! Each record carries `pulse-origin: <topic>/<partition>/<offset>` of the record it copies: the
@@ -13,7 +17,13 @@
 //! drops a record whose origin offset is not above the last it processed from that origin
 //! partition in that repartition partition. On a broker that shows aborted records (tansu), the
 //! copies an aborted transaction left are thus processed once.
+//!
+//! The repartition topic does not grow without bound: every `PURGE_EVERY` the stage deletes the
+//! records of each repartition partition below the position this instance's last checkpoint
+//! committed for it (`DeleteRecords`). A restore starts at the last committed position, never
+//! below it, so nothing deleted is read again.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -23,13 +33,16 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
-use crate::kafka::{self, KafkaEnv, KafkaWriter, Offsets, ProducerSettings};
+use crate::kafka::{self, KafkaEnv, KafkaWriter, ProducerSettings};
 use crate::KafkaStart;
 
 /// The longest a copied record waits for its transaction to commit (the pipeline reads the
 /// repartition topic `read_committed`, so this adds to the end-to-end latency).
 const COMMIT_EVERY: Duration = Duration::from_millis(100);
 const POLL: Duration = Duration::from_millis(50);
+/// How often records the pipeline has committed past leave the repartition topic (Kafka
+/// Streams' `repartition.purge.interval.ms` default); `PULSE_KAFKA_REPARTITION_PURGE_EVERY`.
+const PURGE_EVERY: Duration = Duration::from_secs(30);
 /// The header naming the source record a repartitioned record copies.
 pub const ORIGIN_HEADER: &str = "pulse-origin";
 
@@ -41,7 +54,6 @@ pub struct RepartitionSettings<'a> {
     pub group: &'a str,
     pub by: &'static [&'static str],
     pub start: KafkaStart,
-    pub instance: &'a str,
     pub checkpoint_interval_ms: u64,
 }
 
@@ -50,6 +62,8 @@ pub struct Repartitioner {
     stop: Arc<AtomicBool>,
     failure: Arc<Mutex<Option<String>>>,
     thread: Option<JoinHandle<()>>,
+    /// Per repartition partition: the position the pipeline's last checkpoint committed.
+    committed: Arc<Mutex<BTreeMap<i32, i64>>>,
 }
 
 /// The repartition topic of a pipeline's group.
@@ -57,27 +71,79 @@ pub fn topic(group: &str) -> String {
     format!("{group}-repartition")
 }
 
+/// The transactional id of the producer copying one source partition.
+pub fn transactional_id(output: &str, topic: &str, partition: i32) -> String {
+    format!("{output}-{topic}-{partition}")
+}
+
+/// One assigned source partition's producer, and the next offset to commit when it copied
+/// something since its last commit.
+struct PartitionWriter {
+    writer: KafkaWriter,
+    uncommitted: Option<i64>,
+}
+
 /// What the consumer's callbacks share with the copying loop.
 struct Stage {
-    writer: Mutex<KafkaWriter>,
-    /// Next offset per source partition, since the last commit included.
-    positions: Mutex<Offsets>,
+    env: KafkaEnv,
+    brokers: Option<String>,
+    output: String,
+    checkpoint_interval_ms: u64,
+    writers: Mutex<BTreeMap<(String, i32), PartitionWriter>>,
     failure: Arc<Mutex<Option<String>>>,
 }
 
 impl Stage {
-    /// Commits the copies with the source positions in one transaction.
+    /// Commits every partition's copies with its position: the flushes and offsets of all
+    /// producers at once, then their `EndTxn`s one at a time (see `Driver::commit_tasks`).
     fn commit(&self, consumer: &BaseConsumer<Stage>) -> Result<(), String> {
-        let mut list = TopicPartitionList::new();
-        for ((topic, partition), next) in self.positions.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).iter()
-        {
-            let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*next));
+        let mut writers = self.writers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let group = consumer.group_metadata();
+        let mut jobs: Vec<(TopicPartitionList, &mut PartitionWriter)> = Vec::new();
+        for ((topic, partition), writer) in writers.iter_mut() {
+            let Some(next) = writer.uncommitted else { continue };
+            let mut list = TopicPartitionList::new();
+            list.add_partition_offset(topic, *partition, Offset::Offset(next))
+                .map_err(|error| format!("listing offsets: {error}"))?;
+            jobs.push((list, writer));
         }
-        let mut writer = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match consumer.group_metadata() {
-            Some(group) if list.count() > 0 => writer.commit(&[(&list, &group)]),
-            _ => writer.commit(&[]),
+        let prepare = |list: &TopicPartitionList, writer: &mut PartitionWriter| match &group {
+            Some(group) => writer.writer.prepare_commit(&[(list, group)]),
+            None => writer.writer.prepare_commit(&[]),
+        };
+        std::thread::scope(|scope| {
+            let running: Vec<_> = jobs.iter_mut().map(|(list, writer)| scope.spawn(|| prepare(list, writer))).collect();
+            running.into_iter().try_for_each(|thread| {
+                thread.join().unwrap_or_else(|_| Err("internal: a commit thread panicked".to_string()))
+            })
+        })?;
+        for (_, writer) in jobs {
+            writer.writer.end_commit()?;
+            writer.uncommitted = None;
         }
+        Ok(())
+    }
+
+    /// Opens the producers of newly assigned partitions (fencing their previous owners).
+    fn open(&self, assigned: &TopicPartitionList) -> Result<(), String> {
+        let mut writers = self.writers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for element in assigned.elements() {
+            let key = (element.topic().to_string(), element.partition());
+            if writers.contains_key(&key) {
+                continue;
+            }
+            let writer = KafkaWriter::open(
+                &self.env,
+                &ProducerSettings {
+                    brokers: self.brokers.as_deref(),
+                    compression: None,
+                    transactional_id: Some(transactional_id(&self.output, &key.0, key.1)),
+                    checkpoint_interval_ms: self.checkpoint_interval_ms,
+                },
+            )?;
+            writers.insert(key, PartitionWriter { writer, uncommitted: None });
+        }
+        Ok(())
     }
 
     fn fail(&self, message: String) {
@@ -98,9 +164,17 @@ impl ConsumerContext for Stage {
             if let Err(error) = self.commit(consumer) {
                 self.fail(format!("repartition: committing before a rebalance: {error}"));
             }
-            let mut positions = self.positions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut writers = self.writers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             for element in revoked.elements() {
-                positions.remove(&(element.topic().to_string(), element.partition()));
+                writers.remove(&(element.topic().to_string(), element.partition()));
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(assigned) = rebalance {
+            if let Err(error) = self.open(assigned) {
+                self.fail(format!("repartition: {error}"));
             }
         }
     }
@@ -114,16 +188,14 @@ impl Repartitioner {
         let partitions = kafka::partition_count(settings.env, settings.brokers, settings.topics)?;
         kafka::ensure_topic(settings.env, settings.brokers, &output, partitions, "repartition", false)?;
         let failure = Arc::new(Mutex::new(None));
-        let writer = KafkaWriter::open(
-            settings.env,
-            &ProducerSettings {
-                brokers: settings.brokers,
-                compression: None,
-                transactional_id: Some(format!("{output}-{}", settings.instance)),
-                checkpoint_interval_ms: settings.checkpoint_interval_ms,
-            },
-        )?;
-        let stage = Stage { writer: Mutex::new(writer), positions: Mutex::default(), failure: Arc::clone(&failure) };
+        let stage = Stage {
+            env: settings.env.clone(),
+            brokers: settings.brokers.map(str::to_string),
+            output: output.clone(),
+            checkpoint_interval_ms: settings.checkpoint_interval_ms,
+            writers: Mutex::default(),
+            failure: Arc::clone(&failure),
+        };
         let reset = match settings.start {
             KafkaStart::Earliest => "earliest",
             KafkaStart::Latest | KafkaStart::GroupOffsets => "latest",
@@ -139,17 +211,28 @@ impl Repartitioner {
             .create_with_context(stage)
             .map_err(|error| format!("repartition: creating the consumer: {error}"))?;
         consumer.subscribe(settings.topics).map_err(|error| format!("repartition: subscribing: {error}"))?;
+        let purge_every = kafka::duration_from_env("PULSE_KAFKA_REPARTITION_PURGE_EVERY", PURGE_EVERY)?;
+        let purger = kafka::Purger::new(settings.env, settings.brokers)?;
         let stop = Arc::new(AtomicBool::new(false));
+        let committed = Arc::new(Mutex::new(BTreeMap::new()));
         let thread = {
-            let stop = Arc::clone(&stop);
+            let (stop, committed) = (Arc::clone(&stop), Arc::clone(&committed));
             let by = settings.by;
             let output = output.clone();
             std::thread::Builder::new()
                 .name("repartition".to_string())
-                .spawn(move || copy(&consumer, &output, by, &stop))
+                .spawn(move || copy(&consumer, &output, by, &stop, &Purge { purger, committed, every: purge_every }))
                 .map_err(|error| format!("repartition: starting its thread: {error}"))?
         };
-        Ok((Repartitioner { stop, failure, thread: Some(thread) }, output))
+        Ok((Repartitioner { stop, failure, thread: Some(thread), committed }, output))
+    }
+
+    /// The pipeline committed its position `next` in repartition partition `partition`: the
+    /// records below it may go.
+    pub fn committed(&self, partition: i32, next: i64) {
+        let mut committed = self.committed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entry = committed.entry(partition).or_insert(next);
+        *entry = (*entry).max(next);
     }
 
     /// The error that stopped the stage, if one did.
@@ -167,15 +250,57 @@ impl Drop for Repartitioner {
     }
 }
 
+/// The purging side of the stage: what the pipeline committed, and the admin client.
+struct Purge {
+    purger: kafka::Purger,
+    committed: Arc<Mutex<BTreeMap<i32, i64>>>,
+    every: Duration,
+}
+
+/// The partitions to purge and below which offset: those committed past their last purge.
+fn purge_marks(committed: &BTreeMap<i32, i64>, purged: &BTreeMap<i32, i64>) -> BTreeMap<i32, i64> {
+    committed
+        .iter()
+        .filter(|(partition, next)| purged.get(partition).is_none_or(|done| done < next))
+        .map(|(partition, next)| (*partition, *next))
+        .collect()
+}
+
+impl Purge {
+    /// Deletes what was committed past since the last purge, updating `purged`; a failure is
+    /// reported when it differs from the previous one (a broker without `DeleteRecords` fails
+    /// every time) and retried next time: only space is at stake.
+    fn run(&self, output: &str, purged: &mut BTreeMap<i32, i64>, last_error: &mut Option<String>) {
+        let committed = self.committed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let below = purge_marks(&committed, purged);
+        if below.is_empty() {
+            return;
+        }
+        match self.purger.purge(output, &below) {
+            Ok(()) => {
+                tracing::debug!("repartition: deleted the records of `{output}` below {below:?}");
+                purged.extend(below);
+                *last_error = None;
+            }
+            Err(error) => {
+                if last_error.as_ref() != Some(&error) {
+                    tracing::warn!("repartition: {error} (the records stay until the topic's retention)");
+                }
+                *last_error = Some(error);
+            }
+        }
+    }
+}
+
 /// The copying loop: until stopped or failed.
-fn copy(consumer: &BaseConsumer<Stage>, output: &str, by: &[&str], stop: &AtomicBool) {
+fn copy(consumer: &BaseConsumer<Stage>, output: &str, by: &[&str], stop: &AtomicBool, purge: &Purge) {
     let stage = consumer.context();
+    let (mut last_purge, mut purged, mut purge_error) = (Instant::now(), BTreeMap::new(), None);
     let mut last_commit = Instant::now();
     let mut uncommitted = false;
     let mut headers = vec![(ORIGIN_HEADER, String::new())];
-    while !stop.load(Ordering::Relaxed)
-        && stage.failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).is_none()
-    {
+    let failed = || stage.failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).is_some();
+    while !stop.load(Ordering::Relaxed) && !failed() {
         match consumer.poll(POLL) {
             None => {}
             Some(Err(KafkaError::MessageConsumption(code))) if kafka::transient(code) => {}
@@ -187,21 +312,16 @@ fn copy(consumer: &BaseConsumer<Stage>, output: &str, by: &[&str], stop: &Atomic
                 // A record without a usable key goes where its origin sends it (deterministic,
                 // so a replay lands on the same partition); the pipeline dead-letters it.
                 let key = partition_key(payload, by).unwrap_or_else(|| headers[0].1.clone());
-                let sent = stage.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).send(
-                    output,
-                    Some(&key),
-                    payload,
-                    &headers,
-                );
+                let mut writers = stage.writers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let sent = match writers.get_mut(&(topic.to_string(), partition)) {
+                    Some(writer) => writer.writer.send(output, Some(&key), payload, &headers).map(|()| {
+                        writer.uncommitted = Some(offset + 1);
+                    }),
+                    None => Err(format!("internal: a record of {topic}/{partition}, which has no producer")),
+                };
+                drop(writers);
                 match sent {
-                    Ok(()) => {
-                        stage
-                            .positions
-                            .lock()
-                            .unwrap_or_else(|poisoned| poisoned.into_inner())
-                            .insert((topic.to_string(), partition), offset + 1);
-                        uncommitted = true;
-                    }
+                    Ok(()) => uncommitted = true,
                     Err(error) => stage.fail(format!("repartition: {error}")),
                 }
             }
@@ -213,8 +333,12 @@ fn copy(consumer: &BaseConsumer<Stage>, output: &str, by: &[&str], stop: &Atomic
             last_commit = Instant::now();
             uncommitted = false;
         }
+        if last_purge.elapsed() >= purge.every {
+            purge.run(output, &mut purged, &mut purge_error);
+            last_purge = Instant::now();
+        }
     }
-    if uncommitted && stage.failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).is_none() {
+    if uncommitted && !failed() {
         if let Err(error) = stage.commit(consumer) {
             stage.fail(format!("repartition: {error}"));
         }
@@ -264,6 +388,14 @@ mod tests {
         assert_eq!(partition_key(br#"{"userId":null}"#, &["userId"]), None);
         assert_eq!(partition_key(b"not json", &["userId"]), None);
         assert_eq!(partition_key(br#"[1]"#, &["userId"]), None);
+    }
+
+    #[test]
+    fn purges_follow_the_committed_positions() {
+        let committed = BTreeMap::from([(0, 10), (1, 5), (2, 7)]);
+        let purged = BTreeMap::from([(0, 10), (1, 3)]);
+        assert_eq!(purge_marks(&committed, &purged), BTreeMap::from([(1, 5), (2, 7)]));
+        assert!(purge_marks(&committed, &committed).is_empty());
     }
 
     #[test]

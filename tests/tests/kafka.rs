@@ -102,11 +102,19 @@ impl Broker {
     fn start() -> Broker {
         let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port();
         let url = format!("tcp://127.0.0.1:{port}");
+        // PULSE_TEST_BROKER_LOG=FILE keeps the broker's log (RUST_LOG sets its detail).
+        let (out, err) = match std::env::var_os("PULSE_TEST_BROKER_LOG") {
+            Some(path) => {
+                let file = std::fs::File::create(path).expect("broker log file");
+                (Stdio::from(file.try_clone().expect("log file handle")), Stdio::from(file))
+            }
+            None => (Stdio::null(), Stdio::null()),
+        };
         let child = Command::new(tansu_path())
             .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
             .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(out)
+            .stderr(err)
             .spawn()
             .expect("tansu starts");
         let broker = Broker { child: Some(child), address: format!("127.0.0.1:{port}") };
@@ -196,10 +204,15 @@ impl Broker {
 
     /// Every record of `topic` visible to `read_committed`.
     fn read_records(&self, topic: &str) -> Vec<Record> {
+        self.read_records_as(topic, "read_committed")
+    }
+
+    /// Every record of `topic` visible at `isolation` (`read_committed`, `read_uncommitted`).
+    fn read_records_as(&self, topic: &str, isolation: &str) -> Vec<Record> {
         let consumer: BaseConsumer = self
             .config()
             .set("group.id", format!("reader-{}", std::process::id()))
-            .set("isolation.level", "read_committed")
+            .set("isolation.level", isolation)
             .set("enable.auto.commit", "false")
             .create()
             .expect("consumer");
@@ -248,7 +261,7 @@ impl Broker {
                 .unwrap_or_default();
             let key = message.key().map(|key| String::from_utf8_lossy(key).into_owned()).unwrap_or_default();
             let value = String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned();
-            out.push(Record { partition: message.partition(), headers, key, value });
+            out.push(Record { partition: message.partition(), offset: message.offset(), headers, key, value });
         }
         out
     }
@@ -257,6 +270,7 @@ impl Broker {
 /// One record as a consumer sees it.
 struct Record {
     partition: i32,
+    offset: i64,
     headers: BTreeMap<String, String>,
     key: String,
     value: String,
@@ -720,17 +734,7 @@ fn two_instances_share_the_partitions_and_the_survivor_takes_over_their_state() 
     wait_for("the survivor's output of every part", 120, &mut [(&mut a.0, a_log.as_path())], || {
         deduplicated(&broker.read_all("e2e-out")).len() >= expected.len()
     });
-    let terminated = Command::new("kill").args(["-TERM", &a.0.id().to_string()]).status().expect("kill runs");
-    assert!(terminated.success());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = a.0.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "instance a did not exit within 60 s of SIGTERM: {}", logs());
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(status.success(), "SIGTERM ends a cleanly ({status}): {}", logs());
+    stop_cleanly(&mut a.0, &a_log);
 
     let a_text = std::fs::read(&a_log).expect("a's log");
     let after_kill = String::from_utf8_lossy(&a_text[a_before_kill..]).into_owned();
@@ -971,11 +975,28 @@ fn repartitioned(broker: &Broker, topic: &str) -> BTreeMap<i32, Vec<(String, Str
 /// order; across partitions no order is promised, as in Kafka Streams).
 #[test]
 fn a_topic_keyed_otherwise_goes_through_a_repartition_topic_shared_by_two_instances() {
+    repartition_scenario(false);
+}
+
+/// The same with b SIGKILLed halfway: a takes over its source partitions and its repartition
+/// partitions. On tansu this loses output in about one run of five: tansu shows the records of
+/// aborted transactions, so when b dies after its changelog batch and marker reached the broker
+/// but before its output did, the restore takes the aborted batch for a complete one (the state
+/// moves past records whose output never arrived). A broker that hides aborted records does not
+/// show the batch; docs/semantics.md has the details.
+#[test]
+#[ignore = "tansu shows aborted changelog batches to the restore (docs/semantics.md)"]
+fn a_repartitioned_source_survives_the_sigkill_of_one_instance() {
+    repartition_scenario(true);
+}
+
+fn repartition_scenario(kill_b: bool) {
     let binary = build::build_text("kafka-repartition.pulse", &repartition_pipeline(), None);
     let broker = Broker::start();
     broker.create_topic("e2e-in", 4);
     broker.create_topic("e2e-out", 4);
     let dir = tempfile::tempdir().expect("temp dir");
+    // The repartition topic is read whole below: no purge.
     let start = |name: &str, log: &Path| {
         let child = Command::new(&binary)
             .arg("--state-dir")
@@ -983,6 +1004,7 @@ fn a_topic_keyed_otherwise_goes_through_a_repartition_topic_shared_by_two_instan
             .args(["--checkpoint-interval", "200ms"])
             .env("PULSE_KAFKA_BROKERS", &broker.address)
             .env("PULSE_KAFKA_PROP_SESSION_TIMEOUT_MS", "3000")
+            .env("PULSE_KAFKA_REPARTITION_PURGE_EVERY", "1h")
             .env("PULSE_INSTANCE_ID", name)
             .env_remove("PULSE_QUIET")
             .env_remove("PULSE_LOG_FORMAT")
@@ -1007,18 +1029,40 @@ fn a_topic_keyed_otherwise_goes_through_a_repartition_topic_shared_by_two_instan
     );
     // Every user's records spread over all four source partitions.
     let input = events(600);
-    broker.produce_keyed("e2e-in", &input, |index, _| format!("k{}", index % 4));
-
+    let (first, second) = input.split_at(300);
+    broker.produce_keyed("e2e-in", first, |index, _| format!("k{}", index % 4));
     let mut copies = BTreeMap::new();
     wait_for(
-        "every record copied to the repartition topic",
+        "the first half copied to the repartition topic",
         90,
         &mut [(&mut a.0, a_log.as_path()), (&mut b.0, b_log.as_path())],
         || {
             copies = repartitioned(&broker, topic);
-            copies.values().map(Vec::len).sum::<usize>() >= input.len()
+            copies.values().map(Vec::len).sum::<usize>() >= first.len()
         },
     );
+    if kill_b {
+        // SIGKILL b while it works: a takes over its source partitions (copying from the last
+        // committed offsets, so copies repeat) and its repartition partitions (state, duplicate
+        // filter and position from the changelog).
+        b.0.kill().expect("SIGKILL");
+        b.0.wait().expect("reaped");
+    }
+    broker.produce_keyed("e2e-in", second, |index, _| format!("k{}", (index + first.len()) % 4));
+    let mut alive = if kill_b {
+        vec![(&mut a.0, a_log.as_path())]
+    } else {
+        vec![(&mut a.0, a_log.as_path()), (&mut b.0, b_log.as_path())]
+    };
+    wait_for("every record copied to the repartition topic", 120, &mut alive, || {
+        copies = repartitioned(&broker, topic);
+        copies.values().map(Vec::len).sum::<usize>() >= input.len()
+    });
+    if kill_b {
+        wait_for("a holding every repartition partition", 60, &mut alive, || {
+            held_partitions_of(&a_log, topic).len() == 4
+        });
+    }
     let mut origins: Vec<&String> = copies.values().flatten().map(|(origin, _, _)| origin).collect();
     origins.sort();
     origins.dedup();
@@ -1037,9 +1081,13 @@ fn a_topic_keyed_otherwise_goes_through_a_repartition_topic_shared_by_two_instan
 
     let in_order: Vec<String> = copies.values().flatten().map(|(_, _, value)| value.clone()).collect();
     let expected = reference_of(&binary, &in_order, dir.path());
-    wait_for("the output of every record", 90, &mut [(&mut a.0, a_log.as_path()), (&mut b.0, b_log.as_path())], || {
-        deduplicated(&broker.read_all("e2e-out")).len() >= expected.len()
-    });
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while deduplicated(&broker.read_all("e2e-out")).len() < expected.len() {
+        if Instant::now() > deadline {
+            panic!("{}\n{}", missing_output_report(&broker, &expected, &copies), log_tails(&alive));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
     std::thread::sleep(Duration::from_secs(2));
     let mut output = deduplicated(&broker.read_all("e2e-out"));
     output.sort();
@@ -1051,6 +1099,58 @@ fn a_topic_keyed_otherwise_goes_through_a_repartition_topic_shared_by_two_instan
             "the instance says it repartitions:\n{text}"
         );
     }
+}
+
+/// Why outputs are missing: committed and uncommitted counts of `e2e-out`, and per missing
+/// output whether an uncommitted record carries it and which copy it comes from.
+fn missing_output_report(
+    broker: &Broker,
+    expected: &[String],
+    copies: &BTreeMap<i32, Vec<(String, String, String)>>,
+) -> String {
+    let values = |isolation: &str| -> BTreeMap<String, (i32, i64, String)> {
+        broker
+            .read_records_as("e2e-out", isolation)
+            .into_iter()
+            .map(|record| {
+                let id = record.headers.get("pulse-id").cloned().unwrap_or_default();
+                (record.value, (record.partition, record.offset, id))
+            })
+            .collect()
+    };
+    let (committed, uncommitted) = (values("read_committed"), values("read_uncommitted"));
+    let mut report = format!(
+        "e2e-out: {} distinct committed, {} distinct uncommitted, {} expected\n",
+        committed.len(),
+        uncommitted.len(),
+        expected.len()
+    );
+    for value in expected.iter().filter(|value| !committed.contains_key(*value)).take(12) {
+        let n = serde_json::from_str::<serde_json::Value>(value).ok().and_then(|event| event["n"].as_i64());
+        let copy = copies.iter().find_map(|(partition, records)| {
+            records.iter().find_map(|(origin, _, copied)| {
+                let copied_n = serde_json::from_str::<serde_json::Value>(copied).ok()?["n"].as_i64();
+                (copied_n == n).then(|| format!("repartition partition {partition}, origin {origin}"))
+            })
+        });
+        report += &format!("missing {value}: uncommitted at {:?}; {copy:?}\n", uncommitted.get(value));
+    }
+    report
+}
+
+/// SIGTERMs an instance and asserts it exits successfully within 60 s.
+fn stop_cleanly(child: &mut Child, log: &Path) {
+    let terminated = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(terminated.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no exit within 60 s of SIGTERM:\n{}", complete_lines(log));
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "SIGTERM ends the instance cleanly ({status}):\n{}", complete_lines(log));
 }
 
 /// Faults a real broker cannot be asked for, injected through librdkafka's mock cluster (which

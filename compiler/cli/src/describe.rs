@@ -50,7 +50,8 @@ pub fn describe(pipeline: &Pipeline) -> String {
                         let _ = writeln!(
                             out,
                             "    repartition topic `{group}-repartition` (same partition count), written by group \
-                             `{group}-repartition` reading the source topics, read by group `{group}`"
+                             `{group}-repartition` reading the source topics (transactional ids \
+                             `{group}-repartition-<topic>-<partition>`), read by group `{group}`"
                         );
                     }
                 } else {
