@@ -1654,11 +1654,7 @@ impl<P: Pipeline> Driver<'_, P> {
         Ok(())
     }
 
-    /// Commits every owned partition's transactions. The slow half (waiting for the records'
-    /// acknowledgements, adding the offsets) runs for all producers at once; the `EndTxn`s
-    /// follow one at a time, a few milliseconds each. Concurrent `EndTxn`s of transactions that
-    /// wrote to the same partitions race in tansu 0.6 (a finished transaction can be left
-    /// holding its partitions' last stable offset for good), so one instance never sends two.
+    /// Commits every owned partition's transactions (`kafka::commit_in_order`).
     fn commit_tasks(&mut self) -> Result<(), RunError> {
         let (Some(tasks), Some(Reader::Kafka(reader))) = (&mut self.tasks, self.readers.first()) else {
             return Ok(());
@@ -1677,33 +1673,12 @@ impl<P: Pipeline> Driver<'_, P> {
                 jobs.push((partition, carries.then(|| reader.offset_list(Some(partition))), writer));
             }
         }
-        let prepare = |list: &Option<TopicPartitionList>, writer: &mut KafkaWriter| {
-            let offsets = match (&group, list) {
-                (Some(group), Some(list)) if list.count() > 0 => vec![(list, group)],
-                _ => Vec::new(),
-            };
-            writer.prepare_commit(&offsets)
-        };
-        let outcomes: Vec<Result<(), String>> = match jobs.as_mut_slice() {
-            [(_, list, writer)] => vec![prepare(list, writer)],
-            jobs => std::thread::scope(|scope| {
-                let running: Vec<_> =
-                    jobs.iter_mut().map(|(_, list, writer)| scope.spawn(|| prepare(list, writer))).collect();
-                running
-                    .into_iter()
-                    .map(|thread| {
-                        thread.join().unwrap_or_else(|_| Err("internal: a commit thread panicked".to_string()))
-                    })
-                    .collect()
-            }),
-        };
-        outcomes.into_iter().collect::<Result<Vec<()>, String>>().map_err(RunError::Io)?;
         // A partition's changelog and offsets commit after its output: dying between the two
         // replays output (same ids) instead of losing it.
         jobs.sort_by_key(|(partition, list, _)| (*partition, list.is_some()));
-        for (_, _, writer) in jobs.iter_mut() {
-            writer.end_commit().map_err(RunError::Io)?;
-        }
+        let mut commits: Vec<(&mut KafkaWriter, Option<&TopicPartitionList>)> =
+            jobs.iter_mut().map(|(_, list, writer)| (&mut **writer, list.as_ref())).collect();
+        kafka::commit_in_order(&mut commits, group.as_ref()).map_err(RunError::Io)?;
         for (partition, list, writer) in &jobs {
             if let Some(list) = list {
                 reader.committed(list);

@@ -1069,6 +1069,32 @@ impl KafkaWriter {
     }
 }
 
+/// Commits several producers' transactions, each with its own offsets (`None`: none): the slow
+/// half (acknowledgements, adding the offsets) for all at once, then the `EndTxn`s one at a
+/// time, in the given order. Concurrent `EndTxn`s of transactions that wrote to the same
+/// partitions race in tansu 0.6 (a finished transaction can be left holding its partitions'
+/// last stable offset for good), so one instance never sends two at once.
+pub fn commit_in_order(
+    jobs: &mut [(&mut KafkaWriter, Option<&TopicPartitionList>)],
+    group: Option<&ConsumerGroupMetadata>,
+) -> Result<(), String> {
+    let prepare = |writer: &mut KafkaWriter, list: Option<&TopicPartitionList>| match (group, list) {
+        (Some(group), Some(list)) if list.count() > 0 => writer.prepare_commit(&[(list, group)]),
+        _ => writer.prepare_commit(&[]),
+    };
+    match &mut *jobs {
+        [(writer, list)] => prepare(writer, *list)?,
+        jobs => std::thread::scope(|scope| {
+            let running: Vec<_> =
+                jobs.iter_mut().map(|(writer, list)| scope.spawn(|| prepare(writer, *list))).collect();
+            running.into_iter().try_for_each(|thread| {
+                thread.join().unwrap_or_else(|_| Err("internal: a commit thread panicked".to_string()))
+            })
+        })?,
+    }
+    jobs.iter_mut().try_for_each(|(writer, _)| writer.end_commit())
+}
+
 /// `pulse-<pipeline>-<instance>`: stable across restarts of one instance, so a restart fences
 /// its predecessor.
 pub fn transactional_id(pipeline: &str, instance: &str) -> String {

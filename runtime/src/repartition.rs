@@ -94,34 +94,23 @@ struct Stage {
 }
 
 impl Stage {
-    /// Commits every partition's copies with its position: the flushes and offsets of all
-    /// producers at once, then their `EndTxn`s one at a time (see `Driver::commit_tasks`).
+    /// Commits every partition's copies with its position (`kafka::commit_in_order`).
     fn commit(&self, consumer: &BaseConsumer<Stage>) -> Result<(), String> {
         let mut writers = self.writers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let group = consumer.group_metadata();
-        let mut jobs: Vec<(TopicPartitionList, &mut PartitionWriter)> = Vec::new();
+        let mut lists = Vec::new();
+        let mut committing = Vec::new();
         for ((topic, partition), writer) in writers.iter_mut() {
-            let Some(next) = writer.uncommitted else { continue };
+            let Some(next) = writer.uncommitted.take() else { continue };
             let mut list = TopicPartitionList::new();
             list.add_partition_offset(topic, *partition, Offset::Offset(next))
                 .map_err(|error| format!("listing offsets: {error}"))?;
-            jobs.push((list, writer));
+            lists.push(list);
+            committing.push(&mut writer.writer);
         }
-        let prepare = |list: &TopicPartitionList, writer: &mut PartitionWriter| match &group {
-            Some(group) => writer.writer.prepare_commit(&[(list, group)]),
-            None => writer.writer.prepare_commit(&[]),
-        };
-        std::thread::scope(|scope| {
-            let running: Vec<_> = jobs.iter_mut().map(|(list, writer)| scope.spawn(|| prepare(list, writer))).collect();
-            running.into_iter().try_for_each(|thread| {
-                thread.join().unwrap_or_else(|_| Err("internal: a commit thread panicked".to_string()))
-            })
-        })?;
-        for (_, writer) in jobs {
-            writer.writer.end_commit()?;
-            writer.uncommitted = None;
-        }
-        Ok(())
+        let mut jobs: Vec<(&mut KafkaWriter, Option<&TopicPartitionList>)> =
+            committing.into_iter().zip(lists.iter().map(Some)).collect();
+        kafka::commit_in_order(&mut jobs, group.as_ref())
     }
 
     /// Opens the producers of newly assigned partitions (fencing their previous owners).
