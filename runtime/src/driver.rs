@@ -1748,6 +1748,7 @@ impl<P: Pipeline> Driver<'_, P> {
                     .max()
                     .unwrap_or(i64::MIN),
                 timers: cx.timers.shard_counter(shard),
+                base: Some(tasks.local.get(partition).map_or(0, |record| record.next)),
             };
             send(shard, kafka::MARKER_KEY, Some(&marker.to_bytes()));
         }
@@ -1795,9 +1796,13 @@ impl<P: Pipeline> Driver<'_, P> {
                     }
                     let assigned = kafka::describe_partitions(&partitions);
                     match restored {
-                        Some((entries, timers, topic)) => tracing::info!(
-                            "kafka: source `{node}` assigned {assigned}: restored {entries} state entries and {timers} timers from `{topic}` in {} ms",
-                            started.elapsed().as_millis()
+                        Some((entries, timers, aborted, topic)) => tracing::info!(
+                            "kafka: source `{node}` assigned {assigned}: restored {entries} state entries and {timers} timers from `{topic}` in {} ms{}",
+                            started.elapsed().as_millis(),
+                            match aborted {
+                                0 => String::new(),
+                                aborted => format!(", skipping {aborted} batches of aborted transactions"),
+                            }
                         ),
                         None => tracing::info!("kafka: source `{node}` assigned {assigned}"),
                     }
@@ -1809,12 +1814,13 @@ impl<P: Pipeline> Driver<'_, P> {
 
     /// With tasks: opens the producers of newly assigned partitions (fencing their previous
     /// owner), takes back their parked timers and replays their changelog from the offset
-    /// local state reflects. Returns (state entries, timers, changelog topic).
+    /// local state reflects. Returns (state entries, timers, aborted batches skipped, changelog
+    /// topic).
     fn restore_partitions(
         &mut self,
         source: usize,
         partitions: &[(String, i32)],
-    ) -> Result<Option<(u64, u64, String)>, RunError> {
+    ) -> Result<Option<(u64, u64, u64, String)>, RunError> {
         if self.tasks.is_none() {
             return Ok(None);
         }
@@ -1842,12 +1848,17 @@ impl<P: Pipeline> Driver<'_, P> {
             .iter()
             .map(|partition| (*partition, tasks.local.get(partition).map_or(0, |record| record.next)))
             .collect();
-        let logs = kafka::read_changelog(&tasks.env, tasks.brokers, &tasks.topic, &starts, tasks.changelog_mode)
-            .map_err(io)?;
+        // Read after the producers above fenced the previous owner: no transaction of it can
+        // commit any more.
+        let heads = reader.group_offsets(&tasks.topic, &new).map_err(io)?;
+        let logs =
+            kafka::read_changelog(&tasks.env, tasks.brokers, &tasks.topic, &starts, &heads, tasks.changelog_mode)
+                .map_err(io)?;
         let mut batch = WriteBatch::default();
         let mut forget = HashSet::new();
-        let (mut entries, mut timers) = (0u64, 0u64);
+        let (mut entries, mut timers, mut aborted) = (0u64, 0u64, 0u64);
         for log in logs {
+            aborted += log.aborted;
             let shard = Tasks::shard(log.partition);
             // The last write of each timer wins: registered, then perhaps fired.
             let mut timer_writes: BTreeMap<u64, Option<Vec<u8>>> = BTreeMap::new();
@@ -1906,7 +1917,7 @@ impl<P: Pipeline> Driver<'_, P> {
             store.write_restored(batch).map_err(io)?;
         }
         tasks.owned.extend(new);
-        Ok(Some((entries, timers, tasks.topic.clone())))
+        Ok(Some((entries, timers, aborted, tasks.topic.clone())))
     }
 
     /// Commits a checkpoint at a round boundary: output files are flushed and fsynced, then the

@@ -638,6 +638,27 @@ impl KafkaReader {
         }
     }
 
+    /// The group's committed offsets of `partitions` of `topic`; a partition without one is
+    /// absent.
+    pub fn group_offsets(&self, topic: &str, partitions: &[i32]) -> Result<BTreeMap<i32, i64>, String> {
+        let mut list = TopicPartitionList::new();
+        for partition in partitions {
+            list.add_partition(topic, *partition);
+        }
+        let committed = self
+            .consumer
+            .committed_offsets(list, CALL_TIMEOUT)
+            .map_err(|error| describe(&format!("reading the group's committed offsets of `{topic}`"), &error))?;
+        Ok(committed
+            .elements()
+            .iter()
+            .filter_map(|element| match element.offset() {
+                Offset::Offset(offset) => Some((element.partition(), offset)),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// Times the source paused its partitions while the pipeline was held up.
     pub fn pauses(&self) -> u64 {
         lock_gate(&self.gate).pauses
@@ -934,6 +955,8 @@ pub struct KafkaWriter {
     context: SinkContext,
     transactional: bool,
     pub transactional_id: Option<String>,
+    /// The changelog topic this producer writes, once it has.
+    changelog_topic: Option<String>,
 }
 
 impl KafkaWriter {
@@ -960,7 +983,7 @@ impl KafkaWriter {
             producer.init_transactions(CALL_TIMEOUT).map_err(|error| describe("initialising transactions", &error))?;
             producer.begin_transaction().map_err(|error| describe("beginning a transaction", &error))?;
         }
-        Ok(KafkaWriter { producer, context, transactional, transactional_id })
+        Ok(KafkaWriter { producer, context, transactional, transactional_id, changelog_topic: None })
     }
 
     /// Queues one record with `headers`; waits while librdkafka's queue is full (backpressure).
@@ -1013,6 +1036,9 @@ impl KafkaWriter {
         value: Option<&[u8]>,
         batch: &str,
     ) -> Result<(), String> {
+        if self.changelog_topic.as_deref() != Some(topic) {
+            self.changelog_topic = Some(topic.to_string());
+        }
         let headers = OwnedHeaders::new().insert(Header { key: BATCH_HEADER, value: Some(batch) });
         let mut record: BaseRecord<'_, [u8], [u8], usize> =
             BaseRecord::with_opaque_to(topic, CHANGELOG_RECORD).partition(partition).key(key).headers(headers);
@@ -1042,14 +1068,34 @@ impl KafkaWriter {
     }
 
     /// The first half of `commit`, which may run for several producers at once: waits for
-    /// every record sent to be acknowledged and adds `offsets` to the transaction.
+    /// every record sent to be acknowledged and adds `offsets` to the transaction. A producer
+    /// that writes a changelog adds to the first list, for each partition it wrote, the
+    /// changelog offset after its last record (the batch's marker): the group's committed
+    /// offset of a changelog partition thus names its last committed batch, which is how a
+    /// restore tells committed batches from aborted ones on a broker that shows both.
     pub fn prepare_commit(&mut self, offsets: &[(&TopicPartitionList, &ConsumerGroupMetadata)]) -> Result<(), String> {
         self.producer.flush(CALL_TIMEOUT).map_err(|error| describe("flushing", &error))?;
         self.failure()?;
         if !self.transactional {
             return Ok(());
         }
-        for (list, group) in offsets {
+        let mut with_changelog = None;
+        if let (Some(topic), Some((list, _))) = (&self.changelog_topic, offsets.first()) {
+            let mut list = (*list).clone();
+            let written = self.context.changelog_offsets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for (partition, offset) in written.iter() {
+                let _ = list.add_partition_offset(topic, *partition, Offset::Offset(offset + 1));
+            }
+            with_changelog = Some(list);
+        }
+        for (index, (list, group)) in offsets.iter().enumerate() {
+            let list = match (&with_changelog, index) {
+                (Some(extended), 0) => extended,
+                _ => *list,
+            };
+            if list.count() == 0 {
+                continue;
+            }
             self.producer
                 .send_offsets_to_transaction(list, group, CALL_TIMEOUT)
                 .map_err(|error| describe("adding offsets to the transaction", &error))?;
@@ -1079,7 +1125,7 @@ pub fn commit_in_order(
     group: Option<&ConsumerGroupMetadata>,
 ) -> Result<(), String> {
     let prepare = |writer: &mut KafkaWriter, list: Option<&TopicPartitionList>| match (group, list) {
-        (Some(group), Some(list)) if list.count() > 0 => writer.prepare_commit(&[(list, group)]),
+        (Some(group), Some(list)) => writer.prepare_commit(&[(list, group)]),
         _ => writer.prepare_commit(&[]),
     };
     match &mut *jobs {
@@ -1117,27 +1163,31 @@ pub const BATCH_HEADER: &str = "pulse-batch";
 /// The key of the record that closes a partition's batch in the changelog.
 pub const MARKER_KEY: &[u8] = b"m";
 
-/// What a partition's changelog holds from some offset on: the writes of complete batches, in
-/// order, and the marker that closed the last one.
+/// What a partition's changelog holds from some offset on: the writes of its committed
+/// batches, in order, and the marker that closed the last one.
 #[derive(Debug, Default)]
 pub struct ChangelogPartition {
     pub partition: i32,
-    /// (key, value or `None` for a tombstone) of every complete batch.
+    /// (key, value or `None` for a tombstone) of every committed batch.
     pub writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    /// The value of the last marker read.
+    /// The value of the last committed batch's marker.
     pub marker: Option<Vec<u8>>,
     /// The offset after that marker (the start offset when there was none).
     pub next: i64,
-    /// Records read, complete batches or not.
+    /// Records read, committed or not.
     pub records: u64,
+    /// Batches read that were closed by a marker but not committed (aborted transactions a
+    /// broker that shows aborted records to `read_committed` still shows).
+    pub aborted: u64,
 }
 
 /// How a restore decides which changelog records count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChangelogMode {
-    /// Uncompacted, on any broker: a record counts only if the marker of its own batch follows
-    /// it, so the records of a checkpoint that never completed (its writer died mid-way, on a
-    /// broker that shows aborted records to `read_committed`, as tansu does) are skipped.
+    /// Uncompacted, on any broker: a batch counts only if its marker closes it and that marker
+    /// is on the chain of committed batches (see `ChangelogFold::finish`), so the records of
+    /// a checkpoint whose transaction aborted are skipped even on a broker that shows aborted
+    /// records to `read_committed`, as tansu does.
     Batches,
     /// Compacted (`cleanup.policy=compact`), only on brokers that hide aborted records: every
     /// record before the last marker counts, since compaction leaves records of earlier batches
@@ -1156,50 +1206,180 @@ impl ChangelogMode {
     }
 }
 
+/// One batch of a changelog partition, closed by its marker.
+#[derive(Debug)]
+struct Batch {
+    /// The marker's offset.
+    end: i64,
+    /// The offset after the marker of the batch this one builds on (`Marker::base`).
+    base: Option<i64>,
+    writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    marker: Option<Vec<u8>>,
+}
+
+/// What a fold decides once its partition is read.
+#[derive(Debug)]
+pub enum Folded {
+    Done(ChangelogPartition),
+    /// The committed history does not pass through the batch local state reflects (the start
+    /// offset): the partition has to be read again from its beginning.
+    Rewind,
+}
+
 /// Folds one partition's changelog records, in offset order, into what a restore applies.
 #[derive(Debug)]
 pub struct ChangelogFold {
     mode: ChangelogMode,
+    partition: i32,
+    start: i64,
     /// (batch, key, value) of the records not closed by a marker yet.
     pending: Vec<(String, Vec<u8>, Option<Vec<u8>>)>,
-    pub partition: ChangelogPartition,
+    batches: Vec<Batch>,
+    records: u64,
 }
 
 impl ChangelogFold {
     pub fn new(mode: ChangelogMode, partition: i32, start: i64) -> ChangelogFold {
-        ChangelogFold {
-            mode,
-            pending: Vec::new(),
-            partition: ChangelogPartition { partition, next: start, ..ChangelogPartition::default() },
-        }
+        ChangelogFold { mode, partition, start, pending: Vec::new(), batches: Vec::new(), records: 0 }
     }
 
-    /// One record at `offset`, of checkpoint `batch` (its `pulse-batch` header).
+    /// One record at `offset`, of checkpoint `batch` (its `pulse-batch` header). A marker
+    /// closes the records of its own batch before it; records of other batches before it
+    /// belong to checkpoints that never completed and are dropped.
     pub fn push(&mut self, offset: i64, batch: &str, key: &[u8], value: Option<&[u8]>) {
-        self.partition.records += 1;
+        self.records += 1;
         if key != MARKER_KEY {
             self.pending.push((batch.to_string(), key.to_vec(), value.map(<[u8]>::to_vec)));
             return;
         }
-        for (record_batch, key, value) in self.pending.drain(..) {
-            if self.mode == ChangelogMode::Compacted || record_batch == batch {
-                self.partition.writes.push((key, value));
+        let compacted = self.mode == ChangelogMode::Compacted;
+        let writes = self
+            .pending
+            .drain(..)
+            .filter(|(record_batch, ..)| compacted || record_batch == batch)
+            .map(|(_, key, value)| (key, value))
+            .collect();
+        let base = value.and_then(|bytes| crate::tasks::Marker::from_bytes(bytes).ok()).and_then(|marker| marker.base);
+        self.batches.push(Batch { end: offset, base, writes, marker: value.map(<[u8]>::to_vec) });
+    }
+
+    /// What counts, given `head`: the group's committed offset of this changelog partition,
+    /// i.e. the offset after the last committed batch's marker (`None`: nothing committed).
+    ///
+    /// In `Batches` mode the committed batches are the chain from that head through each
+    /// marker's `base` back to the start offset: a batch of an aborted transaction is either
+    /// past the head or skipped by the base of the batch the next owner wrote. Batches whose
+    /// markers name no base (written before markers did) all count, as they used to.
+    pub fn finish(mut self, head: Option<i64>) -> Result<Folded, String> {
+        let chain = match self.mode {
+            ChangelogMode::Compacted => (0..self.batches.len()).collect(),
+            ChangelogMode::Batches => match self.chain(head)? {
+                Some(chain) => chain,
+                None => return Ok(Folded::Rewind),
+            },
+        };
+        let mut partition = ChangelogPartition {
+            partition: self.partition,
+            next: self.start,
+            records: self.records,
+            aborted: (self.batches.len() - chain.len()) as u64,
+            ..ChangelogPartition::default()
+        };
+        for index in chain {
+            let batch = &mut self.batches[index];
+            partition.writes.append(&mut batch.writes);
+            partition.marker = batch.marker.take();
+            partition.next = batch.end + 1;
+        }
+        Ok(Folded::Done(partition))
+    }
+
+    /// Indexes of the committed batches in offset order; `None` when the chain leads behind
+    /// the start offset.
+    fn chain(&self, head: Option<i64>) -> Result<Option<Vec<usize>>, String> {
+        if self.batches.iter().all(|batch| batch.base.is_none()) {
+            return Ok(Some((0..self.batches.len()).collect()));
+        }
+        let Some(head) = head.filter(|head| *head > self.start) else {
+            // Nothing committed after what local state reflects.
+            return Ok(Some(Vec::new()));
+        };
+        let closing = |next: i64, before: usize| self.batches[..before].iter().rposition(|batch| batch.end + 1 == next);
+        let broken = |next: i64| {
+            format!(
+                "changelog partition {}: no batch read from offset {} ends at the committed position {next}",
+                self.partition, self.start
+            )
+        };
+        let mut at = closing(head, self.batches.len()).ok_or_else(|| broken(head))?;
+        let mut chain = vec![at];
+        loop {
+            match self.batches[at].base {
+                None => {
+                    chain.extend(0..at);
+                    break;
+                }
+                Some(base) if base == self.start => break,
+                Some(base) if base < self.start => return Ok(None),
+                Some(base) => {
+                    at = closing(base, at).ok_or_else(|| broken(base))?;
+                    chain.push(at);
+                }
             }
         }
-        self.partition.marker = value.map(<[u8]>::to_vec);
-        self.partition.next = offset + 1;
+        chain.sort_unstable();
+        Ok(Some(chain))
     }
 }
 
 /// Reads changelog partitions from their start offsets to their end with `read_committed`,
-/// counting records as `mode` says.
+/// counting records as `mode` says; `heads` holds the group's committed offset of each
+/// changelog partition (see `ChangelogFold::finish`). A partition whose committed history does
+/// not pass through its start offset is read again from offset 0.
 pub fn read_changelog(
     env: &KafkaEnv,
     brokers: Option<&str>,
     topic: &str,
     starts: &[(i32, i64)],
+    heads: &BTreeMap<i32, i64>,
     mode: ChangelogMode,
 ) -> Result<Vec<ChangelogPartition>, String> {
+    let mut done = Vec::new();
+    let mut rewind = Vec::new();
+    for fold in read_folds(env, brokers, topic, starts, mode)? {
+        let partition = fold.partition;
+        match fold.finish(heads.get(&partition).copied())? {
+            Folded::Done(read) => done.push(read),
+            Folded::Rewind => rewind.push((partition, 0)),
+        }
+    }
+    if !rewind.is_empty() {
+        tracing::warn!(
+            "kafka: the committed history of changelog `{topic}` partitions {:?} does not include what local state holds; reading them from the start",
+            rewind.iter().map(|(partition, _)| partition).collect::<Vec<_>>()
+        );
+        for fold in read_folds(env, brokers, topic, &rewind, mode)? {
+            let partition = fold.partition;
+            match fold.finish(heads.get(&partition).copied())? {
+                Folded::Done(read) => done.push(read),
+                Folded::Rewind => {
+                    return Err(format!("changelog `{topic}` [{partition}]: its chain of batches is broken"))
+                }
+            }
+        }
+    }
+    done.sort_by_key(|read| read.partition);
+    Ok(done)
+}
+
+/// Reads changelog partitions from their start offsets to their end with `read_committed`.
+fn read_folds(
+    env: &KafkaEnv,
+    brokers: Option<&str>,
+    topic: &str,
+    starts: &[(i32, i64)],
+    mode: ChangelogMode,
+) -> Result<Vec<ChangelogFold>, String> {
     let mut config = env.config(brokers, Role::Consumer)?;
     config
         .set("group.id", "pulse-changelog-restore")
@@ -1229,7 +1409,7 @@ pub fn read_changelog(
     while !pending.is_empty() {
         if last_report.elapsed() >= OUTAGE_REPORT_EVERY {
             last_report = std::time::Instant::now();
-            let records: u64 = folds.values().map(|fold| fold.partition.records).sum();
+            let records: u64 = folds.values().map(|fold| fold.records).sum();
             tracing::info!("kafka: still restoring from `{topic}` ({records} records so far)");
         }
         let message = match consumer.poll(Duration::from_millis(200)) {
@@ -1254,11 +1434,9 @@ pub fn read_changelog(
             .unwrap_or_default();
         fold.push(message.offset(), &batch, message.key().unwrap_or_default(), message.payload());
     }
-    Ok(folds.into_values().map(|fold| fold.partition).collect())
+    Ok(folds.into_values().collect())
 }
 
-/// Creates the changelog topic with `partitions` partitions unless it exists; an existing one
-/// must have at least that many.
 /// The most partitions of any of `topics`.
 pub fn partition_count(env: &KafkaEnv, brokers: Option<&str>, topics: &[&str]) -> Result<i32, String> {
     let config = env.config(brokers, Role::Admin)?;
@@ -1424,27 +1602,109 @@ mod tests {
         std::env::remove_var(name);
     }
 
-    /// (key, value) pairs as text, for comparing folds.
-    fn writes(fold: &ChangelogFold) -> Vec<(String, Option<String>)> {
+    /// (key, value) pairs as text, for comparing restores.
+    fn writes(read: &ChangelogPartition) -> Vec<(String, Option<String>)> {
         let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-        fold.partition.writes.iter().map(|(key, value)| (text(key), value.as_deref().map(text))).collect()
+        read.writes.iter().map(|(key, value)| (text(key), value.as_deref().map(text))).collect()
+    }
+
+    /// A marker building on the batch whose marker precedes `base`, with `timers` to tell
+    /// markers apart.
+    fn marker(base: Option<i64>, timers: u64) -> Vec<u8> {
+        crate::tasks::Marker { positions: Vec::new(), max_event_time: i64::MIN, timers, base }.to_bytes()
+    }
+
+    fn finished(fold: ChangelogFold, head: Option<i64>) -> ChangelogPartition {
+        match fold.finish(head) {
+            Ok(Folded::Done(read)) => read,
+            other => panic!("expected a restore, got {other:?}"),
+        }
+    }
+
+    fn text(pairs: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
+        pairs.iter().map(|(key, value)| (key.to_string(), value.map(str::to_string))).collect()
     }
 
     #[test]
-    fn an_unfinished_batch_is_skipped_and_a_finished_one_applied() {
+    fn markers_without_a_base_count_every_batch_they_close() {
         let mut fold = ChangelogFold::new(ChangelogMode::Batches, 0, 10);
         fold.push(10, "a/1", b"k1", Some(b"1"));
         fold.push(11, "a/1", MARKER_KEY, Some(b"marker 1"));
-        // Instance a died in checkpoint 2: its records stay visible on a broker that shows
-        // aborted records; b restored from marker 1 and wrote its own checkpoint.
+        // Instance a died in checkpoint 2 before its marker; b restored from marker 1.
         fold.push(12, "a/2", b"k2", Some(b"aborted"));
         fold.push(13, "b/1", b"k3", None);
         fold.push(14, "b/1", MARKER_KEY, Some(b"marker 2"));
         fold.push(15, "b/2", b"k4", Some(b"no marker yet"));
-        assert_eq!(writes(&fold), vec![("k1".into(), Some("1".into())), ("k3".into(), None)]);
-        assert_eq!(fold.partition.marker.as_deref(), Some(&b"marker 2"[..]));
-        assert_eq!(fold.partition.next, 15);
-        assert_eq!(fold.partition.records, 6);
+        let read = finished(fold, None);
+        assert_eq!(writes(&read), text(&[("k1", Some("1")), ("k3", None)]));
+        assert_eq!(read.marker.as_deref(), Some(&b"marker 2"[..]));
+        assert_eq!((read.next, read.records, read.aborted), (15, 6, 0));
+    }
+
+    #[test]
+    fn a_batch_closed_by_its_marker_but_never_committed_is_skipped() {
+        // a committed batch 1, then died after batch 2's records and marker reached the broker
+        // but before its transaction committed: the group's changelog offset still says 12.
+        let (m1, m2) = (marker(Some(10), 1), marker(Some(12), 2));
+        let mut fold = ChangelogFold::new(ChangelogMode::Batches, 0, 10);
+        fold.push(10, "a/1", b"k1", Some(b"1"));
+        fold.push(11, "a/1", MARKER_KEY, Some(&m1));
+        fold.push(12, "a/2", b"k1", Some(b"2"));
+        fold.push(13, "a/2", MARKER_KEY, Some(&m2));
+        let read = finished(fold, Some(12));
+        assert_eq!(writes(&read), text(&[("k1", Some("1"))]));
+        assert_eq!(read.marker, Some(m1));
+        assert_eq!((read.next, read.aborted), (12, 1));
+    }
+
+    #[test]
+    fn the_next_owner_s_batches_skip_an_aborted_one_before_them() {
+        // b restored from a's batch 1 (ending at 12), skipping a's aborted batch 2, and
+        // committed two batches of its own: a later restore from the start follows b's bases.
+        let mut fold = ChangelogFold::new(ChangelogMode::Batches, 0, 0);
+        let records: [(i64, &str, &[u8], Vec<u8>); 8] = [
+            (10, "a/1", b"k1", b"1".to_vec()),
+            (11, "a/1", MARKER_KEY, marker(Some(0), 1)),
+            (12, "a/2", b"k1", b"aborted".to_vec()),
+            (13, "a/2", MARKER_KEY, marker(Some(12), 2)),
+            (14, "b/1", b"k2", b"2".to_vec()),
+            (15, "b/1", MARKER_KEY, marker(Some(12), 3)),
+            (16, "b/2", b"k1", b"3".to_vec()),
+            (17, "b/2", MARKER_KEY, marker(Some(16), 4)),
+        ];
+        for (offset, batch, key, value) in &records {
+            fold.push(*offset, batch, key, Some(value));
+        }
+        let read = finished(fold, Some(18));
+        assert_eq!(writes(&read), text(&[("k1", Some("1")), ("k2", Some("2")), ("k1", Some("3"))]));
+        assert_eq!(read.marker, Some(marker(Some(16), 4)));
+        assert_eq!((read.next, read.aborted), (18, 1));
+    }
+
+    #[test]
+    fn nothing_committed_past_local_state_applies_nothing() {
+        let mut fold = ChangelogFold::new(ChangelogMode::Batches, 0, 12);
+        fold.push(12, "a/2", b"k1", Some(b"aborted"));
+        fold.push(13, "a/2", MARKER_KEY, Some(&marker(Some(12), 2)));
+        let read = finished(fold, Some(12));
+        assert!(read.writes.is_empty() && read.marker.is_none());
+        assert_eq!((read.next, read.aborted), (12, 1));
+    }
+
+    #[test]
+    fn a_history_that_bypasses_local_state_is_read_again_and_a_broken_one_refused() {
+        // Local state reflects a batch ending at 20, but the committed batch at 22 builds on
+        // the one ending at 12: local state holds a batch the committed history does not.
+        let mut fold = ChangelogFold::new(ChangelogMode::Batches, 0, 20);
+        fold.push(20, "b/1", b"k1", Some(b"1"));
+        fold.push(21, "b/1", MARKER_KEY, Some(&marker(Some(12), 1)));
+        assert!(matches!(fold.finish(Some(22)), Ok(Folded::Rewind)));
+
+        let mut fold = ChangelogFold::new(ChangelogMode::Batches, 0, 0);
+        fold.push(20, "b/1", b"k1", Some(b"1"));
+        fold.push(21, "b/1", MARKER_KEY, Some(&marker(Some(0), 1)));
+        let error = fold.finish(Some(30)).expect_err("no batch ends at 30");
+        assert!(error.contains("committed position 30"), "{error}");
     }
 
     #[test]
@@ -1459,9 +1719,10 @@ mod tests {
             compacted.push(offset, batch, key.as_bytes(), Some(value.as_bytes()));
             batches.push(offset, batch, key.as_bytes(), Some(value.as_bytes()));
         }
+        let compacted = finished(compacted, Some(11));
         assert_eq!(writes(&compacted).len(), 3, "every surviving record counts");
-        assert_eq!(writes(&batches).len(), 1, "read as batches, compaction would lose k1 and k2");
-        assert_eq!(compacted.partition.next, 11);
+        assert_eq!(writes(&finished(batches, Some(11))).len(), 1, "read as batches, compaction would lose k1 and k2");
+        assert_eq!(compacted.next, 11);
     }
 
     #[test]

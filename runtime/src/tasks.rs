@@ -56,6 +56,10 @@ pub struct Marker {
     pub max_event_time: i64,
     /// The counter the shard's next timer gets.
     pub timers: u64,
+    /// The changelog offset after the marker of the batch this one builds on (the partition's
+    /// previous committed batch), so a restore can tell committed batches from aborted ones a
+    /// broker still shows. `None` in markers written before markers named it.
+    pub base: Option<i64>,
 }
 
 impl Marker {
@@ -63,9 +67,14 @@ impl Marker {
         let positions: Vec<serde_json::Value> =
             self.positions.iter().map(|(topic, next)| serde_json::json!([topic, next])).collect();
         let max_event_time = (self.max_event_time != i64::MIN).then_some(self.max_event_time);
-        serde_json::json!({ "positions": positions, "maxEventTime": max_event_time, "timers": self.timers })
-            .to_string()
-            .into_bytes()
+        serde_json::json!({
+            "positions": positions,
+            "maxEventTime": max_event_time,
+            "timers": self.timers,
+            "base": self.base,
+        })
+        .to_string()
+        .into_bytes()
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Marker, String> {
@@ -80,6 +89,7 @@ impl Marker {
             positions,
             max_event_time: value["maxEventTime"].as_i64().unwrap_or(i64::MIN),
             timers: value["timers"].as_u64().ok_or_else(bad)?,
+            base: value["base"].as_i64(),
         })
     }
 }
@@ -124,10 +134,10 @@ mod tests {
 
     #[test]
     fn markers_and_shard_records_round_trip() {
-        let marker =
-            Marker { positions: vec![("in".to_string(), 42), ("other".to_string(), 0)], max_event_time: 7, timers: 3 };
+        let positions = vec![("in".to_string(), 42), ("other".to_string(), 0)];
+        let marker = Marker { positions, max_event_time: 7, timers: 3, base: Some(17) };
         assert_eq!(Marker::from_bytes(&marker.to_bytes()), Ok(marker));
-        let empty = Marker { positions: Vec::new(), max_event_time: i64::MIN, timers: 0 };
+        let empty = Marker { positions: Vec::new(), max_event_time: i64::MIN, timers: 0, base: None };
         assert_eq!(Marker::from_bytes(&empty.to_bytes()), Ok(empty));
         assert!(Marker::from_bytes(b"{}").is_err());
         let record = ShardRecord { next: 12, timers: 5 };
