@@ -132,10 +132,13 @@ pub struct Context {
     kafka_muted: bool,
     /// The shard of the current step (see `tasks`): 0, or a Kafka partition + 1.
     shard: u32,
-    /// Per owned shard: its producers (`None` where the sink's producer is not transactional
-    /// and the instance's own serves it).
-    task_writers: BTreeMap<u32, Vec<Option<KafkaWriter>>>,
+    /// Per owned shard: its producers.
+    task_writers: BTreeMap<u32, PartitionWriters>,
 }
+
+/// The producers of a task: one per sink producer (`None` where it is not transactional and
+/// the instance's own serves it), then the changelog's when it needs its own.
+type PartitionWriters = Vec<Option<KafkaWriter>>;
 
 impl Context {
     /// The keyed state of every operator.
@@ -799,26 +802,37 @@ fn open_tasks<P: Pipeline>(
     }))
 }
 
-/// The producers of a partition the group assigned: one per transactional sink producer, plus
-/// one for the changelog when none of those talks to the source's brokers.
-fn open_task_writers(tasks: &Tasks, partition: i32) -> Result<Vec<Option<KafkaWriter>>, String> {
-    let open = |brokers: Option<&str>, compression: Option<&str>, index: usize| {
-        let settings = ProducerSettings {
-            brokers,
-            compression,
-            transactional_id: Some(kafka::partition_transactional_id(&tasks.group, partition, index)),
-            checkpoint_interval_ms: tasks.checkpoint_interval_ms,
-        };
-        KafkaWriter::open(&tasks.env, &settings)
-    };
-    let mut writers = Vec::with_capacity(tasks.producers.len() + 1);
-    for (index, (brokers, compression, transactional)) in tasks.producers.iter().enumerate() {
-        writers.push(if *transactional { Some(open(*brokers, *compression, index)?) } else { None });
-    }
+/// The producers of the partitions the group assigned, per partition: one per transactional
+/// sink producer, plus one for the changelog when none of those talks to the source's brokers.
+fn open_task_writers(tasks: &Tasks, partitions: &[i32]) -> Result<Vec<(i32, PartitionWriters)>, String> {
+    // (brokers, compression) of each writer of a partition; `None` where a sink is not
+    // transactional (it uses the instance's producer).
+    let mut kinds: Vec<Option<(Option<&str>, Option<&str>)>> = tasks
+        .producers
+        .iter()
+        .map(|(brokers, compression, transactional)| transactional.then_some((*brokers, *compression)))
+        .collect();
     if tasks.changelog_writer == tasks.producers.len() {
-        writers.push(Some(open(tasks.brokers, None, tasks.producers.len())?));
+        kinds.push(Some((tasks.brokers, None)));
     }
-    Ok(writers)
+    let mut settings = Vec::new();
+    for partition in partitions {
+        for (index, kind) in kinds.iter().enumerate() {
+            if let Some((brokers, compression)) = kind {
+                settings.push(ProducerSettings {
+                    brokers: *brokers,
+                    compression: *compression,
+                    transactional_id: Some(kafka::partition_transactional_id(&tasks.group, *partition, index)),
+                    checkpoint_interval_ms: tasks.checkpoint_interval_ms,
+                });
+            }
+        }
+    }
+    let mut opened = KafkaWriter::open_all(&tasks.env, &settings)?.into_iter();
+    Ok(partitions
+        .iter()
+        .map(|partition| (*partition, kinds.iter().map(|kind| kind.and_then(|_| opened.next())).collect()))
+        .collect())
 }
 
 /// Where checkpoints go.
@@ -1837,10 +1851,9 @@ impl<P: Pipeline> Driver<'_, P> {
         new.dedup();
         new.retain(|partition| !tasks.owned.contains(partition));
         let cx = &mut *self.cx;
-        for partition in &new {
-            let writers = open_task_writers(tasks, *partition).map_err(io)?;
-            cx.task_writers.insert(Tasks::shard(*partition), writers);
-            for (sequence, timer) in tasks.parked.remove(&Tasks::shard(*partition)).unwrap_or_default() {
+        for (partition, writers) in open_task_writers(tasks, &new).map_err(io)? {
+            cx.task_writers.insert(Tasks::shard(partition), writers);
+            for (sequence, timer) in tasks.parked.remove(&Tasks::shard(partition)).unwrap_or_default() {
                 cx.timers.restore(sequence, timer, 0);
             }
         }

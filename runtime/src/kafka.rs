@@ -986,6 +986,25 @@ impl KafkaWriter {
         Ok(KafkaWriter { producer, context, transactional, transactional_id, changelog_topic: None })
     }
 
+    /// Opens a producer per entry of `settings`, all at once: opening a transactional one is a
+    /// few round trips to the transaction coordinator (hundreds of milliseconds on tansu), and
+    /// a takeover opens several.
+    pub fn open_all(env: &KafkaEnv, settings: &[ProducerSettings<'_>]) -> Result<Vec<KafkaWriter>, String> {
+        match settings {
+            [one] => Ok(vec![KafkaWriter::open(env, one)?]),
+            settings => std::thread::scope(|scope| {
+                let running: Vec<_> =
+                    settings.iter().map(|settings| scope.spawn(|| KafkaWriter::open(env, settings))).collect();
+                running
+                    .into_iter()
+                    .map(|thread| {
+                        thread.join().unwrap_or_else(|_| Err("internal: opening a producer panicked".to_string()))
+                    })
+                    .collect()
+            }),
+        }
+    }
+
     /// Queues one record with `headers`; waits while librdkafka's queue is full (backpressure).
     pub fn send(
         &mut self,
@@ -1386,6 +1405,11 @@ fn read_folds(
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true");
+    // A restore reads a known range as fast as it can: a broker that holds every fetch for the
+    // whole wait (tansu does) would otherwise add half a second per fetch.
+    if !env.properties.iter().any(|(name, _)| name == "fetch.wait.max.ms") {
+        config.set("fetch.wait.max.ms", "10");
+    }
     let consumer: BaseConsumer<SourceLog> =
         config.create_with_context(SourceLog).map_err(|error| describe("creating the changelog reader", &error))?;
     let mut list = TopicPartitionList::new();

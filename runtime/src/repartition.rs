@@ -116,20 +116,22 @@ impl Stage {
     /// Opens the producers of newly assigned partitions (fencing their previous owners).
     fn open(&self, assigned: &TopicPartitionList) -> Result<(), String> {
         let mut writers = self.writers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        for element in assigned.elements() {
-            let key = (element.topic().to_string(), element.partition());
-            if writers.contains_key(&key) {
-                continue;
-            }
-            let writer = KafkaWriter::open(
-                &self.env,
-                &ProducerSettings {
-                    brokers: self.brokers.as_deref(),
-                    compression: None,
-                    transactional_id: Some(transactional_id(&self.output, &key.0, key.1)),
-                    checkpoint_interval_ms: self.checkpoint_interval_ms,
-                },
-            )?;
+        let new: Vec<(String, i32)> = assigned
+            .elements()
+            .iter()
+            .map(|element| (element.topic().to_string(), element.partition()))
+            .filter(|key| !writers.contains_key(key))
+            .collect();
+        let settings: Vec<ProducerSettings<'_>> = new
+            .iter()
+            .map(|(topic, partition)| ProducerSettings {
+                brokers: self.brokers.as_deref(),
+                compression: None,
+                transactional_id: Some(transactional_id(&self.output, topic, *partition)),
+                checkpoint_interval_ms: self.checkpoint_interval_ms,
+            })
+            .collect();
+        for (key, writer) in new.into_iter().zip(KafkaWriter::open_all(&self.env, &settings)?) {
             writers.insert(key, PartitionWriter { writer, uncommitted: None });
         }
         Ok(())
