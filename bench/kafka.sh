@@ -23,10 +23,11 @@
 #     starts.
 #  3. Recovery after SIGKILL: bench/kafka-recovery.pulse (keyed state in RocksDB, checkpoint every
 #     1 s) on a live stream, SIGKILLed after 10 s and restarted at once with the same
-#     --state-dir, twice in the same consumer group and once in a new one: time from restart to
+#     --state-dir, twice in the same consumer group: time from restart to
 #     the first record it produced and to that record becoming visible, time until latency is back
 #     to normal, duplicates visible to read_committed, and whether every input record is in the
-#     output.
+#     output. Also a takeover: two instances share the topic, one is SIGKILLed, the other takes
+#     over its partitions and their state (time until latency is back to normal).
 #
 # Consumers run with fetch.wait.max.ms=10 and fetch.error.backoff.ms=5 (PULSE_KAFKA_PROP_*,
 # KT_PROP_*): with librdkafka's defaults (500 ms), tansu holds every fetch for the full wait and
@@ -45,7 +46,7 @@
 #                    passthrough-eos"; SYSTEM@MS: another commit interval)
 #        LAT_EXTRA   RATE:SYSTEM pairs run after those (default "10000:pulse-eos-default-fetch
 #                    50000:pulse-eos@250 50000:passthrough-eos@250")
-#        REC_RUNS    recovery runs, each `same` or `fresh` (default "same same fresh")
+#        REC_RUNS    recovery runs, each `same` or `takeover` (default "same same takeover takeover")
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PEERS_DIR="${PEERS_DIR:-$ROOT/../shared/bench-peers}"
@@ -60,7 +61,7 @@ EOS_INTERVAL_MS="${EOS_INTERVAL_MS:-100}"
 ALO_INTERVAL_MS="${ALO_INTERVAL_MS:-1000}"
 LAT_SYSTEMS="${LAT_SYSTEMS:-direct pulse-alo pulse-eos passthrough-alo passthrough-eos}"
 LAT_EXTRA="${LAT_EXTRA-10000:pulse-eos-default-fetch 50000:pulse-eos@250 50000:passthrough-eos@250}"
-REC_RUNS="${REC_RUNS:-same same fresh}"
+REC_RUNS="${REC_RUNS:-same same takeover takeover}"
 PART="${PART:-throughput latency recovery}"
 export ROCKSDB_LIB_DIR="${ROCKSDB_LIB_DIR:-/usr/lib/x86_64-linux-gnu}"
 KWORK="$WORK/kafka"
@@ -266,23 +267,33 @@ fi
 # The pipeline consumes a live stream (REC_RATE events/s for 30 s), is SIGKILLed after 10 s and
 # restarted at once with the same --state-dir and PULSE_INSTANCE_ID (so the same
 # transactional.id, which fences the killed producer). GROUP: `same` restarts in the same
-# consumer group (what a restarted pod does); `fresh` in a new one (start positions come from
-# the checkpoint either way; the workaround the Kafka tests use for tansu).
+# consumer group (what a restarted pod does); `takeover` runs two instances (ids a and b, own
+# state directories) in one group, SIGKILLs b and restarts nothing: a takes over b's
+# partitions, their state from the changelog. (A restart in another group is refused: the
+# state directory belongs to the first group's changelog.)
 rec_run() {
     local mode=$1 name="$1-$2" base="$RUN/rec-$1-$2" pid child
     start_broker
     "$KT" create-topics kafka-rec-in:4 kafka-rec-out:4 > /dev/null
-    rm -rf "$base.state"
-    rec_start() {  # GROUP LABEL: the pipeline under the CPU sampler (pid: the sampler, child: the pipeline)
-        PULSE_INSTANCE_ID=0 PULSE_KAFKA_GROUP_ID="$1" "$KT" sample --out "$base.$2.samples" --pidfile "$base.$2.pid" \
-            --watch "$BROKER_PID" -- "$KWORK/bench-kafka-recovery" run --state-dir "$base.state" --checkpoint-interval 1s \
-            --dead-letter "$base.dead.jsonl" >> "$base.pipeline.log" 2>&1 &
+    rm -rf "$base".state*
+    rec_start() {  # GROUP LABEL [ID LOG]: the pipeline under the CPU sampler (pid: the sampler, child: the pipeline)
+        PULSE_INSTANCE_ID=${3:-0} PULSE_KAFKA_GROUP_ID="$1" "$KT" sample --out "$base.$2.samples" --pidfile "$base.$2.pid" \
+            --watch "$BROKER_PID" -- "$KWORK/bench-kafka-recovery" run --state-dir "$base.state${3:+-$3}" --checkpoint-interval 1s \
+            --dead-letter "$base.dead${3:+-$3}.jsonl" >> "${4:-$base.pipeline.log}" 2>&1 &
         pid=$!
         PIDS+=("$pid")
         for _ in $(seq 200); do [ -s "$base.$2.pid" ] && break; sleep 0.01; done
         child=$(cat "$base.$2.pid")
     }
-    rec_start "rec-$$-$name" first
+    local survivor_pid=""
+    if [ "$mode" = takeover ]; then
+        # The survivor's samples and log are the ones the report reads as the restarted run's.
+        rec_start "rec-$$-$name" restarted a
+        survivor_pid=$pid
+        rec_start "rec-$$-$name" first b "$base.pipeline-b.log"
+    else
+        rec_start "rec-$$-$name" first
+    fi
     "$KT" produce kafka-rec-in "$EVENTS" --count 20 --stamp > "$base.probe-produce.json"
     "$KT" consume kafka-rec-out --count 1 --quiet 0 --timeout 60 > "$base.probe.json"
     local produce_start; produce_start=$(now_us)
@@ -296,9 +307,14 @@ rec_run() {
     kill -KILL "$child"
     local kill_us; kill_us=$(now_us)
     reap "$pid"
-    local group="rec-$$-$name"; [ "$mode" = fresh ] && group="rec-$$-$name-restarted"
-    rec_start "$group" restarted
-    local restart_us; restart_us=$(head -1 "$base.restarted.samples" | cut -d' ' -f2)
+    local restart_us=$kill_us
+    if [ "$mode" = takeover ]; then
+        pid=$survivor_pid
+        child=$(cat "$base.restarted.pid")
+    else
+        rec_start "rec-$$-$name" restarted
+        restart_us=$(head -1 "$base.restarted.samples" | cut -d' ' -f2)
+    fi
     reap "$producer_pid"
     reap "$lat_pid"
     broker_alive

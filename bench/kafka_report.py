@@ -75,6 +75,10 @@ def pulse_stats(err_path):
     m = re.search(r"restored in ([\d.]+) ms", text)
     if m:
         out.update(restore_ms=float(m.group(1)))
+    # With tasks: the last assignment's restore from the changelog (the takeover's or restart's).
+    tasks = re.findall(r"restored \d+ state entries and \d+ timers from `[^`]*` in (\d+) ms", text)
+    if tasks:
+        out.update(restore_ms=float(tasks[-1]))
     return out
 
 
@@ -262,6 +266,13 @@ def cmd_one_recovery(name):
         print(f"NO output from the restarted run (steady state before the kill: p50 {r['pre_p50_ms']:.0f} ms, "
               f"p99 {r['pre_p99_ms']:.0f} ms); {r['unique']} of {r['expected']} records")
         return
+    if r["group"] == "takeover":
+        print(
+            f"latency back under {r['threshold_ms']:.0f} ms (2x the p99 before the kill) {r['caught_up_s']:.2f} s after it, "
+            f"max {r['max_latency_after_kill_ms']:.0f} ms; {r['unique']} distinct of {r['expected']} expected records, "
+            f"{r['duplicates']} duplicates visible, restore {fmt(r.get('pipeline_restore_ms'), 0)} ms"
+        )
+        return
     print(
         f"first record produced {r['first_produced_s']:.2f} s and visible {r['first_visible_s']:.2f} s after the restart, "
         f"latency back under {r['threshold_ms']:.0f} ms (2x the p99 before the kill) {r['caught_up_s']:.2f} s after it; "
@@ -342,7 +353,16 @@ def cmd_summary(n):
         out.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for e in recs:
             r = recovery(e["name"])
-            if r["recovered"]:
+            if r["recovered"] and e["group"] == "takeover":
+                # The survivor produced throughout: only the stall of the dead one's partitions shows.
+                out.append(
+                    f"| takeover by the other instance, run {e['name'].rsplit('-', 1)[-1]} | {r['pre_p50_ms']:.0f} / {r['pre_p99_ms']:.0f} "
+                    f"| {fmt(r.get('pipeline_restore_ms'), 0)} | – | – | {r['caught_up_s']:.2f} "
+                    f"| {r['max_latency_after_kill_ms']:.0f} | {r['unique']:,} / {r['expected']:,} | {r['duplicates']:,} "
+                    f"| {fmt(r.get('pipeline_dead_letters'))} "
+                    f"| {fmt(r.get('restarted_cpu_pct'), 0)} / {fmt(r.get('broker_cpu_pct'), 0)} |"
+                )
+            elif r["recovered"]:
                 out.append(
                     f"| {e['group']} group, run {e['name'].rsplit('-', 1)[-1]} | {r['pre_p50_ms']:.0f} / {r['pre_p99_ms']:.0f} | {fmt(r.get('pipeline_restore_ms'), 0)} "
                     f"| {r['first_produced_s']:.2f} | {r['first_visible_s']:.2f} | {r['caught_up_s']:.2f} "

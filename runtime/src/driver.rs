@@ -30,7 +30,7 @@ use crate::metrics::{self, Metrics, SinkHealth, Snapshot as MetricsSnapshot, PUB
 use crate::redis_sink::{redis_url, RedisWriter};
 use crate::repartition::{self, RepartitionSettings, Repartitioner};
 use crate::state::{node_range, split_state_key, RocksStore, StateBackend, PROGRESS_KEY, STATE_PREFIX, TIMER_PREFIX};
-use crate::tasks::{shard_record_key, Marker, ShardRecord, Tasks, SHARD_RECORD_PREFIX};
+use crate::tasks::{shard_record_key, Marker, ShardRecord, Tasks, CHANGELOG_KEY, SHARD_RECORD_PREFIX};
 use crate::timers::{shard_of, watermark_during_timer, SourceWatermarks, TimerQueue};
 use crate::{DeadEvent, KafkaPartitioning, KafkaStart, Pipeline, SinkKind, SourceKind, TimeDomain, Timer};
 use rdkafka::TopicPartitionList;
@@ -759,6 +759,24 @@ fn open_tasks<P: Pipeline>(
     let StateBackend::Rocks(store) = &cx.state else { return Ok(None) };
     let io = |error: String| RunError::Io(format!("source `{}`: {error}", source.node));
     let topic = format!("{}-changelog", reader.group());
+    // Local state is a cache of one changelog: state kept for another group's changelog would
+    // be counted again on top of what this group's changelog and readSetting give.
+    let bound =
+        store.db().get(CHANGELOG_KEY).map_err(|error| RunError::Io(format!("reading the checkpoint: {error}")))?;
+    match bound.as_deref().map(String::from_utf8_lossy) {
+        Some(bound) if bound != topic => {
+            return Err(RunError::Usage(format!(
+                "source `{}`: the state directory holds the state of changelog `{bound}`, but consumer group `{}` keeps its state in `{topic}`: use a new --state-dir with a new group, or the group that wrote it",
+                source.node,
+                reader.group()
+            )))
+        }
+        Some(_) => {}
+        None => store
+            .db()
+            .put(CHANGELOG_KEY, topic.as_bytes())
+            .map_err(|error| RunError::Io(format!("writing the checkpoint: {error}")))?,
+    }
     let changelog_mode = ChangelogMode::from_environment().map_err(RunError::Usage)?;
     let compacted = changelog_mode == ChangelogMode::Compacted;
     kafka::ensure_topic(env, brokers, &topic, reader.partition_count(), "changelog", compacted).map_err(io)?;

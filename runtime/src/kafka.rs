@@ -838,6 +838,15 @@ impl KafkaReader {
     pub fn revoke_now(&mut self) -> Result<(), String> {
         let context = self.consumer.context();
         context.assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
+        // Records the keep-alive thread took in before the revocation now belong to the next
+        // owner, which reads them from the positions the checkpoint before this committed.
+        let mut gate = lock_gate(&self.gate);
+        let before = gate.stash.len();
+        gate.stash.retain(|polled| polled.is_err());
+        if gate.stash.len() < before {
+            tracing::debug!("kafka: dropped {} records read ahead of the revocation", before - gate.stash.len());
+        }
+        drop(gate);
         self.consumer.unassign().map_err(|error| describe("revoking partitions", &error))
     }
 

@@ -17,6 +17,9 @@ use std::collections::BTreeMap;
 use crate::kafka::{ChangelogMode, KafkaEnv};
 use crate::Timer;
 
+/// The RocksDB key naming the changelog topic the shard records refer to.
+pub const CHANGELOG_KEY: &[u8] = b"m:changelog";
+
 /// Key prefix of the per-shard records in RocksDB.
 pub const SHARD_RECORD_PREFIX: &[u8] = b"m:shard:";
 

@@ -490,6 +490,19 @@ fn sigterm_stops_with_a_checkpoint_and_a_restart_continues_from_it() {
     values.sort();
     let summary = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_same(&values, &expected, &format!("stopped by SIGTERM ({first_summary}), then resumed ({summary})"));
+
+    // The state directory belongs to this group's changelog: another group is refused.
+    let output = run_command(&broker, &state, &["--until-end"])
+        .env("PULSE_KAFKA_GROUP_ID", "kafka-e2e-other")
+        .output()
+        .expect("binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("holds the state of changelog `kafka-e2e-changelog`")
+            && stderr.contains("`kafka-e2e-other-changelog`"),
+        "{stderr}"
+    );
 }
 
 /// xorshift64: the kill schedule is random but the same on every run.
