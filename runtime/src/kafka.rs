@@ -759,21 +759,21 @@ impl KafkaReader {
         self.consumer.context().positions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// (topic, partition, records not yet read) of every assigned partition whose end the
-    /// client's statistics reported.
+    /// (topic, partition, records not read yet) of every assigned partition whose end the
+    /// client's statistics reported, and of the source partitions a repartition stage copies
+    /// (named by their own topic).
     pub fn lag(&self) -> Vec<(String, i32, i64)> {
+        let mut lag = self.repartitioner.as_ref().map(|stage| stage.lag()).unwrap_or_default();
         let context = self.consumer.context();
         let assigned = context.assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
         let ends = context.ends.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let positions = context.positions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        assigned
-            .into_iter()
-            .filter_map(|key| {
-                let end = *ends.get(&key)?;
-                let next = *positions.get(&key)?;
-                Some((key.0, key.1, (end - next).max(0)))
-            })
-            .collect()
+        lag.extend(assigned.into_iter().filter_map(|key| {
+            let end = *ends.get(&key)?;
+            let next = *positions.get(&key)?;
+            Some((key.0, key.1, (end - next).max(0)))
+        }));
+        lag
     }
 
     pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {

@@ -253,7 +253,7 @@ impl Collector for Exporter {
         family(
             e,
             "kafka_consumer_lag",
-            "Records between each assigned partition's end and the next record read.",
+            "Records between each assigned partition's end and the next record read (with a repartition topic: also the source partitions the instance copies).",
             MetricType::Gauge,
             snapshot.consumer_lag.iter().map(|(node, topic, partition, lag)| {
                 (

@@ -64,6 +64,16 @@ pub struct Repartitioner {
     thread: Option<JoinHandle<()>>,
     /// Per repartition partition: the position the pipeline's last checkpoint committed.
     committed: Arc<Mutex<BTreeMap<i32, i64>>>,
+    /// How far the stage has copied, and the ends of the partitions it copies.
+    progress: Arc<Progress>,
+}
+
+/// Per assigned source partition: the next offset to copy, and the partition's last stable
+/// offset (librdkafka's statistics, every second).
+#[derive(Default)]
+struct Progress {
+    next: Mutex<BTreeMap<(String, i32), i64>>,
+    ends: Mutex<BTreeMap<(String, i32), i64>>,
 }
 
 /// The repartition topic of a pipeline's group.
@@ -91,6 +101,7 @@ struct Stage {
     checkpoint_interval_ms: u64,
     writers: Mutex<BTreeMap<(String, i32), PartitionWriter>>,
     failure: Arc<Mutex<Option<String>>>,
+    progress: Arc<Progress>,
 }
 
 impl Stage {
@@ -146,6 +157,17 @@ impl ClientContext for Stage {
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
         kafka::forward_log(level, facility, message);
     }
+
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let mut ends = self.progress.ends.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (topic, found) in statistics.topics {
+            for partition in found.partitions.values() {
+                if partition.partition >= 0 && partition.ls_offset >= 0 {
+                    ends.insert((topic.clone(), partition.partition), partition.ls_offset);
+                }
+            }
+        }
+    }
 }
 
 impl ConsumerContext for Stage {
@@ -156,8 +178,11 @@ impl ConsumerContext for Stage {
                 self.fail(format!("repartition: committing before a rebalance: {error}"));
             }
             let mut writers = self.writers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut next = self.progress.next.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             for element in revoked.elements() {
-                writers.remove(&(element.topic().to_string(), element.partition()));
+                let key = (element.topic().to_string(), element.partition());
+                writers.remove(&key);
+                next.remove(&key);
             }
         }
     }
@@ -179,7 +204,9 @@ impl Repartitioner {
         let partitions = kafka::partition_count(settings.env, settings.brokers, settings.topics)?;
         kafka::ensure_topic(settings.env, settings.brokers, &output, partitions, "repartition", false)?;
         let failure = Arc::new(Mutex::new(None));
+        let progress = Arc::new(Progress::default());
         let stage = Stage {
+            progress: Arc::clone(&progress),
             env: settings.env.clone(),
             brokers: settings.brokers.map(str::to_string),
             output: output.clone(),
@@ -197,6 +224,7 @@ impl Repartitioner {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("isolation.level", "read_committed")
+            .set("statistics.interval.ms", "1000")
             .set("auto.offset.reset", reset);
         let consumer: BaseConsumer<Stage> = config
             .create_with_context(stage)
@@ -215,7 +243,7 @@ impl Repartitioner {
                 .spawn(move || copy(&consumer, &output, by, &stop, &Purge { purger, committed, every: purge_every }))
                 .map_err(|error| format!("repartition: starting its thread: {error}"))?
         };
-        Ok((Repartitioner { stop, failure, thread: Some(thread), committed }, output))
+        Ok((Repartitioner { stop, failure, thread: Some(thread), committed, progress }, output))
     }
 
     /// The pipeline committed its position `next` in repartition partition `partition`: the
@@ -224,6 +252,16 @@ impl Repartitioner {
         let mut committed = self.committed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let entry = committed.entry(partition).or_insert(next);
         *entry = (*entry).max(next);
+    }
+
+    /// (source topic, partition, records not copied yet) of every partition the stage copies
+    /// and has copied from.
+    pub fn lag(&self) -> Vec<(String, i32, i64)> {
+        let next = self.progress.next.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let ends = self.progress.ends.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        next.iter()
+            .filter_map(|(key, next)| ends.get(key).map(|end| (key.0.clone(), key.1, (end - next).max(0))))
+            .collect()
     }
 
     /// The error that stopped the stage, if one did.
@@ -312,7 +350,11 @@ fn copy(consumer: &BaseConsumer<Stage>, output: &str, by: &[&str], stop: &Atomic
                 };
                 drop(writers);
                 match sent {
-                    Ok(()) => uncommitted = true,
+                    Ok(()) => {
+                        uncommitted = true;
+                        let mut next = stage.progress.next.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                        next.insert((topic.to_string(), partition), offset + 1);
+                    }
                     Err(error) => stage.fail(format!("repartition: {error}")),
                 }
             }

@@ -505,6 +505,17 @@ fn sigterm_stops_with_a_checkpoint_and_a_restart_continues_from_it() {
     );
 }
 
+/// The body of `GET path` from `address`.
+fn http_get(address: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap_or_else(|error| panic!("connect {address}: {error}"));
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    response.split_once("\r\n\r\n").map_or(String::new(), |(_, body)| body.to_string())
+}
+
 /// xorshift64: the kill schedule is random but the same on every run.
 fn pseudo_random(state: &mut u64) -> u64 {
     *state ^= *state << 13;
@@ -1006,9 +1017,14 @@ fn repartition_scenario(kill_b: bool) {
     broker.create_topic("e2e-in", 4);
     broker.create_topic("e2e-out", 4);
     let dir = tempfile::tempdir().expect("temp dir");
-    // The repartition topic is read whole below: no purge.
+    // The repartition topic is read whole below: no purge. a serves its metrics.
+    let metrics = format!("127.0.0.1:{}", redis_server::free_port());
     let start = |name: &str, log: &Path| {
-        let child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        if name == "a" {
+            command.args(["--metrics-addr", &metrics]);
+        }
+        let child = command
             .arg("--state-dir")
             .arg(dir.path().join(format!("state-{name}")))
             .args(["--checkpoint-interval", "200ms"])
@@ -1102,6 +1118,22 @@ fn repartition_scenario(kill_b: bool) {
     let mut output = deduplicated(&broker.read_all("e2e-out"));
     output.sort();
     assert_same(&output, &expected, "output through the repartition topic");
+    // a's lag metric covers both hops: the source partitions it copies, all copied by now, and
+    // the repartition partitions it processes.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let body = http_get(&metrics, "/metrics");
+        let lag: Vec<&str> = body.lines().filter(|line| line.starts_with("pulse_kafka_consumer_lag{")).collect();
+        let source: Vec<&&str> = lag.iter().filter(|line| line.contains("topic=\"e2e-in\"")).collect();
+        let hop = lag.iter().any(|line| line.contains(&format!("topic=\"{topic}\"")));
+        if !source.is_empty() && hop {
+            let value = |line: &str| line.rsplit_once(' ').and_then(|(_, value)| value.parse::<f64>().ok());
+            assert!(source.iter().all(|line| value(line) == Some(0.0)), "every source record is copied:\n{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no lag of both hops in a's metrics:\n{body}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
     // What the takeover restored (shown with --nocapture).
     for line in complete_lines(&a_log).lines().filter(|line| line.contains(" restored ")) {
         println!("a: {line}");
