@@ -1726,8 +1726,9 @@ mod tests {
 
     #[test]
     fn a_history_that_bypasses_local_state_is_read_again_and_a_broken_one_refused() {
-        // Local state reflects a batch ending at 20, but the committed batch at 22 builds on
-        // the one ending at 12: local state holds a batch the committed history does not.
+        // Local state reflects the changelog up to offset 20, but the committed batch (marker
+        // at 21) builds on the one whose marker is at 11: local state holds batches the
+        // committed history does not.
         let mut fold = ChangelogFold::new(ChangelogMode::Batches, 0, 20);
         fold.push(20, "b/1", b"k1", Some(b"1"));
         fold.push(21, "b/1", MARKER_KEY, Some(&marker(Some(12), 1)));

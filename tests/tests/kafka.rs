@@ -679,10 +679,11 @@ fn restored_entries(line: &str) -> Option<u64> {
     count.trim().parse().ok()
 }
 
-/// Two instances in one group split the partitions, each keeping its share of the capping state
-/// in the changelog topic; once one is SIGKILLed the survivor is assigned every partition,
-/// restores the dead instance's state from the changelog and carries on, so the deduplicated
-/// committed output is exactly the file run's and every repeated record is byte for byte the same.
+/// An instance joins a running one (scale-up): the group moves partitions to it, and it restores
+/// their state, built by the first instance, from the changelog topic. Once it is SIGKILLed
+/// (scale-down by a crash) the survivor is assigned every partition again, restores the dead
+/// instance's state from the changelog and carries on, so the deduplicated committed output is
+/// exactly the file run's and every repeated record is byte for byte the same.
 #[test]
 fn two_instances_share_the_partitions_and_the_survivor_takes_over_their_state() {
     let broker = Broker::start();
@@ -718,6 +719,10 @@ fn two_instances_share_the_partitions_and_the_survivor_takes_over_their_state() 
     wait_for("instance a's first assignment", 60, &mut [(&mut a.0, a_log.as_path())], || {
         !held_partitions(&a_log).is_empty()
     });
+    broker.produce("e2e-in", first);
+    wait_for("a's output of the first part", 60, &mut [(&mut a.0, a_log.as_path())], || {
+        deduplicated(&broker.read_all("e2e-out")).len() >= expected_first.len()
+    });
     let mut b = start("b", b_log.as_path());
     let mut shares = (BTreeSet::new(), BTreeSet::new());
     wait_for(
@@ -735,14 +740,16 @@ fn two_instances_share_the_partitions_and_the_survivor_takes_over_their_state() 
     assert!(held_a.is_disjoint(&held_b), "a holds {held_a:?}, b holds {held_b:?}: {}", logs());
     let all: BTreeSet<i32> = held_a.union(&held_b).copied().collect();
     assert_eq!(all, (0..4).collect::<BTreeSet<i32>>(), "a holds {held_a:?}, b holds {held_b:?}: {}", logs());
-
-    broker.produce("e2e-in", first);
-    wait_for(
-        "the output of the first part",
-        60,
-        &mut [(&mut a.0, a_log.as_path()), (&mut b.0, b_log.as_path())],
-        || deduplicated(&broker.read_all("e2e-out")).len() >= expected_first.len(),
+    let joined = complete_lines(&b_log);
+    assert!(
+        joined
+            .lines()
+            .filter(|line| line.contains(" assigned e2e-in ["))
+            .any(|line| restored_entries(line).is_some_and(|count| count > 0)),
+        "b took over {held_b:?} from a but restored none of a's state for them: {}",
+        logs()
     );
+
     broker.produce("e2e-in", second);
     wait_for(
         "the output of the first two parts",
