@@ -37,7 +37,8 @@ use crate::kafka::{self, KafkaEnv, KafkaWriter, ProducerSettings};
 use crate::KafkaStart;
 
 /// The longest a copied record waits for its transaction to commit (the pipeline reads the
-/// repartition topic `read_committed`, so this adds to the end-to-end latency).
+/// repartition topic `read_committed`, so this adds to the end-to-end latency; each commit ends
+/// a transaction per copied partition, one after another); `PULSE_KAFKA_REPARTITION_COMMIT_EVERY`.
 const COMMIT_EVERY: Duration = Duration::from_millis(100);
 const POLL: Duration = Duration::from_millis(50);
 /// How often records the pipeline has committed past leave the repartition topic (Kafka
@@ -231,6 +232,7 @@ impl Repartitioner {
             .map_err(|error| format!("repartition: creating the consumer: {error}"))?;
         consumer.subscribe(settings.topics).map_err(|error| format!("repartition: subscribing: {error}"))?;
         let purge_every = kafka::duration_from_env("PULSE_KAFKA_REPARTITION_PURGE_EVERY", PURGE_EVERY)?;
+        let commit_every = kafka::duration_from_env("PULSE_KAFKA_REPARTITION_COMMIT_EVERY", COMMIT_EVERY)?;
         let purger = kafka::Purger::new(settings.env, settings.brokers)?;
         let stop = Arc::new(AtomicBool::new(false));
         let committed = Arc::new(Mutex::new(BTreeMap::new()));
@@ -240,7 +242,10 @@ impl Repartitioner {
             let output = output.clone();
             std::thread::Builder::new()
                 .name("repartition".to_string())
-                .spawn(move || copy(&consumer, &output, by, &stop, &Purge { purger, committed, every: purge_every }))
+                .spawn(move || {
+                    let purge = Purge { purger, committed, every: purge_every };
+                    copy(&consumer, &output, by, &stop, commit_every, &purge)
+                })
                 .map_err(|error| format!("repartition: starting its thread: {error}"))?
         };
         Ok((Repartitioner { stop, failure, thread: Some(thread), committed, progress }, output))
@@ -322,7 +327,14 @@ impl Purge {
 }
 
 /// The copying loop: until stopped or failed.
-fn copy(consumer: &BaseConsumer<Stage>, output: &str, by: &[&str], stop: &AtomicBool, purge: &Purge) {
+fn copy(
+    consumer: &BaseConsumer<Stage>,
+    output: &str,
+    by: &[&str],
+    stop: &AtomicBool,
+    commit_every: Duration,
+    purge: &Purge,
+) {
     let stage = consumer.context();
     let (mut last_purge, mut purged, mut purge_error) = (Instant::now(), BTreeMap::new(), None);
     let mut last_commit = Instant::now();
@@ -359,7 +371,7 @@ fn copy(consumer: &BaseConsumer<Stage>, output: &str, by: &[&str], stop: &Atomic
                 }
             }
         }
-        if uncommitted && last_commit.elapsed() >= COMMIT_EVERY {
+        if uncommitted && last_commit.elapsed() >= commit_every {
             if let Err(error) = stage.commit(consumer) {
                 stage.fail(format!("repartition: {error}"));
             }
