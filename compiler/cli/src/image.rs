@@ -89,11 +89,10 @@ pub fn command(args: ImageArgs) -> ExitCode {
         Ok(built) => built,
         Err(code) => return code,
     };
-    let source = &loaded.sources.get(loaded.file).text;
     let spec = ImageSpec {
         name: pipeline.name.clone(),
         version: pipeline.version.clone(),
-        source_sha256: hex_sha256(source.as_bytes()),
+        source_sha256: source_digest(&loaded.sources, loaded.file),
         tag: args.tag.clone(),
         created_epoch: source_date_epoch(),
     };
@@ -152,7 +151,27 @@ fn source_date_epoch() -> u64 {
 }
 
 pub fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|byte| format!("{byte:02x}")).collect()
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Hex SHA-256 of what the pipeline was compiled from: the pipeline file's bytes, then, for
+/// every other file it loaded (its JSON Schema), a NUL, the path as the pipeline wrote it, a NUL
+/// and that file's bytes. For a pipeline without such a file it is `sha256sum` of the file, and
+/// a changed schema changes it.
+pub fn source_digest(sources: &pulse_syntax::SourceMap, main: pulse_syntax::FileId) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(sources.get(main).text.as_bytes());
+    for (_, source) in sources.files().filter(|(file, _)| *file != main) {
+        hasher.update([0]);
+        hasher.update(source.name.as_bytes());
+        hasher.update([0]);
+        hasher.update(source.text.as_bytes());
+    }
+    hex(&hasher.finalize())
 }
 
 /// The shared libraries `ldd` resolves for `binary` and the dynamic loader its `PT_INTERP`
@@ -470,6 +489,23 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_source_digest_covers_the_schema_file() {
+        let mut alone = pulse_syntax::SourceMap::new();
+        let main = alone.add("p.pulse", "pipeline demo");
+        assert_eq!(source_digest(&alone, main), hex_sha256(b"pipeline demo"), "sha256sum of the file");
+        let with_schema = |schema: &str| {
+            let mut sources = pulse_syntax::SourceMap::new();
+            let main = sources.add("p.pulse", "pipeline demo");
+            sources.add("events.schema.json", schema);
+            source_digest(&sources, main)
+        };
+        let first = with_schema(r#"{"type": "object"}"#);
+        assert_ne!(first, source_digest(&alone, main), "the schema counts");
+        assert_ne!(first, with_schema(r#"{"type": "object", "required": ["userId"]}"#), "its contents count");
+        assert_eq!(first, with_schema(r#"{"type": "object"}"#), "deterministic");
+    }
 
     fn spec() -> ImageSpec {
         ImageSpec {
