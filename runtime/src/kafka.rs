@@ -1064,7 +1064,7 @@ impl KafkaWriter {
         value: Option<&[u8]>,
         batch: &str,
     ) -> Result<(), String> {
-        if self.changelog_topic.as_deref() != Some(topic) {
+        if self.changelog_topic.is_none() {
             self.changelog_topic = Some(topic.to_string());
         }
         let headers = OwnedHeaders::new().insert(Header { key: BATCH_HEADER, value: Some(batch) });

@@ -65,17 +65,15 @@ pub struct Repartitioner {
     thread: Option<JoinHandle<()>>,
     /// Per repartition partition: the position the pipeline's last checkpoint committed.
     committed: Arc<Mutex<BTreeMap<i32, i64>>>,
-    /// How far the stage has copied, and the ends of the partitions it copies.
-    progress: Arc<Progress>,
+    /// The stage's producers (how far each partition is copied) and partition ends: its lag.
+    writers: Writers,
+    ends: Ends,
 }
 
-/// Per assigned source partition: the next offset to copy, and the partition's last stable
-/// offset (librdkafka's statistics, every second).
-#[derive(Default)]
-struct Progress {
-    next: Mutex<BTreeMap<(String, i32), i64>>,
-    ends: Mutex<BTreeMap<(String, i32), i64>>,
-}
+/// Per assigned source partition: its producer.
+type Writers = Arc<Mutex<BTreeMap<(String, i32), PartitionWriter>>>;
+/// Per source partition: its last stable offset (librdkafka's statistics, every second).
+type Ends = Arc<Mutex<BTreeMap<(String, i32), i64>>>;
 
 /// The repartition topic of a pipeline's group.
 pub fn topic(group: &str) -> String {
@@ -87,11 +85,12 @@ pub fn transactional_id(output: &str, topic: &str, partition: i32) -> String {
     format!("{output}-{topic}-{partition}")
 }
 
-/// One assigned source partition's producer, and the next offset to commit when it copied
-/// something since its last commit.
+/// One assigned source partition's producer, the next offset to commit when it copied
+/// something since its last commit, and the next offset to copy once it copied anything.
 struct PartitionWriter {
     writer: KafkaWriter,
     uncommitted: Option<i64>,
+    copied: Option<i64>,
 }
 
 /// What the consumer's callbacks share with the copying loop.
@@ -100,9 +99,9 @@ struct Stage {
     brokers: Option<String>,
     output: String,
     checkpoint_interval_ms: u64,
-    writers: Mutex<BTreeMap<(String, i32), PartitionWriter>>,
+    writers: Writers,
     failure: Arc<Mutex<Option<String>>>,
-    progress: Arc<Progress>,
+    ends: Ends,
 }
 
 impl Stage {
@@ -144,7 +143,7 @@ impl Stage {
             })
             .collect();
         for (key, writer) in new.into_iter().zip(KafkaWriter::open_all(&self.env, &settings)?) {
-            writers.insert(key, PartitionWriter { writer, uncommitted: None });
+            writers.insert(key, PartitionWriter { writer, uncommitted: None, copied: None });
         }
         Ok(())
     }
@@ -160,7 +159,7 @@ impl ClientContext for Stage {
     }
 
     fn stats(&self, statistics: rdkafka::Statistics) {
-        let mut ends = self.progress.ends.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut ends = self.ends.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         for (topic, found) in statistics.topics {
             for partition in found.partitions.values() {
                 if partition.partition >= 0 && partition.ls_offset >= 0 {
@@ -179,11 +178,8 @@ impl ConsumerContext for Stage {
                 self.fail(format!("repartition: committing before a rebalance: {error}"));
             }
             let mut writers = self.writers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let mut next = self.progress.next.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             for element in revoked.elements() {
-                let key = (element.topic().to_string(), element.partition());
-                writers.remove(&key);
-                next.remove(&key);
+                writers.remove(&(element.topic().to_string(), element.partition()));
             }
         }
     }
@@ -205,14 +201,14 @@ impl Repartitioner {
         let partitions = kafka::partition_count(settings.env, settings.brokers, settings.topics)?;
         kafka::ensure_topic(settings.env, settings.brokers, &output, partitions, "repartition", false)?;
         let failure = Arc::new(Mutex::new(None));
-        let progress = Arc::new(Progress::default());
+        let (writers, ends) = (Writers::default(), Ends::default());
         let stage = Stage {
-            progress: Arc::clone(&progress),
+            writers: Arc::clone(&writers),
+            ends: Arc::clone(&ends),
             env: settings.env.clone(),
             brokers: settings.brokers.map(str::to_string),
             output: output.clone(),
             checkpoint_interval_ms: settings.checkpoint_interval_ms,
-            writers: Mutex::default(),
             failure: Arc::clone(&failure),
         };
         let reset = match settings.start {
@@ -248,7 +244,7 @@ impl Repartitioner {
                 })
                 .map_err(|error| format!("repartition: starting its thread: {error}"))?
         };
-        Ok((Repartitioner { stop, failure, thread: Some(thread), committed, progress }, output))
+        Ok((Repartitioner { stop, failure, thread: Some(thread), committed, writers, ends }, output))
     }
 
     /// The pipeline committed its position `next` in repartition partition `partition`: the
@@ -262,10 +258,11 @@ impl Repartitioner {
     /// (source topic, partition, records not copied yet) of every partition the stage copies
     /// and has copied from.
     pub fn lag(&self) -> Vec<(String, i32, i64)> {
-        let next = self.progress.next.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let ends = self.progress.ends.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        next.iter()
-            .filter_map(|(key, next)| ends.get(key).map(|end| (key.0.clone(), key.1, (end - next).max(0))))
+        let writers = self.writers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let ends = self.ends.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        writers
+            .iter()
+            .filter_map(|(key, writer)| Some((key.0.clone(), key.1, (*ends.get(key)? - writer.copied?).max(0))))
             .collect()
     }
 
@@ -357,16 +354,13 @@ fn copy(
                 let sent = match writers.get_mut(&(topic.to_string(), partition)) {
                     Some(writer) => writer.writer.send(output, Some(&key), payload, &headers).map(|()| {
                         writer.uncommitted = Some(offset + 1);
+                        writer.copied = Some(offset + 1);
                     }),
                     None => Err(format!("internal: a record of {topic}/{partition}, which has no producer")),
                 };
                 drop(writers);
                 match sent {
-                    Ok(()) => {
-                        uncommitted = true;
-                        let mut next = stage.progress.next.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                        next.insert((topic.to_string(), partition), offset + 1);
-                    }
+                    Ok(()) => uncommitted = true,
                     Err(error) => stage.fail(format!("repartition: {error}")),
                 }
             }
