@@ -6,16 +6,20 @@
 //! live in `pulse_stdlib::progress`, so `pulsec diff` reads savepoints without the runtime; they
 //! are re-exported here.
 //!
-//! Snapshot (savepoint) format, version 1, all integers LEB128 (signed ones zig-zag) unless said:
+//! Snapshot (savepoint) format, version 2, all integers LEB128 (signed ones zig-zag) unless said:
 //!
 //! ```text
-//! magic "PULSESP\n" (8 bytes) | format version u32 LE = 1
+//! magic "PULSESP\n" (8 bytes) | format version u32 LE = 2
 //! progress   (length-prefixed bytes, see `Progress::encode`)
 //! timers     count, then per timer: sequence, node id, time, domain (0 event, 1 processing),
 //!            event text, event time, entry time, key (0 | 1 + text)
 //! entries    count, then per entry: node id, key bytes, value bytes
+//! shards     count, then per entry of a partition's shard: its index in entries, the shard
+//!            (`partition + 1`); absent in version 1, where every entry is in shard 0
 //! checksum   FNV-1a 64 of everything before it, u64 LE
 //! ```
+//!
+//! A timer's shard is in its sequence (see `timers::shard_of`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -119,6 +123,10 @@ pub struct Snapshot {
     pub timers: Vec<(u64, TimerRecord)>,
     /// (node id, key, value).
     pub entries: Vec<(String, Vec<u8>, Vec<u8>)>,
+    /// (index in `entries`, shard) of the entries that belong to a Kafka partition's shard
+    /// (`partition + 1`), in index order; the others are in shard 0. A bootstrap over a topic
+    /// records them, so a run whose state follows partitions can hand each partition its part.
+    pub shards: Vec<(usize, u32)>,
 }
 
 impl Snapshot {
@@ -137,12 +145,18 @@ impl Snapshot {
             put_bytes(&mut out, key);
             put_bytes(&mut out, value);
         }
+        put_varint(&mut out, self.shards.len() as u64);
+        for (index, shard) in &self.shards {
+            put_varint(&mut out, *index as u64);
+            put_varint(&mut out, u64::from(*shard));
+        }
         seal_savepoint(&mut out);
         out
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Snapshot, String> {
-        let mut input = Reader::new(savepoint_body(bytes)?);
+        let (version, body) = savepoint_body(bytes)?;
+        let mut input = Reader::new(body);
         let decode = |input: &mut Reader<'_>| -> Result<Snapshot, CodecError> {
             let progress = Progress::from_bytes(input.bytes()?)?;
             let mut timers = Vec::new();
@@ -153,7 +167,18 @@ impl Snapshot {
             for _ in 0..input.varint()? {
                 entries.push((input.str()?.to_string(), input.bytes()?.to_vec(), input.bytes()?.to_vec()));
             }
-            Ok(Snapshot { progress, timers, entries })
+            let mut shards = Vec::new();
+            if version >= 2 {
+                for _ in 0..input.varint()? {
+                    let index = input.varint()?;
+                    let shard = input.varint()?;
+                    match (usize::try_from(index), u32::try_from(shard)) {
+                        (Ok(index), Ok(shard)) if index < entries.len() => shards.push((index, shard)),
+                        _ => return Err(CodecError(format!("shard {shard} of entry {index} is out of range"))),
+                    }
+                }
+            }
+            Ok(Snapshot { progress, timers, entries, shards })
         };
         let snapshot = decode(&mut input).map_err(|error| format!("savepoint is corrupt: {error}"))?;
         if !input.is_empty() {
@@ -304,7 +329,11 @@ mod tests {
                     key: Some("\"u1\"".into()),
                 },
             )],
-            entries: vec![("settle".into(), b"\"u1\"".to_vec(), vec![1, 2, 3])],
+            entries: vec![
+                ("settle".into(), b"\"u1\"".to_vec(), vec![1, 2, 3]),
+                ("settle".into(), b"\"u2\"".to_vec(), vec![4]),
+            ],
+            shards: vec![(1, 3)],
         };
         let bytes = snapshot.encode();
         assert_eq!(&bytes[..8], SNAPSHOT_MAGIC);
@@ -316,6 +345,24 @@ mod tests {
         future[8] = 9;
         assert!(Snapshot::decode(&future).expect_err("version").contains("version 9"));
         assert!(Snapshot::decode(b"hello").is_err());
+    }
+
+    #[test]
+    fn version_1_savepoints_read_with_every_entry_in_shard_0() {
+        let snapshot = Snapshot {
+            progress: progress(),
+            timers: Vec::new(),
+            entries: vec![("settle".into(), b"\"u1\"".to_vec(), vec![1])],
+            shards: Vec::new(),
+        };
+        let current = snapshot.encode();
+        // Version 1: the same body without the shard section (here its zero count).
+        let body = &current[12..current.len() - 8 - 1];
+        let mut old = SNAPSHOT_MAGIC.to_vec();
+        old.extend_from_slice(&1u32.to_le_bytes());
+        old.extend_from_slice(body);
+        pulse_stdlib::progress::seal_savepoint(&mut old);
+        assert_eq!(Snapshot::decode(&old), Ok(snapshot));
     }
 
     #[test]

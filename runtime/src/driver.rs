@@ -2,7 +2,7 @@
 //! hands each line to the pipeline, moves the watermark (G26) and fires timers (G27, G28, G35).
 //! It is generic over the pipeline type, so every call into generated code is static.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,8 +29,13 @@ use crate::log;
 use crate::metrics::{self, Metrics, SinkHealth, Snapshot as MetricsSnapshot, PUBLISH_EVERY};
 use crate::redis_sink::{redis_url, RedisWriter};
 use crate::repartition::{self, RepartitionSettings, Repartitioner};
-use crate::state::{node_range, split_state_key, RocksStore, StateBackend, PROGRESS_KEY, STATE_PREFIX, TIMER_PREFIX};
-use crate::tasks::{shard_record_key, Marker, ShardRecord, Tasks, CHANGELOG_KEY, SHARD_RECORD_PREFIX};
+use crate::state::{
+    node_range, split_state_key, state_key, RocksStore, StateBackend, PROGRESS_KEY, SHARD_INDEX_PREFIX, STATE_PREFIX,
+    TIMER_PREFIX,
+};
+use crate::tasks::{
+    seed_key, seed_prefix, shard_record_key, Marker, ShardRecord, Tasks, CHANGELOG_KEY, SHARD_RECORD_PREFIX,
+};
 use crate::timers::{shard_of, watermark_during_timer, SourceWatermarks, TimerQueue};
 use crate::{DeadEvent, KafkaPartitioning, KafkaStart, Pipeline, SinkKind, SourceKind, TimeDomain, Timer};
 use rdkafka::TopicPartitionList;
@@ -235,7 +240,7 @@ impl Context {
             Some(Some(writer)) => writer,
             _ => &mut self.kafka[producer],
         };
-        if let Err(error) = writer.send(topic, key, value.as_bytes(), &headers) {
+        if let Err(error) = writer.send(topic, None, key, value.as_bytes(), &headers) {
             self.io_error.get_or_insert(error);
         }
     }
@@ -590,13 +595,23 @@ fn read_checkpoint(dir: &Path) -> Result<Snapshot, RunError> {
             None => return Err(RunError::Usage(format!("`{}` holds no checkpoint yet", dir.display()))),
         };
         let timers = read_rocks_timers(&db)?;
-        let mut entries = Vec::new();
+        // The shard index a bootstrap keeps: state key → shard, in the same key order.
+        let mut index =
+            RocksStore::scan_prefix(&db, &[SHARD_INDEX_PREFIX]).map_err(RunError::Io)?.into_iter().peekable();
+        let (mut entries, mut shards) = (Vec::new(), Vec::new());
         for (key, value) in RocksStore::scan_prefix(&db, &[STATE_PREFIX]).map_err(RunError::Io)? {
-            if let Some((node, user_key)) = split_state_key(&key) {
-                entries.push((node.to_string(), user_key.to_vec(), value.into_vec()));
+            let Some((node, user_key)) = split_state_key(&key) else { continue };
+            while index.next_if(|(indexed, _)| indexed[1..] < key[..]).is_some() {}
+            if let Some((_, shard)) = index.next_if(|(indexed, _)| indexed[1..] == key[..]) {
+                let shard = shard[..]
+                    .try_into()
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| RunError::Io(format!("corrupt shard index in `{}`", dir.display())))?;
+                shards.push((entries.len(), shard));
             }
+            entries.push((node.to_string(), user_key.to_vec(), value.into_vec()));
         }
-        Snapshot { progress, timers, entries }
+        Snapshot { progress, timers, entries, shards }
     } else {
         return Err(RunError::Usage(format!("`{}` is not a Pulse state directory", dir.display())));
     };
@@ -817,6 +832,7 @@ fn open_tasks<P: Pipeline>(
         parked,
         owned: Vec::new(),
         batch_prefix: format!("{instance}-{started:x}"),
+        seeded: Vec::new(),
     }))
 }
 
@@ -851,6 +867,38 @@ fn open_task_writers(tasks: &Tasks, partitions: &[i32]) -> Result<Vec<(i32, Part
         .iter()
         .map(|partition| (*partition, kinds.iter().map(|kind| kind.and_then(|_| opened.next())).collect()))
         .collect())
+}
+
+/// What `restore_partitions` did.
+struct Restored {
+    /// State entries and timers applied from the changelog.
+    entries: u64,
+    timers: u64,
+    /// Batches of aborted transactions skipped.
+    aborted: u64,
+    /// Entries and timers of a savepoint handed to partitions with an empty changelog.
+    seeded: u64,
+    /// The changelog topic.
+    topic: String,
+}
+
+/// How a bootstrap over a topic picks the shard of a record's step (see `Snapshot::shards`).
+enum BootstrapShards {
+    /// The topic is keyed as the state: the record's partition.
+    SourcePartition,
+    /// The live run re-keys the topic through the repartition topic (created with the source's
+    /// partition count): the partition the repartition stage sends the record's key to.
+    Rekeyed { by: &'static [&'static str], partitions: i32 },
+}
+
+impl BootstrapShards {
+    fn shard(&self, partition: i32, record: &str) -> u32 {
+        match self {
+            BootstrapShards::SourcePartition => Tasks::shard(partition),
+            BootstrapShards::Rekeyed { by, partitions } => repartition::partition_key(record.as_bytes(), by)
+                .map_or(0, |key| Tasks::shard(repartition::partition_of(&key, *partitions))),
+        }
+    }
 }
 
 /// Where checkpoints go.
@@ -898,6 +946,8 @@ struct Resume {
     timers: Vec<(u64, TimerRecord)>,
     /// Entries to load into the backend (memory snapshots and savepoints; RocksDB keeps its own).
     entries: Vec<(String, Vec<u8>, Vec<u8>)>,
+    /// (index in `entries`, shard) of the entries of a partition's shard (see `Snapshot`).
+    shards: Vec<(usize, u32)>,
     from_savepoint: bool,
 }
 
@@ -917,6 +967,7 @@ fn open_state<P: Pipeline>(options: &RunOptions) -> Result<(StateBackend, Option
                 progress: snapshot.progress,
                 timers: snapshot.timers,
                 entries: snapshot.entries,
+                shards: snapshot.shards,
                 from_savepoint: true,
             })
         }
@@ -955,6 +1006,7 @@ fn open_state<P: Pipeline>(options: &RunOptions) -> Result<(StateBackend, Option
                 progress: snapshot.progress,
                 timers: snapshot.timers,
                 entries: snapshot.entries,
+                shards: snapshot.shards,
                 from_savepoint: false,
             })
         } else {
@@ -976,7 +1028,7 @@ fn open_state<P: Pipeline>(options: &RunOptions) -> Result<(StateBackend, Option
             let progress = Progress::from_bytes(&bytes)
                 .map_err(|error| RunError::Io(format!("corrupt checkpoint in `{}`: {error}", dir.display())))?;
             let timers = read_rocks_timers(store.db())?;
-            Some(Resume { progress, timers, entries: Vec::new(), from_savepoint: false })
+            Some(Resume { progress, timers, entries: Vec::new(), shards: Vec::new(), from_savepoint: false })
         }
         None => savepoint,
     };
@@ -1224,6 +1276,7 @@ fn execute_with<P: Pipeline>(
         None
     };
     let mut readers = Vec::with_capacity(input_paths.len());
+    let mut bootstrap_shards = None;
     for (source, input) in spec.sources.iter().zip(&input_paths) {
         let reader = match (input, source.kind) {
             (Input::Path(path), _) => {
@@ -1309,6 +1362,17 @@ fn execute_with<P: Pipeline>(
                     _ => {}
                 }
                 let mut reader = KafkaReader::open(&env, &settings, resume_offsets).map_err(source_error)?;
+                // A bootstrap of a pipeline whose state will follow partitions files each step
+                // under the partition the live run will read its key from.
+                if options.bootstrap.is_some() && spec.sources.len() == 1 && matches!(durable, Some(Durable::Rocks)) {
+                    bootstrap_shards = match partitioning {
+                        KafkaPartitioning::AsIs => Some(BootstrapShards::SourcePartition),
+                        KafkaPartitioning::Repartition { by } => {
+                            Some(BootstrapShards::Rekeyed { by, partitions: reader.partition_count() })
+                        }
+                        KafkaPartitioning::Unpartitionable(_) => None,
+                    };
+                }
                 if let Some(stage) = stage {
                     reader.attach_repartitioner(stage);
                 }
@@ -1321,6 +1385,9 @@ fn execute_with<P: Pipeline>(
         readers.push(reader);
     }
 
+    if let (Some(_), StateBackend::Rocks(store)) = (&bootstrap_shards, &mut state) {
+        store.index_shards();
+    }
     // Drop the state of removed nodes from RocksDB (memory entries are filtered when loaded).
     if let (StateBackend::Rocks(store), Some(resume)) = (&mut state, &resume) {
         if !dropped_nodes.is_empty() {
@@ -1425,15 +1492,38 @@ fn execute_with<P: Pipeline>(
         }
         cx.dead_letter_count = progress.dead_letters;
         cx.dropped_count = progress.dropped;
+        // With state following partitions, a savepoint's entries and timers of a partition's
+        // shard wait as seeds until this instance owns the partition (`restore_partitions`):
+        // its first changelog batch hands them to whichever instance owns it later.
+        let seeding = from_savepoint && tasks_possible;
+        let mut seeds = WriteBatch::default();
+        let mut encoded = Vec::new();
         for (sequence, record) in resume.timers {
+            if seeding && shard_of(sequence) != 0 {
+                encoded.clear();
+                record.encode(&mut encoded);
+                seeds.put(timer_key(sequence), &encoded);
+            }
             if let Some(timer) = record.into_timer(spec.nodes) {
                 cx.timers.restore(sequence, timer, progress.next_timer_sequence);
             }
         }
-        for (node, key, value) in resume.entries {
-            if !dropped_nodes.contains(&node) {
-                cx.state.put(&node, &key, value);
+        let shards: HashMap<usize, u32> = resume.shards.into_iter().collect();
+        let mut key = Vec::new();
+        for (index, (node, user_key, value)) in resume.entries.into_iter().enumerate() {
+            if dropped_nodes.contains(&node) {
+                continue;
             }
+            match shards.get(&index) {
+                Some(shard) if seeding && *shard != 0 => {
+                    state_key(&mut key, &node, &user_key);
+                    seeds.put(seed_key(*shard as i32 - 1, &key), value);
+                }
+                _ => cx.state.put(&node, &user_key, value),
+            }
+        }
+        if let (false, StateBackend::Rocks(store)) = (seeds.is_empty(), &cx.state) {
+            store.db().write(seeds).map_err(|error| RunError::Io(format!("writing the savepoint's seeds: {error}")))?;
         }
     }
     if matches!(durable, Some(Durable::Rocks)) {
@@ -1492,6 +1582,7 @@ fn execute_with<P: Pipeline>(
         stats,
         stop_after: options.stop_after,
         tasks,
+        bootstrap_shards,
     };
     // A savepoint loaded into a new state directory is committed at once, so a crash before
     // the first regular checkpoint resumes from it rather than from scratch.
@@ -1563,6 +1654,8 @@ struct Driver<'run, P> {
     stop_after: Option<u64>,
     /// State following Kafka partitions (see `tasks`).
     tasks: Option<Tasks>,
+    /// A bootstrap's shard of each record (see `BootstrapShards`).
+    bootstrap_shards: Option<BootstrapShards>,
 }
 
 impl<P: Pipeline> Driver<'_, P> {
@@ -1828,12 +1921,16 @@ impl<P: Pipeline> Driver<'_, P> {
                     }
                     let assigned = kafka::describe_partitions(&partitions);
                     match restored {
-                        Some((entries, timers, aborted, topic)) => tracing::info!(
-                            "kafka: source `{node}` assigned {assigned}: restored {entries} state entries and {timers} timers from `{topic}` in {} ms{}",
+                        Some(Restored { entries, timers, aborted, seeded, topic }) => tracing::info!(
+                            "kafka: source `{node}` assigned {assigned}: restored {entries} state entries and {timers} timers from `{topic}` in {} ms{}{}",
                             started.elapsed().as_millis(),
                             match aborted {
                                 0 => String::new(),
                                 aborted => format!(", skipping {aborted} batches of aborted transactions"),
+                            },
+                            match seeded {
+                                0 => String::new(),
+                                seeded => format!("; {seeded} state entries and timers of the savepoint go to the changelog"),
                             }
                         ),
                         None => tracing::info!("kafka: source `{node}` assigned {assigned}"),
@@ -1852,7 +1949,7 @@ impl<P: Pipeline> Driver<'_, P> {
         &mut self,
         source: usize,
         partitions: &[(String, i32)],
-    ) -> Result<Option<(u64, u64, u64, String)>, RunError> {
+    ) -> Result<Option<Restored>, RunError> {
         if self.tasks.is_none() {
             return Ok(None);
         }
@@ -1869,6 +1966,7 @@ impl<P: Pipeline> Driver<'_, P> {
         new.dedup();
         new.retain(|partition| !tasks.owned.contains(partition));
         let cx = &mut *self.cx;
+        let mut seed_from = Vec::new();
         for (partition, writers) in open_task_writers(tasks, &new).map_err(io)? {
             cx.task_writers.insert(Tasks::shard(partition), writers);
             for (sequence, timer) in tasks.parked.remove(&Tasks::shard(partition)).unwrap_or_default() {
@@ -1891,6 +1989,13 @@ impl<P: Pipeline> Driver<'_, P> {
         for log in logs {
             aborted += log.aborted;
             let shard = Tasks::shard(log.partition);
+            // No batch committed yet: a savepoint's part of the partition, if this instance
+            // holds one, becomes its first batch; otherwise the changelog already has it.
+            if log.marker.is_none() && tasks.local.get(&log.partition).is_none_or(|record| record.next == 0) {
+                seed_from.push(log.partition);
+            } else {
+                batch.delete_range(seed_prefix(log.partition), seed_prefix(log.partition + 1));
+            }
             // The last write of each timer wins: registered, then perhaps fired.
             let mut timer_writes: BTreeMap<u64, Option<Vec<u8>>> = BTreeMap::new();
             for (key, value) in log.writes {
@@ -1944,11 +2049,28 @@ impl<P: Pipeline> Driver<'_, P> {
             tasks.local.insert(log.partition, record);
         }
         cx.timers.forget(&forget);
+        let mut seeded = 0u64;
         if let StateBackend::Rocks(store) = &mut cx.state {
             store.write_restored(batch).map_err(io)?;
+            for partition in seed_from {
+                let shard = Tasks::shard(partition);
+                let prefix = seed_prefix(partition);
+                let seeds = RocksStore::scan_prefix(store.db(), &prefix).map_err(io)?;
+                let timers_before = cx.timers.changes().added.len();
+                cx.timers.mark_shard_new(shard);
+                let seeded_timers = cx.timers.changes().added.len() - timers_before;
+                if seeds.is_empty() && seeded_timers == 0 {
+                    continue;
+                }
+                seeded += seeds.len() as u64 + seeded_timers as u64;
+                for (key, value) in seeds {
+                    store.seed(shard, &key[prefix.len()..], value.into_vec());
+                }
+                tasks.seeded.push(partition);
+            }
         }
         tasks.owned.extend(new);
-        Ok(Some((entries, timers, aborted, tasks.topic.clone())))
+        Ok(Some(Restored { entries, timers, aborted, seeded, topic: tasks.topic.clone() }))
     }
 
     /// Commits a checkpoint at a round boundary: output files are flushed and fsynced, then the
@@ -1983,6 +2105,8 @@ impl<P: Pipeline> Driver<'_, P> {
         }
         let progress = self.progress();
         let nodes = P::SPEC.nodes;
+        // Seeds now in the changelog (committed above) leave local state with this checkpoint.
+        let seeded = self.tasks.as_mut().map_or_else(Vec::new, |tasks| std::mem::take(&mut tasks.seeded));
         let shard_records: Vec<(Vec<u8>, Vec<u8>)> = self.tasks.as_ref().map_or_else(Vec::new, |tasks| {
             tasks
                 .owned
@@ -2011,6 +2135,9 @@ impl<P: Pipeline> Driver<'_, P> {
                 for (key, value) in &shard_records {
                     batch.put(key, value);
                 }
+                for partition in &seeded {
+                    batch.delete_range(seed_prefix(*partition), seed_prefix(*partition + 1));
+                }
                 let entries = store.overlay_len();
                 store.commit(batch).map_err(RunError::Io)?;
                 cx.timers.mark_committed();
@@ -2029,6 +2156,7 @@ impl<P: Pipeline> Driver<'_, P> {
                         .into_iter()
                         .map(|(node, key, value)| (node.to_string(), key.to_vec(), value.to_vec()))
                         .collect(),
+                    shards: Vec::new(),
                 };
                 write_atomically(path, &snapshot.encode()).map_err(|error| {
                     RunError::Io(format!("cannot write the checkpoint `{}`: {error}", path.display()))
@@ -2210,7 +2338,12 @@ impl<P: Pipeline> Driver<'_, P> {
                             (Origin::Kafka { partition, .. }, Some(_)) => Some(*partition),
                             _ => None,
                         };
-                        self.cx.set_shard(task_partition.map_or(0, Tasks::shard));
+                        let shard = match (task_partition, &self.bootstrap_shards, &origin) {
+                            (Some(partition), ..) => Tasks::shard(partition),
+                            (None, Some(shards), Origin::Kafka { partition, .. }) => shards.shard(*partition, text),
+                            _ => 0,
+                        };
+                        self.cx.set_shard(shard);
                         // A task's records are late, and its timers due, by its own watermark.
                         let shard_before =
                             task_partition.map(|partition| self.shard_watermark(source, partition, false));

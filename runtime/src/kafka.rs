@@ -1018,6 +1018,7 @@ impl KafkaWriter {
     pub fn send(
         &mut self,
         topic: &str,
+        partition: Option<i32>,
         key: Option<&str>,
         value: &[u8],
         headers: &[(&str, String)],
@@ -1029,6 +1030,9 @@ impl KafkaWriter {
             BaseRecord::with_opaque_to(topic, 0).payload(value).headers(headers);
         if let Some(key) = key {
             record = record.key(key);
+        }
+        if let Some(partition) = partition {
+            record = record.partition(partition);
         }
         self.enqueue(topic, record)?;
         self.failure()
@@ -1500,7 +1504,7 @@ fn topic_partitions<C: ConsumerContext, T: AsRef<str>>(
 }
 
 /// Creates `topic` with `partitions` partitions unless it exists with at least as many;
-/// `purpose` (`changelog`, `repartition`) names it in messages.
+/// `purpose` (`changelog`, `repartition`) names it in messages. Returns its partition count.
 pub fn ensure_topic(
     env: &KafkaEnv,
     brokers: Option<&str>,
@@ -1508,7 +1512,7 @@ pub fn ensure_topic(
     partitions: i32,
     purpose: &str,
     compacted: bool,
-) -> Result<(), String> {
+) -> Result<i32, String> {
     let config = env.config(brokers, Role::Admin)?;
     let consumer: BaseConsumer<SourceLog> =
         config.create_with_context(SourceLog).map_err(|error| describe("creating a metadata client", &error))?;
@@ -1522,7 +1526,7 @@ pub fn ensure_topic(
         .map(|found| found.partitions().len() as i32)
         .filter(|count| *count > 0);
     match existing {
-        Some(count) if count >= partitions => return Ok(()),
+        Some(count) if count >= partitions => return Ok(count),
         Some(count) => {
             return Err(format!(
                 "kafka: the {purpose} topic `{topic}` has {count} partitions; the source has {partitions}"
@@ -1546,7 +1550,7 @@ pub fn ensure_topic(
         }
     }
     tracing::info!("kafka: created the {purpose} topic `{topic}` with {partitions} partitions");
-    Ok(())
+    Ok(partitions)
 }
 
 /// Deletes records of a topic below given offsets (`DeleteRecords`): how records nobody will

@@ -199,7 +199,9 @@ impl Repartitioner {
     pub fn start(settings: &RepartitionSettings<'_>) -> Result<(Repartitioner, String), String> {
         let output = topic(settings.group);
         let partitions = kafka::partition_count(settings.env, settings.brokers, settings.topics)?;
-        kafka::ensure_topic(settings.env, settings.brokers, &output, partitions, "repartition", false)?;
+        // An existing topic keeps its partition count.
+        let partitions =
+            kafka::ensure_topic(settings.env, settings.brokers, &output, partitions, "repartition", false)?;
         let failure = Arc::new(Mutex::new(None));
         let (writers, ends) = (Writers::default(), Ends::default());
         let stage = Stage {
@@ -240,7 +242,7 @@ impl Repartitioner {
                 .name("repartition".to_string())
                 .spawn(move || {
                     let purge = Purge { purger, committed, every: purge_every };
-                    copy(&consumer, &output, by, &stop, commit_every, &purge)
+                    copy(&consumer, &output, partitions, by, &stop, commit_every, &purge)
                 })
                 .map_err(|error| format!("repartition: starting its thread: {error}"))?
         };
@@ -327,6 +329,7 @@ impl Purge {
 fn copy(
     consumer: &BaseConsumer<Stage>,
     output: &str,
+    partitions: i32,
     by: &[&str],
     stop: &AtomicBool,
     commit_every: Duration,
@@ -350,9 +353,10 @@ fn copy(
                 // A record without a usable key goes where its origin sends it (deterministic,
                 // so a replay lands on the same partition); the pipeline dead-letters it.
                 let key = partition_key(payload, by).unwrap_or_else(|| headers[0].1.clone());
+                let to = partition_of(&key, partitions);
                 let mut writers = stage.writers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 let sent = match writers.get_mut(&(topic.to_string(), partition)) {
-                    Some(writer) => writer.writer.send(output, Some(&key), payload, &headers).map(|()| {
+                    Some(writer) => writer.writer.send(output, Some(to), Some(&key), payload, &headers).map(|()| {
                         writer.uncommitted = Some(offset + 1);
                         writer.copied = Some(offset + 1);
                     }),
@@ -396,6 +400,15 @@ pub fn partition_key(payload: &[u8], by: &[&str]) -> Option<String> {
     pulse_stdlib::text::key_form(&pulse_stdlib::Val::from_json_text(&text).ok()?)
 }
 
+/// The repartition partition of a key: CRC-32 of its text modulo the partition count, as
+/// librdkafka's default partitioner (`consistent_random`) picks for a non-empty key. A bootstrap
+/// over the source topic uses it to file each key's state under the partition the live run
+/// will read the key from.
+pub fn partition_of(key: &str, partitions: i32) -> i32 {
+    let partitions = u32::try_from(partitions).unwrap_or(1).max(1);
+    (crc32fast::hash(key.as_bytes()) % partitions) as i32
+}
+
 /// (topic, partition, offset) of a `pulse-origin` header value.
 pub fn parse_origin(text: &str) -> Option<(String, i32, i64)> {
     let (rest, offset) = text.rsplit_once('/')?;
@@ -435,6 +448,14 @@ mod tests {
         let purged = BTreeMap::from([(0, 10), (1, 3)]);
         assert_eq!(purge_marks(&committed, &purged), BTreeMap::from([(1, 5), (2, 7)]));
         assert!(purge_marks(&committed, &committed).is_empty());
+    }
+
+    #[test]
+    fn keys_go_where_librdkafkas_default_partitioner_sends_them() {
+        // CRC-32 of "123456789" is 0xCBF43926 (3,421,780,262).
+        assert_eq!(partition_of("123456789", 1000), 262);
+        assert_eq!(partition_of("\"u1\"", 1), 0);
+        assert!((0..4).contains(&partition_of("\"u1\"", 4)));
     }
 
     #[test]

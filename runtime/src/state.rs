@@ -19,6 +19,10 @@ use rocksdb::{BlockBasedOptions, Cache, IteratorMode, Options, WriteBatch, Write
 pub const STATE_PREFIX: u8 = b's';
 /// Key prefix of pending timers (followed by the big-endian registration sequence).
 pub const TIMER_PREFIX: u8 = b't';
+/// Key prefix of the shard index a bootstrap keeps: `p` and a state key, the shard (u32
+/// big-endian) of the step that wrote it last, when that was a Kafka partition's shard. The
+/// savepoint's `shards` come from it.
+pub const SHARD_INDEX_PREFIX: u8 = b'p';
 /// The key of the progress record of the last checkpoint.
 pub const PROGRESS_KEY: &[u8] = b"m:progress";
 
@@ -202,6 +206,8 @@ pub struct RocksStore {
     scratch: Vec<u8>,
     /// The first read error; the driver stops after the step that hit it.
     error: Option<String>,
+    /// Whether commits keep the shard index (`SHARD_INDEX_PREFIX`).
+    index_shards: bool,
 }
 
 impl fmt::Debug for RocksStore {
@@ -235,7 +241,14 @@ impl RocksStore {
     pub fn open(dir: &Path) -> Result<RocksStore, String> {
         let db = DB::open(&rocks_options(), dir)
             .map_err(|error| format!("cannot open the state directory `{}`: {error}", dir.display()))?;
-        Ok(RocksStore { db, overlay: Overlay::default(), shard: 0, scratch: Vec::new(), error: None })
+        Ok(RocksStore {
+            db,
+            overlay: Overlay::default(),
+            shard: 0,
+            scratch: Vec::new(),
+            error: None,
+            index_shards: false,
+        })
     }
 
     /// Opens the database without locking it, for `savepoint create` beside a running binary.
@@ -265,6 +278,17 @@ impl RocksStore {
         &self.overlay
     }
 
+    /// From now on, commits record the shard of every state key (see `SHARD_INDEX_PREFIX`).
+    pub fn index_shards(&mut self) {
+        self.index_shards = true;
+    }
+
+    /// A committed entry handed to `shard` (a savepoint's part of a partition): written as if a
+    /// step of the shard wrote it, so the next checkpoint also puts it in the changelog.
+    pub fn seed(&mut self, shard: u32, full_key: &[u8], value: Vec<u8>) {
+        self.overlay.put_in(shard, full_key, value);
+    }
+
     /// Writes `batch` (entries restored from a changelog) straight to RocksDB, synced, and
     /// forgets the cached reads it may overwrite. Only between checkpoints with no writes
     /// pending.
@@ -280,6 +304,18 @@ impl RocksStore {
 
     /// Commits the overlay, plus whatever the caller put in `batch`, and syncs the WAL.
     pub fn commit(&mut self, mut batch: WriteBatch) -> Result<(), String> {
+        if self.index_shards {
+            let mut index = Vec::new();
+            for (shard, key, value) in self.overlay.dirty_entries() {
+                index.clear();
+                index.push(SHARD_INDEX_PREFIX);
+                index.extend_from_slice(key);
+                match value {
+                    Some(_) if shard != 0 => batch.put(&index, shard.to_be_bytes()),
+                    _ => batch.delete(&index),
+                }
+            }
+        }
         self.overlay.drain_into(&mut batch);
         let mut options = WriteOptions::default();
         options.set_sync(true);

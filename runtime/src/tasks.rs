@@ -30,6 +30,24 @@ pub fn shard_record_key(partition: i32) -> Vec<u8> {
     key
 }
 
+/// Key prefix of a savepoint's state entries kept for a partition until the partition's
+/// changelog has them: `m:seed:`, the partition (i32 big-endian), the state key.
+pub const SEED_PREFIX: &[u8] = b"m:seed:";
+
+/// The first key of a partition's seeds (`partition + 1` gives the end of the range).
+pub fn seed_prefix(partition: i32) -> Vec<u8> {
+    let mut key = SEED_PREFIX.to_vec();
+    key.extend_from_slice(&partition.to_be_bytes());
+    key
+}
+
+/// The RocksDB key of a seed: `seed_prefix(partition)` and the state key.
+pub fn seed_key(partition: i32, state_key: &[u8]) -> Vec<u8> {
+    let mut key = seed_prefix(partition);
+    key.extend_from_slice(state_key);
+    key
+}
+
 /// What local state knows about a partition's shard.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ShardRecord {
@@ -122,6 +140,9 @@ pub struct Tasks {
     pub owned: Vec<i32>,
     /// Names this run's batches: instance and start time, then the checkpoint number.
     pub batch_prefix: String,
+    /// Partitions whose savepoint seeds went into the overlay (their first changelog batch):
+    /// the next checkpoint deletes their seed records.
+    pub seeded: Vec<i32>,
 }
 
 impl Tasks {

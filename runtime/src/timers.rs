@@ -235,6 +235,18 @@ impl TimerQueue {
         self.added = self.iter().map(|(sequence, timer)| (timer.domain, timer.time, sequence)).collect();
     }
 
+    /// Reports every pending timer of `shard` as registered since the last checkpoint (a
+    /// savepoint's timers handed to the partition's changelog).
+    pub fn mark_shard_new(&mut self, shard: u32) {
+        self.added.retain(|(_, _, sequence)| shard_of(*sequence) != shard);
+        let new: Vec<(TimeDomain, i64, u64)> = self
+            .iter()
+            .filter(|(sequence, _)| shard_of(*sequence) == shard)
+            .map(|(sequence, timer)| (timer.domain, timer.time, sequence))
+            .collect();
+        self.added.extend(new);
+    }
+
     /// The changes since the last checkpoint.
     pub fn changes(&self) -> TimerChanges<'_> {
         let added = self

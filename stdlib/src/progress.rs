@@ -4,11 +4,12 @@
 //! re-exports it from `pulse_runtime::checkpoint`, which owns the timers and entries of a
 //! snapshot and the I/O.
 //!
-//! Savepoint frame, format version 1 (the body is described in `pulse_runtime::checkpoint`):
+//! Savepoint frame, format version 2 (the body is described in `pulse_runtime::checkpoint`):
 //!
 //! ```text
-//! magic "PULSESP\n" (8 bytes) | format version u32 LE = 1
-//! body       progress (length-prefixed bytes, see `Progress::encode`), timers, entries
+//! magic "PULSESP\n" (8 bytes) | format version u32 LE = 2 (1 is still read)
+//! body       progress (length-prefixed bytes, see `Progress::encode`), timers, entries,
+//!            since version 2 the partition shards of entries
 //! checksum   FNV-1a 64 of everything before it, u64 LE
 //! ```
 
@@ -17,7 +18,9 @@ use std::fmt;
 use crate::state::{put_bytes, put_varint, put_varint_signed, CodecError, Reader};
 
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"PULSESP\n";
-pub const SNAPSHOT_VERSION: u32 = 1;
+pub const SNAPSHOT_VERSION: u32 = 2;
+/// The oldest savepoint format version this binary reads.
+pub const SNAPSHOT_OLDEST_VERSION: u32 = 1;
 /// Version of the progress record inside checkpoints and snapshots.
 /// Version 2 added Kafka positions; version 1 records read as having none.
 const PROGRESS_VERSION: u64 = 2;
@@ -232,16 +235,17 @@ pub fn seal_savepoint(out: &mut Vec<u8>) {
     out.extend_from_slice(&checksum.to_le_bytes());
 }
 
-/// Checks a savepoint file's magic, format version and checksum, and returns its body (the
-/// bytes between the header and the checksum). Errors name no file: the caller does.
-pub fn savepoint_body(bytes: &[u8]) -> Result<&[u8], String> {
+/// Checks a savepoint file's magic, format version and checksum, and returns its format
+/// version and body (the bytes between the header and the checksum). Errors name no file: the
+/// caller does.
+pub fn savepoint_body(bytes: &[u8]) -> Result<(u32, &[u8]), String> {
     if bytes.len() < FRAME_LEN || &bytes[..8] != SNAPSHOT_MAGIC {
         return Err("not a Pulse savepoint (bad magic)".to_string());
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().map_err(|_| "truncated header")?);
-    if version != SNAPSHOT_VERSION {
+    if !(SNAPSHOT_OLDEST_VERSION..=SNAPSHOT_VERSION).contains(&version) {
         return Err(format!(
-            "savepoint format version {version} is not supported (this binary reads version {SNAPSHOT_VERSION})"
+            "savepoint format version {version} is not supported (this binary reads versions {SNAPSHOT_OLDEST_VERSION} to {SNAPSHOT_VERSION})"
         ));
     }
     let (body, checksum) = bytes.split_at(bytes.len() - 8);
@@ -249,13 +253,13 @@ pub fn savepoint_body(bytes: &[u8]) -> Result<&[u8], String> {
     if fnv1a(body) != checksum {
         return Err("savepoint is corrupt (checksum mismatch)".to_string());
     }
-    Ok(&body[SNAPSHOT_MAGIC.len() + 4..])
+    Ok((version, &body[SNAPSHOT_MAGIC.len() + 4..]))
 }
 
 /// The progress record of a savepoint file (checked as `savepoint_body` does); the timers and
 /// entries after it are not read.
 pub fn read_savepoint_progress(bytes: &[u8]) -> Result<Progress, String> {
-    let mut body = Reader::new(savepoint_body(bytes)?);
+    let mut body = Reader::new(savepoint_body(bytes)?.1);
     body.bytes().and_then(Progress::from_bytes).map_err(|error| format!("savepoint is corrupt: {error}"))
 }
 
