@@ -24,6 +24,9 @@
 //!   and every event reaches Redis.
 //! - `bootstrap --from kafka:TOPIC` stores every partition's position and gives the same live
 //!   output as a bootstrap from the same events in a file.
+//! - Instances started from such a savepoint hand each partition's part of it (state, pending
+//!   timers, positions) to the changelog, so an instance started without it continues the
+//!   partitions exactly: its output is the file run's, each record once.
 
 mod build;
 mod redis_server;
@@ -885,6 +888,156 @@ fn bootstrap_from_a_topic_matches_bootstrap_from_the_same_events_in_a_file() {
     let (live_topic, live_file) = (run_live("topic.sp"), run_live("file.sp"));
     assert!(live_topic.lines().count() > 10, "{live_topic}");
     assert_eq!(live_topic, live_file);
+}
+
+const SEED_PIPELINE: &str = r#"
+pipeline kafka-seed
+
+runtime {
+  readSetting: "earliest"
+}
+
+event {
+  event_name: string
+  userId: string?
+  n: int
+  ts: timestamp
+}
+
+events: kafka-source("seed-in") {
+  brokers: "127.0.0.1:9"
+  groupId: "kafka-seed"
+  keyBy: userId
+  eventTime: ts
+}
+
+events
+  -> clicks: filter(event_name == "click" && userId != null)
+  -> cap: capping(3, 1h) by userId
+  -> later: delay(2h) by userId
+  -> out: kafka-sink("seed-out") {
+    key: "{{ userId }}"
+  }
+"#;
+
+/// A savepoint bootstrapped from the topic follows its partitions: two instances start from
+/// it and each partition's first owner writes its part (capping state, pending delays) to the
+/// changelog; then a third instance with no savepoint takes every partition over and, from the
+/// changelog alone, continues exactly where the history ended: its output is the file run's
+/// (bootstrap over the history as a file, then the live events), each record once.
+#[test]
+fn a_bootstrapped_savepoint_reaches_the_changelog_and_an_instance_without_it_continues() {
+    let binary = build::build_text("kafka-seed.pulse", SEED_PIPELINE, None);
+    let broker = Broker::start();
+    broker.create_topic("seed-in", 4);
+    broker.create_topic("seed-out", 4);
+    let mut input = events(400);
+    let live = input.split_off(300);
+    let history = input;
+    // Late events of every user (views, filtered out) move every partition's watermark past
+    // the last delay, so nothing is left pending at the end.
+    let ticks: Vec<String> = (0..13)
+        .map(|user| {
+            let ts = 1_700_000_000_000i64 + 400 * 60_000 + 3 * 3_600_000 + user;
+            format!(r#"{{"event_name":"view","userId":"u{user}","n":{},"ts":{ts}}}"#, 1000 + user)
+        })
+        .collect();
+    let live: Vec<String> = live.into_iter().chain(ticks).collect();
+    broker.produce("seed-in", &history);
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("history.jsonl"), history.join("\n") + "\n").expect("write");
+    std::fs::write(dir.path().join("live.jsonl"), live.join("\n") + "\n").expect("write");
+    let run = |args: &[&str]| {
+        let output = Command::new(&binary)
+            .args(args)
+            .current_dir(dir.path())
+            .env("PULSE_KAFKA_BROKERS", &broker.address)
+            .env("PULSE_KAFKA_PROP_SESSION_TIMEOUT_MS", "3000")
+            .output()
+            .expect("binary runs");
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    };
+    run(&["bootstrap", "--from", "kafka:seed-in", "--to", "topic.sp", "-q"]);
+    let savepoint =
+        pulse_runtime::checkpoint::Snapshot::decode(&std::fs::read(dir.path().join("topic.sp")).expect("read"))
+            .expect("a valid savepoint");
+    assert!(!savepoint.entries.is_empty() && !savepoint.timers.is_empty(), "state and timers in the savepoint");
+    assert_eq!(savepoint.shards.len(), savepoint.entries.len(), "every entry is filed under its partition");
+    assert!(
+        savepoint.timers.iter().all(|(sequence, _)| pulse_runtime::timers::shard_of(*sequence) != 0),
+        "every timer is filed under its partition"
+    );
+    run(&["bootstrap", "--from", "history.jsonl", "--to", "file.sp", "-q"]);
+    run(&["--input", "live.jsonl", "--output", "reference", "--from-savepoint", "file.sp", "-q"]);
+    let mut expected: Vec<String> = std::fs::read_to_string(dir.path().join("reference/out.jsonl"))
+        .expect("reference output")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    expected.sort();
+    assert!(expected.len() > 30, "too small a reference to prove anything: {}", expected.len());
+    let delayed_history = expected.iter().filter(|line| line.contains(r#""n":2"#)).count();
+    assert!(delayed_history > 0, "some history events are still delayed when the live run starts");
+
+    let start = |name: &str, savepoint: Option<&str>| {
+        let log = dir.path().join(format!("{name}.log"));
+        let mut command = Command::new(&binary);
+        command
+            .arg("--state-dir")
+            .arg(dir.path().join(format!("state-{name}")))
+            .args(["--checkpoint-interval", "200ms"])
+            .env("PULSE_KAFKA_BROKERS", &broker.address)
+            .env("PULSE_KAFKA_PROP_SESSION_TIMEOUT_MS", "3000")
+            .env("PULSE_INSTANCE_ID", name)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"));
+        if let Some(savepoint) = savepoint {
+            command.arg("--from-savepoint").arg(dir.path().join(savepoint));
+        }
+        (KillOnDrop(command.spawn().expect("binary runs")), log)
+    };
+    let seeded = |log: &Path| -> BTreeSet<i32> {
+        complete_lines(log)
+            .lines()
+            .filter(|line| line.contains("of the savepoint go to the changelog"))
+            .filter_map(|line| partition_list(line, " assigned seed-in ["))
+            .flatten()
+            .collect()
+    };
+    let (mut a, a_log) = start("a", Some("topic.sp"));
+    let (mut b, b_log) = start("b", Some("topic.sp"));
+    wait_for(
+        "a and b sharing the partitions, each seeded from the savepoint by its first owner",
+        90,
+        &mut [(&mut a.0, a_log.as_path()), (&mut b.0, b_log.as_path())],
+        || {
+            let (held_a, held_b) = (held_partitions_of(&a_log, "seed-in"), held_partitions_of(&b_log, "seed-in"));
+            let seeded: BTreeSet<i32> = seeded(&a_log).union(&seeded(&b_log)).copied().collect();
+            !held_a.is_empty() && !held_b.is_empty() && seeded.len() == 4
+        },
+    );
+    stop_cleanly(&mut a.0, &a_log);
+    stop_cleanly(&mut b.0, &b_log);
+    assert!(broker.read_all("seed-out").is_empty(), "nothing is produced before live events arrive");
+
+    broker.produce("seed-in", &live);
+    let (mut c, c_log) = start("c", None);
+    wait_for("c's output of the live events", 120, &mut [(&mut c.0, c_log.as_path())], || {
+        deduplicated(&broker.read_all("seed-out")).len() >= expected.len()
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    stop_cleanly(&mut c.0, &c_log);
+    let c_text = complete_lines(&c_log);
+    assert!(
+        c_text.lines().any(|line| restored_entries(line).is_some_and(|count| count > 0)),
+        "c restored the savepoint's state from the changelog:\n{c_text}"
+    );
+    let records = broker.read_all("seed-out");
+    let ids: BTreeSet<&str> = records.iter().map(|(id, _, _)| id.as_str()).collect();
+    assert_eq!(ids.len(), records.len(), "no record is produced twice");
+    let mut values = deduplicated(&records);
+    values.sort();
+    assert_same(&values, &expected, "live output after a bootstrapped savepoint, continued by c");
 }
 
 const PAUSE_PIPELINE: &str = r#"
