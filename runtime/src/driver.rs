@@ -2056,9 +2056,7 @@ impl<P: Pipeline> Driver<'_, P> {
                 let shard = Tasks::shard(partition);
                 let prefix = seed_prefix(partition);
                 let seeds = RocksStore::scan_prefix(store.db(), &prefix).map_err(io)?;
-                let timers_before = cx.timers.changes().added.len();
-                cx.timers.mark_shard_new(shard);
-                let seeded_timers = cx.timers.changes().added.len() - timers_before;
+                let seeded_timers = cx.timers.mark_shard_new(shard);
                 if seeds.is_empty() && seeded_timers == 0 {
                     continue;
                 }

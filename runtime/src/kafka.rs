@@ -260,20 +260,26 @@ fn debug_enabled() -> bool {
     *ENABLED.get_or_init(|| std::env::var_os("PULSE_KAFKA_PROP_DEBUG").is_some())
 }
 
+/// Records every partition's last stable offset from a consumer's statistics (the consumer-lag
+/// metric's ends).
+pub fn record_stable_ends(ends: &Mutex<Offsets>, statistics: rdkafka::Statistics) {
+    let mut ends = ends.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    for (topic, found) in statistics.topics {
+        for partition in found.partitions.values() {
+            if partition.partition >= 0 && partition.ls_offset >= 0 {
+                ends.insert((topic.clone(), partition.partition), partition.ls_offset);
+            }
+        }
+    }
+}
+
 impl ClientContext for SourceContext {
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
         forward_log(level, facility, message);
     }
 
     fn stats(&self, statistics: rdkafka::Statistics) {
-        let mut ends = self.ends.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        for (topic, found) in statistics.topics {
-            for partition in found.partitions.values() {
-                if partition.partition >= 0 && partition.ls_offset >= 0 {
-                    ends.insert((topic.clone(), partition.partition), partition.ls_offset);
-                }
-            }
-        }
+        record_stable_ends(&self.ends, statistics);
     }
 }
 

@@ -159,14 +159,7 @@ impl ClientContext for Stage {
     }
 
     fn stats(&self, statistics: rdkafka::Statistics) {
-        let mut ends = self.ends.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        for (topic, found) in statistics.topics {
-            for partition in found.partitions.values() {
-                if partition.partition >= 0 && partition.ls_offset >= 0 {
-                    ends.insert((topic.clone(), partition.partition), partition.ls_offset);
-                }
-            }
-        }
+        kafka::record_stable_ends(&self.ends, statistics);
     }
 }
 

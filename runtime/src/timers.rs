@@ -236,15 +236,17 @@ impl TimerQueue {
     }
 
     /// Reports every pending timer of `shard` as registered since the last checkpoint (a
-    /// savepoint's timers handed to the partition's changelog).
-    pub fn mark_shard_new(&mut self, shard: u32) {
+    /// savepoint's timers handed to the partition's changelog); returns how many there are.
+    pub fn mark_shard_new(&mut self, shard: u32) -> usize {
         self.added.retain(|(_, _, sequence)| shard_of(*sequence) != shard);
         let new: Vec<(TimeDomain, i64, u64)> = self
             .iter()
             .filter(|(sequence, _)| shard_of(*sequence) == shard)
             .map(|(sequence, timer)| (timer.domain, timer.time, sequence))
             .collect();
+        let count = new.len();
         self.added.extend(new);
+        count
     }
 
     /// The changes since the last checkpoint.
