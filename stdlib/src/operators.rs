@@ -77,6 +77,16 @@ impl Codec for PendingEvent {
     }
 }
 
+/// G53: a pending event due before `time` (the operator time of the key's next event) is taken
+/// out to be emitted first, timed at its due time, as if the watermark had passed it.
+pub fn take_due(pending: &mut Option<PendingEvent>, time: i64) -> Option<PendingEvent> {
+    if pending.as_ref().is_some_and(|due| due.fire_at < time) {
+        pending.take()
+    } else {
+        None
+    }
+}
+
 /// G39: the newcomer replaces the pending event unless it is older (ties go to the later
 /// arrival). Returns false when the newcomer is dropped.
 pub fn latest_replaces(pending: Option<&PendingEvent>, event_time: i64) -> bool {
@@ -252,14 +262,15 @@ impl Codec for TriggerState {
 /// What a trigger does with one event (G40).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TriggerStep {
+    /// G53: the open window whose deadline is before the event: its start event goes to `fired`
+    /// (timed at the deadline) before the event is handled.
+    pub expired: Option<TriggerState>,
     /// The window closed by a cancel: its start event goes to `cancelled`.
     pub cancelled: Option<TriggerState>,
     /// A window opened by this event: schedule a timer at its deadline.
     pub opened: Option<i64>,
 }
 
-/// G40: the event is tried as a cancel (time within [start, start + within] of the open
-/// window), then as a start (opens a window if none is open).
 /// One event as a trigger sees it.
 #[derive(Clone, Copy, Debug)]
 pub struct TriggerInput<'a> {
@@ -272,9 +283,15 @@ pub struct TriggerInput<'a> {
     pub entry_time: i64,
 }
 
+/// G40: the event is tried as a cancel (time within [start, start + within] of the open
+/// window), then as a start (opens a window if none is open). G53: an open window whose deadline
+/// is before the event's time fires first, and the event then meets no open window.
 pub fn trigger(state: &mut Option<TriggerState>, input: TriggerInput<'_>, within_ms: u64) -> TriggerStep {
     let TriggerInput { time, is_start, is_cancel, event, event_time, entry_time } = input;
-    let mut step = TriggerStep { cancelled: None, opened: None };
+    let mut step = TriggerStep { expired: None, cancelled: None, opened: None };
+    if state.as_ref().is_some_and(|open| open.deadline < time) {
+        step.expired = state.take();
+    }
     if is_cancel {
         if let Some(open) = state {
             if time >= open.start_time && time <= open.deadline {
@@ -877,6 +894,32 @@ mod tests {
         let step = trigger(&mut state, input(210, true, true, "{\"b\":2}"), 50);
         assert!(step.cancelled.is_some());
         assert_eq!(step.opened, Some(260));
+    }
+
+    #[test]
+    fn an_expired_window_fires_before_the_next_event_of_its_key() {
+        let mut state = None;
+        trigger(&mut state, input(0, true, false, "{\"s\":1}"), 50);
+        // G27: at the deadline itself the window is still open, so a cancel closes it.
+        let mut at_deadline = state.clone();
+        let step = trigger(&mut at_deadline, input(50, false, true, "{\"c\":1}"), 50);
+        assert_eq!((step.expired, step.cancelled.is_some()), (None, true));
+        // G53: past the deadline the window fires first; a start then opens a new one.
+        let step = trigger(&mut state, input(51, true, false, "{\"s\":2}"), 50);
+        assert_eq!(step.expired.map(|open| (open.deadline, open.start_event)), Some((50, "{\"s\":1}".into())));
+        assert_eq!(step.opened, Some(101));
+        // A late cancel meets no window: nothing is cancelled.
+        let step = trigger(&mut state, input(200, false, true, "{\"c\":2}"), 50);
+        assert!(step.expired.is_some() && step.cancelled.is_none() && state.is_none());
+    }
+
+    #[test]
+    fn a_due_pending_event_is_taken_before_the_next_event() {
+        let pending = |fire_at| PendingEvent { fire_at, text: "{}".into(), event_time: 0, entry_time: 0 };
+        let mut state = Some(pending(100));
+        assert_eq!(take_due(&mut state, 100), None, "due at the event's own time: still pending");
+        assert_eq!(take_due(&mut state, 101), Some(pending(100)));
+        assert_eq!(state, None);
     }
 
     #[test]

@@ -662,20 +662,34 @@ impl<'p> Generator<'p> {
                     }
                 };
                 let node_u32 = idx as u32;
-                let (remember, payload) = if *latest {
+                let (remember, payload, emit_due) = if *latest {
                     let node_id = &node.id;
+                    let time = match timing.domain {
+                        TimeDomain::Event => quote! { record.event_time },
+                        TimeDomain::Processing => quote! { cx.arrival() },
+                    };
+                    // G33 for the early emission, as in the timer arm.
+                    let due_time = match timing.domain {
+                        TimeDomain::Event => quote! { due.fire_at },
+                        TimeDomain::Processing => quote! { due.event_time },
+                    };
+                    let forward = self.forward_new_text(idx, "out");
                     (
                         quote! {
                             // G39: one pending event per key, the greatest event time (ties to the
                             // later arrival); an older event than the pending one is dropped.
                             let state: ValueState<operators::PendingEvent> = ValueState::new(#node_id);
-                            let pending = match state.get(cx.state(), key_text.as_bytes()) {
+                            let mut pending = match state.get(cx.state(), key_text.as_bytes()) {
                                 Ok(pending) => pending,
                                 Err(error) => {
                                     cx.dead_letter(&format!("state: {}", error), DeadEvent::Json(Cow::Borrowed(record.text)));
                                     return;
                                 }
                             };
+                            // G53: the key's pending event due before this one goes out first
+                            // (below, once the newcomer is stored); its timer then finds another
+                            // pending event, or none, and does nothing.
+                            let due = operators::take_due(&mut pending, #time);
                             if !operators::latest_replaces(pending.as_ref(), record.event_time) {
                                 cx.drop_record(#idx);
                                 return;
@@ -689,9 +703,15 @@ impl<'p> Generator<'p> {
                             });
                         },
                         quote! { Box::default() },
+                        quote! {
+                            if let Some(due) = due {
+                                let record = Record { text: &due.text, event_time: #due_time, entry_time: due.entry_time };
+                                #forward
+                            }
+                        },
                     )
                 } else {
-                    (quote! { let fire_at = #fire_at; }, quote! { record.text.into() })
+                    (quote! { let fire_at = #fire_at; }, quote! { record.text.into() }, quote! {})
                 };
                 quote! {
                     #late
@@ -706,6 +726,7 @@ impl<'p> Generator<'p> {
                         entry_time: record.entry_time,
                         key: #key_value,
                     });
+                    #emit_due
                 }
             }
             Operator::RedisSink { .. } => self.redis_body(idx, &tree),

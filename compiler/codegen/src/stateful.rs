@@ -195,6 +195,11 @@ impl Generator<'_> {
                 let is_start = expr::condition(start, tree, &mut self.regexes);
                 let is_cancel = expr::condition(cancel, tree, &mut self.regexes);
                 let cancelled = self.forward_new_text(idx, "cancelled");
+                let fired = self.forward_new_text(idx, "fired");
+                let fired_time = match timing.domain {
+                    TimeDomain::Event => quote! { expired.deadline },
+                    TimeDomain::Processing => quote! { expired.start_event_time },
+                };
                 let node_u32 = idx as u32;
                 quote! {
                     #late
@@ -224,6 +229,12 @@ impl Generator<'_> {
                             entry_time: record.entry_time,
                             key: Some(String::from_utf8_lossy(&key).into()),
                         });
+                    }
+                    if let Some(expired) = step.expired {
+                        // G53: the key's window that ended before this event fires first: no
+                        // output of this event precedes it.
+                        let record = Record { text: &expired.start_event, event_time: #fired_time, entry_time: expired.start_entry_time };
+                        #fired
                     }
                     if let Some(closed) = step.cancelled {
                         // G33: `cancelled` carries the cancel event's time.
