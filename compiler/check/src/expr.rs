@@ -293,11 +293,33 @@ fn regex_expr(cx: &mut Cx, subject: Expr, pattern: &str, span: Span) -> Option<E
     Some(typed(ExprKind::Match(Box::new(subject), pattern.to_string()), Type::Bool))
 }
 
+/// A name read by an expression or by a condition object's `field`: a counter inside a segment
+/// rule (G42: the only names a rule may use), else a field of the record in scope.
 pub fn field_expr(cx: &mut Cx, path: &Path, span: Span, scope: Scope<'_>) -> Expr {
+    if let Some(counters) = scope.counters {
+        return counter_expr(cx, path, span, counters);
+    }
     match field_type(cx, path, span, scope) {
         Some(field) => typed(ExprKind::Field(path.clone()), field.ty),
         None => any_error(),
     }
+}
+
+fn counter_expr(cx: &mut Cx, path: &Path, span: Span, counters: &[String]) -> Expr {
+    if path.0.len() == 1 && counters.contains(&path.0[0]) {
+        return typed(ExprKind::Counter(path.0[0].clone()), Type::Int);
+    }
+    let mut diagnostic = Diagnostic::new(E0208, format!("`{}` is not a counter of this segmentation", path.dotted()))
+        .primary(span, "unknown counter")
+        .note(format!(
+            "segment rules may use only counter names: {}",
+            counters.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
+        ));
+    if let Some(suggestion) = did_you_mean(&path.dotted(), counters.iter().map(String::as_str)) {
+        diagnostic = diagnostic.help(format!("did you mean `{suggestion}`?"));
+    }
+    cx.report(diagnostic);
+    any_error()
 }
 
 /// Resolves a field path against the record type; reports an unknown field.
@@ -363,23 +385,6 @@ pub fn lower(cx: &mut Cx, expr: &ast::Expr, scope: Scope<'_>) -> Expr {
         }
         A::Path(segments) => {
             let path = Path(segments.iter().map(|segment| segment.node.clone()).collect());
-            if let Some(counters) = scope.counters {
-                if path.0.len() == 1 && counters.contains(&path.0[0]) {
-                    return typed(ExprKind::Counter(path.0[0].clone()), Type::Int);
-                }
-                let mut diagnostic =
-                    Diagnostic::new(E0208, format!("`{}` is not a counter of this segmentation", path.dotted()))
-                        .primary(expr.span, "unknown counter")
-                        .note(format!(
-                            "segment rules may use only counter names: {}",
-                            counters.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
-                        ));
-                if let Some(suggestion) = did_you_mean(&path.dotted(), counters.iter().map(String::as_str)) {
-                    diagnostic = diagnostic.help(format!("did you mean `{suggestion}`?"));
-                }
-                cx.report(diagnostic);
-                return any_error();
-            }
             field_expr(cx, &path, expr.span, scope)
         }
         A::Call { name, args } => call(cx, name, args, expr.span, scope),
