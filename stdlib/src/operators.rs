@@ -150,6 +150,10 @@ pub struct SegmentationState {
     /// Indices of the segments active after the previous event.
     pub segments: Vec<u64>,
     pub last_write: i64,
+    /// `refresh: onExpiry`: the next bucket boundary at which a counter drops, and the key's last
+    /// event, which the record emitted then carries. Encoded only when set, so the state of a
+    /// node without refresh keeps its bytes.
+    pub refresh: Option<(i64, Box<str>)>,
 }
 
 impl Codec for SegmentationState {
@@ -157,13 +161,17 @@ impl Codec for SegmentationState {
         self.buckets.encode(out);
         self.segments.encode(out);
         put_varint_signed(out, self.last_write);
+        if let Some((at, event)) = &self.refresh {
+            put_varint_signed(out, *at);
+            event.encode(out);
+        }
     }
     fn decode(input: &mut Reader<'_>) -> Result<Self, CodecError> {
-        Ok(SegmentationState {
-            buckets: Vec::decode(input)?,
-            segments: Vec::decode(input)?,
-            last_write: input.varint_signed()?,
-        })
+        let buckets = Vec::decode(input)?;
+        let segments = Vec::decode(input)?;
+        let last_write = input.varint_signed()?;
+        let refresh = if input.is_empty() { None } else { Some((input.varint_signed()?, Box::decode(input)?)) };
+        Ok(SegmentationState { buckets, segments, last_write, refresh })
     }
 }
 
@@ -194,6 +202,11 @@ impl SegmentationState {
             }
             self.last_write = event_time;
         }
+        self.values_at(bucket, bucket_ms, windows_ms)
+    }
+
+    /// Each counter's value in bucket `bucket`: the sum of buckets (b − n, b].
+    pub fn values_at(&self, bucket: i64, bucket_ms: u64, windows_ms: &[u64]) -> Vec<i64> {
         windows_ms
             .iter()
             .enumerate()
@@ -206,6 +219,56 @@ impl SegmentationState {
                     .sum()
             })
             .collect()
+    }
+
+    /// The first bucket boundary after bucket `bucket` at which some counter's value drops: the
+    /// start of bucket i + n for a bucket i that counts for a counter of window n buckets.
+    pub fn next_expiry(&self, bucket: i64, bucket_ms: u64, windows_ms: &[u64]) -> Option<i64> {
+        let mut next: Option<i64> = None;
+        for (idx, counts) in &self.buckets {
+            for (counter, window) in windows_ms.iter().enumerate() {
+                let leaves = idx.saturating_add((*window / bucket_ms) as i64);
+                if leaves > bucket && counts.get(counter).is_some_and(|count| *count > 0) {
+                    next = Some(next.map_or(leaves, |next| next.min(leaves)));
+                }
+            }
+        }
+        next.map(|leaves| leaves.saturating_mul(bucket_ms as i64))
+    }
+
+    /// `refresh: onExpiry` at the boundary `at` (the bucket that starts there): the counter
+    /// values then and the key's last event, which the emitted record carries. Plans the next
+    /// boundary. `None` when the state is not waiting for `at` (a stale timer) or its TTL passed.
+    pub fn refresh_step(
+        &mut self,
+        at: i64,
+        bucket_ms: u64,
+        windows_ms: &[u64],
+        ttl_ms: Option<u64>,
+    ) -> Option<(Vec<i64>, Box<str>)> {
+        if self.refresh.as_ref().map(|(due, _)| *due) != Some(at) || expired(self.last_write, at, ttl_ms) {
+            return None;
+        }
+        let bucket = at.div_euclid(bucket_ms as i64);
+        let values = self.values_at(bucket, bucket_ms, windows_ms);
+        let next = self.next_expiry(bucket, bucket_ms, windows_ms);
+        let (_, event) = self.refresh.take()?;
+        self.refresh = next.map(|next| (next, event.clone()));
+        Some((values, event))
+    }
+
+    /// The boundary of the refresh due at or before `time`, if any.
+    pub fn refresh_due(&self, time: i64) -> Option<i64> {
+        self.refresh.as_ref().map(|(at, _)| *at).filter(|at| *at <= time)
+    }
+
+    /// `refresh: onExpiry` after an event: remembers the event and returns the boundary to
+    /// schedule a timer for, when it differs from the one already scheduled.
+    pub fn plan_refresh(&mut self, event: &str, time: i64, bucket_ms: u64, windows_ms: &[u64]) -> Option<i64> {
+        let scheduled = self.refresh.as_ref().map(|(at, _)| *at);
+        let next = self.next_expiry(time.div_euclid(bucket_ms as i64), bucket_ms, windows_ms);
+        self.refresh = next.map(|at| (at, event.into()));
+        next.filter(|at| Some(*at) != scheduled)
     }
 
     /// Drops buckets no on-time event can count: those at or below the bucket of `horizon`
@@ -920,6 +983,43 @@ mod tests {
         assert_eq!(take_due(&mut state, 100), None, "due at the event's own time: still pending");
         assert_eq!(take_due(&mut state, 101), Some(pending(100)));
         assert_eq!(state, None);
+    }
+
+    #[test]
+    fn counters_decay_at_the_bucket_boundaries_where_buckets_leave_their_windows() {
+        let hour = 3_600_000u64;
+        let windows = [2 * hour, 3 * hour];
+        let mut state = SegmentationState::default();
+        assert_eq!(state.update(10, hour, &[true, true], &windows), [1, 1]);
+        // Bucket 0 leaves the 2h counter at 2h and the 3h counter at 3h.
+        assert_eq!(state.plan_refresh("{\"e\":1}", 10, hour, &windows), Some(2 * hour as i64));
+        // A second event in bucket 1 plans the same first boundary: no second timer.
+        assert_eq!(state.update(hour as i64 + 5, hour, &[true, false], &windows), [2, 1]);
+        assert_eq!(state.plan_refresh("{\"e\":2}", hour as i64 + 5, hour, &windows), None);
+        assert_eq!(state.refresh_due(2 * hour as i64 - 1), None);
+        assert_eq!(state.refresh_due(2 * hour as i64), Some(2 * hour as i64));
+        // A stale boundary does nothing.
+        assert_eq!(state.refresh_step(hour as i64, hour, &windows, None), None);
+        let (values, event) = state.refresh_step(2 * hour as i64, hour, &windows, None).expect("due");
+        assert_eq!((values, &*event), (vec![1, 1], "{\"e\":2}"));
+        let (values, _) = state.refresh_step(3 * hour as i64, hour, &windows, None).expect("due");
+        assert_eq!(values, [0, 0]);
+        assert_eq!(state.refresh.as_ref().map(|(at, _)| *at), None, "bucket 1 left both windows at 3h");
+        assert_eq!(decode::<SegmentationState>(&encode(&state)), Ok(state.clone()));
+        // The TTL ends refreshes: the key's state is gone, not emitted.
+        let mut short = SegmentationState::default();
+        short.update(0, hour, &[true, true], &windows);
+        short.plan_refresh("{}", 0, hour, &windows);
+        assert_eq!(short.refresh_step(2 * hour as i64, hour, &windows, Some(hour)), None);
+        // A state with a planned refresh round-trips; one without keeps the old encoding.
+        assert_eq!(decode::<SegmentationState>(&encode(&short)), Ok(short));
+        let mut plain = SegmentationState::default();
+        plain.update(0, hour, &[true], &[hour]);
+        let mut old = Vec::new();
+        plain.buckets.encode(&mut old);
+        plain.segments.encode(&mut old);
+        crate::state::put_varint_signed(&mut old, plain.last_write);
+        assert_eq!(encode(&plain), old);
     }
 
     #[test]

@@ -84,7 +84,7 @@ fn duration(millis: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pulse_ir::{Counter, EmitMode, Path, TimeDomain, Timing};
+    use pulse_ir::{Counter, EmitMode, Path, Refresh, TimeDomain, Timing};
 
     #[test]
     fn ninety_days_of_hourly_buckets_of_one_counter() {
@@ -94,6 +94,7 @@ mod tests {
             counters: vec![Counter { name: "logins".into(), condition: None, window_ms: 90 * 86_400_000 }],
             segments: Vec::new(),
             emit: EmitMode::Always,
+            refresh: Refresh::Never,
             timing: Timing { domain: TimeDomain::Event, allowed_lateness_ms: 0 },
             ttl_ms: None,
         };

@@ -11,7 +11,7 @@ use crate::values::{self, Fields, Zero};
 use crate::Cx;
 use pulse_ir::{
     Aggregate, AggregateFn, CircuitBreaker, Counter, EmitMode, FieldType, Node, Operator, Path, RecordType,
-    RedisCommand, Route, Segment, SourceTime, SplitMode, TimeDomain, Timing, Type, WindowSpec,
+    RedisCommand, Refresh, Route, Segment, SourceTime, SplitMode, TimeDomain, Timing, Type, WindowSpec,
 };
 use pulse_syntax::ast::{Document, NodeDecl, Value};
 use pulse_syntax::codes::{E0102, E0103, E0110, E0207, E0406, E0503, E0504, W0001, W0004, W0005, W0006};
@@ -765,6 +765,12 @@ fn segmentation(cx: &mut Cx, node: &NodeCx<'_>, fields: &Fields<'_>, input: &Rec
         }
         None => EmitMode::Always,
     };
+    let refresh = match fields.get("refresh") {
+        Some(value) => {
+            [Refresh::Never, Refresh::OnExpiry][values::choice(cx, value, &["never", "onExpiry"], "refresh mode")?]
+        }
+        None => Refresh::Never,
+    };
     let timing = node.timing(cx, fields);
     let ttl_ms = node.ttl(cx, fields);
     if !ok {
@@ -776,6 +782,7 @@ fn segmentation(cx: &mut Cx, node: &NodeCx<'_>, fields: &Fields<'_>, input: &Rec
         counters,
         segments,
         emit,
+        refresh,
         timing: timing?,
         ttl_ms: ttl_ms?,
     })

@@ -128,7 +128,7 @@ pub const NODE_TYPES: &[NodeType] = &[
     NodeType {
         name: "segmentation",
         aliases: &[],
-        keys: &["keyBy", "bucket", "counters", "segments", "emit", "time", "allowedLateness", "ttl"],
+        keys: &["keyBy", "bucket", "counters", "segments", "emit", "refresh", "time", "allowedLateness", "ttl"],
         inputs: &["in"],
         outputs: &["out", "late"],
         dynamic_outputs: false,

@@ -842,17 +842,16 @@ impl<'p> Generator<'p> {
     }
 
     /// The body of `Pipeline::fire`: one arm per timed operator.
-    fn fire_method(&self) -> TokenStream {
-        let arms: Vec<TokenStream> = self
-            .pipeline
-            .nodes
-            .iter()
-            .enumerate()
-            .filter_map(|(idx, node)| match &node.op {
+    fn fire_method(&mut self) -> TokenStream {
+        let pipeline = self.pipeline;
+        let mut arms: Vec<TokenStream> = Vec::new();
+        for (idx, node) in pipeline.nodes.iter().enumerate() {
+            let arm = match &node.op {
                 Operator::Delay { .. } => self.delay_timer_arm(idx),
                 _ => self.stateful_timer_arm(idx),
-            })
-            .collect();
+            };
+            arms.extend(arm);
+        }
         quote! {
             fn fire(&mut self, timer: Timer, cx: &mut Context) {
                 match timer.node {

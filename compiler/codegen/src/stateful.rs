@@ -6,7 +6,7 @@ use crate::expr;
 use crate::segments::{access, ViewTree};
 use crate::Generator;
 use proc_macro2::TokenStream;
-use pulse_ir::{AggregateFn, NodeIdx, Operator, Path, TimeDomain, Timing, WindowSpec};
+use pulse_ir::{AggregateFn, NodeIdx, Operator, Path, Refresh, TimeDomain, Timing, WindowSpec};
 use quote::{format_ident, quote};
 
 fn ttl_tokens(ttl_ms: Option<u64>) -> TokenStream {
@@ -118,7 +118,7 @@ impl Generator<'_> {
                     }
                 }
             }
-            Operator::Segmentation { key_by, bucket_ms, counters, segments, emit, timing, ttl_ms } => {
+            Operator::Segmentation { key_by, bucket_ms, counters, refresh, timing, ttl_ms, .. } => {
                 let late = self.late_check(idx, timing);
                 let key = self.key_check(idx, key_by, tree);
                 let load = self.load_state(idx, quote! { operators::SegmentationState });
@@ -132,58 +132,49 @@ impl Generator<'_> {
                     .collect();
                 let windows: Vec<u64> = counters.iter().map(|counter| counter.window_ms).collect();
                 let longest = windows.iter().copied().max().unwrap_or(0);
-                let counter_names: Vec<String> = counters.iter().map(|counter| counter.name.clone()).collect();
-                let rules: Vec<TokenStream> = segments
-                    .iter()
-                    .enumerate()
-                    .map(|(segment_idx, segment)| {
-                        let rule = expr::rule(&segment.rule, &counter_names, &mut self.regexes);
-                        let segment_idx = segment_idx as u64;
-                        quote! { if #rule { active.push(#segment_idx); } }
-                    })
-                    .collect();
-                let segment_names: Vec<&str> = segments.iter().map(|segment| segment.name.as_str()).collect();
-                let decide = match emit {
-                    pulse_ir::EmitMode::Always => quote! {
-                        current.segments_changed(&active);
-                        let emit = true;
-                    },
-                    pulse_ir::EmitMode::OnChange => quote! { let emit = current.segments_changed(&active); },
+                let decide = self.segment_decision(idx);
+                let emit_record = self.segment_record(idx);
+                let (refresh_due, refresh_plan) = match refresh {
+                    Refresh::Never => (quote! {}, quote! {}),
+                    Refresh::OnExpiry => {
+                        let schedule = self.refresh_timer(idx, timing);
+                        (
+                            quote! {
+                                // The key's boundaries passed before this event emit first (G53).
+                                while let Some(at) = current.refresh_due(#time) {
+                                    let Some((values, event)) = current.refresh_step(at, #bucket_ms, &[#(#windows),*], #ttl) else { break };
+                                    #decide
+                                    if emit {
+                                        let record = Record { text: &event, event_time: at, entry_time: at };
+                                        #emit_record
+                                    }
+                                }
+                            },
+                            quote! {
+                                if let Some(at) = current.plan_refresh(record.text, #time, #bucket_ms, &[#(#windows),*]) {
+                                    #schedule
+                                }
+                            },
+                        )
+                    }
                 };
-                let forward = self.forward_new_text(idx, "out");
-                let node_id = &node.id;
                 quote! {
                     #late
                     #key
                     #load
                     let mut current = operators::SegmentationState::for_event(previous, #time, #ttl);
+                    #refresh_due
                     let matches = [#(#matches),*];
                     let values = current.update(#time, #bucket_ms, &matches, &[#(#windows),*]);
                     current.prune(#horizon, #bucket_ms, #longest);
-                    let mut active: Vec<u64> = Vec::new();
-                    #(#rules)*
                     #decide
+                    #refresh_plan
                     state.put(cx.state(), &key, &current);
                     if !emit {
                         cx.drop_record(#idx);
                         return;
                     }
-                    let (counters_value, segments_value) =
-                        operators::segmentation_fields(&[#(#counter_names),*], &values, &[#(#segment_names),*], &active);
-                    let text = match pulse_stdlib::reshape::reshape(
-                        record.text,
-                        &[],
-                        &[],
-                        &[(&["counters"][..], counters_value), (&["segments"][..], segments_value)],
-                    ) {
-                        Ok(text) => text,
-                        Err(problem) => {
-                            cx.dead_letter(&format!("segmentation: node `{}`: {}", #node_id, problem), DeadEvent::Json(Cow::Borrowed(record.text)));
-                            return;
-                        }
-                    };
-                    let record = Record { text: &text, ..record };
-                    #forward
+                    #emit_record
                 }
             }
             Operator::UserEventTrigger { key_by, start, cancel, within_ms, timing, .. } => {
@@ -328,12 +319,115 @@ impl Generator<'_> {
         Some(body)
     }
 
-    /// `on_timer` arms of the stateful operators.
-    pub(crate) fn stateful_timer_arm(&self, idx: NodeIdx) -> Option<TokenStream> {
+    /// Segmentation: the active segments for `values` and whether to emit (`let emit`).
+    fn segment_decision(&mut self, idx: NodeIdx) -> TokenStream {
+        let pipeline = self.pipeline;
+        let Operator::Segmentation { counters, segments, emit, .. } = &pipeline.nodes[idx].op else { return quote! {} };
+        let counter_names: Vec<String> = counters.iter().map(|counter| counter.name.clone()).collect();
+        let rules: Vec<TokenStream> = segments
+            .iter()
+            .enumerate()
+            .map(|(segment_idx, segment)| {
+                let rule = expr::rule(&segment.rule, &counter_names, &mut self.regexes);
+                let segment_idx = segment_idx as u64;
+                quote! { if #rule { active.push(#segment_idx); } }
+            })
+            .collect();
+        let decide = match emit {
+            pulse_ir::EmitMode::Always => quote! {
+                current.segments_changed(&active);
+                let emit = true;
+            },
+            pulse_ir::EmitMode::OnChange => quote! { let emit = current.segments_changed(&active); },
+        };
+        quote! {
+            let mut active: Vec<u64> = Vec::new();
+            #(#rules)*
+            #decide
+        }
+    }
+
+    /// Segmentation: `record` with `counters` and `segments` set from `values` and `active`,
+    /// forwarded on `out`.
+    fn segment_record(&self, idx: NodeIdx) -> TokenStream {
         let node = &self.pipeline.nodes[idx];
+        let Operator::Segmentation { counters, segments, .. } = &node.op else { return quote! {} };
+        let counter_names: Vec<&str> = counters.iter().map(|counter| counter.name.as_str()).collect();
+        let segment_names: Vec<&str> = segments.iter().map(|segment| segment.name.as_str()).collect();
+        let forward = self.forward_new_text(idx, "out");
+        let node_id = &node.id;
+        quote! {
+            let (counters_value, segments_value) =
+                operators::segmentation_fields(&[#(#counter_names),*], &values, &[#(#segment_names),*], &active);
+            let text = match pulse_stdlib::reshape::reshape(
+                record.text,
+                &[],
+                &[],
+                &[(&["counters"][..], counters_value), (&["segments"][..], segments_value)],
+            ) {
+                Ok(text) => text,
+                Err(problem) => {
+                    cx.dead_letter(&format!("segmentation: node `{}`: {}", #node_id, problem), DeadEvent::Json(Cow::Borrowed(record.text)));
+                    return;
+                }
+            };
+            let record = Record { text: &text, ..record };
+            #forward
+        }
+    }
+
+    /// Segmentation `refresh: onExpiry`: the timer of the boundary `at` of `key`. It fires when the
+    /// clock passes `at - 1`, so an event at `at` already sees the lower counts (G27).
+    fn refresh_timer(&self, idx: NodeIdx, timing: &Timing) -> TokenStream {
+        let node_u32 = idx as u32;
+        let domain = domain_tokens(timing);
+        quote! {
+            cx.schedule(Timer {
+                node: #node_u32,
+                time: at - 1,
+                domain: #domain,
+                event: Box::default(),
+                event_time: at,
+                entry_time: at,
+                key: Some(String::from_utf8_lossy(&key).into()),
+            });
+        }
+    }
+
+    /// `on_timer` arms of the stateful operators.
+    pub(crate) fn stateful_timer_arm(&mut self, idx: NodeIdx) -> Option<TokenStream> {
+        let pipeline = self.pipeline;
+        let node = &pipeline.nodes[idx];
         let node_u32 = idx as u32;
         let node_id = &node.id;
         match &node.op {
+            Operator::Segmentation { bucket_ms, counters, refresh: Refresh::OnExpiry, timing, ttl_ms, .. } => {
+                let windows: Vec<u64> = counters.iter().map(|counter| counter.window_ms).collect();
+                let ttl = ttl_tokens(*ttl_ms);
+                // The node's body registered the rules' regexes already.
+                let decide = self.segment_decision(idx);
+                let emit_record = self.segment_record(idx);
+                let schedule = self.refresh_timer(idx, timing);
+                Some(quote! {
+                    #node_u32 => {
+                        let key = timer.key.as_deref().unwrap_or("").as_bytes().to_vec();
+                        let state: ValueState<operators::SegmentationState> = ValueState::new(#node_id);
+                        let Ok(Some(mut current)) = state.get(cx.state(), &key) else { return };
+                        let at = timer.time + 1;
+                        // A boundary replanned by a later event, or a key past its TTL: nothing.
+                        let Some((values, event)) = current.refresh_step(at, #bucket_ms, &[#(#windows),*], #ttl) else { return };
+                        #decide
+                        if let Some(at) = current.refresh_due(i64::MAX) {
+                            #schedule
+                        }
+                        state.put(cx.state(), &key, &current);
+                        if emit {
+                            let record = Record { text: &event, event_time: at, entry_time: at };
+                            #emit_record
+                        }
+                    }
+                })
+            }
             Operator::UserEventTrigger { timing, .. } => {
                 let fired = self.forward_new_text(idx, "fired");
                 let event_time = match timing.domain {

@@ -173,6 +173,7 @@ pub enum Operator {
         counters: Vec<Counter>,
         segments: Vec<Segment>,
         emit: EmitMode,
+        refresh: Refresh,
         timing: Timing,
         ttl_ms: Option<u64>,
     },
@@ -329,6 +330,16 @@ pub struct Segment {
 pub enum EmitMode {
     Always,
     OnChange,
+}
+
+/// Whether a segmentation node also emits when time alone changes its output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refresh {
+    /// Only events emit (G42).
+    Never,
+    /// Also at each bucket boundary where a bucket leaves a counter's window: `always` emits the
+    /// lower counts, `onChange` emits when the segment list changes.
+    OnExpiry,
 }
 
 #[derive(Clone, Debug, PartialEq)]
