@@ -30,10 +30,14 @@ pub fn check_graph(cx: &mut Cx, doc: &Document) -> Graph {
     let mut ids: BTreeMap<&str, NodeIdx> = BTreeMap::new();
     for (idx, node) in doc.nodes.iter().enumerate() {
         if !values::is_node_identifier(&node.id.node) {
-            cx.report(
-                Diagnostic::new(E0105, format!("invalid node id `{}`", node.id.node))
-                    .primary(node.id.span, "node ids may use only letters, digits, `_` and `-`"),
-            );
+            cx.report(Diagnostic::new(E0105, format!("invalid node id `{}`", node.id.node)).primary(
+                node.id.span,
+                if node.id.node.starts_with('_') {
+                    "ids starting with `_` are reserved for the runtime's own files (`_dead_letter.jsonl`)"
+                } else {
+                    "node ids may use only letters, digits, `_` and `-`"
+                },
+            ));
         }
         if let Some(&first) = ids.get(node.id.node.as_str()) {
             cx.report(

@@ -330,8 +330,29 @@ pub(crate) fn check_node(
                     return None;
                 }
             };
+            let topic_values: Vec<&pulse_syntax::ast::Value> = match (fields.get("topic"), fields.get("topics")) {
+                (Some(topic), _) => vec![topic],
+                (None, Some(topics)) => match &topics.kind {
+                    pulse_syntax::ast::ValueKind::Array(items) => items.iter().collect(),
+                    _ => Vec::new(),
+                },
+                (None, None) => Vec::new(),
+            };
+            for (topic, value) in topics.iter().zip(topic_values) {
+                check_topic(cx, topic, value.span);
+            }
             let brokers = fields.get("brokers").map(|value| values::string(cx, value, &node.what("brokers")));
-            let group_id = fields.get("groupId").map(|value| values::string(cx, value, &node.what("groupId")));
+            let group_id = fields.get("groupId").map(|value| {
+                let group_id = values::string(cx, value, &node.what("groupId"))?;
+                if group_id.is_empty() || values::has_line_breaking_chars(&group_id) || group_id.len() > 255 {
+                    cx.report(
+                        Diagnostic::new(pulse_syntax::codes::E0105, "invalid consumer group id")
+                            .primary(value.span, "a group id is 1 to 255 characters, without control characters"),
+                    );
+                    return None;
+                }
+                Some(group_id)
+            });
             let read = fields.get("readSetting").map(|value| read_setting(cx, value));
             let key_by = match fields.get("keyBy") {
                 Some(value) => Some(node.key_path(cx, value, input)?),
@@ -505,8 +526,11 @@ pub(crate) fn check_node(
             Operator::Dedupe { key_by: key_by?, within_ms: within_ms?, ttl_ms: node.ttl(cx, &fields)? }
         }
         "kafka-sink" => {
-            let topic =
-                node.require(cx, &fields, "topic").and_then(|value| values::string(cx, value, &node.what("topic")));
+            let topic = node.require(cx, &fields, "topic").and_then(|value| {
+                let topic = values::string(cx, value, &node.what("topic"))?;
+                check_topic(cx, &topic, value.span);
+                Some(topic)
+            });
             let brokers = fields.get("brokers").map(|value| values::string(cx, value, &node.what("brokers")));
             let key = fields.get("key").map(|value| template::template(cx, value, scope, &node.what("key")));
             let value_template =
@@ -977,5 +1001,15 @@ fn time_lints(cx: &mut Cx, decl: &NodeDecl, operator: &Operator) {
                 .help(format!("a lateness up to the window size (`{}`) keeps state bounded", format(size))),
             );
         }
+    }
+}
+
+/// A Kafka topic name the broker accepts (E0105 otherwise).
+fn check_topic(cx: &mut Cx, topic: &str, span: pulse_syntax::Span) {
+    if let Some(problem) = values::topic_problem(topic) {
+        let shown: String = topic.escape_debug().take(80).collect();
+        cx.report(
+            Diagnostic::new(pulse_syntax::codes::E0105, format!("invalid topic name `{shown}`")).primary(span, problem),
+        );
     }
 }

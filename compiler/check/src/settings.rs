@@ -35,20 +35,29 @@ pub fn check_settings(cx: &mut Cx, doc: &Document, options: CheckOptions<'_>) ->
 
     let name = match doc.setting("name") {
         Some(value) => values::string(cx, value, "the pipeline `name`").and_then(|name| {
-            let valid = !name.is_empty()
-                && name.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_' || ch == '-');
-            if !valid {
-                let suggestion: String = name
+            if let Some(problem) = values::pipeline_name_problem(&name) {
+                let cleaned: String = name
                     .to_ascii_lowercase()
                     .chars()
                     .map(|ch| if ch.is_ascii_alphanumeric() || ch == '_' || ch == '-' { ch } else { '-' })
+                    .take(63)
                     .collect();
-                cx.report(
-                    Diagnostic::new(E0105, format!("invalid pipeline name `{name}`"))
-                        .primary(value.span, "names may use only `a-z`, `0-9`, `_` and `-`")
-                        .note("the name names the binary and its state, so it must be a plain identifier")
-                        .help(format!("rename it to `{suggestion}`")),
-                );
+                let cleaned = cleaned.trim_matches(['-', '_']);
+                let suggestion = if cleaned.starts_with(|ch: char| ch.is_ascii_lowercase())
+                    && values::pipeline_name_problem(cleaned).is_none()
+                {
+                    cleaned.to_string()
+                } else {
+                    format!("pipeline-{}", cleaned.trim_start_matches(|ch: char| !ch.is_ascii_alphanumeric()))
+                };
+                let shown: String = name.escape_debug().take(80).collect();
+                let mut diagnostic = Diagnostic::new(E0105, format!("invalid pipeline name `{shown}`"))
+                    .primary(value.span, problem)
+                    .note("the name names the binary, its crate, its state and its Kubernetes objects");
+                if values::pipeline_name_problem(&suggestion).is_none() {
+                    diagnostic = diagnostic.help(format!("rename it to `{suggestion}`"));
+                }
+                cx.report(diagnostic);
                 return None;
             }
             Some(name)
@@ -63,7 +72,18 @@ pub fn check_settings(cx: &mut Cx, doc: &Document, options: CheckOptions<'_>) ->
         }
     };
     let description = doc.setting("description").and_then(|value| values::string(cx, value, "`description`"));
-    let version = doc.setting("version").and_then(|value| values::string(cx, value, "`version`"));
+    let version = doc.setting("version").and_then(|value| {
+        let version = values::string(cx, value, "`version`")?;
+        if values::has_line_breaking_chars(&version) || version.len() > 128 {
+            cx.report(
+                Diagnostic::new(E0105, "invalid pipeline `version`")
+                    .primary(value.span, "a version is one line of at most 128 characters, without control characters")
+                    .note("the version is written into labels, comments and logs"),
+            );
+            return None;
+        }
+        Some(version)
+    });
 
     let schema = doc.setting("schema").and_then(|value| match value.as_str() {
         Some(path) => match options.external_schema {

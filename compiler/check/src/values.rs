@@ -268,7 +268,64 @@ pub fn array<'a>(cx: &mut Cx, value: &'a Value, what: &str) -> Option<&'a [Value
 
 /// Identifiers of nodes and routes (G3).
 pub fn is_node_identifier(text: &str) -> bool {
-    !text.is_empty() && text.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+    !text.is_empty()
+        && !text.starts_with('_')
+        && text.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+}
+
+/// Names cargo refuses for a package: its build directories, Rust's own crates and keywords.
+#[rustfmt::skip]
+const RESERVED_PACKAGE_NAMES: &[&str] = &[
+    "build", "deps", "examples", "incremental", "std", "core", "alloc", "proc_macro", "proc-macro", "test",
+    "self", "super", "crate", "fn", "mod", "struct", "enum", "impl", "trait", "type", "use", "let", "match",
+    "loop", "while", "for", "if", "else", "return", "break", "continue", "const", "static", "unsafe", "async",
+    "await", "dyn", "move", "mut", "pub", "ref", "where", "as", "in", "extern", "true", "false", "box", "do",
+    "final", "macro", "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "abstract", "become",
+    "con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7", "com8", "com9", "lpt1",
+    "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9",
+];
+
+/// Why `name` cannot name a pipeline (its binary, crate, state and Kubernetes objects), if it
+/// cannot: a lowercase letter, then letters, digits, `_` and `-`, at most 63 characters, ending
+/// in a letter or digit, and not a name cargo reserves.
+pub fn pipeline_name_problem(name: &str) -> Option<&'static str> {
+    if !name.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_' || ch == '-') {
+        return Some("names may use only `a-z`, `0-9`, `_` and `-`");
+    }
+    if !name.starts_with(|ch: char| ch.is_ascii_lowercase()) {
+        return Some("a name starts with a letter `a-z`");
+    }
+    if name.ends_with(['_', '-']) {
+        return Some("a name ends with a letter or digit");
+    }
+    if name.len() > 63 {
+        return Some("a name has at most 63 characters (a Kubernetes object name)");
+    }
+    if RESERVED_PACKAGE_NAMES.contains(&name) {
+        return Some("cargo reserves this name");
+    }
+    None
+}
+
+/// Why `topic` is not a legal Kafka topic name, if it is not: 1 to 249 of `a-zA-Z0-9._-`, and
+/// not `.` or `..`.
+pub fn topic_problem(topic: &str) -> Option<&'static str> {
+    if topic.is_empty() || topic.len() > 249 {
+        return Some("a topic name has 1 to 249 characters");
+    }
+    if !topic.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '-')) {
+        return Some("topic names may use only letters, digits, `.`, `_` and `-`");
+    }
+    if topic == "." || topic == ".." {
+        return Some("`.` and `..` are not topic names");
+    }
+    None
+}
+
+/// Whether `text` holds a control character or a line or paragraph separator: text that must
+/// stay on one line wherever it is written (logs, comments, YAML, headers).
+pub fn has_line_breaking_chars(text: &str) -> bool {
+    text.chars().any(|ch| ch.is_control() || matches!(ch, '\u{2028}' | '\u{2029}'))
 }
 
 /// Counter and aggregate names usable in expressions.

@@ -107,7 +107,19 @@ pub fn to_yaml_stream(manifests: &[Manifest]) -> String {
 }
 
 fn document(manifest: &Manifest) -> String {
-    let comment: String = manifest.comment.lines().map(|line| format!("# {line}\n").replace("# \n", "#\n")).collect();
+    // Every YAML line break (`\r`, NEL, U+2028 and U+2029 too) starts a new `#` line, and other
+    // control characters are escaped, so no text in a comment becomes YAML.
+    let comment: String = manifest
+        .comment
+        .split(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'])
+        .map(|line| {
+            let line: String = line
+                .chars()
+                .map(|ch| if ch.is_control() { ch.escape_debug().to_string() } else { ch.to_string() })
+                .collect();
+            format!("# {line}\n").replace("# \n", "#\n")
+        })
+        .collect();
     let yaml = serde_norway::to_string(&to_yaml(&manifest.object)).expect("a JSON value serializes as YAML");
     format!("{comment}{yaml}")
 }
@@ -435,6 +447,18 @@ events -> once: dedupe(1h) by userId -> out: kafka-sink("orders-out")
             storage: "2Gi".to_string(),
             source_name: "k8s.pulse".to_string(),
         }
+    }
+
+    #[test]
+    fn a_source_name_with_yaml_line_breaks_stays_in_the_comment() {
+        let hostile =
+            Settings { source_name: "a\rkind: Secret\u{2028}metadata: {}\u{85}x\u{7}.pulse".to_string(), ..settings() };
+        let stream = to_yaml_stream(&manifests(&pipeline(KAFKA_PIPELINE), &hostile));
+        for line in stream.split(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}']) {
+            assert!(!line.starts_with("kind: Secret") && !line.starts_with("metadata: {}"), "{line:?} in\n{stream}");
+        }
+        assert!(stream.contains("x\\u{7}.pulse") && !stream.contains('\u{7}'), "the bell is escaped: {stream}");
+        assert_eq!(documents(&stream).len(), 3);
     }
 
     #[test]
