@@ -104,7 +104,10 @@ fn timed_expectations_tell_a_five_minute_delay_from_a_five_hour_one() {
         assert_eq!(name.starts_with("fails:"), !failure.is_empty(), "{name}:\n{failure}");
     }
     let dead_lettered = &five_minutes[3].1;
-    assert!(dead_lettered.contains("- missing (at 5m, partial): {\"event_name\":\"login_success\"}"), "{dead_lettered}");
+    assert!(
+        dead_lettered.contains("- missing (at 5m, partial): {\"event_name\":\"login_success\"}"),
+        "{dead_lettered}"
+    );
     assert!(dead_lettered.contains("dead letters of this run (1):"), "{dead_lettered}");
     assert!(dead_lettered.contains("null-key: field `userId` is null or absent at node `wait`"), "{dead_lettered}");
     let partial = &five_minutes[4].1;
@@ -116,7 +119,10 @@ fn timed_expectations_tell_a_five_minute_delay_from_a_five_hour_one() {
         five_hours.iter().filter(|(_, failure)| !failure.is_empty()).map(|(name, _)| name.as_str()).collect();
     assert_eq!(failed.len(), five_hours.len(), "every test fails on a 5h delay: {five_hours:#?}");
     let timed = &five_hours[0].1;
-    assert!(timed.contains("expected (at 5m): {\"event_name\":\"login_success\",\"ts\":0,\"userId\":\"u1\"}"), "{timed}");
+    assert!(
+        timed.contains("expected (at 5m): {\"event_name\":\"login_success\",\"ts\":0,\"userId\":\"u1\"}"),
+        "{timed}"
+    );
     assert!(timed.contains("emitted at 5h: {\"event_name\":\"login_success\",\"ts\":0,\"userId\":\"u1\"}"), "{timed}");
     assert!(timed.contains("time: expected 5m, emitted 5h"), "{timed}");
     let quiet = &five_hours[1].1;
