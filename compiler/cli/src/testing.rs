@@ -239,30 +239,21 @@ fn compare_sink(expectation: &SinkExpectation, produced: &[Produced], origin: i6
     }
     missing.sort_unstable();
     let mut unexpected: Vec<usize> = (0..produced.len()).filter(|idx| !taken[*idx]).collect();
-    // Pair each missing record with the closest unexpected one: same fields at another time,
-    // else the one with the fewest differing fields.
+    // Pair each missing record with the closest unexpected one, shown side by side: same fields
+    // at another time, else the one with the fewest differing fields.
     for idx in missing {
         let expected = &expectation.records[idx];
         let same_fields = unexpected
             .iter()
             .position(|candidate| fields_match(&expected.fields, &produced[*candidate].record, expected.partial));
         let closest = same_fields.or_else(|| {
-            (!unexpected.is_empty() && expected.fields.is_object())
-                .then(|| {
-                    unexpected
-                        .iter()
-                        .enumerate()
-                        .min_by_key(|(_, candidate)| {
-                            field_diff(&expected.fields, &produced[**candidate].record, expected.partial).len()
-                        })
-                        .map(|(position, _)| position)
+            unexpected
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, candidate)| {
+                    field_diff(&expected.fields, &produced[**candidate].record, expected.partial).len()
                 })
-                .flatten()
-                .filter(|position| {
-                    let record = &produced[unexpected[*position]].record;
-                    let differences = field_diff(&expected.fields, record, expected.partial).len();
-                    differences < expected.fields.as_object().map_or(0, serde_json::Map::len).max(1)
-                })
+                .map(|(position, _)| position)
         });
         let expected_time = expected.at.map(|at| format!("at {}", show_time(at.resolve(origin), origin)));
         let label = match (expected.partial, &expected_time) {
