@@ -109,6 +109,15 @@ pub struct RunOptions {
     /// for TLS); default: `PULSE_REDIS_URL`, else `redis://127.0.0.1:6379`. Ignored with --output.
     #[arg(long = "redis-url", value_name = "URL")]
     pub redis_url: Option<String>,
+    /// For `pulsec test`: beside every sink file `F`, write `F.times` with the event time (ms)
+    /// of each record of `F`, one per line in the same order (G33).
+    #[arg(long = "emit-times", hide = true)]
+    pub emit_times: bool,
+    /// For `pulsec test`: an input line `#clock MS` moves the watermark as if an event at MS
+    /// had arrived (G26) and fires the timers due (G27), without an event. Without this flag
+    /// such a line is invalid JSON like any other, so a production input cannot move time.
+    #[arg(long = "clock-lines", hide = true)]
+    pub clock_lines: bool,
     /// Set by `bootstrap`: sinks are suppressed, the end of input does not fire timers, and
     /// these topics replace every Kafka source's (read from the earliest offset to the end).
     #[arg(skip)]

@@ -48,6 +48,8 @@ const DEFAULT_CHECKPOINT_INTERVAL_MS: u64 = 10_000;
 const DEAD_LETTER_NODE: &str = "_dead_letter";
 /// How long a Kafka source waits for a record when it is the only source with input left.
 const KAFKA_IDLE_POLL: Duration = Duration::from_millis(100);
+/// The prefix of a clock step line (`--clock-lines`, for `pulsec test`).
+const CLOCK_LINE: &[u8] = b"#clock ";
 
 /// Where the current step's records come from: names the `pulse-id` of Kafka output.
 #[derive(Clone, Debug)]
@@ -91,6 +93,9 @@ pub struct Context {
     step_event_time: Option<i64>,
     timers: TimerQueue,
     writers: Vec<OutputWriter>,
+    /// Per writer, with `--emit-times`: the writer of its `.times` file (sink files only);
+    /// empty otherwise.
+    time_writers: Vec<Option<OutputWriter>>,
     writer_labels: Vec<String>,
     /// Per sink: its writer, or `usize::MAX` for a live network sink.
     sink_writer: Vec<usize>,
@@ -170,8 +175,9 @@ impl Context {
         self.step_event_time = Some(self.step_event_time.map_or(event_time, |seen| seen.max(event_time)));
     }
 
-    /// Writes one event (its JSON text) to sink `sink`.
-    pub fn emit(&mut self, sink: usize, event_json: &str) {
+    /// Writes one event (its JSON text) to sink `sink`; `event_time` is the record's (G33),
+    /// written beside it only with `--emit-times`.
+    pub fn emit(&mut self, sink: usize, event_time: i64, event_json: &str) {
         let writer_idx = self.sink_writer[sink];
         self.sink_counts[sink] += 1;
         if writer_idx == usize::MAX {
@@ -181,6 +187,13 @@ impl Context {
         self.written[writer_idx] += event_json.len() as u64 + 1;
         if let Err(error) = self.writers[writer_idx].write_line(event_json.as_bytes()) {
             self.record_write_error(writer_idx, &error);
+        }
+        if !self.time_writers.is_empty() {
+            if let Some(times) = &mut self.time_writers[writer_idx] {
+                if let Err(error) = times.write_line(event_time.to_string().as_bytes()) {
+                    self.io_error.get_or_insert_with(|| format!("cannot write event times: {error}"));
+                }
+            }
         }
     }
 
@@ -1269,6 +1282,25 @@ fn execute_with<P: Pipeline>(
         written.push(length);
     }
 
+    let mut time_writers = Vec::new();
+    if options.emit_times {
+        for (writer_idx, destination) in destinations.iter().enumerate() {
+            let times = match destination {
+                Destination::File(path) if writer_idx != dead_letter_writer => {
+                    let mut times_path = path.clone().into_os_string();
+                    times_path.push(".times");
+                    let times = Destination::File(times_path.into());
+                    Some(
+                        OutputWriter::open(&times)
+                            .map_err(|error| RunError::Io(format!("cannot create `{}`: {error}", times.label())))?,
+                    )
+                }
+                _ => None,
+            };
+            time_writers.push(times);
+        }
+    }
+
     let stdin_readers = input_paths.iter().filter(|input| **input == Input::Path("-".to_string())).count();
     let shared_stdin = if stdin_readers > 1 {
         Some(SourceReader::read_all_stdin().map_err(|error| RunError::Io(format!("cannot read stdin: {error}")))?)
@@ -1419,6 +1451,7 @@ fn execute_with<P: Pipeline>(
             .collect(),
         writer_labels: destinations.iter().map(Destination::label).collect(),
         writers,
+        time_writers,
         written,
         sink_writer,
         sink_redis,
@@ -1581,6 +1614,7 @@ fn execute_with<P: Pipeline>(
         checkpointer,
         stats,
         stop_after: options.stop_after,
+        clock_lines: options.clock_lines,
         tasks,
         bootstrap_shards,
     };
@@ -1604,6 +1638,11 @@ fn execute_with<P: Pipeline>(
     for (writer, label) in cx.writers.iter_mut().zip(&cx.writer_labels) {
         if let Err(error) = writer.flush() {
             flush_error.get_or_insert_with(|| format!("cannot write to `{label}`: {error}"));
+        }
+    }
+    for times in cx.time_writers.iter_mut().flatten() {
+        if let Err(error) = times.flush() {
+            flush_error.get_or_insert_with(|| format!("cannot write event times: {error}"));
         }
     }
     outcome?;
@@ -1652,6 +1691,8 @@ struct Driver<'run, P> {
     stats: &'run mut CheckpointStats,
     /// `--stop-after`: stop after this many records with a checkpoint, as if killed.
     stop_after: Option<u64>,
+    /// `--clock-lines`: `#clock MS` input lines are clock steps.
+    clock_lines: bool,
     /// State following Kafka partitions (see `tasks`).
     tasks: Option<Tasks>,
     /// A bootstrap's shard of each record (see `BootstrapShards`).
@@ -2311,6 +2352,11 @@ impl<P: Pipeline> Driver<'_, P> {
                 }
                 self.positions[source].0 += length as u64;
                 self.positions[source].1 += 1;
+                if self.clock_lines && line.starts_with(CLOCK_LINE) {
+                    // A clock step takes no arrival time (G30): the events around it keep theirs.
+                    watermark = self.clock_step(source, &line, watermark)?;
+                    continue;
+                }
                 let arrival = self.next_arrival;
                 self.next_arrival += 1;
                 self.fire_due_processing_timers(arrival)?;
@@ -2412,6 +2458,21 @@ impl<P: Pipeline> Driver<'_, P> {
         self.settle_api(true)?;
         // The final checkpoint: a restart after the end does nothing more.
         self.checkpoint()
+    }
+
+    /// `#clock MS` (with `--clock-lines`): the source's watermark moves as if an event at MS
+    /// had arrived (G26, so to MS − `maxOutOfOrderness`) and the timers now due fire (G27, G28).
+    /// Returns the pipeline watermark after the step.
+    fn clock_step(&mut self, source: usize, line: &[u8], watermark: i64) -> Result<i64, RunError> {
+        let text = String::from_utf8_lossy(&line[CLOCK_LINE.len()..]);
+        let time: i64 = text
+            .trim()
+            .parse()
+            .map_err(|_| RunError::Usage(format!("bad clock line `#clock {}`: expected ms", text.trim())))?;
+        self.watermarks.observe(source, time);
+        let watermark_after = self.watermarks.pipeline_watermark();
+        self.fire_due_event_timers(watermark, watermark_after)?;
+        Ok(watermark_after)
     }
 
     /// Hands the current figures to `/metrics` and moves the bootstrap progress bar.

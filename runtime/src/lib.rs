@@ -50,7 +50,7 @@
 //!     pub fn arrival(&self) -> i64;                       // logical arrival clock (G30)
 //!     pub fn watermark(&self) -> i64;                     // i64::MIN = -inf, i64::MAX = +inf
 //!     pub fn observe_event_time(&mut self, t: i64);       // after a source record's time is known
-//!     pub fn emit(&mut self, sink: usize, event_json: &str);
+//!     pub fn emit(&mut self, sink: usize, event_time: i64, event_json: &str);
 //!     pub fn sink_live(&self, sink: usize) -> bool;       // false under --output: emit the event, render nothing (G47)
 //!     pub fn redis(&mut self, sink: usize, event_json: &str, key: &str, args: &[&str]);
 //!         // a live redis-sink: args after the key — SET/SADD/LPUSH/RPUSH [value], HSET [field, value]

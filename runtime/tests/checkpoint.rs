@@ -79,7 +79,7 @@ impl<const VARIANT: usize> Pipeline for Counter<VARIANT> {
         if Self::SPEC.nodes.contains(&"gone") {
             cx.state().put("gone", user.as_bytes(), vec![1]);
         }
-        cx.emit(0, &serde_json::json!({"user": user, "count": count}).to_string());
+        cx.emit(0, 0, &serde_json::json!({"user": user, "count": count}).to_string());
     }
 
     fn on_timer(&mut self, _timer: Timer, _cx: &mut Context) {}

@@ -66,7 +66,7 @@ impl Pipeline for TinyPipeline {
         };
         let source_node = Self::SPEC.sources[source].node;
         let arrival = serde_json::json!({"source": source_node, "arrival": cx.arrival(), "watermark": cx.watermark()});
-        cx.emit(ARRIVALS_SINK, &arrival.to_string());
+        cx.emit(ARRIVALS_SINK, cx.arrival(), &arrival.to_string());
         let Some(event_time) = event.get("ts").and_then(serde_json::Value::as_i64) else {
             return cx.dead_letter("event-time: missing field `ts`", DeadEvent::Json(line.into()));
         };
@@ -74,7 +74,7 @@ impl Pipeline for TinyPipeline {
         if event.get("drop") == Some(&serde_json::Value::Bool(true)) {
             return cx.drop_record(PASS_NODE);
         }
-        cx.emit(OUT_SINK, line);
+        cx.emit(OUT_SINK, event_time, line);
         cx.schedule(Timer {
             node: DELAY_NODE,
             time: event_time + 10,
@@ -107,7 +107,7 @@ impl Pipeline for TinyPipeline {
                 serde_json::json!({"processing_timer": timer.time, "arrival": cx.arrival(), "id": event["id"]})
             }
         };
-        cx.emit(DELAYED_SINK, &record.to_string());
+        cx.emit(DELAYED_SINK, timer.time, &record.to_string());
     }
 }
 
@@ -228,4 +228,57 @@ fn usage_and_io_errors_have_their_exit_codes() {
     assert_eq!(missing_input, ExitCode::from(1));
     let bad_flag = run_with_args::<TinyPipeline>(args(&["--no-such-flag"]));
     assert_eq!(bad_flag, ExitCode::from(2));
+}
+
+#[test]
+fn clock_lines_move_the_watermark_and_emit_times_writes_event_times() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clicks = dir.path().join("clicks.jsonl");
+    // The timer of c1 is at 110: `#clock 110` is not past it (G27), `#clock 111` is, so it fires
+    // before c2 is read. Clock lines take no arrival time: c2 arrives at 1.
+    std::fs::write(&clicks, "{\"id\":\"c1\",\"ts\":100}\n#clock 110\n#clock 111\n{\"id\":\"c2\",\"ts\":105}\n")
+        .expect("write clicks");
+    let views = dir.path().join("views.jsonl");
+    std::fs::write(&views, "").expect("write views");
+    let output = dir.path().join("out");
+    let run = |extra: &[&str]| {
+        let mut values = vec![
+            "--input".to_string(),
+            format!("clicks={}", clicks.display()),
+            "--input".to_string(),
+            format!("views={}", views.display()),
+            "--output".to_string(),
+            output.display().to_string(),
+            "--quiet".to_string(),
+        ];
+        values.extend(extra.iter().map(|value| value.to_string()));
+        run_with_args::<TinyPipeline>(std::iter::once("tiny".to_string()).chain(values))
+    };
+    assert_eq!(run(&["--clock-lines", "--emit-times"]), ExitCode::SUCCESS);
+    assert_eq!(
+        lines_of(&output.join("arrivals.jsonl")),
+        vec![
+            serde_json::json!({"source": "clicks", "arrival": 0, "watermark": i64::MIN}),
+            serde_json::json!({"source": "clicks", "arrival": 1, "watermark": 111}),
+        ]
+    );
+    assert_eq!(
+        lines_of(&output.join("delayed.jsonl")),
+        vec![
+            serde_json::json!({"timer": 110, "watermark": 110, "id": "c1"}),
+            serde_json::json!({"timer": 115, "watermark": 115, "id": "c2"}),
+        ]
+    );
+    let times = |file: &str| std::fs::read_to_string(output.join(file)).expect("times file");
+    assert_eq!(times("delayed.jsonl.times"), "110\n115\n");
+    assert_eq!(times("out.jsonl.times"), "100\n105\n");
+    assert!(!output.join("_dead_letter.jsonl.times").exists(), "dead letters have no times");
+
+    // Without the flags a clock line is a bad line like any other, and no times are written.
+    std::fs::remove_dir_all(&output).expect("clean");
+    assert_eq!(run(&[]), ExitCode::SUCCESS);
+    let dead_letters = lines_of(&output.join("_dead_letter.jsonl"));
+    assert_eq!(dead_letters.len(), 2);
+    assert_eq!(dead_letters[0]["event"], serde_json::json!("#clock 110"));
+    assert!(!output.join("out.jsonl.times").exists());
 }

@@ -228,5 +228,5 @@ fn a_failing_test_block_reports_the_difference() {
     let outcomes = pulsec::testing::run(&loaded, "broken.pulse", &cases).expect("builds");
     let failed: Vec<_> = outcomes.iter().filter(|outcome| !outcome.failure.is_empty()).collect();
     assert_eq!(failed.len(), 1);
-    assert!(failed[0].failure.contains("- {\"userId\":\"nobody\"}"), "{}", failed[0].failure);
+    assert!(failed[0].failure.contains("- missing: {\"userId\":\"nobody\"}"), "{}", failed[0].failure);
 }

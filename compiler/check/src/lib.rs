@@ -12,6 +12,7 @@ mod registry;
 mod schema;
 mod settings;
 mod template;
+pub mod test_blocks;
 mod values;
 
 use pulse_ir::Pipeline;
@@ -46,6 +47,9 @@ pub fn check(doc: &Document, options: CheckOptions<'_>) -> (Option<Pipeline>, Ve
     let graph = graph::check_graph(&mut cx, doc);
     let schema_declared = doc.setting("schema").is_some();
     let nodes = nodes::check_nodes(&mut cx, doc, &graph, settings.schema.as_ref(), schema_declared);
+    for diagnostic in test_blocks::test_cases(doc).1 {
+        cx.report(diagnostic);
+    }
     if cx.diags.has_errors() {
         return (None, sorted(cx.diags.into_vec()));
     }

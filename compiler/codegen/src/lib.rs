@@ -737,7 +737,7 @@ impl<'p> Generator<'p> {
             Operator::KafkaSink { .. } => self.kafka_body(idx, &tree),
             Operator::StdoutSink | Operator::FileSink { .. } => {
                 let sink = self.sink_index[&idx];
-                quote! { cx.emit(#sink, record.text); }
+                quote! { cx.emit(#sink, record.event_time, record.text); }
             }
             other => unreachable!("unsupported operator `{}` passed the support check", other.type_name()),
         }

@@ -155,7 +155,7 @@ impl Generator<'_> {
         };
         quote! {
             if !cx.sink_live(#sink) {
-                cx.emit(#sink, record.text);
+                cx.emit(#sink, record.event_time, record.text);
                 return;
             }
             #(#renders)*
@@ -221,7 +221,7 @@ impl Generator<'_> {
         };
         quote! {
             if !cx.sink_live(#sink) {
-                cx.emit(#sink, record.text);
+                cx.emit(#sink, record.event_time, record.text);
                 return;
             }
             #(#renders)*
@@ -274,7 +274,7 @@ impl Generator<'_> {
         };
         quote! {
             if !cx.sink_live(#sink) {
-                cx.emit(#sink, record.text);
+                cx.emit(#sink, record.event_time, record.text);
                 return;
             }
             #(#renders)*

@@ -19,7 +19,7 @@ pub struct Document {
     /// Span of the `nodes` / `edges` sections, for "missing" diagnostics; `None` when absent.
     pub nodes_span: Option<Span>,
     pub edges_span: Option<Span>,
-    /// Virtual-time test blocks (`.pulse` only).
+    /// Test blocks: `test` items of `.pulse`, the `tests` array of the JSON DAG.
     pub tests: Vec<TestDecl>,
 }
 
@@ -52,7 +52,9 @@ pub struct EdgeDecl {
 pub struct TestDecl {
     pub span: Span,
     pub name: Spanned<String>,
-    /// The test body as a value tree: `{"inputs": [...], "expect": {...}}`.
+    /// The test body as a value tree: `{"inputs": [...], "expect": {...}}`. The `.pulse` test
+    /// forms (`at 5m { ... }`, `clock 5m`, ...) are objects with `$` keys, as in JSON
+    /// (`pulse_check::test_blocks` reads them).
     pub body: Value,
 }
 

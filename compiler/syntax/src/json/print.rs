@@ -64,7 +64,9 @@ pub fn print_json_document(doc: &Document) -> String {
     printer.out
 }
 
-/// A copy of `value` with every duration literal replaced by its number of milliseconds.
+/// A copy of `value` with every duration literal of an event replaced by its number of
+/// milliseconds. The times of test forms (`$at`, `$clock`, `$nothing`) keep their duration
+/// (`"5m"`): there a duration is relative to the first input, a number is absolute.
 fn durations_as_millis(value: &Value) -> Value {
     let kind = match &value.kind {
         ValueKind::Duration(duration) => {
@@ -74,7 +76,14 @@ fn durations_as_millis(value: &Value) -> Value {
         ValueKind::Object(members) => ValueKind::Object(
             members
                 .iter()
-                .map(|member| crate::ast::Member { key: member.key.clone(), value: durations_as_millis(&member.value) })
+                .map(|member| {
+                    let value = if member.key.node.starts_with('$') {
+                        member.value.clone()
+                    } else {
+                        durations_as_millis(&member.value)
+                    };
+                    crate::ast::Member { key: member.key.clone(), value }
+                })
                 .collect(),
         ),
         other => other.clone(),

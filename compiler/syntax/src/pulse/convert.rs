@@ -114,6 +114,38 @@ fn generic(value: &ast::Value) -> Value {
     Value { span: span(), kind }
 }
 
+/// A test body's value: the times of test forms (`"$at": "5m"`, `"$clock"`, `"$nothing"`'s
+/// `from` and `until`) written as duration strings become duration literals (`at 5m`).
+fn test_value(value: &ast::Value, key: Option<&str>) -> Value {
+    match (&value.kind, key) {
+        (_, Some("$at" | "$clock" | "from" | "until")) => duration_value(value),
+        (ast::ValueKind::Array(items), _) => {
+            Value { span: span(), kind: ValueKind::List(items.iter().map(|item| test_value(item, None)).collect()) }
+        }
+        (ast::ValueKind::Object(members), _) => {
+            let is_nothing = key == Some("$nothing");
+            let pairs = members
+                .iter()
+                .map(|member| {
+                    let key = member.key.node.as_str();
+                    // `from` and `until` are times only inside `$nothing`; elsewhere they are fields.
+                    let inner_key = if key.starts_with('$') || is_nothing { Some(key) } else { None };
+                    let value = match inner_key {
+                        Some(_) => test_value(&member.value, inner_key),
+                        None if matches!(member.value.kind, ast::ValueKind::Array(_) | ast::ValueKind::Object(_)) => {
+                            test_value(&member.value, None)
+                        }
+                        None => generic(&member.value),
+                    };
+                    Pair { key: spanned(key), value }
+                })
+                .collect();
+            Value { span: span(), kind: ValueKind::Object(pairs) }
+        }
+        _ => generic(value),
+    }
+}
+
 fn binary(op: BinaryOp, lhs: Expr, rhs: Expr) -> Expr {
     expr(ExprKind::Binary { op, op_span: span(), lhs: Box::new(lhs), rhs: Box::new(rhs) })
 }
@@ -612,7 +644,8 @@ pub(crate) fn document_to_tree(document: &Document) -> File {
         items.push(item(ItemKind::Chain(chain), idx == 0));
     }
     for test in &document.tests {
-        let kind = ItemKind::Test { keyword: span(), name: spanned(&test.name.node), body: generic(&test.body) };
+        let kind =
+            ItemKind::Test { keyword: span(), name: spanned(&test.name.node), body: test_value(&test.body, None) };
         items.push(item(kind, true));
     }
     File { items }

@@ -35,7 +35,14 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
     Some(match rule {
         expr | and_expr | cmp_expr | sum_expr | product | unary | number | true_lit | false_lit | null_lit | array
         | call | path | name | prefix_op | sql_not | expr_input => "an expression",
-        value | duration | bad_duration | object | list => "a value",
+        value | duration | bad_duration | object | list | test_object | test_list => "a value",
+        clock_step | nothing_span | timed_record | partial_record => "a test record",
+        kw_at => "`at`",
+        kw_partial => "`partial`",
+        kw_clock => "`clock`",
+        kw_nothing => "`nothing`",
+        kw_from => "`from`",
+        kw_until => "`until`",
         string | dq_string | sq_string => "a string",
         or_op | and_op | cmp_op | match_op | add_op | mul_op | sql_or | sql_and | bad_or | bad_and | sql_ne
         | bad_eq | in_op | sql_in => "an operator",
@@ -53,7 +60,7 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         by_clause | kw_by => "`by`",
         where_clause | kw_where => "`where`",
         nullable => "`?`",
-        route_entry | counter_entry | segment_entry | aggregate_entry | window_entry | pair => "an entry",
+        route_entry | counter_entry | segment_entry | aggregate_entry | window_entry | pair | test_pair => "an entry",
         field_decl => "a field",
         branch => "a branch",
         kw_over => "`over`",

@@ -168,7 +168,7 @@ impl Converter<'_, '_, '_> {
                 } else {
                     self.spanned(&name_pair)
                 };
-                ItemKind::Test { keyword, name, body: self.object(inner.next()?) }
+                ItemKind::Test { keyword, name, body: self.value(inner.next()?) }
             }
             _ => {
                 let mut name = None;
@@ -265,13 +265,62 @@ impl Converter<'_, '_, '_> {
                 bad_duration(self.cx, &child);
                 Value { span, kind: ValueKind::Expr(Expr { kind: ExprKind::Error, span }) }
             }
-            Rule::object => self.object(child),
-            Rule::list => {
+            Rule::object | Rule::test_object => self.object(child),
+            Rule::clock_step | Rule::nothing_span | Rule::timed_record | Rule::partial_record => self.test_form(child),
+            Rule::list | Rule::test_list => {
                 let values = child.into_inner().map(|item| self.value(item)).collect();
                 Value { span, kind: ValueKind::List(values) }
             }
             Rule::path => Value { span, kind: ValueKind::Expr(convert_path(self.cx, child)) },
             _ => Value { span, kind: ValueKind::Expr(convert_expr(self.cx, child)) },
+        }
+    }
+
+    /// A test form (`clock 5m`, `nothing until 5m`, `at 5m { ... }`, `partial { ... }`) as the
+    /// object with `$` keys that the JSON DAG writes; each `$` key's span is its keyword's.
+    fn test_form(&mut self, pair: PestPair<'_, Rule>) -> Value {
+        let span = self.span(&pair);
+        let rule = pair.as_rule();
+        let mut inner = pair.into_inner();
+        let keyword = inner.next().expect("a test form starts with its keyword");
+        let keyword_span = self.span(&keyword);
+        let dollar = |name: &str| Spanned::new(format!("${name}"), keyword_span);
+        match rule {
+            Rule::clock_step => {
+                let time = self.value(inner.next().expect("clock has a time"));
+                Value { span, kind: ValueKind::Object(vec![Pair { key: dollar("clock"), value: time }]) }
+            }
+            Rule::nothing_span => {
+                let mut bounds = Vec::new();
+                while let Some(bound) = inner.next() {
+                    let key = Spanned::new(bound.as_str().to_string(), self.span(&bound));
+                    let value = self.value(inner.next().expect("a bound has a time"));
+                    bounds.push(Pair { key, value });
+                }
+                let bounds = Value { span, kind: ValueKind::Object(bounds) };
+                Value { span, kind: ValueKind::Object(vec![Pair { key: dollar("nothing"), value: bounds }]) }
+            }
+            Rule::timed_record => {
+                let time = self.value(inner.next().expect("at has a time"));
+                let record = self.value(inner.next().expect("at has a record"));
+                let mut pairs = vec![Pair { key: dollar("at"), value: time }];
+                if let ValueKind::Object(fields) = record.kind {
+                    pairs.extend(fields);
+                }
+                Value { span, kind: ValueKind::Object(pairs) }
+            }
+            _ => {
+                let record = self.value(inner.next().expect("partial has a record"));
+                let flag = Value {
+                    span: keyword_span,
+                    kind: ValueKind::Expr(Expr { kind: ExprKind::Bool(true), span: keyword_span }),
+                };
+                let mut pairs = vec![Pair { key: dollar("partial"), value: flag }];
+                if let ValueKind::Object(fields) = record.kind {
+                    pairs.extend(fields);
+                }
+                Value { span, kind: ValueKind::Object(pairs) }
+            }
         }
     }
 

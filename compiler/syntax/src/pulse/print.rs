@@ -7,6 +7,7 @@
 
 use std::ops::Range;
 
+use crate::ast::{Expr, ExprKind};
 use crate::expr_print::{print_expr, write_string};
 use crate::pulse::lexer;
 use crate::pulse::parse::duration_millis;
@@ -21,10 +22,13 @@ pub(crate) struct Printer<'s> {
     source: &'s str,
     comments: Vec<Range<usize>>,
     next_comment: usize,
+    /// Inside a test body, where lists may hold test forms (`at 5m { ... }`, `clock 5m`).
+    in_test: bool,
 }
 
 pub(crate) fn print_file(file: &File, source: &str) -> String {
-    let mut printer = Printer { out: String::new(), source, comments: lexer::comments(source), next_comment: 0 };
+    let mut printer =
+        Printer { out: String::new(), source, comments: lexer::comments(source), next_comment: 0, in_test: false };
     printer.file(file);
     printer.out
 }
@@ -81,6 +85,69 @@ pub(crate) fn inline_value(value: &Value) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+    }
+}
+
+/// A test form of a test body's list, from its `$`-key object: the readable text before the
+/// record (`at 5m partial `, or the whole `clock 5m` / `nothing until 5m`) and the record's fields.
+/// `None` for anything else, which then prints as written (`"$at": ...` keys quoted).
+fn test_form(value: &Value) -> Option<(String, Option<Value>)> {
+    let ValueKind::Object(pairs) = &value.kind else { return None };
+    match pairs.as_slice() {
+        [only] if only.key.node == "$clock" => return Some((format!("clock {}", inline_value(&only.value)), None)),
+        [only] if only.key.node == "$nothing" => {
+            let ValueKind::Object(bounds) = &only.value.kind else { return None };
+            let mut text = "nothing".to_string();
+            let (mut from, mut until) = (None, None);
+            for bound in bounds {
+                match bound.key.node.as_str() {
+                    "from" if from.is_none() => from = Some(&bound.value),
+                    "until" if until.is_none() => until = Some(&bound.value),
+                    _ => return None,
+                }
+            }
+            for (word, bound) in [("from", from), ("until", until)] {
+                if let Some(bound) = bound {
+                    text.push_str(&format!(" {word} {}", inline_value(bound)));
+                }
+            }
+            return Some((text, None));
+        }
+        _ => {}
+    }
+    let mut prefix = String::new();
+    let mut at = None;
+    let mut partial = false;
+    let mut fields = Vec::new();
+    for pair in pairs {
+        match pair.key.node.as_str() {
+            "$at" if at.is_none() => at = Some(inline_value(&pair.value)),
+            "$partial" if !partial => match &pair.value.kind {
+                ValueKind::Expr(Expr { kind: ExprKind::Bool(true), .. }) => partial = true,
+                _ => return None,
+            },
+            key if key.starts_with('$') => return None,
+            _ => fields.push(pair.clone()),
+        }
+    }
+    if at.is_none() && !partial {
+        return None;
+    }
+    if let Some(at) = at {
+        prefix.push_str(&format!("at {at} "));
+    }
+    if partial {
+        prefix.push_str("partial ");
+    }
+    Some((prefix, Some(Value { span: value.span, kind: ValueKind::Object(fields) })))
+}
+
+/// `inline_value` of an element of a test body's list.
+fn inline_test_elem(value: &Value) -> String {
+    match test_form(value) {
+        Some((prefix, Some(record))) => format!("{prefix}{}", inline_value(&record)),
+        Some((text, None)) => text,
+        None => inline_value(value),
     }
 }
 
@@ -222,7 +289,9 @@ impl Printer<'_> {
             ItemKind::Test { name, body, .. } => {
                 let name = quoted(&name.node);
                 self.out.push_str(&format!("test {name} "));
+                self.in_test = true;
                 self.object_block(body, 0);
+                self.in_test = false;
                 self.end_line(item.span);
             }
             ItemKind::Event { name, fields, .. } => {
@@ -319,7 +388,11 @@ impl Printer<'_> {
                 }
             }
             ValueKind::List(items) => {
-                let inline = inline_value(value);
+                let inline = if self.in_test {
+                    format!("[{}]", items.iter().map(inline_test_elem).collect::<Vec<_>>().join(", "))
+                } else {
+                    inline_value(value)
+                };
                 let fits = self.column() + inline.len() <= MAX_WIDTH;
                 if (fits && !items.iter().any(contains_object) && !self.has_comment_in(value.span)) || items.is_empty()
                 {
@@ -329,7 +402,14 @@ impl Printer<'_> {
                     for item in items {
                         self.comments_before(item.span.start as usize, level + 1);
                         self.indent(level + 1);
-                        self.value(item, level + 1);
+                        match test_form(item).filter(|_| self.in_test) {
+                            Some((prefix, Some(record))) => {
+                                self.out.push_str(&prefix);
+                                self.value(&record, level + 1);
+                            }
+                            Some((text, None)) => self.out.push_str(&text),
+                            None => self.value(item, level + 1),
+                        }
                         self.out.push(',');
                         self.end_line(item.span);
                     }
