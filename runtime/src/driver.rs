@@ -51,6 +51,26 @@ const KAFKA_IDLE_POLL: Duration = Duration::from_millis(100);
 /// The prefix of a clock step line (`--clock-lines`, for `pulsec test`).
 const CLOCK_LINE: &[u8] = b"#clock ";
 
+/// The Kafka record a step's origin names: the record itself, or for a repartitioned record the
+/// source record it copies.
+fn origin_source(origin: &Origin) -> Option<(&String, &i32, &i64)> {
+    match origin {
+        Origin::Kafka { upstream: Some((topic, partition, offset)), .. }
+        | Origin::Kafka { topic, partition, offset, upstream: None } => Some((topic, partition, offset)),
+        _ => None,
+    }
+}
+
+/// The text naming a step's origin in record ids (`pulse-id`).
+fn origin_text(origin: &Origin) -> String {
+    match (origin, origin_source(origin)) {
+        (_, Some((topic, partition, offset))) => format!("{topic}/{partition}/{offset}"),
+        (Origin::Line { source, line }, _) => format!("{source}/{line}"),
+        (Origin::Timer { sequence }, _) => format!("timer/{sequence}"),
+        (Origin::Kafka { .. }, None) => unreachable!("a Kafka origin has a source record"),
+    }
+}
+
 /// Where the current step's records come from: names the `pulse-id` of Kafka output.
 #[derive(Clone, Debug)]
 enum Origin {
@@ -99,6 +119,9 @@ pub struct Context {
     writer_labels: Vec<String>,
     /// Per sink: its writer, or `usize::MAX` for a live network sink.
     sink_writer: Vec<usize>,
+    /// Per sink: the writer of its message previews (`<node-id>.rendered.jsonl`, a network sink
+    /// under `--output`), or `usize::MAX`.
+    sink_preview: Vec<usize>,
     /// Per sink: its Redis client when it is a live redis-sink.
     sink_redis: Vec<Option<usize>>,
     redis: Vec<RedisWriter>,
@@ -132,6 +155,8 @@ pub struct Context {
     writer_files: Vec<Option<String>>,
     /// Node id of every sink.
     sink_nodes: Vec<&'static str>,
+    /// Per sink: its kind (for previews).
+    sink_kinds: Vec<SinkKind>,
     /// Per sink: (producer, topic) when it is a live kafka-sink.
     sink_kafka: Vec<Option<(usize, &'static str)>>,
     kafka: Vec<KafkaWriter>,
@@ -208,6 +233,13 @@ impl Context {
         self.produce(producer, topic, key, value, self.sink_nodes[sink], None);
     }
 
+    /// The `pulse-id` of the next output of the current step, as `produce` assigns it.
+    fn next_record_id(&mut self, node: &str) -> String {
+        let index = self.origin_outputs;
+        self.origin_outputs += 1;
+        kafka::record_id(&origin_text(&self.origin), node, index)
+    }
+
     /// Produces one record of the current step through `producer` (the shard's own with
     /// tasks). Headers: `pulse-id` (origin, `node`, output index); for a dead letter (`reason`
     /// given) also `pulse-reason` and the source coordinates (`pulse-source-topic`,
@@ -226,18 +258,8 @@ impl Context {
         if self.kafka_muted {
             return;
         }
-        // A repartitioned record is named by the source record it copies.
-        let source = match &self.origin {
-            Origin::Kafka { upstream: Some((topic, partition, offset)), .. }
-            | Origin::Kafka { topic, partition, offset, upstream: None } => Some((topic, partition, offset)),
-            _ => None,
-        };
-        let origin = match (&self.origin, source) {
-            (_, Some((topic, partition, offset))) => format!("{topic}/{partition}/{offset}"),
-            (Origin::Line { source, line }, _) => format!("{source}/{line}"),
-            (Origin::Timer { sequence }, _) => format!("timer/{sequence}"),
-            (Origin::Kafka { .. }, None) => unreachable!("a Kafka origin has a source record"),
-        };
+        let source = origin_source(&self.origin);
+        let origin = origin_text(&self.origin);
         let id = kafka::record_id(&origin, node, index);
         let mut headers: Vec<(&str, String)> = vec![("pulse-id", id)];
         if let Some(reason) = reason {
@@ -256,6 +278,60 @@ impl Context {
         if let Err(error) = writer.send(topic, None, key, value.as_bytes(), &headers) {
             self.io_error.get_or_insert(error);
         }
+    }
+
+    /// Writes one message preview of network sink `sink` (under `--output`).
+    fn write_preview(&mut self, sink: usize, event_time: i64, line: &str) {
+        let writer_idx = self.sink_preview[sink];
+        if writer_idx == usize::MAX {
+            return;
+        }
+        self.written[writer_idx] += line.len() as u64 + 1;
+        if let Err(error) = self.writers[writer_idx].write_line(line.as_bytes()) {
+            self.record_write_error(writer_idx, &error);
+        }
+        if let Some(Some(times)) = self.time_writers.get_mut(writer_idx) {
+            if let Err(error) = times.write_line(event_time.to_string().as_bytes()) {
+                self.io_error.get_or_insert_with(|| format!("cannot write event times: {error}"));
+            }
+        }
+    }
+
+    /// Under `--output`: the request api-sink `sink` would send for this record (see `api`).
+    pub fn preview_api(
+        &mut self,
+        sink: usize,
+        event_time: i64,
+        url: &str,
+        headers: &[(&'static str, String)],
+        body: Option<&str>,
+        key_text: &str,
+    ) {
+        let SinkKind::Api { method, .. } = self.sink_kinds[sink] else { return };
+        let time = event_time.to_string();
+        let key = idempotency_key(&[
+            self.pipeline_name.as_bytes(),
+            self.sink_nodes[sink].as_bytes(),
+            key_text.as_bytes(),
+            time.as_bytes(),
+        ]);
+        let line = crate::preview::api(method, url, headers, body, &key);
+        self.write_preview(sink, event_time, &line);
+    }
+
+    /// Under `--output`: the commands redis-sink `sink` would queue for this record (see `redis`).
+    pub fn preview_redis(&mut self, sink: usize, event_time: i64, event_json: &str, key: &str, args: &[&str]) {
+        let SinkKind::Redis { command, trim, ttl_ms, .. } = self.sink_kinds[sink] else { return };
+        let line = crate::preview::redis(command, trim, ttl_ms, event_json, key, args);
+        self.write_preview(sink, event_time, &line);
+    }
+
+    /// Under `--output`: the record kafka-sink `sink` would produce (see `kafka`).
+    pub fn preview_kafka(&mut self, sink: usize, event_time: i64, key: Option<&str>, value: &str) {
+        let SinkKind::Kafka { topic, .. } = self.sink_kinds[sink] else { return };
+        let id = self.next_record_id(self.sink_nodes[sink]);
+        let line = crate::preview::kafka(topic, key, value, &id);
+        self.write_preview(sink, event_time, &line);
     }
 
     /// Whether sink `sink` writes to its real system (Redis, HTTP); false under `--output`, where
@@ -1127,6 +1203,20 @@ fn execute_with<P: Pipeline>(
         .iter()
         .map(|destination| if *destination == Destination::Network { usize::MAX } else { writer_for(destination) })
         .collect();
+    // Previews are outputs like the sink files: resumed to their committed length after a crash.
+    let sink_preview: Vec<usize> = spec
+        .sinks
+        .iter()
+        .zip(&sink_destinations)
+        .map(|(sink, destination)| match (sink.kind, destination, &options.output) {
+            (
+                SinkKind::Api { .. } | SinkKind::Redis { .. } | SinkKind::Kafka { .. },
+                Destination::File(_),
+                Some(dir),
+            ) => writer_for(&Destination::File(dir.join(format!("{}.rendered.jsonl", sink.node)))),
+            _ => usize::MAX,
+        })
+        .collect();
     let mut redis = Vec::new();
     let mut sink_redis = vec![None; spec.sinks.len()];
     let mut api = Vec::new();
@@ -1454,6 +1544,7 @@ fn execute_with<P: Pipeline>(
         time_writers,
         written,
         sink_writer,
+        sink_preview,
         sink_redis,
         redis,
         sink_api,
@@ -1473,6 +1564,7 @@ fn execute_with<P: Pipeline>(
         io_error: None,
         state,
         sink_nodes: spec.sinks.iter().map(|sink| sink.node).collect(),
+        sink_kinds: spec.sinks.iter().map(|sink| sink.kind).collect(),
         sink_kafka,
         kafka: kafka_writers,
         origin: Origin::Line { source: 0, line: 0 },

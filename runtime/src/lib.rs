@@ -51,7 +51,7 @@
 //!     pub fn watermark(&self) -> i64;                     // i64::MIN = -inf, i64::MAX = +inf
 //!     pub fn observe_event_time(&mut self, t: i64);       // after a source record's time is known
 //!     pub fn emit(&mut self, sink: usize, event_time: i64, event_json: &str);
-//!     pub fn sink_live(&self, sink: usize) -> bool;       // false under --output: emit the event, render nothing (G47)
+//!     pub fn sink_live(&self, sink: usize) -> bool;       // false under --output: emit the event and a preview
 //!     pub fn redis(&mut self, sink: usize, event_json: &str, key: &str, args: &[&str]);
 //!         // a live redis-sink: args after the key — SET/SADD/LPUSH/RPUSH [value], HSET [field, value]
 //!         // or [] (every top-level field), ZADD [score, member]
@@ -61,6 +61,11 @@
 //!         // Idempotency-Key. Failures come back as dead letters, responses via on_response
 //!     pub fn kafka(&mut self, sink: usize, key: Option<&str>, value: &str);
 //!         // a live kafka-sink: produced in the run's transaction with a `pulse-id` header
+//!     pub fn preview_api(&mut self, sink: usize, event_time: i64, url: &str,
+//!                        headers: &[(&'static str, String)], body: Option<&str>, key_text: &str);
+//!     pub fn preview_redis(&mut self, sink: usize, event_time: i64, event_json: &str, key: &str, args: &[&str]);
+//!     pub fn preview_kafka(&mut self, sink: usize, event_time: i64, key: Option<&str>, value: &str);
+//!         // under --output: what the sink would send, to <node-id>.rendered.jsonl
 //!     pub fn dead_letter(&mut self, reason: &str, event: DeadEvent<'_>);
 //!     pub fn drop_record(&mut self, node: usize);         // counted drop (filtered, unconnected)
 //!     pub fn schedule(&mut self, timer: Timer);           // ordered by (time, registration order)
@@ -88,6 +93,7 @@ pub mod io;
 pub mod kafka;
 pub mod log;
 pub mod metrics;
+pub mod preview;
 pub mod redis_sink;
 pub mod repartition;
 pub mod state;

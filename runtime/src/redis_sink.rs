@@ -41,6 +41,39 @@ pub struct RedisWriter {
     pub blocked: Duration,
 }
 
+/// The name of `command` on the wire.
+pub fn command_name(command: RedisCommand) -> &'static str {
+    match command {
+        RedisCommand::Set => "SET",
+        RedisCommand::HSet => "HSET",
+        RedisCommand::SAdd => "SADD",
+        RedisCommand::ZAdd => "ZADD",
+        RedisCommand::LPush => "LPUSH",
+        RedisCommand::RPush => "RPUSH",
+    }
+}
+
+/// HSET without `field`: every top-level field of the event, sorted, strings without quotes;
+/// an event that is not an object is one field `event`.
+pub fn event_fields(event_json: &str) -> Vec<(String, String)> {
+    // Members borrowed as raw JSON: no `Value` tree; only strings are unescaped.
+    type Members<'e> = std::collections::BTreeMap<String, &'e serde_json::value::RawValue>;
+    let mut fields = Vec::new();
+    if let Ok(members) = serde_json::from_str::<Members<'_>>(event_json) {
+        for (field, raw) in members {
+            let text = match serde_json::from_str::<String>(raw.get()) {
+                Ok(text) => text,
+                Err(_) => raw.get().to_string(),
+            };
+            fields.push((field, text));
+        }
+    }
+    if fields.is_empty() {
+        fields.push(("event".to_string(), event_json.to_string()));
+    }
+    fields
+}
+
 impl RedisWriter {
     /// Checks the URL; the connection is made by the first batch. The URL is never printed, as
     /// it may hold a password.
@@ -75,32 +108,9 @@ impl RedisWriter {
         if self.pending == 0 {
             self.oldest = Instant::now();
         }
-        let name = match self.command {
-            RedisCommand::Set => "SET",
-            RedisCommand::HSet => "HSET",
-            RedisCommand::SAdd => "SADD",
-            RedisCommand::ZAdd => "ZADD",
-            RedisCommand::LPush => "LPUSH",
-            RedisCommand::RPush => "RPUSH",
-        };
-        let cmd = self.batch.cmd(name).arg(key);
+        let cmd = self.batch.cmd(command_name(self.command)).arg(key);
         if self.command == RedisCommand::HSet && args.is_empty() {
-            // HSET without `field`: every top-level field of the event, strings without quotes.
-            self.scratch.clear();
-            // Members borrowed as raw JSON: no `Value` tree; only strings are unescaped.
-            type Members<'e> = std::collections::BTreeMap<String, &'e serde_json::value::RawValue>;
-            if let Ok(members) = serde_json::from_str::<Members<'_>>(event_json) {
-                for (field, raw) in members {
-                    let text = match serde_json::from_str::<String>(raw.get()) {
-                        Ok(text) => text,
-                        Err(_) => raw.get().to_string(),
-                    };
-                    self.scratch.push((field, text));
-                }
-            }
-            if self.scratch.is_empty() {
-                self.scratch.push(("event".to_string(), event_json.to_string()));
-            }
+            self.scratch = event_fields(event_json);
             for (field, value) in &self.scratch {
                 cmd.arg(field).arg(value);
             }

@@ -112,9 +112,23 @@ fn sink_ids(doc: &Document) -> Vec<&str> {
         .collect()
 }
 
+/// The suffix of an `expect` key naming a network sink's message previews (`send_push.rendered`).
+pub const RENDERED: &str = ".rendered";
+
+/// The ids of the network sinks of a document, whose previews a test can expect.
+fn network_sink_ids(doc: &Document) -> Vec<String> {
+    doc.nodes
+        .iter()
+        .filter(|node| matches!(node.kind.node.as_str(), "api-sink" | "redis-sink" | "kafka-sink"))
+        .map(|node| format!("{}{RENDERED}", node.id.node))
+        .collect()
+}
+
 /// Validates every test block of `doc`: the cases that are valid and the problems of the others.
 pub fn test_cases(doc: &Document) -> (Vec<TestCase>, Vec<Diagnostic>) {
-    let sinks = sink_ids(doc);
+    let rendered = network_sink_ids(doc);
+    let mut sinks = sink_ids(doc);
+    sinks.extend(rendered.iter().map(String::as_str));
     let mut diagnostics = Vec::new();
     let mut cases = Vec::new();
     for test in &doc.tests {
@@ -174,7 +188,7 @@ fn test_case(test: &TestDecl, sinks: &[&str], diagnostics: &mut Vec<Diagnostic>)
             let mut diagnostic = Diagnostic::new(E0202, format!("`{sink}` is not a sink of this pipeline"))
                 .primary(member.key.span, "no sink with this id")
                 .note(format!(
-                    "sinks: {}; `{DEAD_LETTERS}` holds the dead letters' events",
+                    "sinks: {}; `{DEAD_LETTERS}` holds the dead letters' events, `<sink>{RENDERED}` what a network sink sends",
                     sinks.iter().map(|sink| format!("`{sink}`")).collect::<Vec<_>>().join(", ")
                 ));
             if let Some(suggestion) = did_you_mean(sink, sinks.iter().copied().chain([DEAD_LETTERS])) {

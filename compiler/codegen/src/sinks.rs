@@ -1,5 +1,8 @@
 //! Code for the network sinks: templates rendered from the record's view, then one call into
-//! the runtime's client. Under `--output` (`!cx.sink_live`) the event is emitted unrendered (G47).
+//! the runtime's client. Under `--output` (`!cx.sink_live`) the templates are rendered as live
+//! (a failure dead-letters the record as live), then the event goes to the sink's file and what
+//! the sink would send to its preview file; a value from the environment shows as `***` there
+//! (`${NAME}` in a URL), never as the secret.
 
 use crate::segments::{access, ViewTree};
 use crate::Generator;
@@ -67,7 +70,7 @@ pub fn template_env(operator: &Operator) -> Vec<String> {
 #[derive(Clone, Copy, PartialEq)]
 enum Encoding {
     Plain,
-    /// Percent-encoded (URLs).
+    /// Percent-encoded (URLs); in a preview an environment value shows as `${NAME}`.
     Url,
 }
 
@@ -104,7 +107,12 @@ impl Generator<'_> {
                 TemplatePart::Text(text) => quote! { #out.push_str(#text); },
                 TemplatePart::Env(name) => {
                     let field = self.env_field(name);
-                    quote! { #out.push_str(&self.#field); }
+                    // `live` is false under `--output`: the preview never holds the secret.
+                    let shown = match encoding {
+                        Encoding::Plain => "***".to_string(),
+                        Encoding::Url => format!("${{{name}}}"),
+                    };
+                    quote! { #out.push_str(if live { &self.#field } else { #shown }); }
                 }
                 TemplatePart::Field(path) => {
                     let value = access(quote! { view }, tree, &path.0);
@@ -154,11 +162,13 @@ impl Generator<'_> {
             None => quote! { record.text },
         };
         quote! {
-            if !cx.sink_live(#sink) {
+            let live = cx.sink_live(#sink);
+            #(#renders)*
+            if !live {
                 cx.emit(#sink, record.event_time, record.text);
+                cx.preview_kafka(#sink, record.event_time, #key_arg, #value_arg);
                 return;
             }
-            #(#renders)*
             cx.kafka(#sink, #key_arg, #value_arg);
         }
     }
@@ -220,11 +230,13 @@ impl Generator<'_> {
             }
         };
         quote! {
-            if !cx.sink_live(#sink) {
+            let live = cx.sink_live(#sink);
+            #(#renders)*
+            if !live {
                 cx.emit(#sink, record.event_time, record.text);
+                cx.preview_redis(#sink, record.event_time, record.text, &t_key, #args);
                 return;
             }
-            #(#renders)*
             cx.redis(#sink, record.text, &t_key, #args);
         }
     }
@@ -272,13 +284,21 @@ impl Generator<'_> {
             }
             None => quote! { let t_idempotency = record.text; },
         };
+        let preview_body = match body {
+            Some(_) => quote! { Some(t_body.as_str()) },
+            None if matches!(method.as_str(), "GET" | "DELETE") => quote! { None },
+            None => quote! { Some(record.text) },
+        };
+        let preview_headers = header_args.clone();
         quote! {
-            if !cx.sink_live(#sink) {
-                cx.emit(#sink, record.event_time, record.text);
-                return;
-            }
+            let live = cx.sink_live(#sink);
             #(#renders)*
             #key_text
+            if !live {
+                cx.emit(#sink, record.event_time, record.text);
+                cx.preview_api(#sink, record.event_time, &t_url, &[#(#preview_headers),*], #preview_body, &t_idempotency);
+                return;
+            }
             cx.api(#sink, record.text, record.event_time, t_url, vec![#(#header_args),*], #body_arg, &t_idempotency);
         }
     }
