@@ -155,6 +155,14 @@ class CodeServer:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
 
+    def pulsec_processes(self) -> list[str]:
+        """The `pulsec` processes under this code-server (its session holds the extension host
+        and whatever it starts)."""
+        result = subprocess.run(
+            ["ps", "-o", "pid=,args=", "-s", str(self.process.pid)], capture_output=True, text=True, check=True
+        )
+        return [line.strip() for line in result.stdout.splitlines() if str(PULSEC) in line]
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/?folder={self.workspace}"
@@ -172,15 +180,32 @@ def vsix() -> pathlib.Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def code_server(tmp_path_factory, vsix):
-    base = tmp_path_factory.mktemp("code-server")
+def started_code_server(base: pathlib.Path, vsix: pathlib.Path, workspace: pathlib.Path) -> CodeServer:
     server = CodeServer(base)
-    shutil.copytree(WORKSPACE, server.workspace)
+    shutil.copytree(workspace, server.workspace)
     (server.user_data / "User").mkdir(parents=True)
     (server.user_data / "User" / "settings.json").write_text(json.dumps(SETTINGS, indent=2))
     server.install_extension(vsix)
     server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def code_server(tmp_path_factory, vsix):
+    """code-server on tests/vscode/workspace: two .pulse files and a JSON DAG."""
+    server = started_code_server(tmp_path_factory.mktemp("code-server"), vsix, WORKSPACE)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def json_only_server(tmp_path_factory, vsix):
+    """code-server on a workspace with JSON files that are not Pulse DAGs, and no .pulse file."""
+    workspace = tmp_path_factory.mktemp("json-only")
+    (workspace / "config.json").write_text(json.dumps({"name": "not a pipeline", "nodes": 3}, indent=2))
+    (workspace / ".vscode").mkdir()
+    (workspace / ".vscode" / "settings.json").write_text(json.dumps({"editor.tabSize": 2}, indent=2))
+    server = started_code_server(tmp_path_factory.mktemp("code-server-json"), vsix, workspace)
     yield server
     server.stop()
 

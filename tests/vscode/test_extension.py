@@ -150,19 +150,23 @@ class Workbench:
         return self.visible(f".editor-group-container.active .monaco-editor .squiggly-{kind}")
 
 
-@pytest.fixture(scope="session")
-def workbench(browser, code_server):
-    browser.get(code_server.url)
-    bench = Workbench(browser, code_server)
+def open_workbench(browser, server, first_file: str) -> Workbench:
+    browser.get(server.url)
+    bench = Workbench(browser, server)
     bench.wait_for(lambda: bench.visible(".monaco-workbench .part.editor"), "the workbench", timeout=90)
     bench.wait_for(
-        lambda: any("welcome.pulse" in row.text for row in bench.visible(".explorer-folders-view .monaco-list-row")),
+        lambda: any(first_file in row.text for row in bench.visible(".explorer-folders-view .monaco-list-row")),
         "the workspace in the Explorer",
         timeout=60,
     )
     # Close whatever the workbench opened by itself (notifications, a welcome tab).
     bench.keys(Keys.ESCAPE)
     return bench
+
+
+@pytest.fixture(scope="session")
+def workbench(browser, code_server):
+    return open_workbench(browser, code_server, "welcome.pulse")
 
 
 def test_a_misspelt_field_is_squiggled_and_listed_in_problems(workbench):
@@ -219,6 +223,13 @@ def test_a_misspelt_field_is_squiggled_and_listed_in_problems(workbench):
     workbench.screenshot("problems")
     # Close the panel again.
     workbench.keys("j", modifiers=(Keys.CONTROL,))
+
+
+def test_the_server_runs_under_code_server(workbench):
+    # The positive case of the activation test at the end: `pulsec lsp` is found among
+    # code-server's processes.
+    processes = workbench.server.pulsec_processes()
+    assert any(" lsp" in process for process in processes), processes
 
 
 def test_a_correct_file_has_no_squiggles(workbench):
@@ -282,3 +293,17 @@ def test_completion_of_fields(workbench):
     workbench.keys(Keys.ESCAPE)
     # Put the file back as it was (no save).
     workbench.keys("z", modifiers=(Keys.CONTROL,))
+
+
+def test_no_activation_for_json_files_that_are_not_pulse_dags(browser, json_only_server):
+    # Last: the browser leaves the main workspace. A workspace without .pulse files or
+    # pipeline.json files does not activate the extension, even with JSON files open.
+    bench = open_workbench(browser, json_only_server, "config.json")
+    bench.open_file("config.json")
+    bench.wait_for(
+        lambda: any(item.text == "JSON" for item in bench.visible("#status\\.editor\\.mode")),
+        "the JSON language mode",
+    )
+    time.sleep(5)  # the extension would activate and start `pulsec lsp` within a second or two
+    assert json_only_server.pulsec_processes() == []
+    assert logs_of(json_only_server.user_data) == "(no Pulse output channel log)"
