@@ -64,7 +64,8 @@ if [ ! -f "$PREFIX/.installed" ]; then
     ln -sfn node_modules "$cs/lib/vscode/node_modules.asar"
     mkdir -p "$cs/lib/vscode/node_modules/@vscode/ripgrep/bin"
     ln -sfn "$(command -v rg)" "$cs/lib/vscode/node_modules/@vscode/ripgrep/bin/rg"
-    node "$cs/out/node/entry.js" --version >/dev/null
+    # (Its config file and logs stay in the prefix, not in ~/.config and ~/.local/share.)
+    XDG_DATA_HOME="$PREFIX/data" node "$cs/out/node/entry.js" --config "$PREFIX/config.yaml" --version >/dev/null
     touch "$PREFIX/.installed"
 fi
 
