@@ -14,5 +14,5 @@ echo "== esbuild"
 npm run --silent build
 echo "== vsce package"
 version="$(node -p 'require("./package.json").version')"
-npx --no-install vsce package --no-dependencies --skip-license --allow-missing-repository --out "pulse-$version.vsix"
+npx --no-install vsce package --no-dependencies --allow-missing-repository --out "pulse-$version.vsix"
 echo "built $(pwd)/pulse-$version.vsix"

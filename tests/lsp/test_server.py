@@ -1,6 +1,7 @@
 """End-to-end tests of `pulsec lsp` with a real LSP client: diagnostics, hover, definition,
 completion, formatting, rename, the outline, UTF-16 positions, and robustness."""
 
+import asyncio
 import json
 import subprocess
 
@@ -130,6 +131,27 @@ async def test_diagnostics_on_open_and_after_a_change(client: LanguageClient, tm
     # Fixing the file clears the diagnostics.
     change(client, uri, 4, JOURNEY)
     assert [d for d in await diagnostics_for(client, uri, 4) if d.severity == types.DiagnosticSeverity.Error] == []
+
+
+async def test_closing_a_document_clears_its_diagnostics(client: LanguageClient, tmp_path):
+    broken = JOURNEY.replace("userId != null", "usr_id != null")
+    uri = open_document(client, tmp_path / "welcome.pulse", broken)
+    assert [d.code for d in await diagnostics_for(client, uri, 1)] == ["E0205"]
+
+    client.text_document_did_close(
+        types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    # Within 10 s: a server that publishes nothing on close would leave the client waiting.
+    params = await asyncio.wait_for(client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), 10)
+    assert params.uri == uri and len(params.diagnostics) == 0 and params.version is None, params
+
+    # Reopened, it is analysed again.
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id="pulse", version=2, text=broken)
+        )
+    )
+    assert [d.code for d in await diagnostics_for(client, uri, 2)] == ["E0205"]
 
 
 async def test_diagnostics_of_a_json_dag(client: LanguageClient, tmp_path):

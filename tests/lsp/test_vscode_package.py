@@ -21,6 +21,8 @@ def test_package_contains_grammar_and_client():
         assert "extension/syntaxes/pulse.tmLanguage.json" in names
         assert "extension/language-configuration.json" in names
         assert "extension/package.json" in names
+        assert "extension/images/icon.png" in names
+        assert "extension/LICENSE.txt" in names or "extension/LICENSE" in names, names
         assert not any("node_modules" in name for name in names), names
         grammar = json.loads(archive.read("extension/syntaxes/pulse.tmLanguage.json"))
         client = archive.read("extension/dist/extension.js").decode()
@@ -32,3 +34,18 @@ def test_package_contains_grammar_and_client():
     contributed = manifest["contributes"]["grammars"][0]
     assert (EXTENSION / contributed["path"]).exists()
     assert manifest["contributes"]["languages"][0]["extensions"] == [".pulse"]
+
+
+def test_activates_only_where_pulse_lives():
+    # `.pulse` files and Pulse JSON DAGs, never every JSON file (settings.json, package.json...).
+    manifest = json.loads((EXTENSION / "package.json").read_text())
+    events = manifest["activationEvents"]
+    assert "onLanguage:json" not in events and "*" not in events, events
+    assert set(events) == {
+        "onLanguage:pulse",
+        "workspaceContains:**/*.pulse",
+        "workspaceContains:**/pipeline.json",
+        "workspaceContains:**/*.pipeline.json",
+    }, events
+    assert (EXTENSION / manifest["icon"]).read_bytes().startswith(b"\x89PNG")
+    assert manifest["license"] == "Apache-2.0"

@@ -157,7 +157,15 @@ enum Command {
     /// Explain a diagnostic code, e.g. `pulsec explain E0205`.
     Explain { code: String },
     /// Serve the Language Server Protocol over stdin/stdout, for editors.
-    Lsp,
+    Lsp {
+        /// Talk over stdin/stdout, the only transport. Accepted because LSP clients pass it
+        /// (vscode-languageclient does for `TransportKind.stdio`).
+        #[arg(long)]
+        stdio: bool,
+        /// The editor's process id, which some LSP clients pass; accepted and ignored.
+        #[arg(long = "clientProcessId", value_name = "PID", hide = true)]
+        client_process_id: Option<u32>,
+    },
 }
 
 pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
@@ -183,7 +191,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::K8s(args) => k8s::command(args),
         Command::Explain { code } => explain(&code),
         Command::Test { file, filter } => test(&file, filter.as_deref()),
-        Command::Lsp => match pulse_lsp::run_stdio() {
+        Command::Lsp { stdio: _, client_process_id: _ } => match pulse_lsp::run_stdio() {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("error: pulsec lsp: {error:#}");

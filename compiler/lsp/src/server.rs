@@ -52,7 +52,7 @@ pub fn run(connection: &Connection) -> anyhow::Result<()> {
         "serverInfo": { "name": "pulsec lsp", "version": env!("CARGO_PKG_VERSION") },
     });
     connection.initialize_finish(id, result)?;
-    let mut server = Server { documents: HashMap::new() };
+    let mut server = Server { documents: HashMap::new(), closed: Vec::new() };
     while let Ok(message) = connection.receiver.recv() {
         match message {
             Message::Request(request) => {
@@ -92,6 +92,9 @@ struct OpenDocument {
 
 struct Server {
     documents: HashMap<Url, OpenDocument>,
+    /// Documents closed since the last publish: their diagnostics are cleared (an empty list),
+    /// or the editor would keep showing them for a file nobody checks any more.
+    closed: Vec<Url>,
 }
 
 type HandlerResult = Result<Json, (ErrorCode, String)>;
@@ -120,7 +123,10 @@ impl Server {
             DidCloseTextDocument::METHOD => {
                 if let Ok(params) = serde_json::from_value::<lsp_types::DidCloseTextDocumentParams>(notification.params)
                 {
-                    self.documents.remove(&params.text_document.uri);
+                    let uri = params.text_document.uri;
+                    if self.documents.remove(&uri).is_some() && !self.closed.contains(&uri) {
+                        self.closed.push(uri);
+                    }
                 }
             }
             _ => {}
@@ -157,6 +163,12 @@ impl Server {
         let dirty: Vec<Url> =
             self.documents.iter().filter(|(_, document)| !document.published).map(|(uri, _)| uri.clone()).collect();
         let mut notifications = Vec::new();
+        // First the closed documents' empty lists, so that a document reopened in the same burst
+        // ends with its fresh diagnostics.
+        for uri in std::mem::take(&mut self.closed) {
+            let params = PublishDiagnosticsParams { uri, diagnostics: Vec::new(), version: None };
+            notifications.push(Notification::new(lsp_types::notification::PublishDiagnostics::METHOD.into(), params));
+        }
         for uri in dirty {
             let published = catch_unwind(AssertUnwindSafe(|| {
                 let document = self.analysis(&uri)?;

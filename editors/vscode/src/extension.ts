@@ -1,7 +1,7 @@
 // The Pulse extension: starts `pulsec lsp` over stdio and connects it to `.pulse` files and
 // Pulse JSON DAG files. Everything language-aware lives in the server.
 import * as vscode from "vscode";
-import { LanguageClient, LanguageClientOptions, ServerOptions, TransportKind } from "vscode-languageclient/node";
+import { LanguageClient, LanguageClientOptions, ServerOptions } from "vscode-languageclient/node";
 
 let client: LanguageClient | undefined;
 
@@ -17,9 +17,12 @@ async function start(context: vscode.ExtensionContext): Promise<void> {
   const config = vscode.workspace.getConfiguration("pulse");
   const command = config.get<string>("server.path", "pulsec") || "pulsec";
   const args = ["lsp", ...config.get<string[]>("server.extraArgs", [])];
+  // No `transport`: the client then talks over the process's stdin/stdout without appending
+  // `--stdio` to the arguments (`TransportKind.stdio` would; `pulsec lsp` accepts it too, but
+  // an older pulsec exits with a usage error).
   const serverOptions: ServerOptions = {
-    run: { command, args, transport: TransportKind.stdio },
-    debug: { command, args, transport: TransportKind.stdio },
+    run: { command, args },
+    debug: { command, args },
   };
   const clientOptions: LanguageClientOptions = {
     documentSelector: documentSelector(config),
