@@ -205,3 +205,125 @@ fn keep_lists_the_timers_due_after_the_last_event() {
     assert_eq!(lines(&fired_dir.path().join("out/waited.jsonl")).len(), 3);
     assert_eq!(lines(&fired_dir.path().join("out/lapsed.jsonl")).len(), 2);
 }
+
+/// Headless Chromium from Debian (`scripts/install-deps.sh` installs it), if present.
+fn chromium() -> Option<PathBuf> {
+    ["chromium", "chromium-browser"].iter().find_map(|name| {
+        let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().ok()?;
+        let path = String::from_utf8_lossy(&found.stdout).trim().to_string();
+        (found.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
+    })
+}
+
+fn headless(chromium: &Path, args: &[&str], page: &Path) -> String {
+    let output = Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs");
+    assert!(output.status.success(), "chromium: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, byte)| n | u32::from(*byte) << (16 - 8 * i));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() { ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
+        }
+    }
+    out
+}
+
+/// Draws `svg` onto a white canvas in Chromium and counts the pixels that are not near white.
+fn ink(chromium: &Path, svg: &str, dir: &Path) -> (u64, u64, u64) {
+    let probe = dir.join("probe.html");
+    let page = format!(
+        r#"<!DOCTYPE html><html><body><canvas id="c"></canvas><p id="result">not drawn</p><script>
+const img = new Image();
+img.onload = () => {{
+  const c = document.getElementById('c');
+  c.width = img.naturalWidth; c.height = img.naturalHeight;
+  const g = c.getContext('2d');
+  g.fillStyle = '#fff'; g.fillRect(0, 0, c.width, c.height);
+  g.drawImage(img, 0, 0);
+  const data = g.getImageData(0, 0, c.width, c.height).data;
+  let ink = 0;
+  for (let i = 0; i < data.length; i += 4) if (data[i] < 200 || data[i + 1] < 200 || data[i + 2] < 200) ink++;
+  document.getElementById('result').textContent = 'drawn ' + c.width + ' ' + c.height + ' ' + ink;
+}};
+img.src = 'data:image/svg+xml;base64,{}';
+</script></body></html>"#,
+        base64(svg.as_bytes())
+    );
+    std::fs::write(&probe, page).expect("probe written");
+    let dom = headless(chromium, &["--virtual-time-budget=5000", "--dump-dom"], &probe);
+    let result = dom.split("<p id=\"result\">").nth(1).and_then(|rest| rest.split('<').next()).unwrap_or("");
+    let numbers: Vec<u64> = result
+        .strip_prefix("drawn ")
+        .unwrap_or_else(|| panic!("the SVG did not draw: {result}"))
+        .split(' ')
+        .map(|number| number.parse().expect("a count"))
+        .collect();
+    (numbers[0], numbers[1], numbers[2])
+}
+
+#[test]
+fn report_pictures_render_in_chromium() {
+    let Some(chromium) = chromium() else {
+        eprintln!("SKIPPED: chromium is not installed (scripts/install-deps.sh installs it)");
+        return;
+    };
+    let binary = build::build_text("delays.pulse", DELAYS, None);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = dir.path().join("events.jsonl");
+    let events: Vec<String> = (0..40)
+        .map(|index| {
+            let name = if index % 3 == 0 { "open" } else { "click" };
+            format!(r#"{{"event_name":"{name}","userId":"u{}","ts":{}}}"#, index % 7, index * 900_000)
+        })
+        .collect();
+    std::fs::write(&input, events.join("\n") + "\n").expect("input written");
+    let report_json = run_with_report(&binary, &input, dir.path(), &["--end-of-input", "keep"]);
+    let report = pulsec::report::parse(&report_json.to_string()).expect("the binary's report parses");
+    let pictures = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pulse-report");
+    std::fs::create_dir_all(&pictures).expect("picture dir");
+
+    let svg = pulsec::report::svg(&report);
+    let (width, height, inked) = ink(&chromium, &svg, &pictures);
+    let share = inked as f64 / (width * height) as f64;
+    eprintln!("report SVG: {width}x{height}, {inked} inked pixels ({:.1}%)", share * 100.0);
+    assert!(width > 300 && height > 80 && height < 1000, "{width}x{height}");
+    assert!(share > 0.02, "the picture is nearly blank: {share}");
+
+    let page = pictures.join("report.html");
+    std::fs::write(&page, pulsec::report::html(&report)).expect("page written");
+    std::fs::write(pictures.join("report.svg"), &svg).expect("svg written");
+    let screenshot = pictures.join("report.png");
+    let _ = std::fs::remove_file(&screenshot);
+    headless(&chromium, &[&format!("--screenshot={}", screenshot.display()), "--window-size=1200,900"], &page);
+    let png = std::fs::read(&screenshot).expect("screenshot written");
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{} bytes", png.len());
+    let dom = headless(&chromium, &["--dump-dom"], &page);
+    for expected in [
+        "Pulse run report: delays",
+        "Records per day of event time",
+        "1970-01-01",
+        "node-inactive",
+        "dropped 33, pending 7",
+        "pending 5",
+    ] {
+        assert!(dom.contains(expected), "the page lacks `{expected}`");
+    }
+
+    // A hostile report: its strings stay text.
+    let hostile = report_json.to_string().replace("\"waited\"", "\"<img src=x onerror=alert(1)>\"");
+    let page = pictures.join("hostile.html");
+    std::fs::write(&page, pulsec::report::html(&pulsec::report::parse(&hostile).expect("parses"))).expect("written");
+    let dom = headless(&chromium, &["--dump-dom"], &page);
+    assert!(!dom.contains("<img"), "markup from the report reached the page");
+    assert!(dom.contains("&lt;img src=x onerror=alert(1)&gt;"));
+}
