@@ -238,7 +238,31 @@ pub fn svg(report: &Report) -> String {
             width: 1 + (edge.records.saturating_mul(2) / most) as usize,
         })
         .collect();
-    fit(&graph::draw(&boxes, &lines))
+    // Every text is drawn last, over a white halo, so an edge's count stays readable across
+    // its line.
+    let picture = texts_on_top(&fit(&graph::draw(&boxes, &lines)));
+    picture.replacen(
+        "</style>",
+        "text { paint-order: stroke; stroke: #ffffff; stroke-width: 4px; stroke-linejoin: round; }\n</style>",
+        1,
+    )
+}
+
+/// Moves every `<text>` element to the end of the picture, above the boxes and lines.
+fn texts_on_top(svg: &str) -> String {
+    let (mut rest, mut shapes, mut texts) = (svg, String::new(), String::new());
+    while let Some(start) = rest.find("<text") {
+        let Some(length) = rest[start..].find("</text>") else { break };
+        let end = start + length + "</text>".len();
+        shapes.push_str(&rest[..start]);
+        texts.push_str(&rest[start..end]);
+        texts.push('\n');
+        rest = &rest[end..];
+    }
+    match rest.rfind("</svg>") {
+        Some(close) => format!("{shapes}{}{texts}{}", &rest[..close], &rest[close..]),
+        None => format!("{shapes}{rest}{texts}"),
+    }
 }
 
 /// The numbers of an attribute `name="..."` in `tag` (an element's text).
