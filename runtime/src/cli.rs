@@ -118,10 +118,31 @@ pub struct RunOptions {
     /// such a line is invalid JSON like any other, so a production input cannot move time.
     #[arg(long = "clock-lines", hide = true)]
     pub clock_lines: bool,
+    /// What the end of the input means: `fire` (the end of the stream: the watermark becomes +∞
+    /// and every pending timer fires, G31) or `keep` (a cut through a stream that goes on, as for
+    /// a dry run over history: the watermark stays at the last event, pending timers stay
+    /// unfired and are written to `DIR/_pending.jsonl` with --output, and to --state-dir).
+    #[arg(long = "end-of-input", value_enum, value_name = "WHAT", default_value = "fire")]
+    pub end_of_input: EndOfInput,
+    /// Write a JSON run report to FILE at the end: per node records in, out per port, dropped,
+    /// dead-lettered, late, pending and distinct keys; per sink records per day of event time
+    /// (`pulsec report FILE --format svg|html` draws it).
+    #[arg(long = "report", value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// Set by `bootstrap`: sinks are suppressed, the end of input does not fire timers, and
     /// these topics replace every Kafka source's (read from the earliest offset to the end).
     #[arg(skip)]
     pub bootstrap: Option<Vec<String>>,
+}
+
+/// `--end-of-input`: whether the end of a bounded input fires the pending timers.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EndOfInput {
+    /// The end of the stream: every pending timer fires.
+    #[default]
+    Fire,
+    /// The stream goes on: pending timers stay pending.
+    Keep,
 }
 
 /// Options of `bootstrap`.

@@ -19,7 +19,7 @@ use crate::checkpoint::{
     open_resumed_output, parse_duration_ms, plan_restore, write_atomically, Progress, Snapshot, SourcePosition,
     TimerRecord,
 };
-use crate::cli::{self, Destination, Input, Invocation, RunOptions, SavepointOptions};
+use crate::cli::{self, Destination, EndOfInput, Input, Invocation, RunOptions, SavepointOptions};
 use crate::io::{OutputWriter, SourceReader};
 use crate::kafka::{
     self, ChangelogMode, KafkaEnv, KafkaReader, KafkaWriter, Offsets, Polled, ProducerSettings, Rebalance,
@@ -29,6 +29,7 @@ use crate::log;
 use crate::metrics::{self, Metrics, SinkHealth, Snapshot as MetricsSnapshot, PUBLISH_EVERY};
 use crate::redis_sink::{redis_url, RedisWriter};
 use crate::repartition::{self, RepartitionSettings, Repartitioner};
+use crate::report::{self, Accounting};
 use crate::state::{
     node_range, split_state_key, state_key, RocksStore, StateBackend, PROGRESS_KEY, SHARD_INDEX_PREFIX, STATE_PREFIX,
     TIMER_PREFIX,
@@ -37,9 +38,13 @@ use crate::tasks::{
     seed_key, seed_prefix, shard_record_key, Marker, ShardRecord, Tasks, CHANGELOG_KEY, SHARD_RECORD_PREFIX,
 };
 use crate::timers::{shard_of, watermark_during_timer, SourceWatermarks, TimerQueue};
-use crate::{DeadEvent, KafkaPartitioning, KafkaStart, Pipeline, SinkKind, SourceKind, TimeDomain, Timer};
+use crate::{
+    DeadEvent, KafkaPartitioning, KafkaStart, Pipeline, PipelineSpec, SinkKind, SourceKind, TimeDomain, Timer,
+};
 use rdkafka::TopicPartitionList;
 
+/// The timers left pending by `--end-of-input keep`, inside `--output DIR`.
+const PENDING_FILE: &str = "_pending.jsonl";
 /// The memory backend's checkpoint file inside `--state-dir`.
 const MEMORY_SNAPSHOT_FILE: &str = "memory.snapshot";
 /// Checkpoint interval when neither the command line nor the pipeline sets one.
@@ -142,6 +147,8 @@ pub struct Context {
     records_in: Vec<u64>,
     records_out: Vec<u64>,
     late_per_node: Vec<u64>,
+    /// Per node: out per port, dead letters, absorbed and created records, keys (`--report`).
+    acct: Accounting,
     /// Time spent blocked on sinks (full queues, Redis down).
     backpressure: Duration,
     /// Reused buffer for dead-letter lines.
@@ -205,6 +212,7 @@ impl Context {
     pub fn emit(&mut self, sink: usize, event_time: i64, event_json: &str) {
         let writer_idx = self.sink_writer[sink];
         self.sink_counts[sink] += 1;
+        self.acct.sink_record(sink, Some(event_time));
         if writer_idx == usize::MAX {
             self.io_error.get_or_insert_with(|| format!("internal: emit to live network sink {sink}"));
             return;
@@ -230,6 +238,7 @@ impl Context {
             return;
         };
         self.sink_counts[sink] += 1;
+        self.acct.sink_record(sink, None);
         self.produce(producer, topic, key, value, self.sink_nodes[sink], None);
     }
 
@@ -349,6 +358,7 @@ impl Context {
             return;
         };
         self.sink_counts[sink] += 1;
+        self.acct.sink_record(sink, None);
         if let Err(error) = self.redis[redis_idx].push(event_json, key, args) {
             self.io_error.get_or_insert(error);
         }
@@ -373,6 +383,7 @@ impl Context {
             return;
         };
         self.sink_counts[sink] += 1;
+        self.acct.sink_record(sink, Some(event_time));
         let client = &self.api[api_idx].1;
         let time = event_time.to_string();
         let idempotency_key = idempotency_key(&[
@@ -420,6 +431,39 @@ impl Context {
         }
     }
 
+    /// Writes a dead letter (as `dead_letter`) for a record that failed at node `node`.
+    pub fn dead_letter_at(&mut self, node: usize, reason: &str, event: DeadEvent<'_>) {
+        if let Some(count) = self.acct.dead_lettered.get_mut(node) {
+            *count += 1;
+        }
+        self.dead_letter(reason, event);
+    }
+
+    /// Counts a record that node `node` folded into its state without passing it on (a
+    /// window-aggregate input, a has-done-event `events` record).
+    #[inline]
+    pub fn absorb(&mut self, node: usize) {
+        if let Some(count) = self.acct.absorbed.get_mut(node) {
+            *count += 1;
+        }
+    }
+
+    /// Counts a record that node `node` makes from its state rather than passing one on (a
+    /// window result, a segmentation refresh, an extra copy of a splitter in `all` mode).
+    #[inline]
+    pub fn create(&mut self, node: usize) {
+        if let Some(count) = self.acct.created.get_mut(node) {
+            *count += 1;
+        }
+    }
+
+    /// The key of a record at keyed node `node`: counted into the distinct keys of `--report`
+    /// (nothing without it).
+    #[inline]
+    pub fn key_seen(&mut self, node: usize, key: &[u8]) {
+        self.acct.key_seen(node, key);
+    }
+
     /// Counts a record dropped by design at node `node` (filtered, unconnected output, ...).
     pub fn drop_record(&mut self, node: usize) {
         self.dropped_count += 1;
@@ -448,6 +492,16 @@ impl Context {
     #[inline]
     pub fn node_out(&mut self, node: usize) {
         if let Some(count) = self.records_out.get_mut(node) {
+            *count += 1;
+        }
+    }
+
+    /// Counts a record that node `node` sends on its output port `port` (an index into
+    /// `Topology::ports`), once whatever the number of the port's edges.
+    #[inline]
+    pub fn node_out_port(&mut self, node: usize, port: usize) {
+        self.node_out(node);
+        if let Some(count) = self.acct.port_out.get_mut(node).and_then(|ports| ports.get_mut(port)) {
             *count += 1;
         }
     }
@@ -1559,6 +1613,7 @@ fn execute_with<P: Pipeline>(
         records_in: vec![0; spec.nodes.len()],
         records_out: vec![0; spec.nodes.len()],
         late_per_node: vec![0; spec.nodes.len()],
+        acct: Accounting::new(spec, options.report.is_some()),
         backpressure: Duration::ZERO,
         dead_letter_text: String::new(),
         io_error: None,
@@ -1691,6 +1746,7 @@ fn execute_with<P: Pipeline>(
         rounds_since_publish: 0,
         source_nodes,
         bootstrap: bootstrap_topics.is_some(),
+        keep: options.end_of_input == EndOfInput::Keep,
         progress_bar,
         checkpoint_failures: 0,
         state_size: (0, 0),
@@ -1724,6 +1780,7 @@ fn execute_with<P: Pipeline>(
     }
     let outcome = outcome.and_then(|()| driver.settle_api(true));
     let (records_read, blank_lines) = (driver.records_read, driver.blank_lines);
+    let final_watermark = driver.watermarks.pipeline_watermark();
     let outcome = outcome.and_then(|()| cx.flush_network());
     // Flush even after a failure, so everything written before it reaches its file.
     let mut flush_error = None;
@@ -1741,6 +1798,7 @@ fn execute_with<P: Pipeline>(
     if let Some(message) = flush_error {
         return Err(RunError::Io(message));
     }
+    write_run_outputs(spec, options, &mut cx, records_read, blank_lines, final_watermark)?;
     Ok(RunSummary {
         pipeline: spec.name,
         records_read,
@@ -1750,6 +1808,47 @@ fn execute_with<P: Pipeline>(
         dropped: cx.dropped_count,
         elapsed: started.elapsed(),
     })
+}
+
+/// With `--end-of-input keep`, `DIR/_pending.jsonl` (under `--output`); with `--report`, the
+/// report. Both after the outputs are flushed.
+fn write_run_outputs(
+    spec: &PipelineSpec,
+    options: &RunOptions,
+    cx: &mut Context,
+    records_read: u64,
+    blank_lines: u64,
+    watermark: i64,
+) -> Result<(), RunError> {
+    let keep = options.end_of_input == EndOfInput::Keep;
+    if !keep && options.report.is_none() {
+        return Ok(());
+    }
+    let pending = report::pending_timers(spec, cx.timers.iter(), &mut cx.state);
+    if let (true, Some(dir)) = (keep, &options.output) {
+        let path = dir.join(PENDING_FILE);
+        report::write_pending(&path, spec, &pending)
+            .map_err(|error| RunError::Io(format!("cannot write `{}`: {error}", path.display())))?;
+    }
+    let Some(path) = &options.report else { return Ok(()) };
+    let figures = report::RunFigures {
+        end_of_input: if keep { "keep" } else { "fire" },
+        records_read,
+        blank_lines,
+        dead_letters: cx.dead_letter_count,
+        watermark,
+        records_in: &cx.records_in,
+        records_out: &cx.records_out,
+        dropped: &cx.dropped_per_node,
+        late: &cx.late_per_node,
+        sink_counts: &cx.sink_counts,
+        accounting: &cx.acct,
+        pending: &pending,
+    };
+    let mut text = serde_json::to_string_pretty(&report::report_json(spec, &figures))
+        .map_err(|error| RunError::Io(format!("cannot encode the report: {error}")))?;
+    text.push('\n');
+    std::fs::write(path, text).map_err(|error| RunError::Io(format!("cannot write `{}`: {error}", path.display())))
 }
 
 struct Driver<'run, P> {
@@ -1763,6 +1862,8 @@ struct Driver<'run, P> {
     source_nodes: Vec<Option<usize>>,
     /// `bootstrap`: the end of input is not the end of the stream (no timer flush).
     bootstrap: bool,
+    /// `--end-of-input keep`: likewise, pending timers stay pending.
+    keep: bool,
     progress_bar: Option<ProgressBar>,
     checkpoint_failures: u64,
     /// (keys, bytes) of state as of the last checkpoint.
@@ -2344,6 +2445,10 @@ impl<P: Pipeline> Driver<'_, P> {
                             text.push_str(",\"request\":");
                             text.push_str(&finished.event);
                             text.push('}');
+                            if let Some(node) = P::SPEC.nodes.iter().position(|node| *node == P::SPEC.sinks[sink].node)
+                            {
+                                self.cx.create(node);
+                            }
                             self.pipeline.on_response(sink, &text, finished.event_time, self.cx);
                         }
                         Ok(_) => {}
@@ -2421,7 +2526,7 @@ impl<P: Pipeline> Driver<'_, P> {
                 if length == 0 {
                     active_sources.remove(slot);
                     self.finished[source] = true;
-                    if self.bootstrap {
+                    if self.bootstrap || self.keep {
                         // History ended, the stream did not: the watermark stays where it is.
                         continue;
                     }
@@ -2517,7 +2622,11 @@ impl<P: Pipeline> Driver<'_, P> {
                     }
                     Err(_) => {
                         let lossy = String::from_utf8_lossy(&line);
-                        self.cx.dead_letter("invalid-json: invalid UTF-8", DeadEvent::Raw(&lossy));
+                        let reason = "invalid-json: invalid UTF-8";
+                        match self.source_nodes[source] {
+                            Some(node) => self.cx.dead_letter_at(node, reason, DeadEvent::Raw(&lossy)),
+                            None => self.cx.dead_letter(reason, DeadEvent::Raw(&lossy)),
+                        }
                         self.cx.take_io_error()?;
                     }
                 }
@@ -2544,7 +2653,7 @@ impl<P: Pipeline> Driver<'_, P> {
                 }
             }
         }
-        if !self.bootstrap {
+        if !self.bootstrap && !self.keep {
             self.flush_all_timers(watermark)?;
         }
         self.settle_api(true)?;

@@ -24,7 +24,11 @@
 //!     pub state_backend_memory: bool,                        // runtime.stateBackend == "memory"; false: RocksDB
 //!     pub state_layouts: &'static [(&'static str, &'static str)], // (node id, layout string) per stateful node
 //!     pub version: &'static str,                             // the pipeline's version; "" for none
+//!     pub topology: Topology,                                // types, ports, keyed, edges (for --report)
 //! }
+//! pub struct Topology { pub node_types: &'static [&'static str], pub ports: &'static [&'static [&'static str]],
+//!                       pub keyed: &'static [bool], pub edges: &'static [EdgeSpec] }   // Topology::EMPTY: none
+//! pub struct EdgeSpec { pub from: u32, pub port: u32, pub to: u32, pub to_port: &'static str }
 //! // Defaults for pipelines without those settings: None, false, &[].
 //! pub struct SourceSpec { pub node: &'static str, pub kind: SourceKind, pub max_out_of_orderness: i64 }
 //! pub enum SourceKind { File { path: &'static str },
@@ -67,7 +71,13 @@
 //!     pub fn preview_kafka(&mut self, sink: usize, event_time: i64, key: Option<&str>, value: &str);
 //!         // under --output: what the sink would send, to <node-id>.rendered.jsonl
 //!     pub fn dead_letter(&mut self, reason: &str, event: DeadEvent<'_>);
+//!     pub fn dead_letter_at(&mut self, node: usize, reason: &str, event: DeadEvent<'_>); // the same, counted at `node`
 //!     pub fn drop_record(&mut self, node: usize);         // counted drop (filtered, unconnected)
+//!     pub fn node_in(&mut self, node: usize);             // a record enters `node`
+//!     pub fn node_out_port(&mut self, node: usize, port: usize); // `node` sends a record on its port `port`
+//!     pub fn absorb(&mut self, node: usize);              // a record folded into state (window, has-done history)
+//!     pub fn create(&mut self, node: usize);              // a record made from state (window result, refresh, copy)
+//!     pub fn key_seen(&mut self, node: usize, key: &[u8]); // the key of a record at a keyed node (--report)
 //!     pub fn schedule(&mut self, timer: Timer);           // ordered by (time, registration order)
 //!     pub fn state(&mut self) -> &mut StateBackend;       // keyed state; StateBackend: pulse_stdlib::state::Store
 //! }
@@ -96,6 +106,7 @@ pub mod metrics;
 pub mod preview;
 pub mod redis_sink;
 pub mod repartition;
+pub mod report;
 pub mod state;
 pub mod tasks;
 pub mod timers;
@@ -141,6 +152,35 @@ pub struct PipelineSpec {
     pub state_layouts: &'static [(&'static str, &'static str)],
     /// The pipeline's `version` (empty when it has none): reported by `/metrics`.
     pub version: &'static str,
+    /// The graph as `--report` describes it: operator types, output ports, keyed nodes, edges.
+    pub topology: Topology,
+}
+
+/// The shape of the pipeline's graph, for the run report (`--report`): what `pulsec report`
+/// draws. Indexes are node indexes; a port index is the position in the node's `ports`.
+#[derive(Clone, Copy, Debug)]
+pub struct Topology {
+    /// Operator type of every node (`filter`, `delay`, ...).
+    pub node_types: &'static [&'static str],
+    /// Output ports of every node, in the operator's order; `node_out_port` indexes into them.
+    pub ports: &'static [&'static [&'static str]],
+    /// Whether each node has a key (`keyBy`): its distinct keys are counted.
+    pub keyed: &'static [bool],
+    pub edges: &'static [EdgeSpec],
+}
+
+impl Topology {
+    /// No graph known (hand-written pipelines): the report lists counters without types or edges.
+    pub const EMPTY: Topology = Topology { node_types: &[], ports: &[], keyed: &[], edges: &[] };
+}
+
+/// One edge: `from`'s output port `port` (an index into its ports) feeds `to`'s input `to_port`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EdgeSpec {
+    pub from: u32,
+    pub port: u32,
+    pub to: u32,
+    pub to_port: &'static str,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

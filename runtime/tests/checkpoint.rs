@@ -25,6 +25,7 @@ const SPECS: [PipelineSpec; 4] = [
         state_backend_memory: false,
         state_layouts: &[("count", "u64/v1"), ("gone", "bool/v1")],
         version: "",
+        topology: pulse_runtime::Topology::EMPTY,
     },
     PipelineSpec {
         name: "counter",
@@ -35,6 +36,7 @@ const SPECS: [PipelineSpec; 4] = [
         state_backend_memory: true,
         state_layouts: &[("count", "u64/v1"), ("gone", "bool/v1")],
         version: "",
+        topology: pulse_runtime::Topology::EMPTY,
     },
     PipelineSpec {
         name: "counter-edited",
@@ -45,6 +47,7 @@ const SPECS: [PipelineSpec; 4] = [
         state_backend_memory: false,
         state_layouts: &[("count", "u64/v1")],
         version: "",
+        topology: pulse_runtime::Topology::EMPTY,
     },
     PipelineSpec {
         name: "counter",
@@ -55,6 +58,7 @@ const SPECS: [PipelineSpec; 4] = [
         state_backend_memory: false,
         state_layouts: &[("count", "u64/v2"), ("gone", "bool/v1")],
         version: "",
+        topology: pulse_runtime::Topology::EMPTY,
     },
 ];
 

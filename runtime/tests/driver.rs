@@ -53,6 +53,7 @@ impl Pipeline for TinyPipeline {
         state_backend_memory: false,
         state_layouts: &[],
         version: "",
+        topology: pulse_runtime::Topology::EMPTY,
     };
 
     fn new() -> Result<Self, String> {

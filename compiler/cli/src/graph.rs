@@ -76,7 +76,7 @@ fn edge_label(edge: &Edge) -> String {
 }
 
 /// Text for an SVG attribute value.
-fn attribute(text: &str) -> String {
+pub fn attribute(text: &str) -> String {
     text.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
@@ -89,35 +89,83 @@ const FONT_SIZE: usize = 14;
 /// operator type; edges carry their non-default port names. Every node is a `<g>` with
 /// `class="node source|sink|stateful|operator"` and `id="node-<id>"`, every edge one `<path>`.
 pub fn svg(pipeline: &Pipeline) -> String {
-    let orientation = Orientation::LeftToRight;
-    let mut graph = VisualGraph::new(orientation);
-    let handles: Vec<_> = pipeline
+    let nodes: Vec<NodeBox> = pipeline
         .nodes
         .iter()
         .map(|node| {
-            let (kind, fill, rounded) = if node.op.is_source() {
-                ("source", "#d8f0d2", 12)
+            let kind = if node.op.is_source() {
+                Kind::Source
             } else if node.op.is_sink() {
-                ("sink", "#d6e4f7", 12)
+                Kind::Sink
             } else if pulse_codegen::state_layout(&node.op).is_some() {
-                ("stateful", "#fbefc4", 0)
+                Kind::Stateful
             } else {
-                ("operator", "#ffffff", 0)
+                Kind::Operator
             };
-            let shape = ShapeKind::new_box(&format!("{}\n{}", node.id, node.op.type_name()));
+            NodeBox { id: node.id.clone(), label: format!("{}\n{}", node.id, node.op.type_name()), kind }
+        })
+        .collect();
+    let edges: Vec<EdgeLine> = pipeline
+        .edges
+        .iter()
+        .map(|edge| EdgeLine { from: edge.from, to: edge.to, label: edge_label(edge), width: 1 })
+        .collect();
+    draw(&nodes, &edges)
+}
+
+/// What a node box is: its colour and corners.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Source,
+    Sink,
+    Stateful,
+    Operator,
+}
+
+/// A node box: `id` names it in the SVG (`id="node-<id>"`), `label` is its text (lines split
+/// by `\n`).
+pub struct NodeBox {
+    pub id: String,
+    pub label: String,
+    pub kind: Kind,
+}
+
+/// An edge between two boxes (indexes into the boxes), with its text and line width.
+pub struct EdgeLine {
+    pub from: usize,
+    pub to: usize,
+    pub label: String,
+    pub width: usize,
+}
+
+/// Lays out and draws boxes and lines left to right. Text is escaped by the SVG writer,
+/// attribute values here.
+pub fn draw(nodes: &[NodeBox], edges: &[EdgeLine]) -> String {
+    let orientation = Orientation::LeftToRight;
+    let mut graph = VisualGraph::new(orientation);
+    let handles: Vec<_> = nodes
+        .iter()
+        .map(|node| {
+            let (kind, fill, rounded) = match node.kind {
+                Kind::Source => ("source", "#d8f0d2", 12),
+                Kind::Sink => ("sink", "#d6e4f7", 12),
+                Kind::Stateful => ("stateful", "#fbefc4", 0),
+                Kind::Operator => ("operator", "#ffffff", 0),
+            };
+            let shape = ShapeKind::new_box(&node.label);
             let look = StyleAttr::new(Color::fast("black"), 1, Some(Color::fast(fill)), rounded, FONT_SIZE);
             let size = get_shape_size(orientation, &shape, FONT_SIZE, false);
             let properties = format!("class=\"node {kind}\" id=\"node-{}\"", attribute(&node.id));
             graph.add_node(Element::create_with_properties(shape, look, orientation, size, properties))
         })
         .collect();
-    for edge in &pipeline.edges {
-        let mut arrow = Arrow::simple(&edge_label(edge));
-        arrow.look = StyleAttr::new(Color::fast("#444444"), 1, None, 0, FONT_SIZE);
+    for edge in edges {
+        let mut arrow = Arrow::simple(&edge.label);
+        arrow.look = StyleAttr::new(Color::fast("#444444"), edge.width, None, 0, FONT_SIZE);
         arrow.properties = Some(format!(
             "class=\"edge\" data-from=\"{}\" data-to=\"{}\"",
-            attribute(&pipeline.nodes[edge.from].id),
-            attribute(&pipeline.nodes[edge.to].id)
+            attribute(&nodes[edge.from].id),
+            attribute(&nodes[edge.to].id)
         ));
         graph.add_edge(arrow, handles[edge.from], handles[edge.to]);
     }

@@ -13,6 +13,7 @@ pub mod k8s;
 pub mod load;
 pub mod native;
 pub mod render;
+pub mod report;
 pub mod testing;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -53,6 +54,12 @@ enum GraphFormat {
     Dot,
     Mermaid,
     Svg,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ReportFormat {
+    Svg,
+    Html,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -129,6 +136,17 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Draw a run report (`<binary> run --report FILE`): the pipeline graph with the records
+    /// each node took in, sent on, dropped, dead-lettered and holds pending, and the records per
+    /// edge; `html` adds tables of the nodes and of each sink's records per day of event time.
+    Report {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "svg")]
+        format: ReportFormat,
+        /// Write the picture or page to this file instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Report per stateful node whether an upgrade keeps, drops or cannot restore its state.
     ///
     /// `pulsec diff OLD NEW` compares two pipeline files, `pulsec diff --against SAVEPOINT NEW`
@@ -186,6 +204,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Fmt { files, check } => fmt(&files, check),
         Command::Graph { file, format, output } => graph_command(&file, format, output.as_deref()),
         Command::Describe { file } => describe_command(&file),
+        Command::Report { file, format, output } => report_command(&file, format, output.as_deref()),
         Command::Diff { files, against, message_format } => diff::diff(&files, against.as_deref(), message_format),
         Command::Image(args) => image::command(args),
         Command::K8s(args) => k8s::command(args),
@@ -445,6 +464,24 @@ fn graph_command(file: &Path, format: GraphFormat, output: Option<&Path>) -> Exi
         GraphFormat::Dot => graph::dot(pipeline),
         GraphFormat::Mermaid => graph::mermaid(pipeline),
         GraphFormat::Svg => graph::svg(pipeline),
+    };
+    write_output(output, &text)
+}
+
+fn report_command(file: &Path, format: ReportFormat, output: Option<&Path>) -> ExitCode {
+    let parsed = std::fs::read_to_string(file)
+        .map_err(|error| format!("cannot read `{}`: {error}", file.display()))
+        .and_then(|text| report::parse(&text).map_err(|error| format!("`{}`: {error}", file.display())));
+    let report = match parsed {
+        Ok(report) => report,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let text = match format {
+        ReportFormat::Svg => report::svg(&report),
+        ReportFormat::Html => report::html(&report),
     };
     write_output(output, &text)
 }

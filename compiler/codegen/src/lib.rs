@@ -325,6 +325,7 @@ impl<'p> Generator<'p> {
             Some(quote! { (#id, #layout) })
         });
         let version = self.pipeline.version.as_deref().unwrap_or("");
+        let topology = self.topology();
         quote! {
             PipelineSpec {
                 name: #name,
@@ -335,6 +336,31 @@ impl<'p> Generator<'p> {
                 state_backend_memory: #memory,
                 state_layouts: &[#(#layouts),*],
                 version: #version,
+                topology: #topology,
+            }
+        }
+    }
+
+    /// Node types, output ports, keyed nodes and edges, for `--report`.
+    fn topology(&self) -> TokenStream {
+        let nodes = &self.pipeline.nodes;
+        let types = nodes.iter().map(|node| node.op.type_name());
+        let ports = nodes.iter().map(|node| {
+            let ports = output_ports(&node.op);
+            quote! { &[#(#ports),*] }
+        });
+        let keyed = nodes.iter().map(|node| is_keyed(&node.op));
+        let edges = self.pipeline.edges.iter().map(|edge| {
+            let (from, to, to_port) = (edge.from as u32, edge.to as u32, edge.to_port.as_str());
+            let port = port_index(&nodes[edge.from].op, &edge.from_port) as u32;
+            quote! { pulse_runtime::EdgeSpec { from: #from, port: #port, to: #to, to_port: #to_port } }
+        });
+        quote! {
+            pulse_runtime::Topology {
+                node_types: &[#(#types),*],
+                ports: &[#(#ports),*],
+                keyed: &[#(#keyed),*],
+                edges: &[#(#edges),*],
             }
         }
     }
@@ -414,7 +440,7 @@ impl<'p> Generator<'p> {
         let tree = &self.segments.views[seg];
         let mut checks = Vec::new();
         if let Some(schema) = &self.pipeline.schema {
-            schema_checks(schema, &[], tree, &mut checks);
+            schema_checks(node_idx, schema, &[], tree, &mut checks);
         }
         let time = node.op.source_time().expect("sources have source time");
         let event_time = match &time.event_time {
@@ -425,7 +451,7 @@ impl<'p> Generator<'p> {
                     let event_time = match time::event_time(#access) {
                         Ok(event_time) => event_time,
                         Err(problem) => {
-                            cx.dead_letter(&format!("event-time: field `{}`: {}", #dotted, problem), DeadEvent::Json(Cow::Borrowed(line)));
+                            cx.dead_letter_at(#node_idx, &format!("event-time: field `{}`: {}", #dotted, problem), DeadEvent::Json(Cow::Borrowed(line)));
                             return;
                         }
                     };
@@ -444,14 +470,14 @@ impl<'p> Generator<'p> {
             })
             .map(|target| {
                 let method = format_ident!("enter_{}_events", target);
-                quote! { self.#method(cx, record); }
+                quote! { cx.node_in(#target); self.#method(cx, record); }
             })
             .collect();
         quote! {
             let view: #view_ty = match decode::parse_event(line) {
                 Ok(view) => view,
                 Err(dead) => {
-                    cx.dead_letter(&dead.reason, dead.event);
+                    cx.dead_letter_at(#node_idx, &dead.reason, dead.event);
                     return;
                 }
             };
@@ -504,7 +530,8 @@ impl<'p> Generator<'p> {
             };
             quote! { #count #call }
         });
-        quote! { cx.node_out(#node); #(#calls)* }
+        let port_idx = port_index(&self.pipeline.nodes[node].op, port);
+        quote! { cx.node_out_port(#node, #port_idx); #(#calls)* }
     }
 
     /// Forwards a record whose text is new (map output, timer output): parse the view first.
@@ -527,7 +554,7 @@ impl<'p> Generator<'p> {
             let view: #view_ty = match decode::parse_event(record.text) {
                 Ok(view) => view,
                 Err(dead) => {
-                    cx.dead_letter(&format!("internal: output of `{}` does not parse: {}", #node_id, dead.reason), dead.event);
+                    cx.dead_letter_at(#node, &format!("internal: output of `{}` does not parse: {}", #node_id, dead.reason), dead.event);
                     return;
                 }
             };
@@ -555,7 +582,7 @@ impl<'p> Generator<'p> {
                     let view: #view_ty = match decode::parse_event(record.text) {
                         Ok(view) => view,
                         Err(dead) => {
-                            cx.dead_letter(&format!("internal: input of `{}` does not parse: {}", #node_id, dead.reason), dead.event);
+                            cx.dead_letter_at(#idx, &format!("internal: input of `{}` does not parse: {}", #node_id, dead.reason), dead.event);
                             return;
                         }
                     };
@@ -612,7 +639,7 @@ impl<'p> Generator<'p> {
                     SplitMode::All => {
                         let branches = tests
                             .iter()
-                            .map(|(condition, forward)| quote! { if #condition { matched = true; #forward } });
+                            .map(|(condition, forward)| quote! { if #condition { if matched { cx.create(#idx); } matched = true; #forward } });
                         quote! {
                             let mut matched = false;
                             #(#branches)*
@@ -628,7 +655,7 @@ impl<'p> Generator<'p> {
                     let text: String = match #build {
                         Ok(text) => text,
                         Err(problem) => {
-                            cx.dead_letter(&format!("map: node `{}`: {}", #node_id, problem), DeadEvent::Json(Cow::Borrowed(record.text)));
+                            cx.dead_letter_at(#idx, &format!("map: node `{}`: {}", #node_id, problem), DeadEvent::Json(Cow::Borrowed(record.text)));
                             return;
                         }
                     };
@@ -647,9 +674,10 @@ impl<'p> Generator<'p> {
                             quote! {
                                 // G12: keys compare by value and type, so `1` and `1.0` are one key.
                                 let Some(key_text) = pulse_stdlib::text::key_form(#access) else {
-                                    cx.dead_letter(&format!("null-key: field `{}` is null or absent at node `{}`", #dotted, #node_id), DeadEvent::Json(Cow::Borrowed(record.text)));
+                                    cx.dead_letter_at(#idx, &format!("null-key: field `{}` is null or absent at node `{}`", #dotted, #node_id), DeadEvent::Json(Cow::Borrowed(record.text)));
                                     return;
                                 };
+                                cx.key_seen(#idx, key_text.as_bytes());
                             },
                             quote! { Some(key_text.clone().into_boxed_str()) },
                         )
@@ -685,7 +713,7 @@ impl<'p> Generator<'p> {
                             let mut pending = match state.get(cx.state(), key_text.as_bytes()) {
                                 Ok(pending) => pending,
                                 Err(error) => {
-                                    cx.dead_letter(&format!("state: {}", error), DeadEvent::Json(Cow::Borrowed(record.text)));
+                                    cx.dead_letter_at(#idx, &format!("state: {}", error), DeadEvent::Json(Cow::Borrowed(record.text)));
                                     return;
                                 }
                             };
@@ -696,6 +724,10 @@ impl<'p> Generator<'p> {
                             if !operators::latest_replaces(pending.as_ref(), record.event_time) {
                                 cx.drop_record(#idx);
                                 return;
+                            }
+                            if pending.is_some() {
+                                // The pending event is superseded: dropped.
+                                cx.drop_record(#idx);
                             }
                             let fire_at = #fire_at;
                             state.put(cx.state(), key_text.as_bytes(), &operators::PendingEvent {
@@ -753,7 +785,7 @@ impl<'p> Generator<'p> {
         let reason = format!("late at node '{node_id}': event time is below the watermark");
         let late_edges = self.pipeline.edges_from(idx, "late").count();
         let handle = if late_edges == 0 {
-            quote! { cx.dead_letter(#reason, DeadEvent::Json(Cow::Borrowed(record.text))); }
+            quote! { cx.dead_letter_at(#idx, #reason, DeadEvent::Json(Cow::Borrowed(record.text))); }
         } else {
             self.forward(idx, "late", quote! { record }, quote! { view })
         };
@@ -896,6 +928,51 @@ pub fn state_layout(operator: &Operator) -> Option<String> {
     Some(layout)
 }
 
+/// The output ports of an operator, in the order of the operator registry (a splitter's routes
+/// then `default`); a port's index in this list is what `node_out_port` counts under.
+pub fn output_ports(operator: &Operator) -> Vec<&str> {
+    match operator {
+        Operator::KafkaSource { .. } | Operator::FileSource { .. } | Operator::Filter { .. } | Operator::Map { .. } => {
+            vec!["out"]
+        }
+        Operator::Dedupe { .. } => vec!["out"],
+        Operator::Splitter { routes, .. } => {
+            routes.iter().map(|route| route.name.as_str()).chain(std::iter::once("default")).collect()
+        }
+        Operator::Delay { .. } | Operator::Segmentation { .. } | Operator::WindowAggregate { .. } => {
+            vec!["out", "late"]
+        }
+        Operator::UserEventTrigger { .. } => vec!["fired", "cancelled", "late"],
+        Operator::HasDoneEvent { .. } => vec!["yes", "no"],
+        Operator::Capping { .. } => vec!["out", "capped", "late"],
+        Operator::ApiSink { .. } => vec!["responses"],
+        Operator::KafkaSink { .. } | Operator::RedisSink { .. } | Operator::FileSink { .. } | Operator::StdoutSink => {
+            vec![]
+        }
+    }
+}
+
+/// The index of `port` among the operator's output ports (past the end for an unknown port,
+/// which the runtime ignores).
+fn port_index(operator: &Operator, port: &str) -> usize {
+    let ports = output_ports(operator);
+    ports.iter().position(|known| *known == port).unwrap_or(ports.len())
+}
+
+/// Whether the operator partitions its records by a key (`keyBy`).
+fn is_keyed(operator: &Operator) -> bool {
+    match operator {
+        Operator::Delay { key_by, .. } => key_by.is_some(),
+        Operator::UserEventTrigger { .. }
+        | Operator::HasDoneEvent { .. }
+        | Operator::Segmentation { .. }
+        | Operator::Capping { .. }
+        | Operator::WindowAggregate { .. }
+        | Operator::Dedupe { .. } => true,
+        _ => false,
+    }
+}
+
 fn option_str(value: Option<&str>) -> TokenStream {
     match value {
         Some(value) => quote! { Some(#value) },
@@ -936,7 +1013,13 @@ fn emit_view(name: &str, tree: &ViewTree, out: &mut Vec<TokenStream>) {
 }
 
 /// Schema checks in declaration order; nested records are checked inside their parent.
-fn schema_checks(record: &pulse_ir::RecordType, prefix: &[String], tree: &ViewTree, out: &mut Vec<TokenStream>) {
+fn schema_checks(
+    node: NodeIdx,
+    record: &pulse_ir::RecordType,
+    prefix: &[String],
+    tree: &ViewTree,
+    out: &mut Vec<TokenStream>,
+) {
     for name in &record.order {
         let field = &record.fields[name];
         let mut path = prefix.to_vec();
@@ -956,12 +1039,12 @@ fn schema_checks(record: &pulse_ir::RecordType, prefix: &[String], tree: &ViewTr
         let nullable = field.nullable;
         out.push(quote! {
             if let Err(problem) = schema::check(#access, #field_type, #nullable) {
-                cx.dead_letter(&format!("schema: field `{}`: {}", #dotted, problem), DeadEvent::Json(Cow::Borrowed(line)));
+                cx.dead_letter_at(#node, &format!("schema: field `{}`: {}", #dotted, problem), DeadEvent::Json(Cow::Borrowed(line)));
                 return;
             }
         });
         if let Type::Object(Some(inner)) = &field.ty {
-            schema_checks(inner, &path, tree, out);
+            schema_checks(node, inner, &path, tree, out);
         }
     }
 }

@@ -87,6 +87,11 @@ impl Generator<'_> {
         format_ident!("env_{}", idx)
     }
 
+    /// The index of the node `id` (a sink rendering a template).
+    fn node_index(&self, id: &str) -> usize {
+        self.pipeline.nodes.iter().position(|node| node.id == id).expect("the node being generated")
+    }
+
     /// `let mut <out> = String::new();` followed by the template's parts. A field that is null or
     /// absent dead-letters the record (nothing half-rendered is ever sent).
     fn render(&mut self, template: &Template, tree: &ViewTree, out: &proc_macro2::Ident, node_id: &str) -> TokenStream {
@@ -123,10 +128,11 @@ impl Generator<'_> {
                         },
                     };
                     let reason = format!("template: field `{}` is null at node `{node_id}`", path.dotted());
+                    let node_idx = self.node_index(node_id);
                     quote! {
                         let value = #value;
                         if value.is_null() {
-                            cx.dead_letter(#reason, DeadEvent::Json(Cow::Borrowed(record.text)));
+                            cx.dead_letter_at(#node_idx, #reason, DeadEvent::Json(Cow::Borrowed(record.text)));
                             return;
                         }
                         #push
@@ -216,7 +222,7 @@ impl Generator<'_> {
                     let t_score = match #score_text.parse::<f64>() {
                         Ok(score) if score.is_finite() => score.to_string(),
                         _ => {
-                            cx.dead_letter(&format!("{}{:?}", #reason, #score_text), DeadEvent::Json(Cow::Borrowed(record.text)));
+                            cx.dead_letter_at(#idx, &format!("{}{:?}", #reason, #score_text), DeadEvent::Json(Cow::Borrowed(record.text)));
                             return;
                         }
                     };
@@ -326,10 +332,11 @@ impl Generator<'_> {
                 [TemplatePart::Field(path)] => {
                     let value = access(quote! { view }, tree, &path.0);
                     let reason = format!("template: field `{}` is null at node `{node_id}`", path.dotted());
+                    let node_idx = self.node_index(node_id);
                     steps.push(quote! {
                         let value = #value;
                         if value.is_null() {
-                            cx.dead_letter(#reason, DeadEvent::Json(Cow::Borrowed(record.text)));
+                            cx.dead_letter_at(#node_idx, #reason, DeadEvent::Json(Cow::Borrowed(record.text)));
                             return;
                         }
                         json::write_val(&mut t_body, value);

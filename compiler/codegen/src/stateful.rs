@@ -49,12 +49,14 @@ impl Generator<'_> {
         quote! {
             let key_value = #access;
             let Some(key) = operators::key_bytes(key_value) else {
-                cx.dead_letter(
+                cx.dead_letter_at(
+                    #idx,
                     &format!("null-key: field `{}` is null or absent at node `{}`", #dotted, #node_id),
                     DeadEvent::Json(Cow::Borrowed(record.text)),
                 );
                 return;
             };
+            cx.key_seen(#idx, &key);
         }
     }
 
@@ -67,7 +69,7 @@ impl Generator<'_> {
             let previous = match state.get(cx.state(), &key) {
                 Ok(previous) => previous,
                 Err(error) => {
-                    cx.dead_letter(&format!("state: {}", error), DeadEvent::Json(Cow::Borrowed(record.text)));
+                    cx.dead_letter_at(#idx, &format!("state: {}", error), DeadEvent::Json(Cow::Borrowed(record.text)));
                     return;
                 }
             };
@@ -145,6 +147,7 @@ impl Generator<'_> {
                                     let Some((values, event)) = current.refresh_step(at, #bucket_ms, &[#(#windows),*], #ttl) else { break };
                                     #decide
                                     if emit {
+                                        cx.create(#idx);
                                         let record = Record { text: &event, event_time: at, entry_time: at };
                                         #emit_record
                                     }
@@ -209,6 +212,10 @@ impl Generator<'_> {
                     match &current {
                         Some(open) => state.put(cx.state(), &key, open),
                         None => state.clear(cx.state(), &key),
+                    }
+                    if step.opened.is_none() {
+                        // Neither a window's start nor kept: the record goes no further.
+                        cx.drop_record(#idx);
                     }
                     if let Some(deadline) = step.opened {
                         cx.schedule(Timer {
@@ -292,6 +299,7 @@ impl Generator<'_> {
                             } else if current.windows[at].fired {
                                 // A late event within allowedLateness: emit the corrected result now.
                                 let text = current.result(at, NAMES);
+                                cx.create(#idx);
                                 let record = Record { text: &text, event_time: end - 1, entry_time: end - 1 };
                                 #corrected
                             }
@@ -312,6 +320,7 @@ impl Generator<'_> {
                     });
                     #per_window
                     state.put(cx.state(), &key, &current);
+                    cx.absorb(#idx);
                 }
             }
             _ => return None,
@@ -367,7 +376,7 @@ impl Generator<'_> {
             ) {
                 Ok(text) => text,
                 Err(problem) => {
-                    cx.dead_letter(&format!("segmentation: node `{}`: {}", #node_id, problem), DeadEvent::Json(Cow::Borrowed(record.text)));
+                    cx.dead_letter_at(#idx, &format!("segmentation: node `{}`: {}", #node_id, problem), DeadEvent::Json(Cow::Borrowed(record.text)));
                     return;
                 }
             };
@@ -422,6 +431,7 @@ impl Generator<'_> {
                         }
                         state.put(cx.state(), &key, &current);
                         if emit {
+                            cx.create(#idx);
                             let record = Record { text: &event, event_time: at, entry_time: at };
                             #emit_record
                         }
@@ -481,6 +491,7 @@ impl Generator<'_> {
                             } else {
                                 state.put(cx.state(), &key, &current);
                             }
+                            cx.create(#idx);
                             let record = Record { text: &text, event_time: end - 1, entry_time: end - 1 };
                             #out
                             return;
@@ -523,7 +534,7 @@ impl Generator<'_> {
             let view: #view_ty = match decode::parse_event(record.text) {
                 Ok(view) => view,
                 Err(dead) => {
-                    cx.dead_letter(&format!("internal: input of `{}` does not parse: {}", #node_id, dead.reason), dead.event);
+                    cx.dead_letter_at(#idx, &format!("internal: input of `{}` does not parse: {}", #node_id, dead.reason), dead.event);
                     return;
                 }
             };
@@ -541,12 +552,14 @@ impl Generator<'_> {
                 #parse
                 #key
                 if !(#matches) {
+                    cx.drop_record(#idx);
                     return;
                 }
                 #load
                 let mut history = operators::HistoryState::for_event(previous, record.event_time, #ttl);
                 history.record(record.event_time);
                 state.put(cx.state(), &key, &history);
+                cx.absorb(#idx);
             }
 
             fn #enter_flow(&mut self, cx: &mut Context, record: Record<'_>) {
