@@ -372,6 +372,18 @@ pub fn idempotency_key(parts: &[&[u8]]) -> String {
     format!("{hash:032x}")
 }
 
+/// The first dot segment (`.` or `..`, also percent-encoded, which URL parsers normalize the
+/// same way) in the path of `url`, if any. A field value rendered into a URL path must not
+/// climb out of it: `/u/{{ userId }}/x` with `userId` = `..` would request `/x`.
+pub fn dot_segment(url: &str) -> Option<&str> {
+    let after_scheme = url.find("://").map_or(0, |at| at + 3);
+    let path_start = url[after_scheme..].find('/').map_or(url.len(), |at| after_scheme + at);
+    let path_end = url[path_start..].find(['?', '#']).map_or(url.len(), |at| path_start + at);
+    url[path_start..path_end].split('/').find(|segment| {
+        matches!(segment.to_ascii_lowercase().as_str(), "." | ".." | "%2e" | "%2e%2e" | ".%2e" | "%2e.")
+    })
+}
+
 /// Appends `text` percent-encoded for a URL (RFC 3986 unreserved characters kept).
 pub fn push_url_encoded(out: &mut String, text: &str) {
     for byte in text.bytes() {
@@ -396,6 +408,16 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert_ne!(a, idempotency_key(&[b"p", b"n", b"u1", b"1001"]));
         assert_ne!(idempotency_key(&[b"ab", b"c"]), idempotency_key(&[b"a", b"bc"]));
+    }
+
+    #[test]
+    fn dot_segments_are_found_in_the_path_only() {
+        assert_eq!(dot_segment("http://h/u/../x"), Some(".."));
+        assert_eq!(dot_segment("http://h/u/%2E%2e/x"), Some("%2E%2e"));
+        assert_eq!(dot_segment("http://h/u/./x"), Some("."));
+        assert_eq!(dot_segment("http://h/u/..x/x.y"), None);
+        assert_eq!(dot_segment("http://h/u?next=../x#.."), None);
+        assert_eq!(dot_segment("${URL}/u/.."), Some(".."));
     }
 
     #[test]

@@ -42,6 +42,8 @@ fn network_sinks_write_what_they_would_send_without_secrets() {
             "\n",
             r#"{"event_name":"open","userId":"u2","ts":2000}"#,
             "\n",
+            r#"{"event_name":"open","userId":"..","ts":3000,"props":{"show_id":"s1"}}"#,
+            "\n",
         ),
     )
     .expect("input written");
@@ -63,7 +65,9 @@ fn network_sinks_write_what_they_would_send_without_secrets() {
         assert!(!text.contains("sekret"), "{} holds the secret:\n{text}", path.display());
     }
 
-    // u2 has no show: the body cannot render, so the request is a dead letter, as live.
+    // u2 has no show: the body cannot render, so the request is a dead letter, as live. A
+    // userId of `..` would climb out of the URL path (URL parsers resolve it even
+    // percent-encoded): a dead letter too.
     let requests = lines(&output.join("push.rendered.jsonl"));
     assert_eq!(requests.len(), 1, "{requests:?}");
     let request = &requests[0];
@@ -74,8 +78,9 @@ fn network_sinks_write_what_they_would_send_without_secrets() {
     assert_eq!(request["body"], json!({"user": "u1", "show": "s9", "secret": "***"}));
     assert_eq!(lines(&output.join("push.jsonl")).len(), 1, "only the sent event reaches the sink's file");
     let dead = lines(&output.join("_dead_letter.jsonl"));
-    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead.len(), 2, "{dead:?}");
     assert!(dead[0]["reason"].as_str().is_some_and(|reason| reason.contains("props.show_id")), "{dead:?}");
+    assert!(dead[1]["reason"].as_str().is_some_and(|reason| reason.contains("dot segment `..`")), "{dead:?}");
 
     let commands: Vec<Value> =
         lines(&output.join("profile.rendered.jsonl")).into_iter().map(|line| line["commands"].clone()).collect();
@@ -84,11 +89,12 @@ fn network_sinks_write_what_they_would_send_without_secrets() {
         [
             json!([["SET", "last:u1", "open"], ["PEXPIRE", "last:u1", "86400000"]]),
             json!([["SET", "last:u2", "open"], ["PEXPIRE", "last:u2", "86400000"]]),
+            json!([["SET", "last:..", "open"], ["PEXPIRE", "last:..", "86400000"]]),
         ]
     );
 
     let records = lines(&output.join("out.rendered.jsonl"));
-    assert_eq!(records.len(), 2);
+    assert_eq!(records.len(), 3);
     assert_eq!(records[0]["topic"], "journeys");
     assert_eq!(records[0]["key"], "u1");
     let value: Value = serde_json::from_str(records[0]["value"].as_str().expect("text")).expect("json value");

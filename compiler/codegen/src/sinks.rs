@@ -258,6 +258,16 @@ impl Generator<'_> {
         let node_id = node.id.as_str();
         let sink = self.sink_index[&idx];
         let mut renders = vec![self.render_as(url, tree, &format_ident!("t_url"), node_id, Encoding::Url)];
+        if url.parts.iter().any(|part| matches!(part, TemplatePart::Field(_))) {
+            // URL parsers resolve `..` (even percent-encoded): a field may not climb out of the path.
+            let reason = format!("template: a field forms the dot segment `{{}}` in the URL path at node `{node_id}`");
+            renders.push(quote! {
+                if let Some(segment) = pulse_runtime::api_sink::dot_segment(&t_url) {
+                    cx.dead_letter_at(#idx, &format!(#reason, segment), DeadEvent::Json(Cow::Borrowed(record.text)));
+                    return;
+                }
+            });
+        }
         let mut header_args = Vec::new();
         for (index, (name, template)) in headers.iter().enumerate() {
             let ident = format_ident!("t_header_{}", index);
