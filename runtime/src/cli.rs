@@ -118,6 +118,11 @@ pub struct RunOptions {
     /// such a line is invalid JSON like any other, so a production input cannot move time.
     #[arg(long = "clock-lines", hide = true)]
     pub clock_lines: bool,
+    /// Record every decision each node makes for the events of this key (the value of the
+    /// field the pipeline keys by) in `DIR/_trace.jsonl` of `--output DIR`, for `pulsec why`;
+    /// repeatable.
+    #[arg(long = "trace", value_name = "KEY", requires = "output")]
+    pub trace: Vec<String>,
     /// Set by `bootstrap`: sinks are suppressed, the end of input does not fire timers, and
     /// these topics replace every Kafka source's (read from the earliest offset to the end).
     #[arg(skip)]
