@@ -591,14 +591,19 @@ impl<'p> Generator<'p> {
                 let fields = self.trace_fields_of(&[condition], &tree);
                 let condition = expr::condition(condition, &tree, &mut self.regexes);
                 let forward = self.forward(idx, "out", quote! { record }, quote! { view });
-                let passed = self.trace(idx, "filter", quote! { record.event_time }, quote! { "out" }, &fields);
-                let failed = self.trace(idx, "filter", quote! { record.event_time }, quote! { "" }, &fields);
+                let trace = self.trace(
+                    idx,
+                    "filter",
+                    quote! { record.event_time },
+                    quote! { if passes { "out" } else { "" } },
+                    &fields,
+                );
                 quote! {
-                    if #condition {
-                        #passed
+                    let passes = #condition;
+                    #trace
+                    if passes {
                         #forward
                     } else {
-                        #failed
                         cx.drop_record(#idx);
                     }
                 }
