@@ -129,6 +129,11 @@ pub struct RunOptions {
     /// (`pulsec report FILE --format svg|html` draws it).
     #[arg(long = "report", value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Record every decision each node makes for the events of this key (the value of the
+    /// field the pipeline keys by) in `DIR/_trace.jsonl` of `--output DIR`, for `pulsec why`;
+    /// repeatable.
+    #[arg(long = "trace", value_name = "KEY", requires = "output")]
+    pub trace: Vec<String>,
     /// Set by `bootstrap`: sinks are suppressed, the end of input does not fire timers, and
     /// these topics replace every Kafka source's (read from the earliest offset to the end).
     #[arg(skip)]

@@ -176,6 +176,8 @@ pub struct Context {
     shard: u32,
     /// Per owned shard: its producers.
     task_writers: BTreeMap<u32, PartitionWriters>,
+    /// `--trace`: whether the step is traced, and the trace's writer.
+    pub(crate) trace: crate::trace::TraceState,
 }
 
 /// The producers of a task: one per sink producer (`None` where it is not transactional and
@@ -205,11 +207,17 @@ impl Context {
     /// the record was not dead-lettered at the source.
     pub fn observe_event_time(&mut self, event_time: i64) {
         self.step_event_time = Some(self.step_event_time.map_or(event_time, |seen| seen.max(event_time)));
+        if self.trace.on {
+            self.trace_read(event_time);
+        }
     }
 
     /// Writes one event (its JSON text) to sink `sink`; `event_time` is the record's (G33),
     /// written beside it only with `--emit-times`.
     pub fn emit(&mut self, sink: usize, event_time: i64, event_json: &str) {
+        if self.trace.on {
+            self.trace_emit(self.sink_nodes[sink], Some(event_time), event_json);
+        }
         let writer_idx = self.sink_writer[sink];
         self.sink_counts[sink] += 1;
         self.acct.sink_record(sink, Some(event_time));
@@ -239,6 +247,9 @@ impl Context {
         };
         self.sink_counts[sink] += 1;
         self.acct.sink_record(sink, None);
+        if self.trace.on {
+            self.trace_emit(self.sink_nodes[sink], None, value);
+        }
         self.produce(producer, topic, key, value, self.sink_nodes[sink], None);
     }
 
@@ -359,6 +370,9 @@ impl Context {
         };
         self.sink_counts[sink] += 1;
         self.acct.sink_record(sink, None);
+        if self.trace.on {
+            self.trace_emit(self.sink_nodes[sink], None, event_json);
+        }
         if let Err(error) = self.redis[redis_idx].push(event_json, key, args) {
             self.io_error.get_or_insert(error);
         }
@@ -384,6 +398,9 @@ impl Context {
         };
         self.sink_counts[sink] += 1;
         self.acct.sink_record(sink, Some(event_time));
+        if self.trace.on {
+            self.trace_emit(self.sink_nodes[sink], Some(event_time), event_json);
+        }
         let client = &self.api[api_idx].1;
         let time = event_time.to_string();
         let idempotency_key = idempotency_key(&[
@@ -406,6 +423,14 @@ impl Context {
 
     /// Writes a dead letter `{"reason": ..., "event": ...}` (G48).
     pub fn dead_letter(&mut self, reason: &str, event: DeadEvent<'_>) {
+        if self.trace.on {
+            let mut json = String::new();
+            match &event {
+                DeadEvent::Raw(line) => write_str(&mut json, line),
+                DeadEvent::Json(text) => json.push_str(text),
+            }
+            self.trace_dead_letter(reason, &json);
+        }
         let text = &mut self.dead_letter_text;
         text.clear();
         text.push_str("{\"reason\":");
@@ -1627,7 +1652,15 @@ fn execute_with<P: Pipeline>(
         kafka_muted: false,
         shard: 0,
         task_writers: BTreeMap::new(),
+        trace: crate::trace::TraceState::default(),
     };
+    if let (false, Some(dir)) = (options.trace.is_empty(), &options.output) {
+        let sinks: Vec<&str> = spec.sinks.iter().map(|sink| sink.node).collect();
+        let tracer =
+            crate::trace::Tracer::open(dir, &options.trace, spec.name, spec.nodes, &sinks, P::EDGES, P::TRACE_KEYS)
+                .map_err(RunError::Io)?;
+        cx.trace.tracer = Some(Box::new(tracer));
+    }
     let mut watermarks = SourceWatermarks::new(spec.sources.iter().map(|source| source.max_out_of_orderness).collect());
     let mut positions = vec![(0u64, 0u64); spec.sources.len()];
     let mut finished = vec![false; spec.sources.len()];
@@ -1793,6 +1826,9 @@ fn execute_with<P: Pipeline>(
         if let Err(error) = times.flush() {
             flush_error.get_or_insert_with(|| format!("cannot write event times: {error}"));
         }
+    }
+    if let Err(error) = cx.finish_trace() {
+        flush_error.get_or_insert(error);
     }
     outcome?;
     if let Some(message) = flush_error {
@@ -2449,6 +2485,7 @@ impl<P: Pipeline> Driver<'_, P> {
                             {
                                 self.cx.create(node);
                             }
+                            self.cx.trace_off();
                             self.pipeline.on_response(sink, &text, finished.event_time, self.cx);
                         }
                         Ok(_) => {}
@@ -2571,6 +2608,14 @@ impl<P: Pipeline> Driver<'_, P> {
                 self.records_read += 1;
                 if let Some(node) = self.source_nodes[source] {
                     self.cx.node_in(node);
+                }
+                if self.cx.trace.tracer.is_some() {
+                    let label = self.input_paths[source].label();
+                    self.cx.trace_record(&line, self.source_nodes[source], || match &origin {
+                        Origin::Line { line, .. } => format!("{label}:{}", line + 1),
+                        Origin::Kafka { topic, partition, offset, .. } => format!("{topic}/{partition}/{offset}"),
+                        Origin::Timer { .. } => label.to_string(),
+                    });
                 }
                 match std::str::from_utf8(&line) {
                     Ok(text) => {

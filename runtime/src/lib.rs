@@ -14,6 +14,8 @@
 //!     // A live api-sink's response `{"status", "body", "request"}` for its `responses` port;
 //!     // called only for sinks with `responses: true`. Default: nothing.
 //!     fn on_response(&mut self, sink: usize, text: &str, event_time: i64, cx: &mut Context) {}
+//!     const TRACE_KEYS: &'static [&'static [&'static str]] = &[];  // key field paths (--trace)
+//!     const EDGES: &'static [(u32, &'static str, u32)] = &[];      // (from, port, to), for the trace
 //! }
 //! pub struct PipelineSpec {
 //!     pub name: &'static str,
@@ -80,6 +82,10 @@
 //!     pub fn key_seen(&mut self, node: usize, key: &[u8]); // the key of a record at a keyed node (--report)
 //!     pub fn schedule(&mut self, timer: Timer);           // ordered by (time, registration order)
 //!     pub fn state(&mut self) -> &mut StateBackend;       // keyed state; StateBackend: pulse_stdlib::state::Store
+//!     pub fn tracing(&self) -> bool;                      // the step is traced (--trace): call `trace` only then
+//!     pub fn trace(&mut self, node: u32, decision: &'static str, time: i64, out: &'static str,
+//!                  fields: &[(&'static str, TraceValue<'_>)]);   // one decision; out: port taken, "" if none
+//!     pub fn trace_timer(&mut self, timer: &Timer);       // first thing in on_timer: the step's key
 //! }
 //! pub use pulse_stdlib::decode::DeadEvent;                // Raw(line) is written as a JSON string, Json(text) as is
 //! pub fn run<P: Pipeline>() -> std::process::ExitCode;    // parses the command line and runs
@@ -110,10 +116,12 @@ pub mod report;
 pub mod state;
 pub mod tasks;
 pub mod timers;
+pub mod trace;
 
 pub use driver::{run, run_with_args, Context, RunSummary};
 pub use pulse_stdlib::decode::DeadEvent;
 pub use state::StateBackend;
+pub use trace::TraceValue;
 
 /// A generated pipeline. The driver owns one value of it and calls it for every source record
 /// and every due timer, one propagation step (G28) per call.
@@ -126,6 +134,11 @@ pub trait Pipeline: Sized {
     fn on_record(&mut self, source: usize, line: &str, cx: &mut Context);
     /// Handles one due timer.
     fn on_timer(&mut self, timer: Timer, cx: &mut Context);
+    /// For `--trace`: the field paths keyed operators key by. A source record whose value at one
+    /// of them is a traced key is traced from the source on.
+    const TRACE_KEYS: &'static [&'static [&'static str]] = &[];
+    /// For `--trace` and `pulsec why`: the edges (from node, port, to node).
+    const EDGES: &'static [(u32, &'static str, u32)] = &[];
     /// Handles the response record of live api-sink `sink` whose `responses` port is connected.
     fn on_response(&mut self, sink: usize, text: &str, event_time: i64, cx: &mut Context) {
         let _ = (sink, text, event_time, cx);

@@ -139,6 +139,12 @@ pub fn capping(
     (passes, state)
 }
 
+/// Passed events of a capping state with time in (t − window, t] (what G43 compares with `max`).
+pub fn capping_count(state: Option<&CappingState>, event_time: i64, window_ms: u64) -> u64 {
+    let lower = event_time.saturating_sub(window_ms as i64);
+    state.map_or(0, |state| state.passed.iter().filter(|&&time| time > lower && time <= event_time).count() as u64)
+}
+
 // ---------------------------------------------------------------------------------------------
 // segmentation
 
@@ -406,6 +412,12 @@ impl HistoryState {
         let at = self.times.partition_point(|&time| time <= event_time);
         self.times.insert(at, event_time);
         self.last_write = event_time;
+    }
+
+    /// The first matching event in [from, now]: the one that makes `any_between` true.
+    pub fn first_between(&self, from: i64, now: i64) -> Option<i64> {
+        let first = self.times.partition_point(|&time| time < from);
+        self.times.get(first).copied().filter(|&time| time <= now)
     }
 
     /// G41: did a matching event happen in [from, now]?

@@ -15,6 +15,7 @@ pub mod native;
 pub mod render;
 pub mod report;
 pub mod testing;
+pub mod why;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use load::{Form, Loaded};
@@ -172,6 +173,15 @@ enum Command {
         #[arg(long)]
         filter: Option<String>,
     },
+    /// Why a key got a message, or did not: its timeline from `DIR/_trace.jsonl` (a run with
+    /// `--output DIR -- --trace KEY`) and a verdict per sink.
+    Why {
+        /// The `--output` directory of the traced run.
+        dir: PathBuf,
+        /// The traced key (the value of the field the pipeline keys by).
+        #[arg(long)]
+        key: String,
+    },
     /// Explain a diagnostic code, e.g. `pulsec explain E0205`.
     Explain { code: String },
     /// Serve the Language Server Protocol over stdin/stdout, for editors.
@@ -209,6 +219,13 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Image(args) => image::command(args),
         Command::K8s(args) => k8s::command(args),
         Command::Explain { code } => explain(&code),
+        Command::Why { dir, key } => match why::why(&dir, &key) {
+            Ok(report) => write_output(None, &report),
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
         Command::Test { file, filter } => test(&file, filter.as_deref()),
         Command::Lsp { stdio: _, client_process_id: _ } => match pulse_lsp::run_stdio() {
             Ok(()) => ExitCode::SUCCESS,

@@ -8,6 +8,7 @@ mod expr;
 mod segments;
 mod sinks;
 mod stateful;
+mod trace;
 
 use proc_macro2::TokenStream;
 use pulse_ir::{Node, NodeIdx, Operator, Partitioning, Pipeline, SplitMode, TimeDomain, Type};
@@ -153,6 +154,7 @@ impl<'p> Generator<'p> {
         let (on_response, respond_methods) = self.on_response();
         let fire = self.fire_method();
         let spec = self.spec();
+        let trace_consts = self.trace_consts();
         let regex_fields = (0..self.regexes.len()).map(|idx| format_ident!("re_{}", idx));
         let regex_inits = self.regexes.iter().enumerate().map(|(idx, pattern)| {
             let field = format_ident!("re_{}", idx);
@@ -192,6 +194,7 @@ impl<'p> Generator<'p> {
 
             impl pulse_runtime::Pipeline for Pipeline {
                 const SPEC: PipelineSpec = #spec;
+                #trace_consts
 
                 fn new() -> Result<Self, String> {
                     Ok(Pipeline {
@@ -612,10 +615,20 @@ impl<'p> Generator<'p> {
         }
         match &node.op {
             Operator::Filter { condition } => {
+                let fields = self.trace_fields_of(&[condition], &tree);
                 let condition = expr::condition(condition, &tree, &mut self.regexes);
                 let forward = self.forward(idx, "out", quote! { record }, quote! { view });
+                let trace = self.trace(
+                    idx,
+                    "filter",
+                    quote! { record.event_time },
+                    quote! { if passes { "out" } else { "" } },
+                    &fields,
+                );
                 quote! {
-                    if #condition {
+                    let passes = #condition;
+                    #trace
+                    if passes {
                         #forward
                     } else {
                         cx.drop_record(#idx);
@@ -624,12 +637,18 @@ impl<'p> Generator<'p> {
             }
             Operator::Splitter { routes, mode } => {
                 let mut tests = Vec::new();
+                let fields =
+                    self.trace_fields_of(&routes.iter().map(|route| &route.condition).collect::<Vec<_>>(), &tree);
                 for route in routes {
                     let condition = expr::condition(&route.condition, &tree, &mut self.regexes);
                     let forward = self.forward(idx, &route.name, quote! { record }, quote! { view });
-                    tests.push((condition, forward));
+                    let name = &route.name;
+                    let trace = self.trace(idx, "route", quote! { record.event_time }, quote! { #name }, &fields);
+                    tests.push((condition, quote! { #trace #forward }));
                 }
                 let default = self.forward(idx, "default", quote! { record }, quote! { view });
+                let trace = self.trace(idx, "route", quote! { record.event_time }, quote! { "default" }, &fields);
+                let default = quote! { #trace #default };
                 match mode {
                     SplitMode::First => {
                         let branches =
@@ -705,6 +724,14 @@ impl<'p> Generator<'p> {
                         TimeDomain::Processing => quote! { due.event_time },
                     };
                     let forward = self.forward_new_text(idx, "out");
+                    let trace_older = self.trace(
+                        idx,
+                        "delay-dropped-older",
+                        quote! { record.event_time },
+                        quote! { "" },
+                        &[quote! { ("pending", pulse_runtime::TraceValue::OptInt(pending.as_ref().map(|pending| pending.event_time))) }],
+                    );
+                    let trace_due = self.trace(idx, "delay-fired", due_time.clone(), quote! { "out" }, &[]);
                     (
                         quote! {
                             // G39: one pending event per key, the greatest event time (ties to the
@@ -722,9 +749,11 @@ impl<'p> Generator<'p> {
                             // pending event, or none, and does nothing.
                             let due = operators::take_due(&mut pending, #time);
                             if !operators::latest_replaces(pending.as_ref(), record.event_time) {
+                                #trace_older
                                 cx.drop_record(#idx);
                                 return;
                             }
+                            let replaced = pending.as_ref().map(|pending| pending.event_time);
                             if pending.is_some() {
                                 // The pending event is superseded: dropped.
                                 cx.drop_record(#idx);
@@ -740,14 +769,29 @@ impl<'p> Generator<'p> {
                         quote! { Box::default() },
                         quote! {
                             if let Some(due) = due {
+                                #trace_due
                                 let record = Record { text: &due.text, event_time: #due_time, entry_time: due.entry_time };
                                 #forward
                             }
                         },
                     )
                 } else {
-                    (quote! { let fire_at = #fire_at; }, quote! { record.text.into() }, quote! {})
+                    (
+                        quote! { let fire_at = #fire_at; let replaced: Option<i64> = None; },
+                        quote! { record.text.into() },
+                        quote! {},
+                    )
                 };
+                let trace_scheduled = self.trace(
+                    idx,
+                    "delay-scheduled",
+                    quote! { record.event_time },
+                    quote! { "" },
+                    &[
+                        quote! { ("until", pulse_runtime::TraceValue::Int(fire_at)) },
+                        quote! { ("replaced", pulse_runtime::TraceValue::OptInt(replaced)) },
+                    ],
+                );
                 quote! {
                     #late
                     #key_check
@@ -761,6 +805,7 @@ impl<'p> Generator<'p> {
                         entry_time: record.entry_time,
                         key: #key_value,
                     });
+                    #trace_scheduled
                     #emit_due
                 }
             }
@@ -789,8 +834,24 @@ impl<'p> Generator<'p> {
         } else {
             self.forward(idx, "late", quote! { record }, quote! { view })
         };
+        let out = if late_edges == 0 {
+            quote! { "" }
+        } else {
+            quote! { "late" }
+        };
+        let trace = self.trace(
+            idx,
+            "late",
+            quote! { record.event_time },
+            out,
+            &[
+                quote! { ("watermark", pulse_runtime::TraceValue::Int(cx.watermark())) },
+                quote! { ("allowed_lateness", pulse_runtime::TraceValue::Int(#allowed)) },
+            ],
+        );
         quote! {
             if record.event_time < cx.watermark().saturating_sub(#allowed) {
+                #trace
                 #handle
                 return;
             }
@@ -834,6 +895,7 @@ impl<'p> Generator<'p> {
     fn on_timer(&self) -> TokenStream {
         quote! {
             fn on_timer(&mut self, timer: Timer, cx: &mut Context) {
+                cx.trace_timer(&timer);
                 self.fire(timer, cx);
                 self.finish_step(cx);
             }
@@ -851,6 +913,14 @@ impl<'p> Generator<'p> {
             TimeDomain::Event => quote! { timer.time },
             TimeDomain::Processing => quote! { event_time },
         };
+        let trace_superseded = self.trace(
+            idx,
+            "delay-superseded",
+            quote! { timer.time },
+            quote! { "" },
+            &[quote! { ("pending_until", pulse_runtime::TraceValue::OptInt(other.ok().flatten().map(|pending| pending.fire_at))) }],
+        );
+        let trace_fired = self.trace(idx, "delay-fired", event_time.clone(), quote! { "out" }, &[]);
         let take = if *latest {
             let node_id = &node.id;
             quote! {
@@ -859,7 +929,10 @@ impl<'p> Generator<'p> {
                 let state: ValueState<operators::PendingEvent> = ValueState::new(#node_id);
                 let pending = match state.get(cx.state(), key.as_bytes()) {
                     Ok(Some(pending)) if pending.fire_at == timer.time => pending,
-                    _ => return,
+                    other => {
+                        #trace_superseded
+                        return;
+                    }
                 };
                 state.clear(cx.state(), key.as_bytes());
                 let (text, event_time, entry_time) = (&*pending.text, pending.event_time, pending.entry_time);
@@ -870,6 +943,7 @@ impl<'p> Generator<'p> {
         Some(quote! {
             #node_u32 => {
                 #take
+                #trace_fired
                 let record = Record { text, event_time: #event_time, entry_time };
                 #forward
             }

@@ -85,11 +85,23 @@ impl Generator<'_> {
                 let load = self.load_state(idx, quote! { operators::DedupeState });
                 let ttl = ttl_tokens(*ttl_ms);
                 let forward = self.forward(idx, "out", quote! { record }, quote! { view });
+                let trace = self.trace(
+                    idx,
+                    "dedupe",
+                    quote! { record.event_time },
+                    quote! { if passes { "out" } else { "" } },
+                    &[
+                        quote! { ("duplicate", pulse_runtime::TraceValue::Bool(!passes)) },
+                        quote! { ("last_seen", pulse_runtime::TraceValue::OptInt(last_seen)) },
+                    ],
+                );
                 quote! {
                     #key
                     #load
+                    let last_seen = if cx.tracing() { previous.map(|seen| seen.max_time) } else { None };
                     let (passes, next) = operators::dedupe(previous, record.event_time, #within_ms, #ttl);
                     state.put(cx.state(), &key, &next);
+                    #trace
                     if passes {
                         #forward
                     } else {
@@ -104,11 +116,27 @@ impl Generator<'_> {
                 let (ttl, time, horizon) = (ttl_tokens(*ttl_ms), time_of(timing), horizon(timing));
                 let out = self.forward(idx, "out", quote! { record }, quote! { view });
                 let capped = self.forward(idx, "capped", quote! { record }, quote! { view });
+                let trace = self.trace(
+                    idx,
+                    "capping",
+                    time.clone(),
+                    quote! { if passes { "out" } else { "capped" } },
+                    &[
+                        quote! { ("count", pulse_runtime::TraceValue::Int(count)) },
+                        quote! { ("max", pulse_runtime::TraceValue::Int(#max as i64)) },
+                        quote! { ("window", pulse_runtime::TraceValue::Int(#window_ms as i64)) },
+                    ],
+                );
                 quote! {
                     #late
                     #key
                     #load
                     let (passes, next) = operators::capping(previous, #time, #max, #window_ms, #ttl, #horizon);
+                    if cx.tracing() {
+                        // Earlier passed events in the window: the state after, less this one.
+                        let count = operators::capping_count(next.as_ref(), #time, #window_ms) as i64 - i64::from(passes);
+                        #trace
+                    }
                     match next {
                         Some(next) => state.put(cx.state(), &key, &next),
                         None => state.clear(cx.state(), &key),
@@ -136,6 +164,8 @@ impl Generator<'_> {
                 let longest = windows.iter().copied().max().unwrap_or(0);
                 let decide = self.segment_decision(idx);
                 let emit_record = self.segment_record(idx);
+                let trace_segments = self.trace_segments(idx, "segmentation", time.clone());
+                let trace_refresh = self.trace_segments(idx, "segmentation-refresh", quote! { at });
                 let (refresh_due, refresh_plan) = match refresh {
                     Refresh::Never => (quote! {}, quote! {}),
                     Refresh::OnExpiry => {
@@ -145,7 +175,9 @@ impl Generator<'_> {
                                 // The key's boundaries passed before this event emit first (G53).
                                 while let Some(at) = current.refresh_due(#time) {
                                     let Some((values, event)) = current.refresh_step(at, #bucket_ms, &[#(#windows),*], #ttl) else { break };
+                                    let before = if cx.tracing() { current.segments.clone() } else { Vec::new() };
                                     #decide
+                                    #trace_refresh
                                     if emit {
                                         cx.create(#idx);
                                         let record = Record { text: &event, event_time: at, entry_time: at };
@@ -170,7 +202,9 @@ impl Generator<'_> {
                     let matches = [#(#matches),*];
                     let values = current.update(#time, #bucket_ms, &matches, &[#(#windows),*]);
                     current.prune(#horizon, #bucket_ms, #longest);
+                    let before = if cx.tracing() { current.segments.clone() } else { Vec::new() };
                     #decide
+                    #trace_segments
                     #refresh_plan
                     state.put(cx.state(), &key, &current);
                     if !emit {
@@ -186,6 +220,7 @@ impl Generator<'_> {
                 let load = self.load_state(idx, quote! { operators::TriggerState });
                 let time = time_of(timing);
                 let domain = domain_tokens(timing);
+                let fields = self.trace_fields_of(&[start, cancel], tree);
                 let is_start = expr::condition(start, tree, &mut self.regexes);
                 let is_cancel = expr::condition(cancel, tree, &mut self.regexes);
                 let cancelled = self.forward_new_text(idx, "cancelled");
@@ -194,6 +229,34 @@ impl Generator<'_> {
                     TimeDomain::Event => quote! { expired.deadline },
                     TimeDomain::Processing => quote! { expired.start_event_time },
                 };
+                let trace_fired = self.trace(
+                    idx,
+                    "trigger-fired",
+                    fired_time.clone(),
+                    quote! { "fired" },
+                    &[
+                        quote! { ("opened_at", pulse_runtime::TraceValue::Int(expired.start_time)) },
+                        quote! { ("start", pulse_runtime::TraceValue::Json(&expired.start_event)) },
+                    ],
+                );
+                let mut step_fields = vec![
+                    quote! { ("is_start", pulse_runtime::TraceValue::Bool(input.is_start)) },
+                    quote! { ("is_cancel", pulse_runtime::TraceValue::Bool(input.is_cancel)) },
+                ];
+                step_fields.extend(fields);
+                let mut cancel_fields = step_fields.clone();
+                cancel_fields.extend([
+                    quote! { ("opened_at", pulse_runtime::TraceValue::Int(closed.start_time)) },
+                    quote! { ("start", pulse_runtime::TraceValue::Json(&closed.start_event)) },
+                ]);
+                let trace_cancelled =
+                    self.trace(idx, "trigger-cancelled", time.clone(), quote! { "cancelled" }, &cancel_fields);
+                let mut open_fields = step_fields.clone();
+                open_fields.push(quote! { ("until", pulse_runtime::TraceValue::Int(deadline)) });
+                let trace_opened = self.trace(idx, "trigger-opened", time.clone(), quote! { "" }, &open_fields);
+                let mut ignored_fields = step_fields;
+                ignored_fields.push(quote! { ("open_until", pulse_runtime::TraceValue::OptInt(current.as_ref().map(|open| open.deadline))) });
+                let trace_ignored = self.trace(idx, "trigger-ignored", time.clone(), quote! { "" }, &ignored_fields);
                 let node_u32 = idx as u32;
                 quote! {
                     #late
@@ -209,6 +272,7 @@ impl Generator<'_> {
                         entry_time: record.entry_time,
                     };
                     let step = operators::trigger(&mut current, input, #within_ms);
+                    let cancels = step.cancelled.is_some();
                     match &current {
                         Some(open) => state.put(cx.state(), &key, open),
                         None => state.clear(cx.state(), &key),
@@ -231,13 +295,22 @@ impl Generator<'_> {
                     if let Some(expired) = step.expired {
                         // G53: the key's window that ended before this event fires first: no
                         // output of this event precedes it.
+                        #trace_fired
                         let record = Record { text: &expired.start_event, event_time: #fired_time, entry_time: expired.start_entry_time };
                         #fired
                     }
                     if let Some(closed) = step.cancelled {
+                        #trace_cancelled
                         // G33: `cancelled` carries the cancel event's time.
                         let record = Record { text: &closed.start_event, event_time: record.event_time, entry_time: closed.start_entry_time };
                         #cancelled
+                    }
+                    if cx.tracing() {
+                        if let Some(deadline) = step.opened {
+                            #trace_opened
+                        } else if !cancels {
+                            #trace_ignored
+                        }
                     }
                 }
             }
@@ -417,6 +490,7 @@ impl Generator<'_> {
                 let decide = self.segment_decision(idx);
                 let emit_record = self.segment_record(idx);
                 let schedule = self.refresh_timer(idx, timing);
+                let trace_refresh = self.trace_segments(idx, "segmentation-refresh", quote! { at });
                 Some(quote! {
                     #node_u32 => {
                         let key = timer.key.as_deref().unwrap_or("").as_bytes().to_vec();
@@ -425,7 +499,9 @@ impl Generator<'_> {
                         let at = timer.time + 1;
                         // A boundary replanned by a later event, or a key past its TTL: nothing.
                         let Some((values, event)) = current.refresh_step(at, #bucket_ms, &[#(#windows),*], #ttl) else { return };
+                        let before = if cx.tracing() { current.segments.clone() } else { Vec::new() };
                         #decide
+                        #trace_refresh
                         if let Some(at) = current.refresh_due(i64::MAX) {
                             #schedule
                         }
@@ -444,6 +520,16 @@ impl Generator<'_> {
                     TimeDomain::Event => quote! { timer.time },
                     TimeDomain::Processing => quote! { open.start_event_time },
                 };
+                let trace_fired = self.trace(
+                    idx,
+                    "trigger-fired",
+                    event_time.clone(),
+                    quote! { "fired" },
+                    &[
+                        quote! { ("opened_at", pulse_runtime::TraceValue::Int(open.start_time)) },
+                        quote! { ("start", pulse_runtime::TraceValue::Json(&open.start_event)) },
+                    ],
+                );
                 Some(quote! {
                     #node_u32 => {
                         let key = timer.key.as_deref().unwrap_or("").as_bytes().to_vec();
@@ -454,6 +540,7 @@ impl Generator<'_> {
                             return;
                         }
                         state.clear(cx.state(), &key);
+                        #trace_fired
                         let record = Record { text: &open.start_event, event_time: #event_time, entry_time: open.start_entry_time };
                         #fired
                     }
@@ -464,6 +551,13 @@ impl Generator<'_> {
                 let allowed = timing.allowed_lateness_ms as i64;
                 let domain = domain_tokens(timing);
                 let out = self.forward_new_text(idx, "out");
+                let trace_window = self.trace(
+                    idx,
+                    "window-fired",
+                    quote! { end - 1 },
+                    quote! { "out" },
+                    &[quote! { ("result", pulse_runtime::TraceValue::Json(&text)) }],
+                );
                 Some(quote! {
                     #node_u32 => {
                         const NAMES: &[&str] = &[#(#names),*];
@@ -492,6 +586,7 @@ impl Generator<'_> {
                                 state.put(cx.state(), &key, &current);
                             }
                             cx.create(#idx);
+                            #trace_window
                             let record = Record { text: &text, event_time: end - 1, entry_time: end - 1 };
                             #out
                             return;
@@ -530,6 +625,13 @@ impl Generator<'_> {
         };
         let yes = self.forward_new_text(idx, "yes");
         let no = self.forward_new_text(idx, "no");
+        let answer_fields = [
+            quote! { ("from", pulse_runtime::TraceValue::Int(from)) },
+            quote! { ("found", pulse_runtime::TraceValue::OptInt(found)) },
+        ];
+        let trace_yes = self.trace(idx, "has-done", quote! { record.event_time }, quote! { "yes" }, &answer_fields);
+        let trace_no = self.trace(idx, "has-done", quote! { record.event_time }, quote! { "no" }, &answer_fields);
+        let trace_recorded = self.trace(idx, "has-done-recorded", quote! { record.event_time }, quote! { "" }, &[]);
         let parse = quote! {
             let view: #view_ty = match decode::parse_event(record.text) {
                 Ok(view) => view,
@@ -560,6 +662,7 @@ impl Generator<'_> {
                 history.record(record.event_time);
                 state.put(cx.state(), &key, &history);
                 cx.absorb(#idx);
+                #trace_recorded
             }
 
             fn #enter_flow(&mut self, cx: &mut Context, record: Record<'_>) {
@@ -571,9 +674,14 @@ impl Generator<'_> {
                 #key
                 #load
                 let history = operators::HistoryState::for_event(previous, record.event_time, #ttl);
-                if history.any_between(#from, record.event_time) {
+                let from = #from;
+                // The first matching event in the window decides (traced).
+                let found = history.first_between(from, record.event_time);
+                if found.is_some() {
+                    #trace_yes
                     #yes
                 } else {
+                    #trace_no
                     #no
                 }
             }
