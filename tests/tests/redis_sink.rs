@@ -115,7 +115,7 @@ fn missing_environment_variable_is_a_start_up_error() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("`PULSE_TEST_PREFIX` is not set"), "{stderr}");
-    // Under --output nothing is rendered, so the variable is not needed (G47).
+    // Under --output the variable is not needed (G47): a preview shows it as `***`.
     let out = dir.path().join("out");
     let status = Command::new(binary())
         .arg("--input")
@@ -127,8 +127,11 @@ fn missing_environment_variable_is_a_start_up_error() {
         .status()
         .expect("binary runs");
     assert!(status.success());
+    // Templates render as live: the event without a userId is a dead letter, not in the file.
     let written = std::fs::read_to_string(out.join("profile.jsonl")).expect("sink file");
-    assert_eq!(written.lines().count(), 6, "every event reaches the file unrendered");
+    assert_eq!(written.lines().count(), 5, "every event that renders reaches the file");
+    let previews = std::fs::read_to_string(out.join("last.rendered.jsonl")).expect("preview file");
+    assert!(previews.lines().next().is_some_and(|line| line.contains("\"***last:u1\"")), "{previews}");
 }
 
 #[test]
