@@ -301,6 +301,7 @@ mod tests {
                 lines: 42,
                 max_event_time: -5,
                 finished: false,
+                input: None,
             }],
             next_timer_sequence: 7,
             sink_counts: vec![("out".into(), 3)],

@@ -30,6 +30,7 @@ use crate::metrics::{self, Metrics, SinkHealth, Snapshot as MetricsSnapshot, PUB
 use crate::redis_sink::{redis_url, RedisWriter};
 use crate::repartition::{self, RepartitionSettings, Repartitioner};
 use crate::report::{self, Accounting};
+use crate::resume;
 use crate::state::{
     node_range, split_state_key, state_key, RocksStore, StateBackend, PROGRESS_KEY, SHARD_INDEX_PREFIX, STATE_PREFIX,
     TIMER_PREFIX,
@@ -39,8 +40,10 @@ use crate::tasks::{
 };
 use crate::timers::{shard_of, watermark_during_timer, SourceWatermarks, TimerQueue};
 use crate::{
-    DeadEvent, KafkaPartitioning, KafkaStart, Pipeline, PipelineSpec, SinkKind, SourceKind, TimeDomain, Timer,
+    DeadEvent, KafkaPartitioning, KafkaStart, Pipeline, PipelineSpec, SinkKind, SourceKind, SourceSpec, TimeDomain,
+    Timer,
 };
+use pulse_stdlib::progress::InputIdentity;
 use rdkafka::TopicPartitionList;
 
 /// The timers left pending by `--end-of-input keep`, inside `--output DIR`.
@@ -871,6 +874,7 @@ fn bootstrap<P: Pipeline>(options: &cli::BootstrapOptions) -> Result<(), RunErro
         position.offset = 0;
         position.lines = 0;
         position.finished = false;
+        position.input = None;
     }
     // Nothing was written: the live run's outputs and counts start empty.
     progress.outputs.clear();
@@ -1170,6 +1174,7 @@ fn open_state<P: Pipeline>(options: &RunOptions) -> Result<(StateBackend, Option
                 .map_err(|error| RunError::Io(format!("cannot read `{}`: {error}", memory_file.display())))?;
             let snapshot = Snapshot::decode(&bytes)
                 .map_err(|error| RunError::Io(format!("`{}`: {error}", memory_file.display())))?;
+            resume::check_pipeline(&snapshot.progress.pipeline, spec.name, dir).map_err(RunError::Usage)?;
             Some(Resume {
                 progress: snapshot.progress,
                 timers: snapshot.timers,
@@ -1195,12 +1200,50 @@ fn open_state<P: Pipeline>(options: &RunOptions) -> Result<(StateBackend, Option
             already_used(true)?;
             let progress = Progress::from_bytes(&bytes)
                 .map_err(|error| RunError::Io(format!("corrupt checkpoint in `{}`: {error}", dir.display())))?;
+            resume::check_pipeline(&progress.pipeline, spec.name, dir).map_err(RunError::Usage)?;
             let timers = read_rocks_timers(store.db())?;
             Some(Resume { progress, timers, entries: Vec::new(), shards: Vec::new(), from_savepoint: false })
         }
         None => savepoint,
     };
     Ok((StateBackend::rocks(store), Some(Durable::Rocks), resume))
+}
+
+/// Refuses a resume whose inputs or outputs are not the checkpoint's (see `resume`). Outputs
+/// are checked for a state directory's own checkpoint only: a savepoint starts new outputs.
+fn check_resumed_run(
+    resume: &Resume,
+    options: &RunOptions,
+    sources: &[SourceSpec],
+    inputs: &[Input],
+    sinks: &[Destination],
+    dead_letters: &Destination,
+) -> Result<(), String> {
+    for (source, input) in sources.iter().zip(inputs) {
+        let Input::Path(path) = input else { continue };
+        let position = resume.progress.sources.iter().find(|position| position.node == source.node);
+        if let (Some(position), false) = (position, path == "-") {
+            if let Some(recorded) = &position.input {
+                resume::check_input(source.node, path, position.offset, recorded)?;
+            }
+        }
+    }
+    if !resume.from_savepoint {
+        let state_dir = options.state_dir.as_deref().unwrap_or(Path::new("."));
+        let mut files: Vec<String> = sinks
+            .iter()
+            .chain([dead_letters])
+            .filter_map(|destination| match destination {
+                Destination::File(path) => Some(resume::output_identity(path)),
+                _ => None,
+            })
+            .collect();
+        if let Some(dir) = &options.output {
+            files.push(resume::output_identity(&dir.join("_")));
+        }
+        resume::check_outputs(&resume.progress.outputs, &files, state_dir)?;
+    }
+    Ok(())
 }
 
 fn execute<P: Pipeline>(options: &RunOptions, stats: &mut CheckpointStats) -> Result<RunSummary, RunError> {
@@ -1263,6 +1306,8 @@ fn execute_with<P: Pipeline>(
             tracing::warn!(node = %node, "dropping the state and timers of node `{node}`, which this pipeline no longer has");
         }
         dropped_nodes = plan.removed_nodes;
+        check_resumed_run(resume, options, spec.sources, &input_paths, &sink_destinations, &dead_letter_destination)
+            .map_err(RunError::Usage)?;
     }
 
     if let Some(dir) = &options.output {
@@ -1429,7 +1474,8 @@ fn execute_with<P: Pipeline>(
     for destination in &destinations {
         let committed = match (destination, &resume) {
             (Destination::File(path), Some(resume)) => {
-                resume.progress.output_length(&destination.label()).map(|length| (path, length, !resume.from_savepoint))
+                let identity = resume::output_identity(path);
+                resume.progress.output_length(&identity).map(|length| (path, length, !resume.from_savepoint))
             }
             _ => None,
         };
@@ -1614,7 +1660,7 @@ fn execute_with<P: Pipeline>(
         writer_files: destinations
             .iter()
             .map(|destination| match destination {
-                Destination::File(_) => Some(destination.label()),
+                Destination::File(path) => Some(resume::output_identity(path)),
                 _ => None,
             })
             .collect(),
@@ -1786,6 +1832,13 @@ fn execute_with<P: Pipeline>(
         cx: &mut cx,
         watermarks,
         readers,
+        input_files: input_paths
+            .iter()
+            .map(|input| match input {
+                Input::Path(path) if path != "-" => std::fs::File::open(path).ok(),
+                _ => None,
+            })
+            .collect(),
         input_paths,
         records_read,
         blank_lines,
@@ -1908,6 +1961,8 @@ struct Driver<'run, P> {
     watermarks: SourceWatermarks,
     readers: Vec<Reader>,
     input_paths: Vec<Input>,
+    /// Per file input, a second handle that samples its committed bytes for checkpoints.
+    input_files: Vec<Option<std::fs::File>>,
     records_read: u64,
     blank_lines: u64,
     /// The arrival the next line gets (G30).
@@ -1946,6 +2001,20 @@ impl<P: Pipeline> Driver<'_, P> {
         false
     }
 
+    /// The identity of source `index`'s file input up to its committed position (see `resume`).
+    fn input_identity(&self, index: usize) -> Option<InputIdentity> {
+        let (Some(file), Input::Path(path)) = (&self.input_files[index], &self.input_paths[index]) else {
+            return None;
+        };
+        match resume::input_identity(file, path, self.positions[index].0) {
+            Ok(identity) => Some(identity),
+            Err(error) => {
+                tracing::warn!("cannot sample input `{path}` for the checkpoint; a resume will not check it: {error}");
+                None
+            }
+        }
+    }
+
     /// The progress record of the current round boundary.
     fn progress(&self) -> Progress {
         let spec = &P::SPEC;
@@ -1968,6 +2037,7 @@ impl<P: Pipeline> Driver<'_, P> {
                     lines: self.positions[index].1,
                     max_event_time: self.watermarks.max_event_time(index),
                     finished: self.finished[index],
+                    input: self.input_identity(index),
                 })
                 .collect(),
             next_timer_sequence: cx.timers.next_sequence(),

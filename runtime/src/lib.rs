@@ -113,6 +113,7 @@ pub mod preview;
 pub mod redis_sink;
 pub mod repartition;
 pub mod report;
+mod resume;
 pub mod state;
 pub mod tasks;
 pub mod timers;

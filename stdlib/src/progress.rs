@@ -22,8 +22,9 @@ pub const SNAPSHOT_VERSION: u32 = 2;
 /// The oldest savepoint format version this binary reads.
 pub const SNAPSHOT_OLDEST_VERSION: u32 = 1;
 /// Version of the progress record inside checkpoints and snapshots.
-/// Version 2 added Kafka positions; version 1 records read as having none.
-const PROGRESS_VERSION: u64 = 2;
+/// Version 2 added Kafka positions; version 1 records read as having none. Version 3 added the
+/// identity of each file input; older records read as having none.
+const PROGRESS_VERSION: u64 = 3;
 /// Magic, version and checksum: the smallest possible savepoint file.
 const FRAME_LEN: usize = 8 + 4 + 8;
 
@@ -39,6 +40,25 @@ pub struct SourcePosition {
     pub max_event_time: i64,
     /// The input ended (watermark +∞).
     pub finished: bool,
+    /// What the source read, when it was a file: a resume checks it reads the same one.
+    pub input: Option<InputIdentity>,
+}
+
+/// Enough of a file input to recognise it on resume: its path and a hash of its first and last
+/// committed bytes (up to [`InputIdentity::SAMPLE`] bytes each, ending at the committed offset).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InputIdentity {
+    /// The canonical (absolute, symlink-free) path.
+    pub path: String,
+    /// FNV-1a 64 of the bytes `[0, min(offset, SAMPLE))`.
+    pub head: u64,
+    /// FNV-1a 64 of the bytes `[offset - min(offset, SAMPLE), offset)`.
+    pub tail: u64,
+}
+
+impl InputIdentity {
+    /// Bytes hashed at each end of the committed part of an input.
+    pub const SAMPLE: u64 = 4096;
 }
 
 /// Where one Kafka partition stands: (source node id, topic, partition, next offset).
@@ -77,6 +97,11 @@ pub struct Progress {
 
 fn put_str(out: &mut Vec<u8>, text: &str) {
     put_bytes(out, text.as_bytes());
+}
+
+fn read_u64_le(input: &mut Reader<'_>) -> Result<u64, CodecError> {
+    let bytes = input.take(8)?;
+    Ok(u64::from_le_bytes(bytes.try_into().map_err(|_| CodecError("truncated u64".to_string()))?))
 }
 
 fn put_pairs(out: &mut Vec<u8>, pairs: &[(String, u64)]) {
@@ -135,6 +160,17 @@ impl Progress {
             put_varint_signed(out, i64::from(*partition));
             put_varint_signed(out, *next);
         }
+        for source in &self.sources {
+            match &source.input {
+                None => out.push(0),
+                Some(input) => {
+                    out.push(1);
+                    put_str(out, &input.path);
+                    out.extend_from_slice(&input.head.to_le_bytes());
+                    out.extend_from_slice(&input.tail.to_le_bytes());
+                }
+            }
+        }
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -145,7 +181,7 @@ impl Progress {
 
     pub fn decode(input: &mut Reader<'_>) -> Result<Progress, CodecError> {
         let version = input.varint()?;
-        if version != PROGRESS_VERSION && version != 1 {
+        if !(1..=PROGRESS_VERSION).contains(&version) {
             return Err(CodecError(format!("unsupported checkpoint record version {version}")));
         }
         let pipeline = input.str()?.to_string();
@@ -169,6 +205,7 @@ impl Progress {
                 lines: input.varint()?,
                 max_event_time: input.varint_signed()?,
                 finished: input.u8()? != 0,
+                input: None,
             });
         }
         let mut progress = Progress {
@@ -196,6 +233,17 @@ impl Progress {
                 let partition = i32::try_from(input.varint_signed()?)
                     .map_err(|_| CodecError("partition number out of range".to_string()))?;
                 progress.kafka.push((node, topic, partition, input.varint_signed()?));
+            }
+        }
+        if version >= 3 {
+            for source in &mut progress.sources {
+                if input.u8()? != 0 {
+                    source.input = Some(InputIdentity {
+                        path: input.str()?.to_string(),
+                        head: read_u64_le(input)?,
+                        tail: read_u64_le(input)?,
+                    });
+                }
             }
         }
         Ok(progress)
@@ -411,6 +459,7 @@ mod tests {
                 lines: 42,
                 max_event_time: -5,
                 finished: false,
+                input: Some(InputIdentity { path: "/data/in.jsonl".into(), head: 1, tail: u64::MAX }),
             }],
             next_timer_sequence: 7,
             sink_counts: vec![("out".into(), 3)],
@@ -437,8 +486,15 @@ mod tests {
         assert_eq!(Progress::from_bytes(&progress.to_bytes()), Ok(progress.clone()));
         assert_eq!(progress.output_length("dir/out.jsonl"), Some(99));
         assert_eq!(progress.output_length("other"), None);
-        // A version 1 record (before Kafka positions) reads with none.
-        let mut old = progress.to_bytes();
+        // Version 2 (before input identities) and version 1 (before Kafka positions) read with
+        // none. Both end where version 3 appends one presence byte per source.
+        let mut without_inputs = progress.clone();
+        without_inputs.sources[0].input = None;
+        let mut v2 = without_inputs.to_bytes();
+        v2[0] = 2;
+        v2.pop();
+        assert_eq!(Progress::from_bytes(&v2), Ok(without_inputs.clone()));
+        let mut old = v2;
         old[0] = 1;
         let tail = {
             let mut kafka_part = Vec::new();
@@ -451,7 +507,7 @@ mod tests {
         };
         old.truncate(old.len() - tail);
         let read = Progress::from_bytes(&old).expect("version 1 reads");
-        assert_eq!(read, Progress { kafka: Vec::new(), ..progress });
+        assert_eq!(read, Progress { kafka: Vec::new(), ..without_inputs });
     }
 
     #[test]

@@ -1,0 +1,156 @@
+//! Faults an operator meets, each with what Pulse must do: continue exactly (the output of an
+//! uninterrupted run) or refuse clearly (exit 2 and a message that says what differs), never
+//! exit 0 with wrong output. Wrong resumes: another spelling of the output directory, another
+//! output directory, another pipeline's state directory, a different, shorter or longer input.
+
+mod build;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A keyed delay and a filter over searches: state, timers and two outputs.
+const PIPELINE: &str = r#"
+pipeline NAME
+
+event {
+  userId: string?
+  query: string
+  ts: timestamp
+}
+
+searches: file-source("searches.jsonl") {
+  eventTime: ts
+  maxOutOfOrderness: 1s
+}
+
+settle: delay(2s) by userId {
+  mode: "latest"
+}
+
+long_queries: filter(len(query) > 12)
+
+final_query: stdout-sink
+long: stdout-sink
+
+searches -> settle -> final_query
+searches -> long_queries -> long
+"#;
+
+fn binary(name: &str) -> PathBuf {
+    build::build_text(&format!("{name}.pulse"), &PIPELINE.replace("NAME", name), None)
+}
+
+/// `lines` searches of 500 users in time order, one not JSON.
+fn searches(lines: usize) -> String {
+    (0..lines)
+        .map(|n| match n {
+            7 => "not json\n".to_string(),
+            _ => format!(
+                "{{\"userId\":\"u{}\",\"query\":\"query number {n}\",\"ts\":{}}}\n",
+                n * 7 % 500,
+                1_700_000_000_000u64 + n as u64 * 50
+            ),
+        })
+        .collect()
+}
+
+fn run(binary: &Path, dir: &Path, args: &[&str]) -> Output {
+    Command::new(binary).current_dir(dir).arg("run").args(args).arg("--quiet").output().expect("binary runs")
+}
+
+fn ok(output: Output) -> Output {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+/// Exit 2 with a message containing every one of `says`.
+fn refused(output: Output, says: &[&str]) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "expected a refusal, got {}: {stderr}", output.status);
+    for part in says {
+        assert!(stderr.contains(part), "the refusal should say `{part}`: {stderr}");
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+/// Every output file of `dir`, by name.
+fn outputs(dir: &Path) -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
+        .expect("output directory")
+        .map(|entry| {
+            let path = entry.expect("entry").path();
+            (path.file_name().expect("name").to_string_lossy().into_owned(), read(&path))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn wrong_resumes_are_refused_and_a_respelt_output_directory_resumes_exactly() {
+    let journey = binary("faults-journey");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    std::fs::write(dir.join("searches.jsonl"), searches(3000)).expect("input");
+    ok(run(&journey, dir, &["--input", "searches.jsonl", "--output", "reference"]));
+    let reference = outputs(&dir.join("reference"));
+    assert!(reference.iter().all(|(_, text)| !text.is_empty()), "every output has records");
+
+    // Stopped after 1000 records with a checkpoint, as if killed; resumed with `./out`, then
+    // with the absolute path: the output is the uninterrupted run's.
+    let first = ["--input", "searches.jsonl", "--state-dir", "state", "--checkpoint-interval", "10ms"];
+    ok(run(&journey, dir, &[&first[..], &["--output", "out", "--stop-after", "1000"]].concat()));
+    ok(run(&journey, dir, &[&first[..], &["--output", "./out", "--stop-after", "2000"]].concat()));
+    let absolute = dir.join("out").display().to_string();
+    ok(run(&journey, dir, &[&first[..], &["--output", &absolute]].concat()));
+    assert_eq!(outputs(&dir.join("out")), reference);
+
+    // Another output directory, or none: refused before anything is written.
+    ok(run(
+        &journey,
+        dir,
+        &["--input", "searches.jsonl", "--state-dir", "s2", "--output", "o2", "--stop-after", "500"],
+    ));
+    let o2 = outputs(&dir.join("o2"));
+    refused(
+        run(&journey, dir, &["--input", "searches.jsonl", "--state-dir", "s2", "--output", "elsewhere"]),
+        &["wrote committed output to", "o2/", "elsewhere", "new --state-dir"],
+    );
+    assert!(!dir.join("elsewhere").exists(), "nothing is created for a refused resume");
+    refused(run(&journey, dir, &["--input", "searches.jsonl", "--state-dir", "s2"]), &["writes no output file"]);
+    assert_eq!(outputs(&dir.join("o2")), o2, "a refused resume leaves the committed output alone");
+
+    // A different input (one record edited), a shorter one: refused. A longer one (appended
+    // to) is the same input grown: accepted.
+    let text = searches(3000);
+    std::fs::write(dir.join("edited.jsonl"), text.replacen("query number 3\"", "query number 4\"", 1)).expect("edit");
+    refused(
+        run(&journey, dir, &["--input", "edited.jsonl", "--state-dir", "s2", "--output", "o2"]),
+        &["`edited.jsonl`", "not the input the checkpoint read", "first committed bytes"],
+    );
+    std::fs::write(dir.join("short.jsonl"), &text[..text.len() / 10]).expect("short");
+    refused(
+        run(&journey, dir, &["--input", "short.jsonl", "--state-dir", "s2", "--output", "o2"]),
+        &["`short.jsonl`", "already consumed"],
+    );
+    assert_eq!(outputs(&dir.join("o2")), o2);
+    let appended: String = (0..10)
+        .map(|n| format!("{{\"userId\":\"u{n}\",\"query\":\"appended query\",\"ts\":{}}}\n", 1_800_000_000_000u64 + n))
+        .collect();
+    std::fs::write(dir.join("longer.jsonl"), format!("{text}{appended}")).expect("longer");
+    ok(run(&journey, dir, &["--input", "longer.jsonl", "--state-dir", "s2", "--output", "o2"]));
+    let resumed = read(&dir.join("o2/long.jsonl"));
+    assert!(resumed.starts_with(&o2.iter().find(|(name, _)| name == "long.jsonl").expect("long").1));
+    assert_eq!(resumed.lines().count(), read(&dir.join("reference/long.jsonl")).lines().count() + 10);
+
+    // Another pipeline's state directory: refused, whatever else matches.
+    let other = binary("faults-other-journey");
+    refused(
+        run(&other, dir, &[&first[..], &["--output", "out"]].concat()),
+        &["holds a checkpoint of pipeline `faults-journey`, not `faults-other-journey`", "--from-savepoint"],
+    );
+    assert_eq!(outputs(&dir.join("out")), reference);
+}
