@@ -269,17 +269,20 @@ pub fn open_resumed_output(path: &Path, committed: u64, strict: bool) -> io::Res
 /// Parses a checkpoint interval: `500ms`, `2s`, `5m`, `1h` or plain milliseconds.
 pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let value: u64 = digits.parse().map_err(|_| format!("invalid duration `{text}` (expected e.g. 500ms, 2s, 5m)"))?;
-    let factor = match unit {
-        "" | "ms" => 1,
-        "s" => 1000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        _ => return Err(format!("invalid duration `{text}` (expected e.g. 500ms, 2s, 5m)")),
-    };
-    Ok(value.saturating_mul(factor))
+    // A bare number is milliseconds on the command line.
+    if let Ok(millis) = text.parse::<u64>() {
+        return Ok(millis);
+    }
+    pulse_stdlib::duration::parse(text)
+        .map_err(|problem| format!("invalid duration `{text}`: {problem} (expected e.g. 500ms, 2s, 5m, 1d)"))
+}
+
+/// The canonical spelling of a duration in ms; `off` for `i64::MAX` (no limit).
+pub fn format_duration_ms(millis: i64) -> String {
+    match u64::try_from(millis) {
+        Ok(millis) if millis != i64::MAX as u64 => pulse_stdlib::duration::format(millis),
+        _ => "off".to_string(),
+    }
 }
 
 #[cfg(test)]

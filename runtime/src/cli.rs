@@ -19,7 +19,7 @@ struct CommandLine {
 #[derive(Subcommand, Debug)]
 enum RunCommand {
     /// Run the pipeline over its inputs (the default when no subcommand is given).
-    Run(RunOptions),
+    Run(Box<RunOptions>),
     /// Run the pipeline over historical events with every sink suppressed and write the state it
     /// builds as a savepoint (cold start: `run --from-savepoint` then continues live).
     Bootstrap(BootstrapOptions),
@@ -53,7 +53,7 @@ pub struct SavepointOptions {
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Invocation {
-    Run(RunOptions),
+    Run(Box<RunOptions>),
     SavepointCreate(SavepointOptions),
     Bootstrap(BootstrapOptions),
 }
@@ -105,6 +105,17 @@ pub struct RunOptions {
     /// SIGTERM/SIGINT, which stops after a last checkpoint.
     #[arg(long = "until-end")]
     pub until_end: bool,
+    /// How far ahead of the wall clock an event time may be (`1d`, `12h`, `off`): an event dated
+    /// further ahead is a dead letter and does not move the watermark, which it would otherwise
+    /// push so far that every later event is late. Overrides every source's `maxFutureSkew`
+    /// (default 1d).
+    #[arg(long = "max-future-skew", value_name = "DURATION|off", env = "PULSE_MAX_FUTURE_SKEW")]
+    pub max_future_skew: Option<String>,
+    /// The longest input line read whole, in bytes: a longer line is a dead letter with its size
+    /// and its first KiB, and only this many of its bytes are ever held in memory (default
+    /// 16777216, 16 MiB).
+    #[arg(long = "max-line-bytes", value_name = "BYTES", env = "PULSE_MAX_LINE_BYTES")]
+    pub max_line_bytes: Option<usize>,
     /// Redis server of the redis-sinks (`redis://[user:password@]host:port[/db]`, `rediss://`
     /// for TLS); default: `PULSE_REDIS_URL`, else `redis://127.0.0.1:6379`. Ignored with --output.
     #[arg(long = "redis-url", value_name = "URL")]
@@ -187,7 +198,7 @@ pub fn parse_command_line(
         Some(RunCommand::Savepoint { action: SavepointAction::Create(options) }) => {
             Invocation::SavepointCreate(options)
         }
-        None => Invocation::Run(parsed.run),
+        None => Invocation::Run(Box::new(parsed.run)),
     })
 }
 
@@ -339,7 +350,12 @@ mod tests {
     use super::*;
 
     const SOURCES: &[SourceSpec] = &[
-        SourceSpec { node: "clicks", kind: SourceKind::File { path: "clicks.jsonl" }, max_out_of_orderness: 0 },
+        SourceSpec {
+            node: "clicks",
+            kind: SourceKind::File { path: "clicks.jsonl" },
+            max_out_of_orderness: 0,
+            max_future_skew: i64::MAX,
+        },
         SourceSpec {
             node: "views",
             kind: SourceKind::Kafka {
@@ -350,6 +366,7 @@ mod tests {
                 partitioning: crate::KafkaPartitioning::AsIs,
             },
             max_out_of_orderness: 0,
+            max_future_skew: i64::MAX,
         },
     ];
 
@@ -370,7 +387,7 @@ mod tests {
             quiet: true,
             ..RunOptions::default()
         };
-        let expected = Invocation::Run(expected);
+        let expected = Invocation::Run(Box::new(expected));
         let direct = parse_command_line(
             "p",
             strings(&["p", "--input", "a.jsonl", "--input", "views=b.jsonl", "--output", "out", "--quiet"]),
@@ -381,7 +398,7 @@ mod tests {
             strings(&["p", "run", "--input=a.jsonl", "--input", "views=b.jsonl", "--output", "out", "-q"]),
         );
         assert_eq!(with_run.expect("valid"), expected);
-        assert_eq!(parse_command_line("p", strings(&["p"])).expect("valid"), Invocation::Run(RunOptions::default()));
+        assert_eq!(parse_command_line("p", strings(&["p"])).expect("valid"), Invocation::Run(Box::default()));
         assert!(parse_command_line("p", strings(&["p", "--bogus"])).is_err());
     }
 

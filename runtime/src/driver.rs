@@ -119,6 +119,12 @@ pub struct Context {
     /// The largest event time the current record step reported, folded into its source's
     /// watermark after the step (G26).
     step_event_time: Option<i64>,
+    /// The current source's `maxFutureSkew` (ms) and the event time above which its records
+    /// are dead letters: the wall clock plus the skew (see `FutureGuard`).
+    future_skew: i64,
+    future_limit: i64,
+    /// Per node: records dead-lettered at it as too far ahead of the wall clock.
+    future_per_node: Vec<u64>,
     timers: TimerQueue,
     writers: Vec<OutputWriter>,
     /// Per writer, with `--emit-times`: the writer of its `.times` file (sink files only);
@@ -204,6 +210,27 @@ impl Context {
     /// `i64::MAX` is +∞.
     pub fn watermark(&self) -> i64 {
         self.watermark
+    }
+
+    /// Event times above this are too far ahead of the wall clock for the current source.
+    #[inline]
+    pub fn future_limit(&self) -> i64 {
+        self.future_limit
+    }
+
+    /// Dead-letters a source record of node `node` dated further ahead of the wall clock than
+    /// its `maxFutureSkew`: it would move the watermark so far that every later event is late.
+    pub fn dead_letter_future(&mut self, node: usize, event_time: i64, line: &str) {
+        if let Some(count) = self.future_per_node.get_mut(node) {
+            *count += 1;
+        }
+        let reason = format!(
+            "future-event: event time {} is more than maxFutureSkew {} ahead of the wall clock ({})",
+            pulse_stdlib::time::utc(event_time),
+            crate::checkpoint::format_duration_ms(self.future_skew),
+            pulse_stdlib::time::utc(self.future_limit.saturating_sub(self.future_skew)),
+        );
+        self.dead_letter_at(node, &reason, DeadEvent::Json(std::borrow::Cow::Borrowed(line)));
     }
 
     /// Reports the event time of the current source record; called once the time is known and
@@ -1112,6 +1139,27 @@ impl Checkpointer {
     }
 }
 
+/// The wall clock in ms since the epoch.
+fn wall_clock_ms() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Per source, the `maxFutureSkew` in ms (`i64::MAX`: off): `--max-future-skew` for every
+/// source, else each source's own.
+fn future_skews(sources: &[SourceSpec], flag: Option<&str>) -> Result<Vec<i64>, RunError> {
+    let flag = match flag.map(str::trim) {
+        None => None,
+        Some("off") => Some(i64::MAX),
+        Some(text) => Some(
+            parse_duration_ms(text)
+                .map(|millis| i64::try_from(millis).unwrap_or(i64::MAX))
+                .map_err(|error| RunError::Usage(format!("--max-future-skew: {error}")))?,
+        ),
+    };
+    Ok(sources.iter().map(|source| flag.unwrap_or(source.max_future_skew)).collect())
+}
+
 /// What a run resumes from.
 struct Resume {
     progress: Progress,
@@ -1527,9 +1575,11 @@ fn execute_with<P: Pipeline>(
     for (source, input) in spec.sources.iter().zip(&input_paths) {
         let reader = match (input, source.kind) {
             (Input::Path(path), _) => {
-                Reader::Lines(SourceReader::open(path, shared_stdin.as_ref()).map_err(|error| {
+                let mut reader = SourceReader::open(path, shared_stdin.as_ref()).map_err(|error| {
                     RunError::Io(format!("cannot open input `{path}` of source `{}`: {error}", source.node))
-                })?)
+                })?;
+                reader.set_max_line(options.max_line_bytes.unwrap_or(crate::io::DEFAULT_MAX_LINE_BYTES));
+                Reader::Lines(reader)
             }
             (Input::Kafka, SourceKind::Kafka { topics, brokers, group_id, start, partitioning }) => {
                 let resume_offsets: Offsets = resume
@@ -1684,6 +1734,9 @@ fn execute_with<P: Pipeline>(
         records_in: vec![0; spec.nodes.len()],
         records_out: vec![0; spec.nodes.len()],
         late_per_node: vec![0; spec.nodes.len()],
+        future_per_node: vec![0; spec.nodes.len()],
+        future_skew: i64::MAX,
+        future_limit: i64::MAX,
         acct: Accounting::new(spec, options.report.is_some()),
         backpressure: Duration::ZERO,
         dead_letter_text: String::new(),
@@ -1849,6 +1902,9 @@ fn execute_with<P: Pipeline>(
         stats,
         stop_after: options.stop_after,
         clock_lines: options.clock_lines,
+        future_skews: future_skews(spec.sources, options.max_future_skew.as_deref())?,
+        max_line_bytes: options.max_line_bytes.unwrap_or(crate::io::DEFAULT_MAX_LINE_BYTES),
+        wall_clock: wall_clock_ms(),
         tasks,
         bootstrap_shards,
     };
@@ -1977,6 +2033,12 @@ struct Driver<'run, P> {
     stop_after: Option<u64>,
     /// `--clock-lines`: `#clock MS` input lines are clock steps.
     clock_lines: bool,
+    /// `--max-line-bytes`.
+    max_line_bytes: usize,
+    /// Per source: its `maxFutureSkew` in ms (`i64::MAX`: off).
+    future_skews: Vec<i64>,
+    /// The wall clock in ms, read at most once per round of 64 lines.
+    wall_clock: i64,
     /// State following Kafka partitions (see `tasks`).
     tasks: Option<Tasks>,
     /// A bootstrap's shard of each record (see `BootstrapShards`).
@@ -2665,6 +2727,8 @@ impl<P: Pipeline> Driver<'_, P> {
                 self.next_arrival += 1;
                 self.fire_due_processing_timers(arrival)?;
                 self.cx.arrival = arrival;
+                self.cx.future_skew = self.future_skews[source];
+                self.cx.future_limit = self.wall_clock.saturating_add(self.cx.future_skew);
                 if line.last() == Some(&b'\n') {
                     line.pop();
                 }
@@ -2686,6 +2750,13 @@ impl<P: Pipeline> Driver<'_, P> {
                         Origin::Kafka { topic, partition, offset, .. } => format!("{topic}/{partition}/{offset}"),
                         Origin::Timer { .. } => label.to_string(),
                     });
+                }
+                if let Reader::Lines(reader) = &mut self.readers[source] {
+                    if let Some(size) = reader.take_oversized() {
+                        self.dead_letter_oversized(source, size, &line);
+                        self.cx.take_io_error()?;
+                        continue;
+                    }
                 }
                 match std::str::from_utf8(&line) {
                     Ok(text) => {
@@ -2755,6 +2826,7 @@ impl<P: Pipeline> Driver<'_, P> {
             self.rounds_since_publish += 1;
             if self.rounds_since_publish >= 64 || self.records_read == round_start {
                 self.rounds_since_publish = 0;
+                self.wall_clock = wall_clock_ms();
                 if self.last_publish.elapsed() >= PUBLISH_EVERY {
                     self.publish();
                 }
@@ -2774,6 +2846,20 @@ impl<P: Pipeline> Driver<'_, P> {
         self.settle_api(true)?;
         // The final checkpoint: a restart after the end does nothing more.
         self.checkpoint()
+    }
+
+    /// A line longer than `--max-line-bytes`: a dead letter with its size and its first KiB.
+    fn dead_letter_oversized(&mut self, source: usize, size: u64, line: &[u8]) {
+        const PREFIX: usize = 1024;
+        let reason = format!(
+            "line-too-long: a line of {size} bytes is longer than --max-line-bytes {}; the event holds its first {PREFIX} bytes",
+            self.max_line_bytes
+        );
+        let prefix = String::from_utf8_lossy(&line[..line.len().min(PREFIX)]);
+        match self.source_nodes[source] {
+            Some(node) => self.cx.dead_letter_at(node, &reason, DeadEvent::Raw(&prefix)),
+            None => self.cx.dead_letter(&reason, DeadEvent::Raw(&prefix)),
+        }
     }
 
     /// `#clock MS` (with `--clock-lines`): the source's watermark moves as if an event at MS
@@ -2841,6 +2927,7 @@ impl<P: Pipeline> Driver<'_, P> {
             records_out: cx.records_out.clone(),
             dropped: cx.dropped_per_node.clone(),
             late: cx.late_per_node.clone(),
+            future: cx.future_per_node.clone(),
             records_read: self.records_read,
             dead_letters: cx.dead_letter_count,
             sinks,

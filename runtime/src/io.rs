@@ -10,6 +10,9 @@ use crate::cli::Destination;
 /// Buffer size of readers and writers: large enough that syscalls are rare per record.
 pub const BUFFER_CAPACITY: usize = 1 << 20;
 
+/// The longest line a source reads whole, in bytes with its `\n` (`--max-line-bytes`).
+pub const DEFAULT_MAX_LINE_BYTES: usize = 16 << 20;
+
 /// The UTF-8 byte order mark some editors write at the start of a file.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -18,6 +21,10 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 pub struct SourceReader {
     input: Input,
     at_start: bool,
+    /// Lines longer than this keep only their first `max_line` bytes in the buffer.
+    max_line: usize,
+    /// The full length of the last line read, when it was longer than `max_line`.
+    oversized: Option<u64>,
 }
 
 enum Input {
@@ -41,7 +48,18 @@ impl SourceReader {
         } else {
             Input::File(BufReader::with_capacity(BUFFER_CAPACITY, File::open(path)?))
         };
-        Ok(SourceReader { input, at_start: true })
+        Ok(SourceReader { input, at_start: true, max_line: DEFAULT_MAX_LINE_BYTES, oversized: None })
+    }
+
+    /// Bounds the bytes of a line kept in memory (the rest is skipped and only counted).
+    pub fn set_max_line(&mut self, max_line: usize) {
+        self.max_line = max_line.max(1);
+    }
+
+    /// The full length in bytes of the line just read, when it was longer than the limit (the
+    /// buffer then holds only its first bytes).
+    pub fn take_oversized(&mut self) -> Option<u64> {
+        self.oversized.take()
     }
 
     /// Reads all of stdin, for sharing between sources.
@@ -82,20 +100,23 @@ impl SourceReader {
     }
 
     /// Appends the next line including its `\n` to `line`; returns the bytes read (0 at the
-    /// end of input), a byte order mark at the start of the input included.
+    /// end of input), a byte order mark at the start of the input included. A line longer than
+    /// the limit is consumed whole but only its first bytes are kept (see `take_oversized`).
     pub fn read_line(&mut self, line: &mut Vec<u8>) -> io::Result<usize> {
         let start = line.len();
-        let length = match &mut self.input {
-            Input::File(reader) => reader.read_until(b'\n', line),
-            Input::Stdin(reader) => reader.read_until(b'\n', line),
+        let max_line = self.max_line;
+        let (length, oversized) = match &mut self.input {
+            Input::File(reader) => read_bounded(reader, line, max_line),
+            Input::Stdin(reader) => read_bounded(reader, line, max_line),
             Input::Memory { data, position } => {
                 let rest = &data[*position..];
                 let length = rest.iter().position(|byte| *byte == b'\n').map_or(rest.len(), |index| index + 1);
-                line.extend_from_slice(&rest[..length]);
+                line.extend_from_slice(&rest[..length.min(max_line)]);
                 *position += length;
-                Ok(length)
+                Ok((length, length > max_line))
             }
         }?;
+        self.oversized = oversized.then_some(length as u64);
         if self.at_start && length > 0 {
             self.at_start = false;
             if line[start..].starts_with(BOM) {
@@ -104,6 +125,36 @@ impl SourceReader {
         }
         Ok(length)
     }
+}
+
+/// `read_until(b'\n')` that keeps at most `max_line` bytes of the line: the rest up to the
+/// `\n` is consumed without being stored. Returns the line's full length and whether it was cut.
+fn read_bounded(reader: &mut impl BufRead, line: &mut Vec<u8>, max_line: usize) -> io::Result<(usize, bool)> {
+    let kept = reader.by_ref().take(max_line as u64).read_until(b'\n', line)?;
+    if kept < max_line || line.last() == Some(&b'\n') {
+        return Ok((kept, false));
+    }
+    // The limit was reached inside a line: skip to its end.
+    let mut skipped = 0;
+    loop {
+        let buffer = reader.fill_buf()?;
+        if buffer.is_empty() {
+            break;
+        }
+        match memchr::memchr(b'\n', buffer) {
+            Some(index) => {
+                reader.consume(index + 1);
+                skipped += index + 1;
+                break;
+            }
+            None => {
+                let length = buffer.len();
+                reader.consume(length);
+                skipped += length;
+            }
+        }
+    }
+    Ok((kept + skipped, skipped > 0))
 }
 
 /// One output destination, shared by every sink (and the dead letters) that writes there, so
@@ -180,7 +231,44 @@ mod tests {
     use super::*;
 
     fn memory(data: &[u8]) -> SourceReader {
-        SourceReader { input: Input::Memory { data: Rc::from(data), position: 0 }, at_start: true }
+        SourceReader {
+            input: Input::Memory { data: Rc::from(data), position: 0 },
+            at_start: true,
+            max_line: DEFAULT_MAX_LINE_BYTES,
+            oversized: None,
+        }
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_consumed_whole_but_kept_short() {
+        let text = format!("{{\"a\":1}}\n{}\n{{\"b\":2}}\n{}", "x".repeat(10_000), "y".repeat(50));
+        let path = std::env::temp_dir().join(format!("pulse-io-{}-long.jsonl", std::process::id()));
+        std::fs::write(&path, &text).expect("write");
+        let mut file = SourceReader::open(path.to_str().expect("utf-8"), None).expect("open");
+        let mut memory = memory(text.as_bytes());
+        for reader in [&mut file, &mut memory] {
+            reader.set_max_line(16);
+            let mut read = Vec::new();
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                let length = reader.read_line(&mut line).expect("read");
+                if length == 0 {
+                    break;
+                }
+                read.push((length, String::from_utf8_lossy(&line).into_owned(), reader.take_oversized()));
+            }
+            assert_eq!(
+                read,
+                vec![
+                    (8, "{\"a\":1}\n".to_string(), None),
+                    (10_001, "x".repeat(16), Some(10_001)),
+                    (8, "{\"b\":2}\n".to_string(), None),
+                    (50, "y".repeat(16), Some(50)),
+                ]
+            );
+        }
+        std::fs::remove_file(&path).expect("remove");
     }
 
     #[test]

@@ -32,7 +32,8 @@
 //!                       pub keyed: &'static [bool], pub edges: &'static [EdgeSpec] }   // Topology::EMPTY: none
 //! pub struct EdgeSpec { pub from: u32, pub port: u32, pub to: u32, pub to_port: &'static str }
 //! // Defaults for pipelines without those settings: None, false, &[].
-//! pub struct SourceSpec { pub node: &'static str, pub kind: SourceKind, pub max_out_of_orderness: i64 }
+//! pub struct SourceSpec { pub node: &'static str, pub kind: SourceKind, pub max_out_of_orderness: i64,
+//!                         pub max_future_skew: i64 }                  // i64::MAX: no guard
 //! pub enum SourceKind { File { path: &'static str },
 //!                       Kafka { topics: &'static [&'static str], brokers: Option<&'static str>,
 //!                               group_id: Option<&'static str>, start: KafkaStart,
@@ -55,6 +56,8 @@
 //! impl Context {
 //!     pub fn arrival(&self) -> i64;                       // logical arrival clock (G30)
 //!     pub fn watermark(&self) -> i64;                     // i64::MIN = -inf, i64::MAX = +inf
+//!     pub fn future_limit(&self) -> i64;                  // event times above it are too far ahead
+//!     pub fn dead_letter_future(&mut self, node: usize, t: i64, line: &str); // and are dead letters
 //!     pub fn observe_event_time(&mut self, t: i64);       // after a source record's time is known
 //!     pub fn emit(&mut self, sink: usize, event_time: i64, event_json: &str);
 //!     pub fn sink_live(&self, sink: usize) -> bool;       // false under --output: emit the event and a preview
@@ -203,6 +206,9 @@ pub struct SourceSpec {
     pub kind: SourceKind,
     /// Subtracted from the largest event time seen to give the source's watermark (G26), in ms.
     pub max_out_of_orderness: i64,
+    /// How far ahead of the wall clock an event time may be, in ms (`maxFutureSkew`); further
+    /// ahead it is a dead letter and does not move the watermark. `i64::MAX`: no limit.
+    pub max_future_skew: i64,
 }
 
 /// How a kafka-source's partitions must be keyed for state to follow them.

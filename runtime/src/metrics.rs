@@ -41,6 +41,8 @@ pub struct Snapshot {
     pub records_out: Vec<u64>,
     pub dropped: Vec<u64>,
     pub late: Vec<u64>,
+    /// Per source node: records dead-lettered as dated too far ahead of the wall clock.
+    pub future: Vec<u64>,
     pub records_read: u64,
     pub dead_letters: u64,
     pub sinks: Vec<SinkHealth>,
@@ -197,6 +199,13 @@ impl Collector for Exporter {
             "Late records dropped at each node (no `late` port connected).",
             MetricType::Counter,
             per_node(nodes, &snapshot.late),
+        )?;
+        family(
+            e,
+            "node_future_records",
+            "Records dead-lettered at each source as dated further ahead of the wall clock than maxFutureSkew.",
+            MetricType::Counter,
+            per_node(nodes, &snapshot.future),
         )?;
         counter(e, "dead_letters", "Records written to the dead-letter output.", snapshot.dead_letters)?;
         family(
@@ -360,6 +369,7 @@ mod tests {
             records_out: vec![5, 2],
             dropped: vec![0, 1],
             late: vec![0, 0],
+            future: vec![3, 0],
             records_read: 5,
             sinks: vec![SinkHealth { node: "keep", written: 2, ..SinkHealth::default() }],
             watermark: 1_000,
@@ -376,6 +386,7 @@ mod tests {
         assert!(text.contains("pulse_kafka_consumer_lag{node=\"in\",topic=\"events\",partition=\"3\"} 42"), "{text}");
         assert!(text.contains("pulse_kafka_source_pauses_total{node=\"in\"} 2"), "{text}");
         assert!(text.contains("pulse_watermark_ms 1000"), "{text}");
+        assert!(text.contains("pulse_node_future_records_total{node=\"in\"} 3"), "{text}");
         assert!(text.contains("pulse_checkpoints_total 2"), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
     }

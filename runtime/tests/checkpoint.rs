@@ -9,8 +9,12 @@ use pulse_runtime::{
 };
 use pulse_stdlib::state::{Store, ValueState};
 
-const SOURCES: &[SourceSpec] =
-    &[SourceSpec { node: "src", kind: SourceKind::File { path: "in.jsonl" }, max_out_of_orderness: 0 }];
+const SOURCES: &[SourceSpec] = &[SourceSpec {
+    node: "src",
+    kind: SourceKind::File { path: "in.jsonl" },
+    max_out_of_orderness: 0,
+    max_future_skew: i64::MAX,
+}];
 const SINKS: &[SinkSpec] = &[SinkSpec { node: "out", kind: SinkKind::Stdout }];
 
 /// Variant 0: RocksDB. 1: memory backend. 2: nodes reordered, one added, `gone` removed.

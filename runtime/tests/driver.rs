@@ -28,11 +28,13 @@ impl Pipeline for TinyPipeline {
                 node: "clicks",
                 kind: SourceKind::File { path: "configured-clicks.jsonl" },
                 max_out_of_orderness: 0,
+                max_future_skew: i64::MAX,
             },
             SourceSpec {
                 node: "views",
                 kind: SourceKind::File { path: "configured-views.jsonl" },
                 max_out_of_orderness: 0,
+                max_future_skew: i64::MAX,
             },
         ],
         sinks: &[

@@ -59,6 +59,7 @@
 //! report (`compare_state`), shared by the runtime's restores and `pulsec diff`.
 
 pub mod decode;
+pub mod duration;
 pub mod func;
 pub mod json;
 pub mod operators;

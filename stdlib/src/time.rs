@@ -136,6 +136,20 @@ pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
+/// An epoch time in ms as a UTC date-time: `2023-11-14 22:13:20` (with `.mmm` when needed).
+pub fn utc(ms: i64) -> String {
+    let seconds = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    let (hour, minute, second) = (second_of_day / 3600, second_of_day % 3600 / 60, second_of_day % 60);
+    let mut text = format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}");
+    if millis != 0 {
+        text.push_str(&format!(".{millis:03}"));
+    }
+    text
+}
+
 /// The proleptic Gregorian date `(year, month, day)` of a day number since 1970-01-01 (Howard
 /// Hinnant's `civil_from_days`, the inverse of `days_from_civil`).
 pub fn civil_from_days(days: i64) -> (i64, i64, i64) {

@@ -2,6 +2,8 @@
 //! uninterrupted run) or refuse clearly (exit 2 and a message that says what differs), never
 //! exit 0 with wrong output. Wrong resumes: another spelling of the output directory, another
 //! output directory, another pipeline's state directory, a different, shorter or longer input.
+//! Hostile input: an event dated in the year 9999 (watermark poisoning), a line longer than the
+//! line limit.
 
 mod build;
 
@@ -138,7 +140,7 @@ fn wrong_resumes_are_refused_and_a_respelt_output_directory_resumes_exactly() {
     );
     assert_eq!(outputs(&dir.join("o2")), o2);
     let appended: String = (0..10)
-        .map(|n| format!("{{\"userId\":\"u{n}\",\"query\":\"appended query\",\"ts\":{}}}\n", 1_800_000_000_000u64 + n))
+        .map(|n| format!("{{\"userId\":\"u{n}\",\"query\":\"appended query\",\"ts\":{}}}\n", 1_750_000_000_000u64 + n))
         .collect();
     std::fs::write(dir.join("longer.jsonl"), format!("{text}{appended}")).expect("longer");
     ok(run(&journey, dir, &["--input", "longer.jsonl", "--state-dir", "s2", "--output", "o2"]));
@@ -153,4 +155,62 @@ fn wrong_resumes_are_refused_and_a_respelt_output_directory_resumes_exactly() {
         &["holds a checkpoint of pipeline `faults-journey`, not `faults-other-journey`", "--from-savepoint"],
     );
     assert_eq!(outputs(&dir.join("out")), reference);
+}
+
+#[test]
+fn an_event_dated_far_ahead_is_a_dead_letter_and_does_not_make_later_events_late() {
+    let journey = binary("faults-journey");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    let text = searches(400);
+    std::fs::write(dir.join("searches.jsonl"), &text).expect("input");
+    ok(run(&journey, dir, &["--input", "searches.jsonl", "--output", "reference"]));
+    // The same events with one dated 9999-12-31 after line 10.
+    let poison = r#"{"userId":"u1","query":"from the far future","ts":"9999-12-31T23:59:59Z"}"#;
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(10, poison);
+    std::fs::write(dir.join("poisoned.jsonl"), lines.join("\n") + "\n").expect("poisoned");
+    ok(run(&journey, dir, &["--input", "poisoned.jsonl", "--output", "out"]));
+    for sink in ["final_query.jsonl", "long.jsonl"] {
+        assert_eq!(read(&dir.join("out").join(sink)), read(&dir.join("reference").join(sink)), "{sink}");
+    }
+    let dead = read(&dir.join("out/_dead_letter.jsonl"));
+    let future: Vec<&str> = dead.lines().filter(|line| line.contains("future-event")).collect();
+    assert_eq!(future.len(), 1, "{dead}");
+    assert!(future[0].contains("9999-12-31 23:59:59") && future[0].contains("maxFutureSkew 1d"), "{}", future[0]);
+    assert!(future[0].contains("from the far future"), "the dead letter holds the event: {}", future[0]);
+
+    // Turned off, the one event poisons the watermark: everything after it is late.
+    ok(run(&journey, dir, &["--input", "poisoned.jsonl", "--output", "off", "--max-future-skew", "off"]));
+    assert!(!read(&dir.join("off/_dead_letter.jsonl")).contains("future-event"));
+    let settled = read(&dir.join("off/final_query.jsonl")).lines().count();
+    assert!(settled < read(&dir.join("reference/final_query.jsonl")).lines().count() / 2, "{settled} settled");
+    refused(
+        run(&journey, dir, &["--input", "poisoned.jsonl", "--output", "bad", "--max-future-skew", "soon"]),
+        &["--max-future-skew", "soon"],
+    );
+}
+
+#[test]
+fn a_line_over_the_limit_is_a_dead_letter_with_its_size_and_a_bounded_prefix() {
+    let journey = binary("faults-journey");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    let text = searches(200);
+    std::fs::write(dir.join("searches.jsonl"), &text).expect("input");
+    ok(run(&journey, dir, &["--input", "searches.jsonl", "--output", "reference"]));
+    // A 3 MB line (a JSON string) after line 5, with a limit of 1 MB.
+    let long = format!("{{\"userId\":\"u1\",\"query\":\"{}\",\"ts\":1700000000000}}", "q".repeat(3 << 20));
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(5, &long);
+    std::fs::write(dir.join("long.jsonl"), lines.join("\n") + "\n").expect("input");
+    ok(run(&journey, dir, &["--input", "long.jsonl", "--output", "out", "--max-line-bytes", "1048576"]));
+    for sink in ["final_query.jsonl", "long.jsonl"] {
+        assert_eq!(read(&dir.join("out").join(sink)), read(&dir.join("reference").join(sink)), "{sink}");
+    }
+    let dead = read(&dir.join("out/_dead_letter.jsonl"));
+    let too_long: Vec<&str> = dead.lines().filter(|line| line.contains("line-too-long")).collect();
+    assert_eq!(too_long.len(), 1, "one dead letter for the long line");
+    assert!(too_long[0].contains(&format!("a line of {} bytes", long.len() + 1)), "{}", &too_long[0][..300]);
+    assert!(too_long[0].len() < 2048, "the dead letter holds a bounded prefix, not {} bytes", too_long[0].len());
 }

@@ -13,7 +13,7 @@ use pulse_ir::{
     Aggregate, AggregateFn, CircuitBreaker, Counter, EmitMode, FieldType, Node, Operator, Path, RecordType,
     RedisCommand, Refresh, Route, Segment, SourceTime, SplitMode, TimeDomain, Timing, Type, WindowSpec,
 };
-use pulse_syntax::ast::{Document, NodeDecl, Value};
+use pulse_syntax::ast::{Document, NodeDecl, Value, ValueKind};
 use pulse_syntax::codes::{E0102, E0103, E0110, E0207, E0406, E0503, E0504, W0001, W0004, W0005, W0006};
 use pulse_syntax::Diagnostic;
 use std::collections::BTreeMap;
@@ -290,7 +290,12 @@ impl NodeCx<'_> {
             Some(value) => Some(values::duration(cx, value, Zero::Allowed, &self.what("idleTimeout"))?),
             None => None,
         };
-        Some(SourceTime { event_time, max_out_of_orderness_ms, idle_timeout_ms })
+        let max_future_skew_ms = match fields.get("maxFutureSkew") {
+            Some(value) if matches!(&value.kind, ValueKind::String(text) if text == "off") => None,
+            Some(value) => Some(values::duration(cx, value, Zero::Allowed, &self.what("maxFutureSkew"))?),
+            None => Some(pulse_ir::DEFAULT_MAX_FUTURE_SKEW_MS),
+        };
+        Some(SourceTime { event_time, max_out_of_orderness_ms, idle_timeout_ms, max_future_skew_ms })
     }
 }
 

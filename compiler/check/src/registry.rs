@@ -40,7 +40,7 @@ impl NodeType {
     }
 }
 
-const SOURCE_TIME: [&str; 3] = ["eventTime", "maxOutOfOrderness", "idleTimeout"];
+const SOURCE_TIME: [&str; 4] = ["eventTime", "maxOutOfOrderness", "idleTimeout", "maxFutureSkew"];
 
 pub const NODE_TYPES: &[NodeType] = &[
     NodeType {
@@ -56,6 +56,7 @@ pub const NODE_TYPES: &[NodeType] = &[
             SOURCE_TIME[0],
             SOURCE_TIME[1],
             SOURCE_TIME[2],
+            SOURCE_TIME[3],
         ],
         inputs: &[],
         outputs: &["out"],
@@ -65,7 +66,7 @@ pub const NODE_TYPES: &[NodeType] = &[
     NodeType {
         name: "file-source",
         aliases: &[],
-        keys: &["path", SOURCE_TIME[0], SOURCE_TIME[1], SOURCE_TIME[2]],
+        keys: &["path", SOURCE_TIME[0], SOURCE_TIME[1], SOURCE_TIME[2], SOURCE_TIME[3]],
         inputs: &[],
         outputs: &["out"],
         dynamic_outputs: false,

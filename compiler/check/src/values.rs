@@ -181,24 +181,7 @@ fn duration_help(text: &str) -> String {
     "write a whole number and one unit, e.g. `90m` instead of `1.5h` or `1h30m`".to_string()
 }
 
-/// Parses `^\d+(ms|s|m|h|d)$` (G4).
-pub fn parse_duration(text: &str) -> Result<u64, &'static str> {
-    let digits_end = text.find(|ch: char| !ch.is_ascii_digit()).unwrap_or(text.len());
-    let (digits, unit) = text.split_at(digits_end);
-    if digits.is_empty() {
-        return Err("expected a number before the unit");
-    }
-    let factor = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        "" => return Err("missing unit"),
-        _ => return Err("not a duration"),
-    };
-    digits.parse::<u64>().ok().and_then(|number| number.checked_mul(factor)).ok_or("duration is too large")
-}
+pub use pulse_stdlib::duration::parse as parse_duration;
 
 /// `1h30m` as milliseconds, only to suggest the single-unit spelling.
 fn parse_compound(text: &str) -> Option<u64> {
@@ -216,15 +199,7 @@ fn parse_compound(text: &str) -> Option<u64> {
     (parts > 1).then_some(total)
 }
 
-/// The largest exact unit: 300000 -> `5m`.
-pub fn format_duration(millis: u64) -> String {
-    for (factor, unit) in [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1_000, "s")] {
-        if millis != 0 && millis.is_multiple_of(factor) {
-            return format!("{}{unit}", millis / factor);
-        }
-    }
-    format!("{millis}ms")
-}
+pub use pulse_stdlib::duration::format as format_duration;
 
 /// A field path: `"props.show_id"` in JSON, `props.show_id` in `.pulse`.
 pub fn path(cx: &mut Cx, value: &Value, what: &str) -> Option<Path> {

@@ -524,19 +524,7 @@ fn short_input(input: &str) -> &str {
     input.rsplit('/').next().unwrap_or(input)
 }
 
-/// An epoch time in ms as a UTC date-time: `2023-11-14 22:13:20` (with `.mmm` when needed).
-pub fn utc(ms: i64) -> String {
-    let seconds = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    let (year, month, day) = pulse_stdlib::time::civil_from_days(days);
-    let (hour, minute, second) = (second_of_day / 3600, second_of_day % 3600 / 60, second_of_day % 60);
-    let mut text = format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}");
-    if millis != 0 {
-        let _ = write!(text, ".{millis:03}");
-    }
-    text
-}
+pub use pulse_stdlib::time::utc;
 
 /// A small time (ms from 0) as an offset: `0s`, `10m`, `1d 40m`, `1h 30m 5s`, `250ms`.
 pub fn offset(ms: i64) -> String {

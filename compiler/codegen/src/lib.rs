@@ -238,6 +238,7 @@ impl<'p> Generator<'p> {
             let id = &node.id;
             let time = node.op.source_time().expect("sources have source time");
             let max_out_of_orderness = time.max_out_of_orderness_ms as i64;
+            let max_future_skew = time.max_future_skew_ms.map_or(i64::MAX, |skew| skew.min(i64::MAX as u64) as i64);
             let kind = match &node.op {
                 Operator::FileSource { path, .. } => quote! { SourceKind::File { path: #path } },
                 Operator::KafkaSource { topics, brokers, group_id, read_setting, .. } => {
@@ -269,7 +270,9 @@ impl<'p> Generator<'p> {
                 }
                 _ => unreachable!("only sources are listed"),
             };
-            quote! { SourceSpec { node: #id, kind: #kind, max_out_of_orderness: #max_out_of_orderness } }
+            quote! {
+                SourceSpec { node: #id, kind: #kind, max_out_of_orderness: #max_out_of_orderness, max_future_skew: #max_future_skew }
+            }
         });
         let sinks = self.pipeline.nodes.iter().filter(|node| node.op.is_sink()).map(|node| {
             let id = &node.id;
@@ -462,6 +465,16 @@ impl<'p> Generator<'p> {
             }
             None => quote! { let event_time = cx.arrival(); },
         };
+        // Watermark poisoning: an event dated far ahead would make every later event late.
+        let future_guard = match (&time.event_time, time.max_future_skew_ms) {
+            (Some(_), Some(_)) => quote! {
+                if event_time > cx.future_limit() {
+                    cx.dead_letter_future(#node_idx, event_time, line);
+                    return;
+                }
+            },
+            _ => TokenStream::new(),
+        };
         let forward = self.forward(node_idx, "out", quote! { record }, quote! { &view });
         // G41: a has-done-event without an `events` edge is fed by the sources upstream of its flow.
         let implicit_events: Vec<TokenStream> = self
@@ -486,6 +499,7 @@ impl<'p> Generator<'p> {
             };
             #(#checks)*
             #event_time
+            #future_guard
             cx.observe_event_time(event_time);
             let record = Record { text: line, event_time, entry_time: event_time };
             #(#implicit_events)*

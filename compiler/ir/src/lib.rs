@@ -115,7 +115,13 @@ pub struct SourceTime {
     pub event_time: Option<Path>,
     pub max_out_of_orderness_ms: u64,
     pub idle_timeout_ms: Option<u64>,
+    /// Events further ahead of the wall clock than this are dead letters and do not move the
+    /// watermark; `None` turns the guard off.
+    pub max_future_skew_ms: Option<u64>,
 }
+
+/// The default `maxFutureSkew`: one day ahead of the wall clock.
+pub const DEFAULT_MAX_FUTURE_SKEW_MS: u64 = 86_400_000;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Operator {

@@ -314,20 +314,7 @@ pub fn template_holes(template: &str) -> Vec<(usize, usize)> {
 
 /// A duration literal (`500ms 30s 5m 2h 7d`) in milliseconds.
 pub fn parse_duration(text: &str) -> Option<u64> {
-    let digits_end = text.find(|ch: char| !ch.is_ascii_digit())?;
-    if digits_end == 0 {
-        return None;
-    }
-    let amount: u64 = text[..digits_end].parse().ok()?;
-    let unit = match &text[digits_end..] {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return None,
-    };
-    amount.checked_mul(unit)
+    pulse_stdlib::duration::parse(text).ok()
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ const DURATION_KEYS: &[&str] = &[
     "ttl",
     "allowedLateness",
     "maxOutOfOrderness",
+    "maxFutureSkew",
     "idleTimeout",
     "timeout",
     "checkpointInterval",

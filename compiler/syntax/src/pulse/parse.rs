@@ -566,14 +566,7 @@ pub(crate) fn duration_millis(text: &str) -> Option<u64> {
 }
 
 fn unit_millis(unit: &str) -> Option<u64> {
-    Some(match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return None,
-    })
+    pulse_stdlib::duration::unit_millis(unit)
 }
 
 /// Units people write out of habit, with their length in milliseconds.
@@ -591,12 +584,7 @@ fn habit_unit_millis(unit: &str) -> Option<u64> {
 
 /// The canonical literal for a number of milliseconds: the largest unit that divides it.
 pub(crate) fn canonical_duration(millis: u64) -> String {
-    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
-        if millis != 0 && millis.checked_rem(size) == Some(0) {
-            return format!("{}{unit}", millis / size);
-        }
-    }
-    format!("{millis}ms")
+    pulse_stdlib::duration::format(millis)
 }
 
 /// What `1h30m`, `1.5h`, `2w` or `5 min` meant, in milliseconds, when that is clear.
