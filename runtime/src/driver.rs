@@ -426,7 +426,7 @@ impl Context {
             self.io_error.get_or_insert_with(|| format!("internal: sink {sink} is not a live api-sink"));
             return;
         };
-        self.sink_counts[sink] += 1;
+        // Counted as written when the API accepts it (`settle_api`), not when it is queued.
         self.acct.sink_record(sink, Some(event_time));
         if self.trace.on {
             self.trace_emit(self.sink_nodes[sink], Some(event_time), event_json);
@@ -2600,6 +2600,9 @@ impl<P: Pipeline> Driver<'_, P> {
                 let responses = matches!(P::SPEC.sinks[sink].kind, SinkKind::Api { responses: true, .. });
                 for finished in done.drain(..) {
                     any = true;
+                    if finished.outcome.is_ok() {
+                        self.cx.sink_counts[sink] += 1;
+                    }
                     match finished.outcome {
                         Err(reason) => {
                             self.cx.dead_letter(&reason, DeadEvent::Json(std::borrow::Cow::Borrowed(&finished.event)))

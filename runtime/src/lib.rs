@@ -108,6 +108,7 @@ pub mod api_sink;
 pub mod checkpoint;
 pub mod cli;
 mod driver;
+mod http;
 pub mod io;
 pub mod kafka;
 pub mod log;

@@ -307,39 +307,23 @@ impl Collector for Exporter {
 
 /// Serves `/metrics`, `/healthz` and `/readyz` on `address` until the process exits.
 pub fn serve(address: &str, metrics: Arc<Metrics>) -> Result<SocketAddr, String> {
-    let server =
-        tiny_http::Server::http(address).map_err(|error| format!("cannot serve metrics on `{address}`: {error}"))?;
-    let bound = match server.server_addr() {
-        tiny_http::ListenAddr::IP(bound) => bound,
-        #[allow(unreachable_patterns)]
-        _ => return Err(format!("cannot serve metrics on `{address}`: not an IP address")),
-    };
-    std::thread::Builder::new()
-        .name("pulse-metrics".to_string())
-        .spawn(move || {
-            for request in server.incoming_requests() {
-                let (status, content_type, body) = respond(&metrics, request.method(), request.url());
-                let header = tiny_http::Header::from_bytes("Content-Type", content_type).ok();
-                let mut response = tiny_http::Response::from_string(body).with_status_code(status);
-                if let Some(header) = header {
-                    response = response.with_header(header);
-                }
-                // A client that went away is its own problem.
-                let _ = request.respond(response);
-            }
-        })
-        .map_err(|error| format!("cannot start the metrics thread: {error}"))?;
-    Ok(bound)
+    crate::http::serve(address, Arc::new(Probes(metrics)))
+        .map_err(|error| format!("cannot serve metrics on `{address}`: {error}"))
+}
+
+/// `/metrics`, `/healthz` and `/readyz` of one run.
+struct Probes(Arc<Metrics>);
+
+impl crate::http::Handler for Probes {
+    fn get(&self, path: &str) -> crate::http::Response {
+        respond(&self.0, path)
+    }
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const PROMETHEUS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-fn respond(metrics: &Arc<Metrics>, method: &tiny_http::Method, url: &str) -> (u16, &'static str, String) {
-    if *method != tiny_http::Method::Get && *method != tiny_http::Method::Head {
-        return (405, TEXT, "only GET\n".to_string());
-    }
-    let path = url.split('?').next().unwrap_or(url);
+fn respond(metrics: &Arc<Metrics>, path: &str) -> (u16, &'static str, String) {
     match path {
         "/metrics" => (200, PROMETHEUS, metrics.render()),
         "/healthz" => match &*metrics.failed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) {
@@ -394,16 +378,14 @@ mod tests {
     #[test]
     fn health_and_readiness_follow_the_run() {
         let metrics = Metrics::new("p", "1.0", &[]);
-        let get = tiny_http::Method::Get;
-        assert_eq!(respond(&metrics, &get, "/readyz").0, 503);
-        assert_eq!(respond(&metrics, &get, "/healthz").0, 200);
+        assert_eq!(respond(&metrics, "/readyz").0, 503);
+        assert_eq!(respond(&metrics, "/healthz").0, 200);
         metrics.set_ready(true);
-        assert_eq!(respond(&metrics, &get, "/readyz").0, 200);
+        assert_eq!(respond(&metrics, "/readyz").0, 200);
         metrics.set_failed("disk full");
-        let (status, _, body) = respond(&metrics, &get, "/healthz");
+        let (status, _, body) = respond(&metrics, "/healthz");
         assert_eq!((status, body.as_str()), (503, "failed: disk full\n"));
-        assert_eq!(respond(&metrics, &get, "/readyz").0, 503);
-        assert_eq!(respond(&metrics, &get, "/nope").0, 404);
-        assert_eq!(respond(&metrics, &tiny_http::Method::Post, "/metrics").0, 405);
+        assert_eq!(respond(&metrics, "/readyz").0, 503);
+        assert_eq!(respond(&metrics, "/nope").0, 404);
     }
 }

@@ -141,6 +141,8 @@ fn retries_backoff_dead_letters_idempotency_and_responses() {
     assert!(reasons.contains("http: 400 from notify: bad user: unknown id"), "{reasons:?}");
     assert!(reasons.contains("http: 500 from notify after 4 attempts"), "{reasons:?}");
     assert_eq!(dead.len(), 2, "{dead:?}");
+    // Written means delivered: the summary counts the 5 answered requests, not the 2 dead letters.
+    assert!(stderr.contains("7 records read, 10 written (replies: 5, notify: 5), 2 dead letters"), "{stderr}");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let responses: Vec<serde_json::Value> =
         stdout.lines().map(|line| serde_json::from_str(line).expect("response is JSON")).collect();
