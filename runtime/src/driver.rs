@@ -101,7 +101,7 @@ enum Origin {
 /// Set by SIGTERM/SIGINT: stop after the current step with a checkpoint.
 static STOP: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> = std::sync::OnceLock::new();
 
-fn stop_requested() -> bool {
+pub(crate) fn stop_requested() -> bool {
     STOP.get().is_some_and(|flag| flag.load(std::sync::atomic::Ordering::Relaxed))
 }
 

@@ -152,10 +152,8 @@ impl RedisWriter {
         loop {
             let outcome = match &mut self.connection {
                 Some(connection) => self.batch.query::<()>(connection),
-                None => match self.client.get_connection_with_timeout(CONNECT_TIMEOUT) {
+                None => match self.connect() {
                     Ok(mut connection) => {
-                        let _ = connection.set_read_timeout(Some(IO_TIMEOUT));
-                        let _ = connection.set_write_timeout(Some(IO_TIMEOUT));
                         let outcome = self.batch.query::<()>(&mut connection);
                         self.connection = Some(connection);
                         outcome
@@ -173,8 +171,24 @@ impl RedisWriter {
                     self.pending = 0;
                     return Ok(());
                 }
+                Err(error) if credentials_refused(&error) => {
+                    self.connection = None;
+                    return Err(format!(
+                        "redis-sink `{}`: Redis refused the credentials ({error}); give the user and password in \
+                         --redis-url or PULSE_REDIS_URL (redis://user:password@host:port)",
+                        self.node
+                    ));
+                }
                 Err(error) if retryable(&error) => {
                     self.connection = None;
+                    if crate::driver::stop_requested() {
+                        self.blocked += started.elapsed();
+                        return Err(format!(
+                            "redis-sink `{}`: stopped during a Redis outage after {failures} failed attempts; the last \
+                             checkpoint holds everything committed, and a restart with the same --state-dir sends the rest",
+                            self.node
+                        ));
+                    }
                     failures += 1;
                     self.reconnects += 1;
                     if failures <= 5 || failures >= next_report {
@@ -196,6 +210,25 @@ impl RedisWriter {
             }
         }
     }
+}
+
+impl RedisWriter {
+    /// A new connection, checked with PING: a server that wants credentials answers `NOAUTH`
+    /// here, instead of closing the connection in the middle of a batch (which looks like an
+    /// outage).
+    fn connect(&self) -> redis::RedisResult<redis::Connection> {
+        let mut connection = self.client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
+        let _ = connection.set_read_timeout(Some(IO_TIMEOUT));
+        let _ = connection.set_write_timeout(Some(IO_TIMEOUT));
+        redis::cmd("PING").query::<()>(&mut connection)?;
+        Ok(connection)
+    }
+}
+
+/// Missing or wrong credentials: permanent, never an outage to wait out.
+fn credentials_refused(error: &redis::RedisError) -> bool {
+    error.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(error.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
 }
 
 fn retryable(error: &redis::RedisError) -> bool {

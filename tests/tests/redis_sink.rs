@@ -181,3 +181,74 @@ fn keeps_retrying_while_redis_is_down_and_loses_nothing() {
     let members: i64 = query(&mut redis, &["SCARD", "seen"]);
     assert_eq!(members, 400);
 }
+
+#[test]
+fn missing_or_wrong_credentials_stop_the_run_instead_of_retrying_forever() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start_with(free_port(), dir.path(), false, Some("s3cret"));
+    let port = server.port;
+    for (url, what) in [
+        (format!("redis://127.0.0.1:{port}"), "no password"),
+        (format!("redis://:wrong@127.0.0.1:{port}"), "a wrong password"),
+    ] {
+        let started = Instant::now();
+        let mut child = Command::new(binary())
+            .args(["--input", "-", "--quiet", "--redis-url", &url])
+            .env("PULSE_TEST_PREFIX", "")
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("binary runs");
+        child.stdin.take().expect("stdin").write_all(INPUT.as_bytes()).expect("write");
+        let output = child.wait_with_output().expect("binary ends");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{what}: {stderr}");
+        assert!(stderr.contains("Redis refused the credentials"), "{what}: {stderr}");
+        assert!(!stderr.contains("wrong@") && !stderr.contains("s3cret"), "the URL is never printed: {stderr}");
+        assert!(!stderr.contains("Redis unavailable"), "{what} is not an outage: {stderr}");
+        assert!(started.elapsed() < Duration::from_secs(20), "{what}: took {:?}", started.elapsed());
+    }
+    // With the password the same run writes.
+    let output = Command::new(binary())
+        .args(["--input", "-", "--quiet", "--redis-url", &format!("redis://:s3cret@127.0.0.1:{port}")])
+        .env("PULSE_TEST_PREFIX", "")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child.stdin.take().expect("stdin").write_all(INPUT.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("binary runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let mut redis = server.connection().expect("connected");
+    let members: i64 = query(&mut redis, &["SCARD", "seen"]);
+    assert_eq!(members, 3);
+}
+
+#[test]
+fn sigterm_during_an_outage_stops_promptly_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Nothing listens on this port: Redis is down for the whole run.
+    let url = format!("redis://127.0.0.1:{}", free_port());
+    let mut child = Command::new(binary())
+        .args(["--input", "-", "--quiet", "--redis-url", &url, "--state-dir"])
+        .arg(dir.path().join("state"))
+        .env("PULSE_TEST_PREFIX", "")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(INPUT.as_bytes()).expect("write");
+    drop(stdin);
+    std::thread::sleep(Duration::from_millis(1500));
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(status.success());
+    let stopped = Instant::now();
+    let output = child.wait_with_output().expect("binary ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stopped.elapsed() < Duration::from_secs(10), "stopped after {:?}: {stderr}", stopped.elapsed());
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("stopped during a Redis outage"), "{stderr}");
+}

@@ -14,13 +14,23 @@ pub fn free_port() -> u16 {
 pub struct Server {
     child: Child,
     pub port: u16,
+    /// `requirepass`, if the server wants one.
+    password: Option<String>,
 }
 
 impl Server {
     /// Starts `redis-server` on `port` with its files in `dir` and waits until it answers PING.
     /// `persistent` turns on the append-only file with an fsync per write.
     pub fn start(port: u16, dir: &Path, persistent: bool) -> Server {
+        Server::start_with(port, dir, persistent, None)
+    }
+
+    /// `start`, with `requirepass` when `password` is given.
+    pub fn start_with(port: u16, dir: &Path, persistent: bool, password: Option<&str>) -> Server {
         let mut command = Command::new("redis-server");
+        if let Some(password) = password {
+            command.args(["--requirepass", password]);
+        }
         command.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""]);
         command.arg("--dir").arg(dir);
         if persistent {
@@ -34,7 +44,7 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server runs (Debian package `redis-server`; .ci/run installs it)");
-        let server = Server { child, port };
+        let server = Server { child, port, password: password.map(str::to_string) };
         let deadline = Instant::now() + Duration::from_secs(10);
         while server.connection().is_none() {
             assert!(Instant::now() < deadline, "redis-server did not start on port {port}");
@@ -48,7 +58,11 @@ impl Server {
     }
 
     pub fn connection(&self) -> Option<redis::Connection> {
-        let client = redis::Client::open(self.url()).ok()?;
+        let url = match &self.password {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
+            None => self.url(),
+        };
+        let client = redis::Client::open(url).ok()?;
         let mut connection = client.get_connection_with_timeout(Duration::from_secs(1)).ok()?;
         redis::cmd("PING").query::<String>(&mut connection).ok()?;
         Some(connection)
