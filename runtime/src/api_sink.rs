@@ -216,6 +216,15 @@ enum Attempt {
     Retry(String, Option<Duration>),
 }
 
+/// The reason category of a request the API refused for its credentials (401, 403).
+const AUTH_REFUSED: &str = "http-auth";
+
+/// Whether a dead-letter reason is a refusal of the credentials, which stops the run: every
+/// later request would be refused the same way.
+pub fn is_auth_refusal(reason: &str) -> bool {
+    reason.strip_prefix(AUTH_REFUSED).is_some_and(|rest| rest.starts_with(':'))
+}
+
 /// Sends one request with retries; the breaker is consulted before every attempt.
 fn deliver(
     pool: &Pool,
@@ -236,7 +245,9 @@ fn deliver(
                 while !body.is_char_boundary(cut) {
                     cut -= 1;
                 }
-                return Err(format!("http: {status} from {}: {}", settings.node, &body[..cut]));
+                // Refused credentials fail every request alike: the run stops (see `is_auth_refusal`).
+                let category = if matches!(status, 401 | 403) { AUTH_REFUSED } else { "http" };
+                return Err(format!("{category}: {status} from {}: {}", settings.node, &body[..cut]));
             }
             Attempt::Retry(problem, retry_after) => {
                 if attempt >= settings.retries {

@@ -2604,6 +2604,17 @@ impl<P: Pipeline> Driver<'_, P> {
                         self.cx.sink_counts[sink] += 1;
                     }
                     match finished.outcome {
+                        Err(reason) if crate::api_sink::is_auth_refusal(&reason) => {
+                            self.cx.dead_letter(&reason, DeadEvent::Json(std::borrow::Cow::Borrowed(&finished.event)));
+                            self.cx.take_io_error()?;
+                            return Err(RunError::Io(format!(
+                                "api-sink `{}`: the API refused the credentials ({}); check the headers' environment \
+                                 variables. The request is in the dead letters; a restart with the same --state-dir \
+                                 sends what the last checkpoint did not cover",
+                                P::SPEC.sinks[sink].node,
+                                reason.split(": ").nth(1).unwrap_or("refused")
+                            )));
+                        }
                         Err(reason) => {
                             self.cx.dead_letter(&reason, DeadEvent::Json(std::borrow::Cow::Borrowed(&finished.event)))
                         }

@@ -192,3 +192,21 @@ fn nothing_is_lost_across_a_restart_from_a_checkpoint() {
     let expected: BTreeSet<String> = (0..10).map(|n| format!("/notify/r{n}")).collect();
     assert_eq!(all, expected);
 }
+
+#[test]
+fn refused_credentials_stop_the_run_with_a_clear_message() {
+    let server = Server::start(&[("/notify/u-2", vec![Action::Status(401, "", "invalid token")])]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input: String = (1..=6).map(|n| event(&format!("u-{n}"), n)).collect();
+    let (output, _) = run(&server, &input, dir.path(), &["--quiet"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("api-sink `notify`: the API refused the credentials (401 from notify)"), "{stderr}");
+    assert!(!stderr.contains(TOKEN), "secrets are never printed: {stderr}");
+    let dead = dead_letters(dir.path());
+    assert!(
+        dead.iter().any(|letter| letter["reason"] == "http-auth: 401 from notify: invalid token"
+            && letter["event"]["userId"] == "u-2"),
+        "the refused request is kept: {dead:?}"
+    );
+}
