@@ -3,6 +3,7 @@
 //! backoff with jitter, `Retry-After`, and a circuit breaker. Completed requests come back to the
 //! driver thread, which dead-letters failures and forwards responses.
 
+use crate::metrics::{LiveSink, SinkProbe};
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -68,6 +69,10 @@ struct Shared {
     breaker_opened: u64,
     /// Attempts retried after a failure.
     retries: u64,
+    /// Since when `submit` has been waiting for queue space, if it is.
+    waiting_since: Option<Instant>,
+    /// Since when the breaker has not been closed, if it has not.
+    unavailable_since: Option<Instant>,
 }
 
 struct Pool {
@@ -103,6 +108,8 @@ impl ApiClient {
                 shutdown: false,
                 breaker_opened: 0,
                 retries: 0,
+                waiting_since: None,
+                unavailable_since: None,
             }),
             queued: Condvar::new(),
             changed: Condvar::new(),
@@ -134,9 +141,11 @@ impl ApiClient {
         let mut shared = self.pool.lock();
         let mut blocked = None;
         while shared.queue.len() + shared.in_flight >= QUEUE_LIMIT {
-            blocked.get_or_insert_with(Instant::now);
+            let since = *blocked.get_or_insert_with(Instant::now);
+            shared.waiting_since = Some(since);
             shared = self.pool.changed.wait(shared).unwrap_or_else(|poisoned| poisoned.into_inner());
         }
+        shared.waiting_since = None;
         shared.queue.push_back(job);
         self.pool.queued.notify_one();
         blocked.map_or(Duration::ZERO, |since| since.elapsed())
@@ -160,15 +169,34 @@ impl ApiClient {
         self.pool.lock().breaker_opened
     }
 
+    /// Reads this sink's retries, breaker and waits at scrape time (see `LiveSink`).
+    pub fn probe(&self) -> SinkProbe {
+        let pool = Arc::clone(&self.pool);
+        Box::new(move || {
+            let shared = pool.lock();
+            LiveSink {
+                retries: shared.retries,
+                breaker_state: breaker_state(&shared.breaker),
+                breaker_opened: shared.breaker_opened,
+                waiting_since: shared.waiting_since,
+                unavailable_since: shared.unavailable_since,
+            }
+        })
+    }
+
     /// (retries so far, breaker state: 0 closed, 1 open, 2 half-open, times it opened).
     pub fn health(&self) -> (u64, i64, u64) {
         let shared = self.pool.lock();
-        let state = match shared.breaker {
-            Breaker::Closed { .. } => 0,
-            Breaker::Open { .. } => 1,
-            Breaker::HalfOpen => 2,
-        };
-        (shared.retries, state, shared.breaker_opened)
+        (shared.retries, breaker_state(&shared.breaker), shared.breaker_opened)
+    }
+}
+
+/// 0 closed, 1 open, 2 half-open.
+fn breaker_state(breaker: &Breaker) -> i64 {
+    match breaker {
+        Breaker::Closed { .. } => 0,
+        Breaker::Open { .. } => 1,
+        Breaker::HalfOpen => 2,
     }
 }
 
@@ -333,6 +361,7 @@ fn report(pool: &Pool, settings: &ApiSettings, success: bool) {
     let open = match (&shared.breaker, success) {
         (_, true) => {
             shared.breaker = Breaker::Closed { failures: 0 };
+            shared.unavailable_since = None;
             false
         }
         (Breaker::Closed { failures }, false) => {
@@ -345,6 +374,7 @@ fn report(pool: &Pool, settings: &ApiSettings, success: bool) {
     };
     if open {
         shared.breaker = Breaker::Open { until: Instant::now() + reset_after };
+        shared.unavailable_since.get_or_insert_with(Instant::now);
         shared.breaker_opened += 1;
         tracing::warn!(
             node = settings.node,

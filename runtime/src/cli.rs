@@ -83,6 +83,10 @@ pub struct RunOptions {
     /// `0.0.0.0:9464` (`127.0.0.1:0` picks a free port and prints it).
     #[arg(long = "metrics-addr", value_name = "ADDR", env = "PULSE_METRICS_ADDR")]
     pub metrics_addr: Option<String>,
+    /// `/readyz` fails once a network sink has been unavailable this long (Redis unreachable, an
+    /// api-sink's breaker open), so traffic and alerts can follow; default 30s.
+    #[arg(long = "unready-after", value_name = "DURATION", env = "PULSE_UNREADY_AFTER")]
+    pub unready_after: Option<String>,
     /// Logs on stderr: `plain` lines or `json` objects (time, level, pipeline, message, fields).
     #[arg(long = "log-format", value_enum, value_name = "FORMAT", env = "PULSE_LOG_FORMAT", default_value = "plain")]
     pub log_format: crate::log::LogFormat,

@@ -1301,6 +1301,11 @@ fn execute<P: Pipeline>(options: &RunOptions, stats: &mut CheckpointStats) -> Re
     let metrics = match &options.metrics_addr {
         Some(address) => {
             let metrics = Metrics::new(spec.name, spec.version, spec.nodes);
+            if let Some(text) = &options.unready_after {
+                let millis =
+                    parse_duration_ms(text).map_err(|error| RunError::Usage(format!("--unready-after: {error}")))?;
+                metrics.set_unready_after(Duration::from_millis(millis));
+            }
             let bound = metrics::serve(address, Arc::clone(&metrics)).map_err(RunError::Usage)?;
             if !options.quiet {
                 tracing::info!(address = %bound, "serving /metrics, /healthz and /readyz on http://{bound}");
@@ -1401,6 +1406,9 @@ fn execute_with<P: Pipeline>(
             check_env(sink.node, env)?;
             let url = redis_url(options.redis_url.as_deref());
             let writer = RedisWriter::open(sink.node, &url, command, trim, ttl_ms).map_err(RunError::Usage)?;
+            if let Some(metrics) = &metrics {
+                metrics.watch_sink(sink_idx, writer.probe());
+            }
             sink_redis[sink_idx] = Some(redis.len());
             redis.push(writer);
         }
@@ -1415,7 +1423,11 @@ fn execute_with<P: Pipeline>(
                 breaker: breaker.map(|(threshold, reset_ms)| (threshold, Duration::from_millis(reset_ms))),
             };
             sink_api[sink_idx] = Some(api.len());
-            api.push((sink_idx, ApiClient::start(settings)));
+            let client = ApiClient::start(settings);
+            if let Some(metrics) = &metrics {
+                metrics.watch_sink(sink_idx, client.probe());
+            }
+            api.push((sink_idx, client));
         }
     }
     // State follows partitions (see `tasks`) when the only source reads Kafka and state is in

@@ -6,6 +6,7 @@
 //! encodes the last published snapshot. Counters therefore lag the driver by at most that
 //! interval, and every scrape sees one consistent round boundary.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,6 +31,8 @@ pub struct SinkHealth {
     /// 0 closed, 1 open, 2 half-open (api-sinks with a circuit breaker).
     pub breaker_state: i64,
     pub breaker_opened: u64,
+    /// How long the sink has been unavailable (zero when it is available).
+    pub unavailable: Duration,
 }
 
 /// Everything `/metrics` reports, as of one round boundary.
@@ -64,8 +67,28 @@ pub struct Snapshot {
     pub backpressure: Duration,
 }
 
+/// What a network sink says of itself, read at every scrape rather than published by the
+/// driver: while the driver waits on a sink (Redis down, the request queue full behind an open
+/// breaker) it publishes nothing, and these are the figures that matter then.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LiveSink {
+    pub retries: u64,
+    /// 0 closed, 1 open, 2 half-open.
+    pub breaker_state: i64,
+    pub breaker_opened: u64,
+    /// Since when the driver has been waiting on this sink, if it is.
+    pub waiting_since: Option<Instant>,
+    /// Since when the sink has been unavailable (Redis unreachable, breaker not closed).
+    pub unavailable_since: Option<Instant>,
+}
+
+/// Reads a sink's `LiveSink`.
+pub type SinkProbe = Box<dyn Fn() -> LiveSink + Send + Sync>;
+
+/// How long a sink may be unavailable before `/readyz` fails, unless set otherwise.
+pub const DEFAULT_UNREADY_AFTER: Duration = Duration::from_secs(30);
+
 /// What the driver and the HTTP thread share.
-#[derive(Debug)]
 pub struct Metrics {
     pipeline: &'static str,
     version: &'static str,
@@ -74,6 +97,16 @@ pub struct Metrics {
     ready: AtomicBool,
     failed: Mutex<Option<String>>,
     started: Instant,
+    /// (sink index, probe) of the network sinks.
+    probes: Mutex<Vec<(usize, SinkProbe)>>,
+    /// A sink unavailable this long makes `/readyz` fail.
+    unready_after: Mutex<Duration>,
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.debug_struct("Metrics").field("pipeline", &self.pipeline).finish_non_exhaustive()
+    }
 }
 
 impl Metrics {
@@ -86,7 +119,43 @@ impl Metrics {
             ready: AtomicBool::new(false),
             failed: Mutex::new(None),
             started: Instant::now(),
+            probes: Mutex::new(Vec::new()),
+            unready_after: Mutex::new(DEFAULT_UNREADY_AFTER),
         })
+    }
+
+    /// Reads sink `sink`'s own health at every scrape (see `LiveSink`).
+    pub fn watch_sink(&self, sink: usize, probe: SinkProbe) {
+        self.probes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push((sink, probe));
+    }
+
+    pub fn set_unready_after(&self, after: Duration) {
+        *self.unready_after.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = after;
+    }
+
+    /// The published snapshot with every watched sink's live figures folded in: retries and
+    /// breaker from the sink, and the time the driver is waiting on one added to backpressure.
+    fn current(&self) -> Snapshot {
+        let mut snapshot = self.snapshot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        for (sink, probe) in self.probes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).iter() {
+            let live = probe();
+            if let Some(health) = snapshot.sinks.get_mut(*sink) {
+                health.retries = health.retries.max(live.retries);
+                health.breaker_state = live.breaker_state;
+                health.breaker_opened = health.breaker_opened.max(live.breaker_opened);
+                health.unavailable = live.unavailable_since.map_or(Duration::ZERO, |since| since.elapsed());
+            }
+            if let Some(since) = live.waiting_since {
+                snapshot.backpressure += since.elapsed();
+            }
+        }
+        snapshot
+    }
+
+    /// The first sink unavailable for longer than the readiness limit, and for how long.
+    fn unavailable_sink(&self, snapshot: &Snapshot) -> Option<(&'static str, Duration)> {
+        let limit = *self.unready_after.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        snapshot.sinks.iter().find(|sink| sink.unavailable > limit).map(|sink| (sink.node, sink.unavailable))
     }
 
     pub fn publish(&self, snapshot: Snapshot) {
@@ -160,7 +229,7 @@ fn per_node<'a>(
 impl Collector for Exporter {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let metrics = &self.0;
-        let snapshot = metrics.snapshot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let snapshot = metrics.current();
         let nodes = metrics.nodes;
         let e = &mut encoder;
         family(
@@ -228,6 +297,13 @@ impl Collector for Exporter {
             "Circuit breaker of each api-sink: 0 closed, 1 open, 2 half-open.",
             MetricType::Gauge,
             snapshot.sinks.iter().map(|sink| (vec![("node", sink.node.to_string())], sink.breaker_state as f64)),
+        )?;
+        family(
+            e,
+            "sink_unavailable_seconds",
+            "Seconds each network sink has been unavailable (Redis unreachable, breaker not closed); 0 when available.",
+            MetricType::Gauge,
+            snapshot.sinks.iter().map(|sink| (vec![("node", sink.node.to_string())], sink.unavailable.as_secs_f64())),
         )?;
         family(
             e,
@@ -331,10 +407,14 @@ fn respond(metrics: &Arc<Metrics>, path: &str) -> (u16, &'static str, String) {
             None => (200, TEXT, "ok\n".to_string()),
         },
         "/readyz" => {
-            if metrics.ready.load(Ordering::Acquire) {
-                (200, TEXT, "ready\n".to_string())
-            } else {
-                (503, TEXT, "not ready\n".to_string())
+            if !metrics.ready.load(Ordering::Acquire) {
+                return (503, TEXT, "not ready\n".to_string());
+            }
+            match metrics.unavailable_sink(&metrics.current()) {
+                Some((node, unavailable)) => {
+                    (503, TEXT, format!("not ready: sink `{node}` unavailable for {} s\n", unavailable.as_secs()))
+                }
+                None => (200, TEXT, "ready\n".to_string()),
             }
         }
         _ => (404, TEXT, "not found; try /metrics, /healthz or /readyz\n".to_string()),

@@ -1,8 +1,10 @@
 //! redis-sink on a real server: commands are pipelined and sent in batches; a batch is resent
 //! whole after a reconnect (at-least-once), and the caller blocks while Redis is down.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::metrics::{LiveSink, SinkProbe};
 use crate::RedisCommand;
 
 /// Commands buffered before a batch is sent.
@@ -39,6 +41,8 @@ pub struct RedisWriter {
     /// Failed attempts to reach Redis so far, and the time batches waited for it.
     pub reconnects: u64,
     pub blocked: Duration,
+    /// What a scrape reads while the driver waits on Redis: (reconnects, outage start).
+    live: Arc<Mutex<(u64, Option<Instant>)>>,
 }
 
 /// The name of `command` on the wire.
@@ -99,7 +103,26 @@ impl RedisWriter {
             scratch: Vec::new(),
             reconnects: 0,
             blocked: Duration::ZERO,
+            live: Arc::default(),
         })
+    }
+
+    /// Reads this sink's reconnects and outage at scrape time (see `LiveSink`).
+    pub fn probe(&self) -> SinkProbe {
+        let live = Arc::clone(&self.live);
+        Box::new(move || {
+            let (reconnects, down_since) = *live.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            LiveSink {
+                retries: reconnects,
+                waiting_since: down_since,
+                unavailable_since: down_since,
+                ..LiveSink::default()
+            }
+        })
+    }
+
+    fn set_live(&self, down_since: Option<Instant>) {
+        *self.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = (self.reconnects, down_since);
     }
 
     /// Adds the write of one event; `args` are the command's arguments after the key (see
@@ -166,6 +189,7 @@ impl RedisWriter {
                     if failures > 0 {
                         tracing::info!(node = self.node, "redis-sink `{}`: Redis is back; batch resent", self.node);
                         self.blocked += started.elapsed();
+                        self.set_live(None);
                     }
                     self.batch.clear();
                     self.pending = 0;
@@ -181,6 +205,7 @@ impl RedisWriter {
                 }
                 Err(error) if retryable(&error) => {
                     self.connection = None;
+                    self.set_live(Some(started));
                     if crate::driver::stop_requested() {
                         self.blocked += started.elapsed();
                         return Err(format!(
@@ -191,6 +216,7 @@ impl RedisWriter {
                     }
                     failures += 1;
                     self.reconnects += 1;
+                    self.set_live(Some(started));
                     if failures <= 5 || failures >= next_report {
                         next_report = failures + 20;
                         tracing::warn!(

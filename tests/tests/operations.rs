@@ -3,6 +3,7 @@
 //! state and output of one uninterrupted run, and the same history gives the same savepoint.
 
 mod build;
+mod scrape;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -12,6 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pulse_runtime::checkpoint::Snapshot;
+use scrape::{http_get, samples};
 
 const PIPELINE: &str = r#"
 pipeline ops
@@ -57,28 +59,6 @@ fn events(count: usize) -> Vec<String> {
             let name = if next() % 3 == 0 { "search" } else { "play" };
             let ts = 1_700_000_000_000u64 + index as u64 * 700 + next() % 500;
             format!(r#"{{"event_name":"{name}","userId":"u{user}","ts":{ts}}}"#)
-        })
-        .collect()
-}
-
-fn http_get(address: &str, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).unwrap_or_else(|error| panic!("connect {address}: {error}"));
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").expect("request");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("response");
-    let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map_or(String::new(), |(_, body)| body.to_string());
-    (status, body)
-}
-
-/// `name{labels} value` lines of a Prometheus text exposition.
-fn samples(text: &str) -> BTreeMap<String, f64> {
-    text.lines()
-        .filter(|line| !line.starts_with('#') && !line.is_empty())
-        .filter_map(|line| {
-            let (name, value) = line.rsplit_once(' ')?;
-            Some((name.to_string(), value.parse().ok()?))
         })
         .collect()
 }

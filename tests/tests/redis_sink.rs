@@ -4,6 +4,7 @@
 
 mod build;
 mod redis_server;
+mod scrape;
 
 use redis_server::{free_port, query, Server};
 use std::io::Write;
@@ -251,4 +252,68 @@ fn sigterm_during_an_outage_stops_promptly_with_a_clear_message() {
     assert!(stopped.elapsed() < Duration::from_secs(10), "stopped after {:?}: {stderr}", stopped.elapsed());
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("stopped during a Redis outage"), "{stderr}");
+}
+
+#[test]
+fn metrics_and_readiness_move_while_the_driver_waits_on_redis() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    // Redis is down from the start.
+    let mut child = Command::new(binary())
+        .args(["--input", "-", "--metrics-addr", "127.0.0.1:0", "--unready-after", "1s"])
+        .args(["--redis-url", &format!("redis://127.0.0.1:{port}")])
+        .env("PULSE_TEST_PREFIX", "")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut first).expect("the address line");
+    let address = first.trim().rsplit_once("http://").map(|(_, address)| address.to_string()).expect("address");
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let mut stdin = child.stdin.take().expect("stdin");
+    for index in 0..600 {
+        let line = format!("{{\"event_name\":\"e{index}\",\"userId\":\"u{index}\",\"score\":1,\"ts\":{index}}}\n");
+        stdin.write_all(line.as_bytes()).expect("write");
+    }
+    stdin.flush().expect("flush");
+
+    // The driver is stuck in the first full batch; the scrapes move anyway.
+    let scrape = || scrape::samples(&scrape::http_get(&address, "/metrics").1);
+    let retries = |samples: &std::collections::BTreeMap<String, f64>| {
+        samples
+            .iter()
+            .filter(|(name, _)| name.starts_with("pulse_sink_retries_total"))
+            .map(|(_, value)| value)
+            .sum::<f64>()
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    let early = scrape();
+    std::thread::sleep(Duration::from_millis(1500));
+    let later = scrape();
+    assert!(retries(&later) > retries(&early) && retries(&early) > 0.0, "retries move: {early:?} {later:?}");
+    let backpressure = |samples: &std::collections::BTreeMap<String, f64>| samples["pulse_backpressure_seconds"];
+    assert!(backpressure(&later) > backpressure(&early) + 1.0, "backpressure grows: {early:?} {later:?}");
+    assert!(
+        later.iter().any(|(name, value)| name.starts_with("pulse_sink_unavailable_seconds") && *value > 2.0),
+        "{later:?}"
+    );
+    let (status, body) = scrape::http_get(&address, "/readyz");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("unavailable for"), "{body}");
+    assert_eq!(scrape::http_get(&address, "/healthz").0, 200, "alive: the process is fine, its sink is not");
+
+    // Redis comes back: ready again, and the run ends with everything written.
+    let server = Server::start(port, dir.path(), false);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while scrape::http_get(&address, "/readyz").0 != 200 {
+        assert!(Instant::now() < deadline, "never ready again");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(stdin);
+    assert!(child.wait().expect("binary ends").success());
+    let mut redis = server.connection().expect("connected");
+    let members: i64 = query(&mut redis, &["SCARD", "seen"]);
+    assert_eq!(members, 600);
 }
