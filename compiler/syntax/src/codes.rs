@@ -52,6 +52,7 @@ codes! {
     E0004 = "E0004", "invalid expression syntax";
     E0005 = "E0005", "`=` used where `==` was meant";
     E0006 = "E0006", "SQL-style keyword used as an operator";
+    E0007 = "E0007", "expression nested too deeply";
     // Document structure and configuration.
     E0101 = "E0101", "unknown key";
     E0102 = "E0102", "missing required key";
