@@ -171,3 +171,102 @@ fn max_bracket_depth(text: &str) -> usize {
     }
     max
 }
+
+/// Runs pulsec, failing the test instead of hanging when pulsec blocks (on a FIFO, say).
+fn pulsec_with_deadline(dir: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pulsec"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("PULSE_TEST_SECRET", "hunter2-do-not-print")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("pulsec runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().expect("kill the blocked pulsec");
+            panic!("pulsec {args:?} did not finish");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+fn schema_pipeline(schema_path: &str) -> String {
+    format!("pipeline schemas\nschema {schema_path:?}\nsrc: file-source(\"x.jsonl\")\nsrc -> out: stdout-sink\n")
+}
+
+/// Checks `pipeline/p.pulse` naming `schema_path` and returns the rendered diagnostics.
+fn check_schema(root: &Path, schema_path: &str, extra_args: &[&str], expected_code: &str) -> String {
+    let pipeline = write(&root.join("pipeline"), "p.pulse", &schema_pipeline(schema_path));
+    let mut args = vec!["check"];
+    args.extend_from_slice(extra_args);
+    args.push(pipeline.to_str().expect("utf-8 path"));
+    let output = pulsec_with_deadline(root, &args);
+    let report = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{schema_path}: {report}");
+    assert!(report.contains(&format!("error[{expected_code}]")), "{schema_path}: {report}");
+    if expected_code.starts_with("E090") {
+        assert!(report.contains("p.pulse:2:8"), "{schema_path}: the reference is the span: {report}");
+    }
+    assert!(report.len() < 4096, "{schema_path}: {} bytes of diagnostics", report.len());
+    assert!(!report.contains("hunter2"), "{schema_path}: the environment leaked: {report}");
+    report
+}
+
+#[test]
+fn schema_files_stay_inside_the_pipeline_s_directory_unless_allowed() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let root = root.path();
+    std::fs::create_dir_all(root.join("pipeline/schemas")).expect("mkdir");
+    write(root, "outside.schema.json", "{\"type\": \"object\", \"properties\": {}}");
+    write(&root.join("pipeline/schemas"), "inside.schema.json", "{\"type\": \"object\", \"properties\": {}}");
+    std::os::unix::fs::symlink(root.join("outside.schema.json"), root.join("pipeline/link.schema.json"))
+        .expect("symlink");
+
+    for path in ["/etc/passwd", "../outside.schema.json", "link.schema.json", "/dev/zero", "/proc/self/environ"] {
+        check_schema(root, path, &[], "E0905");
+    }
+    // Inside the tree, relative to the pipeline file (not to the working directory).
+    let pipeline = write(&root.join("pipeline"), "p.pulse", &schema_pipeline("schemas/inside.schema.json"));
+    let output = pulsec_with_deadline(root, &["check", pipeline.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // The flag lets a file outside in, and nothing else.
+    let pipeline = write(&root.join("pipeline"), "p.pulse", &schema_pipeline("../outside.schema.json"));
+    let output =
+        pulsec_with_deadline(root, &["check", "--allow-schema-outside", pipeline.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+#[test]
+fn schema_files_must_be_small_regular_files() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let root = root.path();
+    std::fs::create_dir_all(root.join("pipeline")).expect("mkdir");
+    // /dev/zero once grew `check` to 7.6 GB; a FIFO blocked it forever.
+    check_schema(root, "/dev/zero", &["--allow-schema-outside"], "E0906");
+    check_schema(root, "/proc/self/environ", &["--allow-schema-outside"], "E0906");
+    let fifo = root.join("pipeline/fifo.schema.json");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(made.success());
+    check_schema(root, "fifo.schema.json", &[], "E0906");
+    check_schema(root, ".", &[], "E0906");
+    let big = format!("{{\"type\": \"object\", \"description\": \"{}\"}}", "x".repeat(1024 * 1024));
+    write(&root.join("pipeline"), "big.schema.json", &big);
+    check_schema(root, "big.schema.json", &[], "E0907");
+}
+
+#[test]
+fn a_schema_file_that_is_not_json_shows_one_line_of_it() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let root = root.path();
+    std::fs::create_dir_all(root.join("pipeline")).expect("mkdir");
+    let lines: Vec<String> =
+        (0..40).map(|n| format!("user{n}:x:{n}:{n}:secret line {n}:/home/user{n}:/bin/sh")).collect();
+    write(&root.join("pipeline"), "passwd", &lines.join("\n"));
+    let report = check_schema(root, "passwd", &[], "E0001");
+    assert!(report.contains("secret line 0"), "{report}");
+    assert_eq!(report.matches("secret line").count(), 1, "only the offending line: {report}");
+}
