@@ -270,3 +270,45 @@ fn a_schema_file_that_is_not_json_shows_one_line_of_it() {
     assert!(report.contains("secret line 0"), "{report}");
     assert_eq!(report.matches("secret line").count(), 1, "only the offending line: {report}");
 }
+
+/// The payloads of issue #20 that once made diagnostics grow quadratically (14 KB of `{` took
+/// 38 s and 786 MB), in the places a reader meets them: a whole file, one character per line
+/// in either front end, and inside a JSON expression string.
+fn flood_cases() -> Vec<(String, String)> {
+    let payloads =
+        [("quotes", "\"".repeat(8 * 1024)), ("equals", "=".repeat(40 * 1024)), ("braces", "{".repeat(14 * 1024))];
+    let mut cases = Vec::new();
+    for (name, payload) in payloads {
+        let one_per_line: Vec<String> = payload.chars().map(String::from).collect();
+        let one_per_line = one_per_line.join("\n");
+        cases.push((format!("{name}.pulse"), payload.clone()));
+        cases.push((format!("{name}-filter.pulse"), format!("pipeline p\nsrc: filter({payload})\n")));
+        cases.push((format!("{name}-lines.pulse"), format!("pipeline p\nsrc: map {{\n{one_per_line}\n}}\n")));
+        cases.push((format!("{name}-lines.json"), format!("{{\"name\": \"p\",\n{one_per_line}\n}}\n")));
+        let escaped = serde_json::to_string(&payload).expect("a string");
+        cases.push((
+            format!("{name}-where.json"),
+            format!("{{\"name\": \"p\", \"nodes\": [{{\"id\": \"f\", \"type\": \"filter\", \"config\": {{\"where\": {escaped}}}}}]}}"),
+        ));
+    }
+    cases
+}
+
+#[test]
+fn floods_of_one_character_give_bounded_diagnostics() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    for (name, text) in flood_cases() {
+        let file = write(dir, &name, &text);
+        let path = file.to_str().expect("utf-8 path");
+        let human = pulsec_in(dir, &["check", path]);
+        assert_eq!(human.status.code(), Some(1), "{name}");
+        assert!(stderr(&human).contains("error["), "{name}");
+        // At most 50 diagnostics, none drawing a line longer than 300 characters.
+        assert!(human.stderr.len() < 32 * 1024, "{name}: {} bytes of diagnostics", human.stderr.len());
+        // The JSON form lists every diagnostic, each of bounded size.
+        let json = pulsec_in(dir, &["check", "--message-format", "json", path]);
+        let longest = String::from_utf8_lossy(&json.stdout).lines().map(str::len).max().unwrap_or(0);
+        assert!(longest < 2048, "{name}: a JSON diagnostic of {longest} bytes");
+    }
+}
