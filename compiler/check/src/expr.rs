@@ -8,6 +8,7 @@ use pulse_ir::{BinaryOp, Expr, ExprKind, FieldType, Function, Path, RecordType, 
 use pulse_syntax::ast::{self, Member, Number, Value, ValueKind};
 use pulse_syntax::codes::{E0106, E0205, E0206, E0208, E0301, E0302, E0303, E0306, E0601};
 use pulse_syntax::diagnostic::did_you_mean;
+use pulse_syntax::expr::{too_deep_diagnostic, MAX_EXPR_DEPTH};
 use pulse_syntax::{Diagnostic, Span};
 
 /// What names mean inside an expression.
@@ -112,6 +113,27 @@ pub fn literal(cx: &mut Cx, value: &Value) -> Option<Expr> {
     })
 }
 
+/// The number of levels of an expression tree (a leaf is one). The trees measured here were built
+/// within `MAX_EXPR_DEPTH`, so the recursion is bounded.
+fn depth(expr: &Expr) -> usize {
+    1 + match &expr.kind {
+        ExprKind::Null
+        | ExprKind::Bool(_)
+        | ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Str(_)
+        | ExprKind::Field(_)
+        | ExprKind::Counter(_) => 0,
+        ExprKind::Array(items) | ExprKind::Call(_, items) => items.iter().map(depth).max().unwrap_or(0),
+        ExprKind::Not(inner)
+        | ExprKind::Neg(inner)
+        | ExprKind::IsNull(inner)
+        | ExprKind::IsNotNull(inner)
+        | ExprKind::Match(inner, _) => depth(inner),
+        ExprKind::Binary(_, lhs, rhs) => depth(lhs).max(depth(rhs)),
+    }
+}
+
 const LEAF_OPERATORS: &[&str] = &[
     "equals",
     "notEquals",
@@ -142,6 +164,10 @@ fn json_condition(cx: &mut Cx, members: &[Member], span: Span, scope: Scope<'_>)
         }
         if combinator == "not" {
             let inner = condition(cx, &member.value, scope, "the `not` condition")?;
+            if depth(&inner) + 1 > MAX_EXPR_DEPTH {
+                cx.report(too_deep_diagnostic(member.key.span, "this `not` nests the condition too deeply"));
+                return None;
+            }
             return Some(typed(ExprKind::Not(Box::new(inner)), Type::Bool));
         }
         let items = values::array(cx, &member.value, &format!("`{combinator}`"))?;
@@ -149,6 +175,21 @@ fn json_condition(cx: &mut Cx, members: &[Member], span: Span, scope: Scope<'_>)
         let mut lowered = Vec::new();
         for item in items {
             lowered.push(condition(cx, item, scope, &format!("an `{combinator}` element"))?);
+        }
+        // The elements fold to the left, as `a && b && c` does: the first element sits below
+        // every operator, the i-th below all operators from the i-th on. Measure before folding
+        // so that no tree deeper than the limit is ever built.
+        let n_ops = lowered.len().saturating_sub(1);
+        let folded_depth = lowered
+            .iter()
+            .enumerate()
+            .map(|(idx, item)| depth(item) + if idx == 0 { n_ops } else { n_ops + 1 - idx })
+            .max()
+            .unwrap_or(1);
+        if folded_depth > MAX_EXPR_DEPTH {
+            let label = format!("`{combinator}` of {} conditions nests too deeply", lowered.len());
+            cx.report(too_deep_diagnostic(member.key.span, &label));
+            return None;
         }
         let mut iter = lowered.into_iter();
         let Some(first) = iter.next() else {

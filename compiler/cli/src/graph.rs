@@ -1,5 +1,7 @@
 //! `pulsec graph`: the pipeline as Graphviz DOT, a Mermaid flowchart, or an SVG picture laid
-//! out in process by `layout-rs` (no Graphviz installation needed).
+//! out in process by `layout-rs` (no Graphviz installation needed). Past `MAX_LAID_OUT_NODES`
+//! boxes the SVG uses a plain layered layout instead (see `draw_layered`), because the
+//! crossing reduction of `layout-rs` grows about cubically with the graph.
 
 use layout::backends::svg::SVGWriter;
 use layout::core::base::Orientation;
@@ -141,6 +143,9 @@ pub struct EdgeLine {
 /// Lays out and draws boxes and lines left to right. Text is escaped by the SVG writer,
 /// attribute values here.
 pub fn draw(nodes: &[NodeBox], edges: &[EdgeLine]) -> String {
+    if nodes.len() > MAX_LAID_OUT_NODES {
+        return draw_layered(nodes, edges);
+    }
     let orientation = Orientation::LeftToRight;
     let mut graph = VisualGraph::new(orientation);
     let handles: Vec<_> = nodes
@@ -174,4 +179,120 @@ pub fn draw(nodes: &[NodeBox], edges: &[EdgeLine]) -> String {
     let mut text = writer.finalize();
     text.push('\n');
     text
+}
+
+/// The largest graph laid out by `layout-rs`. Its layout took 0.4 s for 250 nodes and 18 s for
+/// 1,000 (debug build); real pipelines have tens of nodes.
+pub const MAX_LAID_OUT_NODES: usize = 300;
+
+const COLUMN_GAP: usize = 80;
+const ROW_HEIGHT: usize = 60;
+const CHAR_WIDTH: usize = 8;
+const BOX_HEIGHT: usize = 40;
+
+/// A layout in linear time for graphs too large for `layout-rs`: each node sits in the column
+/// of its longest path from a source (Kahn's algorithm; nodes on a cycle, which a checked
+/// pipeline has not, go to column 0), in input order within the column, and edges are straight
+/// lines. There is no crossing reduction; the picture says so at its top.
+pub fn draw_layered(nodes: &[NodeBox], edges: &[EdgeLine]) -> String {
+    let n_nodes = nodes.len();
+    let mut outgoing: Vec<Vec<usize>> = vec![Vec::new(); n_nodes];
+    let mut n_incoming = vec![0usize; n_nodes];
+    for edge in edges.iter().filter(|edge| edge.from < n_nodes && edge.to < n_nodes) {
+        outgoing[edge.from].push(edge.to);
+        n_incoming[edge.to] += 1;
+    }
+    let mut column = vec![0usize; n_nodes];
+    let mut ready: Vec<usize> = (0..n_nodes).filter(|&idx| n_incoming[idx] == 0).collect();
+    while let Some(idx) = ready.pop() {
+        for &next in &outgoing[idx] {
+            column[next] = column[next].max(column[idx] + 1);
+            n_incoming[next] -= 1;
+            if n_incoming[next] == 0 {
+                ready.push(next);
+            }
+        }
+    }
+    let n_columns = column.iter().max().map_or(0, |max| max + 1);
+    let box_width =
+        |node: &NodeBox| node.label.lines().map(|line| line.chars().count()).max().unwrap_or(0) * CHAR_WIDTH + 20;
+    let mut column_width = vec![0usize; n_columns];
+    let mut row = vec![0usize; n_nodes];
+    let mut n_rows = vec![0usize; n_columns];
+    for (idx, node) in nodes.iter().enumerate() {
+        column_width[column[idx]] = column_width[column[idx]].max(box_width(node));
+        row[idx] = n_rows[column[idx]];
+        n_rows[column[idx]] += 1;
+    }
+    let mut column_x = vec![COLUMN_GAP / 2; n_columns];
+    for idx in 1..n_columns {
+        column_x[idx] = column_x[idx - 1] + column_width[idx - 1] + COLUMN_GAP;
+    }
+    let top = 40;
+    let position = |idx: usize| (column_x[column[idx]], top + row[idx] * ROW_HEIGHT);
+    let width = column_x.last().zip(column_width.last()).map_or(400, |(x, w)| x + w + COLUMN_GAP / 2).max(400);
+    let height = top + n_rows.iter().max().copied().unwrap_or(0) * ROW_HEIGHT + 20;
+
+    let mut out = String::new();
+    out.push_str(&format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" \
+         height=\"{height}\" viewBox=\"0 0 {width} {height}\">\n"
+    ));
+    let note = format!(
+        "simplified layout: {n_nodes} nodes is more than {MAX_LAID_OUT_NODES}, so columns follow the longest path and \
+         crossings are not reduced"
+    );
+    out.push_str(&format!("<!-- {note} -->\n"));
+    out.push_str(&format!(
+        "<text class=\"layout-note\" x=\"10\" y=\"20\" font-family=\"sans-serif\" font-size=\"{FONT_SIZE}\">{note}</text>\n"
+    ));
+    for edge in edges.iter().filter(|edge| edge.from < n_nodes && edge.to < n_nodes) {
+        let (from_x, from_y) = position(edge.from);
+        let (to_x, to_y) = position(edge.to);
+        let (x1, y1) = (from_x + box_width(&nodes[edge.from]), from_y + BOX_HEIGHT / 2);
+        let (x2, y2) = (to_x, to_y + BOX_HEIGHT / 2);
+        out.push_str(&format!(
+            "<g class=\"edge\" data-from=\"{}\" data-to=\"{}\"><path d=\"M {x1} {y1} L {x2} {y2}\" stroke=\"#444444\" \
+             stroke-width=\"{}\" fill=\"none\"/>",
+            attribute(&nodes[edge.from].id),
+            attribute(&nodes[edge.to].id),
+            edge.width
+        ));
+        if !edge.label.is_empty() {
+            out.push_str(&format!(
+                "<text x=\"{}\" y=\"{}\" font-family=\"sans-serif\" font-size=\"{}\"><tspan>{}</tspan></text>",
+                (x1 + x2) / 2,
+                (y1 + y2) / 2 - 4,
+                FONT_SIZE - 2,
+                attribute(&edge.label)
+            ));
+        }
+        out.push_str("</g>\n");
+    }
+    for (idx, node) in nodes.iter().enumerate() {
+        let (x, y) = position(idx);
+        let (kind, fill, rounded) = match node.kind {
+            Kind::Source => ("source", "#d8f0d2", 12),
+            Kind::Sink => ("sink", "#d6e4f7", 12),
+            Kind::Stateful => ("stateful", "#fbefc4", 0),
+            Kind::Operator => ("operator", "#ffffff", 0),
+        };
+        out.push_str(&format!(
+            "<g class=\"node {kind}\" id=\"node-{}\"><rect x=\"{x}\" y=\"{y}\" width=\"{}\" height=\"{BOX_HEIGHT}\" \
+             rx=\"{rounded}\" fill=\"{fill}\" stroke=\"black\"/><text x=\"{}\" y=\"{}\" font-family=\"sans-serif\" \
+             font-size=\"{}\">",
+            attribute(&node.id),
+            box_width(node),
+            x + 10,
+            y + 16,
+            FONT_SIZE - 2
+        ));
+        for (line_idx, line) in node.label.lines().enumerate() {
+            let dy = if line_idx == 0 { 0 } else { 14 };
+            out.push_str(&format!("<tspan x=\"{}\" dy=\"{dy}\">{}</tspan>", x + 10, attribute(line)));
+        }
+        out.push_str("</text></g>\n");
+    }
+    out.push_str("</svg>\n");
+    out
 }

@@ -42,6 +42,11 @@ pub const EXIT_INCOMPATIBLE: u8 = 4;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Let `schema "PATH"` name a JSON Schema file outside the pipeline file's directory tree
+    /// (by default it must be in that directory or below it). The file must still be a regular
+    /// file of at most 1 MiB.
+    #[arg(long, global = true)]
+    allow_schema_outside: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -204,6 +209,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             return if error.use_stderr() { ExitCode::from(EXIT_USAGE) } else { ExitCode::SUCCESS };
         }
     };
+    load::allow_schema_outside(cli.allow_schema_outside);
     match cli.command {
         Command::Check { files, message_format, explain_state } => check(&files, message_format, explain_state),
         Command::Build { file, output, debug, emit_rust, message_format } => {

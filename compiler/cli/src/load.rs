@@ -6,6 +6,7 @@ use pulse_syntax::ast::Document;
 use pulse_syntax::codes::{E0109, E0902};
 use pulse_syntax::{Diagnostic, FileId, SourceMap, Span};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Form {
@@ -66,7 +67,7 @@ pub fn load_text(name: &str, text: String, read_schema: &dyn Fn(&str) -> std::io
             match read_schema(&path) {
                 Ok(schema_text) => schema_file = Some(sources.add(path, schema_text)),
                 Err(error) => {
-                    diagnostics.push(cannot_read(&path, &error, Some(span)));
+                    diagnostics.push(pulse_lsp::schema_file::unread_schema_diagnostic(&path, &error, span));
                     external_schema_unreadable = true;
                 }
             }
@@ -87,22 +88,39 @@ pub fn load_text(name: &str, text: String, read_schema: &dyn Fn(&str) -> std::io
                 diagnostics.push(diagnostic);
             }
         }
+        if let Some((id, text)) = schema_file.zip(schema_text.as_deref()) {
+            pulse_lsp::schema_file::confine_schema_diagnostics(&mut diagnostics, id, text);
+        }
         pipeline = checked.filter(|_| !diagnostics.iter().any(Diagnostic::is_error));
     }
     Loaded { sources, file, form, document, pipeline, diagnostics }
 }
 
+/// Whether `schema "PATH"` may name a file outside the pipeline's directory tree
+/// (`pulsec --allow-schema-outside`); set once from the command line.
+static ALLOW_SCHEMA_OUTSIDE: AtomicBool = AtomicBool::new(false);
+
+pub fn allow_schema_outside(allow: bool) {
+    ALLOW_SCHEMA_OUTSIDE.store(allow, Ordering::Relaxed);
+}
+
 pub fn load_file(path: &Path) -> Result<Loaded, Diagnostic> {
     let text = std::fs::read_to_string(path).map_err(|error| cannot_read(&path.display().to_string(), &error, None))?;
     let base: PathBuf = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let read_schema = move |relative: &str| std::fs::read_to_string(base.join(relative));
+    let read_schema = move |relative: &str| read_schema_file(&base, relative);
     Ok(load_text(&path.display().to_string(), text, &read_schema))
 }
 
+/// Reads the schema file `relative` named by a pipeline in `pipeline_dir`, with the checks of
+/// `pulse_lsp::schema_file` (inside the directory unless allowed, regular, at most 1 MiB).
+pub fn read_schema_file(pipeline_dir: &Path, relative: &str) -> std::io::Result<String> {
+    let allow_outside = ALLOW_SCHEMA_OUTSIDE.load(Ordering::Relaxed);
+    pulse_lsp::schema_file::read_schema_file(pipeline_dir, relative, allow_outside)
+}
+
 fn cannot_read(path: &str, error: &std::io::Error, span: Option<Span>) -> Diagnostic {
-    let diagnostic = Diagnostic::new(E0902, format!("cannot read `{path}`: {error}"));
     match span {
-        Some(span) => diagnostic.primary(span, "referenced here"),
-        None => diagnostic,
+        Some(span) => pulse_lsp::schema_file::unread_schema_diagnostic(path, error, span),
+        None => Diagnostic::new(E0902, format!("cannot read `{path}`: {error}")),
     }
 }

@@ -116,16 +116,46 @@ pub fn build(
         }
     }
 
+    let compiled = compile_crate(&crate_dir, &pipeline.name, &target_dir, profile, quiet)?;
+    let profile_dir = if profile == Profile::Release { "release" } else { "debug" };
+    let binary = target_dir.join(profile_dir).join(&pipeline.name);
+    if !quiet {
+        eprintln!("built `{}` in {:.1} s ({} crates compiled)", pipeline.name, compiled.seconds, compiled.n_units);
+    }
+    Ok(Built { binary, crate_dir, seconds: compiled.seconds })
+}
+
+/// What one cargo build did.
+pub struct Compiled {
+    pub seconds: f64,
+    /// Crates compiled (not fresh) by this build.
+    pub n_units: usize,
+}
+
+/// Runs cargo on the generated crate in `crate_dir` (package `name`). A rustc error in that
+/// crate is a bug in pulsec and becomes E0901 with rustc's rendered message and the generated
+/// file; any other failure (a dependency that does not compile, no linker) is E0903.
+pub fn compile_crate(
+    crate_dir: &Path,
+    name: &str,
+    target_dir: &Path,
+    profile: Profile,
+    quiet: bool,
+) -> Result<Compiled, Vec<Diagnostic>> {
     let started = Instant::now();
+    let manifest_path = crate_dir.join("Cargo.toml");
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()));
+    // Plain `json`: every rustc diagnostic arrives on stdout as a `compiler-message` with its
+    // `rendered` text. (`json-render-diagnostics` prints them on stderr instead and never
+    // emits that message, so a rustc error in generated code went unrecognised.)
     command
         .arg("build")
         .arg("--manifest-path")
-        .arg(crate_dir.join("Cargo.toml"))
+        .arg(&manifest_path)
         .arg("--target-dir")
-        .arg(&target_dir)
+        .arg(target_dir)
         .arg("--message-format")
-        .arg("json-render-diagnostics")
+        .arg("json")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if profile == Profile::Release {
@@ -143,7 +173,7 @@ pub fn build(
 
     let progress = if quiet || !std::io::stderr().is_terminal() {
         if !quiet {
-            eprintln!("building `{}` ...", pipeline.name);
+            eprintln!("building `{name}` ...");
         }
         ProgressBar::hidden()
     } else {
@@ -151,7 +181,7 @@ pub fn build(
         bar.set_style(
             ProgressStyle::with_template("{spinner} {elapsed:>3} building `{prefix}`: {msg}").expect("valid template"),
         );
-        bar.set_prefix(pipeline.name.clone());
+        bar.set_prefix(name.to_string());
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         bar
     };
@@ -165,7 +195,9 @@ pub fn build(
         lines
     });
     let mut n_units = 0usize;
-    let mut rustc_errors: Vec<String> = Vec::new();
+    // Rendered rustc errors in the generated crate, and in any other crate.
+    let mut generated_errors: Vec<String> = Vec::new();
+    let mut other_errors: Vec<String> = Vec::new();
     let stdout = child.stdout.take().expect("stdout is piped");
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
         let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
@@ -176,9 +208,13 @@ pub fn build(
                 progress.set_message(format!("compiled {n_units} crates, last `{target}`"));
             }
             Some("compiler-message") if message["message"]["level"] == "error" => {
-                let package = message["package_id"].as_str().unwrap_or_default();
-                if package.contains(&pipeline.name) || package.contains("pulse-") {
-                    rustc_errors.push(message["message"]["rendered"].as_str().unwrap_or_default().to_string());
+                let rendered = message["message"]["rendered"].as_str().unwrap_or_default().trim_end().to_string();
+                let from_generated = message["manifest_path"].as_str().map(Path::new) == Some(manifest_path.as_path())
+                    || message["target"]["name"].as_str() == Some(name);
+                if from_generated {
+                    generated_errors.push(rendered);
+                } else {
+                    other_errors.push(rendered);
                 }
             }
             _ => {}
@@ -189,35 +225,33 @@ pub fn build(
     let stderr_lines = stderr_reader.join().unwrap_or_default();
     progress.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
-    if !status.success() {
-        if let Some(first) = rustc_errors.first() {
-            let main_rs = crate_dir.join("src").join("main.rs");
-            return Err(vec![Diagnostic::new(
-                E0901,
-                format!("internal compiler error: the generated code of `{}` does not compile", pipeline.name),
-            )
-            .note(format!("generated file: {}", main_rs.display()))
-            .note(first.trim_end().to_string())
-            .help("this is a bug in pulsec; please report it with the pipeline file")]);
+    if status.success() {
+        return Ok(Compiled { seconds, n_units });
+    }
+    if let Some(first) = generated_errors.first() {
+        let main_rs = crate_dir.join("src").join("main.rs");
+        let mut diagnostic =
+            Diagnostic::new(E0901, format!("internal compiler error: the generated code of `{name}` does not compile"))
+                .note(format!("generated file: {}", main_rs.display()))
+                .note(first.clone());
+        if generated_errors.len() > 1 {
+            diagnostic = diagnostic.note(format!("and {} more rustc error(s)", generated_errors.len() - 1));
         }
+        return Err(vec![diagnostic.help("this is a bug in pulsec; please report it with the pipeline file")]);
+    }
+    let summary = if let Some(first) = other_errors.first() {
+        first.clone()
+    } else {
         let reason: Vec<&String> = stderr_lines
             .iter()
             .filter(|line| line.trim_start().starts_with("error") || line.contains("failed"))
             .take(8)
             .collect();
-        let summary = if reason.is_empty() {
+        if reason.is_empty() {
             stderr_lines.iter().rev().take(8).rev().cloned().collect::<Vec<_>>().join("\n")
         } else {
             reason.into_iter().cloned().collect::<Vec<_>>().join("\n")
-        };
-        return Err(vec![
-            Diagnostic::new(E0903, format!("the native build of `{}` failed", pipeline.name)).note(summary)
-        ]);
-    }
-    let profile_dir = if profile == Profile::Release { "release" } else { "debug" };
-    let binary = target_dir.join(profile_dir).join(&pipeline.name);
-    if !quiet {
-        eprintln!("built `{}` in {seconds:.1} s ({n_units} crates compiled)", pipeline.name);
-    }
-    Ok(Built { binary, crate_dir, seconds })
+        }
+    };
+    Err(vec![Diagnostic::new(E0903, format!("the native build of `{name}` failed")).note(summary)])
 }

@@ -237,3 +237,29 @@ fn a_flood_of_errors_prints_a_bounded_report() {
     assert_eq!(text.matches("error[E0205]").count(), 50, "{text}");
     assert!(text.contains("150 more diagnostic(s)"), "{text}");
 }
+
+#[test]
+fn a_graph_too_large_for_the_layout_engine_gets_a_layered_svg_that_says_so() {
+    // 4,000 nodes took about 106 s in `layout-rs`, whose crossing reduction grows cubically.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("big.pulse");
+    let n_filters = 4000;
+    let mut source = String::from("pipeline big\nevent { event_name: string }\nsrc: file-source(\"x.jsonl\")\n");
+    for idx in 0..n_filters {
+        let from = if idx % 10 == 0 { "src".to_string() } else { format!("f{}", idx - 1) };
+        source.push_str(&format!("{from} -> f{idx}: filter(event_name == \"a\")\n"));
+    }
+    source.push_str(&format!("f{} -> out: stdout-sink\n", n_filters - 1));
+    std::fs::write(&file, source).expect("write");
+    let output = pulsec(&["graph", "--format", "svg", file.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let svg = stdout(&output);
+    assert!(svg.contains("simplified layout: 4002 nodes is more than 300"), "the picture says it is simplified");
+    assert_eq!(svg.matches("<g class=\"node ").count(), n_filters + 2);
+    assert_eq!(svg.matches("<path ").count(), n_filters + 1, "one path per edge");
+    assert!(svg.contains("<g class=\"node source\" id=\"node-src\">"));
+    assert_eq!(svg.matches("<g ").count(), svg.matches("</g>").count(), "balanced groups");
+    // Small graphs keep the full layout.
+    let small = pulsec(&["graph", "--format", "svg", "examples/event-router/pipeline.pulse"]);
+    assert!(!stdout(&small).contains("simplified layout"));
+}

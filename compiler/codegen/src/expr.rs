@@ -37,16 +37,18 @@ pub struct Emitter<'a> {
     pub regexes: &'a mut Vec<String>,
     /// Inside segment rules: counter names, read from the local `values` array.
     pub counters: &'a [String],
+    /// How many `coalesce` blocks enclose the one being emitted; each gets a label of its own.
+    pub n_open_coalesce: usize,
 }
 
 pub fn condition(expr: &Expr, tree: &ViewTree, regexes: &mut Vec<String>) -> TokenStream {
-    Emitter { tree, regexes, counters: &[] }.condition(expr)
+    Emitter { tree, regexes, counters: &[], n_open_coalesce: 0 }.condition(expr)
 }
 
 /// A segment rule over the counter values in the local `values` (G42).
 pub fn rule(expr: &Expr, counters: &[String], regexes: &mut Vec<String>) -> TokenStream {
     let tree = ViewTree::default();
-    Emitter { tree: &tree, regexes, counters }.condition(expr)
+    Emitter { tree: &tree, regexes, counters, n_open_coalesce: 0 }.condition(expr)
 }
 
 impl Emitter<'_> {
@@ -252,15 +254,27 @@ impl Emitter<'_> {
                 quote! { #name(#lhs, #rhs) }
             }
             Function::Coalesce => {
-                let mut iter = args.iter().rev();
-                let last = iter.next().map(|arg| self.value(arg)).unwrap_or_else(|| quote! { Val::Null });
-                iter.fold(last, |rest, arg| {
-                    let value = self.value(arg);
-                    quote! {{
-                        let candidate = #value;
-                        if !candidate.is_null() { candidate } else { #rest }
-                    }}
-                })
+                // One flat labelled block, so many arguments do not nest the generated code
+                // (rustc and prettyplease recurse on nesting). Arguments stay lazy.
+                let label =
+                    syn::Lifetime::new(&format!("'coalesce_{}", self.n_open_coalesce), proc_macro2::Span::call_site());
+                self.n_open_coalesce += 1;
+                let (last, rest) = match args.split_last() {
+                    Some((last, rest)) => (self.value(last), rest),
+                    None => (quote! { Val::Null }, args),
+                };
+                let tries: Vec<TokenStream> = rest
+                    .iter()
+                    .map(|arg| {
+                        let value = self.value(arg);
+                        quote! {
+                            let candidate = #value;
+                            if !candidate.is_null() { break #label candidate; }
+                        }
+                    })
+                    .collect();
+                self.n_open_coalesce -= 1;
+                quote! { #label: { #(#tries)* #last } }
             }
             Function::If => {
                 let condition = self.condition(&args[0]);
@@ -290,7 +304,7 @@ pub fn map_output(
     tree: &ViewTree,
     regexes: &mut Vec<String>,
 ) -> TokenStream {
-    let mut emitter = Emitter { tree, regexes, counters: &[] };
+    let mut emitter = Emitter { tree, regexes, counters: &[], n_open_coalesce: 0 };
     if map_fast_path(keep, remove, set) {
         let kept = keep.iter().filter(|path| !remove.contains(path) && !set.iter().any(|(target, _)| target == *path));
         let mut seen = Vec::new();

@@ -6,7 +6,7 @@ use pulse_check::records::NodeRecords;
 use pulse_check::{CheckOptions, NODE_TYPES};
 use pulse_ir::Pipeline;
 use pulse_syntax::ast::{Document, NodeDecl};
-use pulse_syntax::codes::{E0109, E0902};
+use pulse_syntax::codes::E0109;
 use pulse_syntax::{Diagnostic, FileId, SourceMap, Span};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,10 +91,7 @@ pub fn analyze(name: &str, text: String, read_schema: &dyn Fn(&str) -> std::io::
                 Ok(schema_text) => schema_id = Some(sources.add(path.clone(), schema_text)),
                 Err(error) => {
                     if !syntax_failed {
-                        diagnostics.push(
-                            Diagnostic::new(E0902, format!("cannot read `{path}`: {error}"))
-                                .primary(span, "referenced here"),
-                        );
+                        diagnostics.push(crate::schema_file::unread_schema_diagnostic(&path, &error, span));
                     }
                     external_schema_unreadable = true;
                 }
@@ -115,6 +112,9 @@ pub fn analyze(name: &str, text: String, read_schema: &dyn Fn(&str) -> std::io::
                 if !repeated {
                     diagnostics.push(diagnostic);
                 }
+            }
+            if let Some((id, text)) = schema_id.zip(schema_text.as_deref()) {
+                crate::schema_file::confine_schema_diagnostics(&mut diagnostics, id, text);
             }
             pipeline = checked.filter(|_| !diagnostics.iter().any(Diagnostic::is_error));
         }

@@ -10,6 +10,7 @@ pub mod hover;
 pub mod line_index;
 pub mod locate;
 pub mod rename;
+pub mod schema_file;
 pub mod server;
 pub mod symbols;
 

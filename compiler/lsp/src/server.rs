@@ -344,7 +344,8 @@ fn analyze_document(uri: &Url, text: String) -> Analysis {
     let name = path.as_ref().map(|path| path.display().to_string()).unwrap_or_else(|| uri.path().to_string());
     let base = path.as_ref().and_then(|path| path.parent().map(PathBuf::from));
     let read_schema = |relative: &str| match &base {
-        Some(base) => std::fs::read_to_string(base.join(relative)),
+        // Never outside the pipeline's directory: the server reads whatever an edited file names.
+        Some(base) => crate::schema_file::read_schema_file(base, relative, false),
         None => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "the document has no directory")),
     };
     analyze(&name, text, &read_schema)

@@ -52,6 +52,7 @@ codes! {
     E0004 = "E0004", "invalid expression syntax";
     E0005 = "E0005", "`=` used where `==` was meant";
     E0006 = "E0006", "SQL-style keyword used as an operator";
+    E0007 = "E0007", "expression nested too deeply";
     // Document structure and configuration.
     E0101 = "E0101", "unknown key";
     E0102 = "E0102", "missing required key";
@@ -101,6 +102,9 @@ codes! {
     E0902 = "E0902", "cannot read input file";
     E0903 = "E0903", "native build failed";
     E0904 = "E0904", "operator has no runtime yet";
+    E0905 = "E0905", "schema file outside the pipeline's directory";
+    E0906 = "E0906", "schema file is not a regular file";
+    E0907 = "E0907", "schema file is too large";
     // Warnings.
     W0001 = "W0001", "no event schema: fields are typed from their use";
     W0002 = "W0002", "node output is not connected";

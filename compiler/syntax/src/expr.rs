@@ -15,8 +15,17 @@ use crate::span::{FileId, Span, Spanned};
 /// Deeper bracket nesting than this is rejected before parsing, so that neither pest nor the
 /// recursive conversion can exhaust the stack on hostile input.
 pub(crate) const MAX_NESTING: usize = 64;
-/// Longer operator chains or prefix-operator runs than this are rejected (their trees are deep).
-const MAX_CHAIN: usize = 400;
+/// The deepest expression tree accepted, counted in tree levels: every prefix `!`/`-`, every
+/// binary operator of a chain (chains fold to the left, so `a || b || c` is two levels above its
+/// operands), every comparison, call and array, and the leaf itself. Brackets add no level of
+/// their own but nest the levels inside them. The checker holds JSON condition objects to the
+/// same limit, counting the whole tree they build with the expression strings inside them, so
+/// one limit holds for every expression that reaches codegen and rustc.
+///
+/// Real conditions are a few levels deep; the deepest in the examples is under ten. 128 levels
+/// keep the recursive stages (conversion, checking, codegen, prettyplease, rustc) far from
+/// their stack limits, including on the 2 MiB stacks of non-main threads.
+pub const MAX_EXPR_DEPTH: usize = 128;
 
 /// Parses a whole string as one expression. Spans are offset by `base_offset`, the position of
 /// `text` in the file (for an expression inside a JSON string: the string content's position).
@@ -35,7 +44,7 @@ pub fn parse_expr(file: FileId, text: &str, base_offset: usize) -> (Option<Expr>
                 .into_inner()
                 .find(|pair| pair.as_rule() == Rule::expr)
                 .expect("expr_input contains an expression");
-            let mut cx = ExprCx { file, base: base_offset, syntax_code: codes::E0004, diagnostics: &mut diagnostics };
+            let mut cx = ExprCx::new(file, base_offset, codes::E0004, &mut diagnostics);
             // Recoverable mistakes (`=`, `AND`, bad escapes) still give the intended tree.
             let expr = convert_expr(&mut cx, expr_pair);
             (Some(expr), diagnostics)
@@ -62,9 +71,17 @@ pub(crate) struct ExprCx<'d> {
     /// The code for syntax problems found during conversion (bad escapes): E0002 or E0004.
     pub syntax_code: Code,
     pub diagnostics: &'d mut Vec<Diagnostic>,
+    /// How many tree levels lie above the node being converted (see `MAX_EXPR_DEPTH`).
+    depth: usize,
+    /// Whether the depth limit was already reported, so one hostile expression gives one error.
+    reported_too_deep: bool,
 }
 
-impl ExprCx<'_> {
+impl<'d> ExprCx<'d> {
+    pub fn new(file: FileId, base: usize, syntax_code: Code, diagnostics: &'d mut Vec<Diagnostic>) -> ExprCx<'d> {
+        ExprCx { file, base, syntax_code, diagnostics, depth: 0, reported_too_deep: false }
+    }
+
     /// The file span of a pest span, without the trailing blanks and comments pest includes
     /// when a rule ends in a repetition.
     pub fn span(&self, span: pest::Span<'_>) -> Span {
@@ -98,6 +115,9 @@ pub(crate) fn trimmed_len(text: &str) -> usize {
 /// Converts an `expr` pair (or any of its sub-rules) to an `Expr`.
 pub(crate) fn convert_expr(cx: &mut ExprCx<'_>, pair: Pair<'_, Rule>) -> Expr {
     let span = cx.span(pair.as_span());
+    if cx.depth >= MAX_EXPR_DEPTH {
+        return too_deep(cx, span, "the expression is nested too deeply here");
+    }
     match pair.as_rule() {
         Rule::expr | Rule::and_expr | Rule::sum_expr | Rule::product => convert_left_assoc(cx, pair),
         Rule::cmp_expr => convert_comparison(cx, pair),
@@ -111,14 +131,18 @@ pub(crate) fn convert_expr(cx: &mut ExprCx<'_>, pair: Pair<'_, Rule>) -> Expr {
         Rule::false_lit => Expr { kind: ExprKind::Bool(false), span },
         Rule::null_lit => Expr { kind: ExprKind::Null, span },
         Rule::array => {
+            cx.depth += 1;
             let items = pair.into_inner().map(|item| convert_expr(cx, item)).collect();
+            cx.depth -= 1;
             Expr { kind: ExprKind::Array(items), span }
         }
         Rule::call => {
             let mut inner = pair.into_inner();
             let name_pair = inner.next().expect("a call starts with its name");
             let name = Spanned::new(name_pair.as_str().to_string(), cx.span(name_pair.as_span()));
+            cx.depth += 1;
             let args = inner.map(|arg| convert_expr(cx, arg)).collect();
+            cx.depth -= 1;
             Expr { kind: ExprKind::Call { name, args }, span }
         }
         Rule::path => convert_path(cx, pair),
@@ -208,42 +232,75 @@ fn single_char_logic(span: Span, found: &str, replacement: &str, meaning: &str) 
         .help(format!("use `{replacement}` for {meaning}"))
 }
 
-fn too_long(cx: &mut ExprCx<'_>, span: Span) -> Expr {
-    cx.diagnostics.push(
-        Diagnostic::new(cx.syntax_code, "expression is too long")
-            .primary(span, format!("more than {MAX_CHAIN} operators in a row"))
-            .help("split the condition over several nodes"),
-    );
+/// Reports E0007 (once per expression source) and stands in an error node for the subtree, which
+/// is never converted, so no deep tree is ever built.
+fn too_deep(cx: &mut ExprCx<'_>, span: Span, label: &str) -> Expr {
+    if !cx.reported_too_deep {
+        cx.reported_too_deep = true;
+        cx.diagnostics.push(too_deep_diagnostic(span, label));
+    }
     cx.error_expr(span)
 }
 
-/// `x op y op z` folded to the left.
+/// The E0007 diagnostic, shared with the checker, which applies the same limit to the trees that
+/// JSON condition objects build.
+pub fn too_deep_diagnostic(span: Span, label: &str) -> Diagnostic {
+    Diagnostic::new(codes::E0007, "expression is nested too deeply")
+        .primary(span, label.to_string())
+        .note(format!(
+            "an expression may be at most {MAX_EXPR_DEPTH} levels deep, counting each `!` or `-`, each operator of a \
+             chain such as `a || b || c`, and each comparison, call and array"
+        ))
+        .help("split the condition over several nodes, or list alternatives with `in [...]`")
+}
+
+/// `x op y op z` folded to the left: the first operand sits one level below every operator of
+/// the chain, the operand after the i-th operator below all operators from the i-th on.
 fn convert_left_assoc(cx: &mut ExprCx<'_>, pair: Pair<'_, Rule>) -> Expr {
     let span = cx.span(pair.as_span());
-    let mut inner = pair.into_inner();
-    let first = inner.next().expect("an operator chain has a first operand");
+    let parts: Vec<Pair<'_, Rule>> = pair.into_inner().collect();
+    let n_ops = parts.len() / 2;
+    if n_ops > 0 && cx.depth + n_ops >= MAX_EXPR_DEPTH {
+        return too_deep(cx, span, &format!("a chain of {n_ops} operators here"));
+    }
+    let outer_depth = cx.depth;
+    let mut parts = parts.into_iter();
+    let first = parts.next().expect("an operator chain has a first operand");
+    cx.depth = outer_depth + n_ops;
     let mut lhs = convert_expr(cx, first);
-    let mut n_ops = 0;
-    while let Some(op_pair) = inner.next() {
-        n_ops += 1;
-        if n_ops > MAX_CHAIN {
-            return too_long(cx, span);
-        }
+    let mut op_idx = 0;
+    while let Some(op_pair) = parts.next() {
+        op_idx += 1;
         let op_span = cx.span(op_pair.as_span());
         let op = binary_op(cx, &op_pair);
-        let Some(rhs_pair) = inner.next() else { break };
+        let Some(rhs_pair) = parts.next() else { break };
+        cx.depth = outer_depth + n_ops - op_idx + 1;
         let rhs = convert_expr(cx, rhs_pair);
         let span = lhs.span.to(rhs.span);
         lhs = Expr { kind: ExprKind::Binary { op, op_span, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span };
     }
+    cx.depth = outer_depth;
     lhs
 }
 
 fn convert_comparison(cx: &mut ExprCx<'_>, pair: Pair<'_, Rule>) -> Expr {
     let mut inner = pair.into_inner();
-    let lhs = convert_expr(cx, inner.next().expect("a comparison has a left operand"));
-    let Some(op_pair) = inner.next() else { return lhs };
+    let lhs_pair = inner.next().expect("a comparison has a left operand");
+    let Some(op_pair) = inner.next() else { return convert_expr(cx, lhs_pair) };
     let rhs_pair = inner.next().expect("a comparison operator has a right operand");
+    cx.depth += 1;
+    let expr = convert_binary_comparison(cx, lhs_pair, op_pair, rhs_pair);
+    cx.depth -= 1;
+    expr
+}
+
+fn convert_binary_comparison(
+    cx: &mut ExprCx<'_>,
+    lhs_pair: Pair<'_, Rule>,
+    op_pair: Pair<'_, Rule>,
+    rhs_pair: Pair<'_, Rule>,
+) -> Expr {
+    let lhs = convert_expr(cx, lhs_pair);
     if op_pair.as_rule() == Rule::match_op {
         let pattern_span = cx.span(rhs_pair.as_span());
         let pattern = convert_string(cx, rhs_pair);
@@ -271,18 +328,24 @@ fn convert_unary(cx: &mut ExprCx<'_>, pair: Pair<'_, Rule>) -> Expr {
             operand = Some(child);
         }
     }
-    if ops.len() > MAX_CHAIN {
-        return too_long(cx, span);
-    }
     let operand = operand.expect("a unary expression has an operand");
+    // The minus of a negative literal is part of the literal, not a level of its own.
+    let folds_minus = operand.as_rule() == Rule::number && ops.last().is_some_and(|op| op.as_str().trim_end() == "-");
+    let n_levels = ops.len() - usize::from(folds_minus);
+    if n_levels > 0 && cx.depth + n_levels >= MAX_EXPR_DEPTH {
+        return too_deep(cx, span, &format!("{n_levels} prefix operators in a row here"));
+    }
     // A minus directly in front of a number is part of the literal, so `-5` is `Int(-5)` (and
     // `-9223372036854775808` fits).
-    let mut expr = if operand.as_rule() == Rule::number && ops.last().is_some_and(|op| op.as_str().trim_end() == "-") {
+    let mut expr = if folds_minus {
         let minus = ops.pop().expect("checked above");
         let literal_span = cx.span(minus.as_span()).to(cx.span(operand.as_span()));
         convert_number(cx, &format!("-{}", operand.as_str()), literal_span)
     } else {
-        convert_expr(cx, operand)
+        cx.depth += n_levels;
+        let expr = convert_expr(cx, operand);
+        cx.depth -= n_levels;
+        expr
     };
     for op_pair in ops.into_iter().rev() {
         let op_span = cx.span(op_pair.as_span());

@@ -176,7 +176,31 @@ fn hostile_inputs_do_not_overflow() {
     let deep = format!("{}a{}", "(".repeat(10_000), ")".repeat(10_000));
     assert_eq!(diagnostics(&deep)[0].message, "brackets are nested too deeply");
     let long = vec!["a"; 5_000].join(" + ");
-    assert_eq!(diagnostics(&long)[0].message, "expression is too long");
+    assert_eq!(diagnostics(&long)[0].code, codes::E0007);
     let nots = format!("{}a", "!".repeat(5_000));
-    assert_eq!(diagnostics(&nots)[0].message, "expression is too long");
+    assert_eq!(diagnostics(&nots)[0].code, codes::E0007);
+    // Short runs inside brackets: each run and the bracket depth are small, the tree is not.
+    let mut mixed = "a".to_string();
+    for _ in 0..30 {
+        mixed = format!("{}({mixed})", "!".repeat(30));
+    }
+    let found = diagnostics(&mixed);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].code, codes::E0007);
+}
+
+#[test]
+fn the_depth_limit_counts_every_level_of_the_tree() {
+    use pulse_syntax::expr::MAX_EXPR_DEPTH;
+    let at_limit = format!("{}a", "!".repeat(MAX_EXPR_DEPTH - 1));
+    assert!(diagnostics(&at_limit).is_empty());
+    let over = format!("{}a", "!".repeat(MAX_EXPR_DEPTH));
+    assert_eq!(diagnostics(&over)[0].code, codes::E0007);
+    let chain_at_limit = vec!["a"; MAX_EXPR_DEPTH].join(" || ");
+    assert!(diagnostics(&chain_at_limit).is_empty());
+    let chain_over = vec!["a"; MAX_EXPR_DEPTH + 1].join(" || ");
+    assert_eq!(diagnostics(&chain_over)[0].code, codes::E0007);
+    // A negative literal is one leaf, not a `-` above a number.
+    let negative_at_limit = format!("{}-1", "!".repeat(MAX_EXPR_DEPTH - 1));
+    assert!(diagnostics(&negative_at_limit).is_empty());
 }

@@ -55,8 +55,7 @@ pub(crate) fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
         match PulseParser::parse(rule, item_text) {
             Ok(mut pairs) => {
                 let pair = pairs.next().expect("an item rule produces one pair");
-                let mut cx =
-                    ExprCx { file, base: range.start, syntax_code: codes::E0002, diagnostics: &mut diagnostics };
+                let mut cx = ExprCx::new(file, range.start, codes::E0002, &mut diagnostics);
                 // The item ends at its last token, before any comments that follow it.
                 let span = cx.span(pair.as_span());
                 let mut converter = Converter { cx: &mut cx, text: item_text };
