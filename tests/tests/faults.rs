@@ -3,7 +3,9 @@
 //! exit 0 with wrong output. Wrong resumes: another spelling of the output directory, another
 //! output directory, another pipeline's state directory, a different, shorter or longer input.
 //! Hostile input: an event dated in the year 9999 (watermark poisoning), a line longer than the
-//! line limit.
+//! line limit. Damage: every kind of state-directory damage, a truncated output, a full disk.
+//! (SIGKILLs at random points with poison lines are `checkpoint_kill.rs`; sink outages with
+//! metrics scraped during them are `redis_sink.rs` and `api_sink.rs`.)
 
 mod build;
 
@@ -40,6 +42,12 @@ searches -> long_queries -> long
 
 fn binary(name: &str) -> PathBuf {
     build::build_text(&format!("{name}.pulse"), &PIPELINE.replace("NAME", name), None)
+}
+
+/// The same pipeline on the memory backend.
+fn memory_binary(name: &str) -> PathBuf {
+    let text = PIPELINE.replace("NAME", &format!("{name}\nruntime {{ stateBackend: \"memory\" }}"));
+    build::build_text(&format!("{name}.pulse"), &text, None)
 }
 
 /// `lines` searches of 500 users in time order, one not JSON.
@@ -213,4 +221,198 @@ fn a_line_over_the_limit_is_a_dead_letter_with_its_size_and_a_bounded_prefix() {
     assert_eq!(too_long.len(), 1, "one dead letter for the long line");
     assert!(too_long[0].contains(&format!("a line of {} bytes", long.len() + 1)), "{}", &too_long[0][..300]);
     assert!(too_long[0].len() < 2048, "the dead letter holds a bounded prefix, not {} bytes", too_long[0].len());
+}
+
+/// Flips one byte in the middle of the first file of `dir` whose name passes `pick`.
+fn flip(dir: &Path, pick: impl Fn(&str) -> bool) {
+    let path = std::fs::read_dir(dir)
+        .expect("state directory")
+        .map(|entry| entry.expect("entry").path())
+        .find(|path| pick(&path.file_name().expect("name").to_string_lossy()))
+        .unwrap_or_else(|| panic!("no such file in {}", dir.display()));
+    let mut bytes = std::fs::read(&path).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&path, bytes).expect("write");
+}
+
+fn remove(dir: &Path, pick: impl Fn(&str) -> bool) {
+    for entry in std::fs::read_dir(dir).expect("state directory") {
+        let path = entry.expect("entry").path();
+        if pick(&path.file_name().expect("name").to_string_lossy()) {
+            std::fs::remove_file(&path).expect("remove");
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).expect("create");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, to.join(path.file_name().expect("name"))).expect("copy");
+    }
+}
+
+/// What a resume over a damaged state directory must do.
+enum Expect {
+    /// Resume (from the last checkpoint RocksDB still holds) to the uninterrupted run's output.
+    Identical,
+    /// Stop with exit 1 and a message containing this.
+    Fails(&'static str),
+}
+
+#[test]
+fn state_directory_damage_either_resumes_exactly_or_fails_clearly() {
+    let journey = binary("faults-journey");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    std::fs::write(dir.join("searches.jsonl"), searches(3000)).expect("input");
+    ok(run(&journey, dir, &["--input", "searches.jsonl", "--output", "reference"]));
+    let reference = outputs(&dir.join("reference"));
+    // Two stops, so the state has a flushed SST file, a MANIFEST and a live write-ahead log.
+    let args = ["--input", "searches.jsonl", "--output", "out", "--state-dir", "state", "--checkpoint-every", "100"];
+    ok(run(&journey, dir, &[&args[..], &["--stop-after", "1500"]].concat()));
+    ok(run(&journey, dir, &[&args[..], &["--stop-after", "2000"]].concat()));
+    let names: Vec<String> = std::fs::read_dir(dir.join("state"))
+        .expect("state")
+        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().any(|name| name.ends_with(".sst")) && names.iter().any(|name| name.ends_with(".log")),
+        "{names:?}"
+    );
+    copy_dir(&dir.join("state"), &dir.join("state.kept"));
+    copy_dir(&dir.join("out"), &dir.join("out.kept"));
+
+    type Damage = fn(&Path);
+    let cases: [(&str, Damage, Expect); 9] = [
+        ("nothing", |_| {}, Expect::Identical),
+        ("OPTIONS removed", |state| remove(state, |name| name.starts_with("OPTIONS-")), Expect::Identical),
+        (
+            "write-ahead log flipped",
+            |state| flip(state, |name| name.ends_with(".log") && name != "LOG"),
+            Expect::Identical,
+        ),
+        (
+            "write-ahead log removed",
+            |state| remove(state, |name| name.ends_with(".log") && name != "LOG"),
+            Expect::Identical,
+        ),
+        (
+            "SST flipped",
+            |state| flip(state, |name| name.ends_with(".sst")),
+            Expect::Fails("Corruption: block checksum mismatch"),
+        ),
+        (
+            "SST removed",
+            |state| remove(state, |name| name.ends_with(".sst")),
+            Expect::Fails("cannot open the state directory"),
+        ),
+        ("MANIFEST flipped", |state| flip(state, |name| name.starts_with("MANIFEST-")), Expect::Fails("Corruption")),
+        (
+            "CURRENT removed",
+            |state| remove(state, |name| name == "CURRENT"),
+            Expect::Fails("cannot open the state directory"),
+        ),
+        (
+            "output cut short",
+            |state| {
+                let out = state.parent().expect("parent").join("out/long.jsonl");
+                std::fs::OpenOptions::new().write(true).open(out).expect("open").set_len(100).expect("truncate");
+            },
+            Expect::Fails("holds 100 bytes but the checkpoint committed"),
+        ),
+    ];
+    let mut outcomes = Vec::new();
+    for (what, damage, expect) in cases {
+        copy_dir(&dir.join("state.kept"), &dir.join("state"));
+        copy_dir(&dir.join("out.kept"), &dir.join("out"));
+        damage(&dir.join("state"));
+        let output = run(&journey, dir, &args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        match expect {
+            Expect::Identical => {
+                assert!(output.status.success(), "{what}: {stderr}");
+                assert!(outputs(&dir.join("out")) == reference, "{what}: the resumed output differs");
+            }
+            Expect::Fails(says) => {
+                assert_eq!(output.status.code(), Some(1), "{what}: {stderr}");
+                assert!(stderr.contains(says), "{what}: the error should say `{says}`: {stderr}");
+            }
+        }
+        outcomes.push(format!("{what}: {}", if output.status.success() { "identical output" } else { "exit 1" }));
+    }
+    eprintln!("state-directory damage: {}", outcomes.join("; "));
+}
+
+#[test]
+fn a_damaged_memory_snapshot_fails_clearly() {
+    let journey = memory_binary("faults-journey-memory");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    std::fs::write(dir.join("searches.jsonl"), searches(2000)).expect("input");
+    let args = ["--input", "searches.jsonl", "--output", "out", "--state-dir", "state"];
+    ok(run(&journey, dir, &[&args[..], &["--checkpoint-every", "100", "--stop-after", "1000"]].concat()));
+    flip(&dir.join("state"), |name| name == "memory.snapshot");
+    let output = run(&journey, dir, &args);
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("checksum mismatch"));
+}
+
+/// A tmpfs of `size` mounted on a new directory, unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().expect("temp dir").keep();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|status| status.success());
+        mounted.then(|| Tmpfs(dir))
+    }
+
+    fn resize(&self, size: &str) {
+        let status = Command::new("mount").args(["-o", &format!("remount,size={size}")]).arg(&self.0).status();
+        assert!(status.is_ok_and(|status| status.success()), "remount");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn a_full_disk_stops_the_run_and_a_resume_after_freeing_space_completes_it_exactly() {
+    let journey = binary("faults-journey");
+    let Some(disk) = Tmpfs::mount("256k") else {
+        // Mounting needs root (CAP_SYS_ADMIN). Without it, `/dev/full` still answers every write
+        // with ENOSPC: the dead letters (line 7 is not JSON) cannot be written.
+        eprintln!("cannot mount a tmpfs: checking a full dead-letter file only");
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("searches.jsonl"), searches(100)).expect("input");
+        let full = run(&journey, dir.path(), &["--input", "searches.jsonl", "--dead-letter", "/dev/full"]);
+        let stderr = String::from_utf8_lossy(&full.stderr);
+        assert_eq!(full.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("No space left on device"), "{stderr}");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    std::fs::write(dir.join("searches.jsonl"), searches(3000)).expect("input");
+    ok(run(&journey, dir, &["--input", "searches.jsonl", "--output", "reference"]));
+    let out = disk.0.join("out").display().to_string();
+    let args = ["--input", "searches.jsonl", "--output", &out, "--state-dir", "state", "--checkpoint-interval", "10ms"];
+    let full = run(&journey, dir, &args);
+    let stderr = String::from_utf8_lossy(&full.stderr);
+    assert_eq!(full.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    disk.resize("64m");
+    ok(run(&journey, dir, &args));
+    assert!(outputs(&disk.0.join("out")) == outputs(&dir.join("reference")), "the resumed output differs");
 }
