@@ -73,6 +73,8 @@ struct Shared {
     waiting_since: Option<Instant>,
     /// Since when the breaker has not been closed, if it has not.
     unavailable_since: Option<Instant>,
+    /// When a wait first saw the stop flag.
+    stop_seen: Option<Instant>,
 }
 
 struct Pool {
@@ -110,6 +112,7 @@ impl ApiClient {
                 retries: 0,
                 waiting_since: None,
                 unavailable_since: None,
+                stop_seen: None,
             }),
             queued: Condvar::new(),
             changed: Condvar::new(),
@@ -136,19 +139,43 @@ impl ApiClient {
     }
 
     /// Queues a request; blocks while the queue is full (backpressure, never a drop). Returns
-    /// the time it was blocked.
-    pub fn submit(&self, job: Job) -> Duration {
+    /// the time it was blocked, or an error when SIGTERM/SIGINT came during the wait.
+    pub fn submit(&self, job: Job) -> Result<Duration, String> {
         let mut shared = self.pool.lock();
         let mut blocked = None;
         while shared.queue.len() + shared.in_flight >= QUEUE_LIMIT {
             let since = *blocked.get_or_insert_with(Instant::now);
             shared.waiting_since = Some(since);
-            shared = self.pool.changed.wait(shared).unwrap_or_else(|poisoned| poisoned.into_inner());
+            shared = self.wait_changed(shared)?;
         }
         shared.waiting_since = None;
         shared.queue.push_back(job);
         self.pool.queued.notify_one();
-        blocked.map_or(Duration::ZERO, |since| since.elapsed())
+        Ok(blocked.map_or(Duration::ZERO, |since| since.elapsed()))
+    }
+
+    /// Waits for a request to finish or the breaker to change, looking at the stop flag every
+    /// [`STOP_POLL`]: after SIGTERM/SIGINT, requests in flight to a working API may finish for
+    /// [`STOP_GRACE`] (so the last checkpoint covers them), but an open breaker or an API that
+    /// does not answer does not hold the stop up.
+    fn wait_changed<'pool>(
+        &'pool self,
+        shared: MutexGuard<'pool, Shared>,
+    ) -> Result<MutexGuard<'pool, Shared>, String> {
+        let (mut shared, _) =
+            self.pool.changed.wait_timeout(shared, STOP_POLL).unwrap_or_else(|poisoned| poisoned.into_inner());
+        let stopping = crate::driver::stop_requested().then(|| *shared.stop_seen.get_or_insert_with(Instant::now));
+        let stuck = !matches!(shared.breaker, Breaker::Closed { .. });
+        if stopping.is_some_and(|since| stuck || since.elapsed() >= STOP_GRACE) {
+            shared.waiting_since = None;
+            let breaker = if matches!(shared.breaker, Breaker::Closed { .. }) { "" } else { " (circuit breaker open)" };
+            return Err(format!(
+                "api-sink `{}`: stopped while waiting for the API{breaker}; the last checkpoint holds everything \
+                 committed, and a restart with the same --state-dir sends the rest",
+                self.settings.node
+            ));
+        }
+        Ok(shared)
     }
 
     /// The requests finished so far.
@@ -157,12 +184,13 @@ impl ApiClient {
     }
 
     /// Waits until every queued request finished, then returns them all.
-    pub fn wait_all(&self, into: &mut Vec<Done>) {
+    pub fn wait_all(&self, into: &mut Vec<Done>) -> Result<(), String> {
         let mut shared = self.pool.lock();
         while !shared.queue.is_empty() || shared.in_flight > 0 {
-            shared = self.pool.changed.wait(shared).unwrap_or_else(|poisoned| poisoned.into_inner());
+            shared = self.wait_changed(shared)?;
         }
         into.append(&mut shared.done);
+        Ok(())
     }
 
     pub fn breaker_opened(&self) -> u64 {
@@ -217,12 +245,14 @@ fn work(pool: &Pool, agent: &ureq::Agent, settings: &ApiSettings, seed: u64) {
         let job = {
             let mut shared = pool.lock();
             loop {
+                // At shutdown queued requests are abandoned: no checkpoint covers them, so a
+                // restart sends them again.
+                if shared.shutdown {
+                    return;
+                }
                 if let Some(job) = shared.queue.pop_front() {
                     shared.in_flight += 1;
                     break job;
-                }
-                if shared.shutdown {
-                    return;
                 }
                 shared = pool.queued.wait(shared).unwrap_or_else(|poisoned| poisoned.into_inner());
             }
@@ -244,6 +274,11 @@ enum Attempt {
     Retry(String, Option<Duration>),
 }
 
+/// How often a wait on the API looks at the stop flag.
+const STOP_POLL: Duration = Duration::from_millis(100);
+/// How long requests in flight may finish after a stop was asked for.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
 /// The reason category of a request the API refused for its credentials (401, 403).
 const AUTH_REFUSED: &str = "http-auth";
 
@@ -263,7 +298,9 @@ fn deliver(
 ) -> Result<(u16, String), String> {
     let mut attempt = 0u32;
     loop {
-        acquire(pool, settings);
+        if !acquire(pool, settings) {
+            return Err(format!("http: {} shut down before the request was sent", settings.node));
+        }
         let result = attempt_once(agent, settings, job);
         report(pool, settings, !matches!(result, Attempt::Retry(..)));
         match result {
@@ -284,7 +321,9 @@ fn deliver(
                 pool.lock().retries += 1;
                 let backoff = BACKOFF_FIRST.saturating_mul(1 << attempt.min(16)).min(BACKOFF_CAP);
                 let jitter = backoff.mul_f64(random.next_fraction() * 0.5);
-                std::thread::sleep(retry_after.unwrap_or(backoff + jitter));
+                if !pause(pool, retry_after.unwrap_or(backoff + jitter)) {
+                    return Err(format!("http: {} shut down between retries", settings.node));
+                }
                 attempt += 1;
             }
         }
@@ -330,19 +369,22 @@ fn attempt_once(agent: &ureq::Agent, settings: &ApiSettings, job: &Job) -> Attem
 }
 
 /// Waits until the breaker lets a request through (closed, or the half-open trial).
-fn acquire(pool: &Pool, settings: &ApiSettings) {
+fn acquire(pool: &Pool, settings: &ApiSettings) -> bool {
     if settings.breaker.is_none() {
-        return;
+        return !pool.lock().shutdown;
     }
     let mut shared = pool.lock();
     loop {
+        if shared.shutdown {
+            return false;
+        }
         match shared.breaker {
-            Breaker::Closed { .. } => return,
+            Breaker::Closed { .. } => return true,
             Breaker::Open { until } => {
                 let now = Instant::now();
                 if now >= until {
                     shared.breaker = Breaker::HalfOpen;
-                    return;
+                    return true;
                 }
                 shared = pool.changed.wait_timeout(shared, until - now).map_or_else(|e| e.into_inner().0, |r| r.0);
             }
@@ -351,6 +393,20 @@ fn acquire(pool: &Pool, settings: &ApiSettings) {
             }
         }
     }
+}
+
+/// Sleeps for `duration` unless the pool shuts down first; false at shutdown.
+fn pause(pool: &Pool, duration: Duration) -> bool {
+    let deadline = Instant::now() + duration;
+    let mut shared = pool.lock();
+    while !shared.shutdown {
+        let now = Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        shared = pool.changed.wait_timeout(shared, deadline - now).map_or_else(|e| e.into_inner().0, |r| r.0);
+    }
+    false
 }
 
 /// Records an attempt's result; opens the breaker after `failureThreshold` consecutive failures

@@ -439,8 +439,12 @@ impl Context {
             key_text.as_bytes(),
             time.as_bytes(),
         ]);
-        self.backpressure +=
-            client.submit(Job { url, headers, body, idempotency_key, event: event_json.to_string(), event_time });
+        match client.submit(Job { url, headers, body, idempotency_key, event: event_json.to_string(), event_time }) {
+            Ok(blocked) => self.backpressure += blocked,
+            Err(stopped) => {
+                self.io_error.get_or_insert(stopped);
+            }
+        }
     }
 
     /// Sends everything buffered for network sinks and waits for the acknowledgements.
@@ -2605,7 +2609,7 @@ impl<P: Pipeline> Driver<'_, P> {
                 let (sink, client) = &self.cx.api[api_idx];
                 let sink = *sink;
                 if wait {
-                    client.wait_all(&mut done);
+                    client.wait_all(&mut done).map_err(RunError::Io)?;
                 } else {
                     client.take_done(&mut done);
                 }

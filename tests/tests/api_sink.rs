@@ -210,3 +210,33 @@ fn refused_credentials_stop_the_run_with_a_clear_message() {
         "the refused request is kept: {dead:?}"
     );
 }
+
+#[test]
+fn sigterm_while_the_breaker_is_open_stops_promptly_with_a_clear_message() {
+    let server = Server::start(&[("/notify/down", vec![Action::Status(500, "", "down"); 200])]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("in.jsonl");
+    std::fs::write(&path, (0..20).map(|n| event("down", n)).collect::<String>()).expect("write input");
+    let child = Command::new(binary())
+        .arg("--input")
+        .arg(&path)
+        .arg("--dead-letter")
+        .arg(dir.path().join("dead.jsonl"))
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .env("API_BASE", &server.base)
+        .env("API_TOKEN", TOKEN)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    std::thread::sleep(Duration::from_millis(2500));
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(status.success());
+    let stopped = Instant::now();
+    let output = child.wait_with_output().expect("binary ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stopped.elapsed() < Duration::from_secs(5), "stopped after {:?}: {stderr}", stopped.elapsed());
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("api-sink `notify`: stopped while waiting for the API (circuit breaker open)"), "{stderr}");
+}
