@@ -16,6 +16,8 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(50);
 const BACKOFF_CAP: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// The whole of a connection attempt: TCP connect, TLS handshake, AUTH and PING.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The Redis URL of a run: `--redis-url`, else `PULSE_REDIS_URL`, else the local default.
 pub fn redis_url(flag: Option<&str>) -> String {
@@ -41,6 +43,10 @@ pub struct RedisWriter {
     /// Failed attempts to reach Redis so far, and the time batches waited for it.
     pub reconnects: u64,
     pub blocked: Duration,
+    /// The URL asks for TLS (`rediss://`).
+    tls: bool,
+    /// A connection was made at least once.
+    connected_once: bool,
     /// What a scrape reads while the driver waits on Redis: (reconnects, outage start).
     live: Arc<Mutex<(u64, Option<Instant>)>>,
 }
@@ -104,6 +110,8 @@ impl RedisWriter {
             reconnects: 0,
             blocked: Duration::ZERO,
             live: Arc::default(),
+            tls: url.starts_with("rediss://"),
+            connected_once: false,
         })
     }
 
@@ -177,6 +185,7 @@ impl RedisWriter {
                 Some(connection) => self.batch.query::<()>(connection),
                 None => match self.connect() {
                     Ok(mut connection) => {
+                        self.connected_once = true;
                         let outcome = self.batch.query::<()>(&mut connection);
                         self.connection = Some(connection);
                         outcome
@@ -194,6 +203,21 @@ impl RedisWriter {
                     self.batch.clear();
                     self.pending = 0;
                     return Ok(());
+                }
+                // Before the first connection ever made, anything but a refused connection
+                // (Redis down) means TLS itself does not work with this server.
+                Err(error)
+                    if self.tls
+                        && !self.connected_once
+                        && !error.is_connection_refusal()
+                        && (error.is_io_error() || tls_failed(&error)) =>
+                {
+                    self.connection = None;
+                    return Err(format!(
+                        "redis-sink `{}`: the TLS connection to Redis failed ({error}); check that the server \
+                         speaks TLS on that port and that its certificate is valid for the host (rediss:// URL)",
+                        self.node
+                    ));
                 }
                 Err(error) if credentials_refused(&error) => {
                     self.connection = None;
@@ -241,14 +265,43 @@ impl RedisWriter {
 impl RedisWriter {
     /// A new connection, checked with PING: a server that wants credentials answers `NOAUTH`
     /// here, instead of closing the connection in the middle of a batch (which looks like an
-    /// outage).
+    /// outage). The client bounds the TCP connect but not a TLS handshake, which a server that
+    /// does not speak TLS never answers: the attempt runs on a thread of its own and is given
+    /// up after `HANDSHAKE_TIMEOUT` (the thread ends when the socket does).
     fn connect(&self) -> redis::RedisResult<redis::Connection> {
-        let mut connection = self.client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
-        let _ = connection.set_read_timeout(Some(IO_TIMEOUT));
-        let _ = connection.set_write_timeout(Some(IO_TIMEOUT));
-        redis::cmd("PING").query::<()>(&mut connection)?;
-        Ok(connection)
+        let client = self.client.clone();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new().name(format!("redis-connect-{}", self.node)).spawn(move || {
+            let attempt = || -> redis::RedisResult<redis::Connection> {
+                let mut connection = client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
+                let _ = connection.set_read_timeout(Some(IO_TIMEOUT));
+                let _ = connection.set_write_timeout(Some(IO_TIMEOUT));
+                redis::cmd("PING").query::<()>(&mut connection)?;
+                Ok(connection)
+            };
+            let _ = sender.send(attempt());
+        });
+        if let Err(error) = spawned {
+            return Err(redis::RedisError::from(error));
+        }
+        receiver.recv_timeout(HANDSHAKE_TIMEOUT).unwrap_or_else(|_| {
+            Err(redis::RedisError::from((
+                redis::ErrorKind::IoError,
+                "no answer to the connection",
+                format!("nothing within {} s", HANDSHAKE_TIMEOUT.as_secs()),
+            )))
+        })
     }
+}
+
+/// A TLS connection that cannot be made: a handshake with a server that does not answer it, a
+/// certificate that does not verify, a server that does not speak TLS. Permanent: waiting does
+/// not change the server's configuration.
+fn tls_failed(error: &redis::RedisError) -> bool {
+    let text = error.to_string().to_ascii_lowercase();
+    ["no answer to the connection", "certificate", "corrupt message", "handshake", "tls", "ssl"]
+        .iter()
+        .any(|part| text.contains(part))
 }
 
 /// Missing or wrong credentials: permanent, never an outage to wait out.

@@ -192,8 +192,9 @@ fn missing_or_wrong_credentials_stop_the_run_instead_of_retrying_forever() {
         (format!("redis://127.0.0.1:{port}"), "no password"),
         (format!("redis://:wrong@127.0.0.1:{port}"), "a wrong password"),
     ] {
+        let binary = binary();
         let started = Instant::now();
-        let mut child = Command::new(binary())
+        let mut child = Command::new(binary)
             .args(["--input", "-", "--quiet", "--redis-url", &url])
             .env("PULSE_TEST_PREFIX", "")
             .stdin(Stdio::piped())
@@ -316,4 +317,25 @@ fn metrics_and_readiness_move_while_the_driver_waits_on_redis() {
     let mut redis = server.connection().expect("connected");
     let members: i64 = query(&mut redis, &["SCARD", "seen"]);
     assert_eq!(members, 600);
+}
+
+#[test]
+fn a_tls_url_to_a_server_without_tls_stops_the_run_instead_of_hanging() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(free_port(), dir.path(), false);
+    let binary = binary();
+    let started = Instant::now();
+    let mut child = Command::new(binary)
+        .args(["--input", "-", "--quiet", "--redis-url", &format!("rediss://127.0.0.1:{}", server.port)])
+        .env("PULSE_TEST_PREFIX", "")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    child.stdin.take().expect("stdin").write_all(INPUT.as_bytes()).expect("write");
+    let output = child.wait_with_output().expect("binary ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the TLS connection to Redis failed"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
 }
