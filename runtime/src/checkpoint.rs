@@ -314,6 +314,7 @@ mod tests {
             outputs: vec![("dir/out.jsonl".into(), 99)],
             checkpoints: 3,
             kafka: vec![("events".into(), "clicks".into(), 3, 1_000_000)],
+            origin: None,
         }
     }
 

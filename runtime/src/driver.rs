@@ -1182,8 +1182,10 @@ fn open_state<P: Pipeline>(options: &RunOptions) -> Result<(StateBackend, Option
         Some(path) => {
             let bytes = std::fs::read(path)
                 .map_err(|error| RunError::Usage(format!("cannot read savepoint `{}`: {error}", path.display())))?;
-            let snapshot = Snapshot::decode(&bytes)
+            let mut snapshot = Snapshot::decode(&bytes)
                 .map_err(|error| RunError::Usage(format!("savepoint `{}`: {error}", path.display())))?;
+            // Every checkpoint of this run names the savepoint it descends from.
+            snapshot.progress.origin = Some(pulse_stdlib::progress::fnv1a(&bytes));
             if snapshot.progress.pipeline != spec.name {
                 tracing::warn!("the savepoint was taken from pipeline `{}`", snapshot.progress.pipeline);
             }
@@ -1204,14 +1206,29 @@ fn open_state<P: Pipeline>(options: &RunOptions) -> Result<(StateBackend, Option
         .map_err(|error| RunError::Io(format!("cannot create state directory `{}`: {error}", dir.display())))?;
     let memory_file = dir.join(MEMORY_SNAPSHOT_FILE);
     let holds_rocks = dir.join("CURRENT").is_file();
-    let already_used = |has_checkpoint: bool| -> Result<(), RunError> {
-        if has_checkpoint && savepoint.is_some() {
-            return Err(RunError::Usage(format!(
-                "state directory `{}` already holds a checkpoint; restore a savepoint into a new --state-dir",
-                dir.display()
-            )));
+    // A checkpoint and --from-savepoint: a restart of a run started from that savepoint (a pod
+    // restarted with the arguments it was deployed with) continues from the checkpoint, as
+    // Flink ignores the savepoint path once checkpoints exist; any other checkpoint is refused.
+    let savepoint_origin = savepoint.as_ref().and_then(|resume| resume.progress.origin);
+    let check_lineage = |origin: Option<u64>| -> Result<(), RunError> {
+        let (Some(wanted), Some(path)) = (savepoint_origin, &options.from_savepoint) else {
+            return Ok(());
+        };
+        if origin == Some(wanted) {
+            tracing::info!(
+                "state directory `{}` holds a checkpoint of the run started from savepoint `{}`: continuing from \
+                 the checkpoint (--from-savepoint applies to the first start only)",
+                dir.display(),
+                path.display()
+            );
+            return Ok(());
         }
-        Ok(())
+        Err(RunError::Usage(format!(
+            "state directory `{}` already holds a checkpoint that does not descend from savepoint `{}`: restore the \
+             savepoint into a new --state-dir, or drop --from-savepoint to continue from the checkpoint",
+            dir.display(),
+            path.display()
+        )))
     };
     if spec.state_backend_memory {
         if holds_rocks {
@@ -1221,12 +1238,12 @@ fn open_state<P: Pipeline>(options: &RunOptions) -> Result<(StateBackend, Option
             )));
         }
         let resume = if memory_file.is_file() {
-            already_used(true)?;
             let bytes = std::fs::read(&memory_file)
                 .map_err(|error| RunError::Io(format!("cannot read `{}`: {error}", memory_file.display())))?;
             let snapshot = Snapshot::decode(&bytes)
                 .map_err(|error| RunError::Io(format!("`{}`: {error}", memory_file.display())))?;
             resume::check_pipeline(&snapshot.progress.pipeline, spec.name, dir).map_err(RunError::Usage)?;
+            check_lineage(snapshot.progress.origin)?;
             Some(Resume {
                 progress: snapshot.progress,
                 timers: snapshot.timers,
@@ -1249,10 +1266,10 @@ fn open_state<P: Pipeline>(options: &RunOptions) -> Result<(StateBackend, Option
     let committed = store.db().get(PROGRESS_KEY).map_err(|error| RunError::Io(error.to_string()))?;
     let resume = match committed {
         Some(bytes) => {
-            already_used(true)?;
             let progress = Progress::from_bytes(&bytes)
                 .map_err(|error| RunError::Io(format!("corrupt checkpoint in `{}`: {error}", dir.display())))?;
             resume::check_pipeline(&progress.pipeline, spec.name, dir).map_err(RunError::Usage)?;
+            check_lineage(progress.origin)?;
             let timers = read_rocks_timers(store.db())?;
             Some(Resume { progress, timers, entries: Vec::new(), shards: Vec::new(), from_savepoint: false })
         }
@@ -1780,6 +1797,7 @@ fn execute_with<P: Pipeline>(
     let mut positions = vec![(0u64, 0u64); spec.sources.len()];
     let mut finished = vec![false; spec.sources.len()];
     let (mut records_read, mut blank_lines, mut next_arrival) = (0, 0, 0);
+    let origin = resume.as_ref().and_then(|resume| resume.progress.origin);
     let from_savepoint = resume.as_ref().is_some_and(|resume| resume.from_savepoint);
     let resumed = resume.is_some();
     if let Some(resume) = resume {
@@ -1920,6 +1938,7 @@ fn execute_with<P: Pipeline>(
         clock_lines: options.clock_lines,
         future_skews: future_skews(spec.sources, options.max_future_skew.as_deref())?,
         max_line_bytes: options.max_line_bytes.unwrap_or(crate::io::DEFAULT_MAX_LINE_BYTES),
+        origin,
         wall_clock: wall_clock_ms(),
         tasks,
         bootstrap_shards,
@@ -2051,6 +2070,8 @@ struct Driver<'run, P> {
     clock_lines: bool,
     /// `--max-line-bytes`.
     max_line_bytes: usize,
+    /// The savepoint the state descends from (see `Progress::origin`).
+    origin: Option<u64>,
     /// Per source: its `maxFutureSkew` in ms (`i64::MAX`: off).
     future_skews: Vec<i64>,
     /// The wall clock in ms, read at most once per round of 64 lines.
@@ -2140,6 +2161,7 @@ impl<P: Pipeline> Driver<'_, P> {
                 .filter_map(|(path, length)| path.as_ref().map(|path| (path.clone(), *length)))
                 .collect(),
             checkpoints: self.checkpointer.as_ref().map_or(0, |checkpointer| checkpointer.count) + 1,
+            origin: self.origin,
             kafka: spec
                 .sources
                 .iter()

@@ -93,6 +93,9 @@ pub struct Progress {
     pub checkpoints: u64,
     /// Every Kafka partition read.
     pub kafka: Vec<KafkaPosition>,
+    /// The savepoint this run's state descends from (FNV-1a 64 of its file), if any: a restart
+    /// with the `--from-savepoint` it was started with continues from the checkpoint.
+    pub origin: Option<u64>,
 }
 
 fn put_str(out: &mut Vec<u8>, text: &str) {
@@ -160,6 +163,13 @@ impl Progress {
             put_varint_signed(out, i64::from(*partition));
             put_varint_signed(out, *next);
         }
+        match self.origin {
+            None => out.push(0),
+            Some(origin) => {
+                out.push(1);
+                out.extend_from_slice(&origin.to_le_bytes());
+            }
+        }
         for source in &self.sources {
             match &source.input {
                 None => out.push(0),
@@ -225,6 +235,7 @@ impl Progress {
             outputs: read_pairs(input)?,
             checkpoints: input.varint()?,
             kafka: Vec::new(),
+            origin: None,
         };
         if version >= 2 {
             for _ in 0..input.varint()? {
@@ -236,6 +247,9 @@ impl Progress {
             }
         }
         if version >= 3 {
+            if input.u8()? != 0 {
+                progress.origin = Some(read_u64_le(input)?);
+            }
             for source in &mut progress.sources {
                 if input.u8()? != 0 {
                     source.input = Some(InputIdentity {
@@ -469,6 +483,7 @@ mod tests {
             outputs: vec![("dir/out.jsonl".into(), 99)],
             checkpoints: 3,
             kafka: vec![("events".into(), "clicks".into(), 3, 1_000_000)],
+            origin: Some(0xfeed),
         }
     }
 
@@ -486,13 +501,15 @@ mod tests {
         assert_eq!(Progress::from_bytes(&progress.to_bytes()), Ok(progress.clone()));
         assert_eq!(progress.output_length("dir/out.jsonl"), Some(99));
         assert_eq!(progress.output_length("other"), None);
-        // Version 2 (before input identities) and version 1 (before Kafka positions) read with
-        // none. Both end where version 3 appends one presence byte per source.
+        // Version 2 (before origins and input identities) and version 1 (before Kafka
+        // positions) read with none. Both end where version 3 appends a presence byte for the
+        // origin and one per source.
         let mut without_inputs = progress.clone();
         without_inputs.sources[0].input = None;
+        without_inputs.origin = None;
         let mut v2 = without_inputs.to_bytes();
         v2[0] = 2;
-        v2.pop();
+        v2.truncate(v2.len() - 2);
         assert_eq!(Progress::from_bytes(&v2), Ok(without_inputs.clone()));
         let mut old = v2;
         old[0] = 1;

@@ -416,3 +416,61 @@ fn a_full_disk_stops_the_run_and_a_resume_after_freeing_space_completes_it_exact
     ok(run(&journey, dir, &args));
     assert!(outputs(&disk.0.join("out")) == outputs(&dir.join("reference")), "the resumed output differs");
 }
+
+#[test]
+fn a_restart_with_the_savepoint_it_was_started_from_continues_from_its_checkpoint() {
+    let journey = binary("faults-journey");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    std::fs::write(dir.join("searches.jsonl"), searches(3000)).expect("input");
+    let savepoint = |state: &str, to: &str| {
+        let output = Command::new(&journey)
+            .current_dir(dir)
+            .args(["savepoint", "create", "--state-dir", state, "--to", to, "--quiet"])
+            .output()
+            .expect("binary runs");
+        ok(output);
+    };
+    let first = ["--input", "searches.jsonl", "--output", "first", "--checkpoint-every", "100"];
+    ok(run(&journey, dir, &[&first[..], &["--state-dir", "s1", "--stop-after", "1000"]].concat()));
+    savepoint("s1", "one.savepoint");
+    ok(run(&journey, dir, &[&first[..], &["--state-dir", "s1", "--stop-after", "1500"]].concat()));
+    savepoint("s1", "other.savepoint");
+
+    // The deployed arguments, started, stopped as if the pod died, and started again unchanged.
+    let deployed =
+        ["--input", "searches.jsonl", "--from-savepoint", "one.savepoint", "--state-dir", "s2", "--output", "o2"];
+    ok(run(&journey, dir, &[&deployed[..], &["--checkpoint-every", "100", "--stop-after", "2000"]].concat()));
+    let restarted = Command::new(&journey).current_dir(dir).arg("run").args(deployed).output().expect("binary runs");
+    let stderr = String::from_utf8_lossy(&restarted.stderr).into_owned();
+    ok(restarted);
+    assert!(stderr.contains("continuing from the checkpoint"), "{stderr}");
+    // The same as one uninterrupted run from the savepoint.
+    ok(run(
+        &journey,
+        dir,
+        &["--input", "searches.jsonl", "--from-savepoint", "one.savepoint", "--state-dir", "s3", "--output", "o3"],
+    ));
+    assert!(outputs(&dir.join("o2")) == outputs(&dir.join("o3")), "the restarted run's output differs");
+
+    // Another savepoint over that state directory: refused, nothing touched.
+    let before = outputs(&dir.join("o2"));
+    refused(
+        run(
+            &journey,
+            dir,
+            &[
+                "--input",
+                "searches.jsonl",
+                "--from-savepoint",
+                "other.savepoint",
+                "--state-dir",
+                "s2",
+                "--output",
+                "o2",
+            ],
+        ),
+        &["does not descend from savepoint `other.savepoint`", "new --state-dir"],
+    );
+    assert!(outputs(&dir.join("o2")) == before);
+}
