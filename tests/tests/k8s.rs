@@ -60,6 +60,7 @@ fn manifests_of_two_examples_pass_the_kubernetes_schemas() {
     for (example, args) in [
         ("welcome", &["--replicas", "3", "--image", "registry.example/pulse/welcome:1.0"][..]),
         ("user-profile", &[][..]),
+        ("cart-abandonment", &["--secret", "growth-api"][..]),
     ] {
         let dir = tempfile::tempdir().expect("temp dir");
         let files = manifests(example, dir.path(), args);
@@ -92,7 +93,10 @@ fn the_statefulset_names_its_instances_after_the_pods_and_keeps_state_on_a_volum
     let env = container["env"].as_array().expect("env");
     let variable = |name: &str| env.iter().find(|item| item["name"] == name).unwrap_or_else(|| panic!("no {name}"));
     assert_eq!(variable("PULSE_INSTANCE_ID")["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name");
-    assert_eq!(variable("PULSE_KAFKA_GROUP_ID")["value"], "pulse-welcome-message-d0");
+    // The source's own `groupId` stands: nothing overrides it.
+    assert!(env.iter().all(|item| item["name"] != "PULSE_KAFKA_GROUP_ID"), "{env:?}");
+    let comment = std::fs::read_to_string(dir.path().join("statefulset.yaml")).expect("statefulset");
+    assert!(comment.contains("Consumer groups (shared by every pod): `welcome-d0-prod`"), "{comment}");
     assert_eq!(variable("PULSE_STATE_DIR")["value"], "/var/lib/pulse");
     assert_eq!(variable("PULSE_METRICS_ADDR")["value"], "0.0.0.0:9464");
     let config_map = read_yaml(&dir.path().join("configmap.yaml"));
@@ -132,4 +136,25 @@ fn the_validator_rejects_a_wrong_type_and_an_unknown_field() {
         let output = validate(&[path], KUBERNETES_VERSIONS[1]);
         assert!(!output.status.success(), "kubernetes-validate accepted {why}:\n{}", text(&output));
     }
+}
+
+#[test]
+fn every_environment_variable_a_template_reads_comes_from_the_secret() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    manifests("cart-abandonment", dir.path(), &[]);
+    let statefulset = read_yaml(&dir.path().join("statefulset.yaml"));
+    let env = statefulset["spec"]["template"]["spec"]["containers"][0]["env"].as_array().expect("env").clone();
+    let text = std::fs::read_to_string(workspace().join("examples/cart-abandonment/pipeline.pulse")).expect("pipeline");
+    let mut wanted: Vec<&str> = text.split("${").skip(1).filter_map(|rest| rest.split('}').next()).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    assert!(!wanted.is_empty());
+    for name in wanted {
+        let item =
+            env.iter().find(|item| item["name"] == name).unwrap_or_else(|| panic!("{name} is not wired: {env:?}"));
+        assert_eq!(item["valueFrom"]["secretKeyRef"]["name"], "cart-abandonment-secrets", "{name}");
+        assert_eq!(item["valueFrom"]["secretKeyRef"]["key"], name);
+    }
+    let comment = std::fs::read_to_string(dir.path().join("statefulset.yaml")).expect("statefulset");
+    assert!(comment.contains("kubectl create secret generic cart-abandonment-secrets"), "{comment}");
 }

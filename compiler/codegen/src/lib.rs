@@ -7,6 +7,7 @@
 mod expr;
 mod segments;
 mod sinks;
+pub use sinks::template_env;
 mod stateful;
 mod trace;
 
