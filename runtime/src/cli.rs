@@ -7,8 +7,26 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::{SinkKind, SinkSpec, SourceKind, SourceSpec};
 
+/// The settings read from the environment only (the flags' variables are listed with them).
+const ENVIRONMENT_HELP: &str = "\
+Environment (besides the variables named with the options above):
+  PULSE_KAFKA_BROKERS                    brokers of every Kafka node (default: the pipeline's `brokers`)
+  PULSE_KAFKA_GROUP_ID                   consumer group of every kafka-source (default: its `groupId`,
+                                         else pulse-<pipeline>-<node>)
+  PULSE_INSTANCE_ID                      this instance's name in transactional ids (default: 0)
+  PULSE_KAFKA_CONFIG                     file of librdkafka `name=value` properties (security, SASL, TLS)
+  PULSE_KAFKA_PROP_<NAME>                one librdkafka property, `_` for `.` (e.g. PULSE_KAFKA_PROP_SASL_USERNAME)
+  PULSE_KAFKA_CHANGELOG_COMPACT          true: compacted changelog topics (default: false)
+  PULSE_KAFKA_IDLE_TIMEOUT               a partition without records this long stops holding the watermark (10s)
+  PULSE_KAFKA_PAUSE_AFTER                pause the source partitions when the pipeline is held this long (2s)
+  PULSE_KAFKA_REPARTITION_COMMIT_EVERY   commit interval of the repartition stage (100ms)
+  PULSE_KAFKA_REPARTITION_PURGE_EVERY    purge interval of consumed repartition records (30s)
+  PULSE_REDIS_URL                        Redis of the redis-sinks without --redis-url (redis://127.0.0.1:6379)
+  PULSE_STOP_TIMEOUT                     after SIGTERM/SIGINT, exit 1 if not stopped within this (60s)
+  ${NAME}                                every variable the pipeline's templates read (checked at start)";
+
 #[derive(Parser, Debug)]
-#[command(args_conflicts_with_subcommands = true, disable_version_flag = true)]
+#[command(args_conflicts_with_subcommands = true, disable_version_flag = true, after_long_help = ENVIRONMENT_HELP)]
 struct CommandLine {
     #[command(subcommand)]
     command: Option<RunCommand>,
@@ -352,6 +370,29 @@ pub fn resolve_outputs(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_long_help_names_every_environment_variable_the_runtime_reads() {
+        let help = CommandLine::command().render_long_help().to_string();
+        let source_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut names = std::collections::BTreeSet::new();
+        for entry in std::fs::read_dir(&source_dir).expect("runtime sources") {
+            let text = std::fs::read_to_string(entry.expect("entry").path()).expect("source");
+            for piece in text.split("\"PULSE_").skip(1) {
+                let name: String = piece.chars().take_while(|ch| ch.is_ascii_uppercase() || *ch == '_').collect();
+                if !name.is_empty() && piece[name.len()..].starts_with('"') {
+                    names.insert(format!("PULSE_{name}"));
+                }
+            }
+        }
+        assert!(names.len() > 10, "{names:?}");
+        // Instances of PULSE_KAFKA_PROP_<NAME>, and names unit tests make up.
+        let listed = |name: &&String| !name.starts_with("PULSE_KAFKA_PROP_") && !name.starts_with("PULSE_TEST_");
+        for name in names.iter().filter(listed) {
+            assert!(help.contains(name.as_str()), "`{name}` is read but not in --help");
+        }
+        assert!(help.contains("PULSE_KAFKA_PROP_<NAME>"));
+    }
 
     const SOURCES: &[SourceSpec] = &[
         SourceSpec {
