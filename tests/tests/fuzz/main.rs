@@ -13,7 +13,7 @@ fn fuzz_pulse_front_end() {
         "pulse",
         front_end::seeds("pulse", "pulse"),
         front_end::PULSE_TOKENS,
-        front_end::ITERATIONS,
+        front_end::PULSE_ITERATIONS,
         front_end::pulse_property,
     );
 }
@@ -24,7 +24,7 @@ fn fuzz_json_front_end() {
         "json",
         front_end::seeds("json", "json"),
         front_end::JSON_TOKENS,
-        front_end::ITERATIONS,
+        front_end::JSON_ITERATIONS,
         front_end::json_property,
     );
 }
