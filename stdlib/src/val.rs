@@ -121,12 +121,19 @@ impl<'a> Val<'a> {
         match text.as_bytes().first() {
             None => Err("empty JSON value".to_string()),
             Some(b'"') => {
-                let inner = &text[1..text.len().saturating_sub(1).max(1)];
-                if inner.contains('\\') {
-                    let decoded: String = serde_json::from_str(text).map_err(|error| error.to_string())?;
-                    Ok(Val::Str(Cow::Owned(decoded)))
-                } else {
-                    Ok(Val::Str(Cow::Borrowed(inner)))
+                // A plain string (closed, no escapes, quotes or control characters inside) is
+                // borrowed; anything else goes through serde_json, which decodes escapes and
+                // rejects malformed text (`"é` without its closing quote used to be sliced
+                // inside the `é` and panic).
+                let inner = text.strip_suffix('"').filter(|_| text.len() >= 2).map(|closed| &closed[1..]);
+                match inner {
+                    Some(inner) if !inner.bytes().any(|byte| matches!(byte, b'\\' | b'"' | 0x00..=0x1f)) => {
+                        Ok(Val::Str(Cow::Borrowed(inner)))
+                    }
+                    _ => {
+                        let decoded: String = serde_json::from_str(text).map_err(|error| error.to_string())?;
+                        Ok(Val::Str(Cow::Owned(decoded)))
+                    }
                 }
             }
             Some(b'{') => {
@@ -379,6 +386,18 @@ mod tests {
         assert!(matches!(value, Val::Str(Cow::Borrowed("hello"))));
         let escaped = parse("\"he\\u006clo\"").expect("valid");
         assert!(matches!(escaped, Val::Str(Cow::Owned(ref text)) if text == "hello"));
+    }
+
+    /// Found by the event-decoder fuzz target: the runtime hands raw source lines (tracing) and
+    /// command-line keys to `from_json_text`, and an unclosed string ending in a multi-byte
+    /// character was sliced inside it.
+    #[test]
+    fn malformed_strings_are_errors_not_panics() {
+        for text in ["\"é", "\"", "\"\"\"", "\"a\"b\"", "\"tab\there\"", "\"\u{2028}", " \"日本"] {
+            assert!(Val::from_json_text(text).is_err(), "{text:?}");
+        }
+        assert_eq!(Val::from_json_text("\"é\""), Ok(Val::Str(Cow::Borrowed("é"))));
+        assert_eq!(Val::from_json_text(" \"\u{2028}\" "), Ok(Val::Str(Cow::Borrowed("\u{2028}"))));
     }
 
     #[test]

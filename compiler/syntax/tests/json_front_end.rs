@@ -1059,3 +1059,21 @@ mod json_proptest {
         }
     }
 }
+
+/// Found by the JSON front-end fuzz target: every bare word scanned the rest of its line for a
+/// closing quote, so a long line of them took quadratic time (40 KB: two minutes in a debug
+/// build; a 100 MB line would never finish). The scan is now shared by the words it passes.
+#[test]
+fn a_long_line_of_bare_words_is_read_in_linear_time() {
+    let words = 200_000;
+    for (text, with_quote) in
+        [(format!("[{}a]", "a,".repeat(words)), false), (format!("[{}a\"]", "a ".repeat(words)), true)]
+    {
+        let started = std::time::Instant::now();
+        let (_, diagnostics) = read(&text);
+        let elapsed = started.elapsed();
+        assert!(elapsed < std::time::Duration::from_secs(20), "{} bytes took {elapsed:?}", text.len());
+        let opened = diagnostics.iter().any(|diagnostic| diagnostic.message.contains("has no opening quote"));
+        assert_eq!(opened, with_quote, "{:?}", diagnostics.first());
+    }
+}

@@ -26,6 +26,7 @@ pub fn read_json(file: FileId, text: &str) -> (Option<Value>, Vec<Diagnostic>) {
         quiet_at: None,
         reported_depth: false,
         pending_key: None,
+        unopened_scan: std::cell::Cell::new((usize::MAX, 0)),
     };
     let value = reader.document();
     (value, reader.diagnostics)
@@ -77,6 +78,10 @@ struct Reader<'a> {
     reported_depth: bool,
     /// A key read before its object was known to start (see `container`).
     pending_key: Option<Spanned<String>>,
+    /// `unopened_string_end`'s last scan: from where, and the first stop byte (`"`, a line break
+    /// or JSON punctuation) at or after it. Every offset between the two has the same stop, so a
+    /// line of bare words is scanned once, not once per word.
+    unopened_scan: std::cell::Cell<(usize, usize)>,
 }
 
 fn is_ident_start(byte: u8) -> bool {
@@ -908,12 +913,20 @@ impl<'a> Reader<'a> {
     /// on the line, directly after text with no JSON punctuation. A space before the `"` is more
     /// likely a missing `,` (`null "b": 1`), so it does not count.
     fn unopened_string_end(&self) -> Option<usize> {
-        let rest = &self.text[self.pos..];
-        let line = &rest[..rest.find(['\n', '\r']).unwrap_or(rest.len())];
-        let quote = line.find('"')?;
-        let before = &line[..quote];
-        let plain = !before.contains([',', ':', '{', '}', '[', ']', '\'', '\\']);
-        (plain && !before.ends_with(char::is_whitespace)).then_some(self.pos + quote)
+        let (scanned_from, cached_stop) = self.unopened_scan.get();
+        let stop = if scanned_from <= self.pos && self.pos <= cached_stop {
+            cached_stop
+        } else {
+            let is_stop = |byte: &u8| {
+                matches!(byte, b'"' | b'\n' | b'\r' | b',' | b':' | b'{' | b'}' | b'[' | b']' | b'\'' | b'\\')
+            };
+            let stop = self.bytes[self.pos..].iter().position(is_stop).map_or(self.bytes.len(), |at| self.pos + at);
+            self.unopened_scan.set((self.pos, stop));
+            stop
+        };
+        let before = &self.text[self.pos..stop];
+        let closes = self.bytes.get(stop) == Some(&b'"') && !before.ends_with(char::is_whitespace);
+        closes.then_some(stop)
     }
 
     fn unopened_string(&mut self) -> Value {
