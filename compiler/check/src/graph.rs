@@ -18,11 +18,24 @@ pub struct Graph {
     pub types: Vec<Option<&'static NodeType>>,
     /// Per node: its output port names (routes for splitters).
     pub outputs: Vec<Vec<String>>,
+    /// Per node: what flows into it from nodes that did not parse (their edges are not in `edges`).
+    pub unparsed_input: Vec<UnparsedInput>,
     pub edges: Vec<Edge>,
     /// Topological order with ties by declaration order; declaration order if there is a cycle.
     pub topo_order: Vec<NodeIdx>,
     /// `Some(())` when the graph has no structural error.
     pub resolved: Option<()>,
+}
+
+/// What flows into a node over edges from nodes declared in items that did not parse.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum UnparsedInput {
+    #[default]
+    Nothing,
+    /// The events of a source: whatever its configuration, a source's output is the event schema.
+    Events,
+    /// Records of an unknown type: the node's input is `any`, so nothing downstream cascades.
+    Unknown,
 }
 
 pub fn check_graph(cx: &mut Cx, doc: &Document) -> Graph {
@@ -54,9 +67,25 @@ pub fn check_graph(cx: &mut Cx, doc: &Document) -> Graph {
     let outputs: Vec<Vec<String>> =
         doc.nodes.iter().zip(&types).map(|(node, node_type)| output_ports(cx, node, *node_type)).collect();
 
+    let mut unparsed_input = vec![UnparsedInput::Nothing; doc.nodes.len()];
+    for decl in &doc.edges {
+        let (Some(from), Some(&to)) = (doc.unparsed_node(&decl.from.node), ids.get(decl.to.node.as_str())) else {
+            continue;
+        };
+        if decl.to_port.as_ref().is_some_and(|port| port.node == "events") {
+            continue;
+        }
+        let is_source = from.kind.as_deref().and_then(registry::lookup).is_some_and(NodeType::is_source);
+        let input = if is_source && decl.from_port.is_none() { UnparsedInput::Events } else { UnparsedInput::Unknown };
+        unparsed_input[to] = unparsed_input[to].max(input);
+    }
     let mut edges = Vec::new();
     let mut seen: BTreeMap<(NodeIdx, String, NodeIdx, String), &EdgeDecl> = BTreeMap::new();
     for decl in &doc.edges {
+        // A node that did not parse is declared, of unknown type: its edges are not checked.
+        if doc.unparsed_node(&decl.from.node).is_some() || doc.unparsed_node(&decl.to.node).is_some() {
+            continue;
+        }
         let Some(edge) = resolve_edge(cx, doc, &ids, &types, &outputs, decl) else { continue };
         let identity = (edge.from, edge.from_port.clone(), edge.to, edge.to_port.clone());
         if let Some(first) = seen.get(&identity) {
@@ -83,6 +112,10 @@ pub fn check_graph(cx: &mut Cx, doc: &Document) -> Graph {
             // Reported above; edges cannot name it, so its missing input is no news.
             continue;
         }
+        if doc.unparsed_mentions(&node.id.node) {
+            // Its edges may be in an item that did not parse.
+            continue;
+        }
         // An edge that names this node but failed to resolve was already reported.
         let declared_input = doc.edges.iter().any(|decl| decl.to.node == node.id.node);
         if !edges.iter().any(|edge| edge.to == idx) && !declared_input {
@@ -107,7 +140,7 @@ pub fn check_graph(cx: &mut Cx, doc: &Document) -> Graph {
             );
         }
     }
-    if !has_source && !doc.nodes.is_empty() {
+    if !has_source && !doc.nodes.is_empty() && !doc.is_partial() {
         cx.report(
             Diagnostic::new(E0407, "the pipeline has no source")
                 .primary(doc.nodes[0].id.span, "no node reads events")
@@ -124,7 +157,7 @@ pub fn check_graph(cx: &mut Cx, doc: &Document) -> Graph {
     };
     let errors_after = cx.diags.items.iter().filter(|diagnostic| diagnostic.is_error()).count();
     let resolved = (errors_after == errors_before).then_some(());
-    Graph { types, outputs, edges, topo_order, resolved }
+    Graph { types, outputs, unparsed_input, edges, topo_order, resolved }
 }
 
 fn node_type(cx: &mut Cx, node: &NodeDecl) -> Option<&'static NodeType> {

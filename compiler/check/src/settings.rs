@@ -62,6 +62,8 @@ pub fn check_settings(cx: &mut Cx, doc: &Document, options: CheckOptions<'_>) ->
             }
             Some(name)
         }),
+        // A `pipeline` item that did not parse has reported its own error.
+        None if doc.unparsed_setting("name") => None,
         None => {
             cx.report(
                 Diagnostic::new(E0102, "the pipeline has no `name`")

@@ -126,8 +126,12 @@ fn network_sink_ids(doc: &Document) -> Vec<String> {
 
 /// Validates every test block of `doc`: the cases that are valid and the problems of the others.
 pub fn test_cases(doc: &Document) -> (Vec<TestCase>, Vec<Diagnostic>) {
-    let rendered = network_sink_ids(doc);
+    let mut rendered = network_sink_ids(doc);
     let mut sinks = sink_ids(doc);
+    // A node that did not parse may be a sink; naming it is not another error.
+    let unparsed = doc.unparsed_nodes().map(|node| &node.id.node);
+    rendered.extend(unparsed.clone().map(|id| format!("{id}{RENDERED}")));
+    sinks.extend(unparsed.map(String::as_str));
     sinks.extend(rendered.iter().map(String::as_str));
     let mut diagnostics = Vec::new();
     let mut cases = Vec::new();

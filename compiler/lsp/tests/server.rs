@@ -1,0 +1,184 @@
+//! The language server driven in-process over an in-memory connection, as an editor drives it:
+//! open a document, wait for its diagnostics, send requests and read the answers.
+
+use lsp_server::{Connection, Message, Notification, Request, RequestId, Response};
+use lsp_types::notification::Notification as _;
+use lsp_types::{Position, PublishDiagnosticsParams, Url};
+use serde_json::{json, Value as Json};
+use std::time::Duration;
+
+/// A client of a server running on its own thread; shut down when dropped.
+struct Client {
+    connection: Connection,
+    server: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+    next_id: i32,
+}
+
+impl Client {
+    fn start() -> Client {
+        let (server_side, connection) = Connection::memory();
+        let server = std::thread::spawn(move || pulse_lsp::server::run(&server_side));
+        let mut client = Client { connection, server: Some(server), next_id: 0 };
+        let capabilities = json!({ "capabilities": {} });
+        client.request("initialize", capabilities);
+        client.notify("initialized", json!({}));
+        client
+    }
+
+    fn notify(&self, method: &str, params: Json) {
+        let notification = Notification::new(method.into(), params);
+        self.connection.sender.send(Message::Notification(notification)).expect("the server is running");
+    }
+
+    /// Sends a request and returns its result; panics on an error response.
+    fn request(&mut self, method: &str, params: Json) -> Json {
+        let response = self.request_response(method, params);
+        if let Some(error) = response.error {
+            panic!("`{method}` failed: {}", error.message);
+        }
+        response.result.unwrap_or(Json::Null)
+    }
+
+    fn request_response(&mut self, method: &str, params: Json) -> Response {
+        self.next_id += 1;
+        let id = RequestId::from(self.next_id);
+        let request = Request::new(id.clone(), method.into(), params);
+        self.connection.sender.send(Message::Request(request)).expect("the server is running");
+        loop {
+            match self.receive() {
+                Message::Response(response) if response.id == id => return response,
+                _ => {}
+            }
+        }
+    }
+
+    fn receive(&self) -> Message {
+        self.connection.receiver.recv_timeout(Duration::from_secs(20)).expect("the server answers within 20 s")
+    }
+
+    /// Opens `text` as `uri` and returns the diagnostics published for it.
+    fn open(&self, uri: &Url, text: &str) -> Vec<lsp_types::Diagnostic> {
+        let language = if uri.path().ends_with(".json") { "json" } else { "pulse" };
+        let document = json!({ "uri": uri, "languageId": language, "version": 1, "text": text });
+        self.notify(lsp_types::notification::DidOpenTextDocument::METHOD, json!({ "textDocument": document }));
+        loop {
+            let Message::Notification(notification) = self.receive() else { continue };
+            if notification.method != lsp_types::notification::PublishDiagnostics::METHOD {
+                continue;
+            }
+            let params: PublishDiagnosticsParams =
+                serde_json::from_value(notification.params).expect("valid publishDiagnostics");
+            if &params.uri == uri && params.version == Some(1) {
+                return params.diagnostics;
+            }
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.request_response("shutdown", Json::Null);
+        self.notify("exit", Json::Null);
+        if let Some(server) = self.server.take() {
+            let _ = server.join();
+        }
+    }
+}
+
+/// The LSP position (UTF-16) of the `nth` occurrence of `needle` in `text`, plus `delta` characters.
+fn position(text: &str, needle: &str, nth: usize, delta: usize) -> Position {
+    let offset =
+        text.match_indices(needle).nth(nth).unwrap_or_else(|| panic!("`{needle}` #{nth} in the text")).0 + delta;
+    let before = &text[..offset];
+    let line = before.matches('\n').count();
+    let line_start = before.rfind('\n').map_or(0, |idx| idx + 1);
+    let character = before[line_start..].encode_utf16().count();
+    Position { line: line as u32, character: character as u32 }
+}
+
+fn text_position(uri: &Url, position: Position) -> Json {
+    json!({ "textDocument": { "uri": uri }, "position": position })
+}
+
+fn codes(diagnostics: &[lsp_types::Diagnostic]) -> Vec<String> {
+    diagnostics
+        .iter()
+        .filter_map(|diagnostic| match &diagnostic.code {
+            Some(lsp_types::NumberOrString::String(code)) => Some(code.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The file of issue #18: one missing `}` in `logins`, a misspelt field in `active`.
+const MISSING_BRACE: &str = "pipeline demo
+event { userId: string?, event_name: string, ts: timestamp, amount: float }
+
+source: file-source(\"events.jsonl\")
+active: filter(usr_id != null)
+logins: filter { where: event_name == \"login_success\"
+big: filter(amount > 10)
+sink: stdout-sink
+source -> active -> logins -> big -> sink
+";
+
+#[test]
+fn a_missing_brace_leaves_the_rest_of_the_file_working() {
+    let mut client = Client::start();
+    let uri = Url::parse("file:///work/journeys/broken.pulse").expect("valid URI");
+    let diagnostics = client.open(&uri, MISSING_BRACE);
+    assert_eq!(codes(&diagnostics), ["E0002", "E0205"], "{diagnostics:#?}");
+    let misspelt = diagnostics.iter().find(|diagnostic| diagnostic.message.contains("usr_id")).expect("E0205");
+    assert_eq!(misspelt.range.start, position(MISSING_BRACE, "usr_id", 0, 0));
+
+    let symbols = client.request("textDocument/documentSymbol", json!({ "textDocument": { "uri": uri } }));
+    let pipeline = &symbols.as_array().expect("symbols")[0];
+    assert_eq!(pipeline["name"], "demo");
+    let children: Vec<(&str, &str)> = pipeline["children"]
+        .as_array()
+        .expect("the pipeline's children")
+        .iter()
+        .map(|symbol| (symbol["name"].as_str().unwrap_or_default(), symbol["detail"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        children,
+        [
+            ("event", "event schema"),
+            ("source", "file-source"),
+            ("active", "filter"),
+            ("logins", "does not parse"),
+            ("big", "filter"),
+            ("sink", "stdout-sink")
+        ]
+    );
+
+    let hover = client.request("textDocument/hover", text_position(&uri, position(MISSING_BRACE, "active ->", 0, 1)));
+    let hover_text = hover["contents"]["value"].as_str().expect("a hover on `active`");
+    assert!(hover_text.contains("filter"), "{hover_text}");
+    // `big` is downstream of the broken node, so its input is unknown; hover still answers.
+    let hover = client.request("textDocument/hover", text_position(&uri, position(MISSING_BRACE, "big:", 0, 1)));
+    let hover_text = hover["contents"]["value"].as_str().expect("a hover on `big`");
+    assert!(hover_text.contains("filter"), "{hover_text}");
+
+    let definition =
+        client.request("textDocument/definition", text_position(&uri, position(MISSING_BRACE, "big -> sink", 0, 1)));
+    assert_eq!(definition["range"]["start"], json!(position(MISSING_BRACE, "big:", 0, 0)));
+    // The broken node keeps its id: its references go to it.
+    let definition =
+        client.request("textDocument/definition", text_position(&uri, position(MISSING_BRACE, "logins ->", 0, 1)));
+    assert_eq!(definition["range"]["start"], json!(position(MISSING_BRACE, "logins:", 0, 0)));
+}
+
+#[test]
+fn renaming_a_node_named_in_a_broken_item_is_refused() {
+    let mut client = Client::start();
+    let uri = Url::parse("file:///work/journeys/broken.pulse").expect("valid URI");
+    client.open(&uri, MISSING_BRACE);
+    let mut params = text_position(&uri, position(MISSING_BRACE, "big:", 0, 1));
+    params["newName"] = json!("large");
+    assert!(client.request("textDocument/rename", params.clone())["changes"].is_object());
+    // The edit could not reach the broken item's own id.
+    params["position"] = json!(position(MISSING_BRACE, "logins ->", 0, 1));
+    let response = client.request_response("textDocument/rename", params);
+    assert!(response.error.is_some(), "{response:?}");
+}
