@@ -167,7 +167,7 @@ fn node_type(cx: &mut Cx, node: &NodeDecl) -> Option<&'static NodeType> {
         let mut diagnostic = Diagnostic::new(E0104, format!("unknown node type `{}`", node.kind.node))
             .primary(node.kind.span, "no such node type");
         diagnostic = match did_you_mean(&node.kind.node, names.iter().copied()) {
-            Some(suggestion) => diagnostic.help(format!("did you mean `{suggestion}`?")),
+            Some(suggestion) => diagnostic.did_you_mean(node.kind.span, suggestion),
             None => diagnostic.note(format!("node types: {}", list(&names))),
         };
         cx.report(diagnostic);
@@ -256,7 +256,9 @@ fn resolve_edge(
                     .primary(port.span, "unknown output")
                     .note(format!("`{from_id}` ({}) has outputs {}", from_type.name, list_owned(from_ports)));
                 if let Some(suggestion) = did_you_mean(&port.node, from_ports.iter().map(String::as_str)) {
-                    diagnostic = diagnostic.help(format!("did you mean `{from_id}.{suggestion}`?"));
+                    diagnostic = diagnostic
+                        .help(format!("did you mean `{from_id}.{suggestion}`?"))
+                        .suggest(port.span, suggestion);
                 }
                 cx.report(diagnostic);
                 return None;
@@ -266,12 +268,16 @@ fn resolve_edge(
         None => match from_type.default_output() {
             Some(port) => port.to_string(),
             None => {
-                cx.report(
+                let mut diagnostic =
                     Diagnostic::new(E0209, format!("the edge must name which output of `{from_id}` it leaves"))
                         .primary(decl.from.span, format!("`{}` has several outputs", from_type.name))
                         .note(format!("outputs: {}", list_owned(from_ports)))
-                        .help(format!("write `{from_id}.{} -> {to_id}`", from_ports[0])),
-                );
+                        .help(format!("write `{from_id}.{} -> {to_id}`", from_ports[0]));
+                // In the middle of a chain a port would be ambiguous: the edit is to split it.
+                if !doc.edges.iter().any(|other| other.to.span == decl.from.span) {
+                    diagnostic = diagnostic.suggest(decl.from.span, format!("{from_id}.{}", from_ports[0]));
+                }
+                cx.report(diagnostic);
                 return None;
             }
         },
@@ -292,7 +298,8 @@ fn resolve_edge(
                     .primary(port.span, "unknown input")
                     .note(format!("`{to_id}` ({}) has inputs {}", to_type.name, list(to_type.inputs)));
                 if let Some(suggestion) = did_you_mean(&port.node, to_type.inputs.iter().copied()) {
-                    diagnostic = diagnostic.help(format!("did you mean `{to_id}.{suggestion}`?"));
+                    diagnostic =
+                        diagnostic.help(format!("did you mean `{to_id}.{suggestion}`?")).suggest(port.span, suggestion);
                 }
                 cx.report(diagnostic);
                 return None;
@@ -302,12 +309,15 @@ fn resolve_edge(
         None => match to_type.default_input() {
             Some(port) => port.to_string(),
             None => {
-                cx.report(
+                let mut diagnostic =
                     Diagnostic::new(E0209, format!("the edge must name which input of `{to_id}` it enters"))
                         .primary(decl.to.span, format!("`{}` has several inputs", to_type.name))
                         .note(format!("inputs: {}", list(to_type.inputs)))
-                        .help(format!("write `{} -> {to_id}.{}`", decl.from.node, to_type.inputs[0])),
-                );
+                        .help(format!("write `{} -> {to_id}.{}`", decl.from.node, to_type.inputs[0]));
+                if !doc.edges.iter().any(|other| other.from.span == decl.to.span) {
+                    diagnostic = diagnostic.suggest(decl.to.span, format!("{to_id}.{}", to_type.inputs[0]));
+                }
+                cx.report(diagnostic);
                 return None;
             }
         },
@@ -325,7 +335,7 @@ fn lookup_node(cx: &mut Cx, ids: &BTreeMap<&str, NodeIdx>, name: &Spanned<String
         let mut diagnostic =
             Diagnostic::new(E0202, format!("unknown node `{}`", name.node)).primary(name.span, "no node has this id");
         if let Some(suggestion) = did_you_mean(&name.node, ids.keys().copied()) {
-            diagnostic = diagnostic.help(format!("did you mean `{suggestion}`?"));
+            diagnostic = diagnostic.did_you_mean(name.span, suggestion);
         }
         cx.report(diagnostic);
     }

@@ -164,7 +164,7 @@ fn test_case(test: &TestDecl, sinks: &[&str], diagnostics: &mut Vec<Diagnostic>)
                         .primary(member.key.span, "unknown key")
                         .note("a test has `inputs` (events) and `expect` (events per sink)");
                 if let Some(suggestion) = did_you_mean(other, ["inputs", "expect"]) {
-                    diagnostic = diagnostic.help(format!("did you mean `{suggestion}`?"));
+                    diagnostic = diagnostic.did_you_mean(member.key.span, suggestion);
                 }
                 diagnostics.push(diagnostic);
             }
@@ -196,7 +196,7 @@ fn test_case(test: &TestDecl, sinks: &[&str], diagnostics: &mut Vec<Diagnostic>)
                     sinks.iter().map(|sink| format!("`{sink}`")).collect::<Vec<_>>().join(", ")
                 ));
             if let Some(suggestion) = did_you_mean(sink, sinks.iter().copied().chain([DEAD_LETTERS])) {
-                diagnostic = diagnostic.help(format!("did you mean `{suggestion}`?"));
+                diagnostic = diagnostic.did_you_mean(member.key.span, suggestion);
             }
             diagnostics.push(diagnostic);
             continue;

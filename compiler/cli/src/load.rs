@@ -108,8 +108,9 @@ pub fn allow_schema_outside(allow: bool) {
     ALLOW_SCHEMA_OUTSIDE.store(allow, Ordering::Relaxed);
 }
 
-pub fn load_file(path: &Path) -> Result<Loaded, Diagnostic> {
-    let text = std::fs::read_to_string(path).map_err(|error| cannot_read(&path.display().to_string(), &error, None))?;
+pub fn load_file(path: &Path) -> Result<Loaded, Box<Diagnostic>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| Box::new(cannot_read(&path.display().to_string(), &error, None)))?;
     let base: PathBuf = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let read_schema = move |relative: &str| read_schema_file(&base, relative);
     Ok(load_text(&path.display().to_string(), text, &read_schema))

@@ -4,11 +4,12 @@
 
 use crate::analysis::{analyze, Analysis};
 use crate::line_index::LineIndex;
-use crate::{completion, definition, diagnostics, hover, rename, symbols};
+use crate::{code_actions, completion, definition, diagnostics, hover, rename, symbols};
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
 use lsp_types::notification::Notification as _;
 use lsp_types::request::Request as _;
 use lsp_types::{
+    CodeAction, CodeActionKind, CodeActionOptions, CodeActionOrCommand, CodeActionProviderCapability,
     CompletionOptions, DocumentSymbol, DocumentSymbolResponse, GotoDefinitionResponse, Hover, HoverContents,
     HoverProviderCapability, InitializeParams, Location, MarkupContent, MarkupKind, OneOf, Position,
     PrepareRenameResponse, PublishDiagnosticsParams, Range, RenameOptions, ServerCapabilities,
@@ -35,6 +36,10 @@ pub fn capabilities() -> ServerCapabilities {
         }),
         document_symbol_provider: Some(OneOf::Left(true)),
         document_formatting_provider: Some(OneOf::Left(true)),
+        code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
+            code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
+            ..CodeActionOptions::default()
+        })),
         rename_provider: Some(OneOf::Right(RenameOptions {
             prepare_provider: Some(true),
             work_done_progress_options: Default::default(),
@@ -212,7 +217,8 @@ impl Server {
 
     fn dispatch(&mut self, request: Request) -> HandlerResult {
         use lsp_types::request::{
-            Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest, PrepareRenameRequest, Rename,
+            CodeActionRequest, Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest,
+            PrepareRenameRequest, Rename,
         };
         match request.method.as_str() {
             HoverRequest::METHOD => {
@@ -302,6 +308,34 @@ impl Server {
                         ..WorkspaceEdit::default()
                     })
                 })
+            }
+            CodeActionRequest::METHOD => {
+                let params: lsp_types::CodeActionParams = parse(request.params)?;
+                let uri = params.text_document.uri;
+                let document = self.analysis(&uri).ok_or_else(unknown_document)?;
+                let analysis = document.analysis.as_ref().ok_or_else(unknown_document)?;
+                let index = LineIndex::new(&document.text);
+                let range = index.offset(params.range.start)..index.offset(params.range.end);
+                let uri_of = |span: Span| other_file_location(&uri, analysis, span);
+                let lsp_diagnostics = diagnostics::to_lsp(analysis, &uri, &index, &uri_of);
+                let actions: Vec<CodeActionOrCommand> = code_actions::quick_fixes(analysis, range)
+                    .into_iter()
+                    .map(|fix| {
+                        let edit = TextEdit { range: index.range(fix.span.range()), new_text: fix.replacement };
+                        CodeActionOrCommand::CodeAction(CodeAction {
+                            title: fix.title,
+                            kind: Some(CodeActionKind::QUICKFIX),
+                            diagnostics: lsp_diagnostics.get(fix.diagnostic).map(|diagnostic| vec![diagnostic.clone()]),
+                            edit: Some(WorkspaceEdit {
+                                changes: Some(HashMap::from([(uri.clone(), vec![edit])])),
+                                ..WorkspaceEdit::default()
+                            }),
+                            is_preferred: Some(true),
+                            ..CodeAction::default()
+                        })
+                    })
+                    .collect();
+                to_json(actions)
             }
             DEBUG_PANIC_METHOD => panic!("deliberate panic from `{DEBUG_PANIC_METHOD}`"),
             method => Err((ErrorCode::MethodNotFound, format!("`{method}` is not supported by pulsec lsp"))),

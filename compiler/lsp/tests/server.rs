@@ -182,3 +182,59 @@ fn renaming_a_node_named_in_a_broken_item_is_refused() {
     let response = client.request_response("textDocument/rename", params);
     assert!(response.error.is_some(), "{response:?}");
 }
+
+/// Applies the one edit of a code action to `text`.
+fn apply(text: &str, uri: &Url, action: &Json) -> String {
+    let edits = action["edit"]["changes"][uri.as_str()].as_array().expect("edits for the document");
+    assert_eq!(edits.len(), 1, "{action}");
+    let range: lsp_types::Range = serde_json::from_value(edits[0]["range"].clone()).expect("a range");
+    let index = pulse_lsp::line_index::LineIndex::new(text);
+    let (start, end) = (index.offset(range.start), index.offset(range.end));
+    format!("{}{}{}", &text[..start], edits[0]["newText"].as_str().expect("new text"), &text[end..])
+}
+
+const FIXABLE: &str = "pipeline demo
+event { userId: string?, event_name: string, ts: timestamp }
+source: file-source(\"events.jsonl\")
+source -> active: filter(usr_id != null) -> wait: delay(1h30m) by userId -> sink: stdout-sink
+";
+
+fn code_actions_at(client: &mut Client, uri: &Url, at: Position) -> Vec<Json> {
+    let params = json!({
+        "textDocument": { "uri": uri },
+        "range": { "start": at, "end": at },
+        "context": { "diagnostics": [], "only": ["quickfix"] },
+    });
+    let actions = client.request("textDocument/codeAction", params);
+    actions.as_array().expect("a list of code actions").clone()
+}
+
+#[test]
+fn quick_fixes_apply_the_edit_the_help_names() {
+    let mut client = Client::start();
+    let uri = Url::parse("file:///work/journeys/fixable.pulse").expect("valid URI");
+    let misspelt_type = FIXABLE.replace("stdout-sink", "stdout-sinc");
+    let misspelt_type_uri = Url::parse("file:///work/journeys/misspelt_type.pulse").expect("valid URI");
+    assert_eq!(codes(&client.open(&uri, FIXABLE)), ["E0501", "E0205"]);
+    assert_eq!(codes(&client.open(&misspelt_type_uri, &misspelt_type)), ["E0501", "E0104"]);
+    let cases = [
+        (&uri, FIXABLE, "usr_id", "userId"),
+        (&uri, FIXABLE, "1h30m", "90m"),
+        (&misspelt_type_uri, misspelt_type.as_str(), "stdout-sinc", "stdout-sink"),
+    ];
+    for (uri, text, wrong, right) in cases {
+        let actions = code_actions_at(&mut client, uri, position(text, wrong, 0, 1));
+        assert_eq!(actions.len(), 1, "{actions:#?}");
+        assert_eq!(actions[0]["kind"], "quickfix");
+        assert_eq!(actions[0]["title"], format!("Replace `{wrong}` with `{right}`"));
+        assert!(actions[0]["diagnostics"][0]["message"].as_str().is_some_and(|message| message.contains(wrong)));
+        assert_eq!(apply(text, uri, &actions[0]), text.replacen(wrong, right, 1));
+    }
+    assert_eq!(code_actions_at(&mut client, &uri, position(FIXABLE, "pipeline", 0, 0)), Vec::<Json>::new());
+}
+
+#[test]
+fn the_server_advertises_quick_fixes() {
+    let capabilities = serde_json::to_value(pulse_lsp::server::capabilities()).expect("serializable");
+    assert_eq!(capabilities["codeActionProvider"]["codeActionKinds"], json!(["quickfix"]));
+}

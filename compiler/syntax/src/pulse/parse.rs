@@ -150,7 +150,8 @@ fn keyword_with_colon(file: FileId, word: &str, next: Option<char>, text: &str, 
     Some(
         Diagnostic::new(codes::E0002, format!("unexpected `:` after `{word}`"))
             .primary(Span::new(file, base + colon, base + colon + 1), "remove this `:`")
-            .help(format!("write `{word} {}`", after.lines().next().unwrap_or("").trim_end())),
+            .help(format!("write `{word} {}`", after.lines().next().unwrap_or("").trim_end()))
+            .suggest(Span::new(file, base + colon, base + colon + 1), ""),
     )
 }
 
@@ -649,13 +650,14 @@ fn bad_duration(cx: &mut ExprCx<'_>, pair: &PestPair<'_, Rule>) {
     let text = pair.as_str();
     let span = cx.span(pair.as_span());
     let units = "a duration is a whole number followed by one unit: `ms`, `s`, `m`, `h` or `d`";
-    let help = match intended_millis(text) {
-        Some(millis) => format!("write `{}`; {units}", canonical_duration(millis)),
-        None => format!("{units}, e.g. `500ms`, `30s`, `5m`, `2h`, `7d`"),
+    let mut diagnostic =
+        Diagnostic::new(codes::E0501, format!("invalid duration `{text}`")).primary(span, "not a valid duration");
+    diagnostic = match intended_millis(text) {
+        Some(millis) => {
+            let canonical = canonical_duration(millis);
+            diagnostic.help(format!("write `{canonical}`; {units}")).suggest(span, canonical)
+        }
+        None => diagnostic.help(format!("{units}, e.g. `500ms`, `30s`, `5m`, `2h`, `7d`")),
     };
-    cx.diagnostics.push(
-        Diagnostic::new(codes::E0501, format!("invalid duration `{text}`"))
-            .primary(span, "not a valid duration")
-            .help(help),
-    );
+    cx.diagnostics.push(diagnostic);
 }
