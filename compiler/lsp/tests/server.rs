@@ -16,11 +16,14 @@ struct Client {
 
 impl Client {
     fn start() -> Client {
+        Client::start_with(json!({ "capabilities": {} }))
+    }
+
+    fn start_with(initialize: Json) -> Client {
         let (server_side, connection) = Connection::memory();
         let server = std::thread::spawn(move || pulse_lsp::server::run(&server_side));
         let mut client = Client { connection, server: Some(server), next_id: 0 };
-        let capabilities = json!({ "capabilities": {} });
-        client.request("initialize", capabilities);
+        client.request("initialize", initialize);
         client.notify("initialized", json!({}));
         client
     }
@@ -237,4 +240,28 @@ fn quick_fixes_apply_the_edit_the_help_names() {
 fn the_server_advertises_quick_fixes() {
     let capabilities = serde_json::to_value(pulse_lsp::server::capabilities()).expect("serializable");
     assert_eq!(capabilities["codeActionProvider"]["codeActionKinds"], json!(["quickfix"]));
+}
+
+#[test]
+fn codes_link_to_their_page_in_the_workspace_and_labels_become_related_information() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the repository");
+    let root_uri = Url::from_directory_path(&root).expect("a directory URI");
+    let text = "pipeline demo\nsrc: file-source(\"in\")\nsrc: stdout-sink\nsrc -> f: filter(usr_id != null) -> out: stdout-sink\n";
+    let uri = Url::parse("file:///work/journeys/duplicate.pulse").expect("valid URI");
+
+    let client = Client::start_with(json!({ "capabilities": {}, "rootUri": root_uri }));
+    let diagnostics = client.open(&uri, text);
+    let duplicate = diagnostics.iter().find(|d| d.message.starts_with("duplicate node id")).expect("E0201");
+    let page = duplicate.code_description.as_ref().expect("a link to the code's page").href.clone();
+    assert_eq!(page, Url::from_file_path(root.join("docs/errors/E0201.md")).expect("a file URI"));
+    assert!(!duplicate.message.contains("pulsec explain"), "{}", duplicate.message);
+    let related = duplicate.related_information.as_ref().expect("the first declaration");
+    assert_eq!(related[0].message, "first declared here");
+    assert_eq!(related[0].location.range.start, position(text, "src:", 0, 0));
+
+    // Without a workspace that has the pages, there is no link rather than a dead one.
+    let client = Client::start();
+    let diagnostics = client.open(&uri, text);
+    assert!(!diagnostics.is_empty());
+    assert!(diagnostics.iter().all(|d| d.code_description.is_none()), "{diagnostics:#?}");
 }
