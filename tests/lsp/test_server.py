@@ -9,7 +9,7 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from conftest import PULSEC
+from conftest import PULSEC, ROOT
 
 JOURNEY = """\
 // Welcome journey 👋: greet users after they log in.
@@ -115,8 +115,10 @@ async def test_diagnostics_on_open_and_after_a_change(client: LanguageClient, tm
     assert diagnostic.range.start == position(broken, "usr_id")
     assert diagnostic.range.end == position(broken, "usr_id", delta=6)
     assert "did you mean `userId`?" in diagnostic.message
-    assert "pulsec explain E0205" in diagnostic.message
-    assert diagnostic.code_description.href == "https://pulse.dev/errors/E0205"
+    # The code links to its page in the workspace (the repository: `root_uri` is ROOT); the
+    # message does not repeat the `pulsec explain` hint.
+    assert "pulsec explain" not in diagnostic.message
+    assert diagnostic.code_description.href == (ROOT / "docs" / "errors" / "E0205.md").as_uri()
     assert diagnostic.data == {"explain": "pulsec explain E0205"}
 
     # A duplicate id points at the first declaration through related information.

@@ -212,7 +212,7 @@ fn json_condition(cx: &mut Cx, members: &[Member], span: Span, scope: Scope<'_>)
                     .note(format!("operators: {}; combinators: `and`, `or`, `not`", list(LEAF_OPERATORS)));
                 let candidates = LEAF_OPERATORS.iter().copied().chain(["field", "and", "or", "not"]);
                 if let Some(suggestion) = did_you_mean(name, candidates) {
-                    diagnostic = diagnostic.help(format!("did you mean `{suggestion}`?"));
+                    diagnostic = diagnostic.did_you_mean(member.key.span, suggestion);
                 }
                 cx.report(diagnostic);
                 return None;
@@ -357,7 +357,7 @@ fn counter_expr(cx: &mut Cx, path: &Path, span: Span, counters: &[String]) -> Ex
             counters.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
         ));
     if let Some(suggestion) = did_you_mean(&path.dotted(), counters.iter().map(String::as_str)) {
-        diagnostic = diagnostic.help(format!("did you mean `{suggestion}`?"));
+        diagnostic = diagnostic.did_you_mean(span, suggestion);
     }
     cx.report(diagnostic);
     any_error()
@@ -400,7 +400,10 @@ pub fn field_type(cx: &mut Cx, path: &Path, span: Span, scope: Scope<'_>) -> Opt
             record.order.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
         ));
     if let Some(suggestion) = did_you_mean(missing, record.order.iter().map(String::as_str)) {
-        diagnostic = diagnostic.help(format!("did you mean `{suggestion}`?"));
+        // The edit rewrites the whole path, whose span the diagnostic has.
+        let mut fixed: Vec<&str> = path.0.iter().map(String::as_str).collect();
+        fixed[known.len()] = suggestion;
+        diagnostic = diagnostic.help(format!("did you mean `{suggestion}`?")).suggest(span, fixed.join("."));
     } else {
         diagnostic = diagnostic.help(format!("declare `{missing}` in the event schema"));
     }
@@ -607,7 +610,7 @@ fn call(cx: &mut Cx, name: &pulse_syntax::Spanned<String>, args: &[ast::Expr], s
         let mut diagnostic =
             Diagnostic::new(E0206, format!("unknown function `{}`", name.node)).primary(name.span, "no such function");
         diagnostic = match did_you_mean(&name.node, names.iter().copied()) {
-            Some(suggestion) => diagnostic.help(format!("did you mean `{suggestion}`?")),
+            Some(suggestion) => diagnostic.did_you_mean(name.span, suggestion),
             None => diagnostic.note(format!("functions: {}", list(&names))),
         };
         cx.report(diagnostic);

@@ -18,11 +18,24 @@ pub struct Graph {
     pub types: Vec<Option<&'static NodeType>>,
     /// Per node: its output port names (routes for splitters).
     pub outputs: Vec<Vec<String>>,
+    /// Per node: what flows into it from nodes that did not parse (their edges are not in `edges`).
+    pub unparsed_input: Vec<UnparsedInput>,
     pub edges: Vec<Edge>,
     /// Topological order with ties by declaration order; declaration order if there is a cycle.
     pub topo_order: Vec<NodeIdx>,
     /// `Some(())` when the graph has no structural error.
     pub resolved: Option<()>,
+}
+
+/// What flows into a node over edges from nodes declared in items that did not parse.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum UnparsedInput {
+    #[default]
+    Nothing,
+    /// The events of a source: whatever its configuration, a source's output is the event schema.
+    Events,
+    /// Records of an unknown type: the node's input is `any`, so nothing downstream cascades.
+    Unknown,
 }
 
 pub fn check_graph(cx: &mut Cx, doc: &Document) -> Graph {
@@ -54,9 +67,25 @@ pub fn check_graph(cx: &mut Cx, doc: &Document) -> Graph {
     let outputs: Vec<Vec<String>> =
         doc.nodes.iter().zip(&types).map(|(node, node_type)| output_ports(cx, node, *node_type)).collect();
 
+    let mut unparsed_input = vec![UnparsedInput::Nothing; doc.nodes.len()];
+    for decl in &doc.edges {
+        let (Some(from), Some(&to)) = (doc.unparsed_node(&decl.from.node), ids.get(decl.to.node.as_str())) else {
+            continue;
+        };
+        if decl.to_port.as_ref().is_some_and(|port| port.node == "events") {
+            continue;
+        }
+        let is_source = from.kind.as_deref().and_then(registry::lookup).is_some_and(NodeType::is_source);
+        let input = if is_source && decl.from_port.is_none() { UnparsedInput::Events } else { UnparsedInput::Unknown };
+        unparsed_input[to] = unparsed_input[to].max(input);
+    }
     let mut edges = Vec::new();
     let mut seen: BTreeMap<(NodeIdx, String, NodeIdx, String), &EdgeDecl> = BTreeMap::new();
     for decl in &doc.edges {
+        // A node that did not parse is declared, of unknown type: its edges are not checked.
+        if doc.unparsed_node(&decl.from.node).is_some() || doc.unparsed_node(&decl.to.node).is_some() {
+            continue;
+        }
         let Some(edge) = resolve_edge(cx, doc, &ids, &types, &outputs, decl) else { continue };
         let identity = (edge.from, edge.from_port.clone(), edge.to, edge.to_port.clone());
         if let Some(first) = seen.get(&identity) {
@@ -83,6 +112,10 @@ pub fn check_graph(cx: &mut Cx, doc: &Document) -> Graph {
             // Reported above; edges cannot name it, so its missing input is no news.
             continue;
         }
+        if doc.unparsed_mentions(&node.id.node) {
+            // Its edges may be in an item that did not parse.
+            continue;
+        }
         // An edge that names this node but failed to resolve was already reported.
         let declared_input = doc.edges.iter().any(|decl| decl.to.node == node.id.node);
         if !edges.iter().any(|edge| edge.to == idx) && !declared_input {
@@ -107,7 +140,7 @@ pub fn check_graph(cx: &mut Cx, doc: &Document) -> Graph {
             );
         }
     }
-    if !has_source && !doc.nodes.is_empty() {
+    if !has_source && !doc.nodes.is_empty() && !doc.is_partial() {
         cx.report(
             Diagnostic::new(E0407, "the pipeline has no source")
                 .primary(doc.nodes[0].id.span, "no node reads events")
@@ -124,7 +157,7 @@ pub fn check_graph(cx: &mut Cx, doc: &Document) -> Graph {
     };
     let errors_after = cx.diags.items.iter().filter(|diagnostic| diagnostic.is_error()).count();
     let resolved = (errors_after == errors_before).then_some(());
-    Graph { types, outputs, edges, topo_order, resolved }
+    Graph { types, outputs, unparsed_input, edges, topo_order, resolved }
 }
 
 fn node_type(cx: &mut Cx, node: &NodeDecl) -> Option<&'static NodeType> {
@@ -134,7 +167,7 @@ fn node_type(cx: &mut Cx, node: &NodeDecl) -> Option<&'static NodeType> {
         let mut diagnostic = Diagnostic::new(E0104, format!("unknown node type `{}`", node.kind.node))
             .primary(node.kind.span, "no such node type");
         diagnostic = match did_you_mean(&node.kind.node, names.iter().copied()) {
-            Some(suggestion) => diagnostic.help(format!("did you mean `{suggestion}`?")),
+            Some(suggestion) => diagnostic.did_you_mean(node.kind.span, suggestion),
             None => diagnostic.note(format!("node types: {}", list(&names))),
         };
         cx.report(diagnostic);
@@ -223,7 +256,9 @@ fn resolve_edge(
                     .primary(port.span, "unknown output")
                     .note(format!("`{from_id}` ({}) has outputs {}", from_type.name, list_owned(from_ports)));
                 if let Some(suggestion) = did_you_mean(&port.node, from_ports.iter().map(String::as_str)) {
-                    diagnostic = diagnostic.help(format!("did you mean `{from_id}.{suggestion}`?"));
+                    diagnostic = diagnostic
+                        .help(format!("did you mean `{from_id}.{suggestion}`?"))
+                        .suggest(port.span, suggestion);
                 }
                 cx.report(diagnostic);
                 return None;
@@ -233,12 +268,16 @@ fn resolve_edge(
         None => match from_type.default_output() {
             Some(port) => port.to_string(),
             None => {
-                cx.report(
+                let mut diagnostic =
                     Diagnostic::new(E0209, format!("the edge must name which output of `{from_id}` it leaves"))
                         .primary(decl.from.span, format!("`{}` has several outputs", from_type.name))
                         .note(format!("outputs: {}", list_owned(from_ports)))
-                        .help(format!("write `{from_id}.{} -> {to_id}`", from_ports[0])),
-                );
+                        .help(format!("write `{from_id}.{} -> {to_id}`", from_ports[0]));
+                // In the middle of a chain a port would be ambiguous: the edit is to split it.
+                if !doc.edges.iter().any(|other| other.to.span == decl.from.span) {
+                    diagnostic = diagnostic.suggest(decl.from.span, format!("{from_id}.{}", from_ports[0]));
+                }
+                cx.report(diagnostic);
                 return None;
             }
         },
@@ -259,7 +298,8 @@ fn resolve_edge(
                     .primary(port.span, "unknown input")
                     .note(format!("`{to_id}` ({}) has inputs {}", to_type.name, list(to_type.inputs)));
                 if let Some(suggestion) = did_you_mean(&port.node, to_type.inputs.iter().copied()) {
-                    diagnostic = diagnostic.help(format!("did you mean `{to_id}.{suggestion}`?"));
+                    diagnostic =
+                        diagnostic.help(format!("did you mean `{to_id}.{suggestion}`?")).suggest(port.span, suggestion);
                 }
                 cx.report(diagnostic);
                 return None;
@@ -269,12 +309,15 @@ fn resolve_edge(
         None => match to_type.default_input() {
             Some(port) => port.to_string(),
             None => {
-                cx.report(
+                let mut diagnostic =
                     Diagnostic::new(E0209, format!("the edge must name which input of `{to_id}` it enters"))
                         .primary(decl.to.span, format!("`{}` has several inputs", to_type.name))
                         .note(format!("inputs: {}", list(to_type.inputs)))
-                        .help(format!("write `{} -> {to_id}.{}`", decl.from.node, to_type.inputs[0])),
-                );
+                        .help(format!("write `{} -> {to_id}.{}`", decl.from.node, to_type.inputs[0]));
+                if !doc.edges.iter().any(|other| other.from.span == decl.to.span) {
+                    diagnostic = diagnostic.suggest(decl.to.span, format!("{to_id}.{}", to_type.inputs[0]));
+                }
+                cx.report(diagnostic);
                 return None;
             }
         },
@@ -292,7 +335,7 @@ fn lookup_node(cx: &mut Cx, ids: &BTreeMap<&str, NodeIdx>, name: &Spanned<String
         let mut diagnostic =
             Diagnostic::new(E0202, format!("unknown node `{}`", name.node)).primary(name.span, "no node has this id");
         if let Some(suggestion) = did_you_mean(&name.node, ids.keys().copied()) {
-            diagnostic = diagnostic.help(format!("did you mean `{suggestion}`?"));
+            diagnostic = diagnostic.did_you_mean(name.span, suggestion);
         }
         cx.report(diagnostic);
     }

@@ -45,12 +45,14 @@ pub fn check(doc: &Document, options: CheckOptions<'_>) -> (Option<Pipeline>, Ve
     let mut cx = Cx { diags: Diagnostics::new() };
     let settings = settings::check_settings(&mut cx, doc, options);
     let graph = graph::check_graph(&mut cx, doc);
-    let schema_declared = doc.setting("schema").is_some();
+    // An `event` block that did not parse declares a schema too: fields are then unchecked.
+    let schema_declared = doc.setting("schema").is_some() || doc.unparsed_setting("schema");
     let nodes = nodes::check_nodes(&mut cx, doc, &graph, settings.schema.as_ref(), schema_declared);
     for diagnostic in test_blocks::test_cases(doc).1 {
         cx.report(diagnostic);
     }
-    if cx.diags.has_errors() {
+    // No IR from a document with items that did not parse, even when the rest checks.
+    if cx.diags.has_errors() || doc.is_partial() {
         return (None, sorted(cx.diags.into_vec()));
     }
     let (Some(name), Some(nodes), Some(())) = (settings.name, nodes, graph.resolved) else {

@@ -3,7 +3,7 @@
 //! Nodes are checked in topological order so every input type is known first.
 
 use crate::expr::{self, Scope};
-use crate::graph::Graph;
+use crate::graph::{Graph, UnparsedInput};
 use crate::registry::NodeType;
 use crate::settings::read_setting;
 use crate::template;
@@ -47,7 +47,7 @@ pub fn check_nodes(
         let Some(node_type) = graph.types[idx] else { continue };
         let decl = &doc.nodes[idx];
         // The record type entering the node: the merge of everything that flows into it.
-        let incoming: Vec<&RecordType> = graph
+        let mut incoming: Vec<&RecordType> = graph
             .edges
             .iter()
             .filter(|edge| edge.to == idx && edge.to_port != "events")
@@ -55,9 +55,13 @@ pub fn check_nodes(
                 outputs[edge.from].as_ref()?.iter().find(|(port, _)| *port == edge.from_port).map(|(_, record)| record)
             })
             .collect();
+        if graph.unparsed_input[idx] == UnparsedInput::Events {
+            incoming.push(&source_type);
+        }
         let input = if node_type.is_source() {
             source_type.clone()
-        } else if graph.resolved.is_none() || incoming.is_empty() {
+        } else if graph.resolved.is_none() || incoming.is_empty() || graph.unparsed_input[idx] == UnparsedInput::Unknown
+        {
             RecordType::open()
         } else {
             merge(&incoming)

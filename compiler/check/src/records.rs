@@ -2,7 +2,7 @@
 //! computed even when the document has errors (the checker's IR exists only for error-free
 //! documents). The LSP uses it for hover and field completion while a file is being edited.
 
-use crate::graph;
+use crate::graph::{self, UnparsedInput};
 use crate::nodes::{check_node, merge, output_type};
 use crate::settings;
 use crate::{CheckOptions, Cx};
@@ -52,11 +52,14 @@ pub fn node_records(doc: &Document, options: CheckOptions<'_>) -> NodeRecords {
                 })
                 .collect()
         };
-        let flow = incoming(false);
+        let mut flow = incoming(false);
+        if graph.unparsed_input[idx] == UnparsedInput::Events {
+            flow.push(source_type.clone());
+        }
         let events = incoming(true);
         let input = if node_type.is_source() {
             source_type.clone()
-        } else if flow.is_empty() {
+        } else if flow.is_empty() || graph.unparsed_input[idx] == UnparsedInput::Unknown {
             RecordType::open()
         } else {
             merge(&flow.iter().collect::<Vec<_>>())

@@ -27,7 +27,7 @@ pub fn check_settings(cx: &mut Cx, doc: &Document, options: CheckOptions<'_>) ->
                 .primary(member.key.span, "unknown key")
                 .note(format!("expected one of {}", values::list(TOP_LEVEL_KEYS)));
             if let Some(suggestion) = did_you_mean(&member.key.node, TOP_LEVEL_KEYS.iter().copied()) {
-                diagnostic = diagnostic.help(format!("did you mean `{suggestion}`?"));
+                diagnostic = diagnostic.did_you_mean(member.key.span, suggestion);
             }
             cx.report(diagnostic);
         }
@@ -62,6 +62,8 @@ pub fn check_settings(cx: &mut Cx, doc: &Document, options: CheckOptions<'_>) ->
             }
             Some(name)
         }),
+        // A `pipeline` item that did not parse has reported its own error.
+        None if doc.unparsed_setting("name") => None,
         None => {
             cx.report(
                 Diagnostic::new(E0102, "the pipeline has no `name`")

@@ -126,8 +126,12 @@ fn network_sink_ids(doc: &Document) -> Vec<String> {
 
 /// Validates every test block of `doc`: the cases that are valid and the problems of the others.
 pub fn test_cases(doc: &Document) -> (Vec<TestCase>, Vec<Diagnostic>) {
-    let rendered = network_sink_ids(doc);
+    let mut rendered = network_sink_ids(doc);
     let mut sinks = sink_ids(doc);
+    // A node that did not parse may be a sink; naming it is not another error.
+    let unparsed = doc.unparsed_nodes().map(|node| &node.id.node);
+    rendered.extend(unparsed.clone().map(|id| format!("{id}{RENDERED}")));
+    sinks.extend(unparsed.map(String::as_str));
     sinks.extend(rendered.iter().map(String::as_str));
     let mut diagnostics = Vec::new();
     let mut cases = Vec::new();
@@ -160,7 +164,7 @@ fn test_case(test: &TestDecl, sinks: &[&str], diagnostics: &mut Vec<Diagnostic>)
                         .primary(member.key.span, "unknown key")
                         .note("a test has `inputs` (events) and `expect` (events per sink)");
                 if let Some(suggestion) = did_you_mean(other, ["inputs", "expect"]) {
-                    diagnostic = diagnostic.help(format!("did you mean `{suggestion}`?"));
+                    diagnostic = diagnostic.did_you_mean(member.key.span, suggestion);
                 }
                 diagnostics.push(diagnostic);
             }
@@ -192,7 +196,7 @@ fn test_case(test: &TestDecl, sinks: &[&str], diagnostics: &mut Vec<Diagnostic>)
                     sinks.iter().map(|sink| format!("`{sink}`")).collect::<Vec<_>>().join(", ")
                 ));
             if let Some(suggestion) = did_you_mean(sink, sinks.iter().copied().chain([DEAD_LETTERS])) {
-                diagnostic = diagnostic.help(format!("did you mean `{suggestion}`?"));
+                diagnostic = diagnostic.did_you_mean(member.key.span, suggestion);
             }
             diagnostics.push(diagnostic);
             continue;

@@ -29,7 +29,7 @@ impl<'a> Fields<'a> {
                 let mut diagnostic = Diagnostic::new(E0101, format!("unknown key `{}` in {owner}", member.key.node))
                     .primary(member.key.span, "unknown key");
                 if let Some(suggestion) = did_you_mean(&member.key.node, allowed.iter().copied()) {
-                    diagnostic = diagnostic.help(format!("did you mean `{suggestion}`?"));
+                    diagnostic = diagnostic.did_you_mean(member.key.span, suggestion);
                 } else if allowed.is_empty() {
                     diagnostic = diagnostic.note(format!("{owner} takes no configuration"));
                 } else {
@@ -118,7 +118,7 @@ pub fn choice(cx: &mut Cx, value: &Value, choices: &[&str], what: &str) -> Optio
         .primary(value.span, "not one of the allowed values")
         .note(format!("expected one of {}", list(choices)));
     if let Some(suggestion) = did_you_mean(&text, choices.iter().copied()) {
-        diagnostic = diagnostic.help(format!("did you mean `{suggestion}`?"));
+        diagnostic = diagnostic.did_you_mean(value.span, suggestion);
     }
     cx.report(diagnostic);
     None

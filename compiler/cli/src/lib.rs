@@ -266,7 +266,7 @@ fn load_checked(path: &Path, format: MessageFormat) -> Option<Loaded> {
     let loaded = match load::load_file(path) {
         Ok(loaded) => loaded,
         Err(diagnostic) => {
-            report_diagnostics(&pulse_syntax::SourceMap::new(), &[diagnostic], format);
+            report_diagnostics(&pulse_syntax::SourceMap::new(), &[*diagnostic], format);
             return None;
         }
     };

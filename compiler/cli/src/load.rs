@@ -56,9 +56,13 @@ pub fn load_text(name: &str, text: String, read_schema: &dyn Fn(&str) -> std::io
     };
     // Structural problems the JSON front end found (bad edges, ids, node keys) leave a usable
     // document, so the checker still runs and reports everything else; only syntax errors stop it.
-    let syntax_failed = diagnostics.iter().any(|diagnostic| {
-        diagnostic.is_error() && (diagnostic.code.as_str().starts_with("E00") || diagnostic.code == E0109)
-    });
+    // A `.pulse` document holds the items that parsed (the others are `Document::unparsed`), so
+    // the checker runs on it whatever the syntax errors; a JSON document read past a syntax
+    // error is a guess, so syntax errors there stop the check.
+    let syntax_failed = form == Form::Json
+        && diagnostics.iter().any(|diagnostic| {
+            diagnostic.is_error() && (diagnostic.code.as_str().starts_with("E00") || diagnostic.code == E0109)
+        });
     let mut pipeline = None;
     if let (Some(doc), false) = (&document, syntax_failed) {
         let mut schema_file = None;
@@ -104,8 +108,9 @@ pub fn allow_schema_outside(allow: bool) {
     ALLOW_SCHEMA_OUTSIDE.store(allow, Ordering::Relaxed);
 }
 
-pub fn load_file(path: &Path) -> Result<Loaded, Diagnostic> {
-    let text = std::fs::read_to_string(path).map_err(|error| cannot_read(&path.display().to_string(), &error, None))?;
+pub fn load_file(path: &Path) -> Result<Loaded, Box<Diagnostic>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| Box::new(cannot_read(&path.display().to_string(), &error, None)))?;
     let base: PathBuf = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let read_schema = move |relative: &str| read_schema_file(&base, relative);
     Ok(load_text(&path.display().to_string(), text, &read_schema))

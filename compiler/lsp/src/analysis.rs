@@ -77,9 +77,13 @@ pub fn analyze(name: &str, text: String, read_schema: &dyn Fn(&str) -> std::io::
         Form::Json => pulse_syntax::json::parse_json_document(file, &source_text),
         Form::Pulse => pulse_syntax::pulse::parse_pulse_document(file, &source_text),
     };
-    let syntax_failed = diagnostics.iter().any(|diagnostic| {
-        diagnostic.is_error() && (diagnostic.code.as_str().starts_with("E00") || diagnostic.code == E0109)
-    });
+    // A `.pulse` document holds the items that parsed (the others are `Document::unparsed`), so
+    // the checker runs on it whatever the syntax errors; a JSON document read past a syntax
+    // error is a guess, so syntax errors there stop the check.
+    let syntax_failed = form == Form::Json
+        && diagnostics.iter().any(|diagnostic| {
+            diagnostic.is_error() && (diagnostic.code.as_str().starts_with("E00") || diagnostic.code == E0109)
+        });
     let mut pipeline = None;
     let mut records = None;
     let mut schema_file = None;

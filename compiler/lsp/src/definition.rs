@@ -21,8 +21,12 @@ pub fn definition(analysis: &Analysis, offset: usize) -> Option<Definition> {
     let doc = analysis.document.as_ref()?;
     match locate::item_at(doc, analysis.text(), offset)? {
         Item::NodeRef { id, .. } | Item::Port { id, .. } => {
-            let node = doc.nodes.iter().find(|node| node.id.node == id)?;
-            Some(Definition { span: id_span(analysis.text(), node.id.span), origin: format!("node `{id}`") })
+            // A node declared in an item that does not parse still has its id.
+            let span = match doc.nodes.iter().find(|node| node.id.node == id) {
+                Some(node) => node.id.span,
+                None => doc.unparsed_node(&id)?.id.span,
+            };
+            Some(Definition { span: id_span(analysis.text(), span), origin: format!("node `{id}`") })
         }
         Item::NodeDecl { node, .. } => {
             let node = &doc.nodes[node];

@@ -1,6 +1,7 @@
-//! Compiler diagnostics as LSP diagnostics: UTF-16 ranges, the code with a link to its page,
+//! Compiler diagnostics as LSP diagnostics: UTF-16 ranges, the code with a link to its page
+//! (`docs/errors/CODE.md` of the workspace, when it has one: never a link that leads nowhere),
 //! secondary labels as related information, notes and help in the message, and the
-//! `pulsec explain` hint in the message and in `data`.
+//! `pulsec explain` command in `data` (the CLI prints it as a hint; the editor links the page).
 
 use crate::analysis::Analysis;
 use crate::line_index::LineIndex;
@@ -8,23 +9,38 @@ use lsp_types::{
     CodeDescription, DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString, Range, Url,
 };
 use pulse_syntax::{Diagnostic, Severity, Span};
+use std::path::Path;
 
-/// Where the pages of diagnostic codes are published; `pulsec explain CODE` prints the same page.
-pub const ERRORS_URL: &str = "https://pulse.dev/errors/";
+/// Where the pages of the diagnostic codes are, relative to the repository root; `pulsec explain
+/// CODE` prints the same page.
+pub const ERRORS_DIR: &str = "docs/errors";
+
+/// The `file:` URI of the page of `code` in `errors_dir`, when the page exists.
+pub fn code_page(errors_dir: Option<&Path>, code: &str) -> Option<Url> {
+    let page = errors_dir?.join(format!("{code}.md"));
+    page.is_file().then(|| Url::from_file_path(&page).ok()).flatten()
+}
 
 /// Converts every diagnostic of `analysis` for the document at `uri`. `uri_of` gives the URI and
-/// line index of another file of the analysis (the JSON Schema file), when it has one.
+/// line index of another file of the analysis (the JSON Schema file), when it has one;
+/// `errors_dir` is the directory of the code pages, when the server has found one.
 pub fn to_lsp(
     analysis: &Analysis,
     uri: &Url,
     index: &LineIndex,
     uri_of: &dyn Fn(Span) -> Option<(Url, Range)>,
+    errors_dir: Option<&Path>,
 ) -> Vec<lsp_types::Diagnostic> {
     let schema_span = analysis.document.as_ref().and_then(|doc| doc.setting("schema")).map(|value| value.span);
     analysis
         .diagnostics
         .iter()
-        .map(|diagnostic| convert(analysis, diagnostic, uri, index, schema_span, uri_of))
+        .map(|diagnostic| {
+            let mut converted = convert(analysis, diagnostic, uri, index, schema_span, uri_of);
+            converted.code_description =
+                code_page(errors_dir, diagnostic.code.as_str()).map(|href| CodeDescription { href });
+            converted
+        })
         .collect()
 }
 
@@ -79,7 +95,6 @@ fn convert(
         message.push_str(&format!("\nhelp: {help}"));
     }
     let explain = format!("pulsec explain {code}");
-    message.push_str(&format!("\n(`{explain}` explains {code})"));
     lsp_types::Diagnostic {
         range,
         severity: Some(match diagnostic.severity {
@@ -87,7 +102,7 @@ fn convert(
             Severity::Warning => DiagnosticSeverity::WARNING,
         }),
         code: Some(NumberOrString::String(code.clone())),
-        code_description: Url::parse(&format!("{ERRORS_URL}{code}")).ok().map(|href| CodeDescription { href }),
+        code_description: None,
         source: Some("pulsec".into()),
         message,
         related_information: (!related.is_empty()).then_some(related),
@@ -111,16 +126,21 @@ mod tests {
         let text = "pipeline p\nevent { userId: string }\nsrc: file-source(\"in\")\nsrc -> f: filter(\"é\" != \"\" && usr_id != null) -> out: stdout-sink\n";
         let analysis = analyze("p.pulse", text.to_string(), &|_| Err(std::io::ErrorKind::NotFound.into()));
         let uri = Url::parse("file:///tmp/p.pulse").expect("url");
-        let diagnostics = to_lsp(&analysis, &uri, &LineIndex::new(text), &|_| None);
+        let errors_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(ERRORS_DIR);
+        let diagnostics = to_lsp(&analysis, &uri, &LineIndex::new(text), &|_| None, Some(&errors_dir));
         let unknown =
             diagnostics.iter().find(|d| d.code == Some(NumberOrString::String("E0205".into()))).expect("E0205");
         assert_eq!(unknown.range.start, lsp_types::Position { line: 3, character: 30 });
         assert!(unknown.message.contains("did you mean `userId`?"), "{}", unknown.message);
-        assert!(unknown.message.contains("pulsec explain E0205"));
-        assert_eq!(unknown.code_description.as_ref().map(|d| d.href.as_str()), Some("https://pulse.dev/errors/E0205"));
+        assert!(!unknown.message.contains("pulsec explain"), "the page is linked, not named: {}", unknown.message);
+        assert_eq!(unknown.data, Some(serde_json::json!({ "explain": "pulsec explain E0205" })));
+        let page = unknown.code_description.as_ref().expect("a link to the code's page").href.to_file_path();
+        assert!(page.expect("a file").ends_with("docs/errors/E0205.md"));
+        let elsewhere = to_lsp(&analysis, &uri, &LineIndex::new(text), &|_| None, Some(Path::new("/nonexistent")));
+        assert!(elsewhere.iter().all(|d| d.code_description.is_none()), "no link to a page that does not exist");
         let text = "pipeline p\nsrc: file-source(\"in\")\nsrc: stdout-sink\n";
         let analysis = analyze("p.pulse", text.to_string(), &|_| Err(std::io::ErrorKind::NotFound.into()));
-        let diagnostics = to_lsp(&analysis, &uri, &LineIndex::new(text), &|_| None);
+        let diagnostics = to_lsp(&analysis, &uri, &LineIndex::new(text), &|_| None, None);
         let duplicate =
             diagnostics.iter().find(|d| d.code == Some(NumberOrString::String("E0201".into()))).expect("E0201");
         assert_eq!(duplicate.related_information.as_ref().map(Vec::len), Some(1));

@@ -3,6 +3,7 @@
 //! functions over an `Analysis`; `server` turns them into LSP messages over stdio.
 
 pub mod analysis;
+pub mod code_actions;
 pub mod completion;
 pub mod definition;
 pub mod diagnostics;

@@ -26,8 +26,14 @@ pub fn rename(analysis: &Analysis, offset: usize, new_name: &str) -> Result<Vec<
         return Err("only node ids can be renamed".into());
     };
     let doc = analysis.document.as_ref().expect("node_id_at found a document");
-    if new_name != old_name && doc.nodes.iter().any(|node| node.id.node == new_name) {
+    if new_name != old_name
+        && (doc.nodes.iter().any(|node| node.id.node == new_name) || doc.unparsed_node(new_name).is_some())
+    {
         return Err(format!("a node `{new_name}` already exists"));
+    }
+    // The edit would miss the names in an item that does not parse.
+    if doc.unparsed_mentions(&old_name) {
+        return Err(format!("`{old_name}` is also named where the file does not parse; fix the syntax error first"));
     }
     let text = analysis.text();
     let mut spans: Vec<Span> = doc

@@ -4,11 +4,12 @@
 
 use crate::analysis::{analyze, Analysis};
 use crate::line_index::LineIndex;
-use crate::{completion, definition, diagnostics, hover, rename, symbols};
+use crate::{code_actions, completion, definition, diagnostics, hover, rename, symbols};
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
 use lsp_types::notification::Notification as _;
 use lsp_types::request::Request as _;
 use lsp_types::{
+    CodeAction, CodeActionKind, CodeActionOptions, CodeActionOrCommand, CodeActionProviderCapability,
     CompletionOptions, DocumentSymbol, DocumentSymbolResponse, GotoDefinitionResponse, Hover, HoverContents,
     HoverProviderCapability, InitializeParams, Location, MarkupContent, MarkupKind, OneOf, Position,
     PrepareRenameResponse, PublishDiagnosticsParams, Range, RenameOptions, ServerCapabilities,
@@ -35,6 +36,10 @@ pub fn capabilities() -> ServerCapabilities {
         }),
         document_symbol_provider: Some(OneOf::Left(true)),
         document_formatting_provider: Some(OneOf::Left(true)),
+        code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
+            code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
+            ..CodeActionOptions::default()
+        })),
         rename_provider: Some(OneOf::Right(RenameOptions {
             prepare_provider: Some(true),
             work_done_progress_options: Default::default(),
@@ -46,13 +51,14 @@ pub fn capabilities() -> ServerCapabilities {
 /// Runs the server on `connection` until `shutdown` and `exit`: the initialize handshake, then the loop.
 pub fn run(connection: &Connection) -> anyhow::Result<()> {
     let (id, params) = connection.initialize_start()?;
-    let _params: InitializeParams = serde_json::from_value(params).unwrap_or_default();
+    let params: InitializeParams = serde_json::from_value(params).unwrap_or_default();
     let result = serde_json::json!({
         "capabilities": capabilities(),
         "serverInfo": { "name": "pulsec lsp", "version": env!("CARGO_PKG_VERSION") },
     });
     connection.initialize_finish(id, result)?;
-    let mut server = Server { documents: HashMap::new(), closed: Vec::new() };
+    let errors_dir = errors_dir(&params);
+    let mut server = Server { documents: HashMap::new(), closed: Vec::new(), errors_dir };
     while let Ok(message) = connection.receiver.recv() {
         match message {
             Message::Request(request) => {
@@ -95,6 +101,22 @@ struct Server {
     /// Documents closed since the last publish: their diagnostics are cleared (an empty list),
     /// or the editor would keep showing them for a file nobody checks any more.
     closed: Vec<Url>,
+    /// The code pages (`docs/errors/`) of the workspace, which diagnostics link to.
+    errors_dir: Option<PathBuf>,
+}
+
+/// The `docs/errors/` directory of the first workspace folder (or the root) that has one.
+#[allow(deprecated)] // `root_uri` and `root_path` are read for clients that send only them.
+fn errors_dir(params: &InitializeParams) -> Option<PathBuf> {
+    let folders = params.workspace_folders.iter().flatten().map(|folder| folder.uri.to_file_path().ok());
+    let root = params.root_uri.as_ref().map(|uri| uri.to_file_path().ok());
+    let root_path = params.root_path.as_ref().map(|path| Some(PathBuf::from(path)));
+    folders
+        .chain(root)
+        .chain(root_path)
+        .flatten()
+        .map(|root| root.join(diagnostics::ERRORS_DIR))
+        .find(|dir| dir.is_dir())
 }
 
 type HandlerResult = Result<Json, (ErrorCode, String)>;
@@ -163,6 +185,7 @@ impl Server {
         let dirty: Vec<Url> =
             self.documents.iter().filter(|(_, document)| !document.published).map(|(uri, _)| uri.clone()).collect();
         let mut notifications = Vec::new();
+        let errors_dir = self.errors_dir.clone();
         // First the closed documents' empty lists, so that a document reopened in the same burst
         // ends with its fresh diagnostics.
         for uri in std::mem::take(&mut self.closed) {
@@ -175,7 +198,7 @@ impl Server {
                 let analysis = document.analysis.as_ref()?;
                 let index = LineIndex::new(&document.text);
                 let uri_of = |span: Span| other_file_location(&uri, analysis, span);
-                let diagnostics = diagnostics::to_lsp(analysis, &uri, &index, &uri_of);
+                let diagnostics = diagnostics::to_lsp(analysis, &uri, &index, &uri_of, errors_dir.as_deref());
                 Some(PublishDiagnosticsParams { uri: uri.clone(), diagnostics, version: Some(document.version) })
             }));
             if let Some(document) = self.documents.get_mut(&uri) {
@@ -212,7 +235,8 @@ impl Server {
 
     fn dispatch(&mut self, request: Request) -> HandlerResult {
         use lsp_types::request::{
-            Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest, PrepareRenameRequest, Rename,
+            CodeActionRequest, Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest,
+            PrepareRenameRequest, Rename,
         };
         match request.method.as_str() {
             HoverRequest::METHOD => {
@@ -302,6 +326,35 @@ impl Server {
                         ..WorkspaceEdit::default()
                     })
                 })
+            }
+            CodeActionRequest::METHOD => {
+                let params: lsp_types::CodeActionParams = parse(request.params)?;
+                let uri = params.text_document.uri;
+                let errors_dir = self.errors_dir.clone();
+                let document = self.analysis(&uri).ok_or_else(unknown_document)?;
+                let analysis = document.analysis.as_ref().ok_or_else(unknown_document)?;
+                let index = LineIndex::new(&document.text);
+                let range = index.offset(params.range.start)..index.offset(params.range.end);
+                let uri_of = |span: Span| other_file_location(&uri, analysis, span);
+                let lsp_diagnostics = diagnostics::to_lsp(analysis, &uri, &index, &uri_of, errors_dir.as_deref());
+                let actions: Vec<CodeActionOrCommand> = code_actions::quick_fixes(analysis, range)
+                    .into_iter()
+                    .map(|fix| {
+                        let edit = TextEdit { range: index.range(fix.span.range()), new_text: fix.replacement };
+                        CodeActionOrCommand::CodeAction(CodeAction {
+                            title: fix.title,
+                            kind: Some(CodeActionKind::QUICKFIX),
+                            diagnostics: lsp_diagnostics.get(fix.diagnostic).map(|diagnostic| vec![diagnostic.clone()]),
+                            edit: Some(WorkspaceEdit {
+                                changes: Some(HashMap::from([(uri.clone(), vec![edit])])),
+                                ..WorkspaceEdit::default()
+                            }),
+                            is_preferred: Some(true),
+                            ..CodeAction::default()
+                        })
+                    })
+                    .collect();
+                to_json(actions)
             }
             DEBUG_PANIC_METHOD => panic!("deliberate panic from `{DEBUG_PANIC_METHOD}`"),
             method => Err((ErrorCode::MethodNotFound, format!("`{method}` is not supported by pulsec lsp"))),

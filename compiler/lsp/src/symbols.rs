@@ -1,5 +1,5 @@
 //! The document outline: the pipeline, its event schema with its fields, its nodes (with their
-//! type) and its tests.
+//! type, or "does not parse") and its tests.
 
 use crate::analysis::{node_type, Analysis};
 use crate::definition::id_span;
@@ -46,6 +46,15 @@ pub fn symbols(analysis: &Analysis) -> Vec<Symbol> {
         let selection = id_span(text, node.id.span);
         symbols.push(Symbol::new(node.id.node.clone(), Some(node.kind.node.clone()), kind, node.span, selection));
     }
+    // Nodes of items that do not parse keep their place in the outline.
+    let first_node = symbols.len() - doc.nodes.len();
+    for item in &doc.unparsed {
+        for node in &item.nodes {
+            let detail = Some("does not parse".to_string());
+            symbols.push(Symbol::new(node.id.node.clone(), detail, SymbolKind::FUNCTION, item.span, node.id.span));
+        }
+    }
+    symbols[first_node..].sort_by_key(|symbol| symbol.selection.start);
     for test in &doc.tests {
         symbols.push(Symbol::new(
             test.name.node.clone(),

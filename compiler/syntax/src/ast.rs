@@ -21,12 +21,64 @@ pub struct Document {
     pub edges_span: Option<Span>,
     /// Test blocks: `test` items of `.pulse`, the `tests` array of the JSON DAG.
     pub tests: Vec<TestDecl>,
+    /// Top-level `.pulse` items that did not parse (their syntax errors are reported). The rest
+    /// of the document is still checked; these say what is missing, so that references to it
+    /// do not cascade into more errors. Always empty for JSON.
+    pub unparsed: Vec<Unparsed>,
 }
 
 impl Document {
     pub fn setting(&self, key: &str) -> Option<&Value> {
         self.settings.iter().rev().find(|member| member.key.node == key).map(|member| &member.value)
     }
+
+    /// True when some items did not parse: the document is only what parsed, and no IR is
+    /// ever built from it.
+    pub fn is_partial(&self) -> bool {
+        !self.unparsed.is_empty()
+    }
+
+    /// True when an item that did not parse would have set `key` (`name`, `schema`, ...).
+    pub fn unparsed_setting(&self, key: &str) -> bool {
+        self.unparsed.iter().any(|item| item.setting.as_deref() == Some(key))
+    }
+
+    /// A node declared in an item that did not parse, if `id` is one.
+    pub fn unparsed_node(&self, id: &str) -> Option<&UnparsedNode> {
+        self.unparsed_nodes().find(|node| node.id.node == id)
+    }
+
+    /// The nodes declared in items that did not parse.
+    pub fn unparsed_nodes(&self) -> impl Iterator<Item = &UnparsedNode> + Clone {
+        self.unparsed.iter().flat_map(|item| &item.nodes)
+    }
+
+    /// True when an item that did not parse mentions `name` (it may hold an edge to or from it).
+    pub fn unparsed_mentions(&self, name: &str) -> bool {
+        self.unparsed.iter().any(|item| item.names.iter().any(|mentioned| mentioned == name))
+    }
+}
+
+/// A top-level item that did not parse, as far as its text can be read without a grammar.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unparsed {
+    pub span: Span,
+    /// The setting a keyword item would have set: `name` for `pipeline`, `schema` for `event`
+    /// and `schema`, `description`, `version`, `runtime`; `None` for nodes, flows and tests.
+    pub setting: Option<String>,
+    /// The nodes it declares (`id:` at its start or after `->`).
+    pub nodes: Vec<UnparsedNode>,
+    /// Every name it mentions outside strings and comments.
+    pub names: Vec<String>,
+}
+
+/// A node declared in an item that did not parse: its id, and its type as written when a name
+/// follows the `:` (`logins: filter {` gives `filter`), which the checker trusts only to know a
+/// source (whose output is the event schema whatever its configuration).
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnparsedNode {
+    pub id: Spanned<String>,
+    pub kind: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

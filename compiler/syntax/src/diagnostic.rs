@@ -27,6 +27,17 @@ pub struct Diagnostic {
     pub notes: Vec<String>,
     /// A concrete edit that fixes the problem, where one is known.
     pub help: Option<String>,
+    /// The edit `help` describes, when it is one replacement the editor can apply as is (a
+    /// quick fix). The CLI shows only `help`. Boxed: most diagnostics have none.
+    pub suggestion: Option<Box<Suggestion>>,
+}
+
+/// A machine-applicable edit: replace the text at `span` with `replacement`. When `span` is a
+/// JSON string and `replacement` is not quoted, the replacement is for the string's content.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Suggestion {
+    pub span: Span,
+    pub replacement: String,
 }
 
 impl Diagnostic {
@@ -39,6 +50,7 @@ impl Diagnostic {
             labels: Vec::new(),
             notes: Vec::new(),
             help: None,
+            suggestion: None,
         }
     }
 
@@ -60,6 +72,17 @@ impl Diagnostic {
     pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help = Some(help.into());
         self
+    }
+
+    /// The edit that `help` describes: replace `span` with `replacement`.
+    pub fn suggest(mut self, span: Span, replacement: impl Into<String>) -> Diagnostic {
+        self.suggestion = Some(Box::new(Suggestion { span, replacement: replacement.into() }));
+        self
+    }
+
+    /// `help: did you mean `SUGGESTION`?`, with the edit replacing `span` by the suggestion.
+    pub fn did_you_mean(self, span: Span, suggestion: &str) -> Diagnostic {
+        self.help(format!("did you mean `{suggestion}`?")).suggest(span, suggestion)
     }
 
     pub fn is_error(&self) -> bool {

@@ -196,7 +196,8 @@ fn binary_op(cx: &mut ExprCx<'_>, pair: &Pair<'_, Rule>) -> BinaryOp {
                 cx.diagnostics.push(
                     Diagnostic::new(codes::E0005, "`=` is not a comparison operator")
                         .primary(op_span, "`=` used where `==` was meant")
-                        .help("use `==` to compare values"),
+                        .help("use `==` to compare values")
+                        .suggest(op_span, "=="),
                 );
                 return BinaryOp::Eq;
             }
@@ -224,12 +225,14 @@ fn sql_keyword(span: Span, word: &str, replacement: &str) -> Diagnostic {
     Diagnostic::new(codes::E0006, format!("`{word}` is not an operator in Pulse expressions"))
         .primary(span, "SQL-style keyword")
         .help(format!("use `{replacement}` instead of `{word}`"))
+        .suggest(span, replacement)
 }
 
 fn single_char_logic(span: Span, found: &str, replacement: &str, meaning: &str) -> Diagnostic {
     Diagnostic::new(codes::E0004, format!("`{found}` is not an operator"))
         .primary(span, format!("expected `{replacement}` here"))
         .help(format!("use `{replacement}` for {meaning}"))
+        .suggest(span, replacement)
 }
 
 /// Reports E0007 (once per expression source) and stands in an error node for the subtree, which

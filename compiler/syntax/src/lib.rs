@@ -10,7 +10,7 @@ pub mod json;
 pub mod pulse;
 pub mod span;
 
-pub use diagnostic::{Diagnostic, Diagnostics, Label, Severity};
+pub use diagnostic::{Diagnostic, Diagnostics, Label, Severity, Suggestion};
 pub use expr::parse_expr;
 pub use pulse::{format_pulse, parse_pulse_document, print_pulse_document};
 pub use span::{FileId, SourceMap, Span, Spanned};

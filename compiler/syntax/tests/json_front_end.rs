@@ -887,6 +887,7 @@ mod json_print {
             nodes_span: None,
             edges_span: None,
             tests: Vec::new(),
+            unparsed: Vec::new(),
         };
         let printed = print_json_document(&doc);
         assert!(printed.contains("\"duration\": \"5m\","), "{printed}");

@@ -6,7 +6,7 @@ use pulse_syntax::{parse_pulse_document, Diagnostic, FileId};
 
 fn errors(text: &str) -> Vec<Diagnostic> {
     let (document, diagnostics) = parse_pulse_document(FileId(0), text);
-    assert!(document.is_none(), "a file with errors gives no document");
+    assert!(document.is_some(), "a file with errors still gives the document of what parsed");
     assert!(!diagnostics.is_empty());
     diagnostics
 }
@@ -124,6 +124,27 @@ fn unclosed_brace_is_reported_and_later_items_still_parse() {
         ]
     );
     assert_eq!(diagnostics[0].primary_span().map(|span| span.start), Some(7));
+}
+
+#[test]
+fn the_document_holds_what_parsed_and_lists_what_did_not() {
+    let text = "pipeline p\nevent { userId: string\nsrc: file-source(\"in\")\n\
+                src -> f: filter { where: userId != null -> out: stdout-sink\nok: filter(userId == \"a\")\nsrc -> ok -> out\n";
+    let (document, diagnostics) = parse_pulse_document(FileId(0), text);
+    assert_eq!(diagnostics.len(), 2, "{diagnostics:#?}");
+    let document = document.expect("a document of what parsed");
+    let ids: Vec<&str> = document.nodes.iter().map(|node| node.id.node.as_str()).collect();
+    assert_eq!(ids, ["src", "ok"]);
+    assert!(document.is_partial());
+    assert_eq!(document.unparsed.len(), 2);
+    assert!(document.unparsed_setting("schema"), "the broken `event` block still declares a schema");
+    assert!(!document.unparsed_setting("name"));
+    let broken: Vec<(&str, Option<&str>)> =
+        document.unparsed_nodes().map(|node| (node.id.node.as_str(), node.kind.as_deref())).collect();
+    assert_eq!(broken, [("f", Some("filter")), ("out", Some("stdout-sink"))], "declared at the start or after `->`");
+    assert_eq!(&text[document.unparsed[1].nodes[1].id.span.range()], "out");
+    assert!(document.unparsed_mentions("src"));
+    assert!(!document.unparsed_mentions("ok"));
 }
 
 #[test]

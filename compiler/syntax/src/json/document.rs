@@ -40,6 +40,7 @@ pub fn parse_json_document(file: FileId, text: &str) -> (Option<Document>, Vec<D
         nodes_span: None,
         edges_span: None,
         tests: Vec::new(),
+        unparsed: Vec::new(),
     };
     let mut lowering = Lowering { file, text, diagnostics: &mut diagnostics };
     // A repeated section (already reported as a duplicate key) replaces the earlier one, as

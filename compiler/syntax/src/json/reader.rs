@@ -963,14 +963,15 @@ impl<'a> Reader<'a> {
                 return Value::new(ValueKind::Null, span);
             }
             _ => {
-                let help = match crate::diagnostic::did_you_mean(word, ["true", "false", "null"]) {
-                    Some(literal) => format!("did you mean `{literal}`?"),
-                    None => format!("write `\"{word}\"`"),
+                let (help, replacement) = match crate::diagnostic::did_you_mean(word, ["true", "false", "null"]) {
+                    Some(literal) => (format!("did you mean `{literal}`?"), literal.to_string()),
+                    None => (format!("write `\"{word}\"`"), format!("\"{word}\"")),
                 };
                 self.report(
                     Diagnostic::new(codes::E0001, format!("unquoted string `{word}`"))
                         .primary(span, "strings must be in double quotes")
-                        .help(help),
+                        .help(help)
+                        .suggest(span, replacement),
                 );
                 return Value::new(ValueKind::String(word.to_string()), span);
             }
@@ -978,7 +979,8 @@ impl<'a> Reader<'a> {
         self.report(
             Diagnostic::new(codes::E0001, format!("`{word}` is not a JSON literal"))
                 .primary(span, "not JSON")
-                .help(format!("write `{fix}`")),
+                .help(format!("write `{fix}`"))
+                .suggest(span, fix),
         );
         Value::new(kind, span)
     }

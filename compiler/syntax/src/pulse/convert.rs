@@ -649,5 +649,5 @@ pub(crate) fn document_to_tree(document: &Document) -> File {
             ItemKind::Test { keyword: span(), name: spanned(&test.name.node), body: test_value(&test.body, None) };
         items.push(item(kind, true));
     }
-    File { items }
+    File { items, unparsed: Vec::new() }
 }

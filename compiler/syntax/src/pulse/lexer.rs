@@ -163,6 +163,42 @@ fn starts_item(text: &str, idx: usize, ch: char) -> bool {
     ch.is_ascii_alphanumeric() || ch == '_' || (ch == '-' && text.as_bytes().get(idx + 1) != Some(&b'>'))
 }
 
+/// The names in `text` outside strings and comments (runs of node-id characters), in order.
+pub(crate) fn words(text: &str) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::new();
+    for piece in pieces(text) {
+        let Piece::Char(idx, ch) = piece else { continue };
+        let is_id =
+            ch.is_ascii_alphanumeric() || ch == '_' || (ch == '-' && text.as_bytes().get(idx + 1) != Some(&b'>'));
+        if !is_id {
+            continue;
+        }
+        match out.last_mut() {
+            Some(word) if word.end == idx => word.end = idx + 1,
+            _ => out.push(idx..idx + 1),
+        }
+    }
+    out
+}
+
+/// The nodes an item declares, read from its text alone: a name followed by `:` at the start
+/// of the item or right after `->`, with the name after the `:` (its type) when there is one.
+/// Used for items that do not parse.
+pub(crate) fn declared_nodes(text: &str) -> Vec<(Range<usize>, Option<Range<usize>>)> {
+    let words = words(text);
+    let mut out = Vec::new();
+    for (idx, word) in words.iter().enumerate() {
+        let before = text[..word.start].trim_end();
+        let after = text[word.end..].trim_start();
+        if !((before.is_empty() || before.ends_with("->")) && after.starts_with(':')) {
+            continue;
+        }
+        let kind = words.get(idx + 1).filter(|next| text[word.end..next.start].trim() == ":").cloned();
+        out.push((word.clone(), kind));
+    }
+    out
+}
+
 /// Comment ranges, for `pulsec fmt`.
 pub(crate) fn comments(text: &str) -> Vec<Range<usize>> {
     pieces(text)

@@ -81,6 +81,7 @@ pub(crate) fn lower_file(
         nodes_span,
         edges_span: lowerer.edges_span,
         tests,
+        unparsed: tree.unparsed.clone(),
     }
 }
 

@@ -17,13 +17,13 @@ use crate::diagnostic::Diagnostic;
 use crate::span::FileId;
 
 /// Parses a `.pulse` file into the common AST. Every syntax error in the file is reported (each
-/// top-level item is parsed on its own). Returns `None` when there are errors, so the checker
-/// never sees a partial document.
+/// top-level item is parsed on its own). The document holds every item that parsed, even when
+/// others did not: those are listed in `Document::unparsed`, so the checker, the outline, hover
+/// and definition keep working on the rest of the file while one item is broken.
 pub fn parse_pulse_document(file: FileId, text: &str) -> (Option<Document>, Vec<Diagnostic>) {
     let (tree, mut diagnostics) = parse::parse_file(file, text);
     let document = lower::lower_file(file, text.len(), &tree, &mut diagnostics);
-    let has_errors = diagnostics.iter().any(Diagnostic::is_error);
-    (if has_errors { None } else { Some(document) }, diagnostics)
+    (Some(document), diagnostics)
 }
 
 /// Prints a document (typically read from JSON) as canonical `.pulse`: settings header, `event`

@@ -6,7 +6,7 @@
 use pest::iterators::Pair as PestPair;
 use pest::Parser;
 
-use crate::ast::{DurationLit, Expr, ExprKind};
+use crate::ast::{DurationLit, Expr, ExprKind, Unparsed, UnparsedNode};
 use crate::codes;
 use crate::diagnostic::Diagnostic;
 use crate::expr::{convert_expr, convert_path, convert_string, ExprCx};
@@ -16,8 +16,8 @@ use crate::pulse::lexer;
 use crate::pulse::tree::*;
 use crate::span::{FileId, Span, Spanned};
 
-/// Parses a whole file. Items that fail to parse are left out of the tree; every problem is in
-/// the returned diagnostics.
+/// Parses a whole file. Items that fail to parse are left out of the tree and listed in
+/// `File::unparsed`; every problem is in the returned diagnostics.
 pub(crate) fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
     pest::set_error_detail(true);
     let mut diagnostics = Vec::new();
@@ -31,11 +31,13 @@ pub(crate) fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
         );
     }
     let mut items = Vec::new();
+    let mut unparsed = Vec::new();
     let mut queue: std::collections::VecDeque<_> = ranges.into();
     while let Some(range) = queue.pop_front() {
         let item_text = &text[range.clone()];
         if let Some(diagnostic) = nesting_error(file, item_text, range.start, codes::E0002) {
             diagnostics.push(diagnostic);
+            unparsed.push(unparsed_item(file, text, range));
             continue;
         }
         let (word, next) = lexer::leading_word(item_text);
@@ -59,18 +61,22 @@ pub(crate) fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
                 // The item ends at its last token, before any comments that follow it.
                 let span = cx.span(pair.as_span());
                 let mut converter = Converter { cx: &mut cx, text: item_text };
-                if let Some(kind) = converter.item(pair) {
-                    items.push(Item { span, blank_before: false, kind });
+                match converter.item(pair) {
+                    Some(kind) => items.push(Item { span, blank_before: false, kind }),
+                    None => unparsed.push(unparsed_item(file, text, range)),
                 }
             }
             Err(error) => {
                 // An unclosed bracket swallows the items after it. When parsing fails at or
-                // after such a swallowed item, report the bracket and parse the rest again.
+                // after such a swallowed item, or anywhere in an item whose brackets are still
+                // open at its end, report the error and parse the rest again.
                 let error_pos = match error.location {
                     pest::error::InputLocation::Pos(pos) => pos,
                     pest::error::InputLocation::Span((start, _)) => start,
                 };
-                if let Some(split) = lexer::candidate_starts(item_text).into_iter().find(|start| *start <= error_pos) {
+                let unclosed = !lexer::open_brackets(item_text, item_text.len()).is_empty();
+                let first_candidate = lexer::candidate_starts(item_text).into_iter().next();
+                if let Some(split) = first_candidate.filter(|start| *start <= error_pos || unclosed) {
                     let rest_start = range.start + split;
                     let (rest, _) = lexer::split_items(&text[rest_start..range.end]);
                     for sub in rest.into_iter().rev() {
@@ -91,10 +97,44 @@ pub(crate) fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
                         SyntaxContext::Item,
                     ));
                 }
+                unparsed.push(unparsed_item(file, text, range));
             }
         }
     }
-    (File { items }, diagnostics)
+    (File { items, unparsed }, diagnostics)
+}
+
+/// What can be read from an item that did not parse: the setting it would have set, the node
+/// ids it declares and the names it mentions, so the checker can run on the other items without
+/// reporting their references to this one.
+fn unparsed_item(file: FileId, text: &str, range: std::ops::Range<usize>) -> Unparsed {
+    let item_text = &text[range.clone()];
+    let (word, next) = lexer::leading_word(item_text);
+    let is_keyword = lexer::is_keyword_item(word, next);
+    let setting = match word {
+        _ if !is_keyword => None,
+        "pipeline" => Some("name"),
+        "event" => Some("schema"),
+        "test" => None,
+        other => Some(other),
+    };
+    let nodes = if is_keyword {
+        Vec::new()
+    } else {
+        lexer::declared_nodes(item_text)
+            .into_iter()
+            .map(|(id, kind)| UnparsedNode {
+                id: Spanned::new(
+                    item_text[id.clone()].to_string(),
+                    Span::new(file, range.start + id.start, range.start + id.end),
+                ),
+                kind: kind.map(|kind| item_text[kind].to_string()),
+            })
+            .collect()
+    };
+    let names = lexer::words(item_text).into_iter().map(|word| item_text[word].to_string()).collect();
+    let span = Span::new(file, range.start, range.start + item_text.trim_end().len());
+    Unparsed { span, setting: setting.map(str::to_string), nodes, names }
 }
 
 /// `version: "1.0"` (a habit from JSON and YAML) instead of `version "1.0"`.
@@ -110,7 +150,8 @@ fn keyword_with_colon(file: FileId, word: &str, next: Option<char>, text: &str, 
     Some(
         Diagnostic::new(codes::E0002, format!("unexpected `:` after `{word}`"))
             .primary(Span::new(file, base + colon, base + colon + 1), "remove this `:`")
-            .help(format!("write `{word} {}`", after.lines().next().unwrap_or("").trim_end())),
+            .help(format!("write `{word} {}`", after.lines().next().unwrap_or("").trim_end()))
+            .suggest(Span::new(file, base + colon, base + colon + 1), ""),
     )
 }
 
@@ -609,13 +650,14 @@ fn bad_duration(cx: &mut ExprCx<'_>, pair: &PestPair<'_, Rule>) {
     let text = pair.as_str();
     let span = cx.span(pair.as_span());
     let units = "a duration is a whole number followed by one unit: `ms`, `s`, `m`, `h` or `d`";
-    let help = match intended_millis(text) {
-        Some(millis) => format!("write `{}`; {units}", canonical_duration(millis)),
-        None => format!("{units}, e.g. `500ms`, `30s`, `5m`, `2h`, `7d`"),
+    let mut diagnostic =
+        Diagnostic::new(codes::E0501, format!("invalid duration `{text}`")).primary(span, "not a valid duration");
+    diagnostic = match intended_millis(text) {
+        Some(millis) => {
+            let canonical = canonical_duration(millis);
+            diagnostic.help(format!("write `{canonical}`; {units}")).suggest(span, canonical)
+        }
+        None => diagnostic.help(format!("{units}, e.g. `500ms`, `30s`, `5m`, `2h`, `7d`")),
     };
-    cx.diagnostics.push(
-        Diagnostic::new(codes::E0501, format!("invalid duration `{text}`"))
-            .primary(span, "not a valid duration")
-            .help(help),
-    );
+    cx.diagnostics.push(diagnostic);
 }

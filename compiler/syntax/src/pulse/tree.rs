@@ -2,12 +2,14 @@
 //! parser builds it from pest's tree; `lower` turns it into the common `ast::Document`; the
 //! printer lays it out for `pulsec fmt` and `pulsec convert`.
 
-use crate::ast::{DurationLit, Expr};
+use crate::ast::{DurationLit, Expr, Unparsed};
 use crate::span::{Span, Spanned};
 
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct File {
     pub items: Vec<Item>,
+    /// Items that did not parse (their errors are reported); empty for a tree built from a document.
+    pub unparsed: Vec<Unparsed>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
