@@ -638,23 +638,67 @@ enum RunError {
 
 /// Runs the pipeline with the process's command line. Exit codes: 0 success, 1 I/O error,
 /// 2 usage or configuration error.
-pub fn run<P: Pipeline>() -> ExitCode {
+pub fn run<P: Pipeline + 'static>() -> ExitCode {
     run_with_args::<P>(std::env::args())
 }
 
 /// Runs the pipeline with the given command line; the first item is the program name.
-pub fn run_with_args<P: Pipeline>(args: impl IntoIterator<Item = String>) -> ExitCode {
-    let invocation = cli::parse_command_line(P::SPEC.name, args);
+///
+/// The only generic function of the driver: it describes `P` as a `Def` and hands over to the
+/// driver, which calls the generated code through `Steps`, one dynamic call per record, timer
+/// or response. So the driver is compiled and optimized once, in this crate, and a pipeline's
+/// crate holds only its own code.
+pub fn run_with_args<P: Pipeline + 'static>(args: impl IntoIterator<Item = String>) -> ExitCode {
+    let def: &'static Def = Box::leak(Box::new(Def {
+        spec: P::SPEC,
+        edges: P::EDGES,
+        trace_keys: P::TRACE_KEYS,
+        new: || P::new().map(|pipeline| Box::new(pipeline) as Box<dyn Steps>),
+    }));
+    run_def(def, args.into_iter().collect())
+}
+
+/// What the driver calls of a generated pipeline.
+trait Steps {
+    fn on_record(&mut self, source: usize, line: &str, cx: &mut Context);
+    fn on_timer(&mut self, timer: Timer, cx: &mut Context);
+    fn on_response(&mut self, sink: usize, text: &str, event_time: i64, cx: &mut Context);
+}
+
+impl<P: Pipeline> Steps for P {
+    fn on_record(&mut self, source: usize, line: &str, cx: &mut Context) {
+        Pipeline::on_record(self, source, line, cx);
+    }
+
+    fn on_timer(&mut self, timer: Timer, cx: &mut Context) {
+        Pipeline::on_timer(self, timer, cx);
+    }
+
+    fn on_response(&mut self, sink: usize, text: &str, event_time: i64, cx: &mut Context) {
+        Pipeline::on_response(self, sink, text, event_time, cx);
+    }
+}
+
+/// A pipeline as the driver knows it: its description and how to build its steps.
+struct Def {
+    spec: PipelineSpec,
+    edges: &'static [(u32, &'static str, u32)],
+    trace_keys: &'static [&'static [&'static str]],
+    new: fn() -> Result<Box<dyn Steps>, String>,
+}
+
+fn run_def(def: &'static Def, args: Vec<String>) -> ExitCode {
+    let invocation = cli::parse_command_line(def.spec.name, args);
     let log_format = match &invocation {
         Ok(Invocation::Run(options)) => options.log_format,
         _ => log::format_from_env(),
     };
-    log::init(P::SPEC.name, log_format);
-    let _run = tracing::info_span!("run", pipeline = P::SPEC.name).entered();
+    log::init(def.spec.name, log_format);
+    let _run = tracing::info_span!("run", pipeline = def.spec.name).entered();
     let options = match invocation {
         Ok(Invocation::Run(options)) => options,
         Ok(Invocation::SavepointCreate(options)) => return exit_with(create_savepoint(&options)),
-        Ok(Invocation::Bootstrap(options)) => return exit_with(bootstrap::<P>(&options)),
+        Ok(Invocation::Bootstrap(options)) => return exit_with(bootstrap(def, &options)),
         Err(error) => {
             // Help goes to stdout with code 0; real usage errors to stderr with code 2.
             let _ = error.print();
@@ -669,7 +713,7 @@ pub fn run_with_args<P: Pipeline>(args: impl IntoIterator<Item = String>) -> Exi
     }
     start_stop_watchdog(std::sync::Arc::clone(flag), stop_grace());
     let mut stats = CheckpointStats::default();
-    let outcome = execute::<P>(&options, &mut stats);
+    let outcome = execute(def, &options, &mut stats);
     if !options.quiet && options.state_dir.is_some() && outcome.is_ok() {
         tracing::info!(
             checkpoints = stats.checkpoints,
@@ -865,7 +909,7 @@ const BOOTSTRAP_CHECKPOINT_EVERY: u64 = 100_000;
 /// timer flush (the stream goes on), then writes the state as a savepoint. File sources start
 /// again at the beginning of their live input; their event-time progress, the timers, the
 /// clocks and Kafka positions carry over.
-fn bootstrap<P: Pipeline>(options: &cli::BootstrapOptions) -> Result<(), RunError> {
+fn bootstrap(def: &'static Def, options: &cli::BootstrapOptions) -> Result<(), RunError> {
     let (state_dir, temporary) = match &options.state_dir {
         Some(dir) => (dir.clone(), false),
         None => {
@@ -896,7 +940,7 @@ fn bootstrap<P: Pipeline>(options: &cli::BootstrapOptions) -> Result<(), RunErro
         ..RunOptions::default()
     };
     let mut stats = CheckpointStats::default();
-    let summary = execute::<P>(&run, &mut stats)?;
+    let summary = execute(def, &run, &mut stats)?;
     let mut snapshot = read_checkpoint(&state_dir)?;
     let progress = &mut snapshot.progress;
     // A file's live input is another file: read it from its start. The event-time progress
@@ -963,7 +1007,8 @@ fn read_rocks_timers(db: &rocksdb::DB) -> Result<Vec<(u64, TimerRecord)>, RunErr
 /// Sets up state following partitions when the pipeline's only source is a kafka-source and
 /// state is in RocksDB: creates the changelog topic if needed, reads what local state reflects
 /// per partition, and parks the timers of every partition until the group assigns it.
-fn open_tasks<P: Pipeline>(
+fn open_tasks(
+    def: &'static Def,
     readers: &mut [Reader],
     cx: &mut Context,
     env: &KafkaEnv,
@@ -971,7 +1016,7 @@ fn open_tasks<P: Pipeline>(
     interval_ms: u64,
     instance: &str,
 ) -> Result<Option<Tasks>, RunError> {
-    let spec = &P::SPEC;
+    let spec = &def.spec;
     let ([Reader::Kafka(reader)], [source]) = (readers, spec.sources) else { return Ok(None) };
     let SourceKind::Kafka { brokers, .. } = source.kind else { return Ok(None) };
     let StateBackend::Rocks(store) = &cx.state else { return Ok(None) };
@@ -1176,8 +1221,11 @@ struct Resume {
 }
 
 /// Opens the state directory (if any) and reads what the run resumes from.
-fn open_state<P: Pipeline>(options: &RunOptions) -> Result<(StateBackend, Option<Durable>, Option<Resume>), RunError> {
-    let spec = &P::SPEC;
+fn open_state(
+    def: &'static Def,
+    options: &RunOptions,
+) -> Result<(StateBackend, Option<Durable>, Option<Resume>), RunError> {
+    let spec = &def.spec;
     let savepoint = match &options.from_savepoint {
         Some(path) => {
             let bytes = std::fs::read(path)
@@ -1315,9 +1363,9 @@ fn check_resumed_run(
     Ok(())
 }
 
-fn execute<P: Pipeline>(options: &RunOptions, stats: &mut CheckpointStats) -> Result<RunSummary, RunError> {
+fn execute(def: &'static Def, options: &RunOptions, stats: &mut CheckpointStats) -> Result<RunSummary, RunError> {
     let started = Instant::now();
-    let spec = &P::SPEC;
+    let spec = &def.spec;
     // Served from the start, so liveness holds during a long restore; ready once it is done.
     let metrics = match &options.metrics_addr {
         Some(address) => {
@@ -1335,20 +1383,21 @@ fn execute<P: Pipeline>(options: &RunOptions, stats: &mut CheckpointStats) -> Re
         }
         None => None,
     };
-    let outcome = execute_with::<P>(options, stats, started, metrics.clone());
+    let outcome = execute_with(def, options, stats, started, metrics.clone());
     if let (Some(metrics), Err(RunError::Io(message) | RunError::Usage(message))) = (&metrics, &outcome) {
         metrics.set_failed(message);
     }
     outcome
 }
 
-fn execute_with<P: Pipeline>(
+fn execute_with(
+    def: &'static Def,
     options: &RunOptions,
     stats: &mut CheckpointStats,
     started: Instant,
     metrics: Option<Arc<Metrics>>,
 ) -> Result<RunSummary, RunError> {
-    let spec = &P::SPEC;
+    let spec = &def.spec;
     let bootstrap_topics = options.bootstrap.as_deref();
     let input_paths = cli::resolve_inputs(spec.sources, &options.inputs, |path| Path::new(path).is_file())
         .map_err(RunError::Usage)?;
@@ -1366,9 +1415,10 @@ fn execute_with<P: Pipeline>(
         }
         None => spec.checkpoint_interval_ms.unwrap_or(DEFAULT_CHECKPOINT_INTERVAL_MS),
     };
-    let mut pipeline = P::new().map_err(|message| RunError::Usage(format!("cannot set up the pipeline: {message}")))?;
+    let mut pipeline =
+        (def.new)().map_err(|message| RunError::Usage(format!("cannot set up the pipeline: {message}")))?;
 
-    let (mut state, durable, resume) = open_state::<P>(options)?;
+    let (mut state, durable, resume) = open_state(def, options)?;
     // Check the checkpoint against this pipeline before touching any output.
     let mut dropped_nodes = Vec::new();
     if let Some(resume) = &resume {
@@ -1789,7 +1839,7 @@ fn execute_with<P: Pipeline>(
     if let (false, Some(dir)) = (options.trace.is_empty(), &options.output) {
         let sinks: Vec<&str> = spec.sinks.iter().map(|sink| sink.node).collect();
         let tracer =
-            crate::trace::Tracer::open(dir, &options.trace, spec.name, spec.nodes, &sinks, P::EDGES, P::TRACE_KEYS)
+            crate::trace::Tracer::open(dir, &options.trace, spec.name, spec.nodes, &sinks, def.edges, def.trace_keys)
                 .map_err(RunError::Io)?;
         cx.trace.tracer = Some(Box::new(tracer));
     }
@@ -1880,7 +1930,7 @@ fn execute_with<P: Pipeline>(
         }
     }
     let tasks = if tasks_possible {
-        open_tasks::<P>(&mut readers, &mut cx, &kafka_env, &producer_keys, interval_ms, &instance)?
+        open_tasks(def, &mut readers, &mut cx, &kafka_env, &producer_keys, interval_ms, &instance)?
     } else {
         None
     };
@@ -1905,7 +1955,8 @@ fn execute_with<P: Pipeline>(
     let progress_bar =
         if bootstrap_topics.is_some() && !options.quiet { Some(bootstrap_progress(&input_paths)) } else { None };
     let mut driver = Driver {
-        pipeline: &mut pipeline,
+        def,
+        pipeline: &mut *pipeline,
         metrics,
         last_publish: Instant::now(),
         published_records: u64::MAX,
@@ -2031,8 +2082,9 @@ fn write_run_outputs(
     std::fs::write(path, text).map_err(|error| RunError::Io(format!("cannot write `{}`: {error}", path.display())))
 }
 
-struct Driver<'run, P> {
-    pipeline: &'run mut P,
+struct Driver<'run> {
+    def: &'static Def,
+    pipeline: &'run mut dyn Steps,
     metrics: Option<Arc<Metrics>>,
     last_publish: Instant,
     /// `records_read` at the last publish.
@@ -2082,7 +2134,7 @@ struct Driver<'run, P> {
     bootstrap_shards: Option<BootstrapShards>,
 }
 
-impl<P: Pipeline> Driver<'_, P> {
+impl Driver<'_> {
     /// The duplicate filter of repartitioned records (see `repartition`): whether partition
     /// `partition` already processed a copy of the source record `upstream`; records it as
     /// processed otherwise, in the partition's shard (so the changelog carries it along).
@@ -2116,7 +2168,7 @@ impl<P: Pipeline> Driver<'_, P> {
 
     /// The progress record of the current round boundary.
     fn progress(&self) -> Progress {
-        let spec = &P::SPEC;
+        let spec = &self.def.spec;
         let cx = &*self.cx;
         Progress {
             pipeline: spec.name.to_string(),
@@ -2288,7 +2340,7 @@ impl<P: Pipeline> Driver<'_, P> {
         for (sequence, timer) in &changes.added {
             if shard_of(*sequence) != 0 {
                 encoded.clear();
-                TimerRecord::from_timer(timer, P::SPEC.nodes).encode(&mut encoded);
+                TimerRecord::from_timer(timer, self.def.spec.nodes).encode(&mut encoded);
                 send(shard_of(*sequence), &timer_key(*sequence), Some(&encoded));
             }
         }
@@ -2324,7 +2376,7 @@ impl<P: Pipeline> Driver<'_, P> {
     /// what was processed from the partitions is committed before another member gets them),
     /// an assignment after the new partitions' state was restored from the changelog.
     fn rebalance(&mut self, source: usize) -> Result<(), RunError> {
-        let node = P::SPEC.sources[source].node;
+        let node = self.def.spec.sources[source].node;
         let io = |error: String| RunError::Io(format!("source `{node}`: {error}"));
         let events = match &self.readers[source] {
             Reader::Kafka(reader) => reader.take_rebalances(),
@@ -2396,7 +2448,7 @@ impl<P: Pipeline> Driver<'_, P> {
         if matches!(&self.cx.state, StateBackend::Rocks(store) if store.overlay_len() > 0) {
             self.checkpoint()?;
         }
-        let node = P::SPEC.sources[source].node;
+        let node = self.def.spec.sources[source].node;
         let io = |error: String| RunError::Io(format!("source `{node}`: {error}"));
         let (Some(tasks), Reader::Kafka(reader)) = (&mut self.tasks, &mut self.readers[source]) else {
             return Ok(None);
@@ -2459,7 +2511,7 @@ impl<P: Pipeline> Driver<'_, P> {
                     Some(bytes) => {
                         let record = TimerRecord::decode(&mut pulse_stdlib::state::Reader::new(&bytes))
                             .map_err(|_| io(format!("corrupt timer in the changelog `{}`", tasks.topic)))?;
-                        if let Some(timer) = record.into_timer(P::SPEC.nodes) {
+                        if let Some(timer) = record.into_timer(self.def.spec.nodes) {
                             cx.timers.restore(sequence, timer, 0);
                             timers += 1;
                         }
@@ -2542,7 +2594,7 @@ impl<P: Pipeline> Driver<'_, P> {
             writer.sync().map_err(|error| RunError::Io(format!("cannot write to `{label}`: {error}")))?;
         }
         let progress = self.progress();
-        let nodes = P::SPEC.nodes;
+        let nodes = self.def.spec.nodes;
         // Seeds now in the changelog (committed above) leave local state with this checkpoint.
         let seeded = self.tasks.as_mut().map_or_else(Vec::new, |tasks| std::mem::take(&mut tasks.seeded));
         let shard_records: Vec<(Vec<u8>, Vec<u8>)> = self.tasks.as_ref().map_or_else(Vec::new, |tasks| {
@@ -2635,7 +2687,7 @@ impl<P: Pipeline> Driver<'_, P> {
                 } else {
                     client.take_done(&mut done);
                 }
-                let responses = matches!(P::SPEC.sinks[sink].kind, SinkKind::Api { responses: true, .. });
+                let responses = matches!(self.def.spec.sinks[sink].kind, SinkKind::Api { responses: true, .. });
                 for finished in done.drain(..) {
                     any = true;
                     if finished.outcome.is_ok() {
@@ -2649,7 +2701,7 @@ impl<P: Pipeline> Driver<'_, P> {
                                 "api-sink `{}`: the API refused the credentials ({}); check the headers' environment \
                                  variables. The request is in the dead letters; a restart with the same --state-dir \
                                  sends what the last checkpoint did not cover",
-                                P::SPEC.sinks[sink].node,
+                                self.def.spec.sinks[sink].node,
                                 reason.split(": ").nth(1).unwrap_or("refused")
                             )));
                         }
@@ -2665,7 +2717,8 @@ impl<P: Pipeline> Driver<'_, P> {
                             text.push_str(",\"request\":");
                             text.push_str(&finished.event);
                             text.push('}');
-                            if let Some(node) = P::SPEC.nodes.iter().position(|node| *node == P::SPEC.sinks[sink].node)
+                            if let Some(node) =
+                                self.def.spec.nodes.iter().position(|node| *node == self.def.spec.sinks[sink].node)
                             {
                                 self.cx.create(node);
                             }
@@ -2719,7 +2772,7 @@ impl<P: Pipeline> Driver<'_, P> {
                             RunError::Io(format!(
                                 "cannot read input `{}` of source `{}`: {error}",
                                 self.input_paths[source].label(),
-                                P::SPEC.sources[source].node
+                                self.def.spec.sources[source].node
                             ))
                         })?;
                         origin = Origin::Line { source, line: self.positions[source].1 };
@@ -2728,7 +2781,7 @@ impl<P: Pipeline> Driver<'_, P> {
                     Reader::Kafka(reader) => {
                         let timeout = if active_sources.len() == 1 { KAFKA_IDLE_POLL } else { Duration::ZERO };
                         match reader.poll(&mut line, timeout).map_err(|error| {
-                            RunError::Io(format!("source `{}`: {error}", P::SPEC.sources[source].node))
+                            RunError::Io(format!("source `{}`: {error}", self.def.spec.sources[source].node))
                         })? {
                             Polled::End => 0,
                             Polled::Idle => {
@@ -2947,7 +3000,7 @@ impl<P: Pipeline> Driver<'_, P> {
         }
         let mut consumer_lag = Vec::new();
         let mut source_pauses = Vec::new();
-        for (source, reader) in P::SPEC.sources.iter().zip(&self.readers) {
+        for (source, reader) in self.def.spec.sources.iter().zip(&self.readers) {
             if let Reader::Kafka(reader) = reader {
                 source_pauses.push((source.node, reader.pauses()));
                 consumer_lag.extend(
@@ -2956,7 +3009,9 @@ impl<P: Pipeline> Driver<'_, P> {
             }
         }
         let mut backpressure = cx.backpressure;
-        let sinks = P::SPEC
+        let sinks = self
+            .def
+            .spec
             .sinks
             .iter()
             .enumerate()
@@ -3021,7 +3076,7 @@ impl<P: Pipeline> Driver<'_, P> {
         let Reader::Kafka(reader) = &self.readers[source] else { return self.watermarks.pipeline_watermark() };
         let own = match reader.partition_frontier(partition) {
             i64::MIN => i64::MIN,
-            seen => seen.saturating_sub(P::SPEC.sources[source].max_out_of_orderness),
+            seen => seen.saturating_sub(self.def.spec.sources[source].max_out_of_orderness),
         };
         if idle_fallback && reader.partition_idle(partition) {
             own.max(self.watermarks.pipeline_watermark())

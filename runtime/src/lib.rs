@@ -91,8 +91,8 @@
 //!     pub fn trace_timer(&mut self, timer: &Timer);       // first thing in on_timer: the step's key
 //! }
 //! pub use pulse_stdlib::decode::DeadEvent;                // Raw(line) is written as a JSON string, Json(text) as is
-//! pub fn run<P: Pipeline>() -> std::process::ExitCode;    // parses the command line and runs
-//! pub fn run_with_args<P: Pipeline>(args: impl IntoIterator<Item = String>) -> ExitCode;  // args[0] = program
+//! pub fn run<P: Pipeline + 'static>() -> std::process::ExitCode;    // parses the command line and runs
+//! pub fn run_with_args<P: Pipeline + 'static>(args: impl IntoIterator<Item = String>) -> ExitCode;  // args[0] = program
 //! ```
 //!
 //! Time, as the driver implements it: an event-time timer for T fires after a step once the
