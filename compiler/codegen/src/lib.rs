@@ -107,9 +107,9 @@ lto = false
 codegen-units = 16
 incremental = false
 
-# The pipeline's own crate is small and holds every monomorphized hot loop: compile it as one
-# unit so the decoder, the operators and the driver inline into each other. Dependencies keep
-# the shared profile above, so they are reused from the shared target directory.
+# The pipeline's own crate is small and holds its hot loop (decoder and operators; the driver
+# calls it once per record): compile it as one unit so they inline into each other.
+# Dependencies keep the shared profile above, so they are reused from the shared target directory.
 [profile.release.package.{name}]
 codegen-units = 1
 
