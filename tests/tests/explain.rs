@@ -37,3 +37,21 @@ fn explain_accepts_lower_case_and_rejects_unknown_codes() {
     assert!(pulsec::explain_page("E9999").is_none());
     assert!(pulsec::explain_page("").is_none());
 }
+
+#[test]
+fn every_operator_type_has_a_reference_page_that_explain_prints() {
+    for node_type in pulse_check::NODE_TYPES {
+        let page = pulsec::operator_page(node_type.name)
+            .unwrap_or_else(|| panic!("no docs/reference/operators/{}.md", node_type.name));
+        assert!(
+            page.starts_with(&format!("# {}\n", node_type.name)),
+            "the page of {} starts with its name",
+            node_type.name
+        );
+        for alias in node_type.aliases {
+            assert_eq!(pulsec::operator_page(alias), Some(page), "alias {alias}");
+        }
+    }
+    assert_eq!(pulsec::OPERATOR_PAGES.len(), pulse_check::NODE_TYPES.len(), "one page per operator type");
+    assert!(pulsec::operator_page("no-such-operator").is_none());
+}

@@ -20,7 +20,7 @@ use pulse_syntax::ast::{Document, ValueKind};
 use pulse_syntax::{Diagnostic, Diagnostics, FileId, Span};
 
 pub use estimate::{state_estimates, StateEstimate};
-pub use registry::{NodeType, NODE_TYPES};
+pub use registry::{lookup as node_type, NodeType, NODE_TYPES};
 
 /// Inputs the checker cannot get without I/O.
 #[derive(Clone, Copy, Debug, Default)]

@@ -29,7 +29,7 @@ mod pages {
     include!(concat!(env!("OUT_DIR"), "/pages.rs"));
 }
 
-pub use pages::PAGES;
+pub use pages::{OPERATOR_PAGES, PAGES};
 
 pub const EXIT_ERRORS: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
@@ -187,7 +187,8 @@ enum Command {
         #[arg(long)]
         key: String,
     },
-    /// Explain a diagnostic code, e.g. `pulsec explain E0205`.
+    /// Explain a diagnostic code (`pulsec explain E0205`) or an operator: its options, ports,
+    /// records, state and time (`pulsec explain delay`).
     Explain { code: String },
     /// Serve the Language Server Protocol over stdin/stdout, for editors.
     Lsp {
@@ -554,14 +555,23 @@ pub fn explain_page(code: &str) -> Option<&'static str> {
     PAGES.iter().find(|(page_code, _)| *page_code == code.as_str()).map(|(_, page)| *page)
 }
 
+/// The reference page of an operator type (or one of its aliases), from
+/// `docs/reference/operators/`.
+pub fn operator_page(name: &str) -> Option<&'static str> {
+    let node_type = pulse_check::node_type(name)?;
+    OPERATOR_PAGES.iter().find(|(page, _)| *page == node_type.name).map(|(_, page)| *page)
+}
+
 fn explain(code: &str) -> ExitCode {
-    match explain_page(code) {
+    match explain_page(code).or_else(|| operator_page(code)) {
         Some(page) => {
             print!("{page}");
             ExitCode::SUCCESS
         }
         None => {
-            eprintln!("error: no diagnostic code `{code}`; codes look like `E0205` or `W0001`");
+            eprintln!(
+                "error: no diagnostic code or operator `{code}`; codes look like `E0205` or `W0001`, operators like `delay`"
+            );
             ExitCode::from(EXIT_USAGE)
         }
     }
