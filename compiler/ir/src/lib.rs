@@ -626,6 +626,50 @@ impl Function {
         Function::ALL.iter().find(|(_, function)| *function == self).map(|(name, _)| *name).unwrap_or("?")
     }
 
+    /// Parameter names, for signatures and editor snippets (a variadic function lists its first).
+    pub fn parameters(self) -> &'static [&'static str] {
+        match self {
+            Function::Lower | Function::Upper | Function::Len | Function::ToString => &["text"],
+            Function::Abs | Function::Floor | Function::Ceil | Function::Round => &["number"],
+            Function::ToInt | Function::ToFloat => &["value"],
+            Function::Min | Function::Max => &["values"],
+            Function::Concat => &["texts"],
+            Function::Coalesce => &["values"],
+            Function::Contains => &["text", "part"],
+            Function::StartsWith => &["text", "prefix"],
+            Function::EndsWith => &["text", "suffix"],
+            Function::If => &["condition", "then", "otherwise"],
+            Function::EventTime | Function::EntryTime => &[],
+        }
+    }
+
+    /// One sentence on what the function returns (the editor shows it; the full page is
+    /// docs/reference/functions.md).
+    pub fn summary(self) -> &'static str {
+        match self {
+            Function::Lower => "The text in lower case.",
+            Function::Upper => "The text in upper case.",
+            Function::Len => "The number of characters of a text (or items of an array).",
+            Function::Abs => "The absolute value.",
+            Function::Floor => "The largest whole number not above the number.",
+            Function::Ceil => "The smallest whole number not below the number.",
+            Function::Round => "The nearest whole number, halves away from zero.",
+            Function::Min => "The smallest of the values.",
+            Function::Max => "The largest of the values.",
+            Function::Concat => "The texts joined.",
+            Function::ToString => "The value as text.",
+            Function::Coalesce => "The first value that is not null.",
+            Function::ToInt => "The value as an integer, null when it is not one.",
+            Function::ToFloat => "The value as a number, null when it is not one.",
+            Function::Contains => "Whether the text contains the part.",
+            Function::StartsWith => "Whether the text starts with the prefix.",
+            Function::EndsWith => "Whether the text ends with the suffix.",
+            Function::If => "`then` when the condition holds, else `otherwise`.",
+            Function::EventTime => "The record's event time (ms since the epoch).",
+            Function::EntryTime => "The time the record entered the current flow (ms since the epoch).",
+        }
+    }
+
     /// Accepted argument counts: (min, max), `None` max for variadic.
     pub fn arity(self) -> (usize, Option<usize>) {
         match self {

@@ -15,6 +15,25 @@ pub struct Completion {
     pub label: String,
     pub kind: CompletionItemKind,
     pub detail: Option<String>,
+    /// Orders the list: fields of the record before functions in an expression.
+    pub sort_text: Option<String>,
+    /// A snippet (`contains(${1:text}, ${2:part})`) inserted instead of the label.
+    pub snippet: Option<String>,
+    /// Markdown shown beside the item.
+    pub documentation: Option<String>,
+}
+
+impl Default for Completion {
+    fn default() -> Completion {
+        Completion {
+            label: String::new(),
+            kind: CompletionItemKind::TEXT,
+            detail: None,
+            sort_text: None,
+            snippet: None,
+            documentation: None,
+        }
+    }
 }
 
 /// What may be typed at the cursor.
@@ -64,12 +83,11 @@ pub fn complete(current: &Analysis, last_good: Option<&Analysis>, offset: usize)
         Context::Field { node, prefix, functions } => {
             let record = record_for(current, last_good, text, offset, node.as_deref());
             let mut items = field_items(record.as_ref(), prefix);
+            for item in &mut items {
+                item.sort_text = Some(format!("0{}", item.label));
+            }
             if *functions && prefix.is_empty() {
-                items.extend(Function::ALL.iter().map(|(name, function)| Completion {
-                    label: name.to_string(),
-                    kind: CompletionItemKind::FUNCTION,
-                    detail: Some(arity_text(*function)),
-                }));
+                items.extend(Function::ALL.iter().map(|(name, function)| function_item(name, *function)));
             }
             items
         }
@@ -84,6 +102,7 @@ pub fn complete(current: &Analysis, last_good: Option<&Analysis>, offset: usize)
                 label: name.to_string(),
                 kind: CompletionItemKind::CLASS,
                 detail: Some(node_type.summary.to_string()),
+                ..Completion::default()
             })
             .collect(),
         Context::ConfigKey { node_type: type_name } => {
@@ -95,6 +114,7 @@ pub fn complete(current: &Analysis, last_good: Option<&Analysis>, offset: usize)
                     label: key.to_string(),
                     kind: CompletionItemKind::PROPERTY,
                     detail: Some(format!("option of `{type_name}`")),
+                    ..Completion::default()
                 })
                 .collect();
             if current.form == Form::Pulse {
@@ -108,6 +128,7 @@ pub fn complete(current: &Analysis, last_good: Option<&Analysis>, offset: usize)
                     label: keyword.to_string(),
                     kind: CompletionItemKind::KEYWORD,
                     detail: Some(format!("`{type_name}` shorthand")),
+                    ..Completion::default()
                 }));
             }
             items
@@ -132,7 +153,26 @@ pub fn complete(current: &Analysis, last_good: Option<&Analysis>, offset: usize)
 }
 
 fn keywords(words: &[&str], kind: CompletionItemKind) -> Vec<Completion> {
-    words.iter().map(|word| Completion { label: word.to_string(), kind, detail: None }).collect()
+    words.iter().map(|word| Completion { label: word.to_string(), kind, ..Completion::default() }).collect()
+}
+
+/// A function: after the fields, inserted as a call with its parameters as placeholders.
+fn function_item(name: &str, function: Function) -> Completion {
+    let parameters = function.parameters();
+    let placeholders: Vec<String> =
+        parameters.iter().enumerate().map(|(index, parameter)| format!("${{{}:{parameter}}}", index + 1)).collect();
+    let signature = match function.arity() {
+        (_, None) => format!("{name}({}, ...)", parameters.join(", ")),
+        _ => format!("{name}({})", parameters.join(", ")),
+    };
+    Completion {
+        label: name.to_string(),
+        kind: CompletionItemKind::FUNCTION,
+        detail: Some(arity_text(function)),
+        sort_text: Some(format!("1{name}")),
+        snippet: Some(format!("{name}({})$0", placeholders.join(", "))),
+        documentation: Some(format!("`{signature}`\n\n{}", function.summary())),
+    }
 }
 
 fn arity_text(function: Function) -> String {
@@ -548,6 +588,7 @@ fn field_items(record: Option<&RecordType>, prefix: &[String]) -> Vec<Completion
                 label: name.clone(),
                 kind: CompletionItemKind::FIELD,
                 detail: Some(crate::hover::type_text(field)),
+                ..Completion::default()
             })
         })
         .collect()
@@ -564,6 +605,7 @@ fn node_ids(current: &Analysis, last_good: Option<&Analysis>, text: &str, offset
                 label: node.id.node.clone(),
                 kind: CompletionItemKind::VARIABLE,
                 detail: Some(node.kind.node.clone()),
+                ..Completion::default()
             });
         }
     }
@@ -579,6 +621,7 @@ fn node_ids(current: &Analysis, last_good: Option<&Analysis>, text: &str, offset
                 label: id.as_str().to_string(),
                 kind: CompletionItemKind::VARIABLE,
                 detail: Some(captures[2].to_string()),
+                ..Completion::default()
             });
         }
     }
@@ -591,6 +634,7 @@ fn ports(current: &Analysis, last_good: Option<&Analysis>, text: &str, node: &st
         label: port.to_string(),
         kind: CompletionItemKind::ENUM_MEMBER,
         detail: Some(format!("{detail} of `{node}`")),
+        ..Completion::default()
     };
     for analysis in [Some(current), last_good].into_iter().flatten() {
         let Some(idx) = analysis.node_index(node) else { continue };

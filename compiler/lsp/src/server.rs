@@ -58,7 +58,15 @@ pub fn run(connection: &Connection) -> anyhow::Result<()> {
     });
     connection.initialize_finish(id, result)?;
     let errors_dir = errors_dir(&params);
-    let mut server = Server { documents: HashMap::new(), closed: Vec::new(), errors_dir };
+    let snippets = params
+        .capabilities
+        .text_document
+        .as_ref()
+        .and_then(|text| text.completion.as_ref())
+        .and_then(|completion| completion.completion_item.as_ref())
+        .and_then(|item| item.snippet_support)
+        .unwrap_or(false);
+    let mut server = Server { documents: HashMap::new(), closed: Vec::new(), errors_dir, snippets };
     while let Ok(message) = connection.receiver.recv() {
         match message {
             Message::Request(request) => {
@@ -103,6 +111,8 @@ struct Server {
     closed: Vec<Url>,
     /// The code pages (`docs/errors/`) of the workspace, which diagnostics link to.
     errors_dir: Option<PathBuf>,
+    /// The client inserts completion snippets (`contains(${1:text}, ${2:part})`).
+    snippets: bool,
 }
 
 /// The `docs/errors/` directory of the first workspace folder (or the root) that has one.
@@ -276,11 +286,23 @@ impl Server {
                 let items: Vec<lsp_types::CompletionItem> =
                     completion::complete(analysis, document.last_good.as_ref(), offset)
                         .into_iter()
-                        .map(|item| lsp_types::CompletionItem {
-                            label: item.label,
-                            kind: Some(item.kind),
-                            detail: item.detail,
-                            ..lsp_types::CompletionItem::default()
+                        .map(|item| {
+                            let snippet = item.snippet.filter(|_| self.snippets);
+                            lsp_types::CompletionItem {
+                                label: item.label,
+                                kind: Some(item.kind),
+                                detail: item.detail,
+                                sort_text: item.sort_text,
+                                insert_text_format: snippet.as_ref().map(|_| lsp_types::InsertTextFormat::SNIPPET),
+                                insert_text: snippet,
+                                documentation: item.documentation.map(|text| {
+                                    lsp_types::Documentation::MarkupContent(MarkupContent {
+                                        kind: MarkupKind::Markdown,
+                                        value: text,
+                                    })
+                                }),
+                                ..lsp_types::CompletionItem::default()
+                            }
                         })
                         .collect();
                 to_json(lsp_types::CompletionResponse::Array(items))

@@ -265,3 +265,50 @@ fn codes_link_to_their_page_in_the_workspace_and_labels_become_related_informati
     assert!(!diagnostics.is_empty());
     assert!(diagnostics.iter().all(|d| d.code_description.is_none()), "{diagnostics:#?}");
 }
+
+const COMPLETION: &str = r#"pipeline demo
+event { user_id: string, event_name: string, ts: timestamp }
+source: file-source("in.jsonl")
+keep: filter(event_name == "a" && )
+out: stdout-sink
+source -> keep -> out
+"#;
+
+/// Labels, sort texts and the item of `name` of a completion at `at`.
+fn completion_at(client: &mut Client, uri: &Url, at: Position) -> Vec<Json> {
+    let result = client.request("textDocument/completion", text_position(uri, at));
+    result.as_array().expect("a list of items").clone()
+}
+
+#[test]
+fn completion_puts_fields_before_functions_and_inserts_calls_as_snippets() {
+    let capabilities = json!({ "textDocument": { "completion": { "completionItem": { "snippetSupport": true } } } });
+    let mut client = Client::start_with(json!({ "capabilities": capabilities }));
+    let uri = Url::parse("file:///work/journeys/complete.pulse").expect("valid URI");
+    client.open(&uri, COMPLETION);
+    let items = completion_at(&mut client, &uri, position(COMPLETION, "&& )", 0, 3));
+    let mut ordered: Vec<(String, String)> = items
+        .iter()
+        .map(|item| {
+            (
+                item["sortText"].as_str().unwrap_or_default().to_string(),
+                item["label"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    ordered.sort();
+    let first_function = ordered.iter().position(|(_, label)| label == "contains").expect("functions are offered");
+    let last_field = ordered.iter().rposition(|(_, label)| label == "user_id").expect("fields are offered");
+    assert!(last_field < first_function, "fields sort before functions: {ordered:?}");
+    let contains = items.iter().find(|item| item["label"] == "contains").expect("contains");
+    assert_eq!(contains["insertText"], "contains(${1:text}, ${2:part})$0");
+    assert_eq!(contains["insertTextFormat"], 2, "a snippet");
+    assert!(contains["documentation"]["value"].as_str().unwrap_or_default().contains("`contains(text, part)`"));
+
+    // A client without snippet support gets the plain name.
+    let mut plain = Client::start();
+    plain.open(&uri, COMPLETION);
+    let items = completion_at(&mut plain, &uri, position(COMPLETION, "&& )", 0, 3));
+    let contains = items.iter().find(|item| item["label"] == "contains").expect("contains");
+    assert!(contains.get("insertText").is_none_or(Json::is_null), "{contains}");
+}
