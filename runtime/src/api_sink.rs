@@ -22,7 +22,6 @@ const BODY_IN_REASON: usize = 200;
 /// The fixed settings of one api-sink.
 #[derive(Clone, Debug)]
 pub struct ApiSettings {
-    pub pipeline: &'static str,
     pub node: &'static str,
     pub method: &'static str,
     pub timeout: Duration,
@@ -191,10 +190,6 @@ impl ApiClient {
         }
         into.append(&mut shared.done);
         Ok(())
-    }
-
-    pub fn breaker_opened(&self) -> u64 {
-        self.pool.lock().breaker_opened
     }
 
     /// Reads this sink's retries, breaker and waits at scrape time (see `LiveSink`).

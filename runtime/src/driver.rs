@@ -1486,7 +1486,6 @@ fn execute_with(
         if let SinkKind::Api { method, timeout_ms, retries, breaker, env, .. } = sink.kind {
             check_env(sink.node, env)?;
             let settings = ApiSettings {
-                pipeline: spec.name,
                 node: sink.node,
                 method,
                 timeout: Duration::from_millis(timeout_ms),

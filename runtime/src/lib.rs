@@ -1,99 +1,11 @@
 //! The runtime linked into every pipeline binary: command line, sources, sinks, dead letters,
 //! the event-time and processing-time timer service, and the driver loop. Generated code
-//! implements [`Pipeline`]; `main` hands it to [`run`]. No dynamic dispatch per event: the driver
-//! is generic over the pipeline type.
+//! implements [`Pipeline`]; `main` hands it to [`run`], and the driver calls it through one
+//! dynamic call per record, timer or response.
 //!
-//! CONTRACT (used by generated code):
-//!
-//! ```text
-//! pub trait Pipeline: Sized {
-//!     const SPEC: PipelineSpec;
-//!     fn new() -> Result<Self, String>;                       // compile regexes etc.
-//!     fn on_record(&mut self, source: usize, line: &str, cx: &mut Context);
-//!     fn on_timer(&mut self, timer: Timer, cx: &mut Context);
-//!     // A live api-sink's response `{"status", "body", "request"}` for its `responses` port;
-//!     // called only for sinks with `responses: true`. Default: nothing.
-//!     fn on_response(&mut self, sink: usize, text: &str, event_time: i64, cx: &mut Context) {}
-//!     const TRACE_KEYS: &'static [&'static [&'static str]] = &[];  // key field paths (--trace)
-//!     const EDGES: &'static [(u32, &'static str, u32)] = &[];      // (from, port, to), for the trace
-//! }
-//! pub struct PipelineSpec {
-//!     pub name: &'static str,
-//!     pub nodes: &'static [&'static str],                    // node ids, index = node index
-//!     pub sources: &'static [SourceSpec],                    // declaration order
-//!     pub sinks: &'static [SinkSpec],                        // declaration order, index = sink index
-//!     pub checkpoint_interval_ms: Option<u64>,               // runtime.checkpointInterval; None: 10 s
-//!     pub state_backend_memory: bool,                        // runtime.stateBackend == "memory"; false: RocksDB
-//!     pub state_layouts: &'static [(&'static str, &'static str)], // (node id, layout string) per stateful node
-//!     pub version: &'static str,                             // the pipeline's version; "" for none
-//!     pub topology: Topology,                                // types, ports, keyed, edges (for --report)
-//! }
-//! pub struct Topology { pub node_types: &'static [&'static str], pub ports: &'static [&'static [&'static str]],
-//!                       pub keyed: &'static [bool], pub edges: &'static [EdgeSpec] }   // Topology::EMPTY: none
-//! pub struct EdgeSpec { pub from: u32, pub port: u32, pub to: u32, pub to_port: &'static str }
-//! // Defaults for pipelines without those settings: None, false, &[].
-//! pub struct SourceSpec { pub node: &'static str, pub kind: SourceKind, pub max_out_of_orderness: i64,
-//!                         pub max_future_skew: i64 }                  // i64::MAX: no guard
-//! pub enum SourceKind { File { path: &'static str },
-//!                       Kafka { topics: &'static [&'static str], brokers: Option<&'static str>,
-//!                               group_id: Option<&'static str>, start: KafkaStart,
-//!                               partitioning: KafkaPartitioning } }
-//! pub enum KafkaStart { GroupOffsets, Earliest, Latest }
-//! pub struct SinkSpec { pub node: &'static str, pub kind: SinkKind }
-//! pub enum SinkKind { Stdout, File { path: &'static str },
-//!                     Kafka { topic: &'static str, brokers: Option<&'static str>,
-//!                             compression: Option<&'static str>, exactly_once: bool,
-//!                             env: &'static [&'static str] },
-//!                     Api { method: &'static str, timeout_ms: u64, retries: u32,
-//!                           breaker: Option<(u32, u64)>, responses: bool, env: &'static [&'static str] },
-//!                     Redis { command: RedisCommand, trim: Option<u64>, ttl_ms: Option<u64>,
-//!                             env: &'static [&'static str] } }      // env: `${NAME}`s its templates read
-//! pub enum RedisCommand { Set, HSet, SAdd, ZAdd, LPush, RPush }
-//! pub enum TimeDomain { Event, Processing }
-//! pub struct Timer { pub node: u32, pub time: i64, pub domain: TimeDomain,
-//!                    pub event: Box<str>,            // the event's JSON text
-//!                    pub event_time: i64, pub entry_time: i64, pub key: Option<Box<str>> }
-//! impl Context {
-//!     pub fn arrival(&self) -> i64;                       // logical arrival clock (G30)
-//!     pub fn watermark(&self) -> i64;                     // i64::MIN = -inf, i64::MAX = +inf
-//!     pub fn future_limit(&self) -> i64;                  // event times above it are too far ahead
-//!     pub fn dead_letter_future(&mut self, node: usize, t: i64, line: &str); // and are dead letters
-//!     pub fn observe_event_time(&mut self, t: i64);       // after a source record's time is known
-//!     pub fn emit(&mut self, sink: usize, event_time: i64, event_json: &str);
-//!     pub fn sink_live(&self, sink: usize) -> bool;       // false under --output: emit the event and a preview
-//!     pub fn redis(&mut self, sink: usize, event_json: &str, key: &str, args: &[&str]);
-//!         // a live redis-sink: args after the key — SET/SADD/LPUSH/RPUSH [value], HSET [field, value]
-//!         // or [] (every top-level field), ZADD [score, member]
-//!     pub fn api(&mut self, sink: usize, event_json: &str, event_time: i64, url: String,
-//!                headers: Vec<(&'static str, String)>, body: Option<String>, key_text: &str);
-//!         // a live api-sink: queued to its worker pool (blocks when full); key_text feeds the
-//!         // Idempotency-Key. Failures come back as dead letters, responses via on_response
-//!     pub fn kafka(&mut self, sink: usize, key: Option<&str>, value: &str);
-//!         // a live kafka-sink: produced in the run's transaction with a `pulse-id` header
-//!     pub fn preview_api(&mut self, sink: usize, event_time: i64, url: &str,
-//!                        headers: &[(&'static str, String)], body: Option<&str>, key_text: &str);
-//!     pub fn preview_redis(&mut self, sink: usize, event_time: i64, event_json: &str, key: &str, args: &[&str]);
-//!     pub fn preview_kafka(&mut self, sink: usize, event_time: i64, key: Option<&str>, value: &str);
-//!         // under --output: what the sink would send, to <node-id>.rendered.jsonl
-//!     pub fn dead_letter(&mut self, reason: &str, event: DeadEvent<'_>);
-//!     pub fn dead_letter_at(&mut self, node: usize, reason: &str, event: DeadEvent<'_>); // the same, counted at `node`
-//!     pub fn drop_record(&mut self, node: usize);         // counted drop (filtered, unconnected)
-//!     pub fn node_in(&mut self, node: usize);             // a record enters `node`
-//!     pub fn node_out_port(&mut self, node: usize, port: usize); // `node` sends a record on its port `port`
-//!     pub fn absorb(&mut self, node: usize);              // a record folded into state (window, has-done history)
-//!     pub fn create(&mut self, node: usize);              // a record made from state (window result, refresh, copy)
-//!     pub fn key_seen(&mut self, node: usize, key: &[u8]); // the key of a record at a keyed node (--report)
-//!     pub fn schedule(&mut self, timer: Timer);           // ordered by (time, registration order)
-//!     pub fn state(&mut self) -> &mut StateBackend;       // keyed state; StateBackend: pulse_stdlib::state::Store
-//!     pub fn tracing(&self) -> bool;                      // the step is traced (--trace): call `trace` only then
-//!     pub fn trace(&mut self, node: u32, decision: &'static str, time: i64, out: &'static str,
-//!                  fields: &[(&'static str, TraceValue<'_>)]);   // one decision; out: port taken, "" if none
-//!     pub fn trace_timer(&mut self, timer: &Timer);       // first thing in on_timer: the step's key
-//! }
-//! pub use pulse_stdlib::decode::DeadEvent;                // Raw(line) is written as a JSON string, Json(text) as is
-//! pub fn run<P: Pipeline + 'static>() -> std::process::ExitCode;    // parses the command line and runs
-//! pub fn run_with_args<P: Pipeline + 'static>(args: impl IntoIterator<Item = String>) -> ExitCode;  // args[0] = program
-//! ```
+//! Generated code names only [`generated`], the facade that re-exports what it may use (of this
+//! crate and of `pulse-stdlib`); `tests/contract.rs` compiles a checked-in generated crate
+//! against it and checks that code reaching past it does not compile.
 //!
 //! Time, as the driver implements it: an event-time timer for T fires after a step once the
 //! pipeline watermark (the minimum over sources) is strictly above T; a processing-time timer for
@@ -102,12 +14,13 @@
 //! timer is max(last arrival, T).
 //!
 //! The `cli` decisions and the `timers` core are public for tests and tools; generated code
-//! needs only the items above.
+//! needs only [`generated`].
 
-pub mod api_sink;
+mod api_sink;
 pub mod checkpoint;
 pub mod cli;
 mod driver;
+pub mod generated;
 mod http;
 pub mod io;
 pub mod kafka;

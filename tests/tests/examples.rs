@@ -88,6 +88,33 @@ fn ir_and_generated_code_match_snapshots() {
     }
 }
 
+/// `runtime/tests/contract/generated.rs`, which the runtime's trybuild test compiles against
+/// `pulse_runtime::generated`, is the code `pulsec` generates for cart-abandonment today (without
+/// its leading comment and crate attributes, which cannot be `include!`d). `PULSE_UPDATE_CONTRACT=1`
+/// rewrites it.
+#[test]
+fn the_runtime_contract_crate_is_what_pulsec_generates() {
+    let dir = workspace().join("examples/cart-abandonment");
+    let (_, pipeline) = checked(&dir.join("pipeline.pulse"));
+    let generated = native::generate(&pipeline, "pipeline.pulse").expect("generates");
+    let body: String = generated
+        .main_rs
+        .lines()
+        .filter(|line| !line.starts_with("// @generated") && !line.starts_with("#!["))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let path = workspace().join("runtime/tests/contract/generated.rs");
+    if std::env::var_os("PULSE_UPDATE_CONTRACT").is_some() {
+        std::fs::write(&path, &body).expect("write the contract crate");
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        checked_in == body,
+        "{} is not what pulsec generates for cart-abandonment; rerun with PULSE_UPDATE_CONTRACT=1",
+        path.display()
+    );
+}
+
 /// Every line of a JSON-lines file as a canonical JSON string, sorted: files compare as
 /// multisets of JSON values (G13, G51).
 fn multiset(path: &Path) -> Vec<String> {

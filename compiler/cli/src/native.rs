@@ -59,11 +59,8 @@ pub fn generate_with_spans(
     node_span: &dyn Fn(&str) -> Option<Span>,
 ) -> Result<GeneratedCrate, Vec<Diagnostic>> {
     let root = workspace_root();
-    let options = Options {
-        runtime_path: root.join("runtime").display().to_string(),
-        stdlib_path: root.join("stdlib").display().to_string(),
-        source_name: source_name.to_string(),
-    };
+    let options =
+        Options { runtime_path: root.join("runtime").display().to_string(), source_name: source_name.to_string() };
     pulse_codegen::generate(pipeline, &options).map_err(|errors| {
         errors
             .into_iter()

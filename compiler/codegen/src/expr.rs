@@ -182,7 +182,7 @@ impl Emitter<'_> {
             }
             ExprKind::Array(items) => {
                 let items: Vec<TokenStream> = items.iter().map(|item| self.value(item)).collect();
-                quote! { pulse_stdlib::view::array(&[#(#items),*]) }
+                quote! { pulse_runtime::generated::view::array(&[#(#items),*]) }
             }
             ExprKind::Counter(name) => match self.counters.iter().position(|counter| counter == name) {
                 Some(idx) => quote! { Val::Int(values[#idx]) },
@@ -360,5 +360,5 @@ pub fn map_output(
             quote! { (&[#(#segments),*][..], #value) }
         })
         .collect();
-    quote! { pulse_stdlib::reshape::reshape(record.text, #keep, #remove, &[#(#sets),*]) }
+    quote! { pulse_runtime::generated::reshape::reshape(record.text, #keep, #remove, &[#(#sets),*]) }
 }

@@ -1,7 +1,8 @@
 //! Code generation: IR -> the Rust crate of one pipeline. `quote!` builds the syntax tree,
 //! `prettyplease` prints it. The output is deterministic (ordered maps, no timestamps, no
 //! absolute paths in `main.rs`) and small: typed views of the fields the pipeline uses, one
-//! method per operator, and monomorphized calls into `pulse-stdlib` and `pulse-runtime`.
+//! method per operator, and calls into `pulse_runtime::generated`, the only part of the runtime
+//! (and of `pulse-stdlib`, which it re-exports) that generated code names.
 //! Codegen sees only the IR.
 
 mod expr;
@@ -22,8 +23,6 @@ use std::collections::BTreeMap;
 pub struct Options {
     /// Path of the `runtime/` crate, as written into the generated `Cargo.toml`.
     pub runtime_path: String,
-    /// Path of the `stdlib/` crate.
-    pub stdlib_path: String,
     /// The pipeline's source file name, for the `@generated` header (no directories).
     pub source_name: String,
 }
@@ -99,7 +98,6 @@ path = "src/main.rs"
 
 [dependencies]
 pulse-runtime = {{ path = "{runtime}" }}
-pulse-stdlib = {{ path = "{stdlib}" }}
 
 [profile.release]
 debug = false
@@ -117,7 +115,6 @@ codegen-units = 1
 "#,
         name = pipeline.name,
         runtime = options.runtime_path,
-        stdlib = options.stdlib_path,
     )
 }
 
@@ -175,10 +172,10 @@ impl<'p> Generator<'p> {
         let finish_step = self.finish_step(&pending_fields);
         quote! {
             #![allow(non_snake_case, unused_variables, unused_imports, dead_code, clippy::all)]
-            use pulse_runtime::{Context, DeadEvent, Pipeline as _, PipelineSpec, SinkKind, SinkSpec, SourceKind, SourceSpec, TimeDomain, Timer};
-            use pulse_stdlib::view::{Record, ABSENT};
-            use pulse_stdlib::state::ValueState;
-            use pulse_stdlib::{decode, func, json, operators, ops, schema, time, Regex, Val};
+            use pulse_runtime::generated::{Context, DeadEvent, Pipeline as _, PipelineSpec, SinkKind, SinkSpec, SourceKind, SourceSpec, TimeDomain, Timer};
+            use pulse_runtime::generated::view::{Record, ABSENT};
+            use pulse_runtime::generated::state::ValueState;
+            use pulse_runtime::generated::{decode, func, json, operators, ops, schema, time, Regex, Val};
             use std::borrow::Cow;
             use std::collections::HashMap;
 
@@ -193,7 +190,7 @@ impl<'p> Generator<'p> {
                 )*
             }
 
-            impl pulse_runtime::Pipeline for Pipeline {
+            impl pulse_runtime::generated::Pipeline for Pipeline {
                 const SPEC: PipelineSpec = #spec;
                 #trace_consts
 
@@ -219,7 +216,7 @@ impl<'p> Generator<'p> {
             }
 
             fn main() -> std::process::ExitCode {
-                pulse_runtime::run::<Pipeline>()
+                pulse_runtime::generated::run::<Pipeline>()
             }
         }
     }
@@ -264,8 +261,8 @@ impl<'p> Generator<'p> {
                             topics: &[#(#topics),*],
                             brokers: #brokers,
                             group_id: #group_id,
-                            start: pulse_runtime::KafkaStart::#start,
-                            partitioning: pulse_runtime::KafkaPartitioning::#partitioning,
+                            start: pulse_runtime::generated::KafkaStart::#start,
+                            partitioning: pulse_runtime::generated::KafkaPartitioning::#partitioning,
                         }
                     }
                 }
@@ -299,7 +296,7 @@ impl<'p> Generator<'p> {
                     let trim = option_tokens(*trim);
                     let ttl_ms = option_tokens(*ttl_ms);
                     let env = sinks::template_env(&node.op);
-                    quote! { SinkKind::Redis { command: pulse_runtime::RedisCommand::#command, trim: #trim, ttl_ms: #ttl_ms, env: &[#(#env),*] } }
+                    quote! { SinkKind::Redis { command: pulse_runtime::generated::RedisCommand::#command, trim: #trim, ttl_ms: #ttl_ms, env: &[#(#env),*] } }
                 }
                 Operator::ApiSink { method, timeout_ms, retries, circuit_breaker, .. } => {
                     let timeout_ms = timeout_ms.unwrap_or(10_000);
@@ -360,10 +357,10 @@ impl<'p> Generator<'p> {
         let edges = self.pipeline.edges.iter().map(|edge| {
             let (from, to, to_port) = (edge.from as u32, edge.to as u32, edge.to_port.as_str());
             let port = port_index(&nodes[edge.from].op, &edge.from_port) as u32;
-            quote! { pulse_runtime::EdgeSpec { from: #from, port: #port, to: #to, to_port: #to_port } }
+            quote! { pulse_runtime::generated::EdgeSpec { from: #from, port: #port, to: #to, to_port: #to_port } }
         });
         quote! {
-            pulse_runtime::Topology {
+            pulse_runtime::generated::Topology {
                 node_types: &[#(#types),*],
                 ports: &[#(#ports),*],
                 keyed: &[#(#keyed),*],
@@ -707,7 +704,7 @@ impl<'p> Generator<'p> {
                         (
                             quote! {
                                 // G12: keys compare by value and type, so `1` and `1.0` are one key.
-                                let Some(key_text) = pulse_stdlib::text::key_form(#access) else {
+                                let Some(key_text) = pulse_runtime::generated::text::key_form(#access) else {
                                     cx.dead_letter_at(#idx, &format!("null-key: field `{}` is null or absent at node `{}`", #dotted, #node_id), DeadEvent::Json(Cow::Borrowed(record.text)));
                                     return;
                                 };
@@ -744,7 +741,7 @@ impl<'p> Generator<'p> {
                         "delay-dropped-older",
                         quote! { record.event_time },
                         quote! { "" },
-                        &[quote! { ("pending", pulse_runtime::TraceValue::OptInt(pending.as_ref().map(|pending| pending.event_time))) }],
+                        &[quote! { ("pending", pulse_runtime::generated::TraceValue::OptInt(pending.as_ref().map(|pending| pending.event_time))) }],
                     );
                     let trace_due = self.trace(idx, "delay-fired", due_time.clone(), quote! { "out" }, &[]);
                     (
@@ -803,8 +800,8 @@ impl<'p> Generator<'p> {
                     quote! { record.event_time },
                     quote! { "" },
                     &[
-                        quote! { ("until", pulse_runtime::TraceValue::Int(fire_at)) },
-                        quote! { ("replaced", pulse_runtime::TraceValue::OptInt(replaced)) },
+                        quote! { ("until", pulse_runtime::generated::TraceValue::Int(fire_at)) },
+                        quote! { ("replaced", pulse_runtime::generated::TraceValue::OptInt(replaced)) },
                     ],
                 );
                 quote! {
@@ -860,8 +857,8 @@ impl<'p> Generator<'p> {
             quote! { record.event_time },
             out,
             &[
-                quote! { ("watermark", pulse_runtime::TraceValue::Int(cx.watermark())) },
-                quote! { ("allowed_lateness", pulse_runtime::TraceValue::Int(#allowed)) },
+                quote! { ("watermark", pulse_runtime::generated::TraceValue::Int(cx.watermark())) },
+                quote! { ("allowed_lateness", pulse_runtime::generated::TraceValue::Int(#allowed)) },
             ],
         );
         quote! {
@@ -933,7 +930,7 @@ impl<'p> Generator<'p> {
             "delay-superseded",
             quote! { timer.time },
             quote! { "" },
-            &[quote! { ("pending_until", pulse_runtime::TraceValue::OptInt(other.ok().flatten().map(|pending| pending.fire_at))) }],
+            &[quote! { ("pending_until", pulse_runtime::generated::TraceValue::OptInt(other.ok().flatten().map(|pending| pending.fire_at))) }],
         );
         let trace_fired = self.trace(idx, "delay-fired", event_time.clone(), quote! { "out" }, &[]);
         let take = if *latest {
@@ -1098,7 +1095,7 @@ fn emit_view(name: &str, tree: &ViewTree, out: &mut Vec<TokenStream>) {
             None => entries.push(quote! { #key => #field }),
         }
     }
-    out.push(quote! { pulse_stdlib::view!(#name_ident { #(#entries),* }); });
+    out.push(quote! { pulse_runtime::generated::view!(#name_ident { #(#entries),* }); });
 }
 
 /// Schema checks in declaration order; nested records are checked inside their parent.

@@ -122,9 +122,9 @@ impl Generator<'_> {
                 TemplatePart::Field(path) => {
                     let value = access(quote! { view }, tree, &path.0);
                     let push = match encoding {
-                        Encoding::Plain => quote! { #out.push_str(&pulse_stdlib::text::text_form(value)); },
+                        Encoding::Plain => quote! { #out.push_str(&pulse_runtime::generated::text::text_form(value)); },
                         Encoding::Url => quote! {
-                            pulse_runtime::api_sink::push_url_encoded(&mut #out, &pulse_stdlib::text::text_form(value));
+                            pulse_runtime::generated::push_url_encoded(&mut #out, &pulse_runtime::generated::text::text_form(value));
                         },
                     };
                     let reason = format!("template: field `{}` is null at node `{node_id}`", path.dotted());
@@ -262,7 +262,7 @@ impl Generator<'_> {
             // URL parsers resolve `..` (even percent-encoded): a field may not climb out of the path.
             let reason = format!("template: a field forms the dot segment `{{}}` in the URL path at node `{node_id}`");
             renders.push(quote! {
-                if let Some(segment) = pulse_runtime::api_sink::dot_segment(&t_url) {
+                if let Some(segment) = pulse_runtime::generated::dot_segment(&t_url) {
                     cx.dead_letter_at(#idx, &format!(#reason, segment), DeadEvent::Json(Cow::Borrowed(record.text)));
                     return;
                 }
@@ -296,7 +296,7 @@ impl Generator<'_> {
         let key_text = match first_field {
             Some(path) => {
                 let value = access(quote! { view }, tree, &path.0);
-                quote! { let t_idempotency = pulse_stdlib::text::text_form(#value); }
+                quote! { let t_idempotency = pulse_runtime::generated::text::text_form(#value); }
             }
             None => quote! { let t_idempotency = record.text; },
         };

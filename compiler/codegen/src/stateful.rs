@@ -91,8 +91,8 @@ impl Generator<'_> {
                     quote! { record.event_time },
                     quote! { if passes { "out" } else { "" } },
                     &[
-                        quote! { ("duplicate", pulse_runtime::TraceValue::Bool(!passes)) },
-                        quote! { ("last_seen", pulse_runtime::TraceValue::OptInt(last_seen)) },
+                        quote! { ("duplicate", pulse_runtime::generated::TraceValue::Bool(!passes)) },
+                        quote! { ("last_seen", pulse_runtime::generated::TraceValue::OptInt(last_seen)) },
                     ],
                 );
                 quote! {
@@ -122,9 +122,9 @@ impl Generator<'_> {
                     time.clone(),
                     quote! { if passes { "out" } else { "capped" } },
                     &[
-                        quote! { ("count", pulse_runtime::TraceValue::Int(count)) },
-                        quote! { ("max", pulse_runtime::TraceValue::Int(#max as i64)) },
-                        quote! { ("window", pulse_runtime::TraceValue::Int(#window_ms as i64)) },
+                        quote! { ("count", pulse_runtime::generated::TraceValue::Int(count)) },
+                        quote! { ("max", pulse_runtime::generated::TraceValue::Int(#max as i64)) },
+                        quote! { ("window", pulse_runtime::generated::TraceValue::Int(#window_ms as i64)) },
                     ],
                 );
                 quote! {
@@ -235,27 +235,27 @@ impl Generator<'_> {
                     fired_time.clone(),
                     quote! { "fired" },
                     &[
-                        quote! { ("opened_at", pulse_runtime::TraceValue::Int(expired.start_time)) },
-                        quote! { ("start", pulse_runtime::TraceValue::Json(&expired.start_event)) },
+                        quote! { ("opened_at", pulse_runtime::generated::TraceValue::Int(expired.start_time)) },
+                        quote! { ("start", pulse_runtime::generated::TraceValue::Json(&expired.start_event)) },
                     ],
                 );
                 let mut step_fields = vec![
-                    quote! { ("is_start", pulse_runtime::TraceValue::Bool(input.is_start)) },
-                    quote! { ("is_cancel", pulse_runtime::TraceValue::Bool(input.is_cancel)) },
+                    quote! { ("is_start", pulse_runtime::generated::TraceValue::Bool(input.is_start)) },
+                    quote! { ("is_cancel", pulse_runtime::generated::TraceValue::Bool(input.is_cancel)) },
                 ];
                 step_fields.extend(fields);
                 let mut cancel_fields = step_fields.clone();
                 cancel_fields.extend([
-                    quote! { ("opened_at", pulse_runtime::TraceValue::Int(closed.start_time)) },
-                    quote! { ("start", pulse_runtime::TraceValue::Json(&closed.start_event)) },
+                    quote! { ("opened_at", pulse_runtime::generated::TraceValue::Int(closed.start_time)) },
+                    quote! { ("start", pulse_runtime::generated::TraceValue::Json(&closed.start_event)) },
                 ]);
                 let trace_cancelled =
                     self.trace(idx, "trigger-cancelled", time.clone(), quote! { "cancelled" }, &cancel_fields);
                 let mut open_fields = step_fields.clone();
-                open_fields.push(quote! { ("until", pulse_runtime::TraceValue::Int(deadline)) });
+                open_fields.push(quote! { ("until", pulse_runtime::generated::TraceValue::Int(deadline)) });
                 let trace_opened = self.trace(idx, "trigger-opened", time.clone(), quote! { "" }, &open_fields);
                 let mut ignored_fields = step_fields;
-                ignored_fields.push(quote! { ("open_until", pulse_runtime::TraceValue::OptInt(current.as_ref().map(|open| open.deadline))) });
+                ignored_fields.push(quote! { ("open_until", pulse_runtime::generated::TraceValue::OptInt(current.as_ref().map(|open| open.deadline))) });
                 let trace_ignored = self.trace(idx, "trigger-ignored", time.clone(), quote! { "" }, &ignored_fields);
                 let node_u32 = idx as u32;
                 quote! {
@@ -441,7 +441,7 @@ impl Generator<'_> {
         quote! {
             let (counters_value, segments_value) =
                 operators::segmentation_fields(&[#(#counter_names),*], &values, &[#(#segment_names),*], &active);
-            let text = match pulse_stdlib::reshape::reshape(
+            let text = match pulse_runtime::generated::reshape::reshape(
                 record.text,
                 &[],
                 &[],
@@ -526,8 +526,8 @@ impl Generator<'_> {
                     event_time.clone(),
                     quote! { "fired" },
                     &[
-                        quote! { ("opened_at", pulse_runtime::TraceValue::Int(open.start_time)) },
-                        quote! { ("start", pulse_runtime::TraceValue::Json(&open.start_event)) },
+                        quote! { ("opened_at", pulse_runtime::generated::TraceValue::Int(open.start_time)) },
+                        quote! { ("start", pulse_runtime::generated::TraceValue::Json(&open.start_event)) },
                     ],
                 );
                 Some(quote! {
@@ -556,7 +556,7 @@ impl Generator<'_> {
                     "window-fired",
                     quote! { end - 1 },
                     quote! { "out" },
-                    &[quote! { ("result", pulse_runtime::TraceValue::Json(&text)) }],
+                    &[quote! { ("result", pulse_runtime::generated::TraceValue::Json(&text)) }],
                 );
                 Some(quote! {
                     #node_u32 => {
@@ -626,8 +626,8 @@ impl Generator<'_> {
         let yes = self.forward_new_text(idx, "yes");
         let no = self.forward_new_text(idx, "no");
         let answer_fields = [
-            quote! { ("from", pulse_runtime::TraceValue::Int(from)) },
-            quote! { ("found", pulse_runtime::TraceValue::OptInt(found)) },
+            quote! { ("from", pulse_runtime::generated::TraceValue::Int(from)) },
+            quote! { ("found", pulse_runtime::generated::TraceValue::OptInt(found)) },
         ];
         let trace_yes = self.trace(idx, "has-done", quote! { record.event_time }, quote! { "yes" }, &answer_fields);
         let trace_no = self.trace(idx, "has-done", quote! { record.event_time }, quote! { "no" }, &answer_fields);

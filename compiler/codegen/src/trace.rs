@@ -43,7 +43,7 @@ impl Generator<'_> {
                 continue;
             }
             let value = access(quote! { view }, tree, &path.0);
-            fields.push(quote! { (#dotted, pulse_runtime::TraceValue::Val(#value)) });
+            fields.push(quote! { (#dotted, pulse_runtime::generated::TraceValue::Val(#value)) });
             seen.push(dotted);
         }
         fields
@@ -61,8 +61,8 @@ impl Generator<'_> {
             time,
             quote! { if emit { "out" } else { "" } },
             &[
-                quote! { ("counters", pulse_runtime::TraceValue::Counts(&[#(#counters),*], &values)) },
-                quote! { ("segments", pulse_runtime::TraceValue::Segments(&[#(#segments),*], &active, &before)) },
+                quote! { ("counters", pulse_runtime::generated::TraceValue::Counts(&[#(#counters),*], &values)) },
+                quote! { ("segments", pulse_runtime::generated::TraceValue::Segments(&[#(#segments),*], &active, &before)) },
             ],
         )
     }
