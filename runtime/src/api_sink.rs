@@ -267,6 +267,9 @@ enum Attempt {
     Rejected(u16, String),
     /// 5xx, 429, timeout, connection error: retried; `Some` is a `Retry-After` delay.
     Retry(String, Option<Duration>),
+    /// The TLS handshake failed (a server without TLS on the port, a certificate that does not
+    /// verify): not retried, and the run stops.
+    TlsFailed(String),
 }
 
 /// How often a wait on the API looks at the stop flag.
@@ -276,11 +279,15 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// The reason category of a request the API refused for its credentials (401, 403).
 const AUTH_REFUSED: &str = "http-auth";
+/// The reason category of a request whose TLS connection could not be made.
+const TLS_FAILED: &str = "http-tls";
 
-/// Whether a dead-letter reason is a refusal of the credentials, which stops the run: every
-/// later request would be refused the same way.
-pub fn is_auth_refusal(reason: &str) -> bool {
-    reason.strip_prefix(AUTH_REFUSED).is_some_and(|rest| rest.starts_with(':'))
+/// Whether a dead-letter reason is a refusal of the credentials or a TLS connection that cannot
+/// be made, which stop the run: every later request would fail the same way.
+pub fn is_permanent(reason: &str) -> bool {
+    [AUTH_REFUSED, TLS_FAILED]
+        .iter()
+        .any(|category| reason.strip_prefix(category).is_some_and(|rest| rest.starts_with(':')))
 }
 
 /// Sends one request with retries; the breaker is consulted before every attempt.
@@ -308,6 +315,9 @@ fn deliver(
                 // Refused credentials fail every request alike: the run stops (see `is_auth_refusal`).
                 let category = if matches!(status, 401 | 403) { AUTH_REFUSED } else { "http" };
                 return Err(format!("{category}: {status} from {}: {}", settings.node, &body[..cut]));
+            }
+            Attempt::TlsFailed(problem) => {
+                return Err(format!("{TLS_FAILED}: {} could not make a TLS connection: {problem}", settings.node));
             }
             Attempt::Retry(problem, retry_after) => {
                 if attempt >= settings.retries {
@@ -359,6 +369,14 @@ fn attempt_once(agent: &ureq::Agent, settings: &ApiSettings, job: &Job) -> Attem
         }
         // Transport errors: connection refused or reset, DNS, timeouts. The URL may hold a
         // secret, so only the kind is reported.
+        Err(ureq::Error::Transport(transport))
+            if transport.message().is_some_and(|message| message.starts_with("tls ")) =>
+        {
+            // The cause (rustls's message) names no secret.
+            let cause =
+                std::error::Error::source(&transport).map_or_else(|| transport.kind().to_string(), ToString::to_string);
+            Attempt::TlsFailed(cause)
+        }
         Err(ureq::Error::Transport(transport)) => Attempt::Retry(format!("{}", transport.kind()), None),
     }
 }

@@ -240,3 +240,30 @@ fn sigterm_while_the_breaker_is_open_stops_promptly_with_a_clear_message() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("api-sink `notify`: stopped while waiting for the API (circuit breaker open)"), "{stderr}");
 }
+
+#[test]
+fn an_https_url_to_a_server_without_tls_stops_the_run_with_a_clear_message() {
+    let server = Server::start(&[]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("in.jsonl");
+    std::fs::write(&path, event("u-1", 1)).expect("write input");
+    let binary = binary();
+    let started = Instant::now();
+    let output = Command::new(binary)
+        .arg("--input")
+        .arg(&path)
+        .arg("--dead-letter")
+        .arg(dir.path().join("dead.jsonl"))
+        .arg("--quiet")
+        .env("API_BASE", server.base.replace("http://", "https://"))
+        .env("API_TOKEN", TOKEN)
+        .output()
+        .expect("binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("api-sink `notify`: the TLS connection to the API failed"), "{stderr}");
+    assert!(!stderr.contains(TOKEN), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(20), "not retried: {:?}", started.elapsed());
+    let dead = dead_letters(dir.path());
+    assert!(dead.iter().any(|letter| letter["reason"].as_str().unwrap_or("").starts_with("http-tls: ")), "{dead:?}");
+}
