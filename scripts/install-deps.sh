@@ -11,6 +11,7 @@
 #   the binary's path;
 # - skopeo, umoci: the `pulsec image` tests inspect, copy and unpack the OCI images it writes;
 # - chromium: the `pulsec report` test screenshots the SVG and HTML it draws (headless);
+# - procps, mount: the tests send SIGTERM with `kill` and fill a small tmpfs to check a full disk;
 # - kubernetes-validate (PyPI, pinned; bundles the Kubernetes OpenAPI schemas, so it validates
 #   offline): the `pulsec k8s` tests validate the manifests. Into target/tools/venv too.
 set -euo pipefail
@@ -22,11 +23,12 @@ if ! { [ -e /usr/lib/x86_64-linux-gnu/librocksdb.so ] && command -v clang >/dev/
     && command -v make >/dev/null 2>&1 && command -v pkg-config >/dev/null 2>&1 \
     && [ -e /usr/include/zlib.h ] && python3 -c 'import ensurepip' >/dev/null 2>&1 \
     && command -v skopeo >/dev/null 2>&1 && command -v umoci >/dev/null 2>&1 \
-    && command -v chromium >/dev/null 2>&1; }; then
+    && command -v chromium >/dev/null 2>&1 && command -v kill >/dev/null 2>&1 \
+    && command -v mount >/dev/null 2>&1; }; then
     $SUDO apt-get update -q
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
         librocksdb-dev clang libclang-dev redis-server g++ make pkg-config zlib1g-dev python3-venv \
-        skopeo umoci chromium
+        skopeo umoci chromium procps mount
 fi
 TOOLS="target/tools"
 if [ ! -x "$(scripts/tansu-path 2>/dev/null || echo /nonexistent)" ]; then

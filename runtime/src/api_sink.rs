@@ -44,7 +44,23 @@ pub struct Job {
 pub struct Done {
     pub event: String,
     pub event_time: i64,
-    pub outcome: Result<(u16, String), String>,
+    pub outcome: Result<(u16, String), Failure>,
+}
+
+/// A request that was not delivered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The dead letter's reason.
+    pub reason: String,
+    /// Set when every later request would fail alike (refused credentials, no TLS): what is
+    /// wrong and what to check. The run stops instead of dead-lettering them one by one.
+    pub stops_run: Option<String>,
+}
+
+impl Failure {
+    fn record(reason: String) -> Failure {
+        Failure { reason, stops_run: None }
+    }
 }
 
 enum Breaker {
@@ -277,19 +293,6 @@ const STOP_POLL: Duration = Duration::from_millis(100);
 /// How long requests in flight may finish after a stop was asked for.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
-/// The reason category of a request the API refused for its credentials (401, 403).
-const AUTH_REFUSED: &str = "http-auth";
-/// The reason category of a request whose TLS connection could not be made.
-const TLS_FAILED: &str = "http-tls";
-
-/// Whether a dead-letter reason is a refusal of the credentials or a TLS connection that cannot
-/// be made, which stop the run: every later request would fail the same way.
-pub fn is_permanent(reason: &str) -> bool {
-    [AUTH_REFUSED, TLS_FAILED]
-        .iter()
-        .any(|category| reason.strip_prefix(category).is_some_and(|rest| rest.starts_with(':')))
-}
-
 /// Sends one request with retries; the breaker is consulted before every attempt.
 fn deliver(
     pool: &Pool,
@@ -297,11 +300,11 @@ fn deliver(
     settings: &ApiSettings,
     job: &Job,
     random: &mut Jitter,
-) -> Result<(u16, String), String> {
+) -> Result<(u16, String), Failure> {
     let mut attempt = 0u32;
     loop {
         if !acquire(pool, settings) {
-            return Err(format!("http: {} shut down before the request was sent", settings.node));
+            return Err(Failure::record(format!("http: {} shut down before the request was sent", settings.node)));
         }
         let result = attempt_once(agent, settings, job);
         report(pool, settings, !matches!(result, Attempt::Retry(..)));
@@ -312,22 +315,40 @@ fn deliver(
                 while !body.is_char_boundary(cut) {
                     cut -= 1;
                 }
-                // Refused credentials fail every request alike: the run stops (see `is_auth_refusal`).
-                let category = if matches!(status, 401 | 403) { AUTH_REFUSED } else { "http" };
-                return Err(format!("{category}: {status} from {}: {}", settings.node, &body[..cut]));
+                if matches!(status, 401 | 403) {
+                    return Err(Failure {
+                        reason: format!("http-auth: {status} from {}: {}", settings.node, &body[..cut]),
+                        stops_run: Some(format!(
+                            "the API refused the credentials ({status} from {}); check the headers' environment \
+                             variables",
+                            settings.node
+                        )),
+                    });
+                }
+                return Err(Failure::record(format!("http: {status} from {}: {}", settings.node, &body[..cut])));
             }
             Attempt::TlsFailed(problem) => {
-                return Err(format!("{TLS_FAILED}: {} could not make a TLS connection: {problem}", settings.node));
+                return Err(Failure {
+                    reason: format!("http-tls: {} could not make a TLS connection: {problem}", settings.node),
+                    stops_run: Some(format!(
+                        "the TLS connection to the API failed ({problem}); check that the URL's server speaks TLS \
+                         and that its certificate is valid for the host"
+                    )),
+                });
             }
             Attempt::Retry(problem, retry_after) => {
                 if attempt >= settings.retries {
-                    return Err(format!("http: {problem} from {} after {} attempts", settings.node, attempt + 1));
+                    return Err(Failure::record(format!(
+                        "http: {problem} from {} after {} attempts",
+                        settings.node,
+                        attempt + 1
+                    )));
                 }
                 pool.lock().retries += 1;
                 let backoff = BACKOFF_FIRST.saturating_mul(1 << attempt.min(16)).min(BACKOFF_CAP);
                 let jitter = backoff.mul_f64(random.next_fraction() * 0.5);
                 if !pause(pool, retry_after.unwrap_or(backoff + jitter)) {
-                    return Err(format!("http: {} shut down between retries", settings.node));
+                    return Err(Failure::record(format!("http: {} shut down between retries", settings.node)));
                 }
                 attempt += 1;
             }

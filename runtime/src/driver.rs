@@ -2693,29 +2693,17 @@ impl Driver<'_> {
                         self.cx.sink_counts[sink] += 1;
                     }
                     match finished.outcome {
-                        Err(reason) if crate::api_sink::is_permanent(&reason) => {
-                            self.cx.dead_letter(&reason, DeadEvent::Json(std::borrow::Cow::Borrowed(&finished.event)));
-                            self.cx.take_io_error()?;
-                            let what = if reason.starts_with("http-tls") {
-                                format!(
-                                    "the TLS connection to the API failed ({}); check that the URL's server speaks TLS \
-                                     and that its certificate is valid for the host",
-                                    reason.split(": ").skip(1).collect::<Vec<_>>().join(": ")
-                                )
-                            } else {
-                                format!(
-                                    "the API refused the credentials ({}); check the headers' environment variables",
-                                    reason.split(": ").nth(1).unwrap_or("refused")
-                                )
-                            };
-                            return Err(RunError::Io(format!(
-                                "api-sink `{}`: {what}. The request is in the dead letters; a restart with the same \
-                                 --state-dir sends what the last checkpoint did not cover",
-                                self.def.spec.sinks[sink].node
-                            )));
-                        }
-                        Err(reason) => {
-                            self.cx.dead_letter(&reason, DeadEvent::Json(std::borrow::Cow::Borrowed(&finished.event)))
+                        Err(failure) => {
+                            let event = DeadEvent::Json(std::borrow::Cow::Borrowed(&finished.event));
+                            self.cx.dead_letter(&failure.reason, event);
+                            if let Some(why) = failure.stops_run {
+                                self.cx.take_io_error()?;
+                                return Err(RunError::Io(format!(
+                                    "api-sink `{}`: {why}. The request is in the dead letters; a restart with the \
+                                     same --state-dir sends what the last checkpoint did not cover",
+                                    self.def.spec.sinks[sink].node
+                                )));
+                            }
                         }
                         Ok((status, body)) if responses => {
                             text.clear();
