@@ -39,6 +39,23 @@ fn binary() -> &'static Path {
     BINARY.get_or_init(|| build::build_text("redis_sink.pulse", PIPELINE, None))
 }
 
+/// Runs the binary on `INPUT` against the Redis at `url`: its output, and how long it took
+/// (the build of the binary excluded).
+fn run_on_input(url: &str) -> (std::process::Output, Duration) {
+    let binary = binary();
+    let started = Instant::now();
+    let mut child = Command::new(binary)
+        .args(["--input", "-", "--quiet", "--redis-url", url])
+        .env("PULSE_TEST_PREFIX", "")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    child.stdin.take().expect("stdin").write_all(INPUT.as_bytes()).expect("write");
+    let output = child.wait_with_output().expect("binary ends");
+    (output, started.elapsed())
+}
+
 const INPUT: &str = r#"{"event_name":"login","userId":"u1","score":1.5,"ts":1000}
 {"event_name":"view","userId":"u1","score":2,"ts":2000}
 {"event_name":"buy","userId":"u1","score":3,"ts":3000}
@@ -192,36 +209,16 @@ fn missing_or_wrong_credentials_stop_the_run_instead_of_retrying_forever() {
         (format!("redis://127.0.0.1:{port}"), "no password"),
         (format!("redis://:wrong@127.0.0.1:{port}"), "a wrong password"),
     ] {
-        let binary = binary();
-        let started = Instant::now();
-        let mut child = Command::new(binary)
-            .args(["--input", "-", "--quiet", "--redis-url", &url])
-            .env("PULSE_TEST_PREFIX", "")
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("binary runs");
-        child.stdin.take().expect("stdin").write_all(INPUT.as_bytes()).expect("write");
-        let output = child.wait_with_output().expect("binary ends");
+        let (output, took) = run_on_input(&url);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{what}: {stderr}");
         assert!(stderr.contains("Redis refused the credentials"), "{what}: {stderr}");
         assert!(!stderr.contains("wrong@") && !stderr.contains("s3cret"), "the URL is never printed: {stderr}");
         assert!(!stderr.contains("Redis unavailable"), "{what} is not an outage: {stderr}");
-        assert!(started.elapsed() < Duration::from_secs(20), "{what}: took {:?}", started.elapsed());
+        assert!(took < Duration::from_secs(20), "{what}: took {took:?}");
     }
     // With the password the same run writes.
-    let output = Command::new(binary())
-        .args(["--input", "-", "--quiet", "--redis-url", &format!("redis://:s3cret@127.0.0.1:{port}")])
-        .env("PULSE_TEST_PREFIX", "")
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            child.stdin.take().expect("stdin").write_all(INPUT.as_bytes())?;
-            child.wait_with_output()
-        })
-        .expect("binary runs");
+    let (output, _) = run_on_input(&format!("redis://:s3cret@127.0.0.1:{port}"));
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let mut redis = server.connection().expect("connected");
     let members: i64 = query(&mut redis, &["SCARD", "seen"]);
@@ -323,19 +320,9 @@ fn metrics_and_readiness_move_while_the_driver_waits_on_redis() {
 fn a_tls_url_to_a_server_without_tls_stops_the_run_instead_of_hanging() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = Server::start(free_port(), dir.path(), false);
-    let binary = binary();
-    let started = Instant::now();
-    let mut child = Command::new(binary)
-        .args(["--input", "-", "--quiet", "--redis-url", &format!("rediss://127.0.0.1:{}", server.port)])
-        .env("PULSE_TEST_PREFIX", "")
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary runs");
-    child.stdin.take().expect("stdin").write_all(INPUT.as_bytes()).expect("write");
-    let output = child.wait_with_output().expect("binary ends");
+    let (output, took) = run_on_input(&format!("rediss://127.0.0.1:{}", server.port));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("the TLS connection to Redis failed"), "{stderr}");
-    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert!(took < Duration::from_secs(30), "took {took:?}");
 }
