@@ -273,3 +273,20 @@ fn logs_are_plain_lines_or_json_objects() {
     assert_eq!(error["exit_code"], 1);
     assert!(error["message"].as_str().is_some_and(|message| message.contains("missing.jsonl")), "{error}");
 }
+
+#[test]
+fn the_binary_s_help_lists_the_environment_settings() {
+    let binary = build::build_text("ops.pulse", PIPELINE, None);
+    let output = Command::new(&binary).arg("--help").output().expect("binary runs");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for name in [
+        "PULSE_KAFKA_BROKERS",
+        "PULSE_INSTANCE_ID",
+        "PULSE_KAFKA_PROP_<NAME>",
+        "PULSE_STOP_TIMEOUT",
+        "PULSE_MAX_FUTURE_SKEW",
+    ] {
+        assert!(help.contains(name), "`{name}` in --help:\n{help}");
+    }
+}
