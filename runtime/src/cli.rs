@@ -376,8 +376,21 @@ mod tests {
         let help = CommandLine::command().render_long_help().to_string();
         let source_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut names = std::collections::BTreeSet::new();
-        for entry in std::fs::read_dir(&source_dir).expect("runtime sources") {
-            let text = std::fs::read_to_string(entry.expect("entry").path()).expect("source");
+        let mut files = Vec::new();
+        let mut dirs = vec![source_dir];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("runtime sources") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    files.push(path);
+                }
+            }
+        }
+        assert!(files.len() > 20, "{files:?}");
+        for path in files {
+            let text = std::fs::read_to_string(path).expect("source");
             for piece in text.split("\"PULSE_").skip(1) {
                 let name: String = piece.chars().take_while(|ch| ch.is_ascii_uppercase() || *ch == '_').collect();
                 if !name.is_empty() && piece[name.len()..].starts_with('"') {

@@ -1,0 +1,423 @@
+//! Checkpoints: the progress record of a round boundary, the Kafka commit that precedes the
+//! local one (the tasks' changelog batches included), and how often they run.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rocksdb::WriteBatch;
+
+use super::error::RunError;
+use super::step::Driver;
+use super::{timer_key, Reader};
+use crate::checkpoint::{write_atomically, Progress, Snapshot, SourcePosition, TimerRecord};
+use crate::cli::Input;
+use crate::kafka::{self, KafkaWriter};
+use crate::resume;
+use crate::state::{StateBackend, PROGRESS_KEY};
+use crate::tasks::{seed_prefix, shard_record_key, Marker, Tasks};
+use crate::timers::shard_of;
+use pulse_stdlib::progress::InputIdentity;
+use rdkafka::TopicPartitionList;
+
+/// Checkpoint figures printed at exit when `--state-dir` is given.
+#[derive(Clone, Debug, Default)]
+pub struct CheckpointStats {
+    pub checkpoints: u64,
+    pub total: Duration,
+    pub max: Duration,
+    pub last: Duration,
+    /// Time from start to the end of restoring a checkpoint or savepoint, if one was restored.
+    pub restore: Option<Duration>,
+    /// State entries written by the last checkpoint (RocksDB: the overlay; memory: all).
+    pub last_entries: usize,
+}
+
+impl fmt::Display for CheckpointStats {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let average =
+            if self.checkpoints == 0 { 0.0 } else { self.total.as_secs_f64() * 1e3 / self.checkpoints as f64 };
+        write!(
+            formatter,
+            "{} checkpoints, {:.2} ms average, {:.2} ms max, last {:.2} ms ({} state entries changed)",
+            self.checkpoints,
+            average,
+            self.max.as_secs_f64() * 1e3,
+            self.last.as_secs_f64() * 1e3,
+            self.last_entries
+        )?;
+        if let Some(restore) = self.restore {
+            write!(formatter, "; restored in {:.2} ms", restore.as_secs_f64() * 1e3)?;
+        }
+        Ok(())
+    }
+}
+
+/// Where checkpoints go.
+pub(super) enum Durable {
+    /// No state directory: a checkpoint only commits Kafka output and offsets.
+    KafkaOnly,
+    /// The RocksDB backend in `Context::state`.
+    Rocks,
+    /// A snapshot file of the memory backend, replaced atomically.
+    MemoryFile(PathBuf),
+}
+
+pub(super) struct Checkpointer {
+    pub(super) durable: Durable,
+    pub(super) interval: Duration,
+    pub(super) every: Option<u64>,
+    pub(super) last: Instant,
+    pub(super) records_at_last: u64,
+    pub(super) rounds_since_clock: u32,
+    pub(super) count: u64,
+}
+
+impl Checkpointer {
+    /// Whether a checkpoint is due at this round boundary. `idle`: the round read nothing (a
+    /// Kafka source waited), so the clock is read at once rather than every 64 rounds.
+    pub(super) fn due(&mut self, records_read: u64, idle: bool) -> bool {
+        if let Some(every) = self.every {
+            if records_read >= self.records_at_last + every {
+                return true;
+            }
+        }
+        // Reading the clock every 64 rounds keeps it off the per-record path.
+        self.rounds_since_clock += 1;
+        if self.rounds_since_clock < 64 && !idle {
+            return false;
+        }
+        self.rounds_since_clock = 0;
+        self.last.elapsed() >= self.interval
+    }
+}
+
+impl Driver<'_> {
+    /// The identity of source `index`'s file input up to its committed position (see `resume`).
+    pub(super) fn input_identity(&self, index: usize) -> Option<InputIdentity> {
+        let (Some(file), Input::Path(path)) = (&self.input_files[index], &self.input_paths[index]) else {
+            return None;
+        };
+        match resume::input_identity(file, path, self.positions[index].0) {
+            Ok(identity) => Some(identity),
+            Err(error) => {
+                tracing::warn!("cannot sample input `{path}` for the checkpoint; a resume will not check it: {error}");
+                None
+            }
+        }
+    }
+
+    /// The progress record of the current round boundary.
+    pub(super) fn progress(&self) -> Progress {
+        let spec = &self.def.spec;
+        let cx = &*self.cx;
+        Progress {
+            pipeline: spec.name.to_string(),
+            nodes: spec.nodes.iter().map(|node| node.to_string()).collect(),
+            layouts: spec.state_layouts.iter().map(|(node, layout)| (node.to_string(), layout.to_string())).collect(),
+            next_arrival: self.next_arrival,
+            arrival: cx.arrival,
+            records_read: self.records_read,
+            blank_lines: self.blank_lines,
+            sources: spec
+                .sources
+                .iter()
+                .enumerate()
+                .map(|(index, source)| SourcePosition {
+                    node: source.node.to_string(),
+                    offset: self.positions[index].0,
+                    lines: self.positions[index].1,
+                    max_event_time: self.watermarks.max_event_time(index),
+                    finished: self.finished[index],
+                    input: self.input_identity(index),
+                })
+                .collect(),
+            next_timer_sequence: cx.timers.next_sequence(),
+            sink_counts: spec
+                .sinks
+                .iter()
+                .map(|sink| sink.node.to_string())
+                .zip(cx.sink_counts.iter().copied())
+                .collect(),
+            dead_letters: cx.dead_letter_count,
+            dropped: cx.dropped_count,
+            dropped_per_node: spec
+                .nodes
+                .iter()
+                .map(|node| node.to_string())
+                .zip(cx.dropped_per_node.iter().copied())
+                .collect(),
+            outputs: cx
+                .writer_files
+                .iter()
+                .zip(&cx.written)
+                .filter_map(|(path, length)| path.as_ref().map(|path| (path.clone(), *length)))
+                .collect(),
+            checkpoints: self.checkpointer.as_ref().map_or(0, |checkpointer| checkpointer.count) + 1,
+            origin: self.origin,
+            kafka: spec
+                .sources
+                .iter()
+                .zip(&self.readers)
+                .flat_map(|(source, reader)| match reader {
+                    Reader::Kafka(reader) => reader
+                        .positions()
+                        .iter()
+                        .map(|((topic, partition), next)| (source.node.to_string(), topic.clone(), *partition, *next))
+                        .collect(),
+                    Reader::Lines(_) => Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Commits what the Kafka sinks produced since the last checkpoint: the first transactional
+    /// producer's transaction also carries every Kafka source's offsets. Runs before the local
+    /// checkpoint is written (see `kafka` module docs for the crash window this leaves). With
+    /// tasks, each owned partition's producers commit first, its offsets and changelog in the
+    /// transaction of the changelog's producer.
+    pub(super) fn commit_kafka(&mut self) -> Result<(), RunError> {
+        if self.tasks.is_some() {
+            self.commit_tasks()?;
+        }
+        let mut offsets = Vec::new();
+        if self.tasks.is_none() {
+            for reader in &self.readers {
+                if let Reader::Kafka(reader) = reader {
+                    let list = reader.offset_list(None);
+                    if let (false, Some(group)) = (list.count() == 0, reader.group_metadata()) {
+                        offsets.push((list, group));
+                    }
+                }
+            }
+        }
+        let offsets: Vec<_> = offsets.iter().map(|(list, group)| (list, group)).collect();
+        let mut offsets_sent = self.tasks.is_some();
+        for writer in &mut self.cx.kafka {
+            let transactional = writer.transactional_id.is_some();
+            let with = if transactional && !offsets_sent { offsets.as_slice() } else { &[] };
+            writer.commit(with).map_err(RunError::Io)?;
+            offsets_sent |= transactional;
+        }
+        if !offsets_sent {
+            // No transaction carried them: commit them to the group as telemetry.
+            for reader in &self.readers {
+                if let Reader::Kafka(reader) = reader {
+                    if let Err(error) = reader.commit_positions() {
+                        tracing::warn!("{error}");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits every owned partition's transactions (`kafka::commit_in_order`).
+    pub(super) fn commit_tasks(&mut self) -> Result<(), RunError> {
+        let (Some(tasks), Some(Reader::Kafka(reader))) = (&mut self.tasks, self.readers.first()) else {
+            return Ok(());
+        };
+        let group = reader.group_metadata();
+        // (partition, its offsets when this producer carries them, producer)
+        let mut jobs: Vec<(i32, Option<TopicPartitionList>, &mut KafkaWriter)> = Vec::new();
+        for (shard, writers) in self.cx.task_writers.iter_mut() {
+            let partition = *shard as i32 - 1;
+            if !tasks.owned.contains(&partition) {
+                continue;
+            }
+            for (index, writer) in writers.iter_mut().enumerate() {
+                let Some(writer) = writer else { continue };
+                let carries = index == tasks.changelog_writer;
+                jobs.push((partition, carries.then(|| reader.offset_list(Some(partition))), writer));
+            }
+        }
+        // A partition's changelog and offsets commit after its output: dying between the two
+        // replays output (same ids) instead of losing it.
+        jobs.sort_by_key(|(partition, list, _)| (*partition, list.is_some()));
+        let mut commits: Vec<(&mut KafkaWriter, Option<&TopicPartitionList>)> =
+            jobs.iter_mut().map(|(_, list, writer)| (&mut **writer, list.as_ref())).collect();
+        kafka::commit_in_order(&mut commits, group.as_ref()).map_err(RunError::Io)?;
+        for (partition, list, writer) in &jobs {
+            if let Some(list) = list {
+                reader.committed(list);
+                let record = tasks.local.entry(*partition).or_default();
+                if let Some(offset) = writer.changelog_offset(*partition) {
+                    record.next = record.next.max(offset + 1);
+                }
+                record.timers = self.cx.timers.shard_counter(Tasks::shard(*partition));
+            }
+        }
+        Ok(())
+    }
+
+    /// With tasks: appends each owned partition's changes since the last checkpoint (state
+    /// entries, timers registered and fired) and its marker to the changelog, in the
+    /// transactions `commit_kafka` commits next.
+    pub(super) fn write_changelog(&mut self) -> Result<(), RunError> {
+        let (Some(tasks), Some(Reader::Kafka(reader))) = (&self.tasks, self.readers.first()) else {
+            return Ok(());
+        };
+        let count = self.checkpointer.as_ref().map_or(0, |checkpointer| checkpointer.count);
+        let batch = format!("{}/{count}", tasks.batch_prefix);
+        let cx = &mut *self.cx;
+        let topic = tasks.topic.as_str();
+        let writers = &mut cx.task_writers;
+        let mut outcome = Ok(());
+        let mut send = |shard: u32, key: &[u8], value: Option<&[u8]>| {
+            let writer = writers.get_mut(&shard).and_then(|writers| writers.get_mut(tasks.changelog_writer));
+            if let (Ok(()), Some(Some(writer))) = (&outcome, writer) {
+                outcome = writer.send_changelog(topic, shard as i32 - 1, key, value, &batch);
+            }
+        };
+        if let StateBackend::Rocks(store) = &cx.state {
+            for (shard, key, value) in store.overlay().dirty_entries() {
+                if shard != 0 {
+                    send(shard, key, value);
+                }
+            }
+        }
+        let changes = cx.timers.changes();
+        let mut encoded = Vec::new();
+        for (sequence, timer) in &changes.added {
+            if shard_of(*sequence) != 0 {
+                encoded.clear();
+                TimerRecord::from_timer(timer, self.def.spec.nodes).encode(&mut encoded);
+                send(shard_of(*sequence), &timer_key(*sequence), Some(&encoded));
+            }
+        }
+        for sequence in &changes.removed {
+            if shard_of(*sequence) != 0 {
+                send(shard_of(*sequence), &timer_key(*sequence), None);
+            }
+        }
+        let positions = reader.positions().clone();
+        for partition in &tasks.owned {
+            let shard = Tasks::shard(*partition);
+            let marker = Marker {
+                positions: reader
+                    .topics()
+                    .iter()
+                    .filter_map(|topic| positions.get(&(topic.clone(), *partition)).map(|next| (topic.clone(), *next)))
+                    .collect(),
+                max_event_time: reader
+                    .topics()
+                    .iter()
+                    .map(|topic| reader.partition_max(topic, *partition))
+                    .max()
+                    .unwrap_or(i64::MIN),
+                timers: cx.timers.shard_counter(shard),
+                base: Some(tasks.local.get(partition).map_or(0, |record| record.next)),
+            };
+            send(shard, kafka::MARKER_KEY, Some(&marker.to_bytes()));
+        }
+        outcome.map_err(RunError::Io)
+    }
+
+    /// Commits a checkpoint at a round boundary: output files are flushed and fsynced, then the
+    /// state overlay, the timer changes and the progress record (source positions, clocks,
+    /// counters, committed output lengths) are written atomically.
+    pub(super) fn checkpoint(&mut self) -> Result<(), RunError> {
+        let outcome = self.checkpoint_now();
+        if outcome.is_err() {
+            self.checkpoint_failures += 1;
+        }
+        if self.metrics.is_some() {
+            self.state_size = self.cx.state.size();
+            self.publish();
+        }
+        outcome
+    }
+
+    pub(super) fn checkpoint_now(&mut self) -> Result<(), RunError> {
+        if self.checkpointer.is_none() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        // Network sinks first: the checkpoint covers only requests that completed and writes
+        // their servers acknowledged.
+        self.settle_api(true)?;
+        self.cx.flush_network()?;
+        self.write_changelog()?;
+        self.commit_kafka()?;
+        let Some(checkpointer) = &self.checkpointer else { return Ok(()) };
+        for (writer, label) in self.cx.writers.iter_mut().zip(&self.cx.writer_labels) {
+            writer.sync().map_err(|error| RunError::Io(format!("cannot write to `{label}`: {error}")))?;
+        }
+        let progress = self.progress();
+        let nodes = self.def.spec.nodes;
+        // Seeds now in the changelog (committed above) leave local state with this checkpoint.
+        let seeded = self.tasks.as_mut().map_or_else(Vec::new, |tasks| std::mem::take(&mut tasks.seeded));
+        let shard_records: Vec<(Vec<u8>, Vec<u8>)> = self.tasks.as_ref().map_or_else(Vec::new, |tasks| {
+            tasks
+                .owned
+                .iter()
+                .filter_map(|partition| {
+                    tasks.local.get(partition).map(|record| (shard_record_key(*partition), record.to_bytes()))
+                })
+                .collect()
+        });
+        let cx = &mut *self.cx;
+        let entries_written = match (&checkpointer.durable, &mut cx.state) {
+            (Durable::KafkaOnly, _) => 0,
+            (Durable::Rocks, StateBackend::Rocks(store)) => {
+                let mut batch = WriteBatch::default();
+                let changes = cx.timers.changes();
+                for sequence in &changes.removed {
+                    batch.delete(timer_key(*sequence));
+                }
+                let mut encoded = Vec::new();
+                for (sequence, timer) in &changes.added {
+                    encoded.clear();
+                    TimerRecord::from_timer(timer, nodes).encode(&mut encoded);
+                    batch.put(timer_key(*sequence), &encoded);
+                }
+                batch.put(PROGRESS_KEY, progress.to_bytes());
+                for (key, value) in &shard_records {
+                    batch.put(key, value);
+                }
+                for partition in &seeded {
+                    batch.delete_range(seed_prefix(*partition), seed_prefix(*partition + 1));
+                }
+                let entries = store.overlay_len();
+                store.commit(batch).map_err(RunError::Io)?;
+                cx.timers.mark_committed();
+                entries
+            }
+            (Durable::MemoryFile(path), StateBackend::Memory(store)) => {
+                let snapshot = Snapshot {
+                    progress,
+                    timers: cx
+                        .timers
+                        .iter()
+                        .map(|(sequence, timer)| (sequence, TimerRecord::from_timer(timer, nodes)))
+                        .collect(),
+                    entries: store
+                        .entries()
+                        .into_iter()
+                        .map(|(node, key, value)| (node.to_string(), key.to_vec(), value.to_vec()))
+                        .collect(),
+                    shards: Vec::new(),
+                };
+                write_atomically(path, &snapshot.encode()).map_err(|error| {
+                    RunError::Io(format!("cannot write the checkpoint `{}`: {error}", path.display()))
+                })?;
+                snapshot.entries.len()
+            }
+            _ => return Err(RunError::Io("internal error: checkpoint target and state backend differ".to_string())),
+        };
+        let elapsed = started.elapsed();
+        if let Some(checkpointer) = &mut self.checkpointer {
+            checkpointer.count += 1;
+            checkpointer.last = Instant::now();
+            checkpointer.records_at_last = self.records_read;
+            checkpointer.rounds_since_clock = 0;
+        }
+        let stats = &mut *self.stats;
+        stats.checkpoints += 1;
+        stats.total += elapsed;
+        stats.max = stats.max.max(elapsed);
+        stats.last = elapsed;
+        stats.last_entries = entries_written;
+        Ok(())
+    }
+}

@@ -1,0 +1,207 @@
+//! `savepoint create` (the last checkpoint of a state directory as one file) and `bootstrap`
+//! (state built from history with every sink suppressed, written as a savepoint).
+
+use std::path::Path;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::checkpoint::CheckpointStats;
+use super::error::RunError;
+use super::run::{execute, Def};
+use super::MEMORY_SNAPSHOT_FILE;
+use crate::checkpoint::{write_atomically, Progress, Snapshot, TimerRecord};
+use crate::cli::{self, Input, RunOptions, SavepointOptions};
+use crate::repartition::{self};
+use crate::state::{split_state_key, RocksStore, PROGRESS_KEY, SHARD_INDEX_PREFIX, STATE_PREFIX, TIMER_PREFIX};
+use crate::tasks::Tasks;
+
+/// `savepoint create`: the last committed checkpoint of a state directory as a snapshot file.
+pub(super) fn create_savepoint(options: &SavepointOptions) -> Result<(), RunError> {
+    let snapshot = read_checkpoint(&options.state_dir)?;
+    write_atomically(&options.to, &snapshot.encode())
+        .map_err(|error| RunError::Io(format!("cannot write `{}`: {error}", options.to.display())))?;
+    if options.quiet {
+        return Ok(());
+    }
+    report_savepoint(&options.to, &snapshot);
+    Ok(())
+}
+
+/// The last committed checkpoint of a state directory, as one snapshot.
+pub(super) fn read_checkpoint(dir: &Path) -> Result<Snapshot, RunError> {
+    let memory_file = dir.join(MEMORY_SNAPSHOT_FILE);
+    let snapshot = if memory_file.is_file() {
+        let bytes = std::fs::read(&memory_file)
+            .map_err(|error| RunError::Io(format!("cannot read `{}`: {error}", memory_file.display())))?;
+        Snapshot::decode(&bytes).map_err(|error| RunError::Io(format!("`{}`: {error}", memory_file.display())))?
+    } else if dir.join("CURRENT").is_file() {
+        let db = RocksStore::open_read_only(dir).map_err(RunError::Io)?;
+        let progress = match db.get(PROGRESS_KEY).map_err(|error| RunError::Io(error.to_string()))? {
+            Some(bytes) => Progress::from_bytes(&bytes)
+                .map_err(|error| RunError::Io(format!("corrupt checkpoint in `{}`: {error}", dir.display())))?,
+            None => return Err(RunError::Usage(format!("`{}` holds no checkpoint yet", dir.display()))),
+        };
+        let timers = read_rocks_timers(&db)?;
+        // The shard index a bootstrap keeps: state key → shard, in the same key order.
+        let mut index =
+            RocksStore::scan_prefix(&db, &[SHARD_INDEX_PREFIX]).map_err(RunError::Io)?.into_iter().peekable();
+        let (mut entries, mut shards) = (Vec::new(), Vec::new());
+        for (key, value) in RocksStore::scan_prefix(&db, &[STATE_PREFIX]).map_err(RunError::Io)? {
+            let Some((node, user_key)) = split_state_key(&key) else { continue };
+            while index.next_if(|(indexed, _)| indexed[1..] < key[..]).is_some() {}
+            if let Some((_, shard)) = index.next_if(|(indexed, _)| indexed[1..] == key[..]) {
+                let shard = shard[..]
+                    .try_into()
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| RunError::Io(format!("corrupt shard index in `{}`", dir.display())))?;
+                shards.push((entries.len(), shard));
+            }
+            entries.push((node.to_string(), user_key.to_vec(), value.into_vec()));
+        }
+        Snapshot { progress, timers, entries, shards }
+    } else {
+        return Err(RunError::Usage(format!("`{}` is not a Pulse state directory", dir.display())));
+    };
+    Ok(snapshot)
+}
+
+pub(super) fn report_savepoint(to: &Path, snapshot: &Snapshot) {
+    tracing::info!(
+        "savepoint of `{}` written to {} ({} state entries, {} timers, checkpoint {})",
+        snapshot.progress.pipeline,
+        to.display(),
+        snapshot.entries.len(),
+        snapshot.timers.len(),
+        snapshot.progress.checkpoints
+    );
+}
+
+/// The bootstrap progress bar: bytes with rate and ETA when every input is a file, else a
+/// spinner with the record count and rate.
+pub(super) fn bootstrap_progress(inputs: &[Input]) -> ProgressBar {
+    let sizes: Option<u64> = inputs
+        .iter()
+        .map(|input| match input {
+            Input::Path(path) if path != "-" => std::fs::metadata(path).ok().map(|metadata| metadata.len()),
+            _ => None,
+        })
+        .sum();
+    let bar = match sizes {
+        Some(total) => ProgressBar::new(total).with_style(
+            ProgressStyle::with_template(
+                "bootstrap {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("bootstrap {spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    };
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
+    bar
+}
+
+/// Records between checkpoints of a bootstrap: deterministic (never the wall clock), so the same
+/// history gives the same savepoint, and bounded, so RocksDB's overlay stays small.
+pub(super) const BOOTSTRAP_CHECKPOINT_EVERY: u64 = 100_000;
+
+/// `bootstrap`: runs the pipeline over history with every sink suppressed and no end-of-input
+/// timer flush (the stream goes on), then writes the state as a savepoint. File sources start
+/// again at the beginning of their live input; their event-time progress, the timers, the
+/// clocks and Kafka positions carry over.
+pub(super) fn bootstrap(def: &'static Def, options: &cli::BootstrapOptions) -> Result<(), RunError> {
+    let (state_dir, temporary) = match &options.state_dir {
+        Some(dir) => (dir.clone(), false),
+        None => {
+            let mut name = options.to.file_name().unwrap_or_default().to_os_string();
+            name.push(".bootstrap-state");
+            (options.to.with_file_name(name), true)
+        }
+    };
+    if temporary && state_dir.exists() {
+        // Left by an interrupted bootstrap: start over, so a re-run gives the same savepoint.
+        std::fs::remove_dir_all(&state_dir)
+            .map_err(|error| RunError::Io(format!("cannot remove `{}`: {error}", state_dir.display())))?;
+    }
+    let (topics, inputs): (Vec<String>, Vec<String>) =
+        options.from.iter().cloned().partition(|from| from.starts_with("kafka:"));
+    let topics: Vec<String> = topics.iter().map(|from| from["kafka:".len()..].to_string()).collect();
+    if topics.iter().any(String::is_empty) {
+        return Err(RunError::Usage("--from kafka:TOPIC needs a topic name".to_string()));
+    }
+    let run = RunOptions {
+        inputs,
+        dead_letter: options.dead_letter.clone(),
+        quiet: options.quiet,
+        state_dir: Some(state_dir.clone()),
+        checkpoint_every: Some(BOOTSTRAP_CHECKPOINT_EVERY),
+        until_end: true,
+        bootstrap: Some(topics),
+        ..RunOptions::default()
+    };
+    let mut stats = CheckpointStats::default();
+    let summary = execute(def, &run, &mut stats)?;
+    let mut snapshot = read_checkpoint(&state_dir)?;
+    let progress = &mut snapshot.progress;
+    // A file's live input is another file: read it from its start. The event-time progress
+    // stays; Kafka positions are kept apart (per topic and partition) and carry over as they are.
+    for position in &mut progress.sources {
+        position.offset = 0;
+        position.lines = 0;
+        position.finished = false;
+        position.input = None;
+    }
+    // Nothing was written: the live run's outputs and counts start empty.
+    progress.outputs.clear();
+    for (_, count) in &mut progress.sink_counts {
+        *count = 0;
+    }
+    write_atomically(&options.to, &snapshot.encode())
+        .map_err(|error| RunError::Io(format!("cannot write `{}`: {error}", options.to.display())))?;
+    if temporary {
+        let _ = std::fs::remove_dir_all(&state_dir);
+    }
+    if !options.quiet {
+        tracing::info!(
+            "bootstrap read {} records ({} dead letters) in {:.3}s",
+            summary.records_read,
+            summary.dead_letters,
+            summary.elapsed.as_secs_f64()
+        );
+        report_savepoint(&options.to, &snapshot);
+    }
+    Ok(())
+}
+
+pub(super) fn read_rocks_timers(db: &rocksdb::DB) -> Result<Vec<(u64, TimerRecord)>, RunError> {
+    let mut timers = Vec::new();
+    for (key, value) in RocksStore::scan_prefix(db, &[TIMER_PREFIX]).map_err(RunError::Io)? {
+        let sequence = key.get(1..9).and_then(|bytes| bytes.try_into().ok()).map(u64::from_be_bytes);
+        let record = TimerRecord::decode(&mut pulse_stdlib::state::Reader::new(&value));
+        match (sequence, record) {
+            (Some(sequence), Ok(record)) => timers.push((sequence, record)),
+            _ => return Err(RunError::Io("corrupt timer in the checkpoint".to_string())),
+        }
+    }
+    Ok(timers)
+}
+
+/// How a bootstrap over a topic picks the shard of a record's step (see `Snapshot::shards`).
+pub(super) enum BootstrapShards {
+    /// The topic is keyed as the state: the record's partition.
+    SourcePartition,
+    /// The live run re-keys the topic through the repartition topic (created with the source's
+    /// partition count): the partition the repartition stage sends the record's key to.
+    Rekeyed { by: &'static [&'static str], partitions: i32 },
+}
+
+impl BootstrapShards {
+    pub(super) fn shard(&self, partition: i32, record: &str) -> u32 {
+        match self {
+            BootstrapShards::SourcePartition => Tasks::shard(partition),
+            BootstrapShards::Rekeyed { by, partitions } => repartition::partition_key(record.as_bytes(), by)
+                .map_or(0, |key| Tasks::shard(repartition::partition_of(&key, *partitions))),
+        }
+    }
+}
