@@ -179,7 +179,7 @@ impl ApiClient {
     ) -> Result<MutexGuard<'pool, Shared>, String> {
         let (mut shared, _) =
             self.pool.changed.wait_timeout(shared, STOP_POLL).unwrap_or_else(|poisoned| poisoned.into_inner());
-        let stopping = crate::driver::stop_requested().then(|| *shared.stop_seen.get_or_insert_with(Instant::now));
+        let stopping = crate::stop::requested().then(|| *shared.stop_seen.get_or_insert_with(Instant::now));
         let stuck = !matches!(shared.breaker, Breaker::Closed { .. });
         if stopping.is_some_and(|since| stuck || since.elapsed() >= STOP_GRACE) {
             shared.waiting_since = None;

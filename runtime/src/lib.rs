@@ -24,15 +24,15 @@ pub mod generated;
 mod http;
 pub mod io;
 pub mod kafka;
+pub mod keys;
 pub mod log;
 pub mod metrics;
 pub mod preview;
 pub mod redis_sink;
-pub mod repartition;
 pub mod report;
 mod resume;
 pub mod state;
-pub mod tasks;
+mod stop;
 pub mod timers;
 pub mod trace;
 

@@ -230,7 +230,7 @@ impl RedisWriter {
                 Err(error) if retryable(&error) => {
                     self.connection = None;
                     self.set_live(Some(started));
-                    if crate::driver::stop_requested() {
+                    if crate::stop::requested() {
                         self.blocked += started.elapsed();
                         return Err(format!(
                             "redis-sink `{}`: stopped during a Redis outage after {failures} failed attempts; the last \

@@ -13,46 +13,9 @@ use std::fmt;
 use std::path::Path;
 
 use pulse_stdlib::state::{MemoryStore, Store};
+
+use crate::keys::{state_key, SHARD_INDEX_PREFIX};
 use rocksdb::{BlockBasedOptions, Cache, IteratorMode, Options, WriteBatch, WriteOptions, DB};
-
-/// Key prefix of state entries in RocksDB.
-pub const STATE_PREFIX: u8 = b's';
-/// Key prefix of pending timers (followed by the big-endian registration sequence).
-pub const TIMER_PREFIX: u8 = b't';
-/// Key prefix of the shard index a bootstrap keeps: `p` and a state key, the shard (u32
-/// big-endian) of the step that wrote it last, when that was a Kafka partition's shard. The
-/// savepoint's `shards` come from it.
-pub const SHARD_INDEX_PREFIX: u8 = b'p';
-/// The key of the progress record of the last checkpoint.
-pub const PROGRESS_KEY: &[u8] = b"m:progress";
-
-/// The RocksDB key of (`node`, `key`): `s`, node id, 0, key.
-pub fn state_key(out: &mut Vec<u8>, node: &str, key: &[u8]) {
-    out.clear();
-    out.reserve(node.len() + key.len() + 2);
-    out.push(STATE_PREFIX);
-    out.extend_from_slice(node.as_bytes());
-    out.push(0);
-    out.extend_from_slice(key);
-}
-
-/// Splits a RocksDB state key back into (node id, user key).
-pub fn split_state_key(full: &[u8]) -> Option<(&str, &[u8])> {
-    let rest = full.strip_prefix(&[STATE_PREFIX])?;
-    let zero = rest.iter().position(|byte| *byte == 0)?;
-    let node = std::str::from_utf8(&rest[..zero]).ok()?;
-    Some((node, &rest[zero + 1..]))
-}
-
-/// The first key after every state key of `node` (for range deletes).
-pub fn node_range(node: &str) -> (Vec<u8>, Vec<u8>) {
-    let mut start = vec![STATE_PREFIX];
-    start.extend_from_slice(node.as_bytes());
-    let mut end = start.clone();
-    start.push(0);
-    end.push(1);
-    (start, end)
-}
 
 /// What the overlay knows about a key.
 #[derive(Debug, PartialEq, Eq)]
@@ -445,6 +408,7 @@ impl Store for StateBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::{node_range, split_state_key};
 
     #[test]
     fn overlay_values_and_tombstones_shadow_the_committed_store() {

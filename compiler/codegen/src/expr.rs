@@ -1,36 +1,10 @@
 //! Expressions -> Rust. Conditions compile to `bool` expressions, values to `Val` expressions;
 //! string comparisons and literal `in` lists get fast paths, regexes are compiled once.
 
-use crate::segments::{access, ViewTree};
+use crate::segments::{access, map_fast_path, ViewTree};
 use proc_macro2::TokenStream;
 use pulse_ir::{BinaryOp, Expr, ExprKind, Function, Path};
 use quote::{format_ident, quote};
-
-/// Every field path an expression reads.
-pub fn collect_paths(expr: &Expr, out: &mut Vec<Path>) {
-    match &expr.kind {
-        ExprKind::Field(path) => out.push(path.clone()),
-        ExprKind::Array(items) | ExprKind::Call(_, items) => {
-            for item in items {
-                collect_paths(item, out);
-            }
-        }
-        ExprKind::Not(inner) | ExprKind::Neg(inner) | ExprKind::IsNull(inner) | ExprKind::IsNotNull(inner) => {
-            collect_paths(inner, out)
-        }
-        ExprKind::Match(inner, _) => collect_paths(inner, out),
-        ExprKind::Binary(_, lhs, rhs) => {
-            collect_paths(lhs, out);
-            collect_paths(rhs, out);
-        }
-        ExprKind::Null
-        | ExprKind::Bool(_)
-        | ExprKind::Int(_)
-        | ExprKind::Float(_)
-        | ExprKind::Str(_)
-        | ExprKind::Counter(_) => {}
-    }
-}
 
 pub struct Emitter<'a> {
     pub tree: &'a ViewTree,
@@ -285,15 +259,6 @@ impl Emitter<'_> {
             Function::EntryTime => quote! { Val::Int(record.entry_time) },
         }
     }
-}
-
-/// A map whose output can be written straight from the view: `keep` of top-level fields,
-/// top-level `set`s, and `remove`s of top-level fields.
-pub fn map_fast_path(keep: &[Path], remove: &[Path], set: &[(Path, Expr)]) -> bool {
-    !keep.is_empty()
-        && keep.iter().all(|path| path.0.len() == 1)
-        && remove.iter().all(|path| path.0.len() == 1)
-        && set.iter().all(|(path, _)| path.0.len() == 1)
 }
 
 /// An expression of type `Result<String, String>` building a map's output text (G38).

@@ -8,6 +8,7 @@
 mod expr;
 mod segments;
 mod sinks;
+mod templates;
 pub use sinks::template_env;
 mod stateful;
 mod trace;

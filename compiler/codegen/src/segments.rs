@@ -4,9 +4,8 @@
 //! different segments. Each segment gets one view type with the union of the fields its
 //! operators use.
 
-use crate::expr;
 use proc_macro2::TokenStream;
-use pulse_ir::{Operator, Path, Pipeline, RecordType};
+use pulse_ir::{Expr, ExprKind, Operator, Path, Pipeline, RecordType};
 use quote::{format_ident, quote};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -110,29 +109,29 @@ fn node_paths(operator: &Operator, out: &mut Vec<Path>) {
         out.push(key.clone());
     }
     match operator {
-        Operator::Filter { condition } => expr::collect_paths(condition, out),
+        Operator::Filter { condition } => collect_paths(condition, out),
         Operator::Splitter { routes, .. } => {
             for route in routes {
-                expr::collect_paths(&route.condition, out);
+                collect_paths(&route.condition, out);
             }
         }
         Operator::Map { keep, remove, set } => {
-            if expr::map_fast_path(keep, remove, set) {
+            if map_fast_path(keep, remove, set) {
                 out.extend(keep.iter().cloned());
             }
             for (_, value) in set {
-                expr::collect_paths(value, out);
+                collect_paths(value, out);
             }
         }
         Operator::UserEventTrigger { start, cancel, .. } => {
-            expr::collect_paths(start, out);
-            expr::collect_paths(cancel, out);
+            collect_paths(start, out);
+            collect_paths(cancel, out);
         }
-        Operator::HasDoneEvent { event, .. } => expr::collect_paths(event, out),
+        Operator::HasDoneEvent { event, .. } => collect_paths(event, out),
         Operator::Segmentation { counters, .. } => {
             for counter in counters {
                 if let Some(condition) = &counter.condition {
-                    expr::collect_paths(condition, out);
+                    collect_paths(condition, out);
                 }
             }
         }
@@ -140,7 +139,7 @@ fn node_paths(operator: &Operator, out: &mut Vec<Path>) {
             out.extend(aggregates.iter().filter_map(|aggregate| aggregate.field.clone()));
         }
         Operator::RedisSink { .. } | Operator::ApiSink { .. } | Operator::KafkaSink { .. } => {
-            crate::sinks::template_paths(operator, out)
+            crate::templates::template_paths(operator, out)
         }
         _ => {}
     }
@@ -196,4 +195,39 @@ fn access_at(view: TokenStream, tree: &ViewTree, path: &[String], depth: usize) 
             None => &ABSENT,
         }
     }
+}
+
+/// Every field path an expression reads.
+pub fn collect_paths(expr: &Expr, out: &mut Vec<Path>) {
+    match &expr.kind {
+        ExprKind::Field(path) => out.push(path.clone()),
+        ExprKind::Array(items) | ExprKind::Call(_, items) => {
+            for item in items {
+                collect_paths(item, out);
+            }
+        }
+        ExprKind::Not(inner) | ExprKind::Neg(inner) | ExprKind::IsNull(inner) | ExprKind::IsNotNull(inner) => {
+            collect_paths(inner, out)
+        }
+        ExprKind::Match(inner, _) => collect_paths(inner, out),
+        ExprKind::Binary(_, lhs, rhs) => {
+            collect_paths(lhs, out);
+            collect_paths(rhs, out);
+        }
+        ExprKind::Null
+        | ExprKind::Bool(_)
+        | ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Str(_)
+        | ExprKind::Counter(_) => {}
+    }
+}
+
+/// A map whose output can be written straight from the view: `keep` of top-level fields,
+/// top-level `set`s, and `remove`s of top-level fields.
+pub fn map_fast_path(keep: &[Path], remove: &[Path], set: &[(Path, Expr)]) -> bool {
+    !keep.is_empty()
+        && keep.iter().all(|path| path.0.len() == 1)
+        && remove.iter().all(|path| path.0.len() == 1)
+        && set.iter().all(|(path, _)| path.0.len() == 1)
 }

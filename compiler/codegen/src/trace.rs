@@ -3,7 +3,6 @@
 //! and values the operator already holds; the runtime builds the JSON. Without `--trace` the
 //! branch is never taken.
 
-use crate::expr;
 use crate::segments::{access, ViewTree};
 use crate::Generator;
 use proc_macro2::TokenStream;
@@ -33,7 +32,7 @@ impl Generator<'_> {
     pub(crate) fn trace_fields_of(&self, conditions: &[&Expr], tree: &ViewTree) -> Vec<TokenStream> {
         let mut paths: Vec<Path> = Vec::new();
         for condition in conditions {
-            expr::collect_paths(condition, &mut paths);
+            crate::segments::collect_paths(condition, &mut paths);
         }
         let mut seen: Vec<String> = Vec::new();
         let mut fields = Vec::new();

@@ -1,6 +1,8 @@
 //! Checkpoints: the progress record of a round boundary, the Kafka commit that precedes the
 //! local one (the tasks' changelog batches included), and how often they run.
 
+use crate::kafka::Marker;
+use crate::keys::{seed_prefix, shard_record_key, timer_key, PROGRESS_KEY};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -9,13 +11,13 @@ use rocksdb::WriteBatch;
 
 use super::error::RunError;
 use super::step::Driver;
-use super::{timer_key, Reader};
+use super::Reader;
 use crate::checkpoint::{write_atomically, Progress, Snapshot, SourcePosition, TimerRecord};
 use crate::cli::Input;
+use crate::kafka::tasks::Tasks;
 use crate::kafka::{self, KafkaWriter};
 use crate::resume;
-use crate::state::{StateBackend, PROGRESS_KEY};
-use crate::tasks::{seed_prefix, shard_record_key, Marker, Tasks};
+use crate::state::StateBackend;
 use crate::timers::shard_of;
 use pulse_stdlib::progress::InputIdentity;
 use rdkafka::TopicPartitionList;

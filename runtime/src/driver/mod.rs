@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use crate::io::SourceReader;
 use crate::kafka::KafkaReader;
-use crate::state::TIMER_PREFIX;
 
 mod checkpoint;
 mod context;
@@ -91,21 +90,8 @@ enum Origin {
     },
 }
 
-/// Set by SIGTERM/SIGINT: stop after the current step with a checkpoint.
-static STOP: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> = std::sync::OnceLock::new();
-
-pub(crate) fn stop_requested() -> bool {
-    STOP.get().is_some_and(|flag| flag.load(std::sync::atomic::Ordering::Relaxed))
-}
-
 /// One source's reader.
 enum Reader {
     Lines(SourceReader),
     Kafka(Box<KafkaReader>),
-}
-
-pub(super) fn timer_key(sequence: u64) -> [u8; 9] {
-    let mut key = [TIMER_PREFIX; 9];
-    key[1..].copy_from_slice(&sequence.to_be_bytes());
-    key
 }

@@ -2,6 +2,7 @@
 //! savepoint), checking that the resume matches this pipeline, inputs and outputs, and loading
 //! it into the context (`Restart`).
 
+use crate::keys::{seed_key, state_key, timer_key, PROGRESS_KEY};
 use std::path::Path;
 
 use super::checkpoint::Durable;
@@ -9,14 +10,14 @@ use super::context::Context;
 use super::error::RunError;
 use super::run::Def;
 use super::savepoint::read_rocks_timers;
+use super::Reader;
 use super::MEMORY_SNAPSHOT_FILE;
-use super::{timer_key, Reader};
 use crate::checkpoint::{Progress, Snapshot, TimerRecord};
 use crate::cli::{Destination, Input, RunOptions};
 use crate::resume;
-use crate::state::state_key;
-use crate::state::{RocksStore, StateBackend, PROGRESS_KEY};
-use crate::tasks::seed_key;
+
+use crate::state::{RocksStore, StateBackend};
+
 use crate::timers::{shard_of, SourceWatermarks};
 use crate::PipelineSpec;
 use crate::SourceSpec;

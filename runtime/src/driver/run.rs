@@ -11,7 +11,7 @@ use super::context::Context;
 use super::error::RunError;
 use super::savepoint::{bootstrap, create_savepoint};
 use super::setup::execute_with;
-use super::{PENDING_FILE, STOP};
+use super::PENDING_FILE;
 use crate::checkpoint::parse_duration_ms;
 use crate::cli::{self, EndOfInput, Invocation, RunOptions};
 use crate::log;
@@ -120,7 +120,7 @@ pub(super) fn run_def(def: &'static Def, args: Vec<String>) -> ExitCode {
             return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
         }
     };
-    let flag = STOP.get_or_init(Default::default);
+    let flag = crate::stop::flag();
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         if let Err(error) = signal_hook::flag::register(signal, std::sync::Arc::clone(flag)) {
             tracing::warn!("cannot handle signal {signal}: {error}");

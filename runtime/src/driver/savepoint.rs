@@ -1,6 +1,7 @@
 //! `savepoint create` (the last checkpoint of a state directory as one file) and `bootstrap`
 //! (state built from history with every sink suppressed, written as a savepoint).
 
+use crate::keys::{split_state_key, PROGRESS_KEY, SHARD_INDEX_PREFIX, STATE_PREFIX, TIMER_PREFIX};
 use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -11,9 +12,9 @@ use super::run::{execute, Def};
 use super::MEMORY_SNAPSHOT_FILE;
 use crate::checkpoint::{write_atomically, Progress, Snapshot, TimerRecord};
 use crate::cli::{self, Input, RunOptions, SavepointOptions};
-use crate::repartition::{self};
-use crate::state::{split_state_key, RocksStore, PROGRESS_KEY, SHARD_INDEX_PREFIX, STATE_PREFIX, TIMER_PREFIX};
-use crate::tasks::Tasks;
+use crate::kafka::repartition::{self};
+use crate::kafka::tasks::Tasks;
+use crate::state::RocksStore;
 
 /// `savepoint create`: the last committed checkpoint of a state directory as a snapshot file.
 pub(super) fn create_savepoint(options: &SavepointOptions) -> Result<(), RunError> {

@@ -2,6 +2,7 @@
 //! clients of its sinks, its Kafka producers and its source readers; then the step loop runs
 //! (`Driver::drive`) and the outputs are flushed.
 
+use crate::keys::{node_range, timer_key};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -19,19 +20,19 @@ use super::run::{write_run_outputs, Def, RunSummary};
 use super::savepoint::{bootstrap_progress, BootstrapShards};
 use super::step::Driver;
 use super::tasks::open_tasks;
-use super::{timer_key, Origin, Reader, DEFAULT_CHECKPOINT_INTERVAL_MS};
+use super::{Origin, Reader, DEFAULT_CHECKPOINT_INTERVAL_MS};
 use crate::api_sink::{ApiClient, ApiSettings};
 use crate::checkpoint::{open_resumed_output, parse_duration_ms, plan_restore};
 use crate::cli::{self, Destination, EndOfInput, Input, RunOptions};
 use crate::io::{OutputWriter, SourceReader};
+use crate::kafka::repartition::{RepartitionSettings, Repartitioner};
 use crate::kafka::{self, KafkaEnv, KafkaReader, KafkaWriter, Offsets, ProducerSettings, SourceSettings};
 use crate::metrics::Metrics;
 use crate::redis_sink::{redis_url, RedisWriter};
-use crate::repartition::{RepartitionSettings, Repartitioner};
 use crate::report::Accounting;
 use crate::resume;
 use crate::state::RocksStore;
-use crate::state::{node_range, StateBackend};
+use crate::state::StateBackend;
 use crate::timers::TimerQueue;
 use crate::PipelineSpec;
 use crate::{KafkaPartitioning, KafkaStart, SinkKind, SourceKind, SourceSpec};

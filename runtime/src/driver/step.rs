@@ -14,12 +14,12 @@ use super::error::RunError;
 use super::run::{Def, Steps};
 use super::savepoint::BootstrapShards;
 use super::setup::wall_clock_ms;
-use super::{stop_requested, Origin, Reader, CLOCK_LINE, KAFKA_IDLE_POLL};
+use super::{Origin, Reader, CLOCK_LINE, KAFKA_IDLE_POLL};
 use crate::api_sink::Done;
 use crate::cli::Input;
+use crate::kafka::tasks::Tasks;
 use crate::kafka::Polled;
 use crate::metrics::{Metrics, SinkHealth, Snapshot as MetricsSnapshot, PUBLISH_EVERY};
-use crate::tasks::Tasks;
 use crate::timers::{shard_of, watermark_during_timer, SourceWatermarks};
 use crate::{DeadEvent, SinkKind, TimeDomain};
 
@@ -147,7 +147,7 @@ impl Driver<'_> {
         // is longer than any before it.
         let mut line: Vec<u8> = Vec::with_capacity(4096);
         while !active_sources.is_empty() {
-            if stop_requested() {
+            if crate::stop::requested() {
                 // SIGTERM/SIGINT: a last checkpoint, no end-of-input flush (the input goes on).
                 self.settle_api(true)?;
                 return self.checkpoint();

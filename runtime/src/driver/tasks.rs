@@ -1,7 +1,11 @@
-//! The driver's side of state that follows Kafka partitions (see `crate::tasks`): setting up
+//! The driver's side of state that follows Kafka partitions (see `crate::kafka::tasks`): setting up
 //! the changelog, opening a partition's producers, restoring partitions the group assigns, the
 //! duplicate filter of repartitioned records and per-shard timers.
 
+use crate::kafka::Marker;
+use crate::keys::{
+    seed_prefix, shard_record_key, timer_key, CHANGELOG_KEY, SHARD_RECORD_PREFIX, STATE_PREFIX, TIMER_PREFIX,
+};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Instant;
 
@@ -12,12 +16,11 @@ use super::context::{Context, PartitionWriters};
 use super::error::RunError;
 use super::run::Def;
 use super::step::Driver;
-use super::{timer_key, Origin, Reader};
+use super::{Origin, Reader};
 use crate::checkpoint::TimerRecord;
+use crate::kafka::tasks::{ShardRecord, Tasks};
 use crate::kafka::{self, ChangelogMode, KafkaEnv, KafkaWriter, ProducerSettings, Rebalance};
-use crate::repartition::{self};
-use crate::state::{RocksStore, StateBackend, STATE_PREFIX, TIMER_PREFIX};
-use crate::tasks::{seed_prefix, shard_record_key, Marker, ShardRecord, Tasks, CHANGELOG_KEY, SHARD_RECORD_PREFIX};
+use crate::state::{RocksStore, StateBackend};
 use crate::timers::{shard_of, watermark_during_timer};
 use crate::{SourceKind, Timer};
 
@@ -154,14 +157,14 @@ impl Driver<'_> {
     pub(super) fn copied_before(&mut self, partition: i32, upstream: &(String, i32, i64)) -> bool {
         let (topic, origin_partition, offset) = upstream;
         self.cx.set_shard(Tasks::shard(partition));
-        let key = repartition::seen_key(partition, topic, *origin_partition);
+        let key = crate::keys::seen_key(partition, topic, *origin_partition);
         let state = self.cx.state();
         let last =
-            state.get(repartition::SEEN_NODE, &key).and_then(|bytes| bytes.try_into().ok()).map(i64::from_be_bytes);
+            state.get(crate::keys::SEEN_NODE, &key).and_then(|bytes| bytes.try_into().ok()).map(i64::from_be_bytes);
         if last.is_some_and(|last| *offset <= last) {
             return true;
         }
-        state.put(repartition::SEEN_NODE, &key, offset.to_be_bytes().to_vec());
+        state.put(crate::keys::SEEN_NODE, &key, offset.to_be_bytes().to_vec());
         false
     }
 

@@ -14,39 +14,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::kafka::{ChangelogMode, KafkaEnv};
+use super::changelog::ChangelogMode;
+use super::config::KafkaEnv;
 use crate::Timer;
-
-/// The RocksDB key naming the changelog topic the shard records refer to.
-pub const CHANGELOG_KEY: &[u8] = b"m:changelog";
-
-/// Key prefix of the per-shard records in RocksDB.
-pub const SHARD_RECORD_PREFIX: &[u8] = b"m:shard:";
-
-/// The RocksDB key of a partition's shard record.
-pub fn shard_record_key(partition: i32) -> Vec<u8> {
-    let mut key = SHARD_RECORD_PREFIX.to_vec();
-    key.extend_from_slice(&partition.to_be_bytes());
-    key
-}
-
-/// Key prefix of a savepoint's state entries kept for a partition until the partition's
-/// changelog has them: `m:seed:`, the partition (i32 big-endian), the state key.
-pub const SEED_PREFIX: &[u8] = b"m:seed:";
-
-/// The first key of a partition's seeds (`partition + 1` gives the end of the range).
-pub fn seed_prefix(partition: i32) -> Vec<u8> {
-    let mut key = SEED_PREFIX.to_vec();
-    key.extend_from_slice(&partition.to_be_bytes());
-    key
-}
-
-/// The RocksDB key of a seed: `seed_prefix(partition)` and the state key.
-pub fn seed_key(partition: i32, state_key: &[u8]) -> Vec<u8> {
-    let mut key = seed_prefix(partition);
-    key.extend_from_slice(state_key);
-    key
-}
 
 /// What local state knows about a partition's shard.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -65,53 +35,6 @@ impl ShardRecord {
     pub fn from_bytes(bytes: &[u8]) -> Option<ShardRecord> {
         let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
         Some(ShardRecord { next: value["next"].as_i64()?, timers: value["timers"].as_u64()? })
-    }
-}
-
-/// The record that closes a partition's batch in the changelog.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Marker {
-    /// (topic, next offset) of the partition in every subscribed topic.
-    pub positions: Vec<(String, i64)>,
-    /// The largest event time seen on the partition (`i64::MIN`: none).
-    pub max_event_time: i64,
-    /// The counter the shard's next timer gets.
-    pub timers: u64,
-    /// The changelog offset after the marker of the batch this one builds on (the partition's
-    /// previous committed batch), so a restore can tell committed batches from aborted ones a
-    /// broker still shows. `None` in markers written before markers named it.
-    pub base: Option<i64>,
-}
-
-impl Marker {
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let positions: Vec<serde_json::Value> =
-            self.positions.iter().map(|(topic, next)| serde_json::json!([topic, next])).collect();
-        let max_event_time = (self.max_event_time != i64::MIN).then_some(self.max_event_time);
-        serde_json::json!({
-            "positions": positions,
-            "maxEventTime": max_event_time,
-            "timers": self.timers,
-            "base": self.base,
-        })
-        .to_string()
-        .into_bytes()
-    }
-
-    pub fn from_bytes(bytes: &[u8]) -> Result<Marker, String> {
-        let bad = || format!("corrupt changelog marker `{}`", String::from_utf8_lossy(bytes));
-        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| bad())?;
-        let mut positions = Vec::new();
-        for entry in value["positions"].as_array().ok_or_else(bad)? {
-            let topic = entry[0].as_str().ok_or_else(bad)?;
-            positions.push((topic.to_string(), entry[1].as_i64().ok_or_else(bad)?));
-        }
-        Ok(Marker {
-            positions,
-            max_event_time: value["maxEventTime"].as_i64().unwrap_or(i64::MIN),
-            timers: value["timers"].as_u64().ok_or_else(bad)?,
-            base: value["base"].as_i64(),
-        })
     }
 }
 
@@ -155,6 +78,8 @@ impl Tasks {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kafka::changelog::Marker;
+    use crate::keys::{shard_record_key, SHARD_RECORD_PREFIX};
 
     #[test]
     fn markers_and_shard_records_round_trip() {

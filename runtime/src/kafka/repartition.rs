@@ -33,7 +33,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
-use crate::kafka::{self, KafkaEnv, KafkaWriter, ProducerSettings};
+use super::admin::{ensure_topic, partition_count, Purger};
+use super::config::{duration_from_env, forward_log, record_stable_ends, transient, KafkaEnv};
+use super::producer::{commit_in_order, KafkaWriter, ProducerSettings};
 use crate::KafkaStart;
 
 /// The longest a copied record waits for its transaction to commit (the pipeline reads the
@@ -105,7 +107,7 @@ struct Stage {
 }
 
 impl Stage {
-    /// Commits every partition's copies with its position (`kafka::commit_in_order`).
+    /// Commits every partition's copies with its position (`commit_in_order`).
     fn commit(&self, consumer: &BaseConsumer<Stage>) -> Result<(), String> {
         let mut writers = self.writers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let group = consumer.group_metadata();
@@ -121,7 +123,7 @@ impl Stage {
         }
         let mut jobs: Vec<(&mut KafkaWriter, Option<&TopicPartitionList>)> =
             committing.into_iter().zip(lists.iter().map(Some)).collect();
-        kafka::commit_in_order(&mut jobs, group.as_ref())
+        commit_in_order(&mut jobs, group.as_ref())
     }
 
     /// Opens the producers of newly assigned partitions (fencing their previous owners).
@@ -155,11 +157,11 @@ impl Stage {
 
 impl ClientContext for Stage {
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
-        kafka::forward_log(level, facility, message);
+        forward_log(level, facility, message);
     }
 
     fn stats(&self, statistics: rdkafka::Statistics) {
-        kafka::record_stable_ends(&self.ends, statistics);
+        record_stable_ends(&self.ends, statistics);
     }
 }
 
@@ -191,10 +193,9 @@ impl Repartitioner {
     /// starts copying. Returns the topic.
     pub fn start(settings: &RepartitionSettings<'_>) -> Result<(Repartitioner, String), String> {
         let output = topic(settings.group);
-        let partitions = kafka::partition_count(settings.env, settings.brokers, settings.topics)?;
+        let partitions = partition_count(settings.env, settings.brokers, settings.topics)?;
         // An existing topic keeps its partition count.
-        let partitions =
-            kafka::ensure_topic(settings.env, settings.brokers, &output, partitions, "repartition", false)?;
+        let partitions = ensure_topic(settings.env, settings.brokers, &output, partitions, "repartition", false)?;
         let failure = Arc::new(Mutex::new(None));
         let (writers, ends) = (Writers::default(), Ends::default());
         let stage = Stage {
@@ -222,9 +223,9 @@ impl Repartitioner {
             .create_with_context(stage)
             .map_err(|error| format!("repartition: creating the consumer: {error}"))?;
         consumer.subscribe(settings.topics).map_err(|error| format!("repartition: subscribing: {error}"))?;
-        let purge_every = kafka::duration_from_env("PULSE_KAFKA_REPARTITION_PURGE_EVERY", PURGE_EVERY)?;
-        let commit_every = kafka::duration_from_env("PULSE_KAFKA_REPARTITION_COMMIT_EVERY", COMMIT_EVERY)?;
-        let purger = kafka::Purger::new(settings.env, settings.brokers)?;
+        let purge_every = duration_from_env("PULSE_KAFKA_REPARTITION_PURGE_EVERY", PURGE_EVERY)?;
+        let commit_every = duration_from_env("PULSE_KAFKA_REPARTITION_COMMIT_EVERY", COMMIT_EVERY)?;
+        let purger = Purger::new(settings.env, settings.brokers)?;
         let stop = Arc::new(AtomicBool::new(false));
         let committed = Arc::new(Mutex::new(BTreeMap::new()));
         let thread = {
@@ -278,7 +279,7 @@ impl Drop for Repartitioner {
 
 /// The purging side of the stage: what the pipeline committed, and the admin client.
 struct Purge {
-    purger: kafka::Purger,
+    purger: Purger,
     committed: Arc<Mutex<BTreeMap<i32, i64>>>,
     every: Duration,
 }
@@ -337,7 +338,7 @@ fn copy(
     while !stop.load(Ordering::Relaxed) && !failed() {
         match consumer.poll(POLL) {
             None => {}
-            Some(Err(KafkaError::MessageConsumption(code))) if kafka::transient(code) => {}
+            Some(Err(KafkaError::MessageConsumption(code))) if transient(code) => {}
             Some(Err(error)) => stage.fail(format!("repartition: consuming: {error}")),
             Some(Ok(message)) => {
                 let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
@@ -408,15 +409,6 @@ pub fn parse_origin(text: &str) -> Option<(String, i32, i64)> {
     let (topic, partition) = rest.rsplit_once('/')?;
     Some((topic.to_string(), partition.parse().ok()?, offset.parse().ok()?))
 }
-
-/// The last origin offset processed, per (repartition partition, origin partition): the
-/// duplicate filter of the module docs, kept in the shard's state.
-pub fn seen_key(partition: i32, origin_topic: &str, origin_partition: i32) -> Vec<u8> {
-    format!("{partition}/{origin_topic}/{origin_partition}").into_bytes()
-}
-
-/// The state node of the duplicate filter (not a valid node id, so it never meets one).
-pub const SEEN_NODE: &str = "@repartition";
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,677 @@
+//! The kafka-source reader: group membership and rebalances, positions from the checkpoint,
+//! pausing while the driver is busy, `--until-end`, and records of the repartition topic.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, ConsumerGroupMetadata};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Headers, OwnedMessage};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+
+use super::admin::topic_partitions;
+use super::config::{
+    describe, duration_from_env, forward_log, record_stable_ends, transient, KafkaEnv, Offsets, CALL_TIMEOUT,
+    OUTAGE_REPORT_EVERY,
+};
+use crate::KafkaStart;
+
+/// `--until-end`: after every partition reached its end offset, the source also waits this long
+/// after its partitions were assigned and after the last record before it ends (some brokers
+/// report end offsets late).
+pub(super) const END_QUIET: Duration = Duration::from_secs(4);
+
+/// Records the group's rebalances for the driver, which answers them between two steps: a
+/// revocation after a checkpoint (so nothing processed is handed over uncommitted), an
+/// assignment after the partitions' state was restored, at the offsets this run has reached
+/// (at start: the checkpoint's or the changelog's), else at the start `readSetting` asks for.
+/// librdkafka waits for that answer (the application may call `assign` after the callback).
+pub(super) struct SourceContext {
+    /// Rebalances the driver has not answered yet.
+    rebalances: Mutex<Vec<Rebalance>>,
+    pending: AtomicBool,
+    /// The consumer is closing: answer rebalances at once.
+    closing: AtomicBool,
+    /// Next offset per partition: restored from the checkpoint, then advanced by every record.
+    positions: Mutex<Offsets>,
+    start: KafkaStart,
+    /// Partitions currently assigned.
+    assigned: Mutex<Vec<(String, i32)>>,
+    /// When the group last assigned partitions to this consumer (`None`: not yet).
+    assigned_at: Mutex<Option<std::time::Instant>>,
+    /// Per partition: the last stable offset (the end a `read_committed` consumer can reach)
+    /// from the client's statistics, for the consumer-lag metric.
+    ends: Mutex<Offsets>,
+}
+
+impl ClientContext for SourceContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        forward_log(level, facility, message);
+    }
+
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        record_stable_ends(&self.ends, statistics);
+    }
+}
+
+impl ConsumerContext for SourceContext {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let assign = err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+        if self.closing.load(Ordering::Relaxed) {
+            let outcome = if assign { consumer.assign(tpl) } else { consumer.unassign() };
+            if let Err(error) = outcome {
+                tracing::warn!("{}", describe("answering a rebalance while closing", &error));
+            }
+            return;
+        }
+        let partitions: Vec<(String, i32)> =
+            tpl.elements().iter().map(|element| (element.topic().to_string(), element.partition())).collect();
+        let event = if assign { Rebalance::Assign(partitions) } else { Rebalance::Revoke(partitions) };
+        self.rebalances.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(event);
+        self.pending.store(true, Ordering::Release);
+    }
+}
+
+/// A rebalance of a source's consumer group, answered by the driver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rebalance {
+    Assign(Vec<(String, i32)>),
+    /// Also partitions lost without a revocation (the session expired).
+    Revoke(Vec<(String, i32)>),
+}
+
+/// `topic [0, 2]` for log lines (partitions of several topics: `a [0], b [1]`).
+pub fn describe_partitions(partitions: &[(String, i32)]) -> String {
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (topic, partition) in partitions {
+        by_topic.entry(topic).or_default().push(*partition);
+    }
+    if by_topic.is_empty() {
+        return "nothing".to_string();
+    }
+    by_topic
+        .into_iter()
+        .map(|(topic, mut list)| {
+            list.sort_unstable();
+            let list: Vec<String> = list.iter().map(i32::to_string).collect();
+            format!("{topic} [{}]", list.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What one poll of a source gave.
+pub enum Polled {
+    /// A record; its payload was appended to the line buffer. `upstream`: the source record a
+    /// repartitioned record copies.
+    Record { topic: String, partition: i32, offset: i64, upstream: Option<(String, i32, i64)> },
+    /// Nothing within the poll timeout.
+    Idle,
+    /// `--until-end`: every partition reached the end it had when the run started.
+    End,
+}
+
+/// With no poll for this long (a sink blocking the pipeline: Redis down, a full HTTP queue, a
+/// slow commit or restore), the source pauses its partitions and a thread of its own keeps
+/// polling: nothing more is fetched, and the group does not evict the member for exceeding
+/// `max.poll.interval.ms`. The next poll of the driver resumes them.
+pub(super) const PAUSE_AFTER: Duration = Duration::from_secs(2);
+
+/// How often the keep-alive thread looks at the driver's last poll.
+pub(super) const KEEP_ALIVE_TICK: Duration = Duration::from_millis(200);
+
+/// At most this many records are kept from the keep-alive thread's polls (only records fetched
+/// before the pause can arrive; the bound holds whatever librdkafka does).
+pub(super) const STASH_LIMIT: usize = 10_000;
+
+/// What the driver's polls and the keep-alive thread share; either polls the consumer only
+/// while holding it, so records keep their order.
+pub(super) struct Gate {
+    /// When the driver last polled.
+    last_poll: Instant,
+    /// Since when the partitions are paused, and how many.
+    paused: Option<(Instant, usize)>,
+    /// What the keep-alive thread's polls received, handed to the driver first.
+    stash: VecDeque<Result<OwnedMessage, KafkaError>>,
+    /// Times the source paused.
+    pauses: u64,
+}
+
+pub(super) fn lock_gate(gate: &Mutex<Gate>) -> MutexGuard<'_, Gate> {
+    gate.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The keep-alive thread (see `PAUSE_AFTER`).
+pub(super) fn keep_alive(
+    consumer: &BaseConsumer<SourceContext>,
+    gate: &Mutex<Gate>,
+    stop: &AtomicBool,
+    pause_after: Duration,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(KEEP_ALIVE_TICK);
+        let mut gate = lock_gate(gate);
+        if gate.last_poll.elapsed() < pause_after {
+            continue;
+        }
+        // Everything assigned, including partitions assigned while paused.
+        if let Ok(assignment) = consumer.assignment() {
+            let count = assignment.count();
+            if count > 0 && gate.paused.is_none_or(|(_, paused)| paused != count) {
+                if let Err(error) = consumer.pause(&assignment) {
+                    tracing::warn!("{}", describe("pausing partitions", &error));
+                }
+                if gate.paused.is_none() {
+                    gate.pauses += 1;
+                    tracing::info!(
+                        "kafka: no poll for {} ms (a sink or a checkpoint is holding the pipeline): paused {count} partitions",
+                        gate.last_poll.elapsed().as_millis()
+                    );
+                }
+                let since = gate.paused.map_or_else(Instant::now, |(since, _)| since);
+                gate.paused = Some((since, count));
+            }
+        }
+        // Serves the group protocol and `max.poll.interval.ms`; keeps whatever arrives.
+        while gate.stash.len() < STASH_LIMIT {
+            match consumer.poll(Duration::ZERO) {
+                None => break,
+                Some(polled) => gate.stash.push_back(polled.map(|message| message.detach())),
+            }
+        }
+    }
+}
+
+/// One kafka-source's consumer.
+pub struct KafkaReader {
+    consumer: Arc<BaseConsumer<SourceContext>>,
+    gate: Arc<Mutex<Gate>>,
+    /// Stops and joins the keep-alive thread.
+    keep_alive: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+    /// The stage that fills the repartition topic this reader reads, when it reads one.
+    repartitioner: Option<super::repartition::Repartitioner>,
+    /// `--until-end`: the high watermark of every partition at start.
+    end: Option<Offsets>,
+    /// Partitions whose records below the offset were committed by a transaction the local
+    /// checkpoint does not include: replayed with transactional output muted.
+    replay_until: Offsets,
+    /// Largest event time seen per partition: the source's watermark is the minimum over its
+    /// assigned partitions, so one partition running ahead does not make another's records late.
+    partition_max: Offsets,
+    /// When the last record (or the start) was seen.
+    last_record: std::time::Instant,
+    /// Records without a payload (tombstones); they reach the driver as empty lines.
+    pub tombstones: u64,
+    /// When a broker outage was last reported.
+    last_outage_report: Option<std::time::Instant>,
+    /// When each partition last gave a record.
+    last_seen: BTreeMap<(String, i32), std::time::Instant>,
+    /// Partitions the checkpoint has positions for.
+    known: Vec<(String, i32)>,
+    opened: std::time::Instant,
+    /// A partition without records for this long stops holding the watermark back.
+    idle_timeout: Duration,
+    /// The consumer group.
+    group: String,
+    /// The most partitions of any subscribed topic.
+    partition_count: i32,
+    topics: Vec<String>,
+}
+
+impl Drop for KafkaReader {
+    fn drop(&mut self) {
+        // Closing the consumer revokes its partitions through the callback: answer at once.
+        self.consumer.context().closing.store(true, Ordering::Relaxed);
+        if let Some((stop, thread)) = self.keep_alive.take() {
+            stop.store(true, Ordering::Relaxed);
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A partition without records this long stops holding the watermark back
+/// (`PULSE_KAFKA_IDLE_TIMEOUT` changes it).
+pub(super) const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct SourceSettings<'a> {
+    pub pipeline: &'a str,
+    pub node: &'a str,
+    pub topics: &'a [&'a str],
+    pub brokers: Option<&'a str>,
+    pub group_id: Option<&'a str>,
+    pub start: KafkaStart,
+    pub until_end: bool,
+    /// Ask the client for statistics every second (the consumer-lag metric needs them).
+    pub statistics: bool,
+}
+
+/// The consumer group of a source: `PULSE_KAFKA_GROUP_ID`, else its `groupId`, else
+/// `pulse-<pipeline>-<node>`.
+pub fn group_name(env: &KafkaEnv, settings: &SourceSettings<'_>) -> String {
+    env.group_id
+        .clone()
+        .or(settings.group_id.map(str::to_string))
+        .unwrap_or_else(|| format!("pulse-{}-{}", settings.pipeline, settings.node))
+}
+
+impl KafkaReader {
+    pub fn open(env: &KafkaEnv, settings: &SourceSettings<'_>, resume: Offsets) -> Result<KafkaReader, String> {
+        let group = group_name(env, settings);
+        let mut config = env.consumer_config(settings.brokers)?;
+        config
+            .set("group.id", &group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "false");
+        if settings.statistics {
+            config.set("statistics.interval.ms", "1000");
+        }
+        let context = SourceContext {
+            rebalances: Mutex::default(),
+            pending: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+            positions: Mutex::new(resume.clone()),
+            start: settings.start,
+            assigned: Mutex::default(),
+            assigned_at: Mutex::default(),
+            ends: Mutex::default(),
+        };
+        let consumer: BaseConsumer<SourceContext> =
+            config.create_with_context(context).map_err(|error| describe("creating the consumer", &error))?;
+        consumer.subscribe(settings.topics).map_err(|error| describe("subscribing", &error))?;
+
+        let mut end = None;
+        let mut replay_until = Offsets::new();
+        let partitions = topic_partitions(&consumer, settings.topics)?;
+        if settings.until_end {
+            let mut highs = Offsets::new();
+            for (topic, partition) in &partitions {
+                let (_, high) = consumer
+                    .fetch_watermarks(topic, *partition, CALL_TIMEOUT)
+                    .map_err(|error| describe(&format!("reading the end of `{topic}` [{partition}]"), &error))?;
+                highs.insert((topic.clone(), *partition), high);
+            }
+            end = Some(highs);
+        }
+        if !resume.is_empty() {
+            let mut list = TopicPartitionList::new();
+            for (topic, partition) in resume.keys() {
+                list.add_partition(topic, *partition);
+            }
+            let committed = consumer
+                .committed_offsets(list, CALL_TIMEOUT)
+                .map_err(|error| describe("reading the group's committed offsets", &error))?;
+            for element in committed.elements() {
+                let key = (element.topic().to_string(), element.partition());
+                if let (Offset::Offset(committed), Some(local)) = (element.offset(), resume.get(&key)) {
+                    if committed > *local {
+                        replay_until.insert(key, committed);
+                    }
+                }
+            }
+        }
+        let partition_count = partitions.iter().map(|(_, partition)| partition + 1).max().unwrap_or(0);
+        let consumer = Arc::new(consumer);
+        let gate =
+            Arc::new(Mutex::new(Gate { last_poll: Instant::now(), paused: None, stash: VecDeque::new(), pauses: 0 }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let pause_after = duration_from_env("PULSE_KAFKA_PAUSE_AFTER", PAUSE_AFTER)?;
+        let thread = {
+            let (consumer, gate, stop) = (Arc::clone(&consumer), Arc::clone(&gate), Arc::clone(&stop));
+            std::thread::Builder::new()
+                .name(format!("kafka-{}", settings.node))
+                .spawn(move || keep_alive(&consumer, &gate, &stop, pause_after))
+                .map_err(|error| format!("kafka: starting the keep-alive thread: {error}"))?
+        };
+        Ok(KafkaReader {
+            repartitioner: None,
+            gate,
+            keep_alive: Some((stop, thread)),
+            group,
+            partition_count,
+            topics: settings.topics.iter().map(|topic| topic.to_string()).collect(),
+            consumer,
+            end,
+            replay_until,
+            partition_max: Offsets::new(),
+            last_seen: BTreeMap::new(),
+            known: resume.keys().cloned().collect(),
+            opened: std::time::Instant::now(),
+            idle_timeout: duration_from_env("PULSE_KAFKA_IDLE_TIMEOUT", IDLE_TIMEOUT)?,
+            last_record: std::time::Instant::now(),
+            tombstones: 0,
+            last_outage_report: None,
+        })
+    }
+
+    /// Waits up to `timeout` for the next record and appends its payload to `line`.
+    pub fn poll(&mut self, line: &mut Vec<u8>, timeout: Duration) -> Result<Polled, String> {
+        if self.reached_end() {
+            return Ok(Polled::End);
+        }
+        if let Some(failure) = self.repartitioner.as_ref().and_then(|stage| stage.failure()) {
+            return Err(failure);
+        }
+        let gate = Arc::clone(&self.gate);
+        let mut gate = lock_gate(&gate);
+        gate.last_poll = Instant::now();
+        if let Some((since, count)) = gate.paused.take() {
+            if let Ok(assignment) = self.consumer.assignment() {
+                if let Err(error) = self.consumer.resume(&assignment) {
+                    tracing::warn!("{}", describe("resuming partitions", &error));
+                }
+            }
+            tracing::info!("kafka: resumed {count} partitions after {} ms paused", since.elapsed().as_millis());
+        }
+        match gate.stash.pop_front() {
+            Some(polled) => {
+                drop(gate);
+                self.take(Some(polled), line)
+            }
+            None => {
+                // The record borrows the consumer: a handle of its own leaves `self` free.
+                let consumer = Arc::clone(&self.consumer);
+                let polled = consumer.poll(timeout);
+                drop(gate);
+                self.take(polled, line)
+            }
+        }
+    }
+
+    /// Reads the repartition topic `stage` fills; the stage stops with the reader.
+    pub fn attach_repartitioner(&mut self, stage: super::repartition::Repartitioner) {
+        self.repartitioner = Some(stage);
+    }
+
+    /// A checkpoint committed `list` (positions of this reader): a repartition stage may delete
+    /// the records below them.
+    pub fn committed(&self, list: &TopicPartitionList) {
+        if let Some(stage) = &self.repartitioner {
+            for element in list.elements() {
+                if let Offset::Offset(next) = element.offset() {
+                    stage.committed(element.partition(), next);
+                }
+            }
+        }
+    }
+
+    /// The group's committed offsets of `partitions` of `topic`; a partition without one is
+    /// absent.
+    pub fn group_offsets(&self, topic: &str, partitions: &[i32]) -> Result<BTreeMap<i32, i64>, String> {
+        let mut list = TopicPartitionList::new();
+        for partition in partitions {
+            list.add_partition(topic, *partition);
+        }
+        let committed = self
+            .consumer
+            .committed_offsets(list, CALL_TIMEOUT)
+            .map_err(|error| describe(&format!("reading the group's committed offsets of `{topic}`"), &error))?;
+        Ok(committed
+            .elements()
+            .iter()
+            .filter_map(|element| match element.offset() {
+                Offset::Offset(offset) => Some((element.partition(), offset)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Times the source paused its partitions while the pipeline was held up.
+    pub fn pauses(&self) -> u64 {
+        lock_gate(&self.gate).pauses
+    }
+
+    fn take<M: Message>(
+        &mut self,
+        polled: Option<Result<M, KafkaError>>,
+        line: &mut Vec<u8>,
+    ) -> Result<Polled, String> {
+        match polled {
+            None => Ok(if self.reached_end() { Polled::End } else { Polled::Idle }),
+            // Broker connections come and go; librdkafka reconnects by itself, and the run waits
+            // for it (as it waits for Redis) instead of failing.
+            Some(Err(KafkaError::MessageConsumption(code))) if transient(code) => {
+                if self.last_outage_report.is_none_or(|at| at.elapsed() >= OUTAGE_REPORT_EVERY) {
+                    self.last_outage_report = Some(std::time::Instant::now());
+                    tracing::warn!("kafka: consuming: {code}; waiting for the brokers");
+                }
+                Ok(Polled::Idle)
+            }
+            Some(Err(error)) => Err(describe("consuming", &error)),
+            Some(Ok(message)) => {
+                let (topic, partition, offset) = (message.topic().to_string(), message.partition(), message.offset());
+                match message.payload() {
+                    Some(payload) => line.extend_from_slice(payload),
+                    None => self.tombstones += 1,
+                }
+                self.positions().insert((topic.clone(), partition), offset + 1);
+                self.last_record = std::time::Instant::now();
+                let upstream = match self.repartitioner {
+                    Some(_) => message
+                        .headers()
+                        .and_then(|headers| {
+                            headers.iter().find(|header| header.key == super::repartition::ORIGIN_HEADER)
+                        })
+                        .and_then(|header| std::str::from_utf8(header.value?).ok())
+                        .and_then(super::repartition::parse_origin),
+                    None => None,
+                };
+                Ok(Polled::Record { topic, partition, offset, upstream })
+            }
+        }
+    }
+
+    fn reached_end(&self) -> bool {
+        let Some(end) = &self.end else { return false };
+        // Not before the group assigned partitions, and not within END_QUIET of the assignment or
+        // of the last record.
+        let assigned_at = *self.consumer.context().assigned_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(assigned_at) = assigned_at else { return false };
+        assigned_at.max(self.last_record).elapsed() >= END_QUIET
+            && end
+                .iter()
+                .all(|(partition, high)| *high <= 0 || self.positions().get(partition).is_some_and(|next| next >= high))
+    }
+
+    /// Records the event time of a record of `partition`; returns the source's event-time
+    /// frontier: the minimum over assigned partitions of their largest event time, skipping
+    /// partitions already read to their end (`--until-end`). `None` while an assigned partition
+    /// has shown no record yet.
+    pub fn observe(&mut self, topic: &str, partition: i32, event_time: i64) -> Option<i64> {
+        let key = (topic.to_string(), partition);
+        let now = std::time::Instant::now();
+        self.last_seen.insert(key.clone(), now);
+        let max = self.partition_max.entry(key.clone()).or_insert(i64::MIN);
+        *max = (*max).max(event_time);
+        let assigned = self.consumer.context().assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let positions = self.positions();
+        let mut frontier: Option<i64> = None;
+        // Partitions this run owns, and those it owned at its checkpoint: a partition the group
+        // has not handed back yet (its old owner's session has not expired) still holds the
+        // watermark, or its records would arrive late once it comes back. (A partition in both
+        // lists is visited twice; the minimum does not mind.)
+        for partition in assigned.iter().chain(self.known.iter()) {
+            let at_end = self.end.as_ref().is_some_and(|end| {
+                end.get(partition).is_some_and(|high| positions.get(partition).copied().unwrap_or(0) >= *high)
+            });
+            // Idle: no record within the idle timeout (since the start for one never seen).
+            let quiet_since = self.last_seen.get(partition).copied().unwrap_or(self.opened);
+            if at_end || (*partition != key && now.duration_since(quiet_since) >= self.idle_timeout) {
+                continue;
+            }
+            let seen = *self.partition_max.get(partition)?;
+            frontier = Some(frontier.map_or(seen, |known| known.min(seen)));
+        }
+        frontier.or(Some(event_time))
+    }
+
+    /// Whether a record at this position was already committed downstream by a transaction the
+    /// local checkpoint missed.
+    pub fn is_replay(&self, topic: &str, partition: i32, offset: i64) -> bool {
+        self.replay_until.get(&(topic.to_string(), partition)).is_some_and(|until| offset < *until)
+    }
+
+    /// The next offset per partition (the rebalance callback assigns at these).
+    pub fn positions(&self) -> std::sync::MutexGuard<'_, Offsets> {
+        self.consumer.context().positions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// (topic, partition, records not read yet) of every assigned partition whose end the
+    /// client's statistics reported, and of the source partitions a repartition stage copies
+    /// (named by their own topic).
+    pub fn lag(&self) -> Vec<(String, i32, i64)> {
+        let mut lag = self.repartitioner.as_ref().map(|stage| stage.lag()).unwrap_or_default();
+        let context = self.consumer.context();
+        let assigned = context.assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let ends = context.ends.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let positions = context.positions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        lag.extend(assigned.into_iter().filter_map(|key| {
+            let end = *ends.get(&key)?;
+            let next = *positions.get(&key)?;
+            Some((key.0, key.1, (end - next).max(0)))
+        }));
+        lag
+    }
+
+    pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
+        self.consumer.group_metadata()
+    }
+
+    /// The positions of the assigned partitions (of partition number `only`, when given) as a
+    /// list for `send_offsets_to_transaction` / `commit`. Partitions another member owns now
+    /// are left out, so a stale position never overwrites its progress.
+    pub fn offset_list(&self, only: Option<i32>) -> TopicPartitionList {
+        let assigned = self.consumer.context().assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let positions = self.positions();
+        let mut list = TopicPartitionList::new();
+        for (topic, partition) in assigned.iter() {
+            if only.is_some_and(|only| only != *partition) {
+                continue;
+            }
+            if let Some(next) = positions.get(&(topic.clone(), *partition)) {
+                let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*next));
+            }
+        }
+        list
+    }
+
+    /// Whether the group has a rebalance waiting for the driver's answer.
+    pub fn rebalance_pending(&self) -> bool {
+        self.consumer.context().pending.load(Ordering::Acquire)
+    }
+
+    pub fn take_rebalances(&self) -> Vec<Rebalance> {
+        let context = self.consumer.context();
+        context.pending.store(false, Ordering::Release);
+        std::mem::take(&mut *context.rebalances.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// Starts consuming `partitions`, each at its position (see `positions`) or where
+    /// `readSetting` says.
+    pub fn assign_now(&mut self, partitions: &[(String, i32)]) -> Result<(), String> {
+        let context = self.consumer.context();
+        let mut list = TopicPartitionList::new();
+        {
+            let positions = context.positions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for (topic, partition) in partitions {
+                let offset = match positions.get(&(topic.clone(), *partition)) {
+                    Some(next) => Offset::Offset(*next),
+                    None => match context.start {
+                        KafkaStart::GroupOffsets => Offset::Stored,
+                        KafkaStart::Earliest => Offset::Beginning,
+                        KafkaStart::Latest => Offset::End,
+                    },
+                };
+                let _ = list.add_partition_offset(topic, *partition, offset);
+            }
+        }
+        self.consumer.assign(&list).map_err(|error| describe("assigning partitions", &error))?;
+        *context.assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = partitions.to_vec();
+        *context.assigned_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(std::time::Instant::now());
+        Ok(())
+    }
+
+    /// Stops consuming every partition (the group revoked them).
+    pub fn revoke_now(&mut self) -> Result<(), String> {
+        let context = self.consumer.context();
+        context.assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
+        // Records the keep-alive thread took in before the revocation now belong to the next
+        // owner, which reads them from the positions the checkpoint before this committed.
+        let mut gate = lock_gate(&self.gate);
+        let before = gate.stash.len();
+        gate.stash.retain(|polled| polled.is_err());
+        if gate.stash.len() < before {
+            tracing::debug!("kafka: dropped {} records read ahead of the revocation", before - gate.stash.len());
+        }
+        drop(gate);
+        self.consumer.unassign().map_err(|error| describe("revoking partitions", &error))
+    }
+
+    /// Partitions currently assigned.
+    pub fn assigned(&self) -> Vec<(String, i32)> {
+        self.consumer.context().assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    pub fn topics(&self) -> &[String] {
+        &self.topics
+    }
+
+    /// The most partitions of any subscribed topic.
+    pub fn partition_count(&self) -> i32 {
+        self.partition_count
+    }
+
+    /// The largest event time a partition's previous owner saw (from the changelog).
+    pub fn restore_partition_max(&mut self, topic: &str, partition: i32, event_time: i64) {
+        let max = self.partition_max.entry((topic.to_string(), partition)).or_insert(i64::MIN);
+        *max = (*max).max(event_time);
+    }
+
+    /// A partition was just handed to this instance: it is not idle before the idle timeout.
+    pub fn touch(&mut self, topic: &str, partition: i32) {
+        self.last_seen.insert((topic.to_string(), partition), std::time::Instant::now());
+    }
+
+    /// The largest event time seen on partition number `partition` of any subscribed topic.
+    pub fn partition_frontier(&self, partition: i32) -> i64 {
+        self.topics.iter().map(|topic| self.partition_max(topic, partition)).max().unwrap_or(i64::MIN)
+    }
+
+    /// Whether no subscribed topic's partition `partition` gave a record within the idle timeout.
+    pub fn partition_idle(&self, partition: i32) -> bool {
+        self.topics.iter().all(|topic| {
+            let since = self.last_seen.get(&(topic.clone(), partition)).copied().unwrap_or(self.opened);
+            since.elapsed() >= self.idle_timeout
+        })
+    }
+
+    /// The largest event time seen on a partition (`i64::MIN`: none).
+    pub fn partition_max(&self, topic: &str, partition: i32) -> i64 {
+        self.partition_max.get(&(topic.to_string(), partition)).copied().unwrap_or(i64::MIN)
+    }
+
+    /// Positions come from the changelog: no stretch is replayed muted.
+    pub fn clear_replay(&mut self) {
+        self.replay_until.clear();
+    }
+
+    /// At-least-once runs: commits the positions to the group (telemetry and a fallback start).
+    pub fn commit_positions(&self) -> Result<(), String> {
+        let list = self.offset_list(None);
+        if list.count() == 0 {
+            return Ok(());
+        }
+        self.consumer
+            .commit(&list, rdkafka::consumer::CommitMode::Sync)
+            .map_err(|error| describe("committing offsets", &error))
+    }
+}
