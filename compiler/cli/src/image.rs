@@ -132,8 +132,7 @@ fn build_binary(file: &Path, loaded: &Loaded, debug: bool) -> Result<native::Bui
     native::build(pipeline, &crate::file_name(file), profile, false, &|id| loaded.node_span(id)).map_err(
         |diagnostics| {
             crate::report_diagnostics(&loaded.sources, &diagnostics, MessageFormat::Human);
-            let unsupported = diagnostics.iter().all(|diagnostic| diagnostic.code == pulse_syntax::codes::E0904);
-            ExitCode::from(if unsupported { EXIT_ERRORS } else { EXIT_BUILD })
+            crate::build_exit_code(&diagnostics)
         },
     )
 }

@@ -331,9 +331,15 @@ fn build_loaded(file: &Path, debug: bool, format: MessageFormat, quiet: bool) ->
     let profile = if debug { native::Profile::Debug } else { native::Profile::Release };
     native::build(pipeline, &file_name(file), profile, quiet, &|id| loaded.node_span(id)).map_err(|diagnostics| {
         report_diagnostics(&loaded.sources, &diagnostics, format);
-        let unsupported = diagnostics.iter().all(|diagnostic| diagnostic.code == pulse_syntax::codes::E0904);
-        ExitCode::from(if unsupported { EXIT_ERRORS } else { EXIT_BUILD })
+        build_exit_code(&diagnostics)
     })
+}
+
+/// A pipeline whose only problem is an operator without a runtime has errors (1); anything else
+/// that stops a build (an internal error, cargo failing) is a failed build (3).
+pub(crate) fn build_exit_code(diagnostics: &[pulse_syntax::Diagnostic]) -> ExitCode {
+    let unsupported = diagnostics.iter().all(|diagnostic| diagnostic.code == pulse_syntax::codes::E0904);
+    ExitCode::from(if unsupported { EXIT_ERRORS } else { EXIT_BUILD })
 }
 
 fn build(
@@ -356,7 +362,7 @@ fn build(
             },
             Err(diagnostics) => {
                 report_diagnostics(&loaded.sources, &diagnostics, format);
-                ExitCode::from(EXIT_ERRORS)
+                build_exit_code(&diagnostics)
             }
         };
     }

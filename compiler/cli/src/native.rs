@@ -62,20 +62,32 @@ pub fn generate_with_spans(
     let options =
         Options { runtime_path: root.join("runtime").display().to_string(), source_name: source_name.to_string() };
     pulse_codegen::generate(pipeline, &options).map_err(|errors| {
-        errors
-            .into_iter()
-            .map(|error| match error {
-                CodegenError::Unsupported { ref node, operator } => {
-                    let diagnostic = Diagnostic::new(E0904, error.to_string())
-                        .note("`pulsec check` accepts this pipeline; building it needs a runtime with this operator");
-                    match node_span(node) {
-                        Some(span) => diagnostic.primary(span, format!("`{operator}` cannot run yet")),
-                        None => diagnostic,
-                    }
-                }
-            })
-            .collect()
+        errors.into_iter().map(|error| codegen_diagnostic(error, source_name, &pipeline.name, node_span)).collect()
     })
+}
+
+/// The diagnostic of a pipeline codegen cannot generate.
+fn codegen_diagnostic(
+    error: CodegenError,
+    source_name: &str,
+    pipeline_name: &str,
+    node_span: &dyn Fn(&str) -> Option<Span>,
+) -> Diagnostic {
+    match error {
+        CodegenError::Unsupported { ref node, operator } => {
+            let diagnostic = Diagnostic::new(E0904, error.to_string())
+                .note("`pulsec check` accepts this pipeline; building it needs a runtime with this operator");
+            match node_span(node) {
+                Some(span) => diagnostic.primary(span, format!("`{operator}` cannot run yet")),
+                None => diagnostic,
+            }
+        }
+        // A bug in codegen, not in the pipeline, so no span; codegen is deterministic, so the
+        // pipeline file reproduces it.
+        CodegenError::InvalidRust { .. } => Diagnostic::new(E0901, error.to_string())
+            .note(format!("while generating `{}` (pipeline `{pipeline_name}`)", source_name.escape_debug()))
+            .help("this is a bug in pulsec; please report it with the pipeline file"),
+    }
 }
 
 /// Writes `content` only when it differs, so cargo's freshness check sees unchanged files.
@@ -251,4 +263,21 @@ pub fn compile_crate(
         }
     };
     Err(vec![Diagnostic::new(E0903, format!("the native build of `{name}` failed")).note(summary)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_code_that_does_not_parse_is_internal_error_e0901() {
+        let error = CodegenError::InvalidRust { error: "expected `;`".to_string(), tokens: "fn x ( ) ->".to_string() };
+        let diagnostic = codegen_diagnostic(error, "journey.pulse", "journey", &|_| None);
+        assert_eq!(diagnostic.code, E0901);
+        assert_eq!(
+            diagnostic.message,
+            "internal compiler error: the generated code does not parse as Rust: expected `;`"
+        );
+        assert!(diagnostic.labels.is_empty(), "the pipeline is not at fault: no span");
+    }
 }

@@ -39,6 +39,14 @@ pub struct GeneratedCrate {
 pub enum CodegenError {
     /// The operator has no runtime implementation yet.
     Unsupported { node: String, operator: &'static str },
+    /// The generated tokens do not parse as a Rust file. This is a bug in codegen, never in the
+    /// pipeline: the caller reports it as an internal error instead of the compiler panicking.
+    InvalidRust {
+        /// syn's message.
+        error: String,
+        /// The generated tokens as text (one line, as `TokenStream` prints them), for the report.
+        tokens: String,
+    },
 }
 
 impl std::fmt::Display for CodegenError {
@@ -46,6 +54,9 @@ impl std::fmt::Display for CodegenError {
         match self {
             CodegenError::Unsupported { node, operator } => {
                 write!(f, "node `{node}`: the `{operator}` operator has no runtime in this version of Pulse")
+            }
+            CodegenError::InvalidRust { error, .. } => {
+                write!(f, "internal compiler error: the generated code does not parse as Rust: {error}")
             }
         }
     }
@@ -66,11 +77,7 @@ pub fn generate(pipeline: &Pipeline, options: &Options) -> Result<GeneratedCrate
     if !errors.is_empty() {
         return Err(errors);
     }
-    let file = Generator::new(pipeline).file();
-    let syntax_tree: syn::File = match syn::parse2(file.clone()) {
-        Ok(tree) => tree,
-        Err(error) => panic!("codegen produced invalid Rust syntax: {error}\n{file}"),
-    };
+    let syntax_tree = parse_generated(Generator::new(pipeline).file()).map_err(|error| vec![error])?;
     // The file name is the user's and may hold anything, a line break included: escaped, it
     // stays inside the comment.
     let header = format!(
@@ -80,6 +87,13 @@ pub fn generate(pipeline: &Pipeline, options: &Options) -> Result<GeneratedCrate
     );
     let main_rs = header + &prettyplease::unparse(&syntax_tree);
     Ok(GeneratedCrate { cargo_toml: cargo_toml(pipeline, options), main_rs })
+}
+
+/// The generated tokens as a Rust file, ready for `prettyplease`. Tokens that do not parse are a
+/// bug in codegen, returned as `CodegenError::InvalidRust`.
+fn parse_generated(tokens: TokenStream) -> Result<syn::File, CodegenError> {
+    syn::parse2(tokens.clone())
+        .map_err(|error| CodegenError::InvalidRust { error: error.to_string(), tokens: tokens.to_string() })
 }
 
 /// The generated crate's manifest. Its profile matches the workspace's so dependencies built
@@ -233,9 +247,9 @@ impl<'p> Generator<'p> {
     fn spec(&self) -> TokenStream {
         let name = &self.pipeline.name;
         let node_ids = self.pipeline.nodes.iter().map(|node| node.id.as_str());
-        let sources = self.pipeline.nodes.iter().filter(|node| node.op.is_source()).map(|node| {
+        let sources = self.pipeline.nodes.iter().enumerate().filter_map(|(node_idx, node)| {
             let id = &node.id;
-            let time = node.op.source_time().expect("sources have source time");
+            let time = node.op.source_time()?;
             let max_out_of_orderness = time.max_out_of_orderness_ms as i64;
             let max_future_skew = time.max_future_skew_ms.map_or(i64::MAX, |skew| skew.min(i64::MAX as u64) as i64);
             let kind = match &node.op {
@@ -248,7 +262,6 @@ impl<'p> Generator<'p> {
                         Some(pulse_ir::ReadSetting::Latest) => quote! { Latest },
                         Some(pulse_ir::ReadSetting::GroupOffsets) | None => quote! { GroupOffsets },
                     };
-                    let node_idx = self.pipeline.nodes.iter().position(|other| other.id == node.id).expect("listed");
                     let partitioning = match self.pipeline.partitioning(node_idx) {
                         Partitioning::Stateless | Partitioning::KeyedBy(_) => quote! { AsIs },
                         Partitioning::Repartition { by, .. } => {
@@ -267,13 +280,13 @@ impl<'p> Generator<'p> {
                         }
                     }
                 }
-                _ => unreachable!("only sources are listed"),
+                _ => return None,
             };
-            quote! {
+            Some(quote! {
                 SourceSpec { node: #id, kind: #kind, max_out_of_orderness: #max_out_of_orderness, max_future_skew: #max_future_skew }
-            }
+            })
         });
-        let sinks = self.pipeline.nodes.iter().filter(|node| node.op.is_sink()).map(|node| {
+        let sinks = self.pipeline.nodes.iter().enumerate().filter_map(|(idx, node)| {
             let id = &node.id;
             let kind = match &node.op {
                 Operator::StdoutSink => quote! { SinkKind::Stdout },
@@ -310,14 +323,13 @@ impl<'p> Generator<'p> {
                         }
                         None => quote! { None },
                     };
-                    let idx = self.pipeline.nodes.iter().position(|known| std::ptr::eq(known, node)).expect("a node");
                     let responses = self.pipeline.edges_from(idx, "responses").next().is_some();
                     let env = sinks::template_env(&node.op);
                     quote! { SinkKind::Api { method: #method, timeout_ms: #timeout_ms, retries: #retries, breaker: #breaker, responses: #responses, env: &[#(#env),*] } }
                 }
-                _ => unreachable!("only sinks are listed"),
+                _ => return None,
             };
-            quote! { SinkSpec { node: #id, kind: #kind } }
+            Some(quote! { SinkSpec { node: #id, kind: #kind } })
         });
         let checkpoint_interval = match self.pipeline.runtime.checkpoint_interval_ms {
             Some(interval) => quote! { Some(#interval) },
@@ -374,10 +386,15 @@ impl<'p> Generator<'p> {
     fn on_record(&mut self) -> (TokenStream, Vec<TokenStream>) {
         let mut arms = Vec::new();
         let mut methods = Vec::new();
-        let sources: Vec<(NodeIdx, &Node)> =
-            self.pipeline.nodes.iter().enumerate().filter(|(_, node)| node.op.is_source()).collect();
-        for (source_idx, (node_idx, node)) in sources.into_iter().enumerate() {
-            let body = self.source_body(node_idx, node);
+        let sources: Vec<(NodeIdx, &Node, &pulse_ir::SourceTime)> = self
+            .pipeline
+            .nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(node_idx, node)| Some((node_idx, node, node.op.source_time()?)))
+            .collect();
+        for (source_idx, (node_idx, node, time)) in sources.into_iter().enumerate() {
+            let body = self.source_body(node_idx, time);
             let method = format_ident!("source_{}", node_idx);
             let doc = format!(" Source `{}`.", node.id);
             arms.push(quote! { #source_idx => self.#method(line, cx), });
@@ -439,7 +456,7 @@ impl<'p> Generator<'p> {
     }
 
     /// Parse, schema checks in declaration order (G10), event time (G32), then the first operator.
-    fn source_body(&mut self, node_idx: NodeIdx, node: &Node) -> TokenStream {
+    fn source_body(&mut self, node_idx: NodeIdx, time: &pulse_ir::SourceTime) -> TokenStream {
         let seg = self.segments.seg_out[node_idx];
         let view_ty = format_ident!("View{}", seg);
         let tree = &self.segments.views[seg];
@@ -447,7 +464,6 @@ impl<'p> Generator<'p> {
         if let Some(schema) = &self.pipeline.schema {
             schema_checks(node_idx, schema, &[], tree, &mut checks);
         }
-        let time = node.op.source_time().expect("sources have source time");
         let event_time = match &time.event_time {
             Some(path) => {
                 let access = segments::access(quote! { view }, tree, &path.0);
@@ -829,7 +845,18 @@ impl<'p> Generator<'p> {
                 let sink = self.sink_index[&idx];
                 quote! { cx.emit(#sink, record.event_time, record.text); }
             }
-            other => unreachable!("unsupported operator `{}` passed the support check", other.type_name()),
+            // `node_method` generates these without a body, and `stateful_body` answered for the
+            // stateful ones above; listing them keeps this match exhaustive when an operator is added.
+            Operator::KafkaSource { .. } | Operator::FileSource { .. } | Operator::HasDoneEvent { .. } => {
+                unreachable!("node_method does not ask for the body of a source or a has-done-event")
+            }
+            Operator::Dedupe { .. }
+            | Operator::Capping { .. }
+            | Operator::Segmentation { .. }
+            | Operator::UserEventTrigger { .. }
+            | Operator::WindowAggregate { .. } => {
+                unreachable!("stateful_body generates every stateful operator")
+            }
         }
     }
 
@@ -1133,5 +1160,32 @@ fn schema_checks(
         if let Type::Object(Some(inner)) = &field.ty {
             schema_checks(node, inner, &path, tree, out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_that_do_not_parse_as_rust_are_an_error_not_a_panic() {
+        // An item cut short, as a codegen bug could leave it.
+        let tokens = quote! { fn on_record(&mut self) -> };
+        let Err(error) = parse_generated(tokens) else { panic!("parsed an item cut short") };
+        let CodegenError::InvalidRust { error: message, tokens } = &error else {
+            panic!("expected InvalidRust, got {error:?}");
+        };
+        assert!(!message.is_empty());
+        assert!(tokens.contains("fn on_record"), "the tokens are kept for the report: {tokens}");
+        assert!(
+            error.to_string().starts_with("internal compiler error: the generated code does not parse as Rust: "),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn tokens_that_parse_become_a_file() {
+        let file = parse_generated(quote! { fn main() {} }).expect("a Rust file");
+        assert_eq!(prettyplease::unparse(&file), "fn main() {}\n");
     }
 }

@@ -36,7 +36,11 @@ impl Generator<'_> {
 
     /// The index of the node `id` (a sink rendering a template).
     fn node_index(&self, id: &str) -> usize {
-        self.pipeline.nodes.iter().position(|node| node.id == id).expect("the node being generated")
+        self.pipeline
+            .nodes
+            .iter()
+            .position(|node| node.id == id)
+            .expect("templates are rendered only for the nodes of this pipeline")
     }
 
     /// `let mut <out> = String::new();` followed by the template's parts. A field that is null or
@@ -96,7 +100,9 @@ impl Generator<'_> {
     /// The body of a kafka-sink node: key and value rendered (the value defaults to the event).
     pub(crate) fn kafka_body(&mut self, idx: NodeIdx, tree: &ViewTree) -> TokenStream {
         let node = &self.pipeline.nodes[idx];
-        let Operator::KafkaSink { key, value, .. } = &node.op else { unreachable!("a kafka-sink") };
+        let Operator::KafkaSink { key, value, .. } = &node.op else {
+            unreachable!("node_body calls kafka_body only for a kafka-sink")
+        };
         let node_id = node.id.as_str();
         let sink = self.sink_index[&idx];
         let mut renders = Vec::new();
@@ -130,7 +136,7 @@ impl Generator<'_> {
     pub(crate) fn redis_body(&mut self, idx: NodeIdx, tree: &ViewTree) -> TokenStream {
         let node = &self.pipeline.nodes[idx];
         let Operator::RedisSink { command, key, field, value, score, .. } = &node.op else {
-            unreachable!("a redis-sink")
+            unreachable!("node_body calls redis_body only for a redis-sink")
         };
         let node_id = node.id.as_str();
         let sink = self.sink_index[&idx];
@@ -201,7 +207,9 @@ impl Generator<'_> {
     /// else the whole event.
     pub(crate) fn api_body(&mut self, idx: NodeIdx, tree: &ViewTree) -> TokenStream {
         let node = &self.pipeline.nodes[idx];
-        let Operator::ApiSink { url, method, headers, body, .. } = &node.op else { unreachable!("an api-sink") };
+        let Operator::ApiSink { url, method, headers, body, .. } = &node.op else {
+            unreachable!("node_body calls api_body only for an api-sink")
+        };
         let node_id = node.id.as_str();
         let sink = self.sink_index[&idx];
         let mut renders = vec![self.render_as(url, tree, &format_ident!("t_url"), node_id, Encoding::Url)];
