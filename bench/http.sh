@@ -18,7 +18,7 @@ command -v ab >/dev/null || apt-get install -y -q apache2-utils >/dev/null
 
 rustc -O --edition 2021 "$ROOT/bench/http_server.rs" -o "$WORK/http-server"
 cargo build --quiet --release -p pulsec --manifest-path "$ROOT/Cargo.toml"
-"$ROOT/target/release/pulsec" build "$ROOT/bench/http.pulse" -o "$WORK/bench-http"
+"${CARGO_TARGET_DIR:-$ROOT/target}/release/pulsec" build "$ROOT/bench/http.pulse" -o "$WORK/bench-http"
 
 "$WORK/http-server" "$PORT" &
 SERVER_PID=$!

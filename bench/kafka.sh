@@ -78,9 +78,10 @@ if [ ! -s "$EVENTS" ]; then
 fi
 
 log "building kafka-tools (bench/kafka-tools, sharing the workspace target directory), pulsec, the pipelines"
-CARGO_TARGET_DIR="$ROOT/target" cargo build --quiet --release --manifest-path "$ROOT/bench/kafka-tools/Cargo.toml"
-KT="$ROOT/target/release/kafka-tools"
-cargo build --quiet --release -p pulsec --manifest-path "$ROOT/Cargo.toml"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+CARGO_TARGET_DIR="$TARGET" cargo build --quiet --release --manifest-path "$ROOT/bench/kafka-tools/Cargo.toml"
+KT="$TARGET/release/kafka-tools"
+CARGO_TARGET_DIR="$TARGET" cargo build --quiet --release -p pulsec --manifest-path "$ROOT/Cargo.toml"
 sed -e 's/exactly-once/at-least-once/' -e 's/^pipeline bench-kafka-latency$/pipeline bench-kafka-latency-alo/' \
     "$ROOT/bench/kafka-latency.pulse" > "$RUN/kafka-latency-alo.pulse"
 # Keyed state on the latency path (a capping that passes everything), with the topic declared
@@ -94,7 +95,7 @@ sed -e 's/^pipeline bench-kafka-latency-keyed$/pipeline bench-kafka-latency-repa
     "$RUN/kafka-latency-keyed.pulse" > "$RUN/kafka-latency-repartition.pulse"
 for src in "$ROOT"/bench/kafka-{w1,w2,latency,recovery}.pulse "$RUN"/kafka-latency-{alo,keyed,repartition}.pulse; do
     name=$(basename "$src" .pulse)
-    "$ROOT/target/release/pulsec" build "$src" -o "$KWORK/bench-$name" > "$RUN/build-$name.log" 2>&1 \
+    "$TARGET/release/pulsec" build "$src" -o "$KWORK/bench-$name" > "$RUN/build-$name.log" 2>&1 \
         || { cat "$RUN/build-$name.log"; exit 3; }
 done
 

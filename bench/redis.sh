@@ -15,7 +15,7 @@ EVENTS="$WORK/events-$N.jsonl"
 [ -s "$EVENTS" ] || python3 "$PEERS_DIR/gen_events.py" "$N" "$EVENTS"
 
 cargo build --quiet --release -p pulsec --manifest-path "$ROOT/Cargo.toml"
-"$ROOT/target/release/pulsec" build "$ROOT/bench/redis.pulse" -o "$WORK/bench-redis"
+"${CARGO_TARGET_DIR:-$ROOT/target}/release/pulsec" build "$ROOT/bench/redis.pulse" -o "$WORK/bench-redis"
 
 redis-server --port "$PORT" --save '' --appendonly no --daemonize no > "$WORK/redis.log" 2>&1 &
 REDIS_PID=$!

@@ -34,7 +34,7 @@ echo "== building pulsec and the pipelines"
 cargo build --quiet --release -p pulsec --manifest-path "$ROOT/Cargo.toml"
 for w in w1 w2 w3; do
     src="$ROOT/bench/$w.pulse"; [ -f "$src" ] || src="$ROOT/bench/$w.json"
-    "$ROOT/target/release/pulsec" build "$src" -o "$WORK/bench-$w"
+    "${CARGO_TARGET_DIR:-$ROOT/target}/release/pulsec" build "$src" -o "$WORK/bench-$w"
 done
 
 bench() { python3 "$PEERS_DIR/bench.py" "$@"; }
