@@ -31,7 +31,7 @@ pub use pulse_stdlib::progress::{
 };
 use pulse_stdlib::state::{put_bytes, put_varint, put_varint_signed, CodecError, Reader};
 
-use crate::{TimeDomain, Timer};
+use crate::{TimeDomain, Timer, TimerKind};
 
 fn put_str(out: &mut Vec<u8>, text: &str) {
     put_bytes(out, text.as_bytes());
@@ -55,7 +55,7 @@ impl TimerRecord {
             node: nodes.get(timer.node as usize).copied().unwrap_or("").to_string(),
             time: timer.time,
             domain: timer.domain,
-            event: timer.event.clone(),
+            event: timer.kind.to_text().into(),
             event_time: timer.event_time,
             entry_time: timer.entry_time,
             key: timer.key.clone(),
@@ -69,7 +69,7 @@ impl TimerRecord {
             node: u32::try_from(index).ok()?,
             time: self.time,
             domain: self.domain,
-            event: self.event,
+            kind: TimerKind::from_text(self.event),
             event_time: self.event_time,
             entry_time: self.entry_time,
             key: self.key,
@@ -376,7 +376,7 @@ mod tests {
             node: 1,
             time: 10,
             domain: TimeDomain::Processing,
-            event: "{}".into(),
+            kind: TimerKind::Carry("{}".into()),
             event_time: 1,
             entry_time: 2,
             key: None,

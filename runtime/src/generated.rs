@@ -7,7 +7,7 @@
 
 pub use crate::{
     run, Context, DeadEvent, EdgeSpec, KafkaPartitioning, KafkaStart, Pipeline, PipelineSpec, RedisCommand, SinkKind,
-    SinkSpec, SourceKind, SourceSpec, TimeDomain, Timer, Topology, TraceValue,
+    SinkSpec, SourceKind, SourceSpec, TimeDomain, Timer, TimerKind, Topology, TraceValue,
 };
 pub use pulse_stdlib::{decode, func, json, operators, ops, reshape, schema, state, text, time, view, Regex, Val};
 

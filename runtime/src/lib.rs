@@ -222,6 +222,52 @@ pub enum TimeDomain {
     Processing,
 }
 
+/// What a timer does when it fires.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TimerKind {
+    /// The operator's state for the key says what to do: a trigger's deadline, a segmentation
+    /// boundary, a delay that keeps its record in state.
+    State,
+    /// Emits the record it carries (its JSON text): a delay that keeps no state.
+    Carry(Box<str>),
+    /// The end of a window: emit its result.
+    WindowEnd,
+    /// The end of a window's allowed lateness: discard the window (G44).
+    WindowCleanup,
+}
+
+impl TimerKind {
+    /// The text checkpoints and savepoints store for it (the format predates the typed kind):
+    /// empty, the carried record, `fire` or `cleanup`. A carried record is a JSON object, so
+    /// it never reads as one of the others.
+    pub fn to_text(&self) -> &str {
+        match self {
+            TimerKind::State => "",
+            TimerKind::Carry(record) => record,
+            TimerKind::WindowEnd => "fire",
+            TimerKind::WindowCleanup => "cleanup",
+        }
+    }
+
+    /// The kind stored as `text` (see `to_text`).
+    pub fn from_text(text: Box<str>) -> TimerKind {
+        match &*text {
+            "" => TimerKind::State,
+            "fire" => TimerKind::WindowEnd,
+            "cleanup" => TimerKind::WindowCleanup,
+            _ => TimerKind::Carry(text),
+        }
+    }
+
+    /// The record a `Carry` timer carries; empty for the other kinds.
+    pub fn carried(&self) -> &str {
+        match self {
+            TimerKind::Carry(record) => record,
+            _ => "",
+        }
+    }
+}
+
 /// A pending timer with everything its operator needs when it fires, so operators keep no
 /// per-timer state of their own.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -231,8 +277,8 @@ pub struct Timer {
     /// When it fires: event time (fires once the watermark is above it) or arrival time.
     pub time: i64,
     pub domain: TimeDomain,
-    /// The JSON text of the event the timer carries.
-    pub event: Box<str>,
+    /// What firing does, and the record the timer carries if any.
+    pub kind: TimerKind,
     pub event_time: i64,
     pub entry_time: i64,
     /// The key's JSON text for keyed operators.

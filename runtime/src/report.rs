@@ -26,7 +26,7 @@ use pulse_stdlib::operators::{PendingEvent, SegmentationState, TriggerState, Win
 use pulse_stdlib::state::{decode, Codec, Store};
 use serde_json::{json, Map, Value};
 
-use crate::{PipelineSpec, TimeDomain, Timer};
+use crate::{PipelineSpec, TimeDomain, Timer, TimerKind};
 
 /// Per-node figures the report needs beyond the counters `/metrics` serves.
 #[derive(Debug, Default)]
@@ -152,7 +152,7 @@ pub fn pending_timers<'t>(
         } else if layout.starts_with("window-aggregate/") {
             let windows =
                 state_of::<WindowsState>(state, node_id, key).map(|current| current.windows).unwrap_or_default();
-            if &*timer.event == "cleanup" {
+            if timer.kind == TimerKind::WindowCleanup {
                 windows
                     .iter()
                     .any(|window| window.fired && window.end.saturating_sub(1) <= timer.time)
@@ -163,11 +163,12 @@ pub fn pending_timers<'t>(
                     .any(|window| window.end == timer.time.saturating_add(1) && !window.fired)
                     .then(|| entry("fire", None, false))
             }
-        } else if timer.event.is_empty() {
-            Some(entry("emit", None, false))
         } else {
-            // A delay without state: the timer carries its record.
-            Some(entry("emit", Some(timer.event.to_string()), true))
+            match &timer.kind {
+                // A delay without state: the timer carries its record.
+                TimerKind::Carry(record) => Some(entry("emit", Some(record.to_string()), true)),
+                TimerKind::State | TimerKind::WindowEnd | TimerKind::WindowCleanup => Some(entry("emit", None, false)),
+            }
         };
         let Some(live) = live else { continue };
         let one_per_key = !layout.is_empty();

@@ -364,9 +364,10 @@ impl TimerQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::TimerKind;
 
     fn timer(node: u32, time: i64, domain: TimeDomain) -> Timer {
-        Timer { node, time, domain, event: "{}".into(), event_time: time, entry_time: time, key: None }
+        Timer { node, time, domain, kind: TimerKind::Carry("{}".into()), event_time: time, entry_time: time, key: None }
     }
 
     #[test]

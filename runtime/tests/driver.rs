@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use pulse_runtime::{
     run_with_args, Context, DeadEvent, Pipeline, PipelineSpec, SinkKind, SinkSpec, SourceKind, SourceSpec, TimeDomain,
-    Timer,
+    Timer, TimerKind,
 };
 use pulse_stdlib::decode::parse_event;
 
@@ -82,7 +82,7 @@ impl Pipeline for TinyPipeline {
             node: DELAY_NODE,
             time: event_time + 10,
             domain: TimeDomain::Event,
-            event: line.into(),
+            kind: TimerKind::Carry(line.into()),
             event_time,
             entry_time: event_time,
             key: None,
@@ -92,7 +92,7 @@ impl Pipeline for TinyPipeline {
                 node: DELAY_NODE,
                 time: cx.arrival() + 1,
                 domain: TimeDomain::Processing,
-                event: line.into(),
+                kind: TimerKind::Carry(line.into()),
                 event_time,
                 entry_time: event_time,
                 key: None,
@@ -101,7 +101,7 @@ impl Pipeline for TinyPipeline {
     }
 
     fn on_timer(&mut self, timer: Timer, cx: &mut Context) {
-        let event: serde_json::Value = serde_json::from_str(&timer.event).expect("timers carry valid JSON");
+        let event: serde_json::Value = serde_json::from_str(timer.kind.carried()).expect("timers carry valid JSON");
         let record = match timer.domain {
             TimeDomain::Event => {
                 serde_json::json!({"timer": timer.time, "watermark": cx.watermark(), "id": event["id"]})

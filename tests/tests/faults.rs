@@ -360,6 +360,37 @@ fn a_damaged_memory_snapshot_fails_clearly() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("checksum mismatch"));
 }
 
+#[test]
+fn state_that_does_not_decode_when_a_timer_fires_is_a_dead_letter_naming_the_timer() {
+    let journey = memory_binary("faults-journey-timer-state");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    std::fs::write(dir.join("searches.jsonl"), searches(2000)).expect("input");
+    let args = ["--input", "searches.jsonl", "--output", "out", "--state-dir", "state"];
+    ok(run(&journey, dir, &[&args[..], &["--checkpoint-every", "100", "--stop-after", "1000"]].concat()));
+    // Garble the pending record of one key of the delay: the value no longer decodes.
+    let path = dir.join("state").join("memory.snapshot");
+    let mut snapshot =
+        pulse_runtime::checkpoint::Snapshot::decode(&std::fs::read(&path).expect("snapshot")).expect("valid");
+    let (_, key, value) = snapshot.entries.iter_mut().find(|(node, _, _)| node == "settle").expect("a pending delay");
+    let key = String::from_utf8_lossy(key).into_owned();
+    *value = vec![0xff; 3];
+    std::fs::write(&path, snapshot.encode()).expect("write snapshot");
+
+    ok(run(&journey, dir, &args));
+    let dead = std::fs::read_to_string(dir.join("out").join("_dead_letter.jsonl")).expect("dead letters");
+    let letters: Vec<serde_json::Value> =
+        dead.lines().map(|line| serde_json::from_str(line).expect("JSON dead letter")).collect();
+    let timer = letters
+        .iter()
+        .find(|letter| letter["event"]["timer"].is_object())
+        .unwrap_or_else(|| panic!("no dead letter names the timer; dead letters:\n{dead}"));
+    assert!(timer["reason"].as_str().is_some_and(|reason| reason.starts_with("state: ")), "{timer}");
+    assert_eq!(timer["event"]["timer"]["node"], "settle", "{timer}");
+    assert_eq!(timer["event"]["timer"]["key"], key.as_str(), "{timer}");
+    assert!(timer["event"]["timer"]["time"].is_i64(), "{timer}");
+}
+
 /// A tmpfs of `size` mounted on a new directory, unmounted on drop.
 struct Tmpfs(PathBuf);
 

@@ -187,7 +187,7 @@ impl<'p> Generator<'p> {
         let finish_step = self.finish_step(&pending_fields);
         quote! {
             #![allow(non_snake_case, unused_variables, unused_imports, dead_code, clippy::all)]
-            use pulse_runtime::generated::{Context, DeadEvent, Pipeline as _, PipelineSpec, SinkKind, SinkSpec, SourceKind, SourceSpec, TimeDomain, Timer};
+            use pulse_runtime::generated::{Context, DeadEvent, Pipeline as _, PipelineSpec, SinkKind, SinkSpec, SourceKind, SourceSpec, TimeDomain, Timer, TimerKind};
             use pulse_runtime::generated::view::{Record, ABSENT};
             use pulse_runtime::generated::state::ValueState;
             use pulse_runtime::generated::{decode, func, json, operators, ops, schema, time, Regex, Val};
@@ -795,7 +795,7 @@ impl<'p> Generator<'p> {
                                 entry_time: record.entry_time,
                             });
                         },
-                        quote! { Box::default() },
+                        quote! { TimerKind::State },
                         quote! {
                             if let Some(due) = due {
                                 #trace_due
@@ -807,7 +807,7 @@ impl<'p> Generator<'p> {
                 } else {
                     (
                         quote! { let fire_at = #fire_at; let replaced: Option<i64> = None; },
-                        quote! { record.text.into() },
+                        quote! { TimerKind::Carry(record.text.into()) },
                         quote! {},
                     )
                 };
@@ -829,7 +829,7 @@ impl<'p> Generator<'p> {
                         node: #node_u32,
                         time: fire_at,
                         domain: #domain,
-                        event: #payload,
+                        kind: #payload,
                         event_time: record.event_time,
                         entry_time: record.entry_time,
                         key: #key_value,
@@ -969,6 +969,10 @@ impl<'p> Generator<'p> {
                 let state: ValueState<operators::PendingEvent> = ValueState::new(#node_id);
                 let pending = match state.get(cx.state(), key.as_bytes()) {
                     Ok(Some(pending)) if pending.fire_at == timer.time => pending,
+                    Err(error) => {
+                        cx.dead_letter_timer(#idx, &format!("state: {}", error), &timer);
+                        return;
+                    }
                     other => {
                         #trace_superseded
                         return;
@@ -978,7 +982,7 @@ impl<'p> Generator<'p> {
                 let (text, event_time, entry_time) = (&*pending.text, pending.event_time, pending.entry_time);
             }
         } else {
-            quote! { let (text, event_time, entry_time) = (&*timer.event, timer.event_time, timer.entry_time); }
+            quote! { let (text, event_time, entry_time) = (timer.kind.carried(), timer.event_time, timer.entry_time); }
         };
         Some(quote! {
             #node_u32 => {

@@ -286,7 +286,7 @@ impl Generator<'_> {
                             node: #node_u32,
                             time: deadline,
                             domain: #domain,
-                            event: Box::default(),
+                            kind: TimerKind::State,
                             event_time: record.event_time,
                             entry_time: record.entry_time,
                             key: Some(String::from_utf8_lossy(&key).into()),
@@ -348,7 +348,7 @@ impl Generator<'_> {
                 };
                 let schedule = quote! {
                     cx.schedule(Timer {
-                        node: #node_u32, time: end - 1, domain: #domain, event: "fire".into(),
+                        node: #node_u32, time: end - 1, domain: #domain, kind: TimerKind::WindowEnd,
                         event_time: end - 1, entry_time: end - 1, key: Some(String::from_utf8_lossy(&key).into()),
                     });
                 };
@@ -468,7 +468,7 @@ impl Generator<'_> {
                 node: #node_u32,
                 time: at - 1,
                 domain: #domain,
-                event: Box::default(),
+                kind: TimerKind::State,
                 event_time: at,
                 entry_time: at,
                 key: Some(String::from_utf8_lossy(&key).into()),
@@ -482,6 +482,7 @@ impl Generator<'_> {
         let node = &pipeline.nodes[idx];
         let node_u32 = idx as u32;
         let node_id = &node.id;
+        let load = load_timer_state(idx);
         match &node.op {
             Operator::Segmentation { bucket_ms, counters, refresh: Refresh::OnExpiry, timing, ttl_ms, .. } => {
                 let windows: Vec<u64> = counters.iter().map(|counter| counter.window_ms).collect();
@@ -495,7 +496,8 @@ impl Generator<'_> {
                     #node_u32 => {
                         let key = timer.key.as_deref().unwrap_or("").as_bytes().to_vec();
                         let state: ValueState<operators::SegmentationState> = ValueState::new(#node_id);
-                        let Ok(Some(mut current)) = state.get(cx.state(), &key) else { return };
+                        #load
+                        let mut current = current;
                         let at = timer.time + 1;
                         // A boundary replanned by a later event, or a key past its TTL: nothing.
                         let Some((values, event)) = current.refresh_step(at, #bucket_ms, &[#(#windows),*], #ttl) else { return };
@@ -534,7 +536,8 @@ impl Generator<'_> {
                     #node_u32 => {
                         let key = timer.key.as_deref().unwrap_or("").as_bytes().to_vec();
                         let state: ValueState<operators::TriggerState> = ValueState::new(#node_id);
-                        let Ok(Some(open)) = state.get(cx.state(), &key) else { return };
+                        #load
+                        let open = current;
                         // A window closed by a cancel, or reopened with another deadline, is not this timer's.
                         if open.deadline != timer.time {
                             return;
@@ -563,8 +566,9 @@ impl Generator<'_> {
                         const NAMES: &[&str] = &[#(#names),*];
                         let key = timer.key.as_deref().unwrap_or("").as_bytes().to_vec();
                         let state: ValueState<operators::WindowsState> = ValueState::new(#node_id);
-                        let Ok(Some(mut current)) = state.get(cx.state(), &key) else { return };
-                        if &*timer.event == "cleanup" {
+                        #load
+                        let mut current = current;
+                        if timer.kind == TimerKind::WindowCleanup {
                             // G44: state is discarded once W > end - 1 + allowedLateness.
                             current.windows.retain(|window| window.end - 1 + #allowed != timer.time);
                         } else {
@@ -576,7 +580,7 @@ impl Generator<'_> {
                             } else {
                                 current.windows[at].fired = true;
                                 cx.schedule(Timer {
-                                    node: #node_u32, time: end - 1 + #allowed, domain: #domain, event: "cleanup".into(),
+                                    node: #node_u32, time: end - 1 + #allowed, domain: #domain, kind: TimerKind::WindowCleanup,
                                     event_time: end - 1, entry_time: end - 1, key: timer.key.clone(),
                                 });
                             }
@@ -704,4 +708,19 @@ fn aggregate_kinds(aggregates: &[pulse_ir::Aggregate]) -> Vec<TokenStream> {
             (AggregateFn::Last, _) => quote! { operators::AggregateKind::Last },
         })
         .collect()
+}
+
+/// At timer time: `current`, the key's state, or nothing to do when it is gone. A value that
+/// does not decode is a dead letter naming the timer, as the same error on a record is.
+fn load_timer_state(idx: NodeIdx) -> TokenStream {
+    quote! {
+        let current = match state.get(cx.state(), &key) {
+            Ok(Some(current)) => current,
+            Ok(None) => return,
+            Err(error) => {
+                cx.dead_letter_timer(#idx, &format!("state: {}", error), &timer);
+                return;
+            }
+        };
+    }
 }

@@ -45,6 +45,8 @@ pub struct Context {
     /// (sink index, pool) of every live api-sink (see `Route::Api`).
     pub(super) api: ApiPools,
     pub(super) pipeline_name: &'static str,
+    /// Node ids by node index.
+    pub(super) node_ids: &'static [&'static str],
     /// The writer of the dead letters, or `usize::MAX` when they go to Kafka.
     pub(super) dead_letter_writer: usize,
     /// (producer, topic) when dead letters go to a Kafka topic.
@@ -416,6 +418,23 @@ impl Context {
             *count += 1;
         }
         self.dead_letter(reason, event);
+    }
+
+    /// Writes a dead letter for a timer of node `node` that cannot fire, as `dead_letter_at` does
+    /// for a record: the event is the timer, `{"timer":{"node":…,"time":…,"key":…}}` (the key as
+    /// a string, or null).
+    pub fn dead_letter_timer(&mut self, node: usize, reason: &str, timer: &Timer) {
+        let mut event = String::from("{\"timer\":{\"node\":");
+        write_str(&mut event, self.node_ids.get(node).copied().unwrap_or(""));
+        event.push_str(",\"time\":");
+        event.push_str(&timer.time.to_string());
+        event.push_str(",\"key\":");
+        match &timer.key {
+            Some(key) => write_str(&mut event, key),
+            None => event.push_str("null"),
+        }
+        event.push_str("}}");
+        self.dead_letter_at(node, reason, DeadEvent::Json(std::borrow::Cow::Owned(event)));
     }
 
     /// Counts a record that node `node` folded into its state without passing it on (a

@@ -170,6 +170,7 @@ pub(super) fn execute_with(
         redis,
         api,
         pipeline_name: spec.name,
+        node_ids: spec.nodes,
         dead_letter_writer,
         dead_letter_kafka: kafka_plan.dead_letter,
         sink_counts: vec![0; spec.sinks.len()],

@@ -1,6 +1,6 @@
 use pulse_runtime::generated::{
     Context, DeadEvent, Pipeline as _, PipelineSpec, SinkKind, SinkSpec, SourceKind,
-    SourceSpec, TimeDomain, Timer,
+    SourceSpec, TimeDomain, Timer, TimerKind,
 };
 use pulse_runtime::generated::view::{Record, ABSENT};
 use pulse_runtime::generated::state::ValueState;
@@ -465,7 +465,7 @@ impl Pipeline {
                 node: 2u32,
                 time: deadline,
                 domain: TimeDomain::Event,
-                event: Box::default(),
+                kind: TimerKind::State,
                 event_time: record.event_time,
                 entry_time: record.entry_time,
                 key: Some(String::from_utf8_lossy(&key).into()),
@@ -854,7 +854,19 @@ impl Pipeline {
                 let state: ValueState<operators::TriggerState> = ValueState::new(
                     "abandoned",
                 );
-                let Ok(Some(open)) = state.get(cx.state(), &key) else { return };
+                let current = match state.get(cx.state(), &key) {
+                    Ok(Some(current)) => current,
+                    Ok(None) => return,
+                    Err(error) => {
+                        cx.dead_letter_timer(
+                            2usize,
+                            &format!("state: {}", error),
+                            &timer,
+                        );
+                        return;
+                    }
+                };
+                let open = current;
                 if open.deadline != timer.time {
                     return;
                 }
