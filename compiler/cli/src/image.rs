@@ -129,12 +129,10 @@ pub fn command(args: ImageArgs) -> ExitCode {
 fn build_binary(file: &Path, loaded: &Loaded, debug: bool) -> Result<native::Built, ExitCode> {
     let pipeline = loaded.pipeline.as_ref().expect("a checked file has a pipeline");
     let profile = if debug { Profile::Debug } else { Profile::Release };
-    native::build(pipeline, &crate::file_name(file), profile, false, &|id| loaded.node_span(id)).map_err(
-        |diagnostics| {
-            crate::report_diagnostics(&loaded.sources, &diagnostics, MessageFormat::Human);
-            crate::build_exit_code(&diagnostics)
-        },
-    )
+    native::build(pipeline, file, profile, false, &|id| loaded.node_span(id)).map_err(|diagnostics| {
+        crate::report_diagnostics(&loaded.sources, &diagnostics, MessageFormat::Human);
+        crate::build_exit_code(&diagnostics)
+    })
 }
 
 /// A docker/OCI tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.

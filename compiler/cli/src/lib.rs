@@ -329,7 +329,7 @@ fn build_loaded(file: &Path, debug: bool, format: MessageFormat, quiet: bool) ->
     let Some(loaded) = load_checked(file, format) else { return Err(ExitCode::from(EXIT_ERRORS)) };
     let pipeline = loaded.pipeline.as_ref().expect("a checked file has a pipeline");
     let profile = if debug { native::Profile::Debug } else { native::Profile::Release };
-    native::build(pipeline, &file_name(file), profile, quiet, &|id| loaded.node_span(id)).map_err(|diagnostics| {
+    native::build(pipeline, file, profile, quiet, &|id| loaded.node_span(id)).map_err(|diagnostics| {
         report_diagnostics(&loaded.sources, &diagnostics, format);
         build_exit_code(&diagnostics)
     })
@@ -370,8 +370,9 @@ fn build(
         Ok(built) => built,
         Err(code) => return code,
     };
-    let name = built.binary.file_name().map(PathBuf::from).unwrap_or_default();
-    let destination = output.unwrap_or(name);
+    // The build folder's binary is named after the source too (`native::crate_name`); the
+    // user's copy is named after the pipeline.
+    let destination = output.unwrap_or_else(|| PathBuf::from(&built.name));
     if let Err(error) = std::fs::copy(&built.binary, &destination) {
         eprintln!("error: cannot copy the binary to `{}`: {error}", destination.display());
         return ExitCode::from(EXIT_BUILD);
@@ -531,7 +532,7 @@ fn test(file: &Path, filter: Option<&str>) -> ExitCode {
         eprintln!("no tests in `{}`", file.display());
         return ExitCode::SUCCESS;
     }
-    let outcomes = match testing::run(&loaded, &file_name(file), &cases) {
+    let outcomes = match testing::run(&loaded, file, &cases) {
         Ok(outcomes) => outcomes,
         Err(diagnostics) => {
             report_diagnostics(&loaded.sources, &diagnostics, MessageFormat::Human);

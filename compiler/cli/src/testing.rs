@@ -35,10 +35,10 @@ pub struct Outcome {
 }
 
 /// Builds the pipeline once (release profile, as `pulsec run`) and runs every test case on it.
-pub fn run(loaded: &Loaded, source_name: &str, cases: &[TestCase]) -> Result<Vec<Outcome>, Vec<Diagnostic>> {
+pub fn run(loaded: &Loaded, source: impl AsRef<Path>, cases: &[TestCase]) -> Result<Vec<Outcome>, Vec<Diagnostic>> {
     let pipeline = loaded.pipeline.as_ref().expect("a checked file has a pipeline");
     // Not quiet: the first build of a pipeline takes a while, and says so.
-    let built = native::build(pipeline, source_name, Profile::Release, false, &|id| loaded.node_span(id))?;
+    let built = native::build(pipeline, source, Profile::Release, false, &|id| loaded.node_span(id))?;
     let mut outcomes = Vec::new();
     for case in cases {
         outcomes.push(Outcome { name: case.name.clone(), failure: run_case(pipeline, &built.binary, case) });

@@ -42,3 +42,57 @@ fn a_crate_that_compiles_is_not_an_error() {
     let compiled = compile_crate(&crate_dir, "fine-pipeline", &dir.path().join("target"), Profile::Debug, true);
     assert!(compiled.is_ok());
 }
+
+/// A pipeline named `same-name-twins` that keeps the events named `kept`.
+fn twin(kept: &str) -> String {
+    format!(
+        "pipeline same-name-twins\nevent {{ event_name: string }}\nsrc: file-source(\"in.jsonl\")\n\
+         src -> keep: filter(event_name == \"{kept}\") -> out: stdout-sink\n"
+    )
+}
+
+/// Runs `binary` on `input` and returns what its sink wrote.
+fn run_binary(binary: &Path, input: &Path) -> String {
+    let output = tempfile::tempdir().expect("temp dir");
+    let status = std::process::Command::new(binary)
+        .args(["run", "--quiet", "--input"])
+        .arg(input)
+        .arg("--output")
+        .arg(output.path())
+        .status()
+        .expect("the binary runs");
+    assert!(status.success(), "{}: {status}", binary.display());
+    std::fs::read_to_string(output.path().join("out.jsonl")).expect("the sink's file")
+}
+
+#[test]
+fn two_files_that_declare_the_same_pipeline_build_apart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path_a, path_b) = (dir.path().join("a").join("twin.pulse"), dir.path().join("b").join("twin.pulse"));
+    for (path, kept) in [(&path_a, "a"), (&path_b, "b")] {
+        std::fs::create_dir_all(path.parent().expect("a directory")).expect("mkdir");
+        std::fs::write(path, twin(kept)).expect("write the pipeline");
+    }
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "{\"event_name\":\"a\"}\n{\"event_name\":\"b\"}\n").expect("write the input");
+    let build = |path: &Path| {
+        let loaded = pulsec::load::load_file(path).expect("reads");
+        let pipeline = loaded.pipeline.as_ref().unwrap_or_else(|| panic!("checks: {:?}", loaded.diagnostics));
+        pulsec::native::build(pipeline, path, Profile::Release, true, &|_| None).expect("builds")
+    };
+
+    let first_a = build(&path_a);
+    let built_b = build(&path_b);
+    assert_ne!(first_a.crate_dir, built_b.crate_dir);
+    assert_ne!(first_a.binary, built_b.binary);
+    assert_eq!((first_a.name.as_str(), built_b.name.as_str()), ("same-name-twins", "same-name-twins"));
+    // B's build left A's binary alone: each behaves as its own source.
+    assert_eq!(run_binary(&first_a.binary, &input), "{\"event_name\":\"a\"}\n");
+    assert_eq!(run_binary(&built_b.binary, &input), "{\"event_name\":\"b\"}\n");
+
+    // Building A again finds its build where it left it.
+    let again_a = build(&path_a);
+    assert_eq!(again_a.crates_compiled, 0, "B's build evicted A's");
+    assert_eq!(again_a.binary, first_a.binary);
+    assert_eq!(run_binary(&again_a.binary, &input), "{\"event_name\":\"a\"}\n");
+}
