@@ -73,6 +73,64 @@ fn convert_round_trips_through_the_other_form() {
     }
 }
 
+/// Every duration literal of a `.pulse` document as written, with where it is: settings,
+/// node options and test blocks (events, expected records and the times of test forms).
+fn durations_as_written(document: &pulse_syntax::ast::Document) -> Vec<String> {
+    use pulse_syntax::ast::{Value, ValueKind};
+    fn walk(value: &Value, place: &str, out: &mut Vec<String>) {
+        match &value.kind {
+            ValueKind::Duration(duration) => out.push(format!("{place} = {}", duration.text)),
+            ValueKind::Array(items) => {
+                for (idx, item) in items.iter().enumerate() {
+                    walk(item, &format!("{place}[{idx}]"), out);
+                }
+            }
+            ValueKind::Object(members) => {
+                for member in members {
+                    walk(&member.value, &format!("{place}.{}", member.key.node), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for setting in &document.settings {
+        walk(&setting.value, &setting.key.node, &mut out);
+    }
+    for node in &document.nodes {
+        walk(&node.config, &node.id.node, &mut out);
+    }
+    for test in &document.tests {
+        walk(&test.body, &format!("test {:?}", test.name.node), &mut out);
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn convert_keeps_durations_as_written_from_pulse_to_json_and_back() {
+    let no_schema = |_: &str| Err(std::io::ErrorKind::NotFound.into());
+    for dir in examples() {
+        let (loaded, _) = checked(&dir.join("pipeline.pulse"));
+        let document = loaded.document.as_ref().expect("checked file has a document");
+        let json = pulse_syntax::json::print_json_document(document);
+        let from_json = load_text("converted.json", json.clone(), &no_schema);
+        let back = pulse_syntax::pulse::print_pulse_document(from_json.document.as_ref().expect("the JSON reads"));
+        let reloaded = load_text("back.pulse", back.clone(), &no_schema);
+        assert!(!reloaded.has_errors(), "{}: {:?}\n{back}", dir.display(), reloaded.diagnostics);
+        let written = durations_as_written(document);
+        assert_eq!(
+            written,
+            durations_as_written(reloaded.document.as_ref().expect("the .pulse reads")),
+            "{}: durations changed through JSON:\n{json}\n{back}",
+            dir.display()
+        );
+        // The test events of the examples place events in time with durations (`ts: 10m`).
+        let in_tests = written.iter().filter(|duration| duration.starts_with("test ")).count();
+        assert!(document.tests.is_empty() || in_tests > 0, "{}", dir.display());
+    }
+}
+
 #[test]
 fn ir_and_generated_code_match_snapshots() {
     for dir in examples() {

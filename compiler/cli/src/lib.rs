@@ -115,6 +115,12 @@ enum Command {
         args: Vec<String>,
     },
     /// Convert between `.pulse` and the JSON DAG.
+    ///
+    /// Both forms lower to the same IR, and durations keep their written form (`5m` in `.pulse`,
+    /// `"5m"` in JSON; in test events `{"$duration": "5m"}`, since a string there is data).
+    /// JSON has no comments: converting `.pulse` to JSON drops every `//` comment, blank lines
+    /// and the arrangement of the flows (JSON -> `.pulse` prints the nodes, then one flow per
+    /// chain). `.pulse` to `.pulse` is `pulsec fmt`, which keeps comments.
     Convert {
         file: PathBuf,
         /// Target form (default: the other one).
@@ -411,9 +417,17 @@ fn convert(file: &Path, to: Option<ConvertTo>, output: Option<PathBuf>) -> ExitC
         Form::Json => ConvertTo::Pulse,
         Form::Pulse => ConvertTo::Json,
     });
-    let text = match target {
-        ConvertTo::Json => pulse_syntax::json::print_json_document(document),
-        ConvertTo::Pulse => pulse_syntax::pulse::print_pulse_document(document),
+    let text = match (target, loaded.form) {
+        // Within `.pulse`, converting is formatting, which keeps comments and the flows as written.
+        (ConvertTo::Pulse, Form::Pulse) => match pulse_syntax::pulse::format_pulse(loaded.file, loaded.text()) {
+            Ok(text) => text,
+            Err(diagnostics) => {
+                report_diagnostics(&loaded.sources, &diagnostics, MessageFormat::Human);
+                return ExitCode::from(EXIT_ERRORS);
+            }
+        },
+        (ConvertTo::Json, _) => pulse_syntax::json::print_json_document(document),
+        (ConvertTo::Pulse, Form::Json) => pulse_syntax::pulse::print_pulse_document(document),
     };
     write_output(output.as_deref(), &text)
 }

@@ -143,6 +143,15 @@ fn convert_writes_the_other_form_which_checks_to_the_same_graph() {
 }
 
 #[test]
+fn convert_to_pulse_of_a_pulse_file_formats_it_and_keeps_its_comments() {
+    let output = pulsec(&["convert", "examples/debounce/pipeline.pulse", "--to", "pulse"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let original = std::fs::read_to_string(workspace().join("examples/debounce/pipeline.pulse")).expect("read");
+    assert_eq!(stdout(&output), original, "the example is formatted, so converting it changes nothing");
+    assert!(stdout(&output).starts_with("// Debounce:"));
+}
+
+#[test]
 fn fmt_check_reports_unformatted_files_and_fmt_fixes_them() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("messy.pulse");

@@ -1,7 +1,7 @@
 //! JSON DAG -> `ast::Document`: splits out `nodes`, `edges` and `tests`, checks their shape, and
 //! keeps every other top-level member as a setting for the checker to validate.
 
-use crate::ast::{Document, EdgeDecl, Member, NodeDecl, TestDecl, Value, ValueKind};
+use crate::ast::{Document, DurationLit, EdgeDecl, Member, NodeDecl, TestDecl, Value, ValueKind};
 use crate::codes;
 use crate::diagnostic::Diagnostic;
 use crate::span::{FileId, Span, Spanned};
@@ -9,6 +9,8 @@ use crate::span::{FileId, Span, Spanned};
 use super::{read_json, suggest};
 
 const NODE_KEYS: [&str; 3] = ["id", "type", "config"];
+/// The key of a duration in test data: `{"$duration": "10m"}`.
+pub(crate) const DURATION_KEY: &str = "$duration";
 const EDGE_FORMS: &str = "edges are written `\"from -> to\"`, `\"from.output -> to\"` or `\"from -> to.input\"`";
 
 /// Reads a JSON DAG document. `None` when there is no JSON value or the top level is not an
@@ -447,11 +449,8 @@ impl Lowering<'_> {
                 members.into_iter().partition(|member| member.key.node == "name");
             match names.into_iter().last() {
                 Some(Member { value: Value { kind: ValueKind::String(name), span: name_span }, .. }) => {
-                    tests.push(TestDecl {
-                        span,
-                        name: Spanned::new(name, name_span),
-                        body: Value::new(ValueKind::Object(body), span),
-                    })
+                    let body = self.test_durations(Value::new(ValueKind::Object(body), span));
+                    tests.push(TestDecl { span, name: Spanned::new(name, name_span), body })
                 }
                 Some(member) => self.report(wrong_type(&member.value, "test `name` must be a string", "a string")),
                 None => self.report(
@@ -462,6 +461,68 @@ impl Lowering<'_> {
             }
         }
         tests
+    }
+}
+
+impl Lowering<'_> {
+    /// Test data spells a `.pulse` duration literal `{"$duration": "10m"}` (a bare `"10m"` is a
+    /// string, which event data may hold): it becomes the same `Duration` value as `ts: 10m`,
+    /// which stands for its milliseconds and which `pulsec convert` prints back as written.
+    fn test_durations(&mut self, value: Value) -> Value {
+        let span = value.span;
+        match value.kind {
+            ValueKind::Array(items) => {
+                Value::new(ValueKind::Array(items.into_iter().map(|item| self.test_durations(item)).collect()), span)
+            }
+            ValueKind::Object(members) if members.iter().any(|member| member.key.node == DURATION_KEY) => {
+                match self.duration_literal(&members) {
+                    Some(duration) => Value::new(ValueKind::Duration(duration), span),
+                    None => Value::new(ValueKind::Object(members), span),
+                }
+            }
+            ValueKind::Object(members) => {
+                let members = members
+                    .into_iter()
+                    .map(|member| Member { key: member.key, value: self.test_durations(member.value) })
+                    .collect();
+                Value::new(ValueKind::Object(members), span)
+            }
+            kind => Value::new(kind, span),
+        }
+    }
+
+    /// The duration of `{"$duration": "10m"}`, reporting any other shape.
+    fn duration_literal(&mut self, members: &[Member]) -> Option<DurationLit> {
+        for extra in members.iter().filter(|member| member.key.node != DURATION_KEY) {
+            self.report(
+                Diagnostic::new(
+                    codes::E0101,
+                    format!("`{DURATION_KEY}` stands alone: `{}` has no place here", extra.key.node),
+                )
+                .primary(extra.key.span, "not allowed beside `$duration`")
+                .help("write the duration as the whole value: `\"ts\": {\"$duration\": \"10m\"}`"),
+            );
+        }
+        let value = &members.iter().rev().find(|member| member.key.node == DURATION_KEY)?.value;
+        let ValueKind::String(text) = &value.kind else {
+            self.report(
+                wrong_type(value, format!("`{DURATION_KEY}` must be a duration string"), "a string")
+                    .help("write `{\"$duration\": \"10m\"}`, or the number of milliseconds without `$duration`"),
+            );
+            return None;
+        };
+        match pulse_stdlib::duration::parse(text) {
+            Ok(millis) if members.len() == 1 => Some(DurationLit { millis, text: text.clone() }),
+            Ok(_) => None,
+            Err(problem) => {
+                self.report(
+                    Diagnostic::new(codes::E0501, format!("invalid duration `{text}`"))
+                        .primary(value.span, problem)
+                        .note("a duration is a whole number followed by one unit: `ms`, `s`, `m`, `h` or `d`"),
+                );
+                None
+            }
+        }
     }
 }
 

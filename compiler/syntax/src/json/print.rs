@@ -1,6 +1,8 @@
 //! `ast::Document` -> pretty JSON text (2-space indent), for `pulsec convert` and `pulsec fmt`.
-//! Reading the output back with `parse_json_document` gives an equal document, spans aside.
+//! Reading the output back with `parse_json_document` gives an equal document, spans aside:
+//! durations keep their written form (`"10m"`, `{"$duration": "10m"}` in test data).
 
+use super::document::DURATION_KEY;
 use crate::ast::{Document, Member, Number, Value, ValueKind};
 use crate::expr_print::{format_float, print_expr, write_string};
 
@@ -10,7 +12,7 @@ const INLINE_WIDTH: usize = 72;
 /// Settings first (in document order), then `nodes`, `edges` and `tests`. Sections absent from the
 /// source and empty stay absent, so a round trip keeps `nodes_span`/`edges_span` `None`.
 pub fn print_json_document(doc: &Document) -> String {
-    let mut printer = Printer { out: String::from("{") };
+    let mut printer = Printer { out: String::from("{"), durations: Durations::Strings };
     let mut first = true;
     for member in &doc.settings {
         printer.key(&mut first, 1, &member.key.node);
@@ -51,10 +53,14 @@ pub fn print_json_document(doc: &Document) -> String {
             printer.out.push('{');
             printer.key(&mut first, 3, "name");
             write_string(&mut printer.out, &test.name.node);
+            // Test events are data, where a string is a string: a duration literal there is
+            // `{"$duration": "10m"}`, which the JSON front end reads back as the same literal.
+            // The times of test forms (`$at`, `$clock`, `$nothing`) are strings (`"5m"`).
             for member in test.body.as_object().unwrap_or_default() {
                 printer.key(&mut first, 3, &member.key.node);
-                // Test events are data: a duration there is a time in milliseconds.
-                printer.value(&durations_as_millis(&member.value), 3, false);
+                printer.durations = Durations::Objects;
+                printer.value(&member.value, 3, false);
+                printer.durations = Durations::Strings;
             }
             printer.close('}', 2);
         });
@@ -64,35 +70,17 @@ pub fn print_json_document(doc: &Document) -> String {
     printer.out
 }
 
-/// A copy of `value` with every duration literal of an event replaced by its number of
-/// milliseconds. The times of test forms (`$at`, `$clock`, `$nothing`) keep their duration
-/// (`"5m"`): there a duration is relative to the first input, a number is absolute.
-fn durations_as_millis(value: &Value) -> Value {
-    let kind = match &value.kind {
-        ValueKind::Duration(duration) => {
-            ValueKind::Number(crate::ast::Number::Int(i64::try_from(duration.millis).unwrap_or(i64::MAX)))
-        }
-        ValueKind::Array(items) => ValueKind::Array(items.iter().map(durations_as_millis).collect()),
-        ValueKind::Object(members) => ValueKind::Object(
-            members
-                .iter()
-                .map(|member| {
-                    let value = if member.key.node.starts_with('$') {
-                        member.value.clone()
-                    } else {
-                        durations_as_millis(&member.value)
-                    };
-                    crate::ast::Member { key: member.key.clone(), value }
-                })
-                .collect(),
-        ),
-        other => other.clone(),
-    };
-    Value { kind, span: value.span }
+/// How a duration literal is spelled: as written in a string (`"5m"`, settings, node options
+/// and the times of test forms) or as `{"$duration": "5m"}` (test data).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Durations {
+    Strings,
+    Objects,
 }
 
 struct Printer {
     out: String,
+    durations: Durations,
 }
 
 impl Printer {
@@ -138,33 +126,46 @@ impl Printer {
     fn value(&mut self, value: &Value, indent: usize, inline_objects: bool) {
         match &value.kind {
             ValueKind::Array(elements) if !elements.is_empty() => {
-                if let Some(inline) = inline(value).filter(|text| text.len() <= INLINE_WIDTH) {
+                if let Some(inline) = inline(value, self.durations).filter(|text| text.len() <= INLINE_WIDTH) {
                     self.out.push_str(&inline);
                 } else {
                     self.list(elements.iter(), indent, |printer, element| printer.value(element, indent + 1, true));
                 }
             }
             ValueKind::Object(members) if !members.is_empty() => {
-                match inline(value).filter(|text| inline_objects && text.len() <= INLINE_WIDTH) {
+                match inline(value, self.durations).filter(|text| inline_objects && text.len() <= INLINE_WIDTH) {
                     Some(inline) => self.out.push_str(&inline),
                     None => {
                         let mut first = true;
                         self.out.push('{');
+                        let durations = self.durations;
                         for member in members {
                             self.key(&mut first, indent + 1, &member.key.node);
+                            self.durations = member_durations(member, durations);
                             self.value(&member.value, indent + 1, false);
                         }
+                        self.durations = durations;
                         self.close('}', indent);
                     }
                 }
             }
-            _ => write_scalar(&mut self.out, value),
+            _ => write_scalar(&mut self.out, value, self.durations),
         }
     }
 }
 
+/// The spelling of durations in a member's value: under a `$` key of a test form, times are
+/// strings.
+fn member_durations(member: &Member, durations: Durations) -> Durations {
+    if member.key.node.starts_with('$') {
+        Durations::Strings
+    } else {
+        durations
+    }
+}
+
 /// One-line form of a container whose items are all scalars (or empty containers).
-fn inline(value: &Value) -> Option<String> {
+fn inline(value: &Value, durations: Durations) -> Option<String> {
     let is_flat = |value: &Value| match &value.kind {
         ValueKind::Array(items) => items.is_empty(),
         ValueKind::Object(members) => members.is_empty(),
@@ -178,7 +179,7 @@ fn inline(value: &Value) -> Option<String> {
                 if idx > 0 {
                     out.push_str(", ");
                 }
-                write_scalar(&mut out, element);
+                write_scalar(&mut out, element, durations);
             }
             out.push(']');
         }
@@ -190,7 +191,7 @@ fn inline(value: &Value) -> Option<String> {
                 }
                 write_string(&mut out, &member.key.node);
                 out.push_str(": ");
-                write_scalar(&mut out, &member.value);
+                write_scalar(&mut out, &member.value, member_durations(member, durations));
             }
             out.push_str(" }");
         }
@@ -199,9 +200,10 @@ fn inline(value: &Value) -> Option<String> {
     Some(out)
 }
 
-/// Scalars and empty containers. Durations print as written (`"5m"`) and expressions in the
-/// canonical syntax, both as strings, which is how JSON spells them.
-fn write_scalar(out: &mut String, value: &Value) {
+/// Scalars and empty containers. Durations print as written (`"5m"`, or `{"$duration": "5m"}`
+/// in test data) and expressions in the canonical syntax, as strings, which is how JSON spells
+/// them.
+fn write_scalar(out: &mut String, value: &Value, durations: Durations) {
     match &value.kind {
         ValueKind::Null => out.push_str("null"),
         ValueKind::Bool(flag) => out.push_str(if *flag { "true" } else { "false" }),
@@ -210,6 +212,13 @@ fn write_scalar(out: &mut String, value: &Value) {
         ValueKind::Number(Number::Float(float)) if !float.is_finite() => out.push_str("null"),
         ValueKind::Number(Number::Float(float)) => out.push_str(&format_float(*float)),
         ValueKind::String(text) => write_string(out, text),
+        ValueKind::Duration(duration) if durations == Durations::Objects => {
+            out.push('{');
+            write_string(out, DURATION_KEY);
+            out.push_str(": ");
+            write_string(out, &duration.text);
+            out.push('}');
+        }
         ValueKind::Duration(duration) => write_string(out, &duration.text),
         ValueKind::Expr(expr) => write_string(out, &print_expr(expr)),
         ValueKind::Array(_) => out.push_str("[]"),
