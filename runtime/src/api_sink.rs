@@ -1,18 +1,23 @@
-//! api-sink over HTTP: requests run on a small fixed pool of worker threads per sink (bounded
-//! concurrency, a bounded queue that blocks the pipeline when full), with retries, exponential
-//! backoff with jitter, `Retry-After`, and a circuit breaker. Completed requests come back to the
-//! driver thread, which dead-letters failures and forwards responses.
+//! api-sink over HTTP: requests run on a pool of `concurrency` worker threads per sink, each
+//! with one request in flight on a kept-alive connection (blocking I/O: a thread per request in
+//! flight costs a small stack and no CPU while it waits), behind a bounded queue that blocks
+//! the pipeline when full; with retries, exponential backoff with jitter, `Retry-After`, a
+//! circuit breaker and an optional `rateLimit` shared by every attempt. Completed requests come
+//! back to the driver thread, which dead-letters failures and forwards responses. Requests of
+//! one key are not ordered among themselves once more than one is in flight.
 
 use crate::metrics::{LiveSink, SinkProbe};
+use crate::rate::RateLimit;
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Worker threads per api-sink: at most this many requests in flight.
-pub const WORKERS: usize = 4;
-/// Requests queued or in flight before `submit` blocks (backpressure).
-const QUEUE_LIMIT: usize = 64;
+/// Requests queued or in flight before `submit` blocks (backpressure): at least this many, and
+/// twice the concurrency.
+const QUEUE_MIN: usize = 64;
+/// Stack of a worker thread: a request needs little, and a pool may hold hundreds.
+const WORKER_STACK: usize = 512 * 1024;
 /// First retry delay; doubles per attempt up to the cap, plus up to 50% jitter.
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_CAP: Duration = Duration::from_secs(10);
@@ -28,6 +33,16 @@ pub struct ApiSettings {
     pub retries: u32,
     /// (failure threshold, reset after); `None`: no breaker.
     pub breaker: Option<(u32, Duration)>,
+    /// Requests in flight at once (worker threads).
+    pub concurrency: usize,
+    /// `rateLimit`, shared by the workers; every attempt takes a slot.
+    pub rate_limit: Option<Arc<RateLimit>>,
+}
+
+impl ApiSettings {
+    fn queue_limit(&self) -> usize {
+        QUEUE_MIN.max(self.concurrency * 2)
+    }
 }
 
 /// One rendered request.
@@ -136,16 +151,17 @@ impl ApiClient {
         // connection per host unless told otherwise).
         let agent = ureq::AgentBuilder::new()
             .timeout(settings.timeout)
-            .max_idle_connections_per_host(WORKERS)
-            .max_idle_connections(WORKERS * 4)
+            .max_idle_connections_per_host(settings.concurrency)
+            .max_idle_connections(settings.concurrency * 4)
             .build();
-        let workers = (0..WORKERS)
+        let workers = (0..settings.concurrency.max(1))
             .map(|worker| {
                 let pool = Arc::clone(&pool);
                 let agent = agent.clone();
                 let settings = settings.clone();
                 std::thread::Builder::new()
                     .name(format!("api-{}-{worker}", settings.node))
+                    .stack_size(WORKER_STACK)
                     .spawn(move || work(&pool, &agent, &settings, worker as u64))
                     .expect("spawn an api-sink worker")
             })
@@ -158,7 +174,7 @@ impl ApiClient {
     pub fn submit(&self, job: Job) -> Result<Duration, String> {
         let mut shared = self.pool.lock();
         let mut blocked = None;
-        while shared.queue.len() + shared.in_flight >= QUEUE_LIMIT {
+        while shared.queue.len() + shared.in_flight >= self.settings.queue_limit() {
             let since = *blocked.get_or_insert_with(Instant::now);
             shared.waiting_since = Some(since);
             shared = self.wait_changed(shared)?;
@@ -303,8 +319,15 @@ fn deliver(
 ) -> Result<(u16, String), Failure> {
     let mut attempt = 0u32;
     loop {
+        let shut_down =
+            || Err(Failure::record(format!("http: {} shut down before the request was sent", settings.node)));
         if !acquire(pool, settings) {
-            return Err(Failure::record(format!("http: {} shut down before the request was sent", settings.node)));
+            return shut_down();
+        }
+        if let Some(limit) = &settings.rate_limit {
+            if limit.wait(|| pool.lock().shutdown).is_none() {
+                return shut_down();
+            }
         }
         let result = attempt_once(agent, settings, job);
         report(pool, settings, !matches!(result, Attempt::Retry(..)));

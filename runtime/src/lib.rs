@@ -28,6 +28,7 @@ pub mod keys;
 pub mod log;
 pub mod metrics;
 pub mod preview;
+mod rate;
 pub mod redis_sink;
 pub mod report;
 mod resume;
@@ -188,6 +189,8 @@ pub enum SinkKind {
         trim: Option<u64>,
         /// PEXPIRE after the write.
         ttl_ms: Option<u64>,
+        /// `rateLimit`: at most `count` writes per `per_ms` (count, per_ms).
+        rate_limit: Option<(u64, u64)>,
         /// Environment variables its templates read; a missing one is a start-up error.
         env: &'static [&'static str],
     },
@@ -198,6 +201,10 @@ pub enum SinkKind {
         retries: u32,
         /// `circuitBreaker`: (failureThreshold, resetAfter in ms).
         breaker: Option<(u32, u64)>,
+        /// Requests in flight at once.
+        concurrency: u32,
+        /// `rateLimit`: at most `count` requests per `per_ms` (count, per_ms), retries included.
+        rate_limit: Option<(u64, u64)>,
         /// Whether its `responses` port is connected (`Pipeline::on_response` is called).
         responses: bool,
         env: &'static [&'static str],

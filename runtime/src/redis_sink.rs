@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::metrics::{LiveSink, SinkProbe};
+use crate::rate::RateLimit;
 use crate::RedisCommand;
 
 /// Commands buffered before a batch is sent.
@@ -49,6 +50,8 @@ pub struct RedisWriter {
     connected_once: bool,
     /// What a scrape reads while the driver waits on Redis: (reconnects, outage start).
     live: Arc<Mutex<(u64, Option<Instant>)>>,
+    /// `rateLimit`: every write takes a slot as it is queued.
+    rate_limit: Option<RateLimit>,
 }
 
 /// The name of `command` on the wire.
@@ -112,7 +115,14 @@ impl RedisWriter {
             live: Arc::default(),
             tls: url.starts_with("rediss://"),
             connected_once: false,
+            rate_limit: None,
         })
+    }
+
+    /// Paces the writes: at most the limit's rate, as they are queued (a batch reaches Redis
+    /// at most `BATCH_AGE` later).
+    pub fn limit_rate(&mut self, limit: RateLimit) {
+        self.rate_limit = Some(limit);
     }
 
     /// Reads this sink's reconnects and outage at scrape time (see `LiveSink`).
@@ -136,6 +146,25 @@ impl RedisWriter {
     /// Adds the write of one event; `args` are the command's arguments after the key (see
     /// `Context::redis`). Sends the batch when it is full or old.
     pub fn push(&mut self, event_json: &str, key: &str, args: &[&str]) -> Result<(), String> {
+        if self.rate_limit.is_some() {
+            // Send what is queued before waiting for a slot, so a slow rate does not hold
+            // earlier writes back.
+            if self.pending > 0 && self.oldest.elapsed() >= BATCH_AGE {
+                self.flush()?;
+            }
+        }
+        if let Some(limit) = &self.rate_limit {
+            match limit.wait(crate::stop::requested) {
+                Some(waited) => self.blocked += waited,
+                None => {
+                    return Err(format!(
+                    "redis-sink `{}`: stopped while waiting for its rateLimit; the last checkpoint holds everything \
+                         committed, and a restart with the same --state-dir writes the rest",
+                    self.node
+                ))
+                }
+            }
+        }
         if self.pending == 0 {
             self.oldest = Instant::now();
         }

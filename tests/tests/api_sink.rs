@@ -267,3 +267,78 @@ fn an_https_url_to_a_server_without_tls_stops_the_run_with_a_clear_message() {
     let dead = dead_letters(dir.path());
     assert!(dead.iter().any(|letter| letter["reason"].as_str().unwrap_or("").starts_with("http-tls: ")), "{dead:?}");
 }
+
+/// `PIPELINE` with the api-sink's `timeout`, `retries` and breaker replaced by `options`.
+fn binary_with(name: &str, options: &str) -> PathBuf {
+    let text = PIPELINE.replace("pipeline api-sink-test", &format!("pipeline {name}")).replace(
+        "  timeout: 500ms\n  retries: 3\n  circuitBreaker: { failureThreshold: 3, resetAfter: 1s }\n",
+        &format!("  timeout: 5s\n{options}\n"),
+    );
+    assert!(text.contains(options), "the options were put in");
+    build::build_text(&format!("{name}.pulse"), &text, None)
+}
+
+/// The most requests that arrived within any `window` (each arrival is one request sent).
+fn most_within(mut arrivals: Vec<Instant>, window: Duration) -> usize {
+    arrivals.sort();
+    (0..arrivals.len())
+        .map(|i| arrivals[i..].iter().take_while(|at| **at - arrivals[i] < window).count())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn concurrency_keeps_that_many_requests_in_flight_and_no_more() {
+    let binary = binary_with("api-sink-concurrency", "  concurrency: 12");
+    let users: Vec<String> = (0..48).map(|n| format!("c{n}")).collect();
+    let slow: Vec<(String, Vec<Action>)> =
+        users.iter().map(|user| (format!("/notify/{user}"), vec![Action::Slow(Duration::from_millis(400))])).collect();
+    let scripts: Vec<(&str, Vec<Action>)> =
+        slow.iter().map(|(path, actions)| (path.as_str(), actions.clone())).collect();
+    let server = Server::start(&scripts);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input: String = users.iter().enumerate().map(|(n, user)| event(user, n as i64)).collect();
+    std::fs::write(dir.path().join("in.jsonl"), input).expect("write input");
+    let output = Command::new(binary)
+        .arg("--input")
+        .arg(dir.path().join("in.jsonl"))
+        .arg("--quiet")
+        .env("API_BASE", &server.base)
+        .env("API_TOKEN", TOKEN)
+        .output()
+        .expect("binary runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let arrivals: Vec<Instant> = server.requests().iter().map(|seen| seen.at).collect();
+    assert_eq!(arrivals.len(), 48, "every request once");
+    // Every answer takes 400 ms, so a worker sends at most one request in any 300 ms: more than
+    // the old fixed pool of 4 shows the setting works, more than 12 would break it.
+    let most = most_within(arrivals, Duration::from_millis(300));
+    assert!(most > 4 && most <= 12, "{most} requests within 300 ms");
+}
+
+#[test]
+fn a_rate_limit_spaces_requests_retries_included() {
+    let binary = binary_with("api-sink-rate", "  retries: 3\n  rateLimit: \"20/s\"");
+    let server =
+        Server::start(&[("/notify/r3", vec![Action::Status(503, "", "busy"), Action::Status(503, "", "busy")])]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input: String = (0..40).map(|n| event(&format!("r{n}"), n)).collect();
+    std::fs::write(dir.path().join("in.jsonl"), input).expect("write input");
+    let output = Command::new(binary)
+        .arg("--input")
+        .arg(dir.path().join("in.jsonl"))
+        .arg("--quiet")
+        .env("API_BASE", &server.base)
+        .env("API_TOKEN", TOKEN)
+        .output()
+        .expect("binary runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let mut arrivals: Vec<Instant> = server.requests().iter().map(|seen| seen.at).collect();
+    assert_eq!(arrivals.len(), 42, "40 requests and 2 retries");
+    arrivals.sort();
+    // 20 per second: any 21 consecutive attempts span at least a second (slots are 50 ms
+    // apart; 5 % allows for when each arrived).
+    for (first, last) in arrivals.iter().zip(&arrivals[20..]) {
+        assert!(*last - *first >= Duration::from_millis(950), "21 attempts within {:?}", *last - *first);
+    }
+}

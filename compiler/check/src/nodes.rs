@@ -18,6 +18,9 @@ use pulse_syntax::codes::{E0102, E0103, E0110, E0207, E0406, E0503, E0504, W0001
 use pulse_syntax::Diagnostic;
 use std::collections::BTreeMap;
 
+/// The most requests an api-sink keeps in flight (`concurrency`): each is a worker thread.
+const MAX_CONCURRENCY: u64 = 1024;
+
 pub fn check_nodes(
     cx: &mut Cx,
     doc: &Document,
@@ -619,6 +622,7 @@ pub(crate) fn check_node(
             let value = optional(cx, "value");
             let score = optional(cx, "score");
             let trim = fields.get("trim").map(|value| values::unsigned(cx, value, &node.what("trim")));
+            let rate_limit = fields.get("rateLimit").map(|value| values::rate(cx, value, &node.what("rateLimit")));
             if !settings_apply {
                 return None;
             }
@@ -630,6 +634,7 @@ pub(crate) fn check_node(
                 score: score.flatten(),
                 trim: trim.flatten(),
                 ttl_ms: node.ttl(cx, &fields)?,
+                rate_limit: rate_limit.flatten(),
             }
         }
         "api-sink" => {
@@ -670,6 +675,10 @@ pub(crate) fn check_node(
                 }
                 None => None,
             };
+            let concurrency = fields
+                .get("concurrency")
+                .map(|value| values::bounded(cx, value, 1..=MAX_CONCURRENCY, &node.what("concurrency")));
+            let rate_limit = fields.get("rateLimit").map(|value| values::rate(cx, value, &node.what("rateLimit")));
             Operator::ApiSink {
                 url: url?,
                 method,
@@ -681,6 +690,8 @@ pub(crate) fn check_node(
                 timeout_ms: timeout_ms.flatten(),
                 retries: retries.flatten(),
                 circuit_breaker,
+                concurrency: concurrency.flatten(),
+                rate_limit: rate_limit.flatten(),
             }
         }
         "file-sink" => {

@@ -174,7 +174,7 @@ pub const NODE_TYPES: &[NodeType] = &[
     NodeType {
         name: "redis-sink",
         aliases: &[],
-        keys: &["command", "key", "field", "value", "score", "trim", "ttl"],
+        keys: &["command", "key", "field", "value", "score", "trim", "ttl", "rateLimit"],
         inputs: &["in"],
         outputs: &[],
         dynamic_outputs: false,
@@ -183,7 +183,7 @@ pub const NODE_TYPES: &[NodeType] = &[
     NodeType {
         name: "api-sink",
         aliases: &[],
-        keys: &["url", "method", "headers", "body", "timeout", "retries", "circuitBreaker"],
+        keys: &["url", "method", "headers", "body", "timeout", "retries", "circuitBreaker", "concurrency", "rateLimit"],
         inputs: &["in"],
         outputs: &["responses"],
         dynamic_outputs: false,

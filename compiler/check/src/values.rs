@@ -2,7 +2,7 @@
 //! accepting both the JSON spelling and the `.pulse` one, with a coded error on mismatch.
 
 use crate::Cx;
-use pulse_ir::Path;
+use pulse_ir::{Path, RateLimit};
 use pulse_syntax::ast::{ExprKind, Member, Number, Value, ValueKind};
 use pulse_syntax::codes::{E0101, E0102, E0103, E0105, E0107, E0501, E0502};
 use pulse_syntax::diagnostic::did_you_mean;
@@ -109,6 +109,50 @@ pub fn unsigned(cx: &mut Cx, value: &Value, what: &str) -> Option<u64> {
 }
 
 /// One of `choices`; returns its index.
+/// An integer within `range`.
+pub fn bounded(cx: &mut Cx, value: &Value, range: std::ops::RangeInclusive<u64>, what: &str) -> Option<u64> {
+    match &value.kind {
+        ValueKind::Number(Number::Int(number))
+            if u64::try_from(*number).is_ok_and(|number| range.contains(&number)) =>
+        {
+            Some(*number as u64)
+        }
+        _ => {
+            cx.report(wrong_type(value, &format!("an integer from {} to {}", range.start(), range.end()), what));
+            None
+        }
+    }
+}
+
+/// A rate: a positive integer (per second) or `"COUNT/PER"`, where PER is a duration or a bare
+/// unit (`"100/s"`, `"3000/m"`, `"10/500ms"`, `"50000/1h"`).
+pub fn rate(cx: &mut Cx, value: &Value, what: &str) -> Option<RateLimit> {
+    let parsed = match &value.kind {
+        ValueKind::Number(Number::Int(number)) if *number > 0 => {
+            Some(RateLimit { count: *number as u64, per_ms: 1000 })
+        }
+        ValueKind::String(text) => parse_rate(text),
+        _ => None,
+    };
+    if parsed.is_none() {
+        cx.report(
+            wrong_type(value, "a rate", what)
+                .note("a rate is a positive integer per second, or a count per duration: `\"100/s\"`, `\"3000/m\"`, `\"10/500ms\"`")
+                .help("write `rateLimit: 100` for 100 per second"),
+        );
+    }
+    parsed
+}
+
+fn parse_rate(text: &str) -> Option<RateLimit> {
+    let (count, per) = text.split_once('/')?;
+    let count: u64 = count.trim().parse().ok().filter(|count| *count > 0)?;
+    let per = per.trim();
+    let per = if per.starts_with(|first: char| first.is_ascii_digit()) { per.to_string() } else { format!("1{per}") };
+    let per_ms = parse_duration(&per).ok().filter(|millis| *millis > 0)?;
+    Some(RateLimit { count, per_ms })
+}
+
 pub fn choice(cx: &mut Cx, value: &Value, choices: &[&str], what: &str) -> Option<usize> {
     let text = string(cx, value, what)?;
     if let Some(idx) = choices.iter().position(|choice| *choice == text) {
@@ -314,6 +358,18 @@ pub fn is_expr_identifier(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_are_a_count_per_duration_or_a_bare_unit() {
+        let rate = |count, per_ms| Some(RateLimit { count, per_ms });
+        assert_eq!(parse_rate("100/s"), rate(100, 1000));
+        assert_eq!(parse_rate("3000 / m"), rate(3000, 60_000));
+        assert_eq!(parse_rate("10/500ms"), rate(10, 500));
+        assert_eq!(parse_rate("50000/1h"), rate(50_000, 3_600_000));
+        for bad in ["100", "0/s", "-1/s", "10/0s", "10/", "/s", "ten/s", "10/fortnight"] {
+            assert_eq!(parse_rate(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn durations_follow_g4() {

@@ -309,14 +309,15 @@ impl<'p> Generator<'p> {
                         }
                     }
                 }
-                Operator::RedisSink { command, trim, ttl_ms, .. } => {
+                Operator::RedisSink { command, trim, ttl_ms, rate_limit, .. } => {
                     let command = format_ident!("{}", format!("{command:?}"));
                     let trim = option_tokens(*trim);
                     let ttl_ms = option_tokens(*ttl_ms);
+                    let rate_limit = rate_tokens(*rate_limit);
                     let env = sinks::template_env(&node.op);
-                    quote! { SinkKind::Redis { command: pulse_runtime::generated::RedisCommand::#command, trim: #trim, ttl_ms: #ttl_ms, env: &[#(#env),*] } }
+                    quote! { SinkKind::Redis { command: pulse_runtime::generated::RedisCommand::#command, trim: #trim, ttl_ms: #ttl_ms, rate_limit: #rate_limit, env: &[#(#env),*] } }
                 }
-                Operator::ApiSink { method, timeout_ms, retries, circuit_breaker, .. } => {
+                Operator::ApiSink { method, timeout_ms, retries, circuit_breaker, concurrency, rate_limit, .. } => {
                     let timeout_ms = timeout_ms.unwrap_or(10_000);
                     let retries = retries.unwrap_or(3).min(u64::from(u32::MAX)) as u32;
                     let breaker = match circuit_breaker {
@@ -329,7 +330,10 @@ impl<'p> Generator<'p> {
                     };
                     let responses = self.pipeline.edges_from(idx, "responses").next().is_some();
                     let env = sinks::template_env(&node.op);
-                    quote! { SinkKind::Api { method: #method, timeout_ms: #timeout_ms, retries: #retries, breaker: #breaker, responses: #responses, env: &[#(#env),*] } }
+                    // Sized for an API that answers in ~100 ms: 640 requests/s.
+                    let concurrency = concurrency.unwrap_or(64).min(u64::from(u32::MAX)) as u32;
+                    let rate_limit = rate_tokens(*rate_limit);
+                    quote! { SinkKind::Api { method: #method, timeout_ms: #timeout_ms, retries: #retries, breaker: #breaker, concurrency: #concurrency, rate_limit: #rate_limit, responses: #responses, env: &[#(#env),*] } }
                 }
                 _ => return None,
             };
@@ -1105,6 +1109,17 @@ fn option_str(value: Option<&str>) -> TokenStream {
 fn option_tokens(value: Option<u64>) -> TokenStream {
     match value {
         Some(value) => quote! { Some(#value) },
+        None => quote! { None },
+    }
+}
+
+/// `rateLimit` as the runtime's `(count, per_ms)`.
+fn rate_tokens(rate: Option<pulse_ir::RateLimit>) -> TokenStream {
+    match rate {
+        Some(rate) => {
+            let (count, per_ms) = (rate.count, rate.per_ms);
+            quote! { Some((#count, #per_ms)) }
+        }
         None => quote! { None },
     }
 }

@@ -218,6 +218,7 @@ pub enum Operator {
         score: Option<Template>,
         trim: Option<u64>,
         ttl_ms: Option<u64>,
+        rate_limit: Option<RateLimit>,
     },
     ApiSink {
         url: Template,
@@ -227,6 +228,9 @@ pub enum Operator {
         timeout_ms: Option<u64>,
         retries: Option<u64>,
         circuit_breaker: Option<CircuitBreaker>,
+        /// `concurrency`: requests in flight at once.
+        concurrency: Option<u64>,
+        rate_limit: Option<RateLimit>,
     },
     FileSink {
         path: String,
@@ -382,6 +386,13 @@ pub enum RedisCommand {
     ZAdd,
     LPush,
     RPush,
+}
+
+/// A sink's `rateLimit`: at most `count` requests (api-sink) or writes (redis-sink) per `per_ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub count: u64,
+    pub per_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]

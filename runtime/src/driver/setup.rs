@@ -28,6 +28,7 @@ use crate::io::{OutputWriter, SourceReader};
 use crate::kafka::repartition::{RepartitionSettings, Repartitioner};
 use crate::kafka::{self, KafkaEnv, KafkaReader, KafkaWriter, Offsets, ProducerSettings, SourceSettings};
 use crate::metrics::Metrics;
+use crate::rate::RateLimit;
 use crate::redis_sink::{redis_url, RedisWriter};
 use crate::report::Accounting;
 use crate::resume;
@@ -406,17 +407,20 @@ fn open_network_sinks(
         if *destination != Destination::Network {
             continue;
         }
-        if let SinkKind::Redis { command, trim, ttl_ms, env } = sink.kind {
+        if let SinkKind::Redis { command, trim, ttl_ms, rate_limit, env } = sink.kind {
             check_env(sink.node, env)?;
             let url = redis_url(options.redis_url.as_deref());
-            let writer = RedisWriter::open(sink.node, &url, command, trim, ttl_ms).map_err(RunError::Usage)?;
+            let mut writer = RedisWriter::open(sink.node, &url, command, trim, ttl_ms).map_err(RunError::Usage)?;
+            if let Some((count, per_ms)) = rate_limit {
+                writer.limit_rate(RateLimit::new(count, per_ms));
+            }
             if let Some(metrics) = metrics {
                 metrics.watch_sink(sink_idx, writer.probe());
             }
             sinks[sink_idx].route = Route::Redis(redis.len());
             redis.push(writer);
         }
-        if let SinkKind::Api { method, timeout_ms, retries, breaker, env, .. } = sink.kind {
+        if let SinkKind::Api { method, timeout_ms, retries, breaker, concurrency, rate_limit, env, .. } = sink.kind {
             check_env(sink.node, env)?;
             let settings = ApiSettings {
                 node: sink.node,
@@ -424,6 +428,8 @@ fn open_network_sinks(
                 timeout: Duration::from_millis(timeout_ms),
                 retries,
                 breaker: breaker.map(|(threshold, reset_ms)| (threshold, Duration::from_millis(reset_ms))),
+                concurrency: concurrency as usize,
+                rate_limit: rate_limit.map(|(count, per_ms)| Arc::new(RateLimit::new(count, per_ms))),
             };
             sinks[sink_idx].route = Route::Api(api.len());
             let client = ApiClient::start(settings);
