@@ -62,6 +62,8 @@ impl pulse_runtime::generated::Pipeline for Pipeline {
                     timeout_ms: 5000u64,
                     retries: 5u32,
                     breaker: None,
+                    concurrency: 64u32,
+                    rate_limit: None,
                     responses: false,
                     env: &["WHATSAPP_URL", "WHATSAPP_TOKEN"],
                 },
