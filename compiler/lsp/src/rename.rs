@@ -1,4 +1,5 @@
-//! Rename of a node id across the file: its declaration and every edge that names it.
+//! Rename of a node id across the file: its declaration and every edge that names it. The same
+//! places answer find-references and document highlight.
 
 use crate::analysis::Analysis;
 use crate::definition::id_span;
@@ -35,6 +36,14 @@ pub fn rename(analysis: &Analysis, offset: usize, new_name: &str) -> Result<Vec<
     if doc.unparsed_mentions(&old_name) {
         return Err(format!("`{old_name}` is also named where the file does not parse; fix the syntax error first"));
     }
+    Ok(occurrences(analysis, &old_name))
+}
+
+/// Every place of the file that names node `name`: its declaration and the ends of edges, in
+/// source order, each once.
+pub fn occurrences(analysis: &Analysis, name: &str) -> Vec<Span> {
+    let Some(doc) = analysis.document.as_ref() else { return Vec::new() };
+    let old_name = name;
     let text = analysis.text();
     let mut spans: Vec<Span> = doc
         .nodes
@@ -54,7 +63,17 @@ pub fn rename(analysis: &Analysis, offset: usize, new_name: &str) -> Result<Vec<
     // An inline declaration is also the end of the edges around it: one edit per place.
     spans.sort_by_key(|span| (span.start, span.end));
     spans.dedup();
-    Ok(spans)
+    spans
+}
+
+/// The declaration of the node named at `offset` (when it is declared in this file), then the
+/// other places that name it.
+pub fn declaration_first(analysis: &Analysis, offset: usize) -> Option<(Vec<Span>, Option<Span>)> {
+    let (name, _) = node_id_at(analysis, offset)?;
+    let doc = analysis.document.as_ref()?;
+    let declaration =
+        doc.nodes.iter().find(|node| node.id.node == name).map(|node| id_span(analysis.text(), node.id.span));
+    Some((occurrences(analysis, &name), declaration))
 }
 
 #[cfg(test)]
@@ -72,6 +91,18 @@ mod tests {
         assert!(spans.iter().all(|span| &text[span.range()] == "src"));
         assert!(rename(&analysis, offset, "bad name").is_err());
         assert!(rename(&analysis, offset, "out").is_err());
+    }
+
+    #[test]
+    fn occurrences_are_every_place_that_names_the_node_and_only_those() {
+        let text = "pipeline p\nsrc: file-source(\"in\")\nsrc -> f: filter(x > 1) -> out: stdout-sink\nsrc -> out\n";
+        let analysis = analyze("p.pulse", text.to_string(), &|_| Err(std::io::ErrorKind::NotFound.into()));
+        let offset = text.rfind("out").expect("edge end");
+        let (spans, declaration) = declaration_first(&analysis, offset).expect("a node id");
+        let starts: Vec<usize> = spans.iter().map(|span| span.start as usize).collect();
+        assert_eq!(starts, vec![text.find("out:").expect("declared"), text.rfind("out").expect("edge")]);
+        assert_eq!(declaration.map(|span| span.start as usize), text.find("out:"));
+        assert!(declaration_first(&analysis, text.find("x > 1").expect("field")).is_none());
     }
 
     #[test]

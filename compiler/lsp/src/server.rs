@@ -30,6 +30,8 @@ pub fn capabilities() -> ServerCapabilities {
         text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
         hover_provider: Some(HoverProviderCapability::Simple(true)),
         definition_provider: Some(OneOf::Left(true)),
+        references_provider: Some(OneOf::Left(true)),
+        document_highlight_provider: Some(OneOf::Left(true)),
         completion_provider: Some(CompletionOptions {
             trigger_characters: Some([".", "\"", "{", ">", ":"].iter().map(|ch| ch.to_string()).collect()),
             ..CompletionOptions::default()
@@ -245,8 +247,8 @@ impl Server {
 
     fn dispatch(&mut self, request: Request) -> HandlerResult {
         use lsp_types::request::{
-            CodeActionRequest, Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest,
-            PrepareRenameRequest, Rename,
+            CodeActionRequest, Completion, DocumentHighlightRequest, DocumentSymbolRequest, Formatting, GotoDefinition,
+            HoverRequest, PrepareRenameRequest, References, Rename,
         };
         match request.method.as_str() {
             HoverRequest::METHOD => {
@@ -321,6 +323,43 @@ impl Server {
                 let document = self.documents.get(&params.text_document.uri).ok_or_else(unknown_document)?;
                 let edits = format_document(&params.text_document.uri, &document.text);
                 to_json(edits)
+            }
+            References::METHOD => {
+                let params: lsp_types::ReferenceParams = parse(request.params)?;
+                let position = params.text_document_position;
+                let uri = position.text_document.uri.clone();
+                let include_declaration = params.context.include_declaration;
+                self.at(&uri, position.position, |analysis, index, offset| {
+                    let Some((spans, declaration)) = rename::declaration_first(analysis, offset) else {
+                        return to_json(None::<Vec<Location>>);
+                    };
+                    let locations: Vec<Location> = spans
+                        .iter()
+                        .filter(|span| include_declaration || Some(**span) != declaration)
+                        .map(|span| Location { uri: uri.clone(), range: index.range(span.range()) })
+                        .collect();
+                    to_json(Some(locations))
+                })
+            }
+            DocumentHighlightRequest::METHOD => {
+                let params: lsp_types::DocumentHighlightParams = parse(request.params)?;
+                let position = params.text_document_position_params;
+                self.at(&position.text_document.uri, position.position, |analysis, index, offset| {
+                    let highlights = rename::declaration_first(analysis, offset).map(|(spans, declaration)| {
+                        spans
+                            .iter()
+                            .map(|span| lsp_types::DocumentHighlight {
+                                range: index.range(span.range()),
+                                kind: Some(if Some(*span) == declaration {
+                                    lsp_types::DocumentHighlightKind::WRITE
+                                } else {
+                                    lsp_types::DocumentHighlightKind::READ
+                                }),
+                            })
+                            .collect::<Vec<_>>()
+                    });
+                    to_json(highlights)
+                })
             }
             PrepareRenameRequest::METHOD => {
                 let params: lsp_types::TextDocumentPositionParams = parse(request.params)?;
