@@ -212,6 +212,9 @@ pub struct KafkaReader {
     last_seen: BTreeMap<(String, i32), std::time::Instant>,
     /// Partitions the checkpoint has positions for.
     known: Vec<(String, i32)>,
+    /// `--until-end`: where partitions held without a known position started (see
+    /// `record_start_offsets`).
+    start_offsets: Offsets,
     opened: std::time::Instant,
     /// A partition without records for this long stops holding the watermark back.
     idle_timeout: Duration,
@@ -341,6 +344,7 @@ impl KafkaReader {
             partition_max: Offsets::new(),
             last_seen: BTreeMap::new(),
             known: resume.keys().cloned().collect(),
+            start_offsets: Offsets::new(),
             opened: std::time::Instant::now(),
             idle_timeout: duration_from_env("PULSE_KAFKA_IDLE_TIMEOUT", IDLE_TIMEOUT)?,
             last_record: std::time::Instant::now(),
@@ -466,16 +470,30 @@ impl KafkaReader {
         }
     }
 
+    /// `--until-end`: whether this member is done. Each member of the group ends once every
+    /// partition it holds is read to the end seen at start, no rebalance is waiting for an
+    /// answer, and END_QUIET passed since its assignment and its last record. A partition it
+    /// never held is another member's to read; one handed over by a member that ended starts at
+    /// that member's committed position, its end.
     fn reached_end(&self) -> bool {
         let Some(end) = &self.end else { return false };
-        // Not before the group assigned partitions, and not within END_QUIET of the assignment or
-        // of the last record.
-        let assigned_at = *self.consumer.context().assigned_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let context = self.consumer.context();
+        if self.rebalance_pending() {
+            return false;
+        }
+        // Not before the group assigned partitions (a revocation clears the time until the
+        // next assignment), and not within END_QUIET of the assignment or of the last record.
+        let assigned_at = *context.assigned_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let Some(assigned_at) = assigned_at else { return false };
-        assigned_at.max(self.last_record).elapsed() >= END_QUIET
-            && end
-                .iter()
-                .all(|(partition, high)| *high <= 0 || self.positions().get(partition).is_some_and(|next| next >= high))
+        if assigned_at.max(self.last_record).elapsed() < END_QUIET {
+            return false;
+        }
+        let assigned = context.assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let positions = self.positions();
+        assigned.iter().all(|partition| {
+            let next = positions.get(partition).or_else(|| self.start_offsets.get(partition));
+            end.get(partition).is_none_or(|high| *high <= 0 || next.is_some_and(|next| next >= high))
+        })
     }
 
     /// Records the event time of a record of `partition`; returns the source's event-time
@@ -591,8 +609,52 @@ impl KafkaReader {
             }
         }
         self.consumer.assign(&list).map_err(|error| describe("assigning partitions", &error))?;
+        if self.end.is_some() {
+            self.record_start_offsets(partitions)?;
+        }
+        let context = self.consumer.context();
         *context.assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = partitions.to_vec();
         *context.assigned_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(std::time::Instant::now());
+        Ok(())
+    }
+
+    /// `--until-end`: where each newly held partition without a known position starts, so a
+    /// partition another member already read to its end counts as ended before any record.
+    fn record_start_offsets(&mut self, partitions: &[(String, i32)]) -> Result<(), String> {
+        let context = self.consumer.context();
+        let unknown: Vec<&(String, i32)> = {
+            let positions = context.positions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            partitions.iter().filter(|partition| !positions.contains_key(*partition)).collect()
+        };
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        match context.start {
+            KafkaStart::GroupOffsets => {
+                let mut list = TopicPartitionList::new();
+                for (topic, partition) in &unknown {
+                    list.add_partition(topic, *partition);
+                }
+                let committed = self
+                    .consumer
+                    .committed_offsets(list, CALL_TIMEOUT)
+                    .map_err(|error| describe("reading the group's committed offsets", &error))?;
+                for element in committed.elements() {
+                    if let Offset::Offset(next) = element.offset() {
+                        self.start_offsets.insert((element.topic().to_string(), element.partition()), next);
+                    }
+                }
+            }
+            // Read from the end: nothing of what was there at start is this run's.
+            KafkaStart::Latest => {
+                for partition in unknown {
+                    let high = self.end.as_ref().and_then(|end| end.get(partition)).copied().unwrap_or(0);
+                    self.start_offsets.insert(partition.clone(), high);
+                }
+            }
+            // From the beginning: a record read sets the position.
+            KafkaStart::Earliest => {}
+        }
         Ok(())
     }
 
@@ -600,6 +662,7 @@ impl KafkaReader {
     pub fn revoke_now(&mut self) -> Result<(), String> {
         let context = self.consumer.context();
         context.assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
+        *context.assigned_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
         // Records the keep-alive thread took in before the revocation now belong to the next
         // owner, which reads them from the positions the checkpoint before this committed.
         let mut gate = lock_gate(&self.gate);
