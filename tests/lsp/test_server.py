@@ -366,6 +366,37 @@ async def test_rename_a_node_across_the_file(client: LanguageClient, tmp_path):
         )
 
 
+async def test_references_and_highlights_of_a_node(client: LanguageClient, tmp_path):
+    uri = open_document(client, tmp_path / "welcome.pulse", JOURNEY)
+    await diagnostics_for(client, uri, 1)
+    pos = position(JOURNEY, "split\nsplit.big", delta=1)
+    doc = types.TextDocumentIdentifier(uri=uri)
+    declared = position(JOURNEY, "split:")
+    with_declaration = await client.text_document_references_async(
+        types.ReferenceParams(text_document=doc, position=pos, context=types.ReferenceContext(include_declaration=True))
+    )
+    lines = JOURNEY.split("\n")
+    assert len(with_declaration) == 4  # as rename: the declaration, the chain, the two branches
+    for location in with_declaration:
+        assert location.uri == uri
+        line = lines[location.range.start.line]
+        assert line[location.range.start.character : location.range.end.character] == "split"
+    without = await client.text_document_references_async(
+        types.ReferenceParams(text_document=doc, position=pos, context=types.ReferenceContext(include_declaration=False))
+    )
+    assert len(without) == 3 and all(location.range.start != declared for location in without)
+    highlights = await client.text_document_document_highlight_async(
+        types.DocumentHighlightParams(text_document=doc, position=pos)
+    )
+    kinds = {(h.range.start.line, h.range.start.character): h.kind for h in highlights}
+    assert len(kinds) == 4
+    assert kinds[(declared.line, declared.character)] == types.DocumentHighlightKind.Write
+    # Not a node id: nothing to highlight.
+    assert await client.text_document_document_highlight_async(
+        types.DocumentHighlightParams(text_document=doc, position=position(JOURNEY, "event_name"))
+    ) in (None, [])
+
+
 async def test_document_symbols(client: LanguageClient, tmp_path):
     uri = open_document(client, tmp_path / "welcome.pulse", JOURNEY)
     await diagnostics_for(client, uri, 1)
