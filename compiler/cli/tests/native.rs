@@ -4,6 +4,7 @@
 use pulse_syntax::codes;
 use pulsec::native::{compile_crate, Profile};
 use std::path::Path;
+use std::process::Command;
 
 fn write_crate(dir: &Path, name: &str, main_rs: &str) {
     std::fs::create_dir_all(dir.join("src")).expect("create src");
@@ -95,4 +96,30 @@ fn two_files_that_declare_the_same_pipeline_build_apart() {
     assert_eq!(again_a.crates_compiled, 0, "B's build evicted A's");
     assert_eq!(again_a.binary, first_a.binary);
     assert_eq!(run_binary(&again_a.binary, &input), "{\"event_name\":\"a\"}\n");
+}
+
+/// `cargo run -p pulsec` (the README's first command) and `cargo test` run pulsec with the
+/// variables cargo sets for the crate it runs. A build script that tracks one of them (ring's
+/// tracks `CARGO_MANIFEST_DIR`) was rebuilt, with every crate above it up to the runtime,
+/// whenever pulsec next ran without them: a warm pipeline took 50 s again.
+#[test]
+fn the_environment_of_a_parent_cargo_does_not_rebuild_what_was_built() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("twin.pulse");
+    std::fs::write(&path, twin("a")).expect("write the pipeline");
+    let build = |manifest_dir: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pulsec"));
+        command.arg("build").arg(&path).arg("-o").arg(dir.path().join("twin-bin"));
+        command.env_remove("CARGO_MANIFEST_DIR").env_remove("CARGO_PKG_NAME");
+        if let Some(manifest_dir) = manifest_dir {
+            command.env("CARGO_MANIFEST_DIR", manifest_dir).env("CARGO_PKG_NAME", "pulsec");
+        }
+        let output = command.output().expect("pulsec runs");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{stderr}");
+        stderr
+    };
+    build(Some(env!("CARGO_MANIFEST_DIR")));
+    let again = build(None);
+    assert!(again.contains("(0 crates compiled)"), "the second build compiled again:\n{again}");
 }

@@ -67,6 +67,14 @@ pub(crate) fn compile_package(
     if profile == Profile::Release {
         command.arg("--release");
     }
+    // Under `cargo run` or `cargo test`, pulsec inherits the variables cargo sets for the crate
+    // it runs. Build scripts that track one of them (ring's tracks `CARGO_MANIFEST_DIR`) would
+    // see a change between such a run and a plain one, and rebuild with every crate above them.
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(is_crate_variable) {
+            command.env_remove(&name);
+        }
+    }
     // The runtime links Debian's librocksdb; cargo reads `.cargo/config.toml` from the working
     // directory, not the manifest's, so pass the variable here or cargo would build the bundled
     // C++ library (25 minutes).
@@ -139,4 +147,21 @@ pub(crate) fn compile_package(
         }
     };
     Err(vec![Diagnostic::new(E0903, format!("the native build of `{display_name}` failed")).note(summary)])
+}
+
+/// A variable cargo sets for the crate it builds, runs or tests, which a build of another crate
+/// must not inherit.
+fn is_crate_variable(name: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    EXACT.contains(&name) || name.starts_with("CARGO_PKG_") || name.starts_with("CARGO_BIN_EXE_")
 }
