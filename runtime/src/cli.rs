@@ -199,6 +199,10 @@ pub struct BootstrapOptions {
     /// Write records rejected while bootstrapping here instead of stderr.
     #[arg(long = "dead-letter", value_name = "PATH")]
     pub dead_letter: Option<PathBuf>,
+    /// Do nothing when `--to` exists already (for a step that runs at every start, such as a
+    /// Kubernetes init container: history is read once).
+    #[arg(long = "skip-if-exists")]
+    pub skip_if_exists: bool,
     /// No progress bar and no summary.
     #[arg(long = "quiet", short = 'q')]
     pub quiet: bool,

@@ -3,6 +3,8 @@
 //! bundles (offline; installed into target/tools/venv by scripts/install-deps.sh), and the same
 //! validator rejects a manifest with a wrong type or an unknown field, so these tests can fail.
 
+mod build;
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Output};
@@ -61,6 +63,7 @@ fn manifests_of_two_examples_pass_the_kubernetes_schemas() {
         ("welcome", &["--replicas", "3", "--image", "registry.example/pulse/welcome:1.0"][..]),
         ("user-profile", &[][..]),
         ("cart-abandonment", &["--secret", "growth-api"][..]),
+        ("welcome", &["--bootstrap-from", "kafka:logins-history"][..]),
     ] {
         let dir = tempfile::tempdir().expect("temp dir");
         let files = manifests(example, dir.path(), args);
@@ -157,4 +160,99 @@ fn every_environment_variable_a_template_reads_comes_from_the_secret() {
     }
     let comment = std::fs::read_to_string(dir.path().join("statefulset.yaml")).expect("statefulset");
     assert!(comment.contains("kubectl create secret generic cart-abandonment-secrets"), "{comment}");
+}
+
+/// `--bootstrap-from`: an init container bootstraps the state from history into a savepoint on
+/// the state volume, and the pipeline starts from it. Run as the pod would run them, with the
+/// manifest's own arguments against the real binary (the state volume a temporary directory):
+/// the first start bootstraps and continues from the savepoint, a restart skips the bootstrap
+/// and continues from its checkpoint, and the output equals one run over history and live
+/// events together.
+#[test]
+fn bootstrap_from_history_runs_once_in_an_init_container_and_the_pipeline_starts_from_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    let manifest_dir = dir.join("manifests");
+    manifests("user-profile", &manifest_dir, &["--bootstrap-from", "history.jsonl"]);
+    let statefulset = read_yaml(&manifest_dir.join("statefulset.yaml"));
+    let pod = &statefulset["spec"]["template"]["spec"];
+    let init = &pod["initContainers"][0];
+    let container = &pod["containers"][0];
+    assert_eq!(init["image"], container["image"]);
+    assert_eq!(init["env"], container["env"], "the init container sees the pipeline's settings and secrets");
+    assert_eq!(init["volumeMounts"], container["volumeMounts"]);
+    let strings = |value: &serde_json::Value| -> Vec<String> {
+        value.as_array().expect("args").iter().map(|arg| arg.as_str().expect("a string").to_string()).collect()
+    };
+    let savepoint = "/var/lib/pulse/savepoints/bootstrap.savepoint";
+    assert_eq!(strings(&init["args"]), ["bootstrap", "--from", "history.jsonl", "--to", savepoint, "--skip-if-exists"]);
+    assert_eq!(strings(&container["args"]), ["run", "--from-savepoint", savepoint]);
+    let comment = std::fs::read_to_string(manifest_dir.join("statefulset.yaml")).expect("statefulset");
+    assert!(comment.contains("Bootstrap: before the first start"), "{comment}");
+
+    // The pod, with the state volume at `volume`.
+    let example = workspace().join("examples/user-profile");
+    let binary = build::build_example(&example);
+    let lines: Vec<String> =
+        std::fs::read_to_string(example.join("input.jsonl")).expect("input").lines().map(str::to_string).collect();
+    let (history, live) = lines.split_at(lines.len() / 2);
+    let write = |name: &str, lines: &[String]| {
+        std::fs::write(dir.join(name), lines.iter().map(|line| format!("{line}\n")).collect::<String>()).expect("write")
+    };
+    write("history.jsonl", history);
+    write("live.jsonl", live);
+    write("all.jsonl", &lines);
+    let volume = dir.join("volume");
+    let run = |args: &[String], extra: &[&str]| {
+        let args: Vec<String> =
+            args.iter().map(|arg| arg.replace("/var/lib/pulse", &volume.to_string_lossy())).collect();
+        let output = Command::new(&binary)
+            .current_dir(dir)
+            .args(&args)
+            .args(extra)
+            .env("PULSE_STATE_DIR", volume.join("state"))
+            .output()
+            .expect("the binary runs");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        stderr
+    };
+    let init_args = strings(&init["args"]);
+    let run_args = strings(&container["args"]);
+    run(&init_args, &[]);
+    let bootstrapped = std::fs::read(volume.join("savepoints/bootstrap.savepoint")).expect("the savepoint");
+    run(&run_args, &["--input", "live.jsonl", "--output", "out"]);
+    // A restart: the init container finds the savepoint, the pipeline its checkpoint.
+    let again = run(&init_args, &[]);
+    assert!(again.contains("nothing to bootstrap"), "{again}");
+    assert_eq!(std::fs::read(volume.join("savepoints/bootstrap.savepoint")).expect("savepoint"), bootstrapped);
+    run(&run_args, &["--input", "live.jsonl", "--output", "out"]);
+
+    let whole = Command::new(&binary)
+        .current_dir(dir)
+        .args(["--input", "all.jsonl", "--output", "whole", "--state-dir", "whole-state"])
+        .output()
+        .expect("the binary runs");
+    assert!(whole.status.success());
+    let prefix = Command::new(&binary)
+        .current_dir(dir)
+        .args(["--input", "all.jsonl", "--output", "prefix", "--state-dir", "prefix-state"])
+        .arg("--stop-after")
+        .arg(history.len().to_string())
+        .output()
+        .expect("the binary runs");
+    assert!(prefix.status.success());
+    let mut compared = 0;
+    for entry in std::fs::read_dir(dir.join("whole")).expect("whole run") {
+        let name = entry.expect("entry").file_name();
+        if name.to_string_lossy().starts_with('_') {
+            continue;
+        }
+        let read = |run: &str| std::fs::read_to_string(dir.join(run).join(&name)).unwrap_or_default();
+        let (whole, prefix, live) = (read("whole"), read("prefix"), read("out"));
+        assert!(whole.starts_with(&prefix), "{name:?}");
+        assert_eq!(live, whole[prefix.len()..], "{name:?}: the pod's output after bootstrap and a restart");
+        compared += 1;
+    }
+    assert!(compared > 0, "no sink output to compare");
 }

@@ -33,6 +33,12 @@ pub struct K8sArgs {
     /// one key per variable (default: `<pipeline name>-secrets`).
     #[arg(long, value_name = "NAME")]
     pub secret: Option<String>,
+    /// Build the state from history before the first start: an init container runs
+    /// `<binary> bootstrap --from SOURCE` into a savepoint on the state volume (once; a restart
+    /// skips it), and the pipeline starts from it. SOURCE is `kafka:TOPIC` or a path in the
+    /// image or a mounted volume; repeat for several sources.
+    #[arg(long = "bootstrap-from", value_name = "kafka:TOPIC|[NODE=]PATH")]
+    pub bootstrap_from: Vec<String>,
 }
 
 /// What the manifests are made from, besides the pipeline.
@@ -45,6 +51,8 @@ pub struct Settings {
     pub source_name: String,
     /// The Secret of the templates' environment variables; `None`: `<name>-secrets`.
     pub secret: Option<String>,
+    /// `--bootstrap-from`: the history an init container bootstraps the state from.
+    pub bootstrap_from: Vec<String>,
 }
 
 /// One Kubernetes object: a file name stem (`statefulset`), a leading comment and the object.
@@ -75,6 +83,7 @@ pub fn command(args: K8sArgs) -> ExitCode {
         storage: args.storage.clone(),
         source_name: args.file.display().to_string(),
         secret: args.secret.clone(),
+        bootstrap_from: args.bootstrap_from.clone(),
     };
     let manifests = manifests(pipeline, &settings);
     match &args.output {
@@ -280,7 +289,48 @@ pub fn manifests(pipeline: &Pipeline, settings: &Settings) -> Vec<Manifest> {
             "failureThreshold": failures,
         })
     };
-    let statefulset = json!({
+    let volume_mounts = json!([
+        { "name": "state", "mountPath": STATE_DIR },
+        { "name": "tmp", "mountPath": "/tmp" },
+    ]);
+    let container_security = json!({
+        "runAsNonRoot": true,
+        "runAsUser": USER_ID,
+        "allowPrivilegeEscalation": false,
+        "readOnlyRootFilesystem": true,
+        "capabilities": { "drop": ["ALL"] },
+    });
+    let resources = json!({
+        "requests": { "cpu": "250m", "memory": format!("{memory_mib}Mi") },
+        "limits": { "memory": format!("{}Mi", 2 * memory_mib) },
+    });
+    // With --bootstrap-from: an init container builds the savepoint from history on the state
+    // volume once (a restart finds it and skips), and the pipeline starts from it; once the
+    // state directory holds a checkpoint of that run, a restart continues from the checkpoint.
+    let bootstrap_savepoint = format!("{STATE_DIR}/savepoints/bootstrap.savepoint");
+    let mut init_containers = Vec::new();
+    let mut run_args = Vec::new();
+    if !settings.bootstrap_from.is_empty() {
+        let mut args = vec![json!("bootstrap")];
+        for from in &settings.bootstrap_from {
+            args.push(json!("--from"));
+            args.push(json!(from));
+        }
+        args.extend([json!("--to"), json!(bootstrap_savepoint), json!("--skip-if-exists")]);
+        init_containers.push(json!({
+            "name": "bootstrap",
+            "image": settings.image,
+            "imagePullPolicy": "IfNotPresent",
+            "args": args,
+            "env": env,
+            "envFrom": [{ "configMapRef": { "name": config_name } }],
+            "resources": resources,
+            "securityContext": container_security,
+            "volumeMounts": volume_mounts,
+        }));
+        run_args = vec![json!("run"), json!("--from-savepoint"), json!(bootstrap_savepoint)];
+    }
+    let mut statefulset = json!({
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
         "metadata": {
@@ -327,21 +377,9 @@ pub fn manifests(pipeline: &Pipeline, settings: &Settings) -> Vec<Manifest> {
                         "ports": [{ "name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP" }],
                         "livenessProbe": probe("/healthz", 10, 6),
                         "readinessProbe": probe("/readyz", 5, 3),
-                        "resources": {
-                            "requests": { "cpu": "250m", "memory": format!("{memory_mib}Mi") },
-                            "limits": { "memory": format!("{}Mi", 2 * memory_mib) },
-                        },
-                        "securityContext": {
-                            "runAsNonRoot": true,
-                            "runAsUser": USER_ID,
-                            "allowPrivilegeEscalation": false,
-                            "readOnlyRootFilesystem": true,
-                            "capabilities": { "drop": ["ALL"] },
-                        },
-                        "volumeMounts": [
-                            { "name": "state", "mountPath": STATE_DIR },
-                            { "name": "tmp", "mountPath": "/tmp" },
-                        ],
+                        "resources": resources,
+                        "securityContext": container_security,
+                        "volumeMounts": volume_mounts,
                     }],
                     "volumes": [{ "name": "tmp", "emptyDir": {} }],
                 },
@@ -356,6 +394,19 @@ pub fn manifests(pipeline: &Pipeline, settings: &Settings) -> Vec<Manifest> {
         },
     });
 
+    if !init_containers.is_empty() {
+        let pod = &mut statefulset["spec"]["template"]["spec"];
+        pod["initContainers"] = json!(init_containers);
+        pod["containers"][0]["args"] = json!(run_args);
+    }
+    let bootstrap_note = if settings.bootstrap_from.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\nBootstrap: before the first start each pod builds its state from {} into\n`{bootstrap_savepoint}` (init container `bootstrap`, skipped once the file exists) and starts from it.",
+            settings.bootstrap_from.iter().map(|from| format!("`{from}`")).collect::<Vec<_>>().join(", ")
+        )
+    };
     let secret_note = if secret_keys.is_empty() {
         String::new()
     } else {
@@ -391,7 +442,7 @@ pub fn manifests(pipeline: &Pipeline, settings: &Settings) -> Vec<Manifest> {
         Manifest {
             stem: "statefulset",
             comment: format!(
-                "{header}\nMemory request {memory_mib}Mi: a base for the binary, RocksDB's cache and memtables for keyed\nstate, librdkafka's queues per Kafka node; see docs/operations.md.{group_note}{secret_note}\nUpgrades: {}",
+                "{header}\nMemory request {memory_mib}Mi: a base for the binary, RocksDB's cache and memtables for keyed\nstate, librdkafka's queues per Kafka node; see docs/operations.md.{group_note}{secret_note}{bootstrap_note}\nUpgrades: {}",
                 wrap(&upgrade_note, 90).join("\n")
             ),
             object: statefulset,
@@ -506,6 +557,7 @@ events -> once: dedupe(1h) by userId -> out: kafka-sink("orders-out")
             storage: "2Gi".to_string(),
             source_name: "k8s.pulse".to_string(),
             secret: None,
+            bootstrap_from: Vec::new(),
         }
     }
 

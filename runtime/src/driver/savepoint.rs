@@ -112,6 +112,12 @@ pub(super) const BOOTSTRAP_CHECKPOINT_EVERY: u64 = 100_000;
 /// again at the beginning of their live input; their event-time progress, the timers, the
 /// clocks and Kafka positions carry over.
 pub(super) fn bootstrap(def: &'static Def, options: &cli::BootstrapOptions) -> Result<(), RunError> {
+    if options.skip_if_exists && options.to.exists() {
+        if !options.quiet {
+            tracing::info!("`{}` exists: nothing to bootstrap (--skip-if-exists)", options.to.display());
+        }
+        return Ok(());
+    }
     let (state_dir, temporary) = match &options.state_dir {
         Some(dir) => (dir.clone(), false),
         None => {
