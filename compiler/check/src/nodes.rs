@@ -119,6 +119,17 @@ pub(crate) fn merge(records: &[&RecordType]) -> RecordType {
 }
 
 pub(crate) fn output_type(operator: &Operator, input: &RecordType) -> RecordType {
+    let mut record = passed_type(operator, input);
+    // A keyed operator dead-letters a record whose key is null (G36): after it, the key is not
+    // null (where its output still has the field).
+    if let Some(key_by) = operator.key_by() {
+        narrow(&mut record, &key_by.0);
+    }
+    record
+}
+
+/// The record type an operator emits, before narrowing by its key.
+fn passed_type(operator: &Operator, input: &RecordType) -> RecordType {
     match operator {
         Operator::Map { keep, remove, set } => {
             let mut record = if keep.is_empty() {
@@ -126,8 +137,9 @@ pub(crate) fn output_type(operator: &Operator, input: &RecordType) -> RecordType
             } else {
                 let mut kept = RecordType { open: false, ..RecordType::default() };
                 for path in keep {
+                    // A kept field is as nullable as it was; one the input does not have is absent.
                     let field = input.lookup(&path.0).unwrap_or(FieldType { ty: Type::Any, nullable: true });
-                    insert_path(&mut kept, &path.0, FieldType { ty: field.ty, nullable: true });
+                    insert_path(&mut kept, &path.0, field);
                 }
                 kept
             };
@@ -135,7 +147,11 @@ pub(crate) fn output_type(operator: &Operator, input: &RecordType) -> RecordType
                 remove_path(&mut record, &path.0);
             }
             for (path, value) in set {
-                insert_path(&mut record, &path.0, FieldType { ty: value.ty.clone(), nullable: true });
+                insert_path(
+                    &mut record,
+                    &path.0,
+                    FieldType { ty: value.ty.clone(), nullable: may_be_null(value, input) },
+                );
             }
             record
         }
@@ -165,18 +181,97 @@ pub(crate) fn output_type(operator: &Operator, input: &RecordType) -> RecordType
                     .and_then(|path| input.lookup(&path.0))
                     .map(|field| field.ty)
                     .unwrap_or(Type::Any);
+                // Over a field that is never null, every aggregate of a window has a value.
+                let field_nullable =
+                    aggregate.field.as_ref().and_then(|path| input.lookup(&path.0)).is_none_or(|field| field.nullable);
                 let (ty, nullable) = match aggregate.function {
                     AggregateFn::Count | AggregateFn::CountDistinct => (Type::Int, false),
-                    AggregateFn::Sum if field_ty == Type::Int => (Type::Int, true),
-                    AggregateFn::Sum | AggregateFn::Avg => (Type::Float, true),
-                    AggregateFn::Min | AggregateFn::Max | AggregateFn::First | AggregateFn::Last => (field_ty, true),
+                    AggregateFn::Sum if field_ty == Type::Int => (Type::Int, field_nullable),
+                    AggregateFn::Sum | AggregateFn::Avg => (Type::Float, field_nullable),
+                    AggregateFn::Min | AggregateFn::Max | AggregateFn::First | AggregateFn::Last => {
+                        (field_ty, field_nullable)
+                    }
                 };
                 record.insert(aggregate.name.clone(), FieldType { ty, nullable });
             }
             record
         }
         Operator::ApiSink { .. } => RecordType::open(),
+        // A record passes a filter only when its condition holds: the fields it tests for
+        // null are not null after it.
+        Operator::Filter { condition } => {
+            let mut record = input.clone();
+            let mut proven = Vec::new();
+            proven_non_null(condition, &mut proven);
+            for path in proven {
+                narrow(&mut record, &path.0);
+            }
+            record
+        }
         _ => input.clone(),
+    }
+}
+
+/// Whether `expr` may evaluate to null on a record of type `input`: literals, booleans, counters
+/// and event times never do; a field as its type says; `coalesce` when every argument may;
+/// `if` when either branch may; conversions, division and remainder always may; the other
+/// functions and arithmetic when an operand may.
+fn may_be_null(expr: &pulse_ir::Expr, input: &RecordType) -> bool {
+    use pulse_ir::{BinaryOp, ExprKind, Function};
+    match &expr.kind {
+        ExprKind::Null => true,
+        ExprKind::Bool(_) | ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Str(_) | ExprKind::Array(_) => false,
+        ExprKind::Counter(_) => false,
+        ExprKind::Field(path) => input.lookup(&path.0).is_none_or(|field| field.nullable),
+        ExprKind::Not(_) | ExprKind::IsNull(_) | ExprKind::IsNotNull(_) | ExprKind::Match(..) => false,
+        ExprKind::Neg(inner) => may_be_null(inner, input),
+        ExprKind::Binary(op, lhs, rhs) => match op {
+            BinaryOp::Or
+            | BinaryOp::And
+            | BinaryOp::Eq
+            | BinaryOp::Ne
+            | BinaryOp::Lt
+            | BinaryOp::Le
+            | BinaryOp::Gt
+            | BinaryOp::Ge
+            | BinaryOp::In => false,
+            BinaryOp::Div | BinaryOp::Rem => true,
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul => may_be_null(lhs, input) || may_be_null(rhs, input),
+        },
+        ExprKind::Call(function, args) => match function {
+            Function::Coalesce => args.iter().all(|arg| may_be_null(arg, input)),
+            Function::If => args.iter().skip(1).any(|arg| may_be_null(arg, input)),
+            Function::EventTime | Function::EntryTime => false,
+            Function::ToInt | Function::ToFloat => true,
+            _ => args.iter().any(|arg| may_be_null(arg, input)),
+        },
+    }
+}
+
+/// The field paths `condition` proves non-null when true: every `path != null` of its top-level
+/// `&&` chain.
+fn proven_non_null(condition: &pulse_ir::Expr, out: &mut Vec<Path>) {
+    match &condition.kind {
+        pulse_ir::ExprKind::Binary(pulse_ir::BinaryOp::And, lhs, rhs) => {
+            proven_non_null(lhs, out);
+            proven_non_null(rhs, out);
+        }
+        pulse_ir::ExprKind::IsNotNull(inner) => {
+            if let pulse_ir::ExprKind::Field(path) = &inner.kind {
+                out.push(path.clone());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Marks the field at `path` (and the objects on the way to it) not null, where the record has it.
+fn narrow(record: &mut RecordType, path: &[String]) {
+    let Some((name, rest)) = path.split_first() else { return };
+    let Some(field) = record.fields.get_mut(name) else { return };
+    field.nullable = false;
+    if let (Type::Object(Some(inner)), false) = (&mut field.ty, rest.is_empty()) {
+        narrow(inner, rest);
     }
 }
 

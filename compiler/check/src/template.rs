@@ -6,7 +6,7 @@ use crate::values;
 use crate::Cx;
 use pulse_ir::{Path, Template, TemplatePart, TemplateValue};
 use pulse_syntax::ast::{Number, Value, ValueKind};
-use pulse_syntax::codes::E0305;
+use pulse_syntax::codes::{E0305, W0007};
 use pulse_syntax::{Diagnostic, Span};
 
 pub fn template(cx: &mut Cx, value: &Value, scope: Scope<'_>, what: &str) -> Option<Template> {
@@ -83,8 +83,17 @@ pub fn parse(cx: &mut Cx, text: &str, span: Span, scope: Scope<'_>) -> Option<Te
                 ok = false;
             } else {
                 let path = Path(name.split('.').map(str::to_string).collect());
-                if field_type(cx, &path, name_span, scope).is_none() {
-                    ok = false;
+                match field_type(cx, &path, name_span, scope) {
+                    None => ok = false,
+                    // With a declared schema: a field that may be null here dead-letters the
+                    // record live (the request is never sent); a test with the field set passes.
+                    Some(field) if field.nullable && !scope.record.open => cx.report(
+                        Diagnostic::new(W0007, format!("`{{{{ {name} }}}}` may be null here"))
+                            .primary(name_span, "a record where this is null becomes a dead letter, not a write")
+                            .note("the field is nullable in the event schema and no filter or key before this sink rules null out")
+                            .help(format!("drop those records before the sink, e.g. `-> filter({name} != null)`")),
+                    ),
+                    Some(_) => {}
                 }
                 if !literal.is_empty() {
                     parts.push(TemplatePart::Text(std::mem::take(&mut literal)));

@@ -112,4 +112,5 @@ codes! {
     W0004 = "W0004", "`ttl` is shorter than the operator's window";
     W0005 = "W0005", "capping with `max: 0` caps every event";
     W0006 = "W0006", "`allowedLateness` is longer than the window";
+    W0007 = "W0007", "a template reads a field that may be null";
 }
