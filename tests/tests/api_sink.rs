@@ -278,6 +278,21 @@ fn binary_with(name: &str, options: &str) -> PathBuf {
     build::build_text(&format!("{name}.pulse"), &text, None)
 }
 
+/// Runs `binary` on `input` against `server`; it must succeed.
+fn run_to_the_end(binary: &Path, server: &Server, input: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("in.jsonl"), input).expect("write input");
+    let output = Command::new(binary)
+        .arg("--input")
+        .arg(dir.path().join("in.jsonl"))
+        .arg("--quiet")
+        .env("API_BASE", &server.base)
+        .env("API_TOKEN", TOKEN)
+        .output()
+        .expect("binary runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
 /// The most requests that arrived within any `window` (each arrival is one request sent).
 fn most_within(mut arrivals: Vec<Instant>, window: Duration) -> usize {
     arrivals.sort();
@@ -296,18 +311,8 @@ fn concurrency_keeps_that_many_requests_in_flight_and_no_more() {
     let scripts: Vec<(&str, Vec<Action>)> =
         slow.iter().map(|(path, actions)| (path.as_str(), actions.clone())).collect();
     let server = Server::start(&scripts);
-    let dir = tempfile::tempdir().expect("temp dir");
     let input: String = users.iter().enumerate().map(|(n, user)| event(user, n as i64)).collect();
-    std::fs::write(dir.path().join("in.jsonl"), input).expect("write input");
-    let output = Command::new(binary)
-        .arg("--input")
-        .arg(dir.path().join("in.jsonl"))
-        .arg("--quiet")
-        .env("API_BASE", &server.base)
-        .env("API_TOKEN", TOKEN)
-        .output()
-        .expect("binary runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    run_to_the_end(&binary, &server, &input);
     let arrivals: Vec<Instant> = server.requests().iter().map(|seen| seen.at).collect();
     assert_eq!(arrivals.len(), 48, "every request once");
     // Every answer takes 400 ms, so a worker sends at most one request in any 300 ms: more than
@@ -321,18 +326,8 @@ fn a_rate_limit_spaces_requests_retries_included() {
     let binary = binary_with("api-sink-rate", "  retries: 3\n  rateLimit: \"20/s\"");
     let server =
         Server::start(&[("/notify/r3", vec![Action::Status(503, "", "busy"), Action::Status(503, "", "busy")])]);
-    let dir = tempfile::tempdir().expect("temp dir");
     let input: String = (0..40).map(|n| event(&format!("r{n}"), n)).collect();
-    std::fs::write(dir.path().join("in.jsonl"), input).expect("write input");
-    let output = Command::new(binary)
-        .arg("--input")
-        .arg(dir.path().join("in.jsonl"))
-        .arg("--quiet")
-        .env("API_BASE", &server.base)
-        .env("API_TOKEN", TOKEN)
-        .output()
-        .expect("binary runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    run_to_the_end(&binary, &server, &input);
     let mut arrivals: Vec<Instant> = server.requests().iter().map(|seen| seen.at).collect();
     assert_eq!(arrivals.len(), 42, "40 requests and 2 retries");
     arrivals.sort();
