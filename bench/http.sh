@@ -11,6 +11,9 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PEERS_DIR="${PEERS_DIR:-$ROOT/../shared/bench-peers}"
+# The peers' generator when they are there (the published figures used it), else Pulse's own.
+GEN="$PEERS_DIR/gen_events.py"
+[ -f "$GEN" ] || GEN="$ROOT/bench/gen_events.py"
 WORK="${BENCH_WORK:-/var/tmp/pulse-bench}"
 N="${1:-200000}"
 PORT=18089
@@ -19,7 +22,7 @@ CONCURRENCY="${CONCURRENCY:-4}"
 RATE="${RATE:-}"
 mkdir -p "$WORK"
 EVENTS="$WORK/events-$N.jsonl"
-[ -s "$EVENTS" ] || python3 "$PEERS_DIR/gen_events.py" "$N" "$EVENTS"
+[ -s "$EVENTS" ] || python3 "$GEN" "$N" "$EVENTS"
 command -v ab >/dev/null || apt-get install -y -q apache2-utils >/dev/null
 
 rustc -O --edition 2021 "$ROOT/bench/http_server.rs" -o "$WORK/http-server"

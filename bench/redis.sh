@@ -7,12 +7,15 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PEERS_DIR="${PEERS_DIR:-$ROOT/../shared/bench-peers}"
+# The peers' generator when they are there (the published figures used it), else Pulse's own.
+GEN="$PEERS_DIR/gen_events.py"
+[ -f "$GEN" ] || GEN="$ROOT/bench/gen_events.py"
 WORK="${BENCH_WORK:-/var/tmp/pulse-bench}"
 N="${1:-1000000}"
 PORT=6391
 mkdir -p "$WORK"
 EVENTS="$WORK/events-$N.jsonl"
-[ -s "$EVENTS" ] || python3 "$PEERS_DIR/gen_events.py" "$N" "$EVENTS"
+[ -s "$EVENTS" ] || python3 "$GEN" "$N" "$EVENTS"
 
 cargo build --quiet --release -p pulsec --manifest-path "$ROOT/Cargo.toml"
 "${CARGO_TARGET_DIR:-$ROOT/target}/release/pulsec" build "$ROOT/bench/redis.pulse" -o "$WORK/bench-redis"
