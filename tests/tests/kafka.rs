@@ -703,6 +703,13 @@ fn until_end_ends_all_three_instances_of_a_group() {
     until_end_scenario(3);
 }
 
+/// Every instance's log, for failure messages.
+fn instance_logs(children: &[(KillOnDrop, PathBuf)]) -> String {
+    let tails: Vec<String> =
+        children.iter().map(|(_, log)| format!("--- {} ---\n{}", log.display(), complete_lines(log))).collect();
+    tails.join("\n")
+}
+
 fn until_end_scenario(instances: usize) {
     let broker = Broker::start();
     broker.create_topic("e2e-in", 4);
@@ -733,20 +740,18 @@ fn until_end_scenario(instances: usize) {
     for index in 0..children.len() {
         loop {
             if let Some(status) = children[index].0 .0.try_wait().expect("wait") {
-                let tails: Vec<String> = children
-                    .iter()
-                    .map(|(_, log)| format!("--- {} ---\n{}", log.display(), complete_lines(log)))
-                    .collect();
-                assert!(status.success(), "instance {index} of {instances} failed ({status})\n{}", tails.join("\n"));
+                assert!(
+                    status.success(),
+                    "instance {index} of {instances} failed ({status})\n{}",
+                    instance_logs(&children)
+                );
                 break;
             }
-            if Instant::now() >= deadline {
-                let tails: Vec<String> = children
-                    .iter()
-                    .map(|(_, log)| format!("--- {} ---\n{}", log.display(), complete_lines(log)))
-                    .collect();
-                panic!("instance {index} of {instances} did not end within 150 s\n{}", tails.join("\n"));
-            }
+            assert!(
+                Instant::now() < deadline,
+                "instance {index} of {instances} did not end within 150 s\n{}",
+                instance_logs(&children)
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }

@@ -21,6 +21,7 @@ use pulse_syntax::{Diagnostic, Diagnostics, FileId, Span};
 
 pub use estimate::{state_estimates, StateEstimate};
 pub use registry::{lookup as node_type, NodeType, NODE_TYPES};
+pub use values::topic_problem;
 
 /// Inputs the checker cannot get without I/O.
 #[derive(Clone, Copy, Debug, Default)]

@@ -71,6 +71,10 @@ pub fn command(args: K8sArgs) -> ExitCode {
         eprintln!("error: --replicas must be at least 1 (scale to 0 with kubectl)");
         return ExitCode::from(EXIT_USAGE);
     }
+    if let Some(problem) = bootstrap_source_problem(pipeline, &args.bootstrap_from) {
+        eprintln!("error: --bootstrap-from {problem}");
+        return ExitCode::from(EXIT_USAGE);
+    }
     if pipeline.nodes.iter().any(|node| matches!(node.op, Operator::FileSource { .. })) {
         eprintln!(
             "warning: `{}` has a file-source; in the container it reads its `path`, which must be mounted",
@@ -104,6 +108,41 @@ pub fn command(args: K8sArgs) -> ExitCode {
             }
         },
     }
+}
+
+/// What is wrong with a `--bootstrap-from` value, checked here rather than by a pod that would
+/// crash-loop on it: `kafka:TOPIC` needs a valid topic, `NODE=PATH` a source node of the
+/// pipeline, and any path must be one line.
+fn bootstrap_source_problem(pipeline: &Pipeline, sources: &[String]) -> Option<String> {
+    for source in sources {
+        if let Some(topic) = source.strip_prefix("kafka:") {
+            if let Some(problem) = pulse_check::topic_problem(topic) {
+                return Some(format!("`{}`: {problem}", source.escape_debug()));
+            }
+            continue;
+        }
+        let (node, path) = match source.split_once('=') {
+            Some((node, path)) => (Some(node), path),
+            None => (None, source.as_str()),
+        };
+        if path.is_empty() || path.chars().any(char::is_control) {
+            return Some(format!("`{}`: expected `kafka:TOPIC` or a path on one line", source.escape_debug()));
+        }
+        // As the binary reads it: a prefix that looks like a node id names a source.
+        let node_like = |node: &&str| node.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-');
+        if let Some(node) = node.filter(node_like) {
+            let is_source = pipeline.nodes.iter().any(|candidate| candidate.id == node && candidate.op.is_source());
+            if !is_source {
+                return Some(format!(
+                    "`{}`: `{}` is not a source of `{}`",
+                    source.escape_debug(),
+                    node.escape_debug(),
+                    pipeline.name
+                ));
+            }
+        }
+    }
+    None
 }
 
 fn write_dir(dir: &Path, manifests: &[Manifest]) -> std::io::Result<Vec<PathBuf>> {

@@ -272,3 +272,26 @@ fn a_graph_too_large_for_the_layout_engine_gets_a_layered_svg_that_says_so() {
     let small = pulsec(&["graph", "--format", "svg", "examples/event-router/pipeline.pulse"]);
     assert!(!stdout(&small).contains("simplified layout"));
 }
+
+#[test]
+fn k8s_refuses_a_bootstrap_source_a_pod_could_not_read_before_writing_any_manifest() {
+    for (source, says) in [
+        ("kafka:", "a topic name has 1 to 249 characters"),
+        ("kafka:bad topic", "topic names may use only letters"),
+        ("clicks=history.jsonl", "`clicks` is not a source of `user-profile`"),
+        ("", "expected `kafka:TOPIC` or a path on one line"),
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path().to_str().expect("a UTF-8 path");
+        let output = pulsec(&["k8s", "examples/user-profile/pipeline.pulse", "-o", out, "--bootstrap-from", source]);
+        assert_eq!(output.status.code(), Some(2), "{source:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains(says), "{source:?}: {}", stderr(&output));
+        assert!(std::fs::read_dir(dir.path()).expect("dir").next().is_none(), "{source:?}: a manifest was written");
+    }
+    // A path, a source's path and a topic are accepted.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().to_str().expect("a UTF-8 path");
+    let args = ["k8s", "examples/user-profile/pipeline.pulse", "-o", out, "--bootstrap-from"];
+    let output = pulsec(&[&args[..], &["events=/data/history.jsonl", "--bootstrap-from", "kafka:history"]].concat());
+    assert!(output.status.success(), "{}", stderr(&output));
+}
