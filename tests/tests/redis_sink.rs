@@ -326,3 +326,37 @@ fn a_tls_url_to_a_server_without_tls_stops_the_run_instead_of_hanging() {
     assert!(stderr.contains("the TLS connection to Redis failed"), "{stderr}");
     assert!(took < Duration::from_secs(30), "took {took:?}");
 }
+
+/// `rateLimit` paces the writes: 30 of them at 20 per second take at least 29 slot intervals
+/// (1.45 s; without the limit the run takes milliseconds), and every one reaches Redis.
+#[test]
+fn a_rate_limit_paces_the_writes_and_loses_none() {
+    let text = r#"
+pipeline redis-sink-rate
+
+event { userId: string, n: int, ts: timestamp }
+
+source: file-source("in.jsonl") { eventTime: ts }
+
+source -> counted: redis-sink("SET") { key: "n:{{ userId }}", value: "{{ n }}", rateLimit: "20/s" }
+"#;
+    let binary = build::build_text("redis_sink_rate.pulse", text, None);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(free_port(), dir.path(), false);
+    let input: String = (0..30).map(|n| format!("{{\"userId\":\"u{n}\",\"n\":{n},\"ts\":{}}}\n", 1000 + n)).collect();
+    std::fs::write(dir.path().join("in.jsonl"), input).expect("write input");
+    let started = Instant::now();
+    let output = Command::new(&binary)
+        .arg("--input")
+        .arg(dir.path().join("in.jsonl"))
+        .args(["--quiet", "--redis-url", &server.url()])
+        .output()
+        .expect("binary runs");
+    let elapsed = started.elapsed();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(elapsed >= Duration::from_millis(1450), "30 writes at 20/s took {elapsed:?}");
+    let mut redis = server.connection().expect("connected");
+    for n in 0..30 {
+        assert_eq!(query::<String>(&mut redis, &["GET", &format!("n:u{n}")]), n.to_string());
+    }
+}
