@@ -148,24 +148,83 @@ pub fn capping_count(state: Option<&CappingState>, event_time: i64, window_ms: u
 // ---------------------------------------------------------------------------------------------
 // segmentation
 
+/// The counters and segments of a segmentation node by the ids that name them in stored state
+/// (`name_id` of each name, in the node's order). Stored counts and segments carry these ids, so
+/// a pipeline that adds, removes or reorders counters or segments reads the others' state.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SegmentNames {
+    pub counters: &'static [u32],
+    pub segments: &'static [u32],
+}
+
+/// The id of a counter or segment name in stored state: its 32-bit FNV-1a hash. Code generation
+/// refuses a node whose names share an id.
+pub const fn name_id(name: &str) -> u32 {
+    let bytes = name.as_bytes();
+    let mut hash: u32 = 0x811c_9dc5;
+    let mut idx = 0;
+    while idx < bytes.len() {
+        hash ^= bytes[idx] as u32;
+        hash = hash.wrapping_mul(0x0100_0193);
+        idx += 1;
+    }
+    hash
+}
+
+/// What the counts and segment numbers of a `SegmentationState` refer to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Names {
+    /// As decoded (or new): the ids of the counters the bucket counts are in, in count order;
+    /// `segments` holds segment ids.
+    Stored { counters: Vec<u32> },
+    /// The pipeline's own (after `conform`): counts in its counter order, `segments` holding
+    /// indexes of its segments.
+    Pipeline(&'static SegmentNames),
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        Names::Stored { counters: Vec::new() }
+    }
+}
+
 /// Counts per bucket for each counter, and the previous segment list for `onChange`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SegmentationState {
     /// (bucket index, count per counter), sorted by bucket.
     pub buckets: Vec<(i64, Vec<u64>)>,
-    /// Indices of the segments active after the previous event.
+    /// The segments active after the previous event: indexes of the node's segments once
+    /// `conform`ed.
     pub segments: Vec<u64>,
     pub last_write: i64,
     /// `refresh: onExpiry`: the next bucket boundary at which a counter drops, and the key's last
-    /// event, which the record emitted then carries. Encoded only when set, so the state of a
-    /// node without refresh keeps its bytes.
+    /// event, which the record emitted then carries. Encoded only when set.
     pub refresh: Option<(i64, Box<str>)>,
+    names: Names,
 }
 
+/// Encoded: the counter ids (a count, then 4 bytes each, little-endian), the buckets, the
+/// active segments' ids, the last write and, when set, the refresh.
 impl Codec for SegmentationState {
     fn encode(&self, out: &mut Vec<u8>) {
+        let counters: &[u32] = match &self.names {
+            Names::Stored { counters } => counters,
+            Names::Pipeline(names) => names.counters,
+        };
+        put_varint(out, counters.len() as u64);
+        for id in counters {
+            out.extend_from_slice(&id.to_le_bytes());
+        }
         self.buckets.encode(out);
-        self.segments.encode(out);
+        put_varint(out, self.segments.len() as u64);
+        for segment in &self.segments {
+            let id = match &self.names {
+                Names::Stored { .. } => *segment,
+                // Indexes come from the node's own rules, so each has an id.
+                Names::Pipeline(names) => names.segments.get(*segment as usize).map_or(*segment, |id| u64::from(*id)),
+            };
+            put_varint(out, id);
+        }
         put_varint_signed(out, self.last_write);
         if let Some((at, event)) = &self.refresh {
             put_varint_signed(out, *at);
@@ -173,18 +232,55 @@ impl Codec for SegmentationState {
         }
     }
     fn decode(input: &mut Reader<'_>) -> Result<Self, CodecError> {
+        let n_counters = input.varint()? as usize;
+        let mut counters = Vec::with_capacity(n_counters.min(256));
+        for _ in 0..n_counters {
+            let bytes = input.take(4)?;
+            counters.push(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]));
+        }
         let buckets = Vec::decode(input)?;
         let segments = Vec::decode(input)?;
         let last_write = input.varint_signed()?;
         let refresh = if input.is_empty() { None } else { Some((input.varint_signed()?, Box::decode(input)?)) };
-        Ok(SegmentationState { buckets, segments, last_write, refresh })
+        Ok(SegmentationState { buckets, segments, last_write, refresh, names: Names::Stored { counters } })
     }
 }
 
 impl SegmentationState {
-    /// Loads for an event, applying the TTL.
-    pub fn for_event(state: Option<SegmentationState>, event_time: i64, ttl_ms: Option<u64>) -> SegmentationState {
-        state.filter(|state| !expired(state.last_write, event_time, ttl_ms)).unwrap_or_default()
+    /// Loads for an event, applying the TTL, in the node's counters and segments.
+    pub fn for_event(
+        state: Option<SegmentationState>,
+        event_time: i64,
+        ttl_ms: Option<u64>,
+        names: &'static SegmentNames,
+    ) -> SegmentationState {
+        let mut state = state.filter(|state| !expired(state.last_write, event_time, ttl_ms)).unwrap_or_default();
+        state.conform(names);
+        state
+    }
+
+    /// Puts decoded state in the node's counters and segments, by id: counts of a counter the
+    /// node no longer has are dropped, a new counter starts at 0, and a segment the node no
+    /// longer has is no longer active.
+    pub fn conform(&mut self, names: &'static SegmentNames) {
+        let Names::Stored { counters } = &self.names else { return };
+        if counters.as_slice() != names.counters {
+            let from: Vec<Option<usize>> =
+                names.counters.iter().map(|id| counters.iter().position(|stored| stored == id)).collect();
+            for (_, counts) in &mut self.buckets {
+                *counts = from.iter().map(|at| at.and_then(|at| counts.get(at).copied()).unwrap_or(0)).collect();
+            }
+            self.buckets.retain(|(_, counts)| counts.iter().any(|count| *count > 0));
+        }
+        let mut active: Vec<u64> = self
+            .segments
+            .iter()
+            .filter_map(|id| names.segments.iter().position(|known| u64::from(*known) == *id))
+            .map(|idx| idx as u64)
+            .collect();
+        active.sort_unstable();
+        self.segments = active;
+        self.names = Names::Pipeline(names);
     }
 
     /// G42: the event increments the counters whose condition it matches in its bucket, then
@@ -1023,15 +1119,45 @@ mod tests {
         short.update(0, hour, &[true, true], &windows);
         short.plan_refresh("{}", 0, hour, &windows);
         assert_eq!(short.refresh_step(2 * hour as i64, hour, &windows, Some(hour)), None);
-        // A state with a planned refresh round-trips; one without keeps the old encoding.
+        // A state with a planned refresh round-trips.
         assert_eq!(decode::<SegmentationState>(&encode(&short)), Ok(short));
-        let mut plain = SegmentationState::default();
-        plain.update(0, hour, &[true], &[hour]);
-        let mut old = Vec::new();
-        plain.buckets.encode(&mut old);
-        plain.segments.encode(&mut old);
-        crate::state::put_varint_signed(&mut old, plain.last_write);
-        assert_eq!(encode(&plain), old);
+    }
+
+    #[test]
+    fn stored_counts_and_segments_follow_their_names_across_edits() {
+        static OLD: SegmentNames =
+            SegmentNames { counters: &[name_id("a"), name_id("b")], segments: &[name_id("x"), name_id("y")] };
+        static NEW: SegmentNames =
+            SegmentNames { counters: &[name_id("c"), name_id("b")], segments: &[name_id("y"), name_id("z")] };
+        let hour = 3_600_000u64;
+        let windows = [2 * hour, 2 * hour];
+        let mut state = SegmentationState::for_event(None, 0, None, &OLD);
+        state.update(0, hour, &[true, true], &windows);
+        state.update(hour as i64, hour, &[true, false], &windows);
+        state.segments_changed(&[0, 1]);
+        let bytes = encode(&state);
+        let load = |names| SegmentationState::for_event(Some(decode(&bytes).expect("decodes")), 0, None, names);
+        // The same names read the state as written.
+        let same = load(&OLD);
+        assert_eq!((&same.buckets, &same.segments), (&state.buckets, &state.segments));
+        // `b` keeps its count, `c` starts at 0, `a`'s counts are gone (bucket 1 counted only `a`);
+        // `y` is still active (now the first segment), `x` is gone.
+        let edited = load(&NEW);
+        assert_eq!(edited.buckets, [(0, vec![0, 1])]);
+        assert_eq!(edited.segments, [0]);
+        assert_eq!(edited.clone().update(hour as i64, hour, &[true, true], &windows), [1, 2]);
+        // Written back, it reads the same under the new names.
+        let again = SegmentationState::for_event(Some(decode(&encode(&edited)).expect("decodes")), 0, None, &NEW);
+        assert_eq!(again, edited);
+        assert_ne!(name_id("a"), name_id("b"));
+    }
+
+    #[test]
+    fn name_ids_are_32_bit_fnv_1a() {
+        // The published FNV-1a test vectors; code generation computes the same function.
+        assert_eq!((name_id(""), name_id("a"), name_id("foobar")), (0x811c_9dc5, 0xe40c_292c, 0xbf9c_f968));
+        // A known clash, which code generation refuses (E0904).
+        assert_eq!(name_id("costarring"), name_id("liquid"));
     }
 
     #[test]

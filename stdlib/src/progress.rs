@@ -330,6 +330,9 @@ pub fn read_savepoint_progress(bytes: &[u8]) -> Result<Progress, String> {
 pub enum StateChange {
     /// The node keeps its state: same id, same layout.
     Kept { layout: String },
+    /// The node keeps its state under a layout that reads the old one (`layout_reads`): a
+    /// segmentation node whose counters or segments changed keeps the others' counts.
+    Adapted { old: String, new: String },
     /// The new pipeline has no node with this id (removed or renamed): its state is dropped.
     Dropped { layout: String },
     /// The node is still there but its layout changed (`new` is `None` when it no longer keeps
@@ -351,7 +354,7 @@ impl NodeState {
     /// `kept`, `dropped`, `incompatible` or `new`.
     pub fn status(&self) -> &'static str {
         match self.change {
-            StateChange::Kept { .. } => "kept",
+            StateChange::Kept { .. } | StateChange::Adapted { .. } => "kept",
             StateChange::Dropped { .. } => "dropped",
             StateChange::Incompatible { .. } => "incompatible",
             StateChange::New { .. } => "new",
@@ -362,7 +365,7 @@ impl NodeState {
     pub fn old_layout(&self) -> Option<&str> {
         match &self.change {
             StateChange::Kept { layout } | StateChange::Dropped { layout } => Some(layout),
-            StateChange::Incompatible { old, .. } => Some(old),
+            StateChange::Incompatible { old, .. } | StateChange::Adapted { old, .. } => Some(old),
             StateChange::New { .. } => None,
         }
     }
@@ -370,7 +373,9 @@ impl NodeState {
     /// The node's layout in the new pipeline, if it keeps state there.
     pub fn new_layout(&self) -> Option<&str> {
         match &self.change {
-            StateChange::Kept { layout } | StateChange::New { layout, .. } => Some(layout),
+            StateChange::Kept { layout }
+            | StateChange::New { layout, .. }
+            | StateChange::Adapted { new: layout, .. } => Some(layout),
             StateChange::Incompatible { new, .. } => new.as_deref(),
             StateChange::Dropped { .. } => None,
         }
@@ -399,7 +404,7 @@ impl StateReport {
 /// How the report shows the layout of a node without state.
 const NO_STATE: &str = "(no state)";
 
-/// One line per node: status, node id, layout (`old -> new` when incompatible), the columns
+/// One line per node: status, node id, layout (`old -> new` when it changed), the columns
 /// aligned, each line indented by two spaces, no newline after the last.
 impl fmt::Display for StateReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -413,6 +418,7 @@ impl fmt::Display for StateReport {
                 StateChange::New { layout, existed: false } => layout.clone(),
                 StateChange::New { layout, existed: true } => format!("{NO_STATE} -> {layout}"),
                 StateChange::Incompatible { old, new } => format!("{old} -> {}", new.as_deref().unwrap_or(NO_STATE)),
+                StateChange::Adapted { old, new } => format!("{old} -> {new}"),
             };
             write!(f, "  {:<12}  {:<node_width$}  {layout}", node.status(), node.node)?;
         }
@@ -440,6 +446,9 @@ pub fn compare_state(
         } else {
             match layout_in(new, node) {
                 Some(new_layout) if new_layout == *old_layout => StateChange::Kept { layout: new_layout },
+                Some(new_layout) if layout_reads(old_layout, &new_layout) => {
+                    StateChange::Adapted { old: old_layout.clone(), new: new_layout }
+                }
                 new_layout => StateChange::Incompatible { old: old_layout.clone(), new: new_layout },
             }
         };
@@ -452,6 +461,15 @@ pub fn compare_state(
         }
     }
     StateReport { nodes }
+}
+
+/// Whether state written under the layout `old` reads under `new`: the same layout, or two
+/// segmentation layouts with the same bucket size, since a segmentation node stores its counts
+/// and segments by their names' ids (`operators::SegmentNames`): counters and segments may be
+/// added, removed or reordered, and the others keep their state.
+pub fn layout_reads(old: &str, new: &str) -> bool {
+    let bucket = |layout: &str| layout.strip_prefix("segmentation/v2 ")?.split(' ').next().map(str::to_string);
+    old == new || bucket(old).is_some_and(|bucket_old| bucket(new) == Some(bucket_old))
 }
 
 #[cfg(test)]
@@ -557,16 +575,22 @@ mod tests {
             ("old_name", "dedupe/v1"),
             ("counts", "segmentation/v1 bucket=60000 counters=a,b"),
             ("settle", "delay-latest/v1"),
+            ("profile", "segmentation/v2 bucket=60000 counters=a,b segments=x"),
+            ("hourly", "segmentation/v2 bucket=60000 counters=a segments="),
         ]);
-        let old_nodes = strings(&["src", "cap", "old_name", "counts", "settle", "was_stateless", "out"]);
+        let old_nodes =
+            strings(&["src", "cap", "old_name", "counts", "settle", "profile", "hourly", "was_stateless", "out"]);
         let new = layouts(&[
             ("cap", "capping/v1"),
             ("new_name", "dedupe/v1"),
-            ("counts", "segmentation/v1 bucket=60000 counters=a,b,c"),
+            ("counts", "segmentation/v2 bucket=60000 counters=a,b segments="),
+            ("profile", "segmentation/v2 bucket=60000 counters=b,c segments=x,y"),
+            ("hourly", "segmentation/v2 bucket=3600000 counters=a segments="),
             ("was_stateless", "has-done-event/v1"),
         ]);
         // `settle` became a plain delay: still there, no longer stateful.
-        let new_nodes = strings(&["src", "cap", "new_name", "counts", "settle", "was_stateless", "out"]);
+        let new_nodes =
+            strings(&["src", "cap", "new_name", "counts", "settle", "profile", "hourly", "was_stateless", "out"]);
         let report = compare_state(&old, &old_nodes, &new, &new_nodes);
         let statuses: Vec<(&str, &str)> = report.nodes.iter().map(|node| (node.node.as_str(), node.status())).collect();
         assert_eq!(
@@ -576,6 +600,8 @@ mod tests {
                 ("old_name", "dropped"),
                 ("counts", "incompatible"),
                 ("settle", "incompatible"),
+                ("profile", "kept"),
+                ("hourly", "incompatible"),
                 ("new_name", "new"),
                 ("was_stateless", "new"),
             ]
@@ -584,14 +610,18 @@ mod tests {
         assert_eq!(report.count("new"), 2);
         assert_eq!(report.nodes[3].new_layout(), None);
         assert_eq!(report.nodes[3].old_layout(), Some("delay-latest/v1"));
-        assert_eq!(report.nodes[4].old_layout(), None);
+        assert_eq!(report.nodes[4].new_layout(), Some("segmentation/v2 bucket=60000 counters=b,c segments=x,y"));
+        assert_eq!(report.nodes[6].old_layout(), None);
+        assert_eq!(report.count("kept"), 2);
         assert_eq!(
             report.to_string(),
             [
                 "  kept          cap            capping/v1",
                 "  dropped       old_name       dedupe/v1",
-                "  incompatible  counts         segmentation/v1 bucket=60000 counters=a,b -> segmentation/v1 bucket=60000 counters=a,b,c",
+                "  incompatible  counts         segmentation/v1 bucket=60000 counters=a,b -> segmentation/v2 bucket=60000 counters=a,b segments=",
                 "  incompatible  settle         delay-latest/v1 -> (no state)",
+                "  kept          profile        segmentation/v2 bucket=60000 counters=a,b segments=x -> segmentation/v2 bucket=60000 counters=b,c segments=x,y",
+                "  incompatible  hourly         segmentation/v2 bucket=60000 counters=a segments= -> segmentation/v2 bucket=3600000 counters=a segments=",
                 "  new           new_name       dedupe/v1",
                 "  new           was_stateless  (no state) -> has-done-event/v1",
             ]

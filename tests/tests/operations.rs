@@ -290,3 +290,104 @@ fn the_binary_s_help_lists_the_environment_settings() {
         assert!(help.contains(name), "`{name}` in --help:\n{help}");
     }
 }
+
+/// A profile of two counters and two segments, edited below into one that drops a counter and
+/// a segment, moves a counter and adds one.
+const COUNTS_BEFORE: &str = r#"
+pipeline profiles
+event {
+  event_name: string
+  userId: string?
+  ts: timestamp
+}
+events: file-source("events.jsonl") {
+  eventTime: ts
+  maxOutOfOrderness: 1s
+}
+counts: segmentation(1h) by userId {
+  counter plays_1d over 1d where event_name == "play"
+  counter searches_1d over 1d where event_name == "search"
+  segment player: plays_1d >= 5
+  segment searcher: searches_1d >= 1
+}
+events -> counts -> profiles: file-sink("profiles.jsonl")
+"#;
+
+const COUNTS_AFTER: &str = r#"
+pipeline profiles
+event {
+  event_name: string
+  userId: string?
+  ts: timestamp
+}
+events: file-source("events.jsonl") {
+  eventTime: ts
+  maxOutOfOrderness: 1s
+}
+counts: segmentation(1h) by userId {
+  counter events_1d over 1d
+  counter plays_1d over 1d where event_name == "play"
+  segment heavy: plays_1d >= 20
+  segment player: plays_1d >= 5
+}
+events -> counts -> profiles: file-sink("profiles.jsonl")
+"#;
+
+#[test]
+fn an_edited_segmentation_keeps_the_counts_and_segments_it_still_has() {
+    let before = build::build_text("counts-before.pulse", COUNTS_BEFORE, None);
+    let after = build::build_text("counts-after.pulse", COUNTS_AFTER, None);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    let lines = events(400);
+    let (history, live) = lines.split_at(250);
+    let write = |name: &str, lines: &[String]| {
+        let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
+        std::fs::write(dir.join(name), text).expect("write input");
+    };
+    write("history.jsonl", history);
+    write("live.jsonl", live);
+    write("all.jsonl", &lines);
+
+    // The old pipeline over everything, for reference; its state over the history, restored
+    // into the edited pipeline for the live events.
+    run(&before, &["--input", "all.jsonl", "--output", "whole", "--state-dir", "whole-state"], dir);
+    run(&before, &["bootstrap", "--from", "history.jsonl", "--to", "before.sp", "-q"], dir);
+    run(
+        &after,
+        &["--input", "live.jsonl", "--output", "live", "--state-dir", "live-state", "--from-savepoint", "before.sp"],
+        dir,
+    );
+
+    let records = |path: &str| -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(dir.join(path)).unwrap_or_else(|error| panic!("{path}: {error}"));
+        text.lines().map(|line| serde_json::from_str(line).expect("a JSON record")).collect()
+    };
+    let whole = records("whole/profiles.jsonl");
+    let live_out = records("live/profiles.jsonl");
+    assert_eq!((whole.len(), live_out.len()), (400, 150), "one record per event");
+    let mut live_events: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    for (record, reference) in live_out.iter().zip(&whole[250..]) {
+        let user = record["userId"].as_str().expect("userId").to_string();
+        assert_eq!(reference["userId"].as_str(), Some(user.as_str()), "the same event");
+        // `plays_1d` goes on from the history; `events_1d` is new and counts from the edit on.
+        let seen = live_events.entry(user).or_default();
+        *seen += 1;
+        assert_eq!(record["counters"]["plays_1d"], reference["counters"]["plays_1d"], "{record}");
+        assert_eq!(record["counters"]["events_1d"], serde_json::json!(*seen), "{record}");
+        assert!(record["counters"].get("searches_1d").is_none(), "{record}");
+        let plays = record["counters"]["plays_1d"].as_i64().expect("a count");
+        let mut expected = Vec::new();
+        if plays >= 20 {
+            expected.push("heavy");
+        }
+        if plays >= 5 {
+            expected.push("player");
+        }
+        assert_eq!(record["segments"], serde_json::json!(expected), "{record}");
+    }
+    assert!(
+        live_out.iter().any(|record| record["counters"]["plays_1d"].as_i64() > live_events.values().max().copied()),
+        "some user's count includes plays from before the edit"
+    );
+}

@@ -295,3 +295,24 @@ fn k8s_refuses_a_bootstrap_source_a_pod_could_not_read_before_writing_any_manife
     let output = pulsec(&[&args[..], &["events=/data/history.jsonl", "--bootstrap-from", "kafka:history"]].concat());
     assert!(output.status.success(), "{}", stderr(&output));
 }
+
+#[test]
+fn counters_whose_names_share_a_stored_id_are_refused_before_any_build() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let source = std::fs::read_to_string(workspace().join("examples/feature-counts/pipeline.pulse")).expect("example");
+    // `costarring` and `liquid` have the same 32-bit FNV-1a hash, the id counts are stored by.
+    let clashing =
+        source.replace("counter videos_7d ", "counter costarring ").replace("counter videos_30d ", "counter liquid ");
+    let path = dir.path().join("clash.pulse");
+    std::fs::write(&path, clashing).expect("write");
+    let main_rs = dir.path().join("main.rs");
+    let output = pulsec(&["build", path.to_str().expect("path"), "--emit-rust", main_rs.to_str().expect("path")]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains("error[E0904]: node `counts`: `costarring` and `liquid` have the same id in stored state"),
+        "{text}"
+    );
+    assert!(text.contains("clash.pulse:"), "the diagnostic points at the node: {text}");
+    assert!(!main_rs.exists(), "no code is generated");
+}

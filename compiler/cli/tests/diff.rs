@@ -73,7 +73,7 @@ fn savepoint(pipeline: &str, layouts: &[(&str, &str)]) -> Vec<u8> {
     file
 }
 
-const COUNTS_AB: &str = "segmentation/v1 bucket=60000 counters=a,b";
+const COUNTS_AB: &str = "segmentation/v2 bucket=60000 counters=a,b segments=";
 
 #[test]
 fn identical_pipelines_keep_every_node_state() {
@@ -118,28 +118,37 @@ fn a_renamed_node_is_dropped_and_the_new_id_starts_empty() {
 }
 
 #[test]
-fn changed_segmentation_counters_are_incompatible_and_fail_the_gate() {
+fn added_counters_keep_the_others_state_and_a_new_bucket_size_fails_the_gate() {
     let dir = tempfile::tempdir().expect("temp dir");
     let old = write(dir.path(), "old.pulse", BASE);
-    let new = write(
+    let added = write(
         dir.path(),
-        "new.pulse",
+        "added.pulse",
         &edited(&[(
             "counter b over 1h where event_name == \"b\"",
             "counter b over 1h where event_name == \"b\"\n  counter c over 1h where event_name == \"c\"",
         )]),
     );
-    let output = pulsec(&[&old, &new]);
+    let output = pulsec(&[&old, &added]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    let with_c = "segmentation/v2 bucket=60000 counters=a,b,c segments=";
+    assert!(text.contains(&format!("  kept          counts  {COUNTS_AB} -> {with_c}\n")), "{text}");
+    assert!(text.contains("compatible: 2 kept, 0 dropped, 0 new"), "{text}");
+
+    let hourly = write(dir.path(), "hourly.pulse", &edited(&[("segmentation(1m)", "segmentation(1h)")]));
+    let output = pulsec(&[&old, &hourly]);
     assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
     let text = stdout(&output);
-    assert!(text.contains(&format!("  incompatible  counts  {COUNTS_AB} -> {COUNTS_AB},c\n")), "{text}");
+    let hourly_layout = "segmentation/v2 bucket=3600000 counters=a,b segments=";
+    assert!(text.contains(&format!("  incompatible  counts  {COUNTS_AB} -> {hourly_layout}\n")), "{text}");
     assert!(text.contains("  kept          cap     capping/v1\n"), "{text}");
     assert!(text.contains("incompatible: 1 incompatible, 1 kept, 0 dropped, 0 new"), "{text}");
     assert!(stderr(&output).contains("help: "), "{}", stderr(&output));
 
     let json = Command::new(env!("CARGO_BIN_EXE_pulsec"))
         .args(["diff", "--message-format", "json"])
-        .args([&old, &new])
+        .args([&old, &hourly])
         .output()
         .expect("pulsec runs");
     assert_eq!(json.status.code(), Some(4));
@@ -149,7 +158,7 @@ fn changed_segmentation_counters_are_incompatible_and_fail_the_gate() {
         serde_json::json!({
             "compatible": false,
             "nodes": [
-                {"node": "counts", "status": "incompatible", "old_layout": COUNTS_AB, "new_layout": format!("{COUNTS_AB},c")},
+                {"node": "counts", "status": "incompatible", "old_layout": COUNTS_AB, "new_layout": hourly_layout},
                 {"node": "cap", "status": "kept", "old_layout": "capping/v1", "new_layout": "capping/v1"},
             ]
         })

@@ -50,6 +50,9 @@ pub enum CodegenError {
         /// The generated tokens as text (one line, as `TokenStream` prints them), for the report.
         tokens: String,
     },
+    /// Two counters, or two segments, of a segmentation node have names with the same stored id
+    /// (`pulse_stdlib::operators::name_id`), so their state could not be told apart.
+    NameIdClash { node: String, first: String, second: String },
 }
 
 impl std::fmt::Display for CodegenError {
@@ -61,6 +64,11 @@ impl std::fmt::Display for CodegenError {
             CodegenError::InvalidRust { error, .. } => {
                 write!(f, "internal compiler error: the generated code does not parse as Rust: {error}")
             }
+            CodegenError::NameIdClash { node, first, second } => write!(
+                f,
+                "node `{node}`: `{first}` and `{second}` have the same id in stored state, so their counts could not be \
+                 told apart"
+            ),
         }
     }
 }
@@ -71,12 +79,13 @@ fn supported(_operator: &Operator) -> bool {
 }
 
 pub fn generate(pipeline: &Pipeline, options: &Options) -> Result<GeneratedCrate, Vec<CodegenError>> {
-    let errors: Vec<CodegenError> = pipeline
+    let mut errors: Vec<CodegenError> = pipeline
         .nodes
         .iter()
         .filter(|node| !supported(&node.op))
         .map(|node| CodegenError::Unsupported { node: node.id.clone(), operator: node.op.type_name() })
         .collect();
+    errors.extend(pipeline.nodes.iter().filter_map(name_id_clash));
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -90,6 +99,31 @@ pub fn generate(pipeline: &Pipeline, options: &Options) -> Result<GeneratedCrate
     );
     let main_rs = header + &prettyplease::unparse(&syntax_tree);
     Ok(GeneratedCrate { cargo_toml: cargo_toml(options), main_rs })
+}
+
+/// The first pair of counter names, or of segment names, of a segmentation node that share a
+/// stored id (`name_id`, a 32-bit hash: a clash is possible, if unlikely).
+fn name_id_clash(node: &Node) -> Option<CodegenError> {
+    let Operator::Segmentation { counters, segments, .. } = &node.op else { return None };
+    let counters = counters.iter().map(|counter| counter.name.as_str());
+    let segments = segments.iter().map(|segment| segment.name.as_str());
+    [counters.collect::<Vec<_>>(), segments.collect()].into_iter().find_map(|names| {
+        names.iter().enumerate().find_map(|(idx, first)| {
+            names[idx + 1..].iter().find(|second| name_id(first) == name_id(second)).map(|second| {
+                CodegenError::NameIdClash {
+                    node: node.id.clone(),
+                    first: first.to_string(),
+                    second: second.to_string(),
+                }
+            })
+        })
+    })
+}
+
+/// The id of a counter or segment name in stored state: the same function as the runtime's
+/// `pulse_stdlib::operators::name_id` (32-bit FNV-1a), which generated code calls.
+pub(crate) fn name_id(name: &str) -> u32 {
+    name.bytes().fold(0x811c_9dc5, |hash: u32, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193))
 }
 
 /// The generated tokens as a Rust file, ready for `prettyplease`. Tokens that do not parse are a
@@ -1033,9 +1067,16 @@ pub fn state_layout(operator: &Operator) -> Option<String> {
         Operator::Delay { .. } => return None,
         Operator::UserEventTrigger { .. } => "user-event-trigger/v1".to_string(),
         Operator::HasDoneEvent { .. } => "has-done-event/v1".to_string(),
-        Operator::Segmentation { bucket_ms, counters, .. } => {
+        // Stored counts and segments carry their names' ids, so only the bucket size is the
+        // encoding; the names are shown by `pulsec diff` (see `pulse_stdlib::progress`).
+        Operator::Segmentation { bucket_ms, counters, segments, .. } => {
             let counters: Vec<&str> = counters.iter().map(|counter| counter.name.as_str()).collect();
-            format!("segmentation/v1 bucket={bucket_ms} counters={}", counters.join(","))
+            let segments: Vec<&str> = segments.iter().map(|segment| segment.name.as_str()).collect();
+            format!(
+                "segmentation/v2 bucket={bucket_ms} counters={} segments={}",
+                counters.join(","),
+                segments.join(",")
+            )
         }
         Operator::Capping { .. } => "capping/v1".to_string(),
         Operator::WindowAggregate { window, aggregates, .. } => {

@@ -148,7 +148,7 @@ impl Generator<'_> {
                     }
                 }
             }
-            Operator::Segmentation { key_by, bucket_ms, counters, refresh, timing, ttl_ms, .. } => {
+            Operator::Segmentation { key_by, bucket_ms, counters, segments, refresh, timing, ttl_ms, .. } => {
                 let late = self.late_check(idx, timing);
                 let key = self.key_check(idx, key_by, tree);
                 let load = self.load_state(idx, quote! { operators::SegmentationState });
@@ -162,6 +162,7 @@ impl Generator<'_> {
                     .collect();
                 let windows: Vec<u64> = counters.iter().map(|counter| counter.window_ms).collect();
                 let longest = windows.iter().copied().max().unwrap_or(0);
+                let names = segment_names(counters, segments);
                 let decide = self.segment_decision(idx);
                 let emit_record = self.segment_record(idx);
                 let trace_segments = self.trace_segments(idx, "segmentation", time.clone());
@@ -197,7 +198,8 @@ impl Generator<'_> {
                     #late
                     #key
                     #load
-                    let mut current = operators::SegmentationState::for_event(previous, #time, #ttl);
+                    #names
+                    let mut current = operators::SegmentationState::for_event(previous, #time, #ttl, &NAMES);
                     #refresh_due
                     let matches = [#(#matches),*];
                     let values = current.update(#time, #bucket_ms, &matches, &[#(#windows),*]);
@@ -484,8 +486,17 @@ impl Generator<'_> {
         let node_id = &node.id;
         let load = load_timer_state(idx);
         match &node.op {
-            Operator::Segmentation { bucket_ms, counters, refresh: Refresh::OnExpiry, timing, ttl_ms, .. } => {
+            Operator::Segmentation {
+                bucket_ms,
+                counters,
+                segments,
+                refresh: Refresh::OnExpiry,
+                timing,
+                ttl_ms,
+                ..
+            } => {
                 let windows: Vec<u64> = counters.iter().map(|counter| counter.window_ms).collect();
+                let names = segment_names(counters, segments);
                 let ttl = ttl_tokens(*ttl_ms);
                 // The node's body registered the rules' regexes already.
                 let decide = self.segment_decision(idx);
@@ -498,6 +509,8 @@ impl Generator<'_> {
                         let state: ValueState<operators::SegmentationState> = ValueState::new(#node_id);
                         #load
                         let mut current = current;
+                        #names
+                        current.conform(&NAMES);
                         let at = timer.time + 1;
                         // A boundary replanned by a later event, or a key past its TTL: nothing.
                         let Some((values, event)) = current.refresh_step(at, #bucket_ms, &[#(#windows),*], #ttl) else { return };
@@ -712,6 +725,19 @@ fn aggregate_kinds(aggregates: &[pulse_ir::Aggregate]) -> Vec<TokenStream> {
 
 /// At timer time: `current`, the key's state, or nothing to do when it is gone. A value that
 /// does not decode is a dead letter naming the timer, as the same error on a record is.
+/// A segmentation node's counter and segment names by their ids in stored state, as the static
+/// `NAMES` its state is conformed to.
+fn segment_names(counters: &[pulse_ir::Counter], segments: &[pulse_ir::Segment]) -> TokenStream {
+    let counters = counters.iter().map(|counter| counter.name.as_str());
+    let segments = segments.iter().map(|segment| segment.name.as_str());
+    quote! {
+        static NAMES: operators::SegmentNames = operators::SegmentNames {
+            counters: &[#(operators::name_id(#counters)),*],
+            segments: &[#(operators::name_id(#segments)),*],
+        };
+    }
+}
+
 fn load_timer_state(idx: NodeIdx) -> TokenStream {
     quote! {
         let current = match state.get(cx.state(), &key) {

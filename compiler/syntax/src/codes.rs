@@ -101,7 +101,7 @@ codes! {
     E0901 = "E0901", "internal compiler error";
     E0902 = "E0902", "cannot read input file";
     E0903 = "E0903", "native build failed";
-    E0904 = "E0904", "operator has no runtime yet";
+    E0904 = "E0904", "a node cannot be built";
     E0905 = "E0905", "schema file outside the pipeline's directory";
     E0906 = "E0906", "schema file is not a regular file";
     E0907 = "E0907", "schema file is too large";

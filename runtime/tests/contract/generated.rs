@@ -78,7 +78,10 @@ impl pulse_runtime::generated::Pipeline for Pipeline {
         checkpoint_interval_ms: None,
         state_backend_memory: false,
         state_layouts: &[
-            ("intent", "segmentation/v1 bucket=3600000 counters=visits_7d"),
+            (
+                "intent",
+                "segmentation/v2 bucket=3600000 counters=visits_7d segments=high_intent",
+            ),
             ("abandoned", "user-event-trigger/v1"),
             ("cap", "capping/v1"),
         ],
@@ -295,10 +298,15 @@ impl Pipeline {
                 return;
             }
         };
+        static NAMES: operators::SegmentNames = operators::SegmentNames {
+            counters: &[operators::name_id("visits_7d")],
+            segments: &[operators::name_id("high_intent")],
+        };
         let mut current = operators::SegmentationState::for_event(
             previous,
             record.event_time,
             None,
+            &NAMES,
         );
         let matches = [ops::eq_str(&view.f0_event_name, "store_visit")];
         let values = current

@@ -117,6 +117,14 @@ fn codegen_diagnostic(
                 None => diagnostic,
             }
         }
+        CodegenError::NameIdClash { ref node, ref first, ref second } => {
+            let diagnostic = Diagnostic::new(E0904, error.to_string())
+                .help(format!("rename `{first}` or `{second}`; state is stored by a 32-bit hash of each name"));
+            match node_span(node) {
+                Some(span) => diagnostic.primary(span, "two names with one stored id"),
+                None => diagnostic,
+            }
+        }
         // A bug in codegen, not in the pipeline, so no span; codegen is deterministic, so the
         // pipeline file reproduces it.
         CodegenError::InvalidRust { .. } => Diagnostic::new(E0901, error.to_string())
