@@ -122,6 +122,19 @@ impl Pool {
     }
 }
 
+/// SIGTERM or SIGINT came while the sink waited for the API: the run stops, and its last
+/// checkpoint holds everything committed.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "api-sink `{node}`: stopped while waiting for the API{}; the last checkpoint holds everything \
+     committed, and a restart with the same --state-dir sends the rest",
+    if *breaker_open { " (circuit breaker open)" } else { "" }
+)]
+pub struct Stopped {
+    pub node: &'static str,
+    pub breaker_open: bool,
+}
+
 /// One api-sink's worker pool.
 pub struct ApiClient {
     pool: Arc<Pool>,
@@ -171,7 +184,7 @@ impl ApiClient {
 
     /// Queues a request; blocks while the queue is full (backpressure, never a drop). Returns
     /// the time it was blocked, or an error when SIGTERM/SIGINT came during the wait.
-    pub fn submit(&self, job: Job) -> Result<Duration, String> {
+    pub fn submit(&self, job: Job) -> Result<Duration, Stopped> {
         let mut shared = self.pool.lock();
         let mut blocked = None;
         while shared.queue.len() + shared.in_flight >= self.settings.queue_limit() {
@@ -192,19 +205,14 @@ impl ApiClient {
     fn wait_changed<'pool>(
         &'pool self,
         shared: MutexGuard<'pool, Shared>,
-    ) -> Result<MutexGuard<'pool, Shared>, String> {
+    ) -> Result<MutexGuard<'pool, Shared>, Stopped> {
         let (mut shared, _) =
             self.pool.changed.wait_timeout(shared, STOP_POLL).unwrap_or_else(|poisoned| poisoned.into_inner());
         let stopping = crate::stop::requested().then(|| *shared.stop_seen.get_or_insert_with(Instant::now));
         let stuck = !matches!(shared.breaker, Breaker::Closed { .. });
         if stopping.is_some_and(|since| stuck || since.elapsed() >= STOP_GRACE) {
             shared.waiting_since = None;
-            let breaker = if matches!(shared.breaker, Breaker::Closed { .. }) { "" } else { " (circuit breaker open)" };
-            return Err(format!(
-                "api-sink `{}`: stopped while waiting for the API{breaker}; the last checkpoint holds everything \
-                 committed, and a restart with the same --state-dir sends the rest",
-                self.settings.node
-            ));
+            return Err(Stopped { node: self.settings.node, breaker_open: stuck });
         }
         Ok(shared)
     }
@@ -215,7 +223,7 @@ impl ApiClient {
     }
 
     /// Waits until every queued request finished, then returns them all.
-    pub fn wait_all(&self, into: &mut Vec<Done>) -> Result<(), String> {
+    pub fn wait_all(&self, into: &mut Vec<Done>) -> Result<(), Stopped> {
         let mut shared = self.pool.lock();
         while !shared.queue.is_empty() || shared.in_flight > 0 {
             shared = self.wait_changed(shared)?;

@@ -25,9 +25,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
-use pulse_stdlib::progress::{compare_state, savepoint_body, savepoint_header, seal_savepoint};
+use pulse_stdlib::progress::{compare_state, savepoint_body, savepoint_header, seal_savepoint, StateReport};
 pub use pulse_stdlib::progress::{
-    read_savepoint_progress, KafkaPosition, Progress, SourcePosition, SNAPSHOT_MAGIC, SNAPSHOT_VERSION,
+    read_savepoint_progress, KafkaPosition, Progress, SavepointError, SourcePosition, SNAPSHOT_MAGIC, SNAPSHOT_VERSION,
 };
 use pulse_stdlib::state::{put_bytes, put_varint, put_varint_signed, CodecError, Reader};
 
@@ -154,7 +154,7 @@ impl Snapshot {
         out
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<Snapshot, String> {
+    pub fn decode(bytes: &[u8]) -> Result<Snapshot, SavepointError> {
         let (version, body) = savepoint_body(bytes)?;
         let mut input = Reader::new(body);
         let decode = |input: &mut Reader<'_>| -> Result<Snapshot, CodecError> {
@@ -180,9 +180,9 @@ impl Snapshot {
             }
             Ok(Snapshot { progress, timers, entries, shards })
         };
-        let snapshot = decode(&mut input).map_err(|error| format!("savepoint is corrupt: {error}"))?;
+        let snapshot = decode(&mut input).map_err(SavepointError::Corrupt)?;
         if !input.is_empty() {
-            return Err("savepoint is corrupt: trailing bytes".to_string());
+            return Err(SavepointError::Corrupt(CodecError("trailing bytes".to_string())));
         }
         Ok(snapshot)
     }
@@ -211,6 +211,16 @@ pub struct RestorePlan {
     pub removed_nodes: Vec<String>,
 }
 
+/// A checkpoint or savepoint whose state this pipeline cannot read, with the report `pulsec diff`
+/// prints.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the savepoint/checkpoint is incompatible with this pipeline:\n{0}\n\
+     help: an incompatible node's state cannot be restored: keep its layout, or give the changed node a new id \
+     to start it empty; `pulsec diff --against SAVEPOINT PIPELINE` shows this report before a deploy"
+)]
+pub struct IncompatibleState(pub StateReport);
+
 /// Checks a checkpoint's nodes and layouts against the pipeline's. A surviving node whose
 /// layout changed is refused (never reset), with the report `pulsec diff` prints; nodes that
 /// are gone are dropped.
@@ -219,17 +229,13 @@ pub fn plan_restore(
     nodes: &[&str],
     layouts: &[(&str, &str)],
     nodes_with_state: &[String],
-) -> Result<RestorePlan, String> {
+) -> Result<RestorePlan, IncompatibleState> {
     let new_nodes: Vec<String> = nodes.iter().map(|node| node.to_string()).collect();
     let new_layouts: Vec<(String, String)> =
         layouts.iter().map(|(node, layout)| (node.to_string(), layout.to_string())).collect();
     let report = compare_state(&saved.layouts, &saved.nodes, &new_layouts, &new_nodes);
     if !report.is_compatible() {
-        return Err(format!(
-            "the savepoint/checkpoint is incompatible with this pipeline:\n{report}\n\
-             help: an incompatible node's state cannot be restored: keep its layout, or give the changed node a new id \
-             to start it empty; `pulsec diff --against SAVEPOINT PIPELINE` shows this report before a deploy"
-        ));
+        return Err(IncompatibleState(report));
     }
     let mut removed_nodes: Vec<String> = saved
         .nodes
@@ -266,15 +272,22 @@ pub fn open_resumed_output(path: &Path, committed: u64, strict: bool) -> io::Res
     Ok((file, keep))
 }
 
+/// A command-line duration that does not parse.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid duration `{text}`: {problem} (expected e.g. 500ms, 2s, 5m, 1d)")]
+pub struct InvalidDuration {
+    pub text: String,
+    pub problem: &'static str,
+}
+
 /// Parses a checkpoint interval: `500ms`, `2s`, `5m`, `1h` or plain milliseconds.
-pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
+pub fn parse_duration_ms(text: &str) -> Result<u64, InvalidDuration> {
     let text = text.trim();
     // A bare number is milliseconds on the command line.
     if let Ok(millis) = text.parse::<u64>() {
         return Ok(millis);
     }
-    pulse_stdlib::duration::parse(text)
-        .map_err(|problem| format!("invalid duration `{text}`: {problem} (expected e.g. 500ms, 2s, 5m, 1d)"))
+    pulse_stdlib::duration::parse(text).map_err(|problem| InvalidDuration { text: text.to_string(), problem })
 }
 
 /// The canonical spelling of a duration in ms; `off` for `i64::MAX` (no limit).
@@ -345,10 +358,10 @@ mod tests {
         assert_eq!(Snapshot::decode(&bytes), Ok(snapshot));
         let mut corrupt = bytes.clone();
         corrupt[20] ^= 1;
-        assert!(Snapshot::decode(&corrupt).expect_err("corrupt").contains("checksum"));
+        assert!(Snapshot::decode(&corrupt).expect_err("corrupt").to_string().contains("checksum"));
         let mut future = bytes;
         future[8] = 9;
-        assert!(Snapshot::decode(&future).expect_err("version").contains("version 9"));
+        assert!(Snapshot::decode(&future).expect_err("version").to_string().contains("version 9"));
         assert!(Snapshot::decode(b"hello").is_err());
     }
 
@@ -397,10 +410,12 @@ mod tests {
         let plan = plan_restore(&saved, &["src", "out"], &[], &["gone".to_string()]).expect("settle removed");
         assert_eq!(plan.removed_nodes, vec!["gone".to_string(), "settle".to_string()]);
         let error = plan_restore(&saved, &["src", "settle", "out"], &[("settle", "delay-latest/v2")], &[])
-            .expect_err("layout changed");
+            .expect_err("layout changed")
+            .to_string();
         assert!(error.starts_with("the savepoint/checkpoint is incompatible with this pipeline:\n"), "{error}");
         assert!(error.contains("\n  incompatible  settle  delay-latest/v1 -> delay-latest/v2\n"), "{error}");
-        let error = plan_restore(&saved, &["src", "settle", "out"], &[], &[]).expect_err("no longer stateful");
+        let error =
+            plan_restore(&saved, &["src", "settle", "out"], &[], &[]).expect_err("no longer stateful").to_string();
         assert!(error.contains("settle  delay-latest/v1 -> (no state)"), "{error}");
     }
 

@@ -287,6 +287,19 @@ impl Input {
     }
 }
 
+/// An `--input` or `--dead-letter` value that names no place to read or write.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlaceError {
+    #[error("source `{0}` is given more than one --input")]
+    InputTwice(String),
+    #[error("--input {value}: unknown source `{node}`; the sources are {}", sources.join(", "))]
+    UnknownSource { value: String, node: String, sources: Vec<String> },
+    #[error("only one plain --input PATH may be given; use --input NODE=PATH for each source")]
+    PlainInputTwice,
+    #[error("--dead-letter kafka:TOPIC needs a topic name")]
+    DeadLetterTopic,
+}
+
 /// Decides the input of every source, in declaration order (`-` is stdin).
 ///
 /// `NODE=PATH` feeds one source and one plain `PATH` feeds every other source (G31). A value
@@ -297,7 +310,7 @@ pub fn resolve_inputs(
     sources: &[SourceSpec],
     inputs: &[String],
     path_exists: impl Fn(&str) -> bool,
-) -> Result<Vec<Input>, String> {
+) -> Result<Vec<Input>, PlaceError> {
     let mut plain_path: Option<&str> = None;
     let mut named_paths: Vec<Option<&str>> = vec![None; sources.len()];
     for value in inputs {
@@ -307,25 +320,22 @@ pub fn resolve_inputs(
         match named {
             Some((source_idx, node, path)) => {
                 if named_paths[source_idx].is_some() {
-                    return Err(format!("source `{node}` is given more than one --input"));
+                    return Err(PlaceError::InputTwice(node.to_string()));
                 }
                 named_paths[source_idx] = Some(path);
             }
             None => {
                 if let Some((node, _)) = value.split_once('=') {
                     if looks_like_node_id(node) && !path_exists(value) {
-                        let source_ids: Vec<String> =
-                            sources.iter().map(|source| format!("`{}`", source.node)).collect();
-                        return Err(format!(
-                            "--input {value}: unknown source `{node}`; the sources are {}",
-                            source_ids.join(", ")
-                        ));
+                        return Err(PlaceError::UnknownSource {
+                            value: value.clone(),
+                            node: node.to_string(),
+                            sources: sources.iter().map(|source| format!("`{}`", source.node)).collect(),
+                        });
                     }
                 }
                 if plain_path.is_some() {
-                    return Err(
-                        "only one plain --input PATH may be given; use --input NODE=PATH for each source".to_string()
-                    );
+                    return Err(PlaceError::PlainInputTwice);
                 }
                 plain_path = Some(value);
             }
@@ -347,21 +357,19 @@ pub fn resolve_outputs(
     sinks: &[SinkSpec],
     output_dir: Option<&Path>,
     dead_letter_path: Option<&Path>,
-) -> Result<(Vec<Destination>, Destination), String> {
+) -> Result<(Vec<Destination>, Destination), PlaceError> {
     let sink_destinations = sinks
         .iter()
         .map(|sink| match (output_dir, &sink.kind) {
-            (Some(dir), _) => Ok(Destination::File(dir.join(format!("{}.jsonl", sink.node)))),
-            (None, SinkKind::Stdout) => Ok(Destination::Stdout),
-            (None, SinkKind::File { path }) => Ok(Destination::from_path(Path::new(path))),
-            (None, SinkKind::Kafka { .. }) => Ok(Destination::Network),
-            (None, SinkKind::Redis { .. }) => Ok(Destination::Network),
-            (None, SinkKind::Api { .. }) => Ok(Destination::Network),
+            (Some(dir), _) => Destination::File(dir.join(format!("{}.jsonl", sink.node))),
+            (None, SinkKind::Stdout) => Destination::Stdout,
+            (None, SinkKind::File { path }) => Destination::from_path(Path::new(path)),
+            (None, SinkKind::Kafka { .. } | SinkKind::Redis { .. } | SinkKind::Api { .. }) => Destination::Network,
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect();
     let dead_letter = match (dead_letter_path, output_dir) {
         (Some(path), _) => match path.to_str().and_then(|text| text.strip_prefix("kafka:")) {
-            Some("") => return Err("--dead-letter kafka:TOPIC needs a topic name".to_string()),
+            Some("") => return Err(PlaceError::DeadLetterTopic),
             Some(topic) => Destination::Kafka(topic.to_string()),
             None => Destination::from_path(path),
         },
@@ -504,7 +512,7 @@ mod tests {
 
     #[test]
     fn unknown_source_is_a_usage_error_listing_the_sources() {
-        let error = resolve_inputs(SOURCES, &strings(&["clciks=c.jsonl"]), |_| false).expect_err("unknown");
+        let error = resolve_inputs(SOURCES, &strings(&["clciks=c.jsonl"]), |_| false).expect_err("unknown").to_string();
         assert!(error.contains("unknown source `clciks`"), "{error}");
         assert!(error.contains("`clicks`, `views`"), "{error}");
         // An existing file whose name has an `=` is still a plain path.
@@ -565,7 +573,7 @@ mod tests {
         let (_, dead_letter) = resolve_outputs(&[], dir, Some(Path::new("kafka:pulse-dead"))).expect("valid");
         assert_eq!(dead_letter, Destination::Kafka("pulse-dead".to_string()));
         assert_eq!(dead_letter.label(), "kafka:pulse-dead");
-        let error = resolve_outputs(&[], None, Some(Path::new("kafka:"))).expect_err("no topic");
+        let error = resolve_outputs(&[], None, Some(Path::new("kafka:"))).expect_err("no topic").to_string();
         assert!(error.contains("needs a topic name"), "{error}");
     }
 }

@@ -6,8 +6,8 @@
 //! the runtime's internals, does not compile.
 
 pub use crate::{
-    run, Context, DeadEvent, EdgeSpec, KafkaPartitioning, KafkaStart, Pipeline, PipelineSpec, RedisCommand, SinkKind,
-    SinkSpec, SourceKind, SourceSpec, TimeDomain, Timer, TimerKind, Topology, TraceValue,
+    run, Context, DeadEvent, EdgeSpec, KafkaPartitioning, KafkaStart, Pipeline, PipelineSpec, RedisCommand, SetupError,
+    SinkKind, SinkSpec, SourceKind, SourceSpec, TimeDomain, Timer, TimerKind, Topology, TraceValue,
 };
 pub use pulse_stdlib::{decode, func, json, operators, ops, reshape, schema, state, text, time, view, Regex, Val};
 

@@ -42,13 +42,22 @@ pub use pulse_stdlib::decode::DeadEvent;
 pub use state::StateBackend;
 pub use trace::TraceValue;
 
+/// Why a generated pipeline cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A condition's regular expression does not compile (the checker validates the syntax, so
+    /// this is a size limit or a bug).
+    #[error("regular expression: {0}")]
+    Regex(#[from] pulse_stdlib::RegexError),
+}
+
 /// A generated pipeline. The driver owns one value of it and calls it for every source record
 /// and every due timer, one propagation step (G28) per call.
 pub trait Pipeline: Sized {
     /// The static description of the pipeline's sources and sinks.
     const SPEC: PipelineSpec;
     /// Builds the pipeline (compiles regexes, sets up state); an error is a configuration error.
-    fn new() -> Result<Self, String>;
+    fn new() -> Result<Self, SetupError>;
     /// Handles one line of source `source` (index into `SPEC.sources`).
     fn on_record(&mut self, source: usize, line: &str, cx: &mut Context);
     /// Handles one due timer.

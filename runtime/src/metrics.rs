@@ -381,10 +381,18 @@ impl Collector for Exporter {
     }
 }
 
+/// The metrics endpoint's address cannot be listened on.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot serve metrics on `{address}`: {error}")]
+pub struct ServeError {
+    pub address: String,
+    pub error: std::io::Error,
+}
+
 /// Serves `/metrics`, `/healthz` and `/readyz` on `address` until the process exits.
-pub fn serve(address: &str, metrics: Arc<Metrics>) -> Result<SocketAddr, String> {
+pub fn serve(address: &str, metrics: Arc<Metrics>) -> Result<SocketAddr, ServeError> {
     crate::http::serve(address, Arc::new(Probes(metrics)))
-        .map_err(|error| format!("cannot serve metrics on `{address}`: {error}"))
+        .map_err(|error| ServeError { address: address.to_string(), error })
 }
 
 /// `/metrics`, `/healthz` and `/readyz` of one run.

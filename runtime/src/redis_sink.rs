@@ -28,6 +28,35 @@ pub fn redis_url(flag: Option<&str>) -> String {
     }
 }
 
+/// Why a redis-sink stops the run. Messages never show the URL: it may hold a password.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisSinkError {
+    #[error("redis-sink `{node}`: invalid Redis URL ({kind:?})")]
+    Url { node: &'static str, kind: redis::ErrorKind },
+    #[error(
+        "redis-sink `{node}`: stopped while waiting for its rateLimit; the last checkpoint holds everything \
+         committed, and a restart with the same --state-dir writes the rest"
+    )]
+    StoppedWaiting { node: &'static str },
+    #[error(
+        "redis-sink `{node}`: the TLS connection to Redis failed ({error}); check that the server \
+         speaks TLS on that port and that its certificate is valid for the host (rediss:// URL)"
+    )]
+    Tls { node: &'static str, error: redis::RedisError },
+    #[error(
+        "redis-sink `{node}`: Redis refused the credentials ({error}); give the user and password in \
+         --redis-url or PULSE_REDIS_URL (redis://user:password@host:port)"
+    )]
+    Credentials { node: &'static str, error: redis::RedisError },
+    #[error(
+        "redis-sink `{node}`: stopped during a Redis outage after {failures} failed attempts; the last \
+         checkpoint holds everything committed, and a restart with the same --state-dir sends the rest"
+    )]
+    StoppedInOutage { node: &'static str, failures: u32 },
+    #[error("redis-sink `{node}`: Redis rejected a command: {error}")]
+    Rejected { node: &'static str, error: redis::RedisError },
+}
+
 /// One redis-sink's connection and its unsent batch.
 pub struct RedisWriter {
     node: &'static str,
@@ -96,9 +125,8 @@ impl RedisWriter {
         command: RedisCommand,
         trim: Option<u64>,
         ttl_ms: Option<u64>,
-    ) -> Result<RedisWriter, String> {
-        let client = redis::Client::open(url)
-            .map_err(|error| format!("redis-sink `{node}`: invalid Redis URL ({:?})", error.kind()))?;
+    ) -> Result<RedisWriter, RedisSinkError> {
+        let client = redis::Client::open(url).map_err(|error| RedisSinkError::Url { node, kind: error.kind() })?;
         Ok(RedisWriter {
             node,
             command,
@@ -145,7 +173,7 @@ impl RedisWriter {
 
     /// Adds the write of one event; `args` are the command's arguments after the key (see
     /// `Context::redis`). Sends the batch when it is full or old.
-    pub fn push(&mut self, event_json: &str, key: &str, args: &[&str]) -> Result<(), String> {
+    pub fn push(&mut self, event_json: &str, key: &str, args: &[&str]) -> Result<(), RedisSinkError> {
         if self.rate_limit.is_some() {
             // Send what is queued before waiting for a slot, so a slow rate does not hold
             // earlier writes back.
@@ -156,13 +184,7 @@ impl RedisWriter {
         if let Some(limit) = &self.rate_limit {
             match limit.wait(crate::stop::requested) {
                 Some(waited) => self.blocked += waited,
-                None => {
-                    return Err(format!(
-                    "redis-sink `{}`: stopped while waiting for its rateLimit; the last checkpoint holds everything \
-                         committed, and a restart with the same --state-dir writes the rest",
-                    self.node
-                ))
-                }
+                None => return Err(RedisSinkError::StoppedWaiting { node: self.node }),
             }
         }
         if self.pending == 0 {
@@ -200,7 +222,7 @@ impl RedisWriter {
     /// Sends the batch and waits until Redis acknowledged every command. While Redis cannot be
     /// reached it reconnects with exponential backoff and resends the whole batch, blocking the
     /// pipeline; a command Redis rejects (e.g. `WRONGTYPE`) is an error that stops the run.
-    pub fn flush(&mut self) -> Result<(), String> {
+    pub fn flush(&mut self) -> Result<(), RedisSinkError> {
         if self.pending == 0 {
             return Ok(());
         }
@@ -242,30 +264,18 @@ impl RedisWriter {
                         && (error.is_io_error() || tls_failed(&error)) =>
                 {
                     self.connection = None;
-                    return Err(format!(
-                        "redis-sink `{}`: the TLS connection to Redis failed ({error}); check that the server \
-                         speaks TLS on that port and that its certificate is valid for the host (rediss:// URL)",
-                        self.node
-                    ));
+                    return Err(RedisSinkError::Tls { node: self.node, error });
                 }
                 Err(error) if credentials_refused(&error) => {
                     self.connection = None;
-                    return Err(format!(
-                        "redis-sink `{}`: Redis refused the credentials ({error}); give the user and password in \
-                         --redis-url or PULSE_REDIS_URL (redis://user:password@host:port)",
-                        self.node
-                    ));
+                    return Err(RedisSinkError::Credentials { node: self.node, error });
                 }
                 Err(error) if retryable(&error) => {
                     self.connection = None;
                     self.set_live(Some(started));
                     if crate::stop::requested() {
                         self.blocked += started.elapsed();
-                        return Err(format!(
-                            "redis-sink `{}`: stopped during a Redis outage after {failures} failed attempts; the last \
-                             checkpoint holds everything committed, and a restart with the same --state-dir sends the rest",
-                            self.node
-                        ));
+                        return Err(RedisSinkError::StoppedInOutage { node: self.node, failures });
                     }
                     failures += 1;
                     self.reconnects += 1;
@@ -284,7 +294,7 @@ impl RedisWriter {
                 }
                 Err(error) => {
                     self.connection = None;
-                    return Err(format!("redis-sink `{}`: Redis rejected a command: {error}", self.node));
+                    return Err(RedisSinkError::Rejected { node: self.node, error });
                 }
             }
         }

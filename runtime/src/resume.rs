@@ -53,31 +53,69 @@ pub fn input_identity(file: &File, path: &str, offset: u64) -> io::Result<InputI
     })
 }
 
-/// A file input of the resumed run: whether it is the one the checkpoint read up to `offset`.
-pub fn check_input(source: &str, path: &str, offset: u64, recorded: &InputIdentity) -> Result<(), String> {
-    let file = File::open(path).map_err(|error| format!("cannot open input `{path}` of source `{source}`: {error}"))?;
-    let size = file.metadata().map_err(|error| format!("cannot read input `{path}`: {error}"))?.len();
-    let was = if recorded.path == canonical(Path::new(path)).display().to_string() {
-        String::new()
-    } else {
-        format!(" (it read `{}`)", recorded.path)
-    };
-    if size < offset {
-        return Err(format!(
-            "input `{path}` of source `{source}` has {size} bytes, but the checkpoint already consumed {offset}{was}: \
-             resume with the input the checkpoint read, or start over with a new --state-dir"
-        ));
+/// Why a checkpoint cannot be resumed with this run's inputs, outputs or pipeline.
+#[derive(Debug, thiserror::Error)]
+pub enum ResumeError {
+    #[error("cannot open input `{path}` of source `{node}`: {error}")]
+    Open { path: String, node: String, error: io::Error },
+    #[error("cannot read input `{path}` of source `{node}`: {error}")]
+    Read { path: String, node: String, error: io::Error },
+    #[error(
+        "input `{path}` of source `{node}` has {size} bytes, but the checkpoint already consumed {offset}{was}: \
+         resume with the input the checkpoint read, or start over with a new --state-dir"
+    )]
+    Shorter { path: String, node: String, size: u64, offset: u64, was: ReadFrom },
+    #[error(
+        "input `{path}` of source `{node}` is not the input the checkpoint read{was}: its {part} committed bytes \
+         differ; resume with that input (appending to it is fine), or start over with a new --state-dir"
+    )]
+    Changed { path: String, node: String, part: &'static str, was: ReadFrom },
+    #[error(
+        "the checkpoint in `{}` wrote committed output to `{missing}`, but {now}: resume with the same --output \
+         (any spelling of the same directory works), or start over with a new --state-dir",
+        state_dir.display()
+    )]
+    Outputs { state_dir: PathBuf, missing: String, now: String },
+    #[error(
+        "state directory `{}` holds a checkpoint of pipeline `{recorded}`, not `{pipeline}`: give this pipeline its \
+         own --state-dir (to carry state over, take a savepoint of `{recorded}` and restore it with --from-savepoint)",
+        state_dir.display()
+    )]
+    Pipeline { state_dir: PathBuf, recorded: String, pipeline: String },
+}
+
+/// The path the checkpoint read an input from, when it is not the path given now: shown as
+/// ` (it read `PATH`)` after the input.
+#[derive(Debug)]
+pub struct ReadFrom(Option<String>);
+
+impl std::fmt::Display for ReadFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(path) => write!(f, " (it read `{path}`)"),
+            None => Ok(()),
+        }
     }
-    let found = input_identity(&file, path, offset)
-        .map_err(|error| format!("cannot read input `{path}` of source `{source}`: {error}"))?;
+}
+
+/// A file input of the resumed run: whether it is the one the checkpoint read up to `offset`.
+pub fn check_input(source: &str, path: &str, offset: u64, recorded: &InputIdentity) -> Result<(), ResumeError> {
+    let (owned_path, node) = (path.to_string(), source.to_string());
+    let file =
+        File::open(path).map_err(|error| ResumeError::Open { path: owned_path.clone(), node: node.clone(), error })?;
+    let read = |error| ResumeError::Read { path: owned_path.clone(), node: node.clone(), error };
+    let size = file.metadata().map_err(read)?.len();
+    let moved = recorded.path != canonical(Path::new(path)).display().to_string();
+    let was = || ReadFrom(moved.then(|| recorded.path.clone()));
+    if size < offset {
+        return Err(ResumeError::Shorter { path: owned_path, node, size, offset, was: was() });
+    }
+    let found = input_identity(&file, path, offset).map_err(read)?;
     if (found.head, found.tail) != (recorded.head, recorded.tail) {
         let part = if found.head != recorded.head { "first" } else { "last" };
-        return Err(format!(
-            "input `{path}` of source `{source}` is not the input the checkpoint read{was}: its {part} committed bytes \
-             differ; resume with that input (appending to it is fine), or start over with a new --state-dir"
-        ));
+        return Err(ResumeError::Changed { path: owned_path, node, part, was: was() });
     }
-    if !was.is_empty() {
+    if moved {
         tracing::info!(source, "input `{path}` holds the bytes the checkpoint read from `{}`", recorded.path);
     }
     Ok(())
@@ -86,7 +124,7 @@ pub fn check_input(source: &str, path: &str, offset: u64, recorded: &InputIdenti
 /// The outputs of the resumed run: every directory the checkpoint wrote committed output to must
 /// be one this run writes to, or that output would be left behind (and the new files would miss
 /// it). Files of sinks that no longer exist may be missing; new files may appear.
-pub fn check_outputs(recorded: &[(String, u64)], outputs: &[String], state_dir: &Path) -> Result<(), String> {
+pub fn check_outputs(recorded: &[(String, u64)], outputs: &[String], state_dir: &Path) -> Result<(), ResumeError> {
     let dir_of = |path: &str| Path::new(path).parent().map(Path::to_path_buf);
     let dirs: Vec<PathBuf> = outputs.iter().filter_map(|path| dir_of(path)).collect();
     let Some((missing, _)) = recorded
@@ -101,23 +139,19 @@ pub fn check_outputs(recorded: &[(String, u64)], outputs: &[String], state_dir: 
         let now: std::collections::BTreeSet<String> = dirs.iter().map(|dir| format!("`{}`", dir.display())).collect();
         format!("this run writes to {}", now.into_iter().collect::<Vec<_>>().join(", "))
     };
-    Err(format!(
-        "the checkpoint in `{}` wrote committed output to `{missing}`, but {now}: resume with the same --output \
-         (any spelling of the same directory works), or start over with a new --state-dir",
-        state_dir.display()
-    ))
+    Err(ResumeError::Outputs { state_dir: state_dir.to_path_buf(), missing: missing.clone(), now })
 }
 
 /// The pipeline of a state directory's checkpoint must be this one.
-pub fn check_pipeline(recorded: &str, pipeline: &str, state_dir: &Path) -> Result<(), String> {
+pub fn check_pipeline(recorded: &str, pipeline: &str, state_dir: &Path) -> Result<(), ResumeError> {
     if recorded == pipeline {
         return Ok(());
     }
-    Err(format!(
-        "state directory `{}` holds a checkpoint of pipeline `{recorded}`, not `{pipeline}`: give this pipeline its \
-         own --state-dir (to carry state over, take a savepoint of `{recorded}` and restore it with --from-savepoint)",
-        state_dir.display()
-    ))
+    Err(ResumeError::Pipeline {
+        state_dir: state_dir.to_path_buf(),
+        recorded: recorded.to_string(),
+        pipeline: pipeline.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -148,13 +182,13 @@ mod tests {
     fn outputs_in_another_directory_are_refused() {
         let recorded = vec![("/x/out/a.jsonl".to_string(), 10), ("/x/out/gone.jsonl".to_string(), 5)];
         let same = vec!["/x/out/a.jsonl".to_string(), "/x/out/new.jsonl".to_string()];
-        assert_eq!(check_outputs(&recorded, &same, Path::new("s")), Ok(()));
+        assert!(check_outputs(&recorded, &same, Path::new("s")).is_ok());
         let moved = vec!["/y/out/a.jsonl".to_string()];
-        let error = check_outputs(&recorded, &moved, Path::new("s")).expect_err("another directory");
+        let error = check_outputs(&recorded, &moved, Path::new("s")).expect_err("another directory").to_string();
         assert!(error.contains("`/x/out/a.jsonl`") && error.contains("`/y/out`"), "{error}");
-        let error = check_outputs(&recorded, &[], Path::new("s")).expect_err("no output");
+        let error = check_outputs(&recorded, &[], Path::new("s")).expect_err("no output").to_string();
         assert!(error.contains("writes no output file"), "{error}");
-        assert_eq!(check_outputs(&[], &moved, Path::new("s")), Ok(()));
+        assert!(check_outputs(&[], &moved, Path::new("s")).is_ok());
     }
 
     #[test]
@@ -169,29 +203,35 @@ mod tests {
         let identity = input_identity(&file, &path, offset).expect("identity");
 
         // The same file, and the same file grown: accepted.
-        assert_eq!(check_input("src", &path, offset, &identity), Ok(()));
+        assert!(check_input("src", &path, offset, &identity).is_ok());
         std::fs::write(&path, format!("{text}{{\"n\":-1}}\n")).expect("append");
-        assert_eq!(check_input("src", &path, offset, &identity), Ok(()));
+        assert!(check_input("src", &path, offset, &identity).is_ok());
         // The same bytes elsewhere: accepted.
         let copy = dir.join("copy.jsonl");
         std::fs::copy(&path, &copy).expect("copy");
-        assert_eq!(check_input("src", copy.to_str().expect("utf-8"), offset, &identity), Ok(()));
+        assert!(check_input("src", copy.to_str().expect("utf-8"), offset, &identity).is_ok());
         // Shorter, changed at the start, changed just before the offset: refused.
         std::fs::write(&path, &text[..offset as usize - 1]).expect("truncate");
-        let error = check_input("src", &path, offset, &identity).expect_err("shorter");
+        let error = check_input("src", &path, offset, &identity).expect_err("shorter").to_string();
         assert!(error.contains("already consumed"), "{error}");
         std::fs::write(&path, text.replacen("{\"n\":0}", "{\"n\":9}", 1)).expect("edit head");
-        assert!(check_input("src", &path, offset, &identity).expect_err("head").contains("first committed bytes"));
+        assert!(check_input("src", &path, offset, &identity)
+            .expect_err("head")
+            .to_string()
+            .contains("first committed bytes"));
         let mut edited = text.clone().into_bytes();
         edited[offset as usize - 3] ^= 1;
         std::fs::write(&path, &edited).expect("edit tail");
-        assert!(check_input("src", &path, offset, &identity).expect_err("tail").contains("last committed bytes"));
+        assert!(check_input("src", &path, offset, &identity)
+            .expect_err("tail")
+            .to_string()
+            .contains("last committed bytes"));
     }
 
     #[test]
     fn a_state_directory_belongs_to_one_pipeline() {
-        assert_eq!(check_pipeline("a", "a", Path::new("s")), Ok(()));
-        let error = check_pipeline("welcome", "cart", Path::new("s")).expect_err("another pipeline");
+        assert!(check_pipeline("a", "a", Path::new("s")).is_ok());
+        let error = check_pipeline("welcome", "cart", Path::new("s")).expect_err("another pipeline").to_string();
         assert!(error.contains("pipeline `welcome`, not `cart`"), "{error}");
     }
 }

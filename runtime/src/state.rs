@@ -199,11 +199,26 @@ fn rocks_options() -> Options {
     options
 }
 
+/// A failed RocksDB operation, named by what the runtime was doing.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot open the state directory `{}`: {source}", dir.display())]
+    Open { dir: std::path::PathBuf, source: rocksdb::Error },
+    #[error("internal error: restoring a partition with uncommitted writes")]
+    UncommittedWrites,
+    #[error("cannot write the restored state: {0}")]
+    WriteRestored(#[source] rocksdb::Error),
+    #[error("cannot write the checkpoint: {0}")]
+    Commit(#[source] rocksdb::Error),
+    #[error("cannot read the state: {0}")]
+    Read(#[source] rocksdb::Error),
+}
+
 impl RocksStore {
     /// Opens (creating if missing) the database in `dir`.
-    pub fn open(dir: &Path) -> Result<RocksStore, String> {
-        let db = DB::open(&rocks_options(), dir)
-            .map_err(|error| format!("cannot open the state directory `{}`: {error}", dir.display()))?;
+    pub fn open(dir: &Path) -> Result<RocksStore, StateError> {
+        let db =
+            DB::open(&rocks_options(), dir).map_err(|source| StateError::Open { dir: dir.to_path_buf(), source })?;
         Ok(RocksStore {
             db,
             overlay: Overlay::default(),
@@ -215,9 +230,9 @@ impl RocksStore {
     }
 
     /// Opens the database without locking it, for `savepoint create` beside a running binary.
-    pub fn open_read_only(dir: &Path) -> Result<DB, String> {
+    pub fn open_read_only(dir: &Path) -> Result<DB, StateError> {
         DB::open_for_read_only(&rocks_options(), dir, false)
-            .map_err(|error| format!("cannot open the state directory `{}`: {error}", dir.display()))
+            .map_err(|source| StateError::Open { dir: dir.to_path_buf(), source })
     }
 
     pub fn db(&self) -> &DB {
@@ -255,18 +270,18 @@ impl RocksStore {
     /// Writes `batch` (entries restored from a changelog) straight to RocksDB, synced, and
     /// forgets the cached reads it may overwrite. Only between checkpoints with no writes
     /// pending.
-    pub fn write_restored(&mut self, batch: WriteBatch) -> Result<(), String> {
+    pub fn write_restored(&mut self, batch: WriteBatch) -> Result<(), StateError> {
         if !self.overlay.is_empty() {
-            return Err("internal error: restoring a partition with uncommitted writes".to_string());
+            return Err(StateError::UncommittedWrites);
         }
         self.overlay.clear();
         let mut options = WriteOptions::default();
         options.set_sync(true);
-        self.db.write_opt(batch, &options).map_err(|error| format!("cannot write the restored state: {error}"))
+        self.db.write_opt(batch, &options).map_err(StateError::WriteRestored)
     }
 
     /// Commits the overlay, plus whatever the caller put in `batch`, and syncs the WAL.
-    pub fn commit(&mut self, mut batch: WriteBatch) -> Result<(), String> {
+    pub fn commit(&mut self, mut batch: WriteBatch) -> Result<(), StateError> {
         if self.index_shards {
             let mut index = Vec::new();
             for (shard, key, value) in self.overlay.dirty_entries() {
@@ -282,14 +297,14 @@ impl RocksStore {
         self.overlay.drain_into(&mut batch);
         let mut options = WriteOptions::default();
         options.set_sync(true);
-        self.db.write_opt(batch, &options).map_err(|error| format!("cannot write the checkpoint: {error}"))
+        self.db.write_opt(batch, &options).map_err(StateError::Commit)
     }
 
     /// Every committed key with `prefix`, in key order.
-    pub fn scan_prefix(db: &DB, prefix: &[u8]) -> Result<Vec<RawEntry>, String> {
+    pub fn scan_prefix(db: &DB, prefix: &[u8]) -> Result<Vec<RawEntry>, StateError> {
         let mut entries = Vec::new();
         for item in db.iterator(IteratorMode::From(prefix, rocksdb::Direction::Forward)) {
-            let (key, value) = item.map_err(|error| format!("cannot read the state: {error}"))?;
+            let (key, value) = item.map_err(StateError::Read)?;
             if !key.starts_with(prefix) {
                 break;
             }

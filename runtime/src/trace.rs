@@ -42,6 +42,15 @@ pub enum TraceValue<'a> {
     Segments(&'a [&'a str], &'a [u64], &'a [u64]),
 }
 
+/// A trace file that cannot be created or written.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error("cannot create `{}`: {error}", path.display())]
+    Create { path: std::path::PathBuf, error: std::io::Error },
+    #[error("cannot write the trace: {0}")]
+    Write(std::io::Error),
+}
+
 /// The writer of `_trace.jsonl` and the keys it follows.
 pub struct Tracer {
     /// (key as given on the command line, the canonical key texts it matches).
@@ -58,7 +67,7 @@ pub struct Tracer {
     /// first other decision (`read_node`: the source's node index).
     pending_read: Option<(String, usize)>,
     line: String,
-    error: Option<String>,
+    error: Option<std::io::Error>,
 }
 
 /// Per-step tracing: `on` is what generated code tests.
@@ -79,9 +88,9 @@ impl Tracer {
         sinks: &[&str],
         edges: &[(u32, &str, u32)],
         key_paths: &'static [&'static [&'static str]],
-    ) -> Result<Tracer, String> {
+    ) -> Result<Tracer, TraceError> {
         let path = dir.join("_trace.jsonl");
-        let file = File::create(&path).map_err(|error| format!("cannot create `{}`: {error}", path.display()))?;
+        let file = File::create(&path).map_err(|error| TraceError::Create { path: path.clone(), error })?;
         let mut tracer = Tracer {
             keys: keys.iter().map(|key| (key.clone(), key_texts(key))).collect(),
             key_paths,
@@ -154,7 +163,7 @@ impl Tracer {
 
     fn write_line(&mut self) {
         if let Err(error) = self.out.write_all(self.line.as_bytes()).and_then(|()| self.out.write_all(b"\n")) {
-            self.error.get_or_insert_with(|| format!("cannot write the trace: {error}"));
+            self.error.get_or_insert(error);
         }
     }
 
@@ -169,11 +178,11 @@ impl Tracer {
         self.write_line();
     }
 
-    pub fn finish(&mut self) -> Result<(), String> {
+    pub fn finish(&mut self) -> Result<(), TraceError> {
         if let Err(error) = self.out.flush() {
-            self.error.get_or_insert_with(|| format!("cannot write the trace: {error}"));
+            self.error.get_or_insert(error);
         }
-        self.error.take().map_or(Ok(()), Err)
+        self.error.take().map_or(Ok(()), |error| Err(TraceError::Write(error)))
     }
 }
 
@@ -353,7 +362,7 @@ impl Context {
     }
 
     /// Flushes the trace at the end of the run.
-    pub(crate) fn finish_trace(&mut self) -> Result<(), String> {
+    pub(crate) fn finish_trace(&mut self) -> Result<(), TraceError> {
         match self.trace.tracer.as_deref_mut() {
             Some(tracer) => tracer.finish(),
             None => Ok(()),

@@ -71,7 +71,7 @@ struct Counter<const VARIANT: usize>;
 impl<const VARIANT: usize> Pipeline for Counter<VARIANT> {
     const SPEC: PipelineSpec = SPECS[VARIANT];
 
-    fn new() -> Result<Self, String> {
+    fn new() -> Result<Self, pulse_runtime::generated::SetupError> {
         Ok(Counter)
     }
 

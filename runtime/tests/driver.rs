@@ -58,7 +58,7 @@ impl Pipeline for TinyPipeline {
         topology: pulse_runtime::Topology::EMPTY,
     };
 
-    fn new() -> Result<Self, String> {
+    fn new() -> Result<Self, pulse_runtime::generated::SetupError> {
         Ok(TinyPipeline)
     }
 

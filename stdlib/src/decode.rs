@@ -111,8 +111,8 @@ impl<'de> Visitor<'de> for SkipVisitor {
 }
 
 /// Checks that `text` is one valid JSON value with every number inside f64.
-pub fn validate_json(text: &str) -> Result<(), String> {
-    serde_json::from_str::<Skip>(text).map(|_| ()).map_err(|error| error.to_string())
+pub fn validate_json(text: &str) -> Result<(), serde_json::Error> {
+    serde_json::from_str::<Skip>(text).map(|_| ())
 }
 
 /// Decodes one source line into the generated event struct `T`.
@@ -174,7 +174,7 @@ pub fn nested<'v, T: Deserialize<'v>>(val: &'v Val<'_>) -> Result<Option<T>, Dea
 
 /// Calls `each` with every (key, raw value) entry of the JSON object `text`, in document order
 /// (duplicates included; callers that keep the last one get "last duplicate wins").
-pub fn for_each_object_entry<'de, F>(text: &'de str, each: F) -> Result<(), String>
+pub fn for_each_object_entry<'de, F>(text: &'de str, each: F) -> Result<(), serde_json::Error>
 where
     F: FnMut(&str, &'de RawValue),
 {
@@ -199,13 +199,13 @@ where
         }
     }
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    EntrySeed(each).deserialize(&mut deserializer).map_err(|error| error.to_string())?;
-    deserializer.end().map_err(|error| error.to_string())
+    EntrySeed(each).deserialize(&mut deserializer)?;
+    deserializer.end()
 }
 
 /// The entries of the JSON object `text` with owned-or-borrowed keys, in document order, a
 /// repeated key keeping its first position and its last value (G9).
-pub fn object_entries(text: &str) -> Result<Vec<(Cow<'_, str>, &RawValue)>, String> {
+pub fn object_entries(text: &str) -> Result<Vec<(Cow<'_, str>, &RawValue)>, serde_json::Error> {
     struct EntryVisitor;
     impl<'de> Visitor<'de> for EntryVisitor {
         type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
@@ -225,8 +225,8 @@ pub fn object_entries(text: &str) -> Result<Vec<(Cow<'_, str>, &RawValue)>, Stri
         }
     }
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    let entries = deserializer.deserialize_map(EntryVisitor).map_err(|error| error.to_string())?;
-    deserializer.end().map_err(|error| error.to_string())?;
+    let entries = deserializer.deserialize_map(EntryVisitor)?;
+    deserializer.end()?;
     Ok(entries)
 }
 
@@ -257,8 +257,8 @@ where
 }
 
 /// The raw elements of the JSON array `text`.
-pub fn array_elements(text: &str) -> Result<Vec<&RawValue>, String> {
-    serde_json::from_str::<Vec<&RawValue>>(text).map_err(|error| error.to_string())
+pub fn array_elements(text: &str) -> Result<Vec<&RawValue>, serde_json::Error> {
+    serde_json::from_str::<Vec<&RawValue>>(text)
 }
 
 #[cfg(test)]

@@ -23,11 +23,11 @@
 //! decode::nested::<T>(val: &Val<'de>) -> Result<Option<T>, DeadLetter>  parse a nested object slot
 //!                         Absent/Null -> Ok(None); non-object -> Err("schema: expected object, found ...")
 //! schema::FieldType       String | Int | Float | Bool | Timestamp | Object | Array | Any
-//! schema::check(val: &Val, ty: FieldType, nullable: bool) -> Result<(), String>
+//! schema::check(val: &Val, ty: FieldType, nullable: bool) -> Result<(), SchemaError>
 //!                         Err("expected int, found float") etc.; Absent/Null fail unless nullable
 //!                         ("missing required field", "null in non-nullable field"); no category
 //!                         prefix: the caller writes "schema: field `x`: <message>"
-//! time::event_time(val: &Val) -> Result<i64, String>     (G32); Err has no category prefix:
+//! time::event_time(val: &Val) -> Result<i64, EventTimeError>   (G32); Err has no category prefix:
 //!                         the caller writes "event-time: <message>"
 //! time::parse_rfc3339(text: &str) -> Option<i64>
 //! ops::{eq, ne, lt, le, gt, ge}(a: &Val, b: &Val) -> bool           (G14–G16; eq/ne with a null
@@ -44,10 +44,10 @@
 //! text::text_form(v: &Val) -> Cow<str>                                (G24 text form)
 //! json::write_val(out: &mut String, v: &Val)                          JSON text of a value
 //! json::write_str(out: &mut String, s: &str)                          JSON string literal
-//! reshape::reshape(event: &str, keep: &[&[&str]], remove: &[&[&str]], set: &[(&[&str], Val)]) -> Result<String, String>
+//! reshape::reshape(event: &str, keep: &[&[&str]], remove: &[&[&str]], set: &[(&[&str], Val)]) -> Result<String, ReshapeError>
 //!                         G38: keep (projection), then remove, then set (given in key order)
 //! view::{view!, Record, ABSENT, nested, array}  typed event views (view.rs)
-//! pub use regex::Regex; pub use serde (for generated Deserialize impls)
+//! pub use regex::{Error as RegexError, Regex}; pub use serde (for generated Deserialize impls)
 //! ```
 //!
 //! Additional public helpers (not needed by codegen, but available): `Val::{field, path,
@@ -73,6 +73,6 @@ pub mod time;
 pub mod val;
 pub mod view;
 
-pub use regex::Regex;
+pub use regex::{Error as RegexError, Regex};
 pub use serde;
 pub use val::Val;

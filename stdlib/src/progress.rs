@@ -297,32 +297,46 @@ pub fn seal_savepoint(out: &mut Vec<u8>) {
     out.extend_from_slice(&checksum.to_le_bytes());
 }
 
+/// Why a savepoint file cannot be read. Messages name no file: the caller does.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SavepointError {
+    #[error("not a Pulse savepoint (bad magic)")]
+    BadMagic,
+    #[error(
+        "savepoint format version {0} is not supported (this binary reads versions {SNAPSHOT_OLDEST_VERSION} to {SNAPSHOT_VERSION})"
+    )]
+    Version(u32),
+    #[error("savepoint is corrupt (checksum mismatch)")]
+    Checksum,
+    /// The frame is sound but a record inside it does not decode.
+    #[error("savepoint is corrupt: {0}")]
+    Corrupt(CodecError),
+}
+
 /// Checks a savepoint file's magic, format version and checksum, and returns its format
-/// version and body (the bytes between the header and the checksum). Errors name no file: the
-/// caller does.
-pub fn savepoint_body(bytes: &[u8]) -> Result<(u32, &[u8]), String> {
+/// version and body (the bytes between the header and the checksum).
+pub fn savepoint_body(bytes: &[u8]) -> Result<(u32, &[u8]), SavepointError> {
     if bytes.len() < FRAME_LEN || &bytes[..8] != SNAPSHOT_MAGIC {
-        return Err("not a Pulse savepoint (bad magic)".to_string());
+        return Err(SavepointError::BadMagic);
     }
-    let version = u32::from_le_bytes(bytes[8..12].try_into().map_err(|_| "truncated header")?);
+    let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
     if !(SNAPSHOT_OLDEST_VERSION..=SNAPSHOT_VERSION).contains(&version) {
-        return Err(format!(
-            "savepoint format version {version} is not supported (this binary reads versions {SNAPSHOT_OLDEST_VERSION} to {SNAPSHOT_VERSION})"
-        ));
+        return Err(SavepointError::Version(version));
     }
     let (body, checksum) = bytes.split_at(bytes.len() - 8);
-    let checksum = u64::from_le_bytes(checksum.try_into().map_err(|_| "truncated checksum")?);
-    if fnv1a(body) != checksum {
-        return Err("savepoint is corrupt (checksum mismatch)".to_string());
+    let mut checksum_bytes = [0; 8];
+    checksum_bytes.copy_from_slice(checksum);
+    if fnv1a(body) != u64::from_le_bytes(checksum_bytes) {
+        return Err(SavepointError::Checksum);
     }
     Ok((version, &body[SNAPSHOT_MAGIC.len() + 4..]))
 }
 
 /// The progress record of a savepoint file (checked as `savepoint_body` does); the timers and
 /// entries after it are not read.
-pub fn read_savepoint_progress(bytes: &[u8]) -> Result<Progress, String> {
+pub fn read_savepoint_progress(bytes: &[u8]) -> Result<Progress, SavepointError> {
     let mut body = Reader::new(savepoint_body(bytes)?.1);
-    body.bytes().and_then(Progress::from_bytes).map_err(|error| format!("savepoint is corrupt: {error}"))
+    body.bytes().and_then(Progress::from_bytes).map_err(SavepointError::Corrupt)
 }
 
 /// What happens to one node's state when a pipeline's saved state is restored into another.
@@ -557,15 +571,15 @@ mod tests {
 
         let mut corrupt = file.clone();
         corrupt[20] ^= 1;
-        assert!(read_savepoint_progress(&corrupt).expect_err("corrupt").contains("checksum"));
+        assert!(read_savepoint_progress(&corrupt).expect_err("corrupt").to_string().contains("checksum"));
         let mut future = file.clone();
         future[8] = 9;
-        assert!(read_savepoint_progress(&future).expect_err("version").contains("version 9"));
-        assert!(read_savepoint_progress(b"hello").expect_err("short").contains("bad magic"));
+        assert!(read_savepoint_progress(&future).expect_err("version").to_string().contains("version 9"));
+        assert!(read_savepoint_progress(b"hello").expect_err("short").to_string().contains("bad magic"));
         let mut empty_body = Vec::new();
         savepoint_header(&mut empty_body);
         seal_savepoint(&mut empty_body);
-        assert!(read_savepoint_progress(&empty_body).expect_err("no progress").contains("corrupt"));
+        assert!(read_savepoint_progress(&empty_body).expect_err("no progress").to_string().contains("corrupt"));
     }
 
     #[test]

@@ -20,6 +20,11 @@ enum Node<'a> {
 
 type Members<'a> = Vec<(Cow<'a, str>, Node<'a>)>;
 
+/// Why an event cannot be reshaped: it, or an object on a path, is not a JSON object.
+#[derive(Debug, thiserror::Error)]
+#[error("event is not a JSON object: {0}")]
+pub struct ReshapeError(#[from] serde_json::Error);
+
 /// Reshapes the JSON object `event`: keeps only the `keep` paths (all members when `keep` is
 /// empty), removes the `remove` paths, then sets each `set` path, in the order given (codegen
 /// passes them in key order). Each path is a field path split at its dots. An absent `set`
@@ -30,7 +35,7 @@ pub fn reshape(
     keep: &[&[&str]],
     remove: &[&[&str]],
     set: &[(&[&str], Val<'_>)],
-) -> Result<String, String> {
+) -> Result<String, ReshapeError> {
     let mut members = parse_members(event)?;
     if !keep.is_empty() {
         members = project(members, keep)?;
@@ -46,13 +51,13 @@ pub fn reshape(
     Ok(out)
 }
 
-fn parse_members(text: &str) -> Result<Members<'_>, String> {
-    let entries = decode::object_entries(text).map_err(|error| format!("event is not a JSON object: {error}"))?;
+fn parse_members(text: &str) -> Result<Members<'_>, ReshapeError> {
+    let entries = decode::object_entries(text)?;
     Ok(entries.into_iter().map(|(key, raw)| (key, Node::Raw(raw))).collect())
 }
 
 /// Opens a member for editing if it is an object; `None` for any other value.
-fn open_object(node: Node<'_>) -> Result<Option<Members<'_>>, String> {
+fn open_object(node: Node<'_>) -> Result<Option<Members<'_>>, ReshapeError> {
     match node {
         Node::Object(members) => Ok(Some(members)),
         Node::Raw(raw) if raw.get().starts_with('{') => parse_members(raw.get()).map(Some),
@@ -62,7 +67,7 @@ fn open_object(node: Node<'_>) -> Result<Option<Members<'_>>, String> {
     }
 }
 
-fn project<'a>(members: Members<'a>, paths: &[&[&str]]) -> Result<Members<'a>, String> {
+fn project<'a>(members: Members<'a>, paths: &[&[&str]]) -> Result<Members<'a>, ReshapeError> {
     let mut kept = Vec::new();
     for (key, node) in members {
         let mut keep_whole = false;
@@ -92,7 +97,7 @@ fn project<'a>(members: Members<'a>, paths: &[&[&str]]) -> Result<Members<'a>, S
     Ok(kept)
 }
 
-fn remove_path(members: &mut Members<'_>, path: &[&str]) -> Result<(), String> {
+fn remove_path(members: &mut Members<'_>, path: &[&str]) -> Result<(), ReshapeError> {
     let Some((first, rest)) = path.split_first() else {
         return Ok(());
     };
@@ -122,7 +127,7 @@ fn is_object(node: &Node<'_>) -> bool {
     }
 }
 
-fn set_path<'a>(members: &mut Members<'a>, path: &[&str], value: &'a Val<'a>) -> Result<(), String> {
+fn set_path<'a>(members: &mut Members<'a>, path: &[&str], value: &'a Val<'a>) -> Result<(), ReshapeError> {
     let Some((first, rest)) = path.split_first() else {
         return Ok(());
     };

@@ -34,13 +34,26 @@ impl FieldType {
     }
 }
 
+/// Why a field value does not have its declared type (G10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SchemaError {
+    #[error("missing required field")]
+    Missing,
+    #[error("null in non-nullable field")]
+    Null,
+    #[error("expected timestamp, found string that is not RFC 3339")]
+    NotRfc3339,
+    #[error("expected {expected}, found {found}")]
+    Type { expected: &'static str, found: &'static str },
+}
+
 /// Checks one field value against its declared type (G10). `float` accepts ints, `int` rejects
 /// `5.0`, `timestamp` is a number or an RFC 3339 string, `any` is any non-null value. Absent
 /// and null values pass only when the field is nullable.
-pub fn check(value: &Val<'_>, field_type: FieldType, nullable: bool) -> Result<(), String> {
+pub fn check(value: &Val<'_>, field_type: FieldType, nullable: bool) -> Result<(), SchemaError> {
     let matches = match value {
-        Val::Absent => return if nullable { Ok(()) } else { Err("missing required field".to_string()) },
-        Val::Null => return if nullable { Ok(()) } else { Err("null in non-nullable field".to_string()) },
+        Val::Absent => return if nullable { Ok(()) } else { Err(SchemaError::Missing) },
+        Val::Null => return if nullable { Ok(()) } else { Err(SchemaError::Null) },
         Val::Bool(_) => matches!(field_type, FieldType::Bool | FieldType::Any),
         Val::Int(_) => matches!(field_type, FieldType::Int | FieldType::Float | FieldType::Timestamp | FieldType::Any),
         Val::Float(_) => matches!(field_type, FieldType::Float | FieldType::Timestamp | FieldType::Any),
@@ -49,7 +62,7 @@ pub fn check(value: &Val<'_>, field_type: FieldType, nullable: bool) -> Result<(
             FieldType::Timestamp => {
                 return match parse_rfc3339(text) {
                     Some(_) => Ok(()),
-                    None => Err("expected timestamp, found string that is not RFC 3339".to_string()),
+                    None => Err(SchemaError::NotRfc3339),
                 }
             }
             _ => false,
@@ -60,7 +73,7 @@ pub fn check(value: &Val<'_>, field_type: FieldType, nullable: bool) -> Result<(
     if matches {
         Ok(())
     } else {
-        Err(format!("expected {}, found {}", field_type.name(), value.type_name()))
+        Err(SchemaError::Type { expected: field_type.name(), found: value.type_name() })
     }
 }
 
@@ -110,8 +123,8 @@ mod tests {
         for (value, field_type, nullable, expected) in cases {
             let result = check(&value, field_type, nullable);
             assert_eq!(
-                result.as_ref().map_err(|message| message.as_str()),
-                expected.as_ref().map_err(|message| *message),
+                result.map_err(|error| error.to_string()),
+                expected.map_err(str::to_string),
                 "{value:?} as {field_type:?}"
             );
         }

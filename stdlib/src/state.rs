@@ -63,14 +63,9 @@ impl Store for MemoryStore {
 }
 
 /// A decoding failure: the stored bytes do not match the layout the operator expects.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct CodecError(pub String);
-
-impl std::fmt::Display for CodecError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// Compact binary encoding of a state value.
 pub trait Codec: Sized {

@@ -5,9 +5,24 @@
 
 use crate::val::Val;
 
-/// The event time of a value in ms, or the reason it is not one. The message has no category;
-/// generated code dead-letters it as `event-time: field `x`: <message>`.
-pub fn event_time(value: &Val<'_>) -> Result<i64, String> {
+/// Why a value is not an event time. The message has no category; generated code dead-letters
+/// it as `event-time: field `x`: <message>`.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum EventTimeError {
+    #[error("timestamp {0} is outside the range of ms since the epoch")]
+    OutOfRange(f64),
+    #[error("expected a number of ms or an RFC 3339 timestamp, found string {0:?}")]
+    NotRfc3339(String),
+    #[error("missing event-time field")]
+    Missing,
+    #[error("event-time field is null")]
+    Null,
+    #[error("expected a number of ms or an RFC 3339 timestamp, found {0}")]
+    Type(&'static str),
+}
+
+/// The event time of a value in ms, or the reason it is not one.
+pub fn event_time(value: &Val<'_>) -> Result<i64, EventTimeError> {
     match value {
         Val::Int(number) => Ok(*number),
         Val::Float(number) => {
@@ -16,14 +31,13 @@ pub fn event_time(value: &Val<'_>) -> Result<i64, String> {
             if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&floored) {
                 Ok(floored as i64)
             } else {
-                Err(format!("timestamp {number} is outside the range of ms since the epoch"))
+                Err(EventTimeError::OutOfRange(*number))
             }
         }
-        Val::Str(text) => parse_rfc3339(text)
-            .ok_or_else(|| format!("expected a number of ms or an RFC 3339 timestamp, found string {text:?}")),
-        Val::Absent => Err("missing event-time field".to_string()),
-        Val::Null => Err("event-time field is null".to_string()),
-        other => Err(format!("expected a number of ms or an RFC 3339 timestamp, found {}", other.type_name())),
+        Val::Str(text) => parse_rfc3339(text).ok_or_else(|| EventTimeError::NotRfc3339(text.to_string())),
+        Val::Absent => Err(EventTimeError::Missing),
+        Val::Null => Err(EventTimeError::Null),
+        other => Err(EventTimeError::Type(other.type_name())),
     }
 }
 
@@ -224,11 +238,11 @@ mod tests {
         ];
         for value in rejected {
             let reason = event_time(&value).expect_err("not an event time");
-            assert!(!reason.is_empty());
+            assert!(!reason.to_string().is_empty());
         }
-        assert_eq!(event_time(&Val::Absent), Err("missing event-time field".to_string()));
+        assert_eq!(event_time(&Val::Absent).map_err(|error| error.to_string()), Err("missing event-time field".into()));
         assert_eq!(
-            event_time(&Val::Bool(false)),
+            event_time(&Val::Bool(false)).map_err(|error| error.to_string()),
             Err("expected a number of ms or an RFC 3339 timestamp, found bool".to_string())
         );
     }

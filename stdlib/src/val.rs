@@ -116,10 +116,10 @@ impl<'a> Val<'a> {
     /// Classifies one JSON value by its first byte. The text must be a single, syntactically
     /// valid JSON value (as produced by `RawValue`); numbers are range-checked here because
     /// `RawValue` only checks their syntax.
-    pub fn from_json_text(text: &'a str) -> Result<Val<'a>, String> {
+    pub fn from_json_text(text: &'a str) -> Result<Val<'a>, JsonValueError> {
         let text = text.trim_matches(|character| matches!(character, ' ' | '\t' | '\n' | '\r'));
         match text.as_bytes().first() {
-            None => Err("empty JSON value".to_string()),
+            None => Err(JsonValueError::Empty),
             Some(b'"') => {
                 // A plain string (closed, no escapes, quotes or control characters inside) is
                 // borrowed; anything else goes through serde_json, which decodes escapes and
@@ -131,7 +131,7 @@ impl<'a> Val<'a> {
                         Ok(Val::Str(Cow::Borrowed(inner)))
                     }
                     _ => {
-                        let decoded: String = serde_json::from_str(text).map_err(|error| error.to_string())?;
+                        let decoded: String = serde_json::from_str(text)?;
                         Ok(Val::Str(Cow::Owned(decoded)))
                     }
                 }
@@ -152,9 +152,22 @@ impl<'a> Val<'a> {
     }
 }
 
+/// Why a JSON text is not one value `Val::from_json_text` can hold.
+#[derive(Debug, thiserror::Error)]
+pub enum JsonValueError {
+    #[error("empty JSON value")]
+    Empty,
+    #[error("number out of range: {0}")]
+    NumberOutOfRange(String),
+    #[error("invalid number: {0}")]
+    InvalidNumber(String),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
 /// Parses a JSON number literal: an integer literal that fits i64 is an int, anything else a
 /// float, parsed with the standard library (correctly rounded) and rejected when not finite.
-pub fn parse_number(text: &str) -> Result<Val<'static>, String> {
+pub fn parse_number(text: &str) -> Result<Val<'static>, JsonValueError> {
     let is_integer_literal = !text.bytes().any(|byte| matches!(byte, b'.' | b'e' | b'E'));
     if is_integer_literal {
         if let Ok(number) = text.parse::<i64>() {
@@ -163,8 +176,8 @@ pub fn parse_number(text: &str) -> Result<Val<'static>, String> {
     }
     match text.parse::<f64>() {
         Ok(number) if number.is_finite() => Ok(Val::Float(number)),
-        Ok(_) => Err(format!("number out of range: {text}")),
-        Err(_) => Err(format!("invalid number: {text}")),
+        Ok(_) => Err(JsonValueError::NumberOutOfRange(text.to_string())),
+        Err(_) => Err(JsonValueError::InvalidNumber(text.to_string())),
     }
 }
 
@@ -396,8 +409,8 @@ mod tests {
         for text in ["\"é", "\"", "\"\"\"", "\"a\"b\"", "\"tab\there\"", "\"\u{2028}", " \"日本"] {
             assert!(Val::from_json_text(text).is_err(), "{text:?}");
         }
-        assert_eq!(Val::from_json_text("\"é\""), Ok(Val::Str(Cow::Borrowed("é"))));
-        assert_eq!(Val::from_json_text(" \"\u{2028}\" "), Ok(Val::Str(Cow::Borrowed("\u{2028}"))));
+        assert_eq!(Val::from_json_text("\"é\"").ok(), Some(Val::Str(Cow::Borrowed("é"))));
+        assert_eq!(Val::from_json_text(" \"\u{2028}\" ").ok(), Some(Val::Str(Cow::Borrowed("\u{2028}"))));
     }
 
     #[test]

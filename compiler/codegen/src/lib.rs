@@ -209,7 +209,7 @@ impl<'p> Generator<'p> {
         let regex_fields = (0..self.regexes.len()).map(|idx| format_ident!("re_{}", idx));
         let regex_inits = self.regexes.iter().enumerate().map(|(idx, pattern)| {
             let field = format_ident!("re_{}", idx);
-            quote! { #field: Regex::new(#pattern).map_err(|error| error.to_string())? }
+            quote! { #field: Regex::new(#pattern)? }
         });
         let regex_fields: Vec<_> = regex_fields.collect();
         let env_fields: Vec<_> = (0..self.envs.len()).map(|idx| format_ident!("env_{}", idx)).collect();
@@ -225,7 +225,7 @@ impl<'p> Generator<'p> {
         let finish_step = self.finish_step(&pending_fields);
         quote! {
             #![allow(non_snake_case, unused_variables, unused_imports, dead_code, clippy::all)]
-            use pulse_runtime::generated::{Context, DeadEvent, Pipeline as _, PipelineSpec, SinkKind, SinkSpec, SourceKind, SourceSpec, TimeDomain, Timer, TimerKind};
+            use pulse_runtime::generated::{Context, DeadEvent, Pipeline as _, PipelineSpec, SetupError, SinkKind, SinkSpec, SourceKind, SourceSpec, TimeDomain, Timer, TimerKind};
             use pulse_runtime::generated::view::{Record, ABSENT};
             use pulse_runtime::generated::state::ValueState;
             use pulse_runtime::generated::{decode, func, json, operators, ops, schema, time, Regex, Val};
@@ -247,7 +247,7 @@ impl<'p> Generator<'p> {
                 const SPEC: PipelineSpec = #spec;
                 #trace_consts
 
-                fn new() -> Result<Self, String> {
+                fn new() -> Result<Self, SetupError> {
                     Ok(Pipeline {
                         #(#regex_inits,)*
                         #(#env_fields: std::env::var(#env_names).unwrap_or_default(),)*

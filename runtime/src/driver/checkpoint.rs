@@ -198,7 +198,7 @@ impl Driver<'_> {
         for writer in &mut self.cx.kafka {
             let transactional = writer.transactional_id.is_some();
             let with = if transactional && !offsets_sent { offsets.as_slice() } else { &[] };
-            writer.commit(with).map_err(RunError::Io)?;
+            writer.commit(with)?;
             offsets_sent |= transactional;
         }
         if !offsets_sent {
@@ -238,7 +238,7 @@ impl Driver<'_> {
         jobs.sort_by_key(|(partition, list, _)| (*partition, list.is_some()));
         let mut commits: Vec<(&mut KafkaWriter, Option<&TopicPartitionList>)> =
             jobs.iter_mut().map(|(_, list, writer)| (&mut **writer, list.as_ref())).collect();
-        kafka::commit_in_order(&mut commits, group.as_ref()).map_err(RunError::Io)?;
+        kafka::commit_in_order(&mut commits, group.as_ref())?;
         for (partition, list, writer) in &jobs {
             if let Some(list) = list {
                 reader.committed(list);
@@ -312,7 +312,7 @@ impl Driver<'_> {
             };
             send(shard, kafka::MARKER_KEY, Some(&marker.to_bytes()));
         }
-        outcome.map_err(RunError::Io)
+        outcome.map_err(RunError::from)
     }
 
     /// Commits a checkpoint at a round boundary: output files are flushed and fsynced, then the
@@ -381,7 +381,7 @@ impl Driver<'_> {
                     batch.delete_range(seed_prefix(*partition), seed_prefix(*partition + 1));
                 }
                 let entries = store.overlay_len();
-                store.commit(batch).map_err(RunError::Io)?;
+                store.commit(batch)?;
                 cx.timers.mark_committed();
                 entries
             }

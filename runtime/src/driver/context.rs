@@ -249,7 +249,7 @@ impl Context {
             _ => &mut self.kafka[producer],
         };
         if let Err(error) = writer.send(topic, None, key, value.as_bytes(), &headers) {
-            self.io_error.get_or_insert(error);
+            self.io_error.get_or_insert_with(|| error.to_string());
         }
     }
 
@@ -326,7 +326,7 @@ impl Context {
             self.trace_emit(self.sinks[sink].node, None, event_json);
         }
         if let Err(error) = self.redis[redis_idx].push(event_json, key, args) {
-            self.io_error.get_or_insert(error);
+            self.io_error.get_or_insert_with(|| error.to_string());
         }
     }
 
@@ -364,7 +364,7 @@ impl Context {
         match client.submit(Job { url, headers, body, idempotency_key, event: event_json.to_string(), event_time }) {
             Ok(blocked) => self.backpressure += blocked,
             Err(stopped) => {
-                self.io_error.get_or_insert(stopped);
+                self.io_error.get_or_insert_with(|| stopped.to_string());
             }
         }
     }
@@ -372,7 +372,7 @@ impl Context {
     /// Sends everything buffered for network sinks and waits for the acknowledgements.
     pub(super) fn flush_network(&mut self) -> Result<(), RunError> {
         for redis in &mut self.redis {
-            redis.flush().map_err(RunError::Io)?;
+            redis.flush().map_err(|error| RunError::Io(error.to_string()))?;
         }
         Ok(())
     }

@@ -106,7 +106,7 @@ pub(super) fn open_state(
                 .map_err(|error| RunError::Io(format!("cannot read `{}`: {error}", memory_file.display())))?;
             let snapshot = Snapshot::decode(&bytes)
                 .map_err(|error| RunError::Io(format!("`{}`: {error}", memory_file.display())))?;
-            resume::check_pipeline(&snapshot.progress.pipeline, spec.name, dir).map_err(RunError::Usage)?;
+            resume::check_pipeline(&snapshot.progress.pipeline, spec.name, dir)?;
             check_lineage(snapshot.progress.origin)?;
             Some(Resume {
                 progress: snapshot.progress,
@@ -126,13 +126,13 @@ pub(super) fn open_state(
             dir.display()
         )));
     }
-    let store = RocksStore::open(dir).map_err(RunError::Io)?;
+    let store = RocksStore::open(dir)?;
     let committed = store.db().get(PROGRESS_KEY).map_err(|error| RunError::Io(error.to_string()))?;
     let resume = match committed {
         Some(bytes) => {
             let progress = Progress::from_bytes(&bytes)
                 .map_err(|error| RunError::Io(format!("corrupt checkpoint in `{}`: {error}", dir.display())))?;
-            resume::check_pipeline(&progress.pipeline, spec.name, dir).map_err(RunError::Usage)?;
+            resume::check_pipeline(&progress.pipeline, spec.name, dir)?;
             check_lineage(progress.origin)?;
             let timers = read_rocks_timers(store.db())?;
             Some(Resume { progress, timers, entries: Vec::new(), shards: Vec::new(), from_savepoint: false })
@@ -151,7 +151,7 @@ pub(super) fn check_resumed_run(
     inputs: &[Input],
     sinks: &[Destination],
     dead_letters: &Destination,
-) -> Result<(), String> {
+) -> Result<(), resume::ResumeError> {
     for (source, input) in sources.iter().zip(inputs) {
         let Input::Path(path) = input else { continue };
         let position = resume.progress.sources.iter().find(|position| position.node == source.node);

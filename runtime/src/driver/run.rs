@@ -99,7 +99,7 @@ pub(super) struct Def {
     pub(super) spec: PipelineSpec,
     pub(super) edges: &'static [(u32, &'static str, u32)],
     pub(super) trace_keys: &'static [&'static [&'static str]],
-    pub(super) new: fn() -> Result<Box<dyn Steps>, String>,
+    pub(super) new: fn() -> Result<Box<dyn Steps>, crate::SetupError>,
 }
 
 pub(super) fn run_def(def: &'static Def, args: Vec<String>) -> ExitCode {
@@ -209,7 +209,8 @@ pub(super) fn execute(
                     parse_duration_ms(text).map_err(|error| RunError::Usage(format!("--unready-after: {error}")))?;
                 metrics.set_unready_after(Duration::from_millis(millis));
             }
-            let bound = metrics::serve(address, Arc::clone(&metrics)).map_err(RunError::Usage)?;
+            let bound =
+                metrics::serve(address, Arc::clone(&metrics)).map_err(|error| RunError::Usage(error.to_string()))?;
             if !options.quiet {
                 tracing::info!(address = %bound, "serving /metrics, /healthz and /readyz on http://{bound}");
             }

@@ -36,7 +36,7 @@ pub(super) fn read_checkpoint(dir: &Path) -> Result<Snapshot, RunError> {
             .map_err(|error| RunError::Io(format!("cannot read `{}`: {error}", memory_file.display())))?;
         Snapshot::decode(&bytes).map_err(|error| RunError::Io(format!("`{}`: {error}", memory_file.display())))?
     } else if dir.join("CURRENT").is_file() {
-        let db = RocksStore::open_read_only(dir).map_err(RunError::Io)?;
+        let db = RocksStore::open_read_only(dir)?;
         let progress = match db.get(PROGRESS_KEY).map_err(|error| RunError::Io(error.to_string()))? {
             Some(bytes) => Progress::from_bytes(&bytes)
                 .map_err(|error| RunError::Io(format!("corrupt checkpoint in `{}`: {error}", dir.display())))?,
@@ -44,10 +44,9 @@ pub(super) fn read_checkpoint(dir: &Path) -> Result<Snapshot, RunError> {
         };
         let timers = read_rocks_timers(&db)?;
         // The shard index a bootstrap keeps: state key → shard, in the same key order.
-        let mut index =
-            RocksStore::scan_prefix(&db, &[SHARD_INDEX_PREFIX]).map_err(RunError::Io)?.into_iter().peekable();
+        let mut index = RocksStore::scan_prefix(&db, &[SHARD_INDEX_PREFIX])?.into_iter().peekable();
         let (mut entries, mut shards) = (Vec::new(), Vec::new());
-        for (key, value) in RocksStore::scan_prefix(&db, &[STATE_PREFIX]).map_err(RunError::Io)? {
+        for (key, value) in RocksStore::scan_prefix(&db, &[STATE_PREFIX])? {
             let Some((node, user_key)) = split_state_key(&key) else { continue };
             while index.next_if(|(indexed, _)| indexed[1..] < key[..]).is_some() {}
             if let Some((_, shard)) = index.next_if(|(indexed, _)| indexed[1..] == key[..]) {
@@ -183,7 +182,7 @@ pub(super) fn bootstrap(def: &'static Def, options: &cli::BootstrapOptions) -> R
 
 pub(super) fn read_rocks_timers(db: &rocksdb::DB) -> Result<Vec<(u64, TimerRecord)>, RunError> {
     let mut timers = Vec::new();
-    for (key, value) in RocksStore::scan_prefix(db, &[TIMER_PREFIX]).map_err(RunError::Io)? {
+    for (key, value) in RocksStore::scan_prefix(db, &[TIMER_PREFIX])? {
         let sequence = key.get(1..9).and_then(|bytes| bytes.try_into().ok()).map(u64::from_be_bytes);
         let record = TimerRecord::decode(&mut pulse_stdlib::state::Reader::new(&value));
         match (sequence, record) {

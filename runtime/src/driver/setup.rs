@@ -80,11 +80,9 @@ pub(super) fn execute_with(
 ) -> Result<RunSummary, RunError> {
     let spec = &def.spec;
     let bootstrap_topics = options.bootstrap.as_deref();
-    let input_paths = cli::resolve_inputs(spec.sources, &options.inputs, |path| Path::new(path).is_file())
-        .map_err(RunError::Usage)?;
+    let input_paths = cli::resolve_inputs(spec.sources, &options.inputs, |path| Path::new(path).is_file())?;
     let (mut sink_destinations, dead_letter_destination) =
-        cli::resolve_outputs(spec.sinks, options.output.as_deref(), options.dead_letter.as_deref())
-            .map_err(RunError::Usage)?;
+        cli::resolve_outputs(spec.sinks, options.output.as_deref(), options.dead_letter.as_deref())?;
     if bootstrap_topics.is_some() {
         sink_destinations.fill(Destination::Discard);
     }
@@ -105,14 +103,12 @@ pub(super) fn execute_with(
     if let Some(resume) = &resume {
         let mut nodes_with_state: Vec<String> = resume.entries.iter().map(|(node, _, _)| node.clone()).collect();
         nodes_with_state.dedup();
-        let plan = plan_restore(&resume.progress, spec.nodes, spec.state_layouts, &nodes_with_state)
-            .map_err(RunError::Usage)?;
+        let plan = plan_restore(&resume.progress, spec.nodes, spec.state_layouts, &nodes_with_state)?;
         for node in &plan.removed_nodes {
             tracing::warn!(node = %node, "dropping the state and timers of node `{node}`, which this pipeline no longer has");
         }
         dropped_nodes = plan.removed_nodes;
-        check_resumed_run(resume, options, spec.sources, &input_paths, &sink_destinations, &dead_letter_destination)
-            .map_err(RunError::Usage)?;
+        check_resumed_run(resume, options, spec.sources, &input_paths, &sink_destinations, &dead_letter_destination)?;
     }
 
     // State follows partitions (see `tasks`) when the only source reads Kafka and state is in
@@ -201,7 +197,7 @@ pub(super) fn execute_with(
         let sinks: Vec<&str> = spec.sinks.iter().map(|sink| sink.node).collect();
         let tracer =
             crate::trace::Tracer::open(dir, &options.trace, spec.name, spec.nodes, &sinks, def.edges, def.trace_keys)
-                .map_err(RunError::Io)?;
+                .map_err(|error| RunError::Io(error.to_string()))?;
         cx.trace.tracer = Some(Box::new(tracer));
     }
     let origin = resume.as_ref().and_then(|resume| resume.progress.origin);
@@ -321,7 +317,7 @@ pub(super) fn execute_with(
         }
     }
     if let Err(error) = cx.finish_trace() {
-        flush_error.get_or_insert(error);
+        flush_error.get_or_insert(error.to_string());
     }
     outcome?;
     if let Some(message) = flush_error {
@@ -410,7 +406,8 @@ fn open_network_sinks(
         if let SinkKind::Redis { command, trim, ttl_ms, rate_limit, env } = sink.kind {
             check_env(sink.node, env)?;
             let url = redis_url(options.redis_url.as_deref());
-            let mut writer = RedisWriter::open(sink.node, &url, command, trim, ttl_ms).map_err(RunError::Usage)?;
+            let mut writer = RedisWriter::open(sink.node, &url, command, trim, ttl_ms)
+                .map_err(|error| RunError::Usage(error.to_string()))?;
             if let Some((count, per_ms)) = rate_limit {
                 writer.limit_rate(RateLimit::new(count, per_ms));
             }
@@ -471,7 +468,7 @@ impl KafkaPlan {
         let live_sink =
             |sink: &Sink| matches!(sink.route, Route::Unopened) && matches!(sink.kind, SinkKind::Kafka { .. });
         let live = input_paths.contains(&Input::Kafka) || dead_letter_topic.is_some() || sinks.iter().any(live_sink);
-        let env = if live { KafkaEnv::from_environment().map_err(RunError::Usage)? } else { KafkaEnv::default() };
+        let env = if live { KafkaEnv::from_environment()? } else { KafkaEnv::default() };
         let mut producers: Vec<(Option<&'static str>, Option<&'static str>, bool)> = Vec::new();
         let mut producer_for = |brokers: Option<&'static str>, compression: Option<&'static str>| match producers
             .iter()
@@ -562,7 +559,7 @@ impl KafkaPlan {
                 transactional_id: transactional.then(|| kafka::transactional_id(pipeline, &instance)),
                 checkpoint_interval_ms: interval_ms,
             };
-            writers.push(KafkaWriter::open(&self.env, &settings).map_err(RunError::Io)?);
+            writers.push(KafkaWriter::open(&self.env, &settings)?);
         }
         Ok(writers)
     }
@@ -703,7 +700,8 @@ impl ReaderSetup<'_> {
                     }
                     // With state following partitions, records not keyed by the state's key are
                     // re-keyed through the repartition topic first, and the pipeline reads that.
-                    let source_error = |error: String| RunError::Io(format!("source `{}`: {error}", source.node));
+                    let source_error =
+                        |error: crate::kafka::Error| RunError::Io(format!("source `{}`: {error}", source.node));
                     let mut stage = None;
                     let repartition_topic;
                     let repartition_topics: [&str; 1];
@@ -789,5 +787,5 @@ fn drop_removed_nodes(store: &mut RocksStore, resume: &Resume, dropped_nodes: &[
             batch.delete(timer_key(*sequence));
         }
     }
-    store.commit(batch).map_err(RunError::Io)
+    Ok(store.commit(batch)?)
 }

@@ -88,7 +88,7 @@ impl Driver<'_> {
                 let (sink, client) = &self.cx.api[api_idx];
                 let sink = *sink;
                 if wait {
-                    client.wait_all(&mut done).map_err(RunError::Io)?;
+                    client.wait_all(&mut done).map_err(|stopped| RunError::Io(stopped.to_string()))?;
                 } else {
                     client.take_done(&mut done);
                 }

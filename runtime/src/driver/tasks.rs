@@ -40,7 +40,7 @@ pub(super) fn open_tasks(
     let ([Reader::Kafka(reader)], [source]) = (readers, spec.sources) else { return Ok(None) };
     let SourceKind::Kafka { brokers, .. } = source.kind else { return Ok(None) };
     let StateBackend::Rocks(store) = &cx.state else { return Ok(None) };
-    let io = |error: String| RunError::Io(format!("source `{}`: {error}", source.node));
+    let io = |error: &dyn std::fmt::Display| RunError::Io(format!("source `{}`: {error}", source.node));
     let topic = format!("{}-changelog", reader.group());
     // Local state is a cache of one changelog: state kept for another group's changelog would
     // be counted again on top of what this group's changelog and readSetting give.
@@ -60,12 +60,13 @@ pub(super) fn open_tasks(
             .put(CHANGELOG_KEY, topic.as_bytes())
             .map_err(|error| RunError::Io(format!("writing the checkpoint: {error}")))?,
     }
-    let changelog_mode = ChangelogMode::from_environment().map_err(RunError::Usage)?;
+    let changelog_mode = ChangelogMode::from_environment()?;
     let compacted = changelog_mode == ChangelogMode::Compacted;
-    kafka::ensure_topic(env, brokers, &topic, reader.partition_count(), "changelog", compacted).map_err(io)?;
+    kafka::ensure_topic(env, brokers, &topic, reader.partition_count(), "changelog", compacted)
+        .map_err(|error| io(&error))?;
     reader.clear_replay();
     let mut local = BTreeMap::new();
-    for (key, value) in RocksStore::scan_prefix(store.db(), SHARD_RECORD_PREFIX).map_err(RunError::Io)? {
+    for (key, value) in RocksStore::scan_prefix(store.db(), SHARD_RECORD_PREFIX)? {
         let partition = key[SHARD_RECORD_PREFIX.len()..].try_into().ok().map(i32::from_be_bytes);
         match (partition, ShardRecord::from_bytes(&value)) {
             (Some(partition), Some(record)) => {
@@ -106,7 +107,10 @@ pub(super) fn open_tasks(
 
 /// The producers of the partitions the group assigned, per partition: one per transactional
 /// sink producer, plus one for the changelog when none of those talks to the source's brokers.
-pub(super) fn open_task_writers(tasks: &Tasks, partitions: &[i32]) -> Result<Vec<(i32, PartitionWriters)>, String> {
+pub(super) fn open_task_writers(
+    tasks: &Tasks,
+    partitions: &[i32],
+) -> Result<Vec<(i32, PartitionWriters)>, kafka::Error> {
     // (brokers, compression) of each writer of a partition; `None` where a sink is not
     // transactional (it uses the instance's producer).
     let mut kinds: Vec<Option<(Option<&str>, Option<&str>)>> = tasks
@@ -173,7 +177,7 @@ impl Driver<'_> {
     /// an assignment after the new partitions' state was restored from the changelog.
     pub(super) fn rebalance(&mut self, source: usize) -> Result<(), RunError> {
         let node = self.def.spec.sources[source].node;
-        let io = |error: String| RunError::Io(format!("source `{node}`: {error}"));
+        let io = |error: &dyn std::fmt::Display| RunError::Io(format!("source `{node}`: {error}"));
         let events = match &self.readers[source] {
             Reader::Kafka(reader) => reader.take_rebalances(),
             Reader::Lines(_) => return Ok(()),
@@ -194,7 +198,7 @@ impl Driver<'_> {
                         tasks.owned.retain(|partition| !revoked.contains(&Tasks::shard(*partition)));
                     }
                     if let Reader::Kafka(reader) = &mut self.readers[source] {
-                        reader.revoke_now().map_err(io)?;
+                        reader.revoke_now().map_err(|error| io(&error))?;
                     }
                     tracing::info!(
                         "kafka: source `{node}` revoked {} after a checkpoint",
@@ -205,7 +209,7 @@ impl Driver<'_> {
                     let started = Instant::now();
                     let restored = self.restore_partitions(source, &partitions)?;
                     if let Reader::Kafka(reader) = &mut self.readers[source] {
-                        reader.assign_now(&partitions).map_err(io)?;
+                        reader.assign_now(&partitions).map_err(|error| io(&error))?;
                     }
                     let assigned = kafka::describe_partitions(&partitions);
                     match restored {
@@ -245,7 +249,7 @@ impl Driver<'_> {
             self.checkpoint()?;
         }
         let node = self.def.spec.sources[source].node;
-        let io = |error: String| RunError::Io(format!("source `{node}`: {error}"));
+        let io = |error: &dyn std::fmt::Display| RunError::Io(format!("source `{node}`: {error}"));
         let (Some(tasks), Reader::Kafka(reader)) = (&mut self.tasks, &mut self.readers[source]) else {
             return Ok(None);
         };
@@ -255,7 +259,7 @@ impl Driver<'_> {
         new.retain(|partition| !tasks.owned.contains(partition));
         let cx = &mut *self.cx;
         let mut seed_from = Vec::new();
-        for (partition, writers) in open_task_writers(tasks, &new).map_err(io)? {
+        for (partition, writers) in open_task_writers(tasks, &new).map_err(|error| io(&error))? {
             cx.task_writers.insert(Tasks::shard(partition), writers);
             for (sequence, timer) in tasks.parked.remove(&Tasks::shard(partition)).unwrap_or_default() {
                 cx.timers.restore(sequence, timer, 0);
@@ -267,10 +271,10 @@ impl Driver<'_> {
             .collect();
         // Read after the producers above fenced the previous owner: no transaction of it can
         // commit any more.
-        let heads = reader.group_offsets(&tasks.topic, &new).map_err(io)?;
+        let heads = reader.group_offsets(&tasks.topic, &new).map_err(|error| io(&error))?;
         let logs =
             kafka::read_changelog(&tasks.env, tasks.brokers, &tasks.topic, &starts, &heads, tasks.changelog_mode)
-                .map_err(io)?;
+                .map_err(|error| io(&error))?;
         let mut batch = WriteBatch::default();
         let mut forget = HashSet::new();
         let (mut entries, mut timers, mut aborted) = (0u64, 0u64, 0u64);
@@ -299,14 +303,14 @@ impl Driver<'_> {
                         let sequence = u64::from_be_bytes(key[1..9].try_into().unwrap_or_default());
                         timer_writes.insert(sequence, value);
                     }
-                    _ => return Err(io(format!("unexpected record in the changelog `{}`", tasks.topic))),
+                    _ => return Err(io(&format!("unexpected record in the changelog `{}`", tasks.topic))),
                 }
             }
             for (sequence, value) in timer_writes {
                 match value {
                     Some(bytes) => {
                         let record = TimerRecord::decode(&mut pulse_stdlib::state::Reader::new(&bytes))
-                            .map_err(|_| io(format!("corrupt timer in the changelog `{}`", tasks.topic)))?;
+                            .map_err(|_| io(&format!("corrupt timer in the changelog `{}`", tasks.topic)))?;
                         if let Some(timer) = record.into_timer(self.def.spec.nodes) {
                             cx.timers.restore(sequence, timer, 0);
                             timers += 1;
@@ -323,7 +327,7 @@ impl Driver<'_> {
                 reader.touch(&topic, log.partition);
             }
             if let Some(bytes) = &log.marker {
-                let marker = Marker::from_bytes(bytes).map_err(io)?;
+                let marker = Marker::from_bytes(bytes).map_err(|error| io(&error))?;
                 for (topic, next) in &marker.positions {
                     reader.positions().insert((topic.clone(), log.partition), *next);
                     if marker.max_event_time != i64::MIN {
@@ -339,11 +343,11 @@ impl Driver<'_> {
         cx.timers.forget(&forget);
         let mut seeded = 0u64;
         if let StateBackend::Rocks(store) = &mut cx.state {
-            store.write_restored(batch).map_err(io)?;
+            store.write_restored(batch).map_err(|error| io(&error))?;
             for partition in seed_from {
                 let shard = Tasks::shard(partition);
                 let prefix = seed_prefix(partition);
-                let seeds = RocksStore::scan_prefix(store.db(), &prefix).map_err(io)?;
+                let seeds = RocksStore::scan_prefix(store.db(), &prefix).map_err(|error| io(&error))?;
                 let seeded_timers = cx.timers.mark_shard_new(shard);
                 if seeds.is_empty() && seeded_timers == 0 {
                     continue;

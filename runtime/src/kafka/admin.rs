@@ -10,10 +10,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-use super::config::{describe, forward_log, KafkaEnv, Role, CALL_TIMEOUT};
+use super::config::{describe, forward_log, Error, KafkaEnv, Role, CALL_TIMEOUT};
 
 /// The most partitions of any of `topics`.
-pub fn partition_count(env: &KafkaEnv, brokers: Option<&str>, topics: &[&str]) -> Result<i32, String> {
+pub fn partition_count(env: &KafkaEnv, brokers: Option<&str>, topics: &[&str]) -> Result<i32, Error> {
     let config = env.config(brokers, Role::Admin)?;
     let consumer: BaseConsumer<SourceLog> =
         config.create_with_context(SourceLog).map_err(|error| describe("creating a metadata client", &error))?;
@@ -25,7 +25,7 @@ pub fn partition_count(env: &KafkaEnv, brokers: Option<&str>, topics: &[&str]) -
 pub(super) fn topic_partitions<C: ConsumerContext, T: AsRef<str>>(
     consumer: &BaseConsumer<C>,
     topics: &[T],
-) -> Result<Vec<(String, i32)>, String> {
+) -> Result<Vec<(String, i32)>, Error> {
     let mut partitions = Vec::new();
     for topic in topics.iter().map(AsRef::as_ref) {
         let metadata = consumer
@@ -33,7 +33,7 @@ pub(super) fn topic_partitions<C: ConsumerContext, T: AsRef<str>>(
             .map_err(|error| describe(&format!("reading the metadata of topic `{topic}`"), &error))?;
         for found in metadata.topics() {
             if let Some(error) = found.error() {
-                return Err(format!("kafka: topic `{topic}`: {:?}", RDKafkaErrorCode::from(error)));
+                return Err(Error::from(format!("kafka: topic `{topic}`: {:?}", RDKafkaErrorCode::from(error))));
             }
             partitions.extend(found.partitions().iter().map(|partition| (topic.to_string(), partition.id())));
         }
@@ -50,7 +50,7 @@ pub fn ensure_topic(
     partitions: i32,
     purpose: &str,
     compacted: bool,
-) -> Result<i32, String> {
+) -> Result<i32, Error> {
     let config = env.config(brokers, Role::Admin)?;
     let consumer: BaseConsumer<SourceLog> =
         config.create_with_context(SourceLog).map_err(|error| describe("creating a metadata client", &error))?;
@@ -66,9 +66,9 @@ pub fn ensure_topic(
     match existing {
         Some(count) if count >= partitions => return Ok(count),
         Some(count) => {
-            return Err(format!(
+            return Err(Error::from(format!(
                 "kafka: the {purpose} topic `{topic}` has {count} partitions; the source has {partitions}"
-            ))
+            )))
         }
         None => {}
     }
@@ -84,7 +84,7 @@ pub fn ensure_topic(
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((_, code)) => return Err(format!("kafka: creating topic `{topic}`: {code}")),
+            Err((_, code)) => return Err(Error::from(format!("kafka: creating topic `{topic}`: {code}"))),
         }
     }
     tracing::info!("kafka: created the {purpose} topic `{topic}` with {partitions} partitions");
@@ -98,14 +98,14 @@ pub struct Purger {
 }
 
 impl Purger {
-    pub fn new(env: &KafkaEnv, brokers: Option<&str>) -> Result<Purger, String> {
+    pub fn new(env: &KafkaEnv, brokers: Option<&str>) -> Result<Purger, Error> {
         let admin =
             env.config(brokers, Role::Admin)?.create().map_err(|error| describe("creating an admin client", &error))?;
         Ok(Purger { admin })
     }
 
     /// Deletes the records of `topic` below each (partition, offset).
-    pub fn purge(&self, topic: &str, below: &BTreeMap<i32, i64>) -> Result<(), String> {
+    pub fn purge(&self, topic: &str, below: &BTreeMap<i32, i64>) -> Result<(), Error> {
         let mut list = TopicPartitionList::new();
         for (partition, offset) in below {
             list.add_partition_offset(topic, *partition, Offset::Offset(*offset))

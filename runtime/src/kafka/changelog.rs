@@ -10,7 +10,7 @@ use rdkafka::message::Headers;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::admin::SourceLog;
-use super::config::{describe, transient, KafkaEnv, Role, CALL_TIMEOUT, OUTAGE_REPORT_EVERY};
+use super::config::{describe, transient, Error, KafkaEnv, Role, CALL_TIMEOUT, OUTAGE_REPORT_EVERY};
 
 /// The header naming the checkpoint a changelog record belongs to.
 pub const BATCH_HEADER: &str = "pulse-batch";
@@ -52,11 +52,13 @@ pub enum ChangelogMode {
 
 impl ChangelogMode {
     /// `PULSE_KAFKA_CHANGELOG_COMPACT=true` selects `Compacted`.
-    pub fn from_environment() -> Result<ChangelogMode, String> {
+    pub fn from_environment() -> Result<ChangelogMode, Error> {
         match std::env::var("PULSE_KAFKA_CHANGELOG_COMPACT").as_deref() {
             Err(_) | Ok("" | "false" | "0") => Ok(ChangelogMode::Batches),
             Ok("true" | "1") => Ok(ChangelogMode::Compacted),
-            Ok(other) => Err(format!("PULSE_KAFKA_CHANGELOG_COMPACT: `{other}` is neither true nor false")),
+            Ok(other) => {
+                Err(Error::Setting(format!("PULSE_KAFKA_CHANGELOG_COMPACT: `{other}` is neither true nor false")))
+            }
         }
     }
 }
@@ -125,7 +127,7 @@ impl ChangelogFold {
     /// marker's `base` back to the start offset: a batch of an aborted transaction is either
     /// past the head or skipped by the base of the batch the next owner wrote. Batches whose
     /// markers name no base (written before markers did) all count, as they used to.
-    pub fn finish(mut self, head: Option<i64>) -> Result<Folded, String> {
+    pub fn finish(mut self, head: Option<i64>) -> Result<Folded, Error> {
         let chain = match self.mode {
             ChangelogMode::Compacted => (0..self.batches.len()).collect(),
             ChangelogMode::Batches => match self.chain(head)? {
@@ -151,7 +153,7 @@ impl ChangelogFold {
 
     /// Indexes of the committed batches in offset order; `None` when the chain leads behind
     /// the start offset.
-    fn chain(&self, head: Option<i64>) -> Result<Option<Vec<usize>>, String> {
+    fn chain(&self, head: Option<i64>) -> Result<Option<Vec<usize>>, Error> {
         if self.batches.iter().all(|batch| batch.base.is_none()) {
             return Ok(Some((0..self.batches.len()).collect()));
         }
@@ -198,7 +200,7 @@ pub fn read_changelog(
     starts: &[(i32, i64)],
     heads: &BTreeMap<i32, i64>,
     mode: ChangelogMode,
-) -> Result<Vec<ChangelogPartition>, String> {
+) -> Result<Vec<ChangelogPartition>, Error> {
     let mut done = Vec::new();
     let mut rewind = Vec::new();
     for fold in read_folds(env, brokers, topic, starts, mode)? {
@@ -218,7 +220,9 @@ pub fn read_changelog(
             match fold.finish(heads.get(&partition).copied())? {
                 Folded::Done(read) => done.push(read),
                 Folded::Rewind => {
-                    return Err(format!("changelog `{topic}` [{partition}]: its chain of batches is broken"))
+                    return Err(Error::from(format!(
+                        "changelog `{topic}` [{partition}]: its chain of batches is broken"
+                    )))
                 }
             }
         }
@@ -234,7 +238,7 @@ pub(super) fn read_folds(
     topic: &str,
     starts: &[(i32, i64)],
     mode: ChangelogMode,
-) -> Result<Vec<ChangelogFold>, String> {
+) -> Result<Vec<ChangelogFold>, Error> {
     let mut config = env.config(brokers, Role::Consumer)?;
     config
         .set("group.id", "pulse-changelog-restore")
@@ -327,7 +331,7 @@ impl Marker {
         .into_bytes()
     }
 
-    pub fn from_bytes(bytes: &[u8]) -> Result<Marker, String> {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Marker, Error> {
         let bad = || format!("corrupt changelog marker `{}`", String::from_utf8_lossy(bytes));
         let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| bad())?;
         let mut positions = Vec::new();

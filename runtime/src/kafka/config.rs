@@ -26,13 +26,15 @@ pub struct KafkaEnv {
 }
 
 impl KafkaEnv {
-    pub fn from_environment() -> Result<KafkaEnv, String> {
+    pub fn from_environment() -> Result<KafkaEnv, Error> {
         let mut properties = Vec::new();
         if let Ok(path) = std::env::var("PULSE_KAFKA_CONFIG") {
             let text = std::fs::read_to_string(&path)
-                .map_err(|error| format!("cannot read PULSE_KAFKA_CONFIG `{path}`: {error}"))?;
-            properties
-                .extend(parse_properties(&text).map_err(|error| format!("PULSE_KAFKA_CONFIG `{path}`: {error}"))?);
+                .map_err(|error| Error::Setting(format!("cannot read PULSE_KAFKA_CONFIG `{path}`: {error}")))?;
+            properties.extend(
+                parse_properties(&text)
+                    .map_err(|error| Error::Setting(format!("PULSE_KAFKA_CONFIG `{path}`: {error}")))?,
+            );
         }
         let mut from_vars: Vec<(String, String)> = std::env::vars()
             .filter_map(|(name, value)| {
@@ -50,7 +52,7 @@ impl KafkaEnv {
 
     /// A consumer's configuration with its group timing (the caller sets the group and the
     /// rest).
-    pub(crate) fn consumer_config(&self, brokers: Option<&str>) -> Result<ClientConfig, String> {
+    pub(crate) fn consumer_config(&self, brokers: Option<&str>) -> Result<ClientConfig, Error> {
         let mut config = self.config(brokers, Role::Consumer)?;
         let property = |wanted: &str| self.properties.iter().find(|(name, _)| name == wanted).map(|(_, value)| value);
         let session_ms = match property("session.timeout.ms") {
@@ -69,10 +71,12 @@ impl KafkaEnv {
         Ok(config)
     }
 
-    pub(super) fn config(&self, brokers: Option<&str>, role: Role) -> Result<ClientConfig, String> {
-        let brokers = self.brokers.as_deref().or(brokers).ok_or(
-            "no Kafka brokers: set `brokers` in the pipeline or PULSE_KAFKA_BROKERS in the environment".to_string(),
-        )?;
+    pub(super) fn config(&self, brokers: Option<&str>, role: Role) -> Result<ClientConfig, Error> {
+        let brokers = self.brokers.as_deref().or(brokers).ok_or_else(|| {
+            Error::Setting(
+                "no Kafka brokers: set `brokers` in the pipeline or PULSE_KAFKA_BROKERS in the environment".to_string(),
+            )
+        })?;
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", brokers);
         // One set of properties serves every client of the run: each gets those of its kind
@@ -167,7 +171,7 @@ pub(super) const PRODUCER_PROPERTIES: &[&str] = &[
 ];
 
 /// `name=value` lines; blank lines and `#` comments skipped.
-pub fn parse_properties(text: &str) -> Result<Vec<(String, String)>, String> {
+pub fn parse_properties(text: &str) -> Result<Vec<(String, String)>, Error> {
     let mut out = Vec::new();
     for (number, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -175,17 +179,44 @@ pub fn parse_properties(text: &str) -> Result<Vec<(String, String)>, String> {
             continue;
         }
         let Some((name, value)) = line.split_once('=') else {
-            return Err(format!("line {}: expected `name=value`", number + 1));
+            return Err(Error::Setting(format!("line {}: expected `name=value`", number + 1)));
         };
         out.push((name.trim().to_string(), value.trim().to_string()));
     }
     Ok(out)
 }
 
-/// Errors name the operation and the librdkafka error, never the configuration (it may hold
-/// passwords).
-pub(super) fn describe(what: &str, error: &KafkaError) -> String {
-    format!("kafka: {what}: {error}")
+/// A failure on the Kafka path. Messages name the operation and librdkafka's error, never the
+/// configuration (it may hold passwords).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A librdkafka call failed while the runtime was doing `what`.
+    #[error("kafka: {what}: {source}")]
+    Client { what: String, source: KafkaError },
+    /// A setting in the environment or a properties file that cannot be used: a usage error.
+    #[error("{0}")]
+    Setting(String),
+    /// Anything else: an answer of the broker, a record, a thread that could not start.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl Error {
+    /// Whether the run was misconfigured (exit code 2) rather than failed (exit code 1).
+    pub fn is_setting(&self) -> bool {
+        matches!(self, Error::Setting(_))
+    }
+}
+
+impl From<String> for Error {
+    fn from(message: String) -> Error {
+        Error::Failed(message)
+    }
+}
+
+/// The error of librdkafka call that failed while the runtime was doing `what`.
+pub(super) fn describe(what: &str, error: &KafkaError) -> Error {
+    Error::Client { what: what.to_string(), source: error.clone() }
 }
 
 /// librdkafka's own log lines, through `tracing`: errors and warnings always; notices, info and
@@ -207,11 +238,11 @@ pub(super) fn debug_enabled() -> bool {
 }
 
 /// The duration in environment variable `name` (e.g. `30s`), else `default`.
-pub fn duration_from_env(name: &str, default: Duration) -> Result<Duration, String> {
+pub fn duration_from_env(name: &str, default: Duration) -> Result<Duration, Error> {
     match std::env::var(name) {
         Ok(text) => crate::checkpoint::parse_duration_ms(&text)
             .map(Duration::from_millis)
-            .map_err(|error| format!("{name}: {error}")),
+            .map_err(|error| Error::Setting(format!("{name}: {error}"))),
         Err(_) => Ok(default),
     }
 }

@@ -12,7 +12,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
 use super::changelog::BATCH_HEADER;
-use super::config::{describe, forward_log, KafkaEnv, Role, CALL_TIMEOUT};
+use super::config::{describe, forward_log, Error, KafkaEnv, Role, CALL_TIMEOUT};
 
 /// Added to the checkpoint interval for `transaction.timeout.ms`: the longest a restart may take
 /// before the broker aborts the open transaction on its own.
@@ -42,7 +42,9 @@ impl ProducerContext for SinkContext {
         match result {
             Err((error, message)) => {
                 let mut failure = self.failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                failure.get_or_insert_with(|| describe(&format!("delivering to `{}`", message.topic()), error));
+                failure.get_or_insert_with(|| {
+                    describe(&format!("delivering to `{}`", message.topic()), error).to_string()
+                });
             }
             Ok(message) if opaque == CHANGELOG_RECORD => {
                 let mut offsets = self.changelog_offsets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -73,7 +75,7 @@ pub struct KafkaWriter {
 }
 
 impl KafkaWriter {
-    pub fn open(env: &KafkaEnv, settings: &ProducerSettings<'_>) -> Result<KafkaWriter, String> {
+    pub fn open(env: &KafkaEnv, settings: &ProducerSettings<'_>) -> Result<KafkaWriter, Error> {
         let mut config = env.config(settings.brokers, Role::Producer)?;
         config.set("enable.idempotence", "true").set("acks", "all");
         if let Some(compression) = settings.compression {
@@ -102,7 +104,7 @@ impl KafkaWriter {
     /// Opens a producer per entry of `settings`, all at once: opening a transactional one is a
     /// few round trips to the transaction coordinator (hundreds of milliseconds on tansu), and
     /// a takeover opens several.
-    pub fn open_all(env: &KafkaEnv, settings: &[ProducerSettings<'_>]) -> Result<Vec<KafkaWriter>, String> {
+    pub fn open_all(env: &KafkaEnv, settings: &[ProducerSettings<'_>]) -> Result<Vec<KafkaWriter>, Error> {
         match settings {
             [one] => Ok(vec![KafkaWriter::open(env, one)?]),
             settings => std::thread::scope(|scope| {
@@ -111,7 +113,9 @@ impl KafkaWriter {
                 running
                     .into_iter()
                     .map(|thread| {
-                        thread.join().unwrap_or_else(|_| Err("internal: opening a producer panicked".to_string()))
+                        thread
+                            .join()
+                            .unwrap_or_else(|_| Err(Error::from("internal: opening a producer panicked".to_string())))
                     })
                     .collect()
             }),
@@ -126,7 +130,7 @@ impl KafkaWriter {
         key: Option<&str>,
         value: &[u8],
         headers: &[(&str, String)],
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let headers = headers.iter().fold(OwnedHeaders::new_with_capacity(headers.len()), |all, (name, value)| {
             all.insert(Header { key: name, value: Some(value.as_str()) })
         });
@@ -147,7 +151,7 @@ impl KafkaWriter {
         &self,
         topic: &str,
         mut record: BaseRecord<'_, K, P, usize>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         loop {
             match self.producer.send(record) {
                 Ok(()) => break,
@@ -171,7 +175,7 @@ impl KafkaWriter {
         key: &[u8],
         value: Option<&[u8]>,
         batch: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         if self.changelog_topic.is_none() {
             self.changelog_topic = Some(topic.to_string());
         }
@@ -189,16 +193,16 @@ impl KafkaWriter {
         self.context.changelog_offsets.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&partition).copied()
     }
 
-    fn failure(&self) -> Result<(), String> {
+    fn failure(&self) -> Result<(), Error> {
         match self.context.failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
-            Some(message) => Err(message),
+            Some(message) => Err(Error::Failed(message)),
             None => Ok(()),
         }
     }
 
     /// Makes everything sent so far durable: a transaction commit (with the source offsets of
     /// `offsets`, when given) followed by a new transaction, or a flush.
-    pub fn commit(&mut self, offsets: &[(&TopicPartitionList, &ConsumerGroupMetadata)]) -> Result<(), String> {
+    pub fn commit(&mut self, offsets: &[(&TopicPartitionList, &ConsumerGroupMetadata)]) -> Result<(), Error> {
         self.prepare_commit(offsets)?;
         self.end_commit()
     }
@@ -209,7 +213,7 @@ impl KafkaWriter {
     /// changelog offset after its last record (the batch's marker): the group's committed
     /// offset of a changelog partition thus names its last committed batch, which is how a
     /// restore tells committed batches from aborted ones on a broker that shows both.
-    pub fn prepare_commit(&mut self, offsets: &[(&TopicPartitionList, &ConsumerGroupMetadata)]) -> Result<(), String> {
+    pub fn prepare_commit(&mut self, offsets: &[(&TopicPartitionList, &ConsumerGroupMetadata)]) -> Result<(), Error> {
         self.producer.flush(CALL_TIMEOUT).map_err(|error| describe("flushing", &error))?;
         self.failure()?;
         if !self.transactional {
@@ -240,7 +244,7 @@ impl KafkaWriter {
     }
 
     /// The second half of `commit`: ends the transaction (`EndTxn`) and begins the next.
-    pub fn end_commit(&mut self) -> Result<(), String> {
+    pub fn end_commit(&mut self) -> Result<(), Error> {
         if !self.transactional {
             return Ok(());
         }
@@ -259,7 +263,7 @@ impl KafkaWriter {
 pub fn commit_in_order(
     jobs: &mut [(&mut KafkaWriter, Option<&TopicPartitionList>)],
     group: Option<&ConsumerGroupMetadata>,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let prepare = |writer: &mut KafkaWriter, list: Option<&TopicPartitionList>| match (group, list) {
         (Some(group), Some(list)) => writer.prepare_commit(&[(list, group)]),
         _ => writer.prepare_commit(&[]),
@@ -270,7 +274,7 @@ pub fn commit_in_order(
             let running: Vec<_> =
                 jobs.iter_mut().map(|(writer, list)| scope.spawn(|| prepare(writer, *list))).collect();
             running.into_iter().try_for_each(|thread| {
-                thread.join().unwrap_or_else(|_| Err("internal: a commit thread panicked".to_string()))
+                thread.join().unwrap_or_else(|_| Err(Error::from("internal: a commit thread panicked".to_string())))
             })
         })?,
     }

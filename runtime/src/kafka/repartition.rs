@@ -34,7 +34,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
 use super::admin::{ensure_topic, partition_count, Purger};
-use super::config::{duration_from_env, forward_log, record_stable_ends, transient, KafkaEnv};
+use super::config::{duration_from_env, forward_log, record_stable_ends, transient, Error, KafkaEnv};
 use super::producer::{commit_in_order, KafkaWriter, ProducerSettings};
 use crate::KafkaStart;
 
@@ -108,7 +108,7 @@ struct Stage {
 
 impl Stage {
     /// Commits every partition's copies with its position (`commit_in_order`).
-    fn commit(&self, consumer: &BaseConsumer<Stage>) -> Result<(), String> {
+    fn commit(&self, consumer: &BaseConsumer<Stage>) -> Result<(), Error> {
         let mut writers = self.writers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let group = consumer.group_metadata();
         let mut lists = Vec::new();
@@ -127,7 +127,7 @@ impl Stage {
     }
 
     /// Opens the producers of newly assigned partitions (fencing their previous owners).
-    fn open(&self, assigned: &TopicPartitionList) -> Result<(), String> {
+    fn open(&self, assigned: &TopicPartitionList) -> Result<(), Error> {
         let mut writers = self.writers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let new: Vec<(String, i32)> = assigned
             .elements()
@@ -191,7 +191,7 @@ impl ConsumerContext for Stage {
 impl Repartitioner {
     /// Creates the repartition topic when missing (with the source topics' partition count) and
     /// starts copying. Returns the topic.
-    pub fn start(settings: &RepartitionSettings<'_>) -> Result<(Repartitioner, String), String> {
+    pub fn start(settings: &RepartitionSettings<'_>) -> Result<(Repartitioner, String), Error> {
         let output = topic(settings.group);
         let partitions = partition_count(settings.env, settings.brokers, settings.topics)?;
         // An existing topic keeps its partition count.
@@ -310,6 +310,7 @@ impl Purge {
                 *last_error = None;
             }
             Err(error) => {
+                let error = error.to_string();
                 if last_error.as_ref() != Some(&error) {
                     tracing::warn!("repartition: {error} (the records stay until the topic's retention)");
                 }
@@ -354,7 +355,9 @@ fn copy(
                         writer.uncommitted = Some(offset + 1);
                         writer.copied = Some(offset + 1);
                     }),
-                    None => Err(format!("internal: a record of {topic}/{partition}, which has no producer")),
+                    None => {
+                        Err(Error::from(format!("internal: a record of {topic}/{partition}, which has no producer")))
+                    }
                 };
                 drop(writers);
                 match sent {

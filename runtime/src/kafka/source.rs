@@ -15,7 +15,7 @@ use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
 use super::admin::topic_partitions;
 use super::config::{
-    describe, duration_from_env, forward_log, record_stable_ends, transient, KafkaEnv, Offsets, CALL_TIMEOUT,
+    describe, duration_from_env, forward_log, record_stable_ends, transient, Error, KafkaEnv, Offsets, CALL_TIMEOUT,
     OUTAGE_REPORT_EVERY,
 };
 use crate::KafkaStart;
@@ -262,7 +262,7 @@ pub fn group_name(env: &KafkaEnv, settings: &SourceSettings<'_>) -> String {
 }
 
 impl KafkaReader {
-    pub fn open(env: &KafkaEnv, settings: &SourceSettings<'_>, resume: Offsets) -> Result<KafkaReader, String> {
+    pub fn open(env: &KafkaEnv, settings: &SourceSettings<'_>, resume: Offsets) -> Result<KafkaReader, Error> {
         let group = group_name(env, settings);
         let mut config = env.consumer_config(settings.brokers)?;
         config
@@ -354,12 +354,12 @@ impl KafkaReader {
     }
 
     /// Waits up to `timeout` for the next record and appends its payload to `line`.
-    pub fn poll(&mut self, line: &mut Vec<u8>, timeout: Duration) -> Result<Polled, String> {
+    pub fn poll(&mut self, line: &mut Vec<u8>, timeout: Duration) -> Result<Polled, Error> {
         if self.reached_end() {
             return Ok(Polled::End);
         }
         if let Some(failure) = self.repartitioner.as_ref().and_then(|stage| stage.failure()) {
-            return Err(failure);
+            return Err(Error::Failed(failure));
         }
         let gate = Arc::clone(&self.gate);
         let mut gate = lock_gate(&gate);
@@ -406,7 +406,7 @@ impl KafkaReader {
 
     /// The group's committed offsets of `partitions` of `topic`; a partition without one is
     /// absent.
-    pub fn group_offsets(&self, topic: &str, partitions: &[i32]) -> Result<BTreeMap<i32, i64>, String> {
+    pub fn group_offsets(&self, topic: &str, partitions: &[i32]) -> Result<BTreeMap<i32, i64>, Error> {
         let mut list = TopicPartitionList::new();
         for partition in partitions {
             list.add_partition(topic, *partition);
@@ -430,11 +430,7 @@ impl KafkaReader {
         lock_gate(&self.gate).pauses
     }
 
-    fn take<M: Message>(
-        &mut self,
-        polled: Option<Result<M, KafkaError>>,
-        line: &mut Vec<u8>,
-    ) -> Result<Polled, String> {
+    fn take<M: Message>(&mut self, polled: Option<Result<M, KafkaError>>, line: &mut Vec<u8>) -> Result<Polled, Error> {
         match polled {
             None => Ok(if self.reached_end() { Polled::End } else { Polled::Idle }),
             // Broker connections come and go; librdkafka reconnects by itself, and the run waits
@@ -591,7 +587,7 @@ impl KafkaReader {
 
     /// Starts consuming `partitions`, each at its position (see `positions`) or where
     /// `readSetting` says.
-    pub fn assign_now(&mut self, partitions: &[(String, i32)]) -> Result<(), String> {
+    pub fn assign_now(&mut self, partitions: &[(String, i32)]) -> Result<(), Error> {
         let context = self.consumer.context();
         let mut list = TopicPartitionList::new();
         {
@@ -620,7 +616,7 @@ impl KafkaReader {
 
     /// `--until-end`: where each newly held partition without a known position starts, so a
     /// partition another member already read to its end counts as ended before any record.
-    fn record_start_offsets(&mut self, partitions: &[(String, i32)]) -> Result<(), String> {
+    fn record_start_offsets(&mut self, partitions: &[(String, i32)]) -> Result<(), Error> {
         let context = self.consumer.context();
         let unknown: Vec<&(String, i32)> = {
             let positions = context.positions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -659,7 +655,7 @@ impl KafkaReader {
     }
 
     /// Stops consuming every partition (the group revoked them).
-    pub fn revoke_now(&mut self) -> Result<(), String> {
+    pub fn revoke_now(&mut self) -> Result<(), Error> {
         let context = self.consumer.context();
         context.assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
         *context.assigned_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
@@ -728,7 +724,7 @@ impl KafkaReader {
     }
 
     /// At-least-once runs: commits the positions to the group (telemetry and a fallback start).
-    pub fn commit_positions(&self) -> Result<(), String> {
+    pub fn commit_positions(&self) -> Result<(), Error> {
         let list = self.offset_list(None);
         if list.count() == 0 {
             return Ok(());

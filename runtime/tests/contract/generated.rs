@@ -1,6 +1,6 @@
 use pulse_runtime::generated::{
-    Context, DeadEvent, Pipeline as _, PipelineSpec, SinkKind, SinkSpec, SourceKind,
-    SourceSpec, TimeDomain, Timer, TimerKind,
+    Context, DeadEvent, Pipeline as _, PipelineSpec, SetupError, SinkKind, SinkSpec,
+    SourceKind, SourceSpec, TimeDomain, Timer, TimerKind,
 };
 use pulse_runtime::generated::view::{Record, ABSENT};
 use pulse_runtime::generated::state::ValueState;
@@ -155,7 +155,7 @@ impl pulse_runtime::generated::Pipeline for Pipeline {
         (3u32, "out", 5u32),
         (3u32, "capped", 6u32),
     ];
-    fn new() -> Result<Self, String> {
+    fn new() -> Result<Self, SetupError> {
         Ok(Pipeline {
             env_0: std::env::var("WHATSAPP_URL").unwrap_or_default(),
             env_1: std::env::var("WHATSAPP_TOKEN").unwrap_or_default(),

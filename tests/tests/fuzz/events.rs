@@ -105,7 +105,7 @@ pub fn property(bytes: &[u8]) -> Result<(), String> {
         for field_type in FIELD_TYPES {
             for nullable in [false, true] {
                 if let Err(problem) = schema::check(value, field_type, nullable) {
-                    if problem.is_empty() {
+                    if problem.to_string().is_empty() {
                         return Err(format!("empty schema problem for {value:?} as {field_type:?}"));
                     }
                 }
@@ -114,7 +114,9 @@ pub fn property(bytes: &[u8]) -> Result<(), String> {
     }
     match time::event_time(&view.ts) {
         Ok(event_time) => check_event_time(event_time)?,
-        Err(problem) if problem.is_empty() => return Err(format!("empty event-time problem for {:?}", view.ts)),
+        Err(problem) if problem.to_string().is_empty() => {
+            return Err(format!("empty event-time problem for {:?}", view.ts))
+        }
         Err(_) => {}
     }
     match decode::nested::<Props>(&view.props) {
