@@ -11,6 +11,7 @@ pub mod hover;
 pub mod line_index;
 pub mod locate;
 pub mod rename;
+pub mod semantic_tokens;
 pub mod server;
 pub mod symbols;
 

@@ -4,7 +4,7 @@
 
 use crate::analysis::{analyze, Analysis};
 use crate::line_index::LineIndex;
-use crate::{code_actions, completion, definition, diagnostics, hover, rename, symbols};
+use crate::{code_actions, completion, definition, diagnostics, hover, rename, semantic_tokens, symbols};
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
 use lsp_types::notification::Notification as _;
 use lsp_types::request::Request as _;
@@ -42,6 +42,14 @@ pub fn capabilities() -> ServerCapabilities {
             code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
             ..CodeActionOptions::default()
         })),
+        semantic_tokens_provider: Some(lsp_types::SemanticTokensServerCapabilities::SemanticTokensOptions(
+            lsp_types::SemanticTokensOptions {
+                legend: semantic_tokens::legend(),
+                full: Some(lsp_types::SemanticTokensFullOptions::Bool(true)),
+                range: None,
+                work_done_progress_options: Default::default(),
+            },
+        )),
         rename_provider: Some(OneOf::Right(RenameOptions {
             prepare_provider: Some(true),
             work_done_progress_options: Default::default(),
@@ -248,7 +256,7 @@ impl Server {
     fn dispatch(&mut self, request: Request) -> HandlerResult {
         use lsp_types::request::{
             CodeActionRequest, Completion, DocumentHighlightRequest, DocumentSymbolRequest, Formatting, GotoDefinition,
-            HoverRequest, PrepareRenameRequest, References, Rename,
+            HoverRequest, PrepareRenameRequest, References, Rename, SemanticTokensFullRequest,
         };
         match request.method.as_str() {
             HoverRequest::METHOD => {
@@ -317,6 +325,14 @@ impl Server {
                 let symbols: Vec<DocumentSymbol> =
                     symbols::symbols(analysis).iter().map(|symbol| to_lsp_symbol(symbol, &index)).collect();
                 to_json(DocumentSymbolResponse::Nested(symbols))
+            }
+            SemanticTokensFullRequest::METHOD => {
+                let params: lsp_types::SemanticTokensParams = parse(request.params)?;
+                let document = self.analysis(&params.text_document.uri).ok_or_else(unknown_document)?;
+                let analysis = document.analysis.as_ref().ok_or_else(unknown_document)?;
+                let index = LineIndex::new(&document.text);
+                let data = semantic_tokens::encode(&semantic_tokens::tokens(analysis), &index);
+                to_json(lsp_types::SemanticTokens { result_id: None, data })
             }
             Formatting::METHOD => {
                 let params: lsp_types::DocumentFormattingParams = parse(request.params)?;

