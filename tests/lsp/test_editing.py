@@ -73,3 +73,47 @@ async def test_semantic_tokens_of_a_half_typed_file(client: LanguageClient, tmp_
     assert token_at(tokens, broken, "eventTime: ts", delta=11) == ("ts", "property", [])
     # The broken flow has none.
     assert token_at(tokens, broken, "wait_5min") is None
+
+
+async def signature_at(client: LanguageClient, uri: str, pos: types.Position):
+    help = await client.text_document_signature_help_async(
+        types.SignatureHelpParams(text_document=types.TextDocumentIdentifier(uri=uri), position=pos)
+    )
+    if help is None:
+        return None
+    signature = help.signatures[help.active_signature]
+    start, end = signature.parameters[help.active_parameter].label
+    return signature.label, signature.label[start:end]
+
+
+async def test_signature_help_follows_the_commas(client: LanguageClient, tmp_path):
+    text = EXAMPLE.read_text(encoding="utf-8")
+    # Half-typed, as in the editor: the call is not closed yet.
+    typed = text.replace('filter(event_name == "login_success" && userId != null)', 'filter(coalesce(userId, "x", ')
+    uri = open_document(client, tmp_path / "pipeline.pulse", typed)
+    await diagnostics_for(client, uri, 1)
+    call = 'filter(coalesce(userId, "x", '
+    assert await signature_at(client, uri, position(typed, call, delta=len("filter(coalesce("))) == (
+        "coalesce(values, ...)",
+        "values",
+    )
+    assert await signature_at(client, uri, position(typed, call, delta=len(call))) == ("coalesce(values, ...)", "...")
+    # The shorthand arguments of a node type: `delay(5m)` sets `duration`.
+    assert await signature_at(client, uri, position(typed, "delay(5m)", delta=len("delay("))) == (
+        "delay(duration)",
+        "duration",
+    )
+    # Outside any parentheses, none.
+    assert await signature_at(client, uri, position(typed, "by userId", delta=3)) is None
+
+    typed = text.replace('api-sink("${NOTIFY_URL}/v1/push")', 'capping(3, ')
+    change(client, uri, 2, typed)
+    await diagnostics_for(client, uri, 2)
+    assert await signature_at(client, uri, position(typed, "capping(3, ", delta=len("capping(3, "))) == (
+        "capping(max, window)",
+        "window",
+    )
+    assert await signature_at(client, uri, position(typed, "capping(3, ", delta=len("capping("))) == (
+        "capping(max, window)",
+        "max",
+    )

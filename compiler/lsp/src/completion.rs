@@ -211,7 +211,7 @@ fn word_start(text: &str, offset: usize) -> usize {
 }
 
 /// Whether `line` (up to the cursor) ends inside a string literal, and where that string's content starts.
-fn open_string(line: &str) -> Option<usize> {
+pub(crate) fn open_string(line: &str) -> Option<usize> {
     let mut open: Option<(char, usize)> = None;
     let mut chars = line.char_indices();
     while let Some((idx, ch)) = chars.next() {
@@ -343,7 +343,7 @@ fn comment_start(line: &str) -> Option<usize> {
 
 /// The first line of the top-level item containing the line at `line_start`: items start at
 /// column 0; indented lines, closing brackets and comments continue the item above.
-fn item_start(text: &str, line_start: usize) -> usize {
+pub(crate) fn item_start(text: &str, line_start: usize) -> usize {
     let mut start = line_start;
     loop {
         let line = &text[start..];

@@ -4,7 +4,9 @@
 
 use crate::analysis::{analyze, Analysis};
 use crate::line_index::LineIndex;
-use crate::{code_actions, completion, definition, diagnostics, hover, rename, semantic_tokens, symbols};
+use crate::{
+    code_actions, completion, definition, diagnostics, hover, rename, semantic_tokens, signature_help, symbols,
+};
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
 use lsp_types::notification::Notification as _;
 use lsp_types::request::Request as _;
@@ -35,6 +37,11 @@ pub fn capabilities() -> ServerCapabilities {
         completion_provider: Some(CompletionOptions {
             trigger_characters: Some([".", "\"", "{", ">", ":"].iter().map(|ch| ch.to_string()).collect()),
             ..CompletionOptions::default()
+        }),
+        signature_help_provider: Some(lsp_types::SignatureHelpOptions {
+            trigger_characters: Some(vec!["(".into(), ",".into()]),
+            retrigger_characters: Some(vec![",".into()]),
+            work_done_progress_options: Default::default(),
         }),
         document_symbol_provider: Some(OneOf::Left(true)),
         document_formatting_provider: Some(OneOf::Left(true)),
@@ -256,7 +263,7 @@ impl Server {
     fn dispatch(&mut self, request: Request) -> HandlerResult {
         use lsp_types::request::{
             CodeActionRequest, Completion, DocumentHighlightRequest, DocumentSymbolRequest, Formatting, GotoDefinition,
-            HoverRequest, PrepareRenameRequest, References, Rename, SemanticTokensFullRequest,
+            HoverRequest, PrepareRenameRequest, References, Rename, SemanticTokensFullRequest, SignatureHelpRequest,
         };
         match request.method.as_str() {
             HoverRequest::METHOD => {
@@ -325,6 +332,36 @@ impl Server {
                 let symbols: Vec<DocumentSymbol> =
                     symbols::symbols(analysis).iter().map(|symbol| to_lsp_symbol(symbol, &index)).collect();
                 to_json(DocumentSymbolResponse::Nested(symbols))
+            }
+            SignatureHelpRequest::METHOD => {
+                let params: lsp_types::SignatureHelpParams = parse(request.params)?;
+                let position = params.text_document_position_params;
+                self.at(&position.text_document.uri, position.position, |analysis, _, offset| {
+                    let help = signature_help::signature_help(analysis, offset).map(|signature| {
+                        let parameters = signature
+                            .parameters
+                            .iter()
+                            .map(|(start, end)| lsp_types::ParameterInformation {
+                                label: lsp_types::ParameterLabel::LabelOffsets([*start as u32, *end as u32]),
+                                documentation: None,
+                            })
+                            .collect();
+                        lsp_types::SignatureHelp {
+                            signatures: vec![lsp_types::SignatureInformation {
+                                label: signature.label,
+                                documentation: Some(lsp_types::Documentation::MarkupContent(MarkupContent {
+                                    kind: MarkupKind::Markdown,
+                                    value: signature.documentation,
+                                })),
+                                parameters: Some(parameters),
+                                active_parameter: Some(signature.active_parameter as u32),
+                            }],
+                            active_signature: Some(0),
+                            active_parameter: Some(signature.active_parameter as u32),
+                        }
+                    });
+                    to_json(help)
+                })
             }
             SemanticTokensFullRequest::METHOD => {
                 let params: lsp_types::SemanticTokensParams = parse(request.params)?;
