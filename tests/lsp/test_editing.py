@@ -117,3 +117,59 @@ async def test_signature_help_follows_the_commas(client: LanguageClient, tmp_pat
         "capping(max, window)",
         "max",
     )
+
+
+NULLABLE = """\
+pipeline nullable
+event {
+  event_name: string
+  userId: string?
+}
+
+events: file-source("events.jsonl")
+split: splitter { route big: event_name == "purchase" }
+
+events -> logins: filter(event_name == "login" || event_name == "signup")
+  -> push: api-sink("https://notify.example/v1/push/{{ userId }}")
+events -> split -> bought: stdout-sink
+"""
+
+
+async def apply_fix(client: LanguageClient, uri: str, text: str, version: int, diagnostic) -> str:
+    """Applies the one quick fix offered for `diagnostic` and returns the new text (sent as `version`)."""
+    actions = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=diagnostic.range,
+            context=types.CodeActionContext(diagnostics=[diagnostic]),
+        )
+    )
+    actions = [action for action in actions or [] if action.diagnostics and action.diagnostics[0].code == diagnostic.code]
+    assert len(actions) == 1, actions
+    (edit,) = actions[0].edit.changes[uri]
+    lines = text.split("\n")
+
+    def offset(pos: types.Position) -> int:
+        return sum(len(line) + 1 for line in lines[: pos.line]) + pos.character
+
+    text = text[: offset(edit.range.start)] + edit.new_text + text[offset(edit.range.end) :]
+    change(client, uri, version, text)
+    return text
+
+
+async def test_quick_fixes_that_edit_the_flow(client: LanguageClient, tmp_path):
+    uri = open_document(client, tmp_path / "nullable.pulse", NULLABLE)
+    diagnostics = await diagnostics_for(client, uri, 1)
+    # The graph error first: templates are checked once the graph resolves.
+    assert [d.code for d in diagnostics] == ["E0209"], diagnostics
+
+    # The splitter in the middle of the chain: the chain is split, the route named.
+    text = await apply_fix(client, uri, NULLABLE, 2, diagnostics[0])
+    assert text.endswith("events -> split\nsplit.big -> bought: stdout-sink\n"), text
+    diagnostics = await diagnostics_for(client, uri, 2)
+    assert [d.code for d in diagnostics] == ["W0007"], diagnostics
+
+    # The template may read a null `userId`: the filter before the sink gets the test.
+    text = await apply_fix(client, uri, text, 3, diagnostics[0])
+    assert 'filter((event_name == "login" || event_name == "signup") && userId != null)' in text
+    assert list(await diagnostics_for(client, uri, 3)) == []

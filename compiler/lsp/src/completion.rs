@@ -361,7 +361,7 @@ pub(crate) fn item_start(text: &str, line_start: usize) -> usize {
 }
 
 /// The offsets of the `{` not yet closed in `text`, outside strings and comments.
-fn unclosed_braces(text: &str) -> Vec<usize> {
+pub(crate) fn unclosed_braces(text: &str) -> Vec<usize> {
     let mut open = Vec::new();
     let mut line_start = 0;
     for line in text.split('\n') {

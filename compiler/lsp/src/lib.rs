@@ -8,6 +8,7 @@ pub mod code_actions;
 pub mod completion;
 pub mod definition;
 pub mod diagnostics;
+pub mod flow_fixes;
 pub mod hover;
 pub mod line_index;
 pub mod locate;
