@@ -68,6 +68,10 @@ pub fn capabilities() -> ServerCapabilities {
 /// Runs the server on `connection` until `shutdown` and `exit`: the initialize handshake, then the loop.
 pub fn run(connection: &Connection) -> anyhow::Result<()> {
     let (id, params) = connection.initialize_start()?;
+    // LSP 3.18 (proposed), which `lsp_types` does not model yet: the client renders Markdown
+    // diagnostic messages.
+    let markdown_messages =
+        params.pointer("/capabilities/textDocument/diagnostic/markupMessageSupport") == Some(&Json::Bool(true));
     let params: InitializeParams = serde_json::from_value(params).unwrap_or_default();
     let result = serde_json::json!({
         "capabilities": capabilities(),
@@ -83,7 +87,7 @@ pub fn run(connection: &Connection) -> anyhow::Result<()> {
         .and_then(|completion| completion.completion_item.as_ref())
         .and_then(|item| item.snippet_support)
         .unwrap_or(false);
-    let mut server = Server { documents: HashMap::new(), closed: Vec::new(), errors_dir, snippets };
+    let mut server = Server { documents: HashMap::new(), closed: Vec::new(), errors_dir, snippets, markdown_messages };
     while let Ok(message) = connection.receiver.recv() {
         match message {
             Message::Request(request) => {
@@ -130,6 +134,8 @@ struct Server {
     errors_dir: Option<PathBuf>,
     /// The client inserts completion snippets (`contains(${1:text}, ${2:part})`).
     snippets: bool,
+    /// The client renders diagnostic messages given as Markdown (`markupMessageSupport`).
+    markdown_messages: bool,
 }
 
 /// The `docs/errors/` directory of the first workspace folder (or the root) that has one.
@@ -213,6 +219,7 @@ impl Server {
             self.documents.iter().filter(|(_, document)| !document.published).map(|(uri, _)| uri.clone()).collect();
         let mut notifications = Vec::new();
         let errors_dir = self.errors_dir.clone();
+        let markdown_messages = self.markdown_messages;
         // First the closed documents' empty lists, so that a document reopened in the same burst
         // ends with its fresh diagnostics.
         for uri in std::mem::take(&mut self.closed) {
@@ -226,7 +233,18 @@ impl Server {
                 let index = LineIndex::new(&document.text);
                 let uri_of = |span: Span| other_file_location(&uri, analysis, span);
                 let diagnostics = diagnostics::to_lsp(analysis, &uri, &index, &uri_of, errors_dir.as_deref());
-                Some(PublishDiagnosticsParams { uri: uri.clone(), diagnostics, version: Some(document.version) })
+                let params =
+                    PublishDiagnosticsParams { uri: uri.clone(), diagnostics, version: Some(document.version) };
+                let mut params = serde_json::to_value(params).ok()?;
+                if markdown_messages {
+                    for message in
+                        params["diagnostics"].as_array_mut()?.iter_mut().map(|diagnostic| &mut diagnostic["message"])
+                    {
+                        let markdown = diagnostics::markdown_message(message.as_str().unwrap_or_default());
+                        *message = serde_json::json!({ "kind": "markdown", "value": markdown });
+                    }
+                }
+                Some(params)
             }));
             if let Some(document) = self.documents.get_mut(&uri) {
                 document.published = true;
