@@ -89,9 +89,10 @@ mod tests {
         let split = "split: splitter { route high: userId == \"a\" }\n";
         let text = format!("{base}{split}src -> split\nsplit -> out: stdout-sink\n");
         assert_eq!(fixes("p.pulse", &text, "split -> out"), [("split".to_string(), "split.high".to_string())]);
-        // `src -> split.high -> out` would be ambiguous: no one-edit fix in the middle of a chain.
+        // `src -> split.high -> out` would be ambiguous: in the middle of a chain the port is not
+        // written in place, the chain is split after the node (`flow_fixes`).
         let text = format!("{base}{split}src -> split -> out: stdout-sink\n");
-        assert_eq!(fixes("p.pulse", &text, "split -> out"), []);
+        assert_eq!(fixes("p.pulse", &text, "split -> out"), [(String::new(), "\nsplit.high".to_string())]);
     }
 
     #[test]
