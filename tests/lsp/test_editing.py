@@ -1,12 +1,13 @@
 """End-to-end tests of the editing features of `pulsec lsp` through a real LSP client: semantic
-tokens, signature help, and the quick fixes that insert code (a null test before a keyed node, a
-missing port), each applied and re-checked."""
+tokens, signature help, the quick fixes that edit the flow (a null test before a sink, a chain
+split to name a port), each applied and re-checked, and what a JSON DAG with a syntax error keeps
+from its last version without one."""
 
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from conftest import ROOT
-from test_server import change, diagnostics_for, open_document, position
+from test_server import change, diagnostics_for, hover_text, open_document, position
 
 EXAMPLE = ROOT / "examples" / "welcome-unless-watched" / "pipeline.pulse"
 
@@ -173,3 +174,24 @@ async def test_quick_fixes_that_edit_the_flow(client: LanguageClient, tmp_path):
     text = await apply_fix(client, uri, text, 3, diagnostics[0])
     assert 'filter((event_name == "login" || event_name == "signup") && userId != null)' in text
     assert list(await diagnostics_for(client, uri, 3)) == []
+
+
+async def test_a_json_dag_with_a_syntax_error_keeps_its_last_good_analysis(client: LanguageClient, tmp_path):
+    example = ROOT / "examples" / "welcome-unless-watched" / "pipeline.json"
+    good = example.read_text(encoding="utf-8").replace('"{{ userId }}"', '"{{ usr_id }}"')
+    uri = open_document(client, tmp_path / "pipeline.json", good, language="json")
+    diagnostics = await diagnostics_for(client, uri, 1)
+    assert [d.code for d in diagnostics] == ["E0205"], diagnostics
+    assert (await hover_text(client, uri, position(good, '"userId"\n', 1, delta=1))).startswith("`userId`: `string`")
+
+    # Half-typed: the filter's type is an unterminated string, above the misspelt field.
+    broken = good.replace('"type": "filter"', '"type": "filt', 1)
+    change(client, uri, 2, broken)
+    diagnostics = await diagnostics_for(client, uri, 2)
+    codes = [d.code for d in diagnostics]
+    assert "E0001" in codes
+    # The checker does not run past a JSON syntax error; its last diagnostics stay, moved with the text.
+    (kept,) = [d for d in diagnostics if d.code == "E0205"]
+    assert kept.range.start == position(broken, "usr_id")
+    # The delay after the broken filter: its key's type comes from the last good analysis.
+    assert (await hover_text(client, uri, position(broken, '"userId"\n', 1, delta=1))).startswith("`userId`: `string`")

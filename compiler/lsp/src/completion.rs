@@ -550,18 +550,11 @@ fn record_for(
     offset: usize,
     node: Option<&str>,
 ) -> Option<RecordType> {
-    let lookup = |analysis: &Analysis| -> Option<RecordType> {
-        let records = analysis.records.as_ref()?;
-        match node {
-            Some(id) => records.inputs.get(analysis.node_index(id)?)?.clone(),
-            None => records.schema.clone(),
-        }
-    };
-    if current.document.is_some() {
-        if let Some(record) = lookup(current) {
-            return Some(record);
-        }
+    // From the current analysis, or the last good one where a syntax error left the record untyped.
+    if let Some(record) = crate::recovery::input_record(current, last_good, node) {
+        return Some(record);
     }
+    let lookup = |analysis: &Analysis| crate::recovery::input_record(analysis, None, node);
     let patched = current.with_text(format!("{}{PLACEHOLDER}{}", &text[..offset], &text[offset..]));
     lookup(&patched).or_else(|| last_good.and_then(lookup))
 }

@@ -12,6 +12,7 @@ pub mod flow_fixes;
 pub mod hover;
 pub mod line_index;
 pub mod locate;
+pub mod recovery;
 pub mod rename;
 pub mod semantic_tokens;
 pub mod server;

@@ -5,7 +5,8 @@
 use crate::analysis::{analyze, Analysis};
 use crate::line_index::LineIndex;
 use crate::{
-    code_actions, completion, definition, diagnostics, hover, rename, semantic_tokens, signature_help, symbols,
+    code_actions, completion, definition, diagnostics, hover, recovery, rename, semantic_tokens, signature_help,
+    symbols,
 };
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
 use lsp_types::notification::Notification as _;
@@ -120,7 +121,8 @@ struct OpenDocument {
     version: i32,
     /// `None` after a change until the next analysis.
     analysis: Option<Analysis>,
-    /// The last analysis that had a document, kept for completion while the text does not parse.
+    /// The last analysis without a syntax error (`recovery::is_broken`), which completion, hover
+    /// and a broken JSON DAG's diagnostics fall back on.
     last_good: Option<Analysis>,
     published: bool,
 }
@@ -197,7 +199,7 @@ impl Server {
             published: false,
         });
         if let Some(previous) = document.analysis.take() {
-            if previous.document.is_some() {
+            if !recovery::is_broken(&previous) {
                 document.last_good = Some(previous);
             }
         }
@@ -209,7 +211,12 @@ impl Server {
     fn analysis(&mut self, uri: &Url) -> Option<&OpenDocument> {
         let document = self.documents.get_mut(uri)?;
         if document.analysis.is_none() {
-            document.analysis = Some(analyze_document(uri, document.text.clone()));
+            let mut analysis = analyze_document(uri, document.text.clone());
+            if let Some(last_good) = &document.last_good {
+                let carried = recovery::carried_diagnostics(&analysis, last_good);
+                analysis.diagnostics.extend(carried);
+            }
+            document.analysis = Some(analysis);
         }
         Some(document)
     }
@@ -287,13 +294,17 @@ impl Server {
             HoverRequest::METHOD => {
                 let params: lsp_types::HoverParams = parse(request.params)?;
                 let position = params.text_document_position_params;
-                self.at(&position.text_document.uri, position.position, |analysis, index, offset| {
-                    let hover = hover::hover(analysis, offset).map(|(text, span)| Hover {
+                let document = self.analysis(&position.text_document.uri).ok_or_else(unknown_document)?;
+                let analysis = document.analysis.as_ref().ok_or_else(unknown_document)?;
+                let index = LineIndex::new(&document.text);
+                let offset = index.offset(position.position);
+                {
+                    let hover = hover::hover(analysis, document.last_good.as_ref(), offset).map(|(text, span)| Hover {
                         contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: text }),
                         range: Some(index.range(span.range())),
                     });
                     to_json(hover)
-                })
+                }
             }
             GotoDefinition::METHOD => {
                 let params: lsp_types::GotoDefinitionParams = parse(request.params)?;

@@ -57,7 +57,7 @@ fn exercise(analysis: &Analysis, last_good: Option<&Analysis>, offsets: &[usize]
     symbols::symbols(analysis);
     semantic_tokens::encode(&semantic_tokens::tokens(analysis), &index);
     for &offset in offsets {
-        hover::hover(analysis, offset);
+        hover::hover(analysis, last_good, offset);
         definition::definition(analysis, offset);
         completion::complete(analysis, last_good, offset);
         signature_help::signature_help(analysis, offset);
