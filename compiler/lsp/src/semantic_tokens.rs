@@ -1,6 +1,7 @@
 //! Semantic tokens (`textDocument/semanticTokens/full`): what the TextMate grammar cannot know,
 //! read from the AST. Fields (in expressions, paths, `{{ }}` templates, the event schema and a
-//! map's `set`), node ids, ports (in edges and route names), node types, functions and durations.
+//! map's `set`), node ids, ports (in edges and route names), node types, functions and durations
+//! (in test data too).
 //! Items that did not parse have no AST and get no tokens; the rest of the file keeps them.
 
 use crate::analysis::{Analysis, Form};
@@ -80,6 +81,10 @@ pub fn tokens(analysis: &Analysis) -> Vec<Token> {
         for port in edge.from_port.iter().chain(&edge.to_port) {
             collector.push(port.span, TokenKind::Port, false);
         }
+    }
+    // Test data: only its durations (`ts: 1m`, `at 5m`); its records' keys are not checked fields.
+    for test in &doc.tests {
+        collector.durations(&test.body);
     }
     let mut tokens = collector.tokens;
     // A declaration first where the same span is also an edge end (`src -> f: filter(...)`).
@@ -287,6 +292,10 @@ src -> f: filter(lower(userId) != \"\") -> d: delay(5m) by userId -> split\nspli
         assert!(has(&tokens, "5m", TokenKind::Duration, false));
         assert!(has(&tokens, "big", TokenKind::Port, true));
         assert!(has(&tokens, "big", TokenKind::Port, false));
+        let text = format!("{text}test \"t\" {{ inputs: [{{ userId: \"a\", ts: 7m }}], expect: {{ out: [at 9m {{ userId: \"a\" }}] }} }}\n");
+        let tokens = kinds("p.pulse", &text);
+        assert!(has(&tokens, "7m", TokenKind::Duration, false), "{tokens:?}");
+        assert!(has(&tokens, "9m", TokenKind::Duration, false), "{tokens:?}");
         assert_eq!(tokens.iter().filter(|token| token.0 == "userId" && token.1 == TokenKind::Field).count(), 3);
     }
 
