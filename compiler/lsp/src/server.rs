@@ -298,13 +298,11 @@ impl Server {
                 let analysis = document.analysis.as_ref().ok_or_else(unknown_document)?;
                 let index = LineIndex::new(&document.text);
                 let offset = index.offset(position.position);
-                {
-                    let hover = hover::hover(analysis, document.last_good.as_ref(), offset).map(|(text, span)| Hover {
-                        contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: text }),
-                        range: Some(index.range(span.range())),
-                    });
-                    to_json(hover)
-                }
+                let hover = hover::hover(analysis, document.last_good.as_ref(), offset).map(|(text, span)| Hover {
+                    contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: text }),
+                    range: Some(index.range(span.range())),
+                });
+                to_json(hover)
             }
             GotoDefinition::METHOD => {
                 let params: lsp_types::GotoDefinitionParams = parse(request.params)?;
