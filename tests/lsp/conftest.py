@@ -31,7 +31,8 @@ CLIENT_CAPABILITIES = types.ClientCapabilities(
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=[PULSEC, "lsp"]))
 async def client(lsp_client: LanguageClient):
-    await lsp_client.initialize_session(
+    # Kept for the tests that read the server's capabilities (the semantic tokens' legend).
+    lsp_client.initialize_result = await lsp_client.initialize_session(
         types.InitializeParams(capabilities=CLIENT_CAPABILITIES, root_uri=ROOT.as_uri())
     )
     yield

@@ -1,8 +1,9 @@
 //! Quick fixes: the edit a diagnostic's help names (`Diagnostic::suggestion`: "did you mean
-//! `userId`?", "write `90m`"), offered where the diagnostic is.
+//! `userId`?", "write `90m`"), offered where the diagnostic is; and the edits of the flow that
+//! `flow_fixes` derives where the help is no single replacement.
 
 use crate::analysis::Analysis;
-use crate::locate;
+use crate::{flow_fixes, locate};
 use pulse_syntax::Span;
 use std::ops::Range;
 
@@ -21,13 +22,20 @@ pub fn quick_fixes(analysis: &Analysis, range: Range<usize>) -> Vec<QuickFix> {
     let text = analysis.text();
     let mut fixes = Vec::new();
     for (idx, diagnostic) in analysis.diagnostics.iter().enumerate() {
-        let Some(suggestion) = &diagnostic.suggestion else { continue };
-        if suggestion.span.file != analysis.file || text.get(suggestion.span.range()).is_none() {
-            continue;
-        }
         let touches = |span: Span| {
             span.file == analysis.file && span.range().start <= range.end && range.start <= span.range().end
         };
+        let Some(suggestion) = &diagnostic.suggestion else {
+            if let Some(fix) = flow_fixes::flow_fix(analysis, idx, diagnostic) {
+                if touches(fix.span) || diagnostic.primary_span().is_some_and(touches) {
+                    fixes.push(fix);
+                }
+            }
+            continue;
+        };
+        if suggestion.span.file != analysis.file || text.get(suggestion.span.range()).is_none() {
+            continue;
+        }
         if !touches(suggestion.span) && !diagnostic.primary_span().is_some_and(touches) {
             continue;
         }
@@ -81,9 +89,10 @@ mod tests {
         let split = "split: splitter { route high: userId == \"a\" }\n";
         let text = format!("{base}{split}src -> split\nsplit -> out: stdout-sink\n");
         assert_eq!(fixes("p.pulse", &text, "split -> out"), [("split".to_string(), "split.high".to_string())]);
-        // `src -> split.high -> out` would be ambiguous: no one-edit fix in the middle of a chain.
+        // `src -> split.high -> out` would be ambiguous: in the middle of a chain the port is not
+        // written in place, the chain is split after the node (`flow_fixes`).
         let text = format!("{base}{split}src -> split -> out: stdout-sink\n");
-        assert_eq!(fixes("p.pulse", &text, "split -> out"), []);
+        assert_eq!(fixes("p.pulse", &text, "split -> out"), [(String::new(), "\nsplit.high".to_string())]);
     }
 
     #[test]

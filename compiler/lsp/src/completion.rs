@@ -211,7 +211,7 @@ fn word_start(text: &str, offset: usize) -> usize {
 }
 
 /// Whether `line` (up to the cursor) ends inside a string literal, and where that string's content starts.
-fn open_string(line: &str) -> Option<usize> {
+pub(crate) fn open_string(line: &str) -> Option<usize> {
     let mut open: Option<(char, usize)> = None;
     let mut chars = line.char_indices();
     while let Some((idx, ch)) = chars.next() {
@@ -343,7 +343,7 @@ fn comment_start(line: &str) -> Option<usize> {
 
 /// The first line of the top-level item containing the line at `line_start`: items start at
 /// column 0; indented lines, closing brackets and comments continue the item above.
-fn item_start(text: &str, line_start: usize) -> usize {
+pub(crate) fn item_start(text: &str, line_start: usize) -> usize {
     let mut start = line_start;
     loop {
         let line = &text[start..];
@@ -361,7 +361,7 @@ fn item_start(text: &str, line_start: usize) -> usize {
 }
 
 /// The offsets of the `{` not yet closed in `text`, outside strings and comments.
-fn unclosed_braces(text: &str) -> Vec<usize> {
+pub(crate) fn unclosed_braces(text: &str) -> Vec<usize> {
     let mut open = Vec::new();
     let mut line_start = 0;
     for line in text.split('\n') {
@@ -550,18 +550,11 @@ fn record_for(
     offset: usize,
     node: Option<&str>,
 ) -> Option<RecordType> {
-    let lookup = |analysis: &Analysis| -> Option<RecordType> {
-        let records = analysis.records.as_ref()?;
-        match node {
-            Some(id) => records.inputs.get(analysis.node_index(id)?)?.clone(),
-            None => records.schema.clone(),
-        }
-    };
-    if current.document.is_some() {
-        if let Some(record) = lookup(current) {
-            return Some(record);
-        }
+    // From the current analysis, or the last good one where a syntax error left the record untyped.
+    if let Some(record) = crate::recovery::input_record(current, last_good, node) {
+        return Some(record);
     }
+    let lookup = |analysis: &Analysis| crate::recovery::input_record(analysis, None, node);
     let patched = current.with_text(format!("{}{PLACEHOLDER}{}", &text[..offset], &text[offset..]));
     lookup(&patched).or_else(|| last_good.and_then(lookup))
 }

@@ -111,6 +111,39 @@ fn convert(
     }
 }
 
+/// The Markdown form of a converted message, for clients that render it (LSP 3.18
+/// `markupMessageSupport`): one paragraph per line, `note:` and `help:` set off, and the
+/// characters Markdown would read outside the message's `code` spans escaped.
+pub fn markdown_message(plain: &str) -> String {
+    plain
+        .lines()
+        .map(|line| {
+            if let Some(note) = line.strip_prefix("note: ") {
+                format!("*note:* {}", escape_markdown(note))
+            } else if let Some(help) = line.strip_prefix("help: ") {
+                format!("**help:** {}", escape_markdown(help))
+            } else {
+                escape_markdown(line)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+fn escape_markdown(line: &str) -> String {
+    let mut escaped = String::with_capacity(line.len());
+    let mut in_code = false;
+    for ch in line.chars() {
+        if ch == '`' {
+            in_code = !in_code;
+        } else if !in_code && matches!(ch, '\\' | '*' | '_' | '[' | ']' | '<' | '>' | '#') {
+            escaped.push('\\');
+        }
+        escaped.push(ch);
+    }
+    escaped
+}
+
 fn primary_label(diagnostic: &Diagnostic) -> Option<&str> {
     diagnostic.labels.iter().find(|label| label.primary).map(|label| label.message.as_str())
 }
@@ -144,5 +177,15 @@ mod tests {
         let duplicate =
             diagnostics.iter().find(|d| d.code == Some(NumberOrString::String("E0201".into()))).expect("E0201");
         assert_eq!(duplicate.related_information.as_ref().map(Vec::len), Some(1));
+    }
+
+    #[test]
+    fn markdown_messages_set_off_notes_and_help() {
+        let plain = "`{{ user_id }}` may be null here\na record where this is null becomes a dead letter\nnote: the field is nullable\nhelp: e.g. `-> filter(user_id != null)` or a [[name]]";
+        assert_eq!(
+            markdown_message(plain),
+            "`{{ user_id }}` may be null here\n\na record where this is null becomes a dead letter\n\n\
+             *note:* the field is nullable\n\n**help:** e.g. `-> filter(user_id != null)` or a \\[\\[name\\]\\]"
+        );
     }
 }

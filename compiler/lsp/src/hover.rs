@@ -4,16 +4,18 @@
 use crate::analysis::{node_type, Analysis};
 use crate::definition::{field_definition, schema_field_definition};
 use crate::locate::{self, Item};
+use crate::recovery;
 use pulse_check::NodeType;
 use pulse_ir::{FieldType, Operator, RecordType, Type};
 use pulse_syntax::Span;
 
-/// The hover text for the item at `offset`, and the span it describes.
-pub fn hover(analysis: &Analysis, offset: usize) -> Option<(String, Span)> {
+/// The hover text for the item at `offset`, and the span it describes. `last_good` is the last
+/// analysis without a syntax error, which gives the field types a syntax error left unknown.
+pub fn hover(analysis: &Analysis, last_good: Option<&Analysis>, offset: usize) -> Option<(String, Span)> {
     let doc = analysis.document.as_ref()?;
     let item = locate::item_at(doc, analysis.text(), offset)?;
     let text = match &item {
-        Item::Field { node, path, .. } => field_hover(analysis, *node, path),
+        Item::Field { node, path, .. } => field_hover(analysis, last_good, *node, path),
         Item::NodeDecl { node, .. } => node_hover(analysis, *node),
         Item::NodeRef { id, .. } => node_hover(analysis, analysis.node_index(id)?),
         Item::Port { id, port, output, .. } => port_hover(analysis, id, port, *output),
@@ -41,10 +43,11 @@ pub fn hover(analysis: &Analysis, offset: usize) -> Option<(String, Span)> {
     Some((text, item.span()))
 }
 
-fn field_hover(analysis: &Analysis, node: usize, path: &[String]) -> String {
+fn field_hover(analysis: &Analysis, last_good: Option<&Analysis>, node: usize, path: &[String]) -> String {
     let dotted = path.join(".");
-    let record = analysis.records.as_ref().and_then(|records| records.inputs.get(node)?.as_ref());
     let node_id = analysis.node(node).map(|decl| decl.id.node.clone()).unwrap_or_default();
+    let record = recovery::input_record(analysis, last_good, Some(&node_id));
+    let record = record.as_ref();
     let mut text = match record.map(|record| record.lookup(path)) {
         Some(Some(field)) => format!("`{dotted}`: `{}`", type_text(&field)),
         Some(None) => format!("`{dotted}`: unknown field on the records entering `{node_id}`"),
@@ -231,7 +234,7 @@ src -> f: filter(props.show_id != null) -> wait: delay(5m) by userId -> seg -> o
         let analysis = analyze("p.pulse", TEXT.to_string(), &|_| Err(std::io::ErrorKind::NotFound.into()));
         assert!(analysis.pipeline.is_some(), "{:?}", analysis.diagnostics);
         let offset = TEXT.find(needle).expect("needle") + 1;
-        hover(&analysis, offset).expect("hover").0
+        hover(&analysis, None, offset).expect("hover").0
     }
 
     #[test]

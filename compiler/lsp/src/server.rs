@@ -4,7 +4,10 @@
 
 use crate::analysis::{analyze, Analysis};
 use crate::line_index::LineIndex;
-use crate::{code_actions, completion, definition, diagnostics, hover, rename, symbols};
+use crate::{
+    code_actions, completion, definition, diagnostics, hover, recovery, rename, semantic_tokens, signature_help,
+    symbols,
+};
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
 use lsp_types::notification::Notification as _;
 use lsp_types::request::Request as _;
@@ -36,12 +39,25 @@ pub fn capabilities() -> ServerCapabilities {
             trigger_characters: Some([".", "\"", "{", ">", ":"].iter().map(|ch| ch.to_string()).collect()),
             ..CompletionOptions::default()
         }),
+        signature_help_provider: Some(lsp_types::SignatureHelpOptions {
+            trigger_characters: Some(vec!["(".into(), ",".into()]),
+            retrigger_characters: Some(vec![",".into()]),
+            work_done_progress_options: Default::default(),
+        }),
         document_symbol_provider: Some(OneOf::Left(true)),
         document_formatting_provider: Some(OneOf::Left(true)),
         code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
             code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
             ..CodeActionOptions::default()
         })),
+        semantic_tokens_provider: Some(lsp_types::SemanticTokensServerCapabilities::SemanticTokensOptions(
+            lsp_types::SemanticTokensOptions {
+                legend: semantic_tokens::legend(),
+                full: Some(lsp_types::SemanticTokensFullOptions::Bool(true)),
+                range: None,
+                work_done_progress_options: Default::default(),
+            },
+        )),
         rename_provider: Some(OneOf::Right(RenameOptions {
             prepare_provider: Some(true),
             work_done_progress_options: Default::default(),
@@ -53,6 +69,10 @@ pub fn capabilities() -> ServerCapabilities {
 /// Runs the server on `connection` until `shutdown` and `exit`: the initialize handshake, then the loop.
 pub fn run(connection: &Connection) -> anyhow::Result<()> {
     let (id, params) = connection.initialize_start()?;
+    // LSP 3.18 (proposed), which `lsp_types` does not model yet: the client renders Markdown
+    // diagnostic messages.
+    let markdown_messages =
+        params.pointer("/capabilities/textDocument/diagnostic/markupMessageSupport") == Some(&Json::Bool(true));
     let params: InitializeParams = serde_json::from_value(params).unwrap_or_default();
     let result = serde_json::json!({
         "capabilities": capabilities(),
@@ -68,7 +88,7 @@ pub fn run(connection: &Connection) -> anyhow::Result<()> {
         .and_then(|completion| completion.completion_item.as_ref())
         .and_then(|item| item.snippet_support)
         .unwrap_or(false);
-    let mut server = Server { documents: HashMap::new(), closed: Vec::new(), errors_dir, snippets };
+    let mut server = Server { documents: HashMap::new(), closed: Vec::new(), errors_dir, snippets, markdown_messages };
     while let Ok(message) = connection.receiver.recv() {
         match message {
             Message::Request(request) => {
@@ -101,7 +121,8 @@ struct OpenDocument {
     version: i32,
     /// `None` after a change until the next analysis.
     analysis: Option<Analysis>,
-    /// The last analysis that had a document, kept for completion while the text does not parse.
+    /// The last analysis without a syntax error (`recovery::is_broken`), which completion, hover
+    /// and a broken JSON DAG's diagnostics fall back on.
     last_good: Option<Analysis>,
     published: bool,
 }
@@ -115,6 +136,8 @@ struct Server {
     errors_dir: Option<PathBuf>,
     /// The client inserts completion snippets (`contains(${1:text}, ${2:part})`).
     snippets: bool,
+    /// The client renders diagnostic messages given as Markdown (`markupMessageSupport`).
+    markdown_messages: bool,
 }
 
 /// The `docs/errors/` directory of the first workspace folder (or the root) that has one.
@@ -176,7 +199,7 @@ impl Server {
             published: false,
         });
         if let Some(previous) = document.analysis.take() {
-            if previous.document.is_some() {
+            if !recovery::is_broken(&previous) {
                 document.last_good = Some(previous);
             }
         }
@@ -188,7 +211,12 @@ impl Server {
     fn analysis(&mut self, uri: &Url) -> Option<&OpenDocument> {
         let document = self.documents.get_mut(uri)?;
         if document.analysis.is_none() {
-            document.analysis = Some(analyze_document(uri, document.text.clone()));
+            let mut analysis = analyze_document(uri, document.text.clone());
+            if let Some(last_good) = &document.last_good {
+                let carried = recovery::carried_diagnostics(&analysis, last_good);
+                analysis.diagnostics.extend(carried);
+            }
+            document.analysis = Some(analysis);
         }
         Some(document)
     }
@@ -198,6 +226,7 @@ impl Server {
             self.documents.iter().filter(|(_, document)| !document.published).map(|(uri, _)| uri.clone()).collect();
         let mut notifications = Vec::new();
         let errors_dir = self.errors_dir.clone();
+        let markdown_messages = self.markdown_messages;
         // First the closed documents' empty lists, so that a document reopened in the same burst
         // ends with its fresh diagnostics.
         for uri in std::mem::take(&mut self.closed) {
@@ -211,7 +240,18 @@ impl Server {
                 let index = LineIndex::new(&document.text);
                 let uri_of = |span: Span| other_file_location(&uri, analysis, span);
                 let diagnostics = diagnostics::to_lsp(analysis, &uri, &index, &uri_of, errors_dir.as_deref());
-                Some(PublishDiagnosticsParams { uri: uri.clone(), diagnostics, version: Some(document.version) })
+                let params =
+                    PublishDiagnosticsParams { uri: uri.clone(), diagnostics, version: Some(document.version) };
+                let mut params = serde_json::to_value(params).ok()?;
+                if markdown_messages {
+                    for message in
+                        params["diagnostics"].as_array_mut()?.iter_mut().map(|diagnostic| &mut diagnostic["message"])
+                    {
+                        let markdown = diagnostics::markdown_message(message.as_str().unwrap_or_default());
+                        *message = serde_json::json!({ "kind": "markdown", "value": markdown });
+                    }
+                }
+                Some(params)
             }));
             if let Some(document) = self.documents.get_mut(&uri) {
                 document.published = true;
@@ -248,19 +288,21 @@ impl Server {
     fn dispatch(&mut self, request: Request) -> HandlerResult {
         use lsp_types::request::{
             CodeActionRequest, Completion, DocumentHighlightRequest, DocumentSymbolRequest, Formatting, GotoDefinition,
-            HoverRequest, PrepareRenameRequest, References, Rename,
+            HoverRequest, PrepareRenameRequest, References, Rename, SemanticTokensFullRequest, SignatureHelpRequest,
         };
         match request.method.as_str() {
             HoverRequest::METHOD => {
                 let params: lsp_types::HoverParams = parse(request.params)?;
                 let position = params.text_document_position_params;
-                self.at(&position.text_document.uri, position.position, |analysis, index, offset| {
-                    let hover = hover::hover(analysis, offset).map(|(text, span)| Hover {
-                        contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: text }),
-                        range: Some(index.range(span.range())),
-                    });
-                    to_json(hover)
-                })
+                let document = self.analysis(&position.text_document.uri).ok_or_else(unknown_document)?;
+                let analysis = document.analysis.as_ref().ok_or_else(unknown_document)?;
+                let index = LineIndex::new(&document.text);
+                let offset = index.offset(position.position);
+                let hover = hover::hover(analysis, document.last_good.as_ref(), offset).map(|(text, span)| Hover {
+                    contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: text }),
+                    range: Some(index.range(span.range())),
+                });
+                to_json(hover)
             }
             GotoDefinition::METHOD => {
                 let params: lsp_types::GotoDefinitionParams = parse(request.params)?;
@@ -317,6 +359,44 @@ impl Server {
                 let symbols: Vec<DocumentSymbol> =
                     symbols::symbols(analysis).iter().map(|symbol| to_lsp_symbol(symbol, &index)).collect();
                 to_json(DocumentSymbolResponse::Nested(symbols))
+            }
+            SignatureHelpRequest::METHOD => {
+                let params: lsp_types::SignatureHelpParams = parse(request.params)?;
+                let position = params.text_document_position_params;
+                self.at(&position.text_document.uri, position.position, |analysis, _, offset| {
+                    let help = signature_help::signature_help(analysis, offset).map(|signature| {
+                        let parameters = signature
+                            .parameters
+                            .iter()
+                            .map(|(start, end)| lsp_types::ParameterInformation {
+                                label: lsp_types::ParameterLabel::LabelOffsets([*start as u32, *end as u32]),
+                                documentation: None,
+                            })
+                            .collect();
+                        lsp_types::SignatureHelp {
+                            signatures: vec![lsp_types::SignatureInformation {
+                                label: signature.label,
+                                documentation: Some(lsp_types::Documentation::MarkupContent(MarkupContent {
+                                    kind: MarkupKind::Markdown,
+                                    value: signature.documentation,
+                                })),
+                                parameters: Some(parameters),
+                                active_parameter: Some(signature.active_parameter as u32),
+                            }],
+                            active_signature: Some(0),
+                            active_parameter: Some(signature.active_parameter as u32),
+                        }
+                    });
+                    to_json(help)
+                })
+            }
+            SemanticTokensFullRequest::METHOD => {
+                let params: lsp_types::SemanticTokensParams = parse(request.params)?;
+                let document = self.analysis(&params.text_document.uri).ok_or_else(unknown_document)?;
+                let analysis = document.analysis.as_ref().ok_or_else(unknown_document)?;
+                let index = LineIndex::new(&document.text);
+                let data = semantic_tokens::encode(&semantic_tokens::tokens(analysis), &index);
+                to_json(lsp_types::SemanticTokens { result_id: None, data })
             }
             Formatting::METHOD => {
                 let params: lsp_types::DocumentFormattingParams = parse(request.params)?;

@@ -61,6 +61,13 @@ impl Client {
 
     /// Opens `text` as `uri` and returns the diagnostics published for it.
     fn open(&self, uri: &Url, text: &str) -> Vec<lsp_types::Diagnostic> {
+        let params: PublishDiagnosticsParams =
+            serde_json::from_value(self.open_raw(uri, text)).expect("valid publishDiagnostics");
+        params.diagnostics
+    }
+
+    /// Opens `text` as `uri` and returns the `publishDiagnostics` parameters as sent.
+    fn open_raw(&self, uri: &Url, text: &str) -> Json {
         let language = if uri.path().ends_with(".json") { "json" } else { "pulse" };
         let document = json!({ "uri": uri, "languageId": language, "version": 1, "text": text });
         self.notify(lsp_types::notification::DidOpenTextDocument::METHOD, json!({ "textDocument": document }));
@@ -69,10 +76,8 @@ impl Client {
             if notification.method != lsp_types::notification::PublishDiagnostics::METHOD {
                 continue;
             }
-            let params: PublishDiagnosticsParams =
-                serde_json::from_value(notification.params).expect("valid publishDiagnostics");
-            if &params.uri == uri && params.version == Some(1) {
-                return params.diagnostics;
+            if notification.params["uri"] == json!(uri) && notification.params["version"] == json!(1) {
+                return notification.params;
             }
         }
     }
@@ -124,6 +129,27 @@ big: filter(amount > 10)
 sink: stdout-sink
 source -> active -> logins -> big -> sink
 ";
+
+#[test]
+fn messages_are_markdown_only_for_clients_that_render_it() {
+    let uri = Url::parse("file:///tmp/markdown.pulse").expect("url");
+    let text = "pipeline p\nevent { user_id: string }\nsrc: file-source(\"in\")\nsrc -> f: filter(usr_id != null) -> out: stdout-sink\n";
+    // VS Code's diagnostics are plain strings (vscode-languageclient 9 speaks LSP 3.17).
+    let plain = Client::start().open_raw(&uri, text);
+    let message = plain["diagnostics"][0]["message"].as_str().expect("a plain message").to_string();
+    assert!(message.starts_with("unknown field `usr_id`"), "{message}");
+    assert!(message.contains("\nhelp: did you mean `user_id`?"), "{message}");
+    assert!(!message.contains("pulsec explain"), "the code links the page: {message}");
+    // LSP 3.18: `markupMessageSupport`.
+    let capabilities =
+        json!({ "capabilities": { "textDocument": { "diagnostic": { "markupMessageSupport": true } } } });
+    let markdown = Client::start_with(capabilities).open_raw(&uri, text);
+    let message = &markdown["diagnostics"][0]["message"];
+    assert_eq!(message["kind"], "markdown");
+    let value = message["value"].as_str().expect("a markdown value");
+    assert!(value.starts_with("unknown field `usr_id`"), "{value}");
+    assert!(value.contains("\n\n**help:** did you mean `user_id`?"), "{value}");
+}
 
 #[test]
 fn a_missing_brace_leaves_the_rest_of_the_file_working() {

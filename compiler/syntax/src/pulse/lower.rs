@@ -9,8 +9,9 @@ use crate::diagnostic::Diagnostic;
 use crate::pulse::tree::*;
 use crate::span::{FileId, Span, Spanned};
 
-/// Config keys set by the parenthesized shorthand `TYPE(ARG, ...)`, per node type.
-pub(crate) fn positional_keys(kind: &str) -> Option<&'static [&'static str]> {
+/// Config keys set by the parenthesized shorthand `TYPE(ARG, ...)`, per node type (the editor's
+/// signature help shows them as the parameters).
+pub fn positional_keys(kind: &str) -> Option<&'static [&'static str]> {
     Some(match kind {
         "filter" => &["where"],
         "delay" => &["duration"],

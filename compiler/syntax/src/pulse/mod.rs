@@ -12,6 +12,8 @@ mod parse;
 mod print;
 mod tree;
 
+pub use lower::positional_keys;
+
 use crate::ast::Document;
 use crate::diagnostic::Diagnostic;
 use crate::span::FileId;
