@@ -176,6 +176,32 @@ async def test_quick_fixes_that_edit_the_flow(client: LanguageClient, tmp_path):
     assert list(await diagnostics_for(client, uri, 3)) == []
 
 
+KEYED = """\
+pipeline keyed
+event {
+  event_name: string
+  userId: string?
+}
+
+events: file-source("events.jsonl")
+events -> counts: segmentation(1h) by userId { counter plays_1d over 1d }
+  -> profiles: stdout-sink
+"""
+
+
+async def test_a_nullable_key_gets_a_hint_with_the_null_test(client: LanguageClient, tmp_path):
+    uri = open_document(client, tmp_path / "keyed.pulse", KEYED)
+    (hint,) = await diagnostics_for(client, uri, 1)
+    # An editor hint, not a compiler warning: no code, hint severity, on the key.
+    assert (hint.code, hint.severity, hint.source) == (None, types.DiagnosticSeverity.Hint, "pulse"), hint
+    assert hint.range.start == position(KEYED, "userId {")
+    assert "dead letters" in hint.message and "userId != null" in hint.message, hint.message
+
+    text = await apply_fix(client, uri, KEYED, 2, hint)
+    assert "events -> userId_not_null: filter(userId != null) -> counts: segmentation(1h) by userId" in text, text
+    assert list(await diagnostics_for(client, uri, 2)) == []
+
+
 async def test_a_json_dag_with_a_syntax_error_keeps_its_last_good_analysis(client: LanguageClient, tmp_path):
     example = ROOT / "examples" / "welcome-unless-watched" / "pipeline.json"
     good = example.read_text(encoding="utf-8").replace('"{{ userId }}"', '"{{ usr_id }}"')

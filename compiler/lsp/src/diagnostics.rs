@@ -4,6 +4,7 @@
 //! `pulsec explain` command in `data` (the CLI prints it as a hint; the editor links the page).
 
 use crate::analysis::Analysis;
+use crate::flow_fixes;
 use crate::line_index::LineIndex;
 use lsp_types::{
     CodeDescription, DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString, Range, Url,
@@ -109,6 +110,24 @@ fn convert(
         tags: None,
         data: Some(serde_json::json!({ "explain": explain })),
     }
+}
+
+/// The editor's own hints (`flow_fixes::nullable_keys`) as LSP diagnostics of severity hint,
+/// with source `pulse` and no code (no compiler code, so no page), each with its fix.
+pub fn hints_to_lsp(analysis: &Analysis, index: &LineIndex) -> Vec<(lsp_types::Diagnostic, Option<flow_fixes::Edit>)> {
+    flow_fixes::nullable_keys(analysis)
+        .into_iter()
+        .map(|hint| {
+            let diagnostic = lsp_types::Diagnostic {
+                range: index.range(hint.span.range()),
+                severity: Some(DiagnosticSeverity::HINT),
+                source: Some("pulse".to_string()),
+                message: hint.message,
+                ..lsp_types::Diagnostic::default()
+            };
+            (diagnostic, hint.fix)
+        })
+        .collect()
 }
 
 /// The Markdown form of a converted message, for clients that render it (LSP 3.18

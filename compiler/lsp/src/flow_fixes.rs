@@ -35,19 +35,69 @@ pub fn flow_fix(analysis: &Analysis, idx: usize, diagnostic: &Diagnostic) -> Opt
     }
 }
 
-type Edit = (String, Span, String);
+/// (title, span to replace, replacement).
+pub type Edit = (String, Span, String);
 
 /// The sink's template reads `field` (at `span`), which may be null: extend the filter that
 /// feeds the sink with `&& field != null`, or insert `filter(field != null)` before the sink.
 fn null_test(analysis: &Analysis, doc: &Document, span: Span) -> Option<Edit> {
-    let text = analysis.text();
-    let field = text.get(span.range())?;
+    let field = analysis.text().get(span.range())?;
     let sink = doc.nodes.iter().find(|node| node.config.span.range().contains(&(span.start as usize)))?;
-    if doc.unparsed_mentions(&sink.id.node) {
+    null_test_before(analysis, doc, &sink.id.node, field)
+}
+
+/// A keyed node whose key may be null on the records entering it: such records go to the dead
+/// letters (G36). This is an editor hint, not a compiler warning (dead-lettering them is a
+/// choice a pipeline may make); it offers the null test before the node.
+pub struct KeyHint {
+    /// The key after `by` (or the `keyBy` value).
+    pub span: Span,
+    pub message: String,
+    /// (title, span, replacement) of the null test, when one edit makes it.
+    pub fix: Option<Edit>,
+}
+
+/// The keyed nodes of `analysis` whose key may be null, with a declared schema only (without
+/// one every field may be null, and the hint would be everywhere), in a file without errors (a
+/// half-typed filter would make every key after it nullable for a moment).
+pub fn nullable_keys(analysis: &Analysis) -> Vec<KeyHint> {
+    let (Some(doc), Some(records)) = (analysis.document.as_ref(), analysis.records.as_ref()) else {
+        return Vec::new();
+    };
+    if records.schema.is_none() || analysis.has_errors() {
+        return Vec::new();
+    }
+    doc.nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(idx, node)| {
+            let key = records.operators.get(idx)?.as_ref()?.key_by()?;
+            let field = records.inputs.get(idx)?.as_ref()?.lookup(&key.0)?;
+            let member = node.config.as_object()?.iter().find(|member| member.key.node == "keyBy")?;
+            if !field.nullable || member.value.span.file != analysis.file {
+                return None;
+            }
+            let (dotted, id) = (key.dotted(), &node.id.node);
+            Some(KeyHint {
+                span: member.value.span,
+                message: format!(
+                    "the key `{dotted}` may be null: `{id}` sends records without it to the dead letters (G36); \
+                     test `{dotted} != null` before `{id}` to leave them out instead"
+                ),
+                fix: null_test_before(analysis, doc, id, &dotted),
+            })
+        })
+        .collect()
+}
+
+/// `field != null` before node `target`: extend the filter that feeds it, or insert a filter.
+fn null_test_before(analysis: &Analysis, doc: &Document, target: &str, field: &str) -> Option<Edit> {
+    let text = analysis.text();
+    if doc.unparsed_mentions(target) {
         return None;
     }
-    // One edge into the sink, or one fix would not cover every record that reaches it.
-    let mut incoming = doc.edges.iter().filter(|edge| edge.to.node == sink.id.node);
+    // One edge into the node, or one fix would not cover every record that reaches it.
+    let mut incoming = doc.edges.iter().filter(|edge| edge.to.node == target);
     let (edge, None) = (incoming.next()?, incoming.next()) else { return None };
     let test = format!("{field} != null");
     let feeder = doc.nodes.iter().find(|node| node.id.node == edge.from.node);
@@ -93,8 +143,8 @@ fn null_test(analysis: &Analysis, doc: &Document, span: Span) -> Option<Edit> {
     let id = std::iter::once(base.clone())
         .chain((2..).map(|number| format!("{base}_{number}")))
         .find(|id| doc.nodes.iter().all(|node| &node.id.node != id) && !doc.unparsed_mentions(id))?;
-    let insert_at = Span::new(span.file, edge.to.span.start as usize, edge.to.span.start as usize);
-    let title = format!("Insert `{id}: filter({test})` before `{}`", sink.id.node);
+    let insert_at = Span::new(edge.to.span.file, edge.to.span.start as usize, edge.to.span.start as usize);
+    let title = format!("Insert `{id}: filter({test})` before `{target}`");
     Some((title, insert_at, format!("{id}: filter({test}) -> ")))
 }
 
@@ -214,6 +264,40 @@ mod tests {
         let after = fixed("p.json", text, "W0007", "userId }}").expect("a fix");
         assert!(after.contains(r#""where": "name == 'a' && userId != null""#), "{after}");
         assert_eq!(codes("p.json", &after), Vec::<String>::new());
+    }
+
+    /// The text after applying the fix of the null-key hint at `at`, and the hints before it.
+    fn key_fixed(text: &str, at: &str) -> (usize, Option<String>) {
+        let analysis = analyze_text("p.pulse", text);
+        let hints = super::nullable_keys(&analysis);
+        let offset = text.find(at).expect("the needle is in the text");
+        let hint = hints.iter().find(|hint| hint.span.range().contains(&offset));
+        let fixed = hint.and_then(|hint| hint.fix.clone()).map(|(_, span, replacement)| {
+            let mut text = text.to_string();
+            text.replace_range(span.range(), &replacement);
+            text
+        });
+        (hints.len(), fixed)
+    }
+
+    #[test]
+    fn a_nullable_key_gets_a_hint_and_its_null_test() {
+        let text = format!("{HEAD}src -> counts: dedupe(1h) by userId -> out: stdout-sink\n");
+        let (hints, after) = key_fixed(&text, "userId ->");
+        assert_eq!(hints, 1);
+        let after = after.expect("a fix");
+        assert!(after.contains("src -> userId_not_null: filter(userId != null) -> counts: dedupe"), "{after}");
+        assert_eq!(key_fixed(&after, "userId ->").0, 0, "{after}");
+        assert_eq!(codes("p.pulse", &after), Vec::<String>::new());
+        // A filter before the node is extended; a non-null key, or no schema, gives no hint.
+        let text =
+            format!("{HEAD}src -> f: filter(name == \"a\") -> counts: dedupe(1h) by userId -> out: stdout-sink\n");
+        let after = key_fixed(&text, "userId ->").1.expect("a fix");
+        assert!(after.contains("f: filter(name == \"a\" && userId != null)"), "{after}");
+        let text = format!("{HEAD}src -> counts: dedupe(1h) by name -> out: stdout-sink\n");
+        assert_eq!(key_fixed(&text, "name ->").0, 0);
+        let text = "pipeline p\nsrc: file-source(\"in\")\nsrc -> counts: dedupe(1h) by userId -> out: stdout-sink\n";
+        assert_eq!(key_fixed(text, "userId ->").0, 0);
     }
 
     #[test]

@@ -239,7 +239,8 @@ impl Server {
                 let analysis = document.analysis.as_ref()?;
                 let index = LineIndex::new(&document.text);
                 let uri_of = |span: Span| other_file_location(&uri, analysis, span);
-                let diagnostics = diagnostics::to_lsp(analysis, &uri, &index, &uri_of, errors_dir.as_deref());
+                let mut diagnostics = diagnostics::to_lsp(analysis, &uri, &index, &uri_of, errors_dir.as_deref());
+                diagnostics.extend(diagnostics::hints_to_lsp(analysis, &index).into_iter().map(|(hint, _)| hint));
                 let params =
                     PublishDiagnosticsParams { uri: uri.clone(), diagnostics, version: Some(document.version) };
                 let mut params = serde_json::to_value(params).ok()?;
@@ -478,14 +479,13 @@ impl Server {
                 let range = index.offset(params.range.start)..index.offset(params.range.end);
                 let uri_of = |span: Span| other_file_location(&uri, analysis, span);
                 let lsp_diagnostics = diagnostics::to_lsp(analysis, &uri, &index, &uri_of, errors_dir.as_deref());
-                let actions: Vec<CodeActionOrCommand> = code_actions::quick_fixes(analysis, range)
-                    .into_iter()
-                    .map(|fix| {
-                        let edit = TextEdit { range: index.range(fix.span.range()), new_text: fix.replacement };
+                let action =
+                    |title: String, span: Span, replacement: String, diagnostic: Option<&lsp_types::Diagnostic>| {
+                        let edit = TextEdit { range: index.range(span.range()), new_text: replacement };
                         CodeActionOrCommand::CodeAction(CodeAction {
-                            title: fix.title,
+                            title,
                             kind: Some(CodeActionKind::QUICKFIX),
-                            diagnostics: lsp_diagnostics.get(fix.diagnostic).map(|diagnostic| vec![diagnostic.clone()]),
+                            diagnostics: diagnostic.map(|diagnostic| vec![diagnostic.clone()]),
                             edit: Some(WorkspaceEdit {
                                 changes: Some(HashMap::from([(uri.clone(), vec![edit])])),
                                 ..WorkspaceEdit::default()
@@ -493,8 +493,20 @@ impl Server {
                             is_preferred: Some(true),
                             ..CodeAction::default()
                         })
-                    })
+                    };
+                let mut actions: Vec<CodeActionOrCommand> = code_actions::quick_fixes(analysis, range.clone())
+                    .into_iter()
+                    .map(|fix| action(fix.title, fix.span, fix.replacement, lsp_diagnostics.get(fix.diagnostic)))
                     .collect();
+                // The editor's hints whose key or edit touches the range.
+                for (hint, fix) in diagnostics::hints_to_lsp(analysis, &index) {
+                    let hint_range = index.offset(hint.range.start)..index.offset(hint.range.end);
+                    let Some((title, span, replacement)) = fix else { continue };
+                    let touches = |other: &std::ops::Range<usize>| other.start <= range.end && range.start <= other.end;
+                    if touches(&hint_range) || touches(&span.range()) {
+                        actions.push(action(title, span, replacement, Some(&hint)));
+                    }
+                }
                 to_json(actions)
             }
             DEBUG_PANIC_METHOD => panic!("deliberate panic from `{DEBUG_PANIC_METHOD}`"),
