@@ -716,6 +716,12 @@ impl ReaderSetup<'_> {
                                 )));
                             }
                             let group = kafka::group_name(&env, &settings);
+                            // Positions on the source topics: a savepoint a bootstrap wrote.
+                            let seed: Offsets = resume_offsets
+                                .iter()
+                                .filter(|((topic, _), _)| settings.topics.contains(&topic.as_str()))
+                                .map(|(key, next)| (key.clone(), *next))
+                                .collect();
                             let (repartitioner, topic) = Repartitioner::start(&RepartitionSettings {
                                 env: &env,
                                 brokers,
@@ -724,6 +730,7 @@ impl ReaderSetup<'_> {
                                 by,
                                 start,
                                 checkpoint_interval_ms: interval_ms,
+                                seed,
                             })
                             .map_err(source_error)?;
                             tracing::info!(

@@ -18,6 +18,11 @@
 //! partition in that repartition partition. On a broker that shows aborted records (tansu), the
 //! copies an aborted transaction left are thus processed once.
 //!
+//! A pipeline started from a savepoint that a `bootstrap` wrote over the source topics (its
+//! positions are on those topics, not on the repartition topic) starts copying each source
+//! partition the stage's group has no committed offset for at the savepoint's position, so the
+//! history the savepoint holds is not copied, and counted, again.
+//!
 //! The repartition topic does not grow without bound: every `PURGE_EVERY` the stage deletes the
 //! records of each repartition partition below the position this instance's last checkpoint
 //! committed for it (`DeleteRecords`). A restore starts at the last committed position, never
@@ -31,10 +36,13 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
 use super::admin::{ensure_topic, partition_count, Purger};
-use super::config::{duration_from_env, forward_log, record_stable_ends, transient, Error, KafkaEnv};
+use super::config::{
+    describe, duration_from_env, forward_log, record_stable_ends, transient, Error, KafkaEnv, Offsets, CALL_TIMEOUT,
+};
 use super::producer::{commit_in_order, KafkaWriter, ProducerSettings};
 use crate::KafkaStart;
 
@@ -58,6 +66,9 @@ pub struct RepartitionSettings<'a> {
     pub by: &'static [&'static str],
     pub start: KafkaStart,
     pub checkpoint_interval_ms: u64,
+    /// Where to start copying source partitions the stage's group has no committed offset
+    /// for: the source positions of the savepoint the run starts from.
+    pub seed: Offsets,
 }
 
 /// The running stage; dropping it commits what it copied and stops it.
@@ -104,9 +115,51 @@ struct Stage {
     writers: Writers,
     failure: Arc<Mutex<Option<String>>>,
     ends: Ends,
+    /// `RepartitionSettings::seed`.
+    seed: Offsets,
 }
 
 impl Stage {
+    /// Sets the start of each newly assigned partition that has a seed position and no offset
+    /// committed in the stage's group to that position.
+    fn seed_positions(&self, consumer: &BaseConsumer<Stage>, assigned: &mut TopicPartitionList) {
+        let seeded: Vec<(String, i32, i64)> = assigned
+            .elements()
+            .iter()
+            .filter_map(|element| {
+                let key = (element.topic().to_string(), element.partition());
+                self.seed.get(&key).map(|next| (key.0, key.1, *next))
+            })
+            .collect();
+        if seeded.is_empty() {
+            return;
+        }
+        let mut query = TopicPartitionList::new();
+        for (topic, partition, _) in &seeded {
+            query.add_partition(topic, *partition);
+        }
+        let committed = match consumer.committed_offsets(query, CALL_TIMEOUT) {
+            Ok(committed) => committed,
+            Err(error) => {
+                self.fail(format!("repartition: {}", describe("reading the group's committed offsets", &error)));
+                return;
+            }
+        };
+        for (topic, partition, next) in seeded {
+            let has_offset = committed
+                .find_partition(&topic, partition)
+                .is_some_and(|element| matches!(element.offset(), Offset::Offset(_)));
+            if has_offset {
+                continue;
+            }
+            if let Err(error) = assigned.set_partition_offset(&topic, partition, Offset::Offset(next)) {
+                self.fail(format!("repartition: starting `{topic}` [{partition}] at {next}: {error}"));
+                return;
+            }
+            tracing::info!("repartition: copying `{topic}` [{partition}] from {next}, the savepoint's position");
+        }
+    }
+
     /// Commits every partition's copies with its position (`commit_in_order`).
     fn commit(&self, consumer: &BaseConsumer<Stage>) -> Result<(), Error> {
         let mut writers = self.writers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -166,6 +219,26 @@ impl ClientContext for Stage {
 }
 
 impl ConsumerContext for Stage {
+    /// As rdkafka's default (the stage uses the eager protocol, as the sources do), with the
+    /// savepoint's positions set on newly assigned partitions first.
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let assign = err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+        if assign {
+            self.seed_positions(consumer, tpl);
+        }
+        let rebalance = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => Rebalance::Assign(tpl),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => Rebalance::Revoke(tpl),
+            _ => Rebalance::Error(KafkaError::Rebalance(err.into())),
+        };
+        self.pre_rebalance(consumer, &rebalance);
+        let outcome = if assign { consumer.assign(tpl) } else { consumer.unassign() };
+        if let Err(error) = outcome {
+            self.fail(format!("repartition: {}", describe("answering a rebalance", &error)));
+        }
+        self.post_rebalance(consumer, &rebalance);
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(revoked) = rebalance {
             // Hand over nothing uncommitted: the next owner starts at these offsets.
@@ -206,6 +279,7 @@ impl Repartitioner {
             output: output.clone(),
             checkpoint_interval_ms: settings.checkpoint_interval_ms,
             failure: Arc::clone(&failure),
+            seed: settings.seed.clone(),
         };
         let reset = match settings.start {
             KafkaStart::Earliest => "earliest",
