@@ -210,6 +210,9 @@ pub struct KafkaReader {
     last_outage_report: Option<std::time::Instant>,
     /// When each partition last gave a record.
     last_seen: BTreeMap<(String, i32), std::time::Instant>,
+    /// The (topic, partition) of the record at hand, a buffer reused for map lookups so the
+    /// per-record path allocates no key.
+    key: (String, i32),
     /// Partitions the checkpoint has positions for.
     known: Vec<(String, i32)>,
     /// `--until-end`: where partitions held without a known position started (see
@@ -343,6 +346,7 @@ impl KafkaReader {
             replay_until,
             partition_max: Offsets::new(),
             last_seen: BTreeMap::new(),
+            key: (String::new(), 0),
             known: resume.keys().cloned().collect(),
             start_offsets: Offsets::new(),
             opened: std::time::Instant::now(),
@@ -444,12 +448,22 @@ impl KafkaReader {
             }
             Some(Err(error)) => Err(describe("consuming", &error)),
             Some(Ok(message)) => {
-                let (topic, partition, offset) = (message.topic().to_string(), message.partition(), message.offset());
+                let (partition, offset) = (message.partition(), message.offset());
                 match message.payload() {
                     Some(payload) => line.extend_from_slice(payload),
                     None => self.tombstones += 1,
                 }
-                self.positions().insert((topic.clone(), partition), offset + 1);
+                self.set_key(message.topic(), partition);
+                {
+                    let mut positions = self.positions();
+                    match positions.get_mut(&self.key) {
+                        Some(next) => *next = offset + 1,
+                        None => {
+                            positions.insert(self.key.clone(), offset + 1);
+                        }
+                    }
+                }
+                let topic = self.key.0.clone();
                 self.last_record = std::time::Instant::now();
                 let upstream = match self.repartitioner {
                     Some(_) => message
@@ -497,11 +511,21 @@ impl KafkaReader {
     /// partitions already read to their end (`--until-end`). `None` while an assigned partition
     /// has shown no record yet.
     pub fn observe(&mut self, topic: &str, partition: i32, event_time: i64) -> Option<i64> {
-        let key = (topic.to_string(), partition);
+        self.set_key(topic, partition);
+        let key = &self.key;
         let now = std::time::Instant::now();
-        self.last_seen.insert(key.clone(), now);
-        let max = self.partition_max.entry(key.clone()).or_insert(i64::MIN);
-        *max = (*max).max(event_time);
+        match self.last_seen.get_mut(key) {
+            Some(seen) => *seen = now,
+            None => {
+                self.last_seen.insert(key.clone(), now);
+            }
+        }
+        match self.partition_max.get_mut(key) {
+            Some(max) => *max = (*max).max(event_time),
+            None => {
+                self.partition_max.insert(key.clone(), event_time);
+            }
+        }
         let assigned = self.consumer.context().assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let positions = self.positions();
         let mut frontier: Option<i64> = None;
@@ -515,7 +539,7 @@ impl KafkaReader {
             });
             // Idle: no record within the idle timeout (since the start for one never seen).
             let quiet_since = self.last_seen.get(partition).copied().unwrap_or(self.opened);
-            if at_end || (*partition != key && now.duration_since(quiet_since) >= self.idle_timeout) {
+            if at_end || (partition != key && now.duration_since(quiet_since) >= self.idle_timeout) {
                 continue;
             }
             let seen = *self.partition_max.get(partition)?;
@@ -527,7 +551,18 @@ impl KafkaReader {
     /// Whether a record at this position was already committed downstream by a transaction the
     /// local checkpoint missed.
     pub fn is_replay(&self, topic: &str, partition: i32, offset: i64) -> bool {
-        self.replay_until.get(&(topic.to_string(), partition)).is_some_and(|until| offset < *until)
+        // Empty but after a crash between a transaction's commit and the local checkpoint.
+        !self.replay_until.is_empty()
+            && self.replay_until.get(&(topic.to_string(), partition)).is_some_and(|until| offset < *until)
+    }
+
+    /// Sets the reused lookup key to (`topic`, `partition`).
+    fn set_key(&mut self, topic: &str, partition: i32) {
+        if self.key.0 != topic {
+            self.key.0.clear();
+            self.key.0.push_str(topic);
+        }
+        self.key.1 = partition;
     }
 
     /// The next offset per partition (the rebalance callback assigns at these).
