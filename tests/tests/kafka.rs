@@ -1231,6 +1231,29 @@ fn repartitioned(broker: &Broker, topic: &str) -> BTreeMap<i32, Vec<(String, Str
     by_partition
 }
 
+/// Instance `name` of the re-keyed pipeline in `dir` (state in `state-NAME`, log to `log`),
+/// checkpointing every 200 ms, with the repartition topic kept whole (no purge) so a test can
+/// read it.
+fn start_rekeyed(binary: &Path, broker: &Broker, dir: &Path, name: &str, log: &Path, extra: &[&str]) -> KillOnDrop {
+    let child = Command::new(binary)
+        .arg("--state-dir")
+        .arg(dir.join(format!("state-{name}")))
+        .args(["--checkpoint-interval", "200ms"])
+        .args(extra)
+        .current_dir(dir)
+        .env("PULSE_KAFKA_BROKERS", &broker.address)
+        .env("PULSE_KAFKA_PROP_SESSION_TIMEOUT_MS", "3000")
+        .env("PULSE_KAFKA_REPARTITION_PURGE_EVERY", "1h")
+        .env("PULSE_INSTANCE_ID", name)
+        .env_remove("PULSE_QUIET")
+        .env_remove("PULSE_LOG_FORMAT")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log file"))
+        .spawn()
+        .expect("binary runs");
+    KillOnDrop(child)
+}
+
 /// A topic keyed by something else than the state's key: the records are re-keyed through
 /// `<group>-repartition`, two instances share its partitions (state following them), and the
 /// committed output deduplicated by `pulse-id` is what the file run gives for the records in the
@@ -1250,7 +1273,13 @@ fn a_repartitioned_source_survives_the_sigkill_of_one_instance() {
     repartition_scenario(true);
 }
 
+/// The repartition scenarios each run two instances with a stage thread, a broker and the
+/// reference runs: one at a time, so that on two cores their waits measure the broker and the
+/// pipeline, not each other.
+static REPARTITION_SCENARIO: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn repartition_scenario(kill_b: bool) {
+    let _one_at_a_time = REPARTITION_SCENARIO.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let binary = build::build_text("kafka-repartition.pulse", &repartition_pipeline(), None);
     let broker = Broker::start();
     broker.create_topic("e2e-in", 4);
@@ -1259,25 +1288,8 @@ fn repartition_scenario(kill_b: bool) {
     // The repartition topic is read whole below: no purge. a serves its metrics.
     let metrics = format!("127.0.0.1:{}", redis_server::free_port());
     let start = |name: &str, log: &Path| {
-        let mut command = Command::new(&binary);
-        if name == "a" {
-            command.args(["--metrics-addr", &metrics]);
-        }
-        let child = command
-            .arg("--state-dir")
-            .arg(dir.path().join(format!("state-{name}")))
-            .args(["--checkpoint-interval", "200ms"])
-            .env("PULSE_KAFKA_BROKERS", &broker.address)
-            .env("PULSE_KAFKA_PROP_SESSION_TIMEOUT_MS", "3000")
-            .env("PULSE_KAFKA_REPARTITION_PURGE_EVERY", "1h")
-            .env("PULSE_INSTANCE_ID", name)
-            .env_remove("PULSE_QUIET")
-            .env_remove("PULSE_LOG_FORMAT")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).expect("log file"))
-            .spawn()
-            .expect("binary runs");
-        KillOnDrop(child)
+        let extra: &[&str] = if name == "a" { &["--metrics-addr", &metrics] } else { &[] };
+        start_rekeyed(&binary, &broker, dir.path(), name, log, extra)
     };
     let (a_log, b_log) = (dir.path().join("a.log"), dir.path().join("b.log"));
     let mut a = start("a", &a_log);
@@ -1421,6 +1433,7 @@ fn a_repartitioned_pipeline_restarts_as_a_group() {
 }
 
 fn repartition_bootstrap_scenario(restart: bool) {
+    let _one_at_a_time = REPARTITION_SCENARIO.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let binary = build::build_text("kafka-repartition.pulse", &repartition_pipeline(), None);
     let broker = Broker::start();
     broker.create_topic("e2e-in", 4);
@@ -1444,22 +1457,7 @@ fn repartition_bootstrap_scenario(restart: bool) {
     broker.produce_keyed("e2e-in", live, one_partition);
 
     let start = |name: &str, log: &Path| {
-        let child = Command::new(&binary)
-            .arg("--state-dir")
-            .arg(dir.path().join(format!("state-{name}")))
-            .args(["--checkpoint-interval", "200ms", "--from-savepoint", "boot.sp"])
-            .current_dir(dir.path())
-            .env("PULSE_KAFKA_BROKERS", &broker.address)
-            .env("PULSE_KAFKA_PROP_SESSION_TIMEOUT_MS", "3000")
-            .env("PULSE_KAFKA_REPARTITION_PURGE_EVERY", "1h")
-            .env("PULSE_INSTANCE_ID", name)
-            .env_remove("PULSE_QUIET")
-            .env_remove("PULSE_LOG_FORMAT")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).expect("log file"))
-            .spawn()
-            .expect("binary runs");
-        KillOnDrop(child)
+        start_rekeyed(&binary, &broker, dir.path(), name, log, &["--from-savepoint", "boot.sp"])
     };
     let wait_for_output = |expected: &[String], instances: &mut [(&mut Child, &Path)]| {
         wait_for("the expected output", 120, instances, || {

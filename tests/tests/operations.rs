@@ -160,20 +160,23 @@ fn state_of(path: &Path) -> (Vec<Entry>, Vec<String>) {
     (snapshot.entries, timers)
 }
 
+/// 400 events in `dir`: the first 250 in `history.jsonl`, the other 150 in `live.jsonl`, all of
+/// them in `all.jsonl`.
+fn write_inputs(dir: &Path) {
+    let lines = events(400);
+    let (history, live) = lines.split_at(250);
+    for (name, lines) in [("history.jsonl", history), ("live.jsonl", live), ("all.jsonl", &lines[..])] {
+        let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
+        std::fs::write(dir.join(name), text).expect("write input");
+    }
+}
+
 #[test]
 fn bootstrap_then_live_equals_one_uninterrupted_run() {
     let binary = build::build_text("ops.pulse", PIPELINE, None);
     let dir = tempfile::tempdir().expect("temp dir");
     let dir = dir.path();
-    let lines = events(400);
-    let (history, live) = lines.split_at(250);
-    let write = |name: &str, lines: &[String]| {
-        let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
-        std::fs::write(dir.join(name), text).expect("write input");
-    };
-    write("history.jsonl", history);
-    write("live.jsonl", live);
-    write("all.jsonl", &lines);
+    write_inputs(dir);
 
     // One uninterrupted run over history and live events; and the same run stopped right after
     // the history, which gives what the history alone emitted.
@@ -339,15 +342,7 @@ fn an_edited_segmentation_keeps_the_counts_and_segments_it_still_has() {
     let after = build::build_text("counts-after.pulse", COUNTS_AFTER, None);
     let dir = tempfile::tempdir().expect("temp dir");
     let dir = dir.path();
-    let lines = events(400);
-    let (history, live) = lines.split_at(250);
-    let write = |name: &str, lines: &[String]| {
-        let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
-        std::fs::write(dir.join(name), text).expect("write input");
-    };
-    write("history.jsonl", history);
-    write("live.jsonl", live);
-    write("all.jsonl", &lines);
+    write_inputs(dir);
 
     // The old pipeline over everything, for reference; its state over the history, restored
     // into the edited pipeline for the live events.
