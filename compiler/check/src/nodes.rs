@@ -933,7 +933,7 @@ fn window_aggregate(cx: &mut Cx, node: &NodeCx<'_>, fields: &Fields<'_>, input: 
     let mut aggregates = Vec::new();
     let mut ok = true;
     let mut names: BTreeMap<String, pulse_syntax::Span> = BTreeMap::new();
-    let functions = ["count", "sum", "min", "max", "avg", "countDistinct", "first", "last"];
+    let functions = AggregateFn::ALL.map(|(name, _)| name);
     if let Some(value) = node.require(cx, fields, "aggregates") {
         for item in values::array(cx, value, &node.what("aggregates"))? {
             let Some(aggregate) = Fields::new(cx, item, &["name", "fn", "field"], "an aggregate") else {
@@ -945,18 +945,7 @@ fn window_aggregate(cx: &mut Cx, node: &NodeCx<'_>, fields: &Fields<'_>, input: 
             let function = aggregate
                 .require(cx, "fn", "an aggregate", item.span)
                 .and_then(|value| values::choice(cx, value, &functions, "aggregate function"))
-                .map(|idx| {
-                    [
-                        AggregateFn::Count,
-                        AggregateFn::Sum,
-                        AggregateFn::Min,
-                        AggregateFn::Max,
-                        AggregateFn::Avg,
-                        AggregateFn::CountDistinct,
-                        AggregateFn::First,
-                        AggregateFn::Last,
-                    ][idx]
-                });
+                .map(|idx| AggregateFn::ALL[idx].1);
             let field = match aggregate.get("field") {
                 Some(value) => {
                     let path = values::path(cx, value, "an aggregate `field`");

@@ -378,6 +378,34 @@ pub enum AggregateFn {
     Last,
 }
 
+impl AggregateFn {
+    /// Every aggregate function by the name a pipeline writes (`fn`, or `NAME: FN(FIELD)`).
+    pub const ALL: [(&'static str, AggregateFn); 8] = [
+        ("count", AggregateFn::Count),
+        ("sum", AggregateFn::Sum),
+        ("min", AggregateFn::Min),
+        ("max", AggregateFn::Max),
+        ("avg", AggregateFn::Avg),
+        ("countDistinct", AggregateFn::CountDistinct),
+        ("first", AggregateFn::First),
+        ("last", AggregateFn::Last),
+    ];
+
+    /// What the function gives for the events of a window, in one line (G50).
+    pub fn summary(self) -> &'static str {
+        match self {
+            AggregateFn::Count => "the number of events; with a field, of those where it is not null",
+            AggregateFn::Sum => "the sum of the field's numbers (an int when all are ints); null without numbers",
+            AggregateFn::Min => "the smallest of the field's numbers; null without numbers",
+            AggregateFn::Max => "the largest of the field's numbers; null without numbers",
+            AggregateFn::Avg => "the mean of the field's numbers, a float; null without numbers",
+            AggregateFn::CountDistinct => "the number of distinct non-null values of the field",
+            AggregateFn::First => "the non-null value with the smallest event time",
+            AggregateFn::Last => "the non-null value with the largest event time",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RedisCommand {
     Set,

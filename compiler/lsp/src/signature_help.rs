@@ -5,7 +5,7 @@
 
 use crate::analysis::{node_type, Analysis, Form};
 use crate::completion::{item_start, open_string};
-use pulse_ir::Function;
+use pulse_ir::{AggregateFn, Function};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Signature {
@@ -46,6 +46,11 @@ pub fn signature_help(analysis: &Analysis, offset: usize) -> Option<Signature> {
             .map(|idx| idx + 1)
             .unwrap_or(0);
         let name = &name_text[name_start..];
+        // `aggregate total: sum(` in a window-aggregate names an aggregate function, whose
+        // names (`min`, `max`) are also functions of expressions.
+        if !json && is_aggregate_declaration(&name_text[..name_start]) {
+            return aggregate_signature(name, open.commas);
+        }
         function_signature(name, open.commas).or_else(|| {
             // `a-b(` in an expression is a subtraction, not a node type: only after `id:`.
             let declared = name_text[..name_start].trim_end().ends_with(':');
@@ -107,6 +112,23 @@ fn function_signature(name: &str, commas: usize) -> Option<Signature> {
     Some(signature)
 }
 
+/// Whether `before` (the text before a call's name) ends with `aggregate NAME:`.
+fn is_aggregate_declaration(before: &str) -> bool {
+    let Some(rest) = before.trim_end().strip_suffix(':') else { return false };
+    let rest = rest.trim_end();
+    let name_start = rest.rfind(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_')).map_or(0, |idx| idx + 1);
+    let keyword = rest[..name_start].trim_end();
+    name_start < rest.len()
+        && keyword.ends_with("aggregate")
+        && keyword[..keyword.len() - "aggregate".len()].chars().next_back().is_none_or(char::is_whitespace)
+}
+
+/// `FN(field)` of a window-aggregate's aggregate function (`count` may leave the field out).
+fn aggregate_signature(name: &str, commas: usize) -> Option<Signature> {
+    let function = AggregateFn::ALL.iter().find(|(known, _)| *known == name).map(|(_, function)| *function)?;
+    Some(signature(name, &["field"], commas, function.summary().to_string()))
+}
+
 fn shorthand_signature(kind: &str, commas: usize) -> Option<Signature> {
     let keys = pulse_syntax::pulse::positional_keys(kind)?;
     let summary = node_type(kind).map(|node_type| node_type.summary).unwrap_or_default();
@@ -147,6 +169,22 @@ mod tests {
     }
 
     const HEAD: &str = "pipeline p\nevent { a: string?, b: string? }\nsrc: file-source(\"in\")\n";
+
+    #[test]
+    fn aggregate_functions_of_a_window_aggregate() {
+        let block = "src -> w: window-aggregate by name {\n  window tumbling 1h\n  aggregate ";
+        let at = |tail: &str| help("p.pulse", &format!("{HEAD}{block}{tail}"));
+        // `max` of an aggregate takes a field, not the values of the expression function.
+        assert_eq!(at("biggest: max(|"), Some(("max(field)".into(), "field".into())));
+        assert_eq!(at("n: count(|"), Some(("count(field)".into(), "field".into())));
+        assert_eq!(at("n: countDistinct(|"), Some(("countDistinct(field)".into(), "field".into())));
+        // Not an aggregate function, and the expression function outside an aggregate.
+        assert_eq!(at("n: median(|"), None);
+        assert_eq!(
+            help("p.pulse", &format!("{HEAD}src -> f: filter(max(|")),
+            Some(("max(values, ...)".into(), "values".into()))
+        );
+    }
 
     #[test]
     fn functions_follow_the_commas() {
