@@ -96,13 +96,21 @@ fn tansu_path() -> PathBuf {
 }
 
 /// A tansu broker on a free loopback port, killed on drop (or another broker at `address`).
+/// One test with a broker at a time. Each runs a broker, one to three instances and reference
+/// runs; on two cores, two such tests at once starve each other's group sessions and
+/// transactions, and tansu's races (see docs/semantics.md) become a test's result.
+static ONE_BROKER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 struct Broker {
     child: Option<Child>,
     address: String,
+    /// Released after the broker is killed (fields drop after `Drop::drop`).
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Broker {
     fn start() -> Broker {
+        let one_at_a_time = ONE_BROKER.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port();
         let url = format!("tcp://127.0.0.1:{port}");
         // PULSE_TEST_BROKER_LOG=FILE keeps the broker's log (RUST_LOG sets its detail).
@@ -120,7 +128,7 @@ impl Broker {
             .stderr(err)
             .spawn()
             .expect("tansu starts");
-        let broker = Broker { child: Some(child), address: format!("127.0.0.1:{port}") };
+        let broker = Broker { child: Some(child), address: format!("127.0.0.1:{port}"), _one_at_a_time: one_at_a_time };
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(&broker.address).is_err() {
             assert!(Instant::now() < deadline, "tansu did not listen on {}", broker.address);
@@ -1273,13 +1281,7 @@ fn a_repartitioned_source_survives_the_sigkill_of_one_instance() {
     repartition_scenario(true);
 }
 
-/// The repartition scenarios each run two instances with a stage thread, a broker and the
-/// reference runs: one at a time, so that on two cores their waits measure the broker and the
-/// pipeline, not each other.
-static REPARTITION_SCENARIO: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 fn repartition_scenario(kill_b: bool) {
-    let _one_at_a_time = REPARTITION_SCENARIO.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let binary = build::build_text("kafka-repartition.pulse", &repartition_pipeline(), None);
     let broker = Broker::start();
     broker.create_topic("e2e-in", 4);
@@ -1433,7 +1435,6 @@ fn a_repartitioned_pipeline_restarts_as_a_group() {
 }
 
 fn repartition_bootstrap_scenario(restart: bool) {
-    let _one_at_a_time = REPARTITION_SCENARIO.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let binary = build::build_text("kafka-repartition.pulse", &repartition_pipeline(), None);
     let broker = Broker::start();
     broker.create_topic("e2e-in", 4);
@@ -1571,7 +1572,8 @@ fn injected_transaction_errors_are_retried_or_end_the_run_and_a_restart_complete
     for topic in ["e2e-in", "e2e-out", "kafka-e2e-changelog"] {
         cluster.create_topic(topic, 4, 1).expect("topic");
     }
-    let broker = Broker { child: None, address: cluster.bootstrap_servers() };
+    let one_at_a_time = ONE_BROKER.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let broker = Broker { child: None, address: cluster.bootstrap_servers(), _one_at_a_time: one_at_a_time };
     let dir = tempfile::tempdir().expect("temp dir");
     let state = dir.path().join("state");
     let input = events(400);
