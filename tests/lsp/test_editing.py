@@ -118,6 +118,11 @@ async def test_signature_help_follows_the_commas(client: LanguageClient, tmp_pat
         "capping(max, window)",
         "max",
     )
+    # In a window-aggregate, `max(` is the aggregate function of one field, not the expression's.
+    typed = text.replace('api-sink("${NOTIFY_URL}/v1/push")', "window-aggregate by userId {\n  aggregate top: max(")
+    change(client, uri, 3, typed)
+    await diagnostics_for(client, uri, 3)
+    assert await signature_at(client, uri, position(typed, "top: max(", delta=len("top: max("))) == ("max(field)", "field")
 
 
 NULLABLE = """\

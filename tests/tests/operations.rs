@@ -294,8 +294,7 @@ fn the_binary_s_help_lists_the_environment_settings() {
     }
 }
 
-/// A profile of two counters and two segments, edited below into one that drops a counter and
-/// a segment, moves a counter and adds one.
+/// A profile of two counters and two segments; `counts_after` edits it.
 const COUNTS_BEFORE: &str = r#"
 pipeline profiles
 event {
@@ -316,30 +315,29 @@ counts: segmentation(1h) by userId {
 events -> counts -> profiles: file-sink("profiles.jsonl")
 "#;
 
-const COUNTS_AFTER: &str = r#"
-pipeline profiles
-event {
-  event_name: string
-  userId: string?
-  ts: timestamp
-}
-events: file-source("events.jsonl") {
-  eventTime: ts
-  maxOutOfOrderness: 1s
-}
-counts: segmentation(1h) by userId {
-  counter events_1d over 1d
+/// `COUNTS_BEFORE` with a counter and a segment dropped, a counter moved and a counter and a
+/// segment added.
+fn counts_after() -> String {
+    COUNTS_BEFORE.replace(
+        r#"  counter plays_1d over 1d where event_name == "play"
+  counter searches_1d over 1d where event_name == "search"
+  segment player: plays_1d >= 5
+  segment searcher: searches_1d >= 1
+"#,
+        r#"  counter events_1d over 1d
   counter plays_1d over 1d where event_name == "play"
   segment heavy: plays_1d >= 20
   segment player: plays_1d >= 5
+"#,
+    )
 }
-events -> counts -> profiles: file-sink("profiles.jsonl")
-"#;
 
 #[test]
 fn an_edited_segmentation_keeps_the_counts_and_segments_it_still_has() {
     let before = build::build_text("counts-before.pulse", COUNTS_BEFORE, None);
-    let after = build::build_text("counts-after.pulse", COUNTS_AFTER, None);
+    let after_text = counts_after();
+    assert_ne!(after_text, COUNTS_BEFORE, "the edit applies");
+    let after = build::build_text("counts-after.pulse", &after_text, None);
     let dir = tempfile::tempdir().expect("temp dir");
     let dir = dir.path();
     write_inputs(dir);
