@@ -127,6 +127,10 @@ pub struct Snapshot {
     /// (`partition + 1`), in index order; the others are in shard 0. A bootstrap over a topic
     /// records them, so a run whose state follows partitions can hand each partition its part.
     pub shards: Vec<(usize, u32)>,
+    /// (shard, counter its next timer gets) of partitions' shards, as their changelog markers
+    /// recorded them (a group savepoint): a restored shard never numbers a timer as one that
+    /// already fired, so timer outputs keep distinct ids.
+    pub counters: Vec<(u32, u64)>,
 }
 
 impl Snapshot {
@@ -149,6 +153,11 @@ impl Snapshot {
         for (index, shard) in &self.shards {
             put_varint(&mut out, *index as u64);
             put_varint(&mut out, u64::from(*shard));
+        }
+        put_varint(&mut out, self.counters.len() as u64);
+        for (shard, counter) in &self.counters {
+            put_varint(&mut out, u64::from(*shard));
+            put_varint(&mut out, *counter);
         }
         seal_savepoint(&mut out);
         out
@@ -178,7 +187,16 @@ impl Snapshot {
                     }
                 }
             }
-            Ok(Snapshot { progress, timers, entries, shards })
+            let mut counters = Vec::new();
+            if version >= 3 {
+                for _ in 0..input.varint()? {
+                    let shard = input.varint()?;
+                    let shard =
+                        u32::try_from(shard).map_err(|_| CodecError(format!("shard {shard} is out of range")))?;
+                    counters.push((shard, input.varint()?));
+                }
+            }
+            Ok(Snapshot { progress, timers, entries, shards, counters })
         };
         let snapshot = decode(&mut input).map_err(SavepointError::Corrupt)?;
         if !input.is_empty() {
@@ -352,6 +370,7 @@ mod tests {
                 ("settle".into(), b"\"u2\"".to_vec(), vec![4]),
             ],
             shards: vec![(1, 3)],
+            counters: vec![(3, 17)],
         };
         let bytes = snapshot.encode();
         assert_eq!(&bytes[..8], SNAPSHOT_MAGIC);
@@ -372,10 +391,11 @@ mod tests {
             timers: Vec::new(),
             entries: vec![("settle".into(), b"\"u1\"".to_vec(), vec![1])],
             shards: Vec::new(),
+            counters: Vec::new(),
         };
         let current = snapshot.encode();
-        // Version 1: the same body without the shard section (here its zero count).
-        let body = &current[12..current.len() - 8 - 1];
+        // Version 1: the same body without the shard and counter sections (their zero counts).
+        let body = &current[12..current.len() - 8 - 2];
         let mut old = SNAPSHOT_MAGIC.to_vec();
         old.extend_from_slice(&1u32.to_le_bytes());
         old.extend_from_slice(body);

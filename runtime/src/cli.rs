@@ -50,7 +50,8 @@ enum RunCommand {
 
 #[derive(Subcommand, Debug)]
 enum SavepointAction {
-    /// Write the last checkpoint of `--state-dir` as a portable savepoint file.
+    /// Write the last checkpoint of `--state-dir`, or with `--group` the last committed state of
+    /// every partition of the consumer group, as a portable savepoint file.
     Create(SavepointOptions),
 }
 
@@ -58,8 +59,13 @@ enum SavepointAction {
 #[derive(Args, Debug, Clone, Default, PartialEq, Eq)]
 pub struct SavepointOptions {
     /// The state directory of a run (running or stopped).
-    #[arg(long = "state-dir", value_name = "DIR", required = true)]
-    pub state_dir: PathBuf,
+    #[arg(long = "state-dir", value_name = "DIR", required_unless_present = "group", conflicts_with = "group")]
+    pub state_dir: Option<PathBuf>,
+    /// Read the state of every partition from the consumer group's changelog in Kafka (state
+    /// following partitions), whichever instance holds it: one savepoint of the whole group,
+    /// running or stopped. The group is the kafka-source's (PULSE_KAFKA_GROUP_ID overrides).
+    #[arg(long = "group")]
+    pub group: bool,
     /// Where to write the savepoint.
     #[arg(long = "to", value_name = "PATH", required = true)]
     pub to: PathBuf,
@@ -488,12 +494,20 @@ mod tests {
         assert_eq!(
             savepoint.expect("valid"),
             Invocation::SavepointCreate(SavepointOptions {
-                state_dir: PathBuf::from("st"),
+                state_dir: Some(PathBuf::from("st")),
+                group: false,
                 to: PathBuf::from("sp"),
                 quiet: false
             })
         );
         assert!(parse_command_line("p", strings(&["p", "savepoint", "create", "--to", "sp"])).is_err());
+        let group = parse_command_line("p", strings(&["p", "savepoint", "create", "--group", "--to", "sp"]));
+        assert!(matches!(
+            group,
+            Ok(Invocation::SavepointCreate(SavepointOptions { group: true, state_dir: None, .. }))
+        ));
+        let both = strings(&["p", "savepoint", "create", "--group", "--state-dir", "st", "--to", "sp"]);
+        assert!(parse_command_line("p", both).is_err(), "one source of state");
     }
 
     #[test]

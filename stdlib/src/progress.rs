@@ -18,7 +18,7 @@ use std::fmt;
 use crate::state::{put_bytes, put_varint, put_varint_signed, CodecError, Reader};
 
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"PULSESP\n";
-pub const SNAPSHOT_VERSION: u32 = 2;
+pub const SNAPSHOT_VERSION: u32 = 3;
 /// The oldest savepoint format version this binary reads.
 pub const SNAPSHOT_OLDEST_VERSION: u32 = 1;
 /// Version of the progress record inside checkpoints and snapshots.

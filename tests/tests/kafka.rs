@@ -516,6 +516,138 @@ fn sigterm_stops_with_a_checkpoint_and_a_restart_continues_from_it() {
     );
 }
 
+/// An upgrade of a scaled-out pipeline: three instances of version 1 stop with SIGTERM, one
+/// savepoint of the whole group is read from its changelog (`savepoint create --group`),
+/// `pulsec diff` passes it for version 2 (a changed filter and a new node, in a new group),
+/// and three instances of version 2 start from it. Across the upgrade every record is output
+/// once by id, and the output is version 1's file run over the first part followed by version
+/// 2's over the rest from version 1's state.
+#[test]
+fn a_group_savepoint_upgrades_three_instances_to_the_next_version() {
+    let v2_text = PIPELINE
+        .replace(r#"groupId: "kafka-e2e""#, r#"groupId: "kafka-e2e-v2""#)
+        .replace(
+            r#"filter(event_name == "click" && userId != null)"#,
+            r#"filter(event_name == "click" && userId != null && n % 5 != 0)"#,
+        )
+        .replace("  -> out: kafka-sink", "  -> stamped: map {\n    set: { version: 2 }\n  }\n  -> out: kafka-sink");
+    assert!(v2_text.contains("kafka-e2e-v2") && v2_text.contains("n % 5") && v2_text.contains("stamped"));
+    let v2 = build::build_text("kafka-v2.pulse", &v2_text, None);
+    let broker = Broker::start();
+    broker.create_topic("e2e-in", 4);
+    broker.create_topic("e2e-out", 4);
+    let input = events(600);
+    let (first, rest) = input.split_at(300);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name);
+    std::fs::write(path("v2.pulse"), &v2_text).expect("write v2");
+
+    // The reference: version 1 over the first part, then version 2 over the rest from the
+    // state version 1 built (a bootstrap writes the same state without output).
+    std::fs::create_dir_all(path("ref1")).expect("reference directory");
+    let mut expected = reference_of(binary(), first, &path("ref1"));
+    std::fs::write(path("first.jsonl"), first.join("\n") + "\n").expect("write");
+    std::fs::write(path("rest.jsonl"), rest.join("\n") + "\n").expect("write");
+    let status = Command::new(binary())
+        .args(["bootstrap", "--from", "first.jsonl", "--to", "ref.sp", "-q"])
+        .current_dir(dir.path())
+        .status()
+        .expect("bootstrap runs");
+    assert!(status.success());
+    let status = Command::new(&v2)
+        .args(["--input", "rest.jsonl", "--output", "ref2", "--from-savepoint", "ref.sp", "-q"])
+        .current_dir(dir.path())
+        .status()
+        .expect("v2 runs");
+    assert!(status.success());
+    let second = std::fs::read_to_string(path("ref2/out.jsonl")).expect("v2 reference");
+    assert!(second.lines().all(|line| line.contains(r#""version":2"#)) && second.lines().count() > 20);
+    expected.extend(second.lines().map(str::to_string));
+    expected.sort();
+
+    let start = |binary: &Path, name: &str, extra: &[&str]| -> (KillOnDrop, PathBuf) {
+        let log = path(&format!("{name}.log"));
+        let child = Command::new(binary)
+            .arg("--state-dir")
+            .arg(path(&format!("state-{name}")))
+            .args(["--checkpoint-interval", "200ms"])
+            .args(extra)
+            .current_dir(dir.path())
+            .env("PULSE_KAFKA_BROKERS", &broker.address)
+            .env("PULSE_KAFKA_PROP_SESSION_TIMEOUT_MS", "3000")
+            .env("PULSE_INSTANCE_ID", name)
+            .env_remove("PULSE_QUIET")
+            .env_remove("PULSE_LOG_FORMAT")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("binary runs");
+        (KillOnDrop(child), log)
+    };
+    let wait_for_count = |count: usize, instances: &mut [(KillOnDrop, PathBuf)]| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while deduplicated(&broker.read_all("e2e-out")).len() < count {
+            for (child, _) in instances.iter_mut() {
+                assert!(
+                    child.0.try_wait().expect("wait").is_none(),
+                    "an instance exited:\n{}",
+                    instance_logs(instances)
+                );
+            }
+            assert!(Instant::now() < deadline, "no output of {count} records:\n{}", instance_logs(instances));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+
+    broker.produce("e2e-in", first);
+    let mut v1: Vec<(KillOnDrop, PathBuf)> = ["a", "b", "c"].iter().map(|name| start(binary(), name, &[])).collect();
+    let first_count = expected.iter().filter(|line| !line.contains(r#""version":2"#)).count();
+    wait_for_count(first_count, &mut v1);
+    for (child, log) in &mut v1 {
+        stop_cleanly(&mut child.0, log);
+    }
+
+    let output = Command::new(binary())
+        .args(["savepoint", "create", "--group", "--to", "group.sp"])
+        .current_dir(dir.path())
+        .env("PULSE_KAFKA_BROKERS", &broker.address)
+        .output()
+        .expect("savepoint create runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let savepoint = pulse_runtime::checkpoint::Snapshot::decode(&std::fs::read(path("group.sp")).expect("read"))
+        .expect("a valid savepoint");
+    assert!(!savepoint.entries.is_empty() && savepoint.shards.len() == savepoint.entries.len(), "state by partition");
+    let positions: Vec<(i32, i64)> = savepoint
+        .progress
+        .kafka
+        .iter()
+        .filter(|(_, topic, ..)| topic == "e2e-in")
+        .map(|(_, _, partition, next)| (*partition, *next))
+        .collect();
+    assert_eq!(
+        positions.iter().map(|(partition, _)| *partition).collect::<BTreeSet<_>>(),
+        BTreeSet::from([0, 1, 2, 3])
+    );
+    assert_eq!(positions.iter().map(|(_, next)| next).sum::<i64>(), first.len() as i64, "every instance's part");
+    let diff = pulsec::main_with_args(vec![
+        "pulsec".into(),
+        "diff".into(),
+        "--against".into(),
+        path("group.sp").into(),
+        path("v2.pulse").into(),
+    ]);
+    assert_eq!(diff, std::process::ExitCode::SUCCESS, "pulsec diff passes version 2 against the savepoint");
+
+    broker.produce("e2e-in", rest);
+    let mut v2s: Vec<(KillOnDrop, PathBuf)> =
+        ["a", "b", "c"].iter().map(|name| start(&v2, &format!("{name}2"), &["--from-savepoint", "group.sp"])).collect();
+    wait_for_count(expected.len(), &mut v2s);
+    std::thread::sleep(Duration::from_secs(2));
+    let mut output = deduplicated(&broker.read_all("e2e-out"));
+    output.sort();
+    assert_same(&output, &expected, &format!("across the upgrade\n{}", instance_logs(&v2s)));
+}
+
 /// The body of `GET path` from `address`.
 fn http_get(address: &str, path: &str) -> String {
     use std::io::{Read, Write};
@@ -1246,7 +1378,14 @@ fn rekeyed_setup() -> (PathBuf, Broker, tempfile::TempDir) {
     let broker = Broker::start();
     broker.create_topic("e2e-in", 4);
     broker.create_topic("e2e-out", 4);
-    (binary, broker, tempfile::tempdir().expect("temp dir"))
+    let dir = tempfile::tempdir().expect("temp dir");
+    if std::env::var_os("KEEP_DIR").is_some() {
+        eprintln!("KEEPING {}", dir.path().display());
+        let mut dir = dir;
+        dir.disable_cleanup(true);
+        return (binary, broker, dir);
+    }
+    (binary, broker, dir)
 }
 
 /// Instance `name` of the re-keyed pipeline in `dir` (state in `state-NAME`, log to `log`),

@@ -399,6 +399,7 @@ impl Driver<'_> {
                         .map(|(node, key, value)| (node.to_string(), key.to_vec(), value.to_vec()))
                         .collect(),
                     shards: Vec::new(),
+                    counters: Vec::new(),
                 };
                 write_atomically(path, &snapshot.encode()).map_err(|error| {
                     RunError::Io(format!("cannot write the checkpoint `{}`: {error}", path.display()))

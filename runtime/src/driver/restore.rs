@@ -33,6 +33,8 @@ pub(super) struct Resume {
     pub(super) entries: Vec<(String, Vec<u8>, Vec<u8>)>,
     /// (index in `entries`, shard) of the entries of a partition's shard (see `Snapshot`).
     pub(super) shards: Vec<(usize, u32)>,
+    /// (shard, next timer counter) of partitions' shards (see `Snapshot::counters`).
+    pub(super) counters: Vec<(u32, u64)>,
     pub(super) from_savepoint: bool,
 }
 
@@ -58,6 +60,7 @@ pub(super) fn open_state(
                 timers: snapshot.timers,
                 entries: snapshot.entries,
                 shards: snapshot.shards,
+                counters: snapshot.counters,
                 from_savepoint: true,
             })
         }
@@ -113,6 +116,7 @@ pub(super) fn open_state(
                 timers: snapshot.timers,
                 entries: snapshot.entries,
                 shards: snapshot.shards,
+                counters: snapshot.counters,
                 from_savepoint: false,
             })
         } else {
@@ -135,7 +139,14 @@ pub(super) fn open_state(
             resume::check_pipeline(&progress.pipeline, spec.name, dir)?;
             check_lineage(progress.origin)?;
             let timers = read_rocks_timers(store.db())?;
-            Some(Resume { progress, timers, entries: Vec::new(), shards: Vec::new(), from_savepoint: false })
+            Some(Resume {
+                progress,
+                timers,
+                entries: Vec::new(),
+                shards: Vec::new(),
+                counters: Vec::new(),
+                from_savepoint: false,
+            })
         }
         None => savepoint,
     };
@@ -273,6 +284,9 @@ impl Restart {
             if let Some(timer) = record.into_timer(spec.nodes) {
                 cx.timers.restore(sequence, timer, progress.next_timer_sequence);
             }
+        }
+        for (shard, counter) in resume.counters {
+            cx.timers.set_shard_counter(shard, counter);
         }
         let shards: HashMap<usize, u32> = resume.shards.into_iter().collect();
         let mut key = Vec::new();

@@ -112,7 +112,7 @@ pub(super) fn run_def(def: &'static Def, args: Vec<String>) -> ExitCode {
     let _run = tracing::info_span!("run", pipeline = def.spec.name).entered();
     let options = match invocation {
         Ok(Invocation::Run(options)) => options,
-        Ok(Invocation::SavepointCreate(options)) => return exit_with(create_savepoint(&options)),
+        Ok(Invocation::SavepointCreate(options)) => return exit_with(create_savepoint(def, &options)),
         Ok(Invocation::Bootstrap(options)) => return exit_with(bootstrap(def, &options)),
         Err(error) => {
             // Help goes to stdout with code 0; real usage errors to stderr with code 2.

@@ -2,6 +2,7 @@
 //! (state built from history with every sink suppressed, written as a savepoint).
 
 use crate::keys::{split_state_key, PROGRESS_KEY, SHARD_INDEX_PREFIX, STATE_PREFIX, TIMER_PREFIX};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -14,11 +15,18 @@ use crate::checkpoint::{write_atomically, Progress, Snapshot, TimerRecord};
 use crate::cli::{self, Input, RunOptions, SavepointOptions};
 use crate::kafka::repartition::{self};
 use crate::kafka::tasks::Tasks;
+use crate::kafka::{self, ChangelogMode, KafkaEnv, Marker};
 use crate::state::RocksStore;
+use crate::{KafkaPartitioning, SourceKind};
+use pulse_stdlib::progress::SourcePosition;
 
-/// `savepoint create`: the last committed checkpoint of a state directory as a snapshot file.
-pub(super) fn create_savepoint(options: &SavepointOptions) -> Result<(), RunError> {
-    let snapshot = read_checkpoint(&options.state_dir)?;
+/// `savepoint create`: the last committed checkpoint of a state directory, or of every
+/// partition of the consumer group (`--group`), as a snapshot file.
+pub(super) fn create_savepoint(def: &'static Def, options: &SavepointOptions) -> Result<(), RunError> {
+    let snapshot = match &options.state_dir {
+        Some(dir) => read_checkpoint(dir)?,
+        None => read_group(def)?,
+    };
     write_atomically(&options.to, &snapshot.encode())
         .map_err(|error| RunError::Io(format!("cannot write `{}`: {error}", options.to.display())))?;
     if options.quiet {
@@ -26,6 +34,99 @@ pub(super) fn create_savepoint(options: &SavepointOptions) -> Result<(), RunErro
     }
     report_savepoint(&options.to, &snapshot);
     Ok(())
+}
+
+/// The state of a whole consumer group whose state follows partitions: every partition of the
+/// group's changelog read to its last committed batch, as a restore reads it. Each partition is
+/// a checkpoint of its own (its state, timers and timer counter with the source positions its
+/// marker recorded), so the savepoint is consistent whether the instances run or stopped; after
+/// every instance stopped with SIGTERM it is exactly where they stopped.
+fn read_group(def: &'static Def) -> Result<Snapshot, RunError> {
+    let spec = &def.spec;
+    let not_kafka = || {
+        RunError::Usage(
+            "savepoint create --group reads the state a consumer group keeps in Kafka: the pipeline's only source must be a kafka-source"
+                .to_string(),
+        )
+    };
+    let [source] = spec.sources else { return Err(not_kafka()) };
+    let SourceKind::Kafka { topics, brokers, group_id, partitioning, .. } = source.kind else {
+        return Err(not_kafka());
+    };
+    if let KafkaPartitioning::Repartition { .. } = partitioning {
+        return Err(RunError::Usage(format!(
+            "source `{}` is re-keyed through a repartition topic, whose positions a group savepoint cannot carry to another group yet: upgrade by starting the new version in the same consumer group, which continues from the group's changelog",
+            source.node
+        )));
+    }
+    let env = KafkaEnv::from_environment()?;
+    let group = kafka::source_group(&env, spec.name, source.node, group_id);
+    let topic = format!("{group}-changelog");
+    let partitions = kafka::partition_count(&env, brokers, &[topic.as_str()]).map_err(|error| {
+        RunError::Usage(format!(
+            "consumer group `{group}` has no changelog `{topic}` to read ({error}): its instances keep state in Kafka only with --state-dir, after their first checkpoint"
+        ))
+    })?;
+    let heads = kafka::group_committed(&env, brokers, &group, &topic, partitions)?;
+    let starts: Vec<(i32, i64)> = (0..partitions).map(|partition| (partition, 0)).collect();
+    let logs = kafka::read_changelog(&env, brokers, &topic, &starts, &heads, ChangelogMode::from_environment()?)?;
+    let corrupt = |what: &str| RunError::Io(format!("changelog `{topic}`: corrupt {what}"));
+    let mut snapshot = Snapshot::default();
+    let mut max_event_time = i64::MIN;
+    for log in logs {
+        let shard = Tasks::shard(log.partition);
+        // The last write of each key wins: state entries and timers (registered, then fired).
+        let mut writes: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        for (key, value) in log.writes {
+            writes.insert(key, value);
+        }
+        for (key, value) in writes {
+            let Some(value) = value else { continue };
+            match key.first() {
+                Some(&STATE_PREFIX) => {
+                    let (node, user_key) = split_state_key(&key).ok_or_else(|| corrupt("state key"))?;
+                    snapshot.shards.push((snapshot.entries.len(), shard));
+                    snapshot.entries.push((node.to_string(), user_key.to_vec(), value));
+                }
+                Some(&TIMER_PREFIX) if key.len() == 9 => {
+                    let sequence = u64::from_be_bytes(key[1..9].try_into().map_err(|_| corrupt("timer key"))?);
+                    let record = TimerRecord::decode(&mut pulse_stdlib::state::Reader::new(&value))
+                        .map_err(|_| corrupt("timer"))?;
+                    snapshot.timers.push((sequence, record));
+                }
+                _ => return Err(corrupt("record")),
+            }
+        }
+        let Some(bytes) = log.marker else { continue };
+        let marker = Marker::from_bytes(&bytes).map_err(|_| corrupt("marker"))?;
+        for (topic, next) in marker.positions {
+            snapshot.progress.kafka.push((source.node.to_string(), topic, log.partition, next));
+        }
+        max_event_time = max_event_time.max(marker.max_event_time);
+        snapshot.counters.push((shard, marker.timers));
+        snapshot.progress.checkpoints += 1;
+    }
+    if snapshot.progress.kafka.is_empty() {
+        return Err(RunError::Usage(format!(
+            "changelog `{topic}` holds no committed checkpoint of consumer group `{group}` yet"
+        )));
+    }
+    let progress = &mut snapshot.progress;
+    progress.pipeline = spec.name.to_string();
+    progress.nodes = spec.nodes.iter().map(|node| node.to_string()).collect();
+    progress.layouts = spec.state_layouts.iter().map(|(node, layout)| (node.to_string(), layout.to_string())).collect();
+    progress.sources = vec![SourcePosition {
+        node: source.node.to_string(),
+        offset: 0,
+        lines: 0,
+        max_event_time,
+        finished: false,
+        input: None,
+    }];
+    progress.sink_counts = spec.sinks.iter().map(|sink| (sink.node.to_string(), 0)).collect();
+    progress.dropped_per_node = spec.nodes.iter().map(|node| (node.to_string(), 0)).collect();
+    tracing::debug!("group `{group}`: {} partitions of `{}` read", partitions, topics.join(", "));
+    Ok(snapshot)
 }
 
 /// The last committed checkpoint of a state directory, as one snapshot.
@@ -58,7 +159,7 @@ pub(super) fn read_checkpoint(dir: &Path) -> Result<Snapshot, RunError> {
             }
             entries.push((node.to_string(), user_key.to_vec(), value.into_vec()));
         }
-        Snapshot { progress, timers, entries, shards }
+        Snapshot { progress, timers, entries, shards, counters: Vec::new() }
     } else {
         return Err(RunError::Usage(format!("`{}` is not a Pulse state directory", dir.display())));
     };

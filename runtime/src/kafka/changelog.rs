@@ -231,6 +231,36 @@ pub fn read_changelog(
     Ok(done)
 }
 
+/// The offsets `group` committed in partitions `0..partitions` of `topic`, read without joining
+/// the group (an offset fetch), so its running members are not disturbed.
+pub fn group_committed(
+    env: &KafkaEnv,
+    brokers: Option<&str>,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> Result<BTreeMap<i32, i64>, Error> {
+    let mut config = env.consumer_config(brokers)?;
+    config.set("group.id", group).set("enable.auto.commit", "false");
+    let consumer: BaseConsumer<SourceLog> =
+        config.create_with_context(SourceLog).map_err(|error| describe("creating a consumer", &error))?;
+    let mut list = TopicPartitionList::new();
+    for partition in 0..partitions {
+        list.add_partition(topic, partition);
+    }
+    let committed = consumer
+        .committed_offsets(list, CALL_TIMEOUT)
+        .map_err(|error| describe(&format!("reading group `{group}`'s committed offsets of `{topic}`"), &error))?;
+    Ok(committed
+        .elements()
+        .iter()
+        .filter_map(|element| match element.offset() {
+            Offset::Offset(offset) => Some((element.partition(), offset)),
+            _ => None,
+        })
+        .collect())
+}
+
 /// Reads changelog partitions from their start offsets to their end with `read_committed`.
 pub(super) fn read_folds(
     env: &KafkaEnv,

@@ -36,11 +36,12 @@ pub mod tasks;
 
 pub use admin::{ensure_topic, partition_count, Purger};
 pub use changelog::{
-    read_changelog, ChangelogFold, ChangelogMode, ChangelogPartition, Folded, Marker, BATCH_HEADER, MARKER_KEY,
+    group_committed, read_changelog, ChangelogFold, ChangelogMode, ChangelogPartition, Folded, Marker, BATCH_HEADER,
+    MARKER_KEY,
 };
 pub use config::{duration_from_env, parse_properties, record_id, record_stable_ends, Error, KafkaEnv, Offsets};
 pub use producer::{commit_in_order, partition_transactional_id, transactional_id, KafkaWriter, ProducerSettings};
-pub use source::{describe_partitions, group_name, KafkaReader, Polled, Rebalance, SourceSettings};
+pub use source::{describe_partitions, group_name, source_group, KafkaReader, Polled, Rebalance, SourceSettings};
 
 #[cfg(test)]
 mod tests {

@@ -258,10 +258,12 @@ pub struct SourceSettings<'a> {
 /// The consumer group of a source: `PULSE_KAFKA_GROUP_ID`, else its `groupId`, else
 /// `pulse-<pipeline>-<node>`.
 pub fn group_name(env: &KafkaEnv, settings: &SourceSettings<'_>) -> String {
-    env.group_id
-        .clone()
-        .or(settings.group_id.map(str::to_string))
-        .unwrap_or_else(|| format!("pulse-{}-{}", settings.pipeline, settings.node))
+    source_group(env, settings.pipeline, settings.node, settings.group_id)
+}
+
+/// `group_name` of source `node` of `pipeline` declaring `group_id`.
+pub fn source_group(env: &KafkaEnv, pipeline: &str, node: &str, group_id: Option<&str>) -> String {
+    env.group_id.clone().or(group_id.map(str::to_string)).unwrap_or_else(|| format!("pulse-{pipeline}-{node}"))
 }
 
 impl KafkaReader {
