@@ -1378,12 +1378,11 @@ fn rekeyed_setup() -> (PathBuf, Broker, tempfile::TempDir) {
     let broker = Broker::start();
     broker.create_topic("e2e-in", 4);
     broker.create_topic("e2e-out", 4);
-    let dir = tempfile::tempdir().expect("temp dir");
-    if std::env::var_os("KEEP_DIR").is_some() {
-        eprintln!("KEEPING {}", dir.path().display());
-        let mut dir = dir;
+    let mut dir = tempfile::tempdir().expect("temp dir");
+    // PULSE_TEST_KEEP_DIR=1 keeps the instances' logs and state for a look after a failure.
+    if std::env::var_os("PULSE_TEST_KEEP_DIR").is_some() {
+        eprintln!("keeping {}", dir.path().display());
         dir.disable_cleanup(true);
-        return (binary, broker, dir);
     }
     (binary, broker, dir)
 }
