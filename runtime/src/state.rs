@@ -171,6 +171,15 @@ pub struct RocksStore {
     error: Option<String>,
     /// Whether commits keep the shard index (`SHARD_INDEX_PREFIX`).
     index_shards: bool,
+    /// A checkpoint written but not yet committed to RocksDB (its Kafka transactions are still
+    /// committing): the batch, and its writes for reads until then.
+    staged: Option<Staged>,
+}
+
+/// See `RocksStore::stage`.
+struct Staged {
+    batch: WriteBatch,
+    writes: HashMap<Box<[u8]>, Option<Vec<u8>>>,
 }
 
 impl fmt::Debug for RocksStore {
@@ -206,6 +215,8 @@ pub enum StateError {
     Open { dir: std::path::PathBuf, source: rocksdb::Error },
     #[error("internal error: restoring a partition with uncommitted writes")]
     UncommittedWrites,
+    #[error("internal error: a checkpoint staged while another is")]
+    StagedTwice,
     #[error("cannot write the restored state: {0}")]
     WriteRestored(#[source] rocksdb::Error),
     #[error("cannot write the checkpoint: {0}")]
@@ -226,6 +237,7 @@ impl RocksStore {
             scratch: Vec::new(),
             error: None,
             index_shards: false,
+            staged: None,
         })
     }
 
@@ -271,7 +283,7 @@ impl RocksStore {
     /// forgets the cached reads it may overwrite. Only between checkpoints with no writes
     /// pending.
     pub fn write_restored(&mut self, batch: WriteBatch) -> Result<(), StateError> {
-        if !self.overlay.is_empty() {
+        if !self.overlay.is_empty() || self.staged.is_some() {
             return Err(StateError::UncommittedWrites);
         }
         self.overlay.clear();
@@ -281,7 +293,19 @@ impl RocksStore {
     }
 
     /// Commits the overlay, plus whatever the caller put in `batch`, and syncs the WAL.
-    pub fn commit(&mut self, mut batch: WriteBatch) -> Result<(), StateError> {
+    pub fn commit(&mut self, batch: WriteBatch) -> Result<(), StateError> {
+        self.stage(batch)?;
+        self.commit_staged()
+    }
+
+    /// Takes the overlay's writes, plus whatever the caller put in `batch`, as the next commit
+    /// (`commit_staged`), while the next checkpoint's writes start: reads see them until then.
+    pub fn stage(&mut self, mut batch: WriteBatch) -> Result<(), StateError> {
+        if self.staged.is_some() {
+            return Err(StateError::StagedTwice);
+        }
+        let writes =
+            self.overlay.dirty_entries().map(|(_, key, value)| (Box::from(key), value.map(<[u8]>::to_vec))).collect();
         if self.index_shards {
             let mut index = Vec::new();
             for (shard, key, value) in self.overlay.dirty_entries() {
@@ -295,6 +319,13 @@ impl RocksStore {
             }
         }
         self.overlay.drain_into(&mut batch);
+        self.staged = Some(Staged { batch, writes });
+        Ok(())
+    }
+
+    /// Writes the staged checkpoint to RocksDB and syncs the WAL; nothing when none is staged.
+    pub fn commit_staged(&mut self) -> Result<(), StateError> {
+        let Some(Staged { batch, .. }) = self.staged.take() else { return Ok(()) };
         let mut options = WriteOptions::default();
         options.set_sync(true);
         self.db.write_opt(batch, &options).map_err(StateError::Commit)
@@ -320,6 +351,11 @@ impl Store for RocksStore {
         match self.overlay.lookup(&self.scratch) {
             Lookup::Value(value) => Some(value.to_vec()),
             Lookup::Deleted => None,
+            Lookup::Unknown
+                if self.staged.as_ref().is_some_and(|staged| staged.writes.contains_key(&self.scratch[..])) =>
+            {
+                self.staged.as_ref().and_then(|staged| staged.writes.get(&self.scratch[..]).cloned().flatten())
+            }
             Lookup::Unknown => match self.db.get_pinned(&self.scratch) {
                 Ok(value) => {
                     let value = value.map(|value| value.to_vec());
@@ -472,6 +508,12 @@ mod tests {
         assert!(!(start.as_slice() <= key.as_slice() && key.as_slice() < end.as_slice()));
     }
 
+    fn state_key_of(node: &str, key: &[u8]) -> Vec<u8> {
+        let mut full = Vec::new();
+        state_key(&mut full, node, key);
+        full
+    }
+
     #[test]
     fn rocks_reads_fall_through_the_overlay_and_commits_persist() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -493,5 +535,30 @@ mod tests {
         assert_eq!(store.get("n", b"b"), Some(vec![2]));
         assert_eq!(store.get("n", b"c"), None);
         assert_eq!(store.get("other", b"a"), None);
+    }
+
+    #[test]
+    fn a_staged_checkpoint_is_read_until_it_is_committed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut store = RocksStore::open(dir.path()).expect("opens");
+        store.put("n", b"b", vec![2]);
+        store.commit(WriteBatch::default()).expect("commits");
+        // A staged checkpoint is read before it reaches RocksDB, under the next writes.
+        store.put("n", b"s", vec![5]);
+        store.delete("n", b"b");
+        store.stage(WriteBatch::default()).expect("stages");
+        assert!(store.stage(WriteBatch::default()).is_err(), "one staged checkpoint at a time");
+        assert_eq!(store.db().get(state_key_of("n", b"s")).expect("reads"), None, "not in RocksDB yet");
+        // Reads that miss the overlay's cache find the staged writes.
+        store.overlay.clear();
+        assert_eq!(store.get("n", b"s"), Some(vec![5]));
+        assert_eq!(store.get("n", b"b"), None);
+        store.put("n", b"s", vec![6]);
+        assert_eq!(store.get("n", b"s"), Some(vec![6]));
+        store.commit_staged().expect("commits");
+        assert_eq!(store.db().get(state_key_of("n", b"s")).expect("reads"), Some(vec![5]));
+        store.commit(WriteBatch::default()).expect("commits");
+        assert_eq!(store.db().get(state_key_of("n", b"s")).expect("reads"), Some(vec![6]));
+        assert_eq!(store.db().get(state_key_of("n", b"b")).expect("reads"), None);
     }
 }

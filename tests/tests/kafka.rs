@@ -669,6 +669,25 @@ fn pseudo_random(state: &mut u64) -> u64 {
 
 #[test]
 fn sigkill_at_random_moments_loses_nothing_and_replays_exact_records() {
+    sigkill_scenario(None);
+}
+
+/// The same with every checkpoint's Kafka commit held in flight for a second
+/// (`PULSE_KAFKA_COMMIT_PAUSE`), while the next checkpoint's records are processed and
+/// produced: nearly every SIGKILL lands with a commit in flight and the next transactions open.
+#[test]
+fn sigkill_while_a_commit_is_in_flight_loses_nothing_and_replays_exact_records() {
+    sigkill_scenario(Some("1s"));
+}
+
+fn sigkill_scenario(commit_pause: Option<&str>) {
+    let run_command = |broker: &Broker, state: &Path, extra: &[&str]| {
+        let mut command = run_command(broker, state, extra);
+        if let Some(pause) = commit_pause {
+            command.env("PULSE_KAFKA_COMMIT_PAUSE", pause);
+        }
+        command
+    };
     let broker = Broker::start();
     broker.create_topic("e2e-in", 4);
     broker.create_topic("e2e-out", 4);
@@ -923,7 +942,11 @@ fn two_instances_share_the_partitions_and_the_survivor_takes_over_their_state() 
     let start = |name: &str, log: &Path| {
         let log_file = std::fs::File::create(log).expect("log file");
         let state = dir.path().join(format!("state-{name}"));
+        // b, SIGKILLed below, holds each commit in flight for half a second: it dies with a
+        // checkpoint's transactions committing and the next ones open.
+        let pause = if name == "b" { "500ms" } else { "0" };
         let child = run_command(&broker, &state, &["--checkpoint-interval", "200ms"])
+            .env("PULSE_KAFKA_COMMIT_PAUSE", pause)
             .env("PULSE_INSTANCE_ID", name)
             .env_remove("PULSE_QUIET")
             .env_remove("PULSE_LOG_FORMAT")
@@ -1617,6 +1640,9 @@ fn repartition_bootstrap_scenario(restart: bool) {
     let (mut a, mut b) = (start("a", &a_log), start("b", &b_log));
     let expected = reference_after(&binary, history, live, &dir.path().join("first"));
     let output = wait_for_output(&expected, &mut [(&mut a.0, a_log.as_path()), (&mut b.0, b_log.as_path())]);
+    if output != expected {
+        eprintln!("{}", output_offsets_report(&broker, &expected));
+    }
     assert_same(&output, &expected, "output after the bootstrap");
     let topic = "kafka-e2e-repartition";
     let copies = repartitioned(&broker, topic);
@@ -1649,6 +1675,29 @@ fn repartition_bootstrap_scenario(restart: bool) {
         let text = complete_lines(log);
         assert!(text.contains("continuing from the checkpoint"), "the restart ignores the savepoint:\n{text}");
     }
+}
+
+/// Where `e2e-out`'s records are, per partition: the offsets read uncommitted, the gaps
+/// between them, the broker's end offsets, and the offsets of expected records' neighbours.
+fn output_offsets_report(broker: &Broker, expected: &[String]) -> String {
+    let records = broker.read_records_as("e2e-out", "read_uncommitted");
+    let mut report = String::new();
+    let mut by_partition: BTreeMap<i32, Vec<(i64, String)>> = BTreeMap::new();
+    for record in records {
+        by_partition.entry(record.partition).or_default().push((record.offset, record.value));
+    }
+    for (partition, records) in &by_partition {
+        let gaps: Vec<(i64, i64)> =
+            records.windows(2).filter(|pair| pair[1].0 > pair[0].0 + 2).map(|pair| (pair[0].0, pair[1].0)).collect();
+        let missing = expected.iter().filter(|value| !records.iter().any(|(_, seen)| seen == *value)).count();
+        report += &format!(
+            "e2e-out [{partition}]: {} records, offsets {:?}..{:?}, gaps over 2: {gaps:?}, expected values not here: {missing}\n",
+            records.len(),
+            records.first().map(|(offset, _)| offset),
+            records.last().map(|(offset, _)| offset),
+        );
+    }
+    report
 }
 
 /// Why outputs are missing: committed and uncommitted counts of `e2e-out`, and per missing

@@ -20,7 +20,11 @@ use crate::resume;
 use crate::state::StateBackend;
 use crate::timers::shard_of;
 use pulse_stdlib::progress::InputIdentity;
+use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::TopicPartitionList;
+use std::collections::BTreeMap;
+
+use super::context::PartitionWriters;
 
 /// Checkpoint figures printed at exit when `--state-dir` is given.
 #[derive(Clone, Debug, Default)]
@@ -180,7 +184,7 @@ impl Driver<'_> {
     /// transaction of the changelog's producer.
     pub(super) fn commit_kafka(&mut self) -> Result<(), RunError> {
         if self.tasks.is_some() {
-            self.commit_tasks()?;
+            self.start_task_commit()?;
         }
         let mut offsets = Vec::new();
         if self.tasks.is_none() {
@@ -214,40 +218,84 @@ impl Driver<'_> {
         Ok(())
     }
 
-    /// Commits every owned partition's transactions (`kafka::commit_in_order`).
-    pub(super) fn commit_tasks(&mut self) -> Result<(), RunError> {
+    /// With tasks, starts committing every owned partition's transactions: their records are
+    /// flushed here (so they hold their offsets before any record of the next checkpoint), then
+    /// the partitions' producers go to a thread that adds the offsets and ends the transactions
+    /// (`kafka::commit_in_order`), while the steps go on producing into the other generation of
+    /// producers (`Tasks::spare`). `finish_checkpoint` waits for it.
+    pub(super) fn start_task_commit(&mut self) -> Result<(), RunError> {
         let (Some(tasks), Some(Reader::Kafka(reader))) = (&mut self.tasks, self.readers.first()) else {
             return Ok(());
         };
-        let group = reader.group_metadata();
-        // (partition, its offsets when this producer carries them, producer)
-        let mut jobs: Vec<(i32, Option<TopicPartitionList>, &mut KafkaWriter)> = Vec::new();
-        for (shard, writers) in self.cx.task_writers.iter_mut() {
+        let owned = |shard: &u32| tasks.owned.contains(&(*shard as i32 - 1));
+        let mut writers: BTreeMap<u32, PartitionWriters> = std::mem::take(&mut self.cx.task_writers);
+        std::thread::scope(|scope| {
+            let flushing: Vec<_> = writers
+                .iter_mut()
+                .filter(|(shard, _)| owned(shard))
+                .flat_map(|(_, writers)| writers.iter_mut().flatten())
+                .map(|writer| scope.spawn(move || writer.flush()))
+                .collect();
+            flushing.into_iter().try_for_each(|thread| {
+                thread
+                    .join()
+                    .unwrap_or_else(|_| Err(kafka::Error::from("internal: a flush thread panicked".to_string())))
+            })
+        })?;
+        // (partition, offsets its changelog producer carries)
+        let mut lists: Vec<(i32, TopicPartitionList)> = Vec::new();
+        for (shard, writers) in &writers {
             let partition = *shard as i32 - 1;
-            if !tasks.owned.contains(&partition) {
+            if !owned(shard) {
                 continue;
             }
-            for (index, writer) in writers.iter_mut().enumerate() {
-                let Some(writer) = writer else { continue };
-                let carries = index == tasks.changelog_writer;
-                jobs.push((partition, carries.then(|| reader.offset_list(Some(partition))), writer));
-            }
-        }
-        // A partition's changelog and offsets commit after its output: dying between the two
-        // replays output (same ids) instead of losing it.
-        jobs.sort_by_key(|(partition, list, _)| (*partition, list.is_some()));
-        let mut commits: Vec<(&mut KafkaWriter, Option<&TopicPartitionList>)> =
-            jobs.iter_mut().map(|(_, list, writer)| (&mut **writer, list.as_ref())).collect();
-        kafka::commit_in_order(&mut commits, group.as_ref())?;
-        for (partition, list, writer) in &jobs {
-            if let Some(list) = list {
-                reader.committed(list);
-                let record = tasks.local.entry(*partition).or_default();
-                if let Some(offset) = writer.changelog_offset(*partition) {
+            lists.push((partition, reader.offset_list(Some(partition))));
+            let record = tasks.local.entry(partition).or_default();
+            if let Some(Some(writer)) = writers.get(tasks.changelog_writer) {
+                if let Some(offset) = writer.changelog_offset(partition) {
                     record.next = record.next.max(offset + 1);
                 }
-                record.timers = self.cx.timers.shard_counter(Tasks::shard(*partition));
             }
+            record.timers = self.cx.timers.shard_counter(*shard);
+        }
+        self.cx.task_writers = std::mem::take(&mut tasks.spare);
+        let group = reader.group_metadata();
+        let changelog_writer = tasks.changelog_writer;
+        let committing: Vec<(i32, TopicPartitionList)> =
+            lists.iter().map(|(partition, list)| (*partition, list.clone())).collect();
+        let pause = tasks.commit_pause;
+        let thread = std::thread::Builder::new()
+            .name("commit".to_string())
+            .spawn(move || {
+                if let Some(pause) = pause {
+                    std::thread::sleep(pause);
+                }
+                let outcome = commit_partitions(&mut writers, &committing, changelog_writer, group.as_ref());
+                (writers, outcome)
+            })
+            .map_err(|error| RunError::Io(format!("cannot start the commit thread: {error}")))?;
+        self.in_flight = Some(InFlight { thread, lists: lists.into_iter().map(|(_, list)| list).collect() });
+        Ok(())
+    }
+
+    /// Waits for the checkpoint whose Kafka transactions are committing (if any), then commits
+    /// its staged local part: local state never gets ahead of what Kafka committed.
+    pub(super) fn finish_checkpoint(&mut self) -> Result<(), RunError> {
+        let Some(in_flight) = self.in_flight.take() else { return Ok(()) };
+        let (writers, outcome) = in_flight.thread.join().unwrap_or_else(|_| {
+            (BTreeMap::new(), Err(kafka::Error::from("internal: the commit thread panicked".to_string())))
+        });
+        if let Some(tasks) = &mut self.tasks {
+            tasks.spare = writers;
+        }
+        outcome?;
+        if let Some(Reader::Kafka(reader)) = self.readers.first() {
+            for list in &in_flight.lists {
+                reader.committed(list);
+            }
+        }
+        if let StateBackend::Rocks(store) = &mut self.cx.state {
+            store.commit_staged()?;
         }
         Ok(())
     }
@@ -319,7 +367,28 @@ impl Driver<'_> {
     /// state overlay, the timer changes and the progress record (source positions, clocks,
     /// counters, committed output lengths) are written atomically.
     pub(super) fn checkpoint(&mut self) -> Result<(), RunError> {
-        let outcome = self.checkpoint_now();
+        self.checkpoint_as(true)
+    }
+
+    /// A periodic checkpoint: with tasks, its Kafka transactions commit while the next records
+    /// are processed (the previous checkpoint's commit is waited for first).
+    pub(super) fn checkpoint_in_flight(&mut self) -> Result<(), RunError> {
+        self.checkpoint_as(false)
+    }
+
+    fn checkpoint_as(&mut self, wait: bool) -> Result<(), RunError> {
+        let started = Instant::now();
+        let outcome = self.finish_checkpoint().and_then(|()| self.begin_checkpoint());
+        let outcome = if wait { outcome.and_then(|()| self.finish_checkpoint()) } else { outcome };
+        // The figures count the time the steps stood still: with a commit in flight, waiting
+        // for the previous one and starting this one.
+        if outcome.is_ok() && self.checkpointer.is_some() {
+            let elapsed = started.elapsed();
+            let stats = &mut *self.stats;
+            stats.total += elapsed;
+            stats.max = stats.max.max(elapsed);
+            stats.last = elapsed;
+        }
         if outcome.is_err() {
             self.checkpoint_failures += 1;
         }
@@ -330,11 +399,10 @@ impl Driver<'_> {
         outcome
     }
 
-    pub(super) fn checkpoint_now(&mut self) -> Result<(), RunError> {
+    fn begin_checkpoint(&mut self) -> Result<(), RunError> {
         if self.checkpointer.is_none() {
             return Ok(());
         }
-        let started = Instant::now();
         // Network sinks first: the checkpoint covers only requests that completed and writes
         // their servers acknowledged.
         self.settle_api(true)?;
@@ -381,7 +449,10 @@ impl Driver<'_> {
                     batch.delete_range(seed_prefix(*partition), seed_prefix(*partition + 1));
                 }
                 let entries = store.overlay_len();
-                store.commit(batch)?;
+                store.stage(batch)?;
+                if self.in_flight.is_none() {
+                    store.commit_staged()?;
+                }
                 cx.timers.mark_committed();
                 entries
             }
@@ -408,19 +479,47 @@ impl Driver<'_> {
             }
             _ => return Err(RunError::Io("internal error: checkpoint target and state backend differ".to_string())),
         };
-        let elapsed = started.elapsed();
         if let Some(checkpointer) = &mut self.checkpointer {
             checkpointer.count += 1;
             checkpointer.last = Instant::now();
             checkpointer.records_at_last = self.records_read;
             checkpointer.rounds_since_clock = 0;
         }
-        let stats = &mut *self.stats;
-        stats.checkpoints += 1;
-        stats.total += elapsed;
-        stats.max = stats.max.max(elapsed);
-        stats.last = elapsed;
-        stats.last_entries = entries_written;
+        self.stats.checkpoints += 1;
+        self.stats.last_entries = entries_written;
         Ok(())
     }
+}
+
+/// A checkpoint whose Kafka transactions are committing on another thread (see
+/// `start_task_commit`): the thread gives the producers back with the outcome.
+pub(super) struct InFlight {
+    thread: std::thread::JoinHandle<(BTreeMap<u32, PartitionWriters>, Result<(), kafka::Error>)>,
+    /// The offsets each partition's transaction carries.
+    lists: Vec<TopicPartitionList>,
+}
+
+/// Commits the transactions of the partitions in `lists`, each partition's changelog producer
+/// carrying its offsets, after the partition's other producers: dying between the two replays
+/// output (same ids) instead of losing it.
+fn commit_partitions(
+    writers: &mut BTreeMap<u32, PartitionWriters>,
+    lists: &[(i32, TopicPartitionList)],
+    changelog_writer: usize,
+    group: Option<&ConsumerGroupMetadata>,
+) -> Result<(), kafka::Error> {
+    let mut jobs: Vec<(i32, bool, &mut KafkaWriter, Option<&TopicPartitionList>)> = Vec::new();
+    for (shard, partition_writers) in writers.iter_mut() {
+        let partition = *shard as i32 - 1;
+        let Some((_, list)) = lists.iter().find(|(owned, _)| *owned == partition) else { continue };
+        for (index, writer) in partition_writers.iter_mut().enumerate() {
+            let Some(writer) = writer else { continue };
+            let carries = index == changelog_writer;
+            jobs.push((partition, carries, writer, carries.then_some(list)));
+        }
+    }
+    jobs.sort_by_key(|(partition, carries, ..)| (*partition, *carries));
+    let mut commits: Vec<(&mut KafkaWriter, Option<&TopicPartitionList>)> =
+        jobs.into_iter().map(|(_, _, writer, list)| (writer, list)).collect();
+    kafka::commit_in_order(&mut commits, group)
 }

@@ -286,6 +286,7 @@ pub(super) fn execute_with(
         origin,
         wall_clock: wall_clock_ms(),
         tasks,
+        in_flight: None,
         bootstrap_shards,
     };
     // A savepoint loaded into a new state directory is committed at once, so a crash before

@@ -71,6 +71,8 @@ pub(super) struct Driver<'run> {
     pub(super) wall_clock: i64,
     /// State following Kafka partitions (see `tasks`).
     pub(super) tasks: Option<Tasks>,
+    /// The checkpoint whose Kafka transactions are committing (tasks only).
+    pub(super) in_flight: Option<super::checkpoint::InFlight>,
     /// A bootstrap's shard of each record (see `BootstrapShards`).
     pub(super) bootstrap_shards: Option<BootstrapShards>,
 }
@@ -341,7 +343,7 @@ impl Driver<'_> {
             }
             if let Some(checkpointer) = &mut self.checkpointer {
                 if checkpointer.due(self.records_read, self.records_read == round_start) {
-                    self.checkpoint()?;
+                    self.checkpoint_in_flight()?;
                 }
                 if self.stop_after.is_some_and(|limit| self.records_read >= limit) {
                     return self.checkpoint();

@@ -102,14 +102,24 @@ pub(super) fn open_tasks(
         owned: Vec::new(),
         batch_prefix: format!("{instance}-{started:x}"),
         seeded: Vec::new(),
+        spare: BTreeMap::new(),
+        commit_pause: match std::env::var("PULSE_KAFKA_COMMIT_PAUSE") {
+            Ok(text) => Some(std::time::Duration::from_millis(
+                crate::checkpoint::parse_duration_ms(&text)
+                    .map_err(|error| RunError::Usage(format!("PULSE_KAFKA_COMMIT_PAUSE: {error}")))?,
+            )),
+            Err(_) => None,
+        },
     }))
 }
 
-/// The producers of the partitions the group assigned, per partition: one per transactional
-/// sink producer, plus one for the changelog when none of those talks to the source's brokers.
+/// The producers of one generation of the partitions the group assigned, per partition: one per
+/// transactional sink producer, plus one for the changelog when none of those talks to the
+/// source's brokers.
 pub(super) fn open_task_writers(
     tasks: &Tasks,
     partitions: &[i32],
+    generation: u8,
 ) -> Result<Vec<(i32, PartitionWriters)>, kafka::Error> {
     // (brokers, compression) of each writer of a partition; `None` where a sink is not
     // transactional (it uses the instance's producer).
@@ -128,7 +138,12 @@ pub(super) fn open_task_writers(
                 settings.push(ProducerSettings {
                     brokers: *brokers,
                     compression: *compression,
-                    transactional_id: Some(kafka::partition_transactional_id(&tasks.group, *partition, index)),
+                    transactional_id: Some(kafka::partition_transactional_id(
+                        &tasks.group,
+                        *partition,
+                        index,
+                        generation,
+                    )),
                     checkpoint_interval_ms: tasks.checkpoint_interval_ms,
                 });
             }
@@ -194,6 +209,7 @@ impl Driver<'_> {
                         }
                         for shard in &revoked {
                             self.cx.task_writers.remove(shard);
+                            tasks.spare.remove(shard);
                         }
                         tasks.owned.retain(|partition| !revoked.contains(&Tasks::shard(*partition)));
                     }
@@ -245,6 +261,7 @@ impl Driver<'_> {
         if self.tasks.is_none() {
             return Ok(None);
         }
+        self.finish_checkpoint()?;
         if matches!(&self.cx.state, StateBackend::Rocks(store) if store.overlay_len() > 0) {
             self.checkpoint()?;
         }
@@ -259,7 +276,22 @@ impl Driver<'_> {
         new.retain(|partition| !tasks.owned.contains(partition));
         let cx = &mut *self.cx;
         let mut seed_from = Vec::new();
-        for (partition, writers) in open_task_writers(tasks, &new).map_err(|error| io(&error))? {
+        // Both generations at once: opening a transactional producer is several round trips.
+        let (first, second) = std::thread::scope(|scope| {
+            let second = scope.spawn(|| open_task_writers(tasks, &new, 1));
+            let first = open_task_writers(tasks, &new, 0);
+            (
+                first,
+                second
+                    .join()
+                    .unwrap_or_else(|_| Err(kafka::Error::from("internal: opening producers panicked".to_string()))),
+            )
+        });
+        let (first, second) = (first.map_err(|error| io(&error))?, second.map_err(|error| io(&error))?);
+        for (partition, writers) in second {
+            tasks.spare.insert(Tasks::shard(partition), writers);
+        }
+        for (partition, writers) in first {
             cx.task_writers.insert(Tasks::shard(partition), writers);
             for (sequence, timer) in tasks.parked.remove(&Tasks::shard(partition)).unwrap_or_default() {
                 cx.timers.restore(sequence, timer, 0);

@@ -200,6 +200,13 @@ impl KafkaWriter {
         }
     }
 
+    /// Waits until every record sent so far is acknowledged (so it holds its offset), without
+    /// ending the transaction; a delivery failure is the error.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        self.producer.flush(CALL_TIMEOUT).map_err(|error| describe("flushing", &error))?;
+        self.failure()
+    }
+
     /// Makes everything sent so far durable: a transaction commit (with the source offsets of
     /// `offsets`, when given) followed by a new transaction, or a flush.
     pub fn commit(&mut self, offsets: &[(&TopicPartitionList, &ConsumerGroupMetadata)]) -> Result<(), Error> {
@@ -291,9 +298,16 @@ pub fn transactional_id(pipeline: &str, instance: &str) -> String {
 /// writes everything a source partition's steps produce. Whichever instance the group gives
 /// the partition to opens it, which fences the previous owner and aborts its open transaction,
 /// so nothing that owner did after its last commit can still land.
-pub fn partition_transactional_id(group: &str, partition: i32, producer: usize) -> String {
-    match producer {
+///
+/// Generation 1 (`-g1` appended) is the partition's second set of producers: a checkpoint's
+/// transactions commit in one generation while the next checkpoint's records go to the other.
+pub fn partition_transactional_id(group: &str, partition: i32, producer: usize, generation: u8) -> String {
+    let id = match producer {
         0 => format!("{group}-p{partition}"),
         _ => format!("{group}-p{partition}-{producer}"),
+    };
+    match generation {
+        0 => id,
+        generation => format!("{id}-g{generation}"),
     }
 }

@@ -11,11 +11,18 @@
 //! its open transaction), replays the changelog from the offset its own state reflects, and
 //! starts reading at the marker's position. Local RocksDB stays a cache of the changelog: it
 //! records per shard the changelog offset it reflects (`m:shard:<partition>`).
+//!
+//! Each partition has two generations of producers (`<group>-p<partition>` and the same with
+//! `-g1`): a checkpoint's transactions commit on a thread while the steps produce the next
+//! checkpoint's records into the other generation's open transactions, so processing does not
+//! stop for `EndTxn`s. The local checkpoint is committed once Kafka's is; a new owner opens both
+//! generations, fencing both.
 
 use std::collections::BTreeMap;
 
 use super::changelog::ChangelogMode;
 use super::config::KafkaEnv;
+use super::producer::KafkaWriter;
 use crate::Timer;
 
 /// What local state knows about a partition's shard.
@@ -66,6 +73,13 @@ pub struct Tasks {
     /// Partitions whose savepoint seeds went into the overlay (their first changelog batch):
     /// the next checkpoint deletes their seed records.
     pub seeded: Vec<i32>,
+    /// Per owned partition's shard, the generation of producers the steps do not write to now
+    /// (see `partition_transactional_id`); while a checkpoint commits, its commit thread holds
+    /// it.
+    pub spare: BTreeMap<u32, Vec<Option<KafkaWriter>>>,
+    /// `PULSE_KAFKA_COMMIT_PAUSE`: a pause before each checkpoint's transactions commit, so
+    /// tests can stop an instance while a commit is in flight.
+    pub commit_pause: Option<std::time::Duration>,
 }
 
 impl Tasks {
