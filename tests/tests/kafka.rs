@@ -702,12 +702,17 @@ fn sigkill_scenario(commit_pause: Option<&str>) {
     // input arrives; each restart resumes from its local checkpoint.
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     for (round, chunk) in rest.chunks(100).enumerate() {
-        let mut child = run_command(&broker, &state, &["--checkpoint-interval", "200ms", "--quiet"])
+        let log = dir.path().join(format!("round-{round}.log"));
+        let mut child = run_command(&broker, &state, &["--checkpoint-interval", "200ms"])
+            .env_remove("PULSE_QUIET")
+            .env_remove("PULSE_LOG_FORMAT")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("binary runs");
-        std::thread::sleep(Duration::from_millis(1_000 + pseudo_random(&mut seed) % 2_500));
+        // Killed once it holds partitions and works, not while it is still joining the group.
+        wait_for("an assignment", 60, &mut [(&mut child, log.as_path())], || complete_lines(&log).contains("assigned"));
+        std::thread::sleep(Duration::from_millis(300 + pseudo_random(&mut seed) % 1_500));
         broker.produce("e2e-in", chunk);
         std::thread::sleep(Duration::from_millis(pseudo_random(&mut seed) % 1_500));
         assert!(child.try_wait().expect("wait").is_none(), "round {round}: the streaming run exited on its own");

@@ -154,6 +154,14 @@ impl ChangelogFold {
     /// Indexes of the committed batches in offset order; `None` when the chain leads behind
     /// the start offset.
     fn chain(&self, head: Option<i64>) -> Result<Option<Vec<usize>>, Error> {
+        if let Some(head) = head.filter(|head| *head < self.start) {
+            // Local state is committed only after Kafka's transaction: a state directory ahead
+            // of the changelog holds writes Kafka never committed, and cannot be trusted.
+            return Err(Error::Failed(format!(
+                "changelog partition {}: local state reflects batches up to offset {}, but the group committed only up to {head}: the state directory holds a checkpoint Kafka never committed; start this instance with a new --state-dir (its state is restored from the changelog)",
+                self.partition, self.start
+            )));
+        }
         if self.batches.iter().all(|batch| batch.base.is_none()) {
             return Ok(Some((0..self.batches.len()).collect()));
         }
