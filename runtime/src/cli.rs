@@ -21,6 +21,7 @@ Environment (besides the variables named with the options above):
   PULSE_KAFKA_PAUSE_AFTER                pause the source partitions when the pipeline is held this long (2s)
   PULSE_KAFKA_REPARTITION_COMMIT_EVERY   commit interval of the repartition stage (100ms)
   PULSE_KAFKA_REPARTITION_PURGE_EVERY    purge interval of consumed repartition records (30s)
+  PULSE_KAFKA_COMMIT_PAUSE               testing: hold each checkpoint's Kafka commit this long (unset)
   PULSE_REDIS_URL                        Redis of the redis-sinks without --redis-url (redis://127.0.0.1:6379)
   PULSE_STOP_TIMEOUT                     after SIGTERM/SIGINT, exit 1 if not stopped within this (60s)
   ${NAME}                                every variable the pipeline's templates read (checked at start)";
