@@ -295,7 +295,7 @@ impl RocksStore {
     /// Commits the overlay, plus whatever the caller put in `batch`, and syncs the WAL.
     pub fn commit(&mut self, batch: WriteBatch) -> Result<(), StateError> {
         self.stage(batch)?;
-        self.commit_staged()
+        self.commit_staged(&[])
     }
 
     /// Takes the overlay's writes, plus whatever the caller put in `batch`, as the next commit
@@ -323,9 +323,13 @@ impl RocksStore {
         Ok(())
     }
 
-    /// Writes the staged checkpoint to RocksDB and syncs the WAL; nothing when none is staged.
-    pub fn commit_staged(&mut self) -> Result<(), StateError> {
-        let Some(Staged { batch, .. }) = self.staged.take() else { return Ok(()) };
+    /// Writes the staged checkpoint, with the `extra` entries, to RocksDB and syncs the WAL;
+    /// nothing when none is staged.
+    pub fn commit_staged(&mut self, extra: &[(Vec<u8>, Vec<u8>)]) -> Result<(), StateError> {
+        let Some(Staged { mut batch, .. }) = self.staged.take() else { return Ok(()) };
+        for (key, value) in extra {
+            batch.put(key, value);
+        }
         let mut options = WriteOptions::default();
         options.set_sync(true);
         self.db.write_opt(batch, &options).map_err(StateError::Commit)
@@ -555,7 +559,7 @@ mod tests {
         assert_eq!(store.get("n", b"b"), None);
         store.put("n", b"s", vec![6]);
         assert_eq!(store.get("n", b"s"), Some(vec![6]));
-        store.commit_staged().expect("commits");
+        store.commit_staged(&[]).expect("commits");
         assert_eq!(store.db().get(state_key_of("n", b"s")).expect("reads"), Some(vec![5]));
         store.commit(WriteBatch::default()).expect("commits");
         assert_eq!(store.db().get(state_key_of("n", b"s")).expect("reads"), Some(vec![6]));

@@ -23,6 +23,8 @@ use pulse_stdlib::progress::InputIdentity;
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::TopicPartitionList;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use super::context::PartitionWriters;
 
@@ -218,84 +220,80 @@ impl Driver<'_> {
         Ok(())
     }
 
-    /// With tasks, starts committing every owned partition's transactions: their records are
-    /// flushed here (so they hold their offsets before any record of the next checkpoint), then
-    /// the partitions' producers go to a thread that adds the offsets and ends the transactions
-    /// (`kafka::commit_in_order`), while the steps go on producing into the other generation of
-    /// producers (`Tasks::spare`). `finish_checkpoint` waits for it.
+    /// With tasks, starts committing every owned partition's transactions on a thread: it
+    /// waits until their records are acknowledged, then adds the offsets and ends the
+    /// transactions (`kafka::commit_in_order`). The steps meanwhile produce into the other
+    /// generation of producers (`Tasks::spare`), holding records back until the thread says the
+    /// previous ones are acknowledged (`Held`). `finish_checkpoint` waits for the thread.
     pub(super) fn start_task_commit(&mut self) -> Result<(), RunError> {
         let (Some(tasks), Some(Reader::Kafka(reader))) = (&mut self.tasks, self.readers.first()) else {
             return Ok(());
         };
-        let owned = |shard: &u32| tasks.owned.contains(&(*shard as i32 - 1));
         let mut writers: BTreeMap<u32, PartitionWriters> = std::mem::take(&mut self.cx.task_writers);
-        std::thread::scope(|scope| {
-            let flushing: Vec<_> = writers
-                .iter_mut()
-                .filter(|(shard, _)| owned(shard))
-                .flat_map(|(_, writers)| writers.iter_mut().flatten())
-                .map(|writer| scope.spawn(move || writer.flush()))
-                .collect();
-            flushing.into_iter().try_for_each(|thread| {
-                thread
-                    .join()
-                    .unwrap_or_else(|_| Err(kafka::Error::from("internal: a flush thread panicked".to_string())))
-            })
-        })?;
         // (partition, offsets its changelog producer carries)
-        let mut lists: Vec<(i32, TopicPartitionList)> = Vec::new();
-        for (shard, writers) in &writers {
-            let partition = *shard as i32 - 1;
-            if !owned(shard) {
-                continue;
-            }
-            lists.push((partition, reader.offset_list(Some(partition))));
-            let record = tasks.local.entry(partition).or_default();
-            if let Some(Some(writer)) = writers.get(tasks.changelog_writer) {
-                if let Some(offset) = writer.changelog_offset(partition) {
-                    record.next = record.next.max(offset + 1);
-                }
-            }
-            record.timers = self.cx.timers.shard_counter(*shard);
-        }
+        let lists: Vec<(i32, TopicPartitionList)> = writers
+            .keys()
+            .map(|shard| *shard as i32 - 1)
+            .filter(|partition| tasks.owned.contains(partition))
+            .map(|partition| (partition, reader.offset_list(Some(partition))))
+            .collect();
         self.cx.task_writers = std::mem::take(&mut tasks.spare);
+        let flushed = Arc::new(AtomicBool::new(false));
+        self.cx.held.gate = Some(Arc::clone(&flushed));
         let group = reader.group_metadata();
         let changelog_writer = tasks.changelog_writer;
-        let committing: Vec<(i32, TopicPartitionList)> =
-            lists.iter().map(|(partition, list)| (*partition, list.clone())).collect();
+        let committing = lists.clone();
         let pause = tasks.commit_pause;
         let thread = std::thread::Builder::new()
             .name("commit".to_string())
             .spawn(move || {
-                if let Some(pause) = pause {
-                    std::thread::sleep(pause);
-                }
-                let outcome = commit_partitions(&mut writers, &committing, changelog_writer, group.as_ref());
+                let outcome = flush_all(&mut writers, &committing).and_then(|()| {
+                    flushed.store(true, Ordering::Release);
+                    if let Some(pause) = pause {
+                        std::thread::sleep(pause);
+                    }
+                    commit_partitions(&mut writers, &committing, changelog_writer, group.as_ref())
+                });
                 (writers, outcome)
             })
             .map_err(|error| RunError::Io(format!("cannot start the commit thread: {error}")))?;
-        self.in_flight = Some(InFlight { thread, lists: lists.into_iter().map(|(_, list)| list).collect() });
+        self.in_flight = Some(InFlight { thread, lists });
         Ok(())
     }
 
-    /// Waits for the checkpoint whose Kafka transactions are committing (if any), then commits
-    /// its staged local part: local state never gets ahead of what Kafka committed.
+    /// Waits for the checkpoint whose Kafka transactions are committing (if any), sends the
+    /// records held back meanwhile, then commits its staged local part with each partition's
+    /// changelog position: local state never gets ahead of what Kafka committed.
     pub(super) fn finish_checkpoint(&mut self) -> Result<(), RunError> {
         let Some(in_flight) = self.in_flight.take() else { return Ok(()) };
         let (writers, outcome) = in_flight.thread.join().unwrap_or_else(|_| {
             (BTreeMap::new(), Err(kafka::Error::from("internal: the commit thread panicked".to_string())))
         });
+        outcome?;
+        self.cx.release_held();
+        let mut shard_records = Vec::new();
         if let Some(tasks) = &mut self.tasks {
+            for (partition, _) in &in_flight.lists {
+                let shard = Tasks::shard(*partition);
+                let record = tasks.local.entry(*partition).or_default();
+                if let Some(Some(writer)) = writers.get(&shard).and_then(|writers| writers.get(tasks.changelog_writer))
+                {
+                    if let Some(offset) = writer.changelog_offset(*partition) {
+                        record.next = record.next.max(offset + 1);
+                    }
+                }
+                record.timers = record.timers.max(self.cx.timers.shard_counter(shard));
+                shard_records.push((shard_record_key(*partition), record.to_bytes()));
+            }
             tasks.spare = writers;
         }
-        outcome?;
         if let Some(Reader::Kafka(reader)) = self.readers.first() {
-            for list in &in_flight.lists {
+            for (_, list) in &in_flight.lists {
                 reader.committed(list);
             }
         }
         if let StateBackend::Rocks(store) = &mut self.cx.state {
-            store.commit_staged()?;
+            store.commit_staged(&shard_records)?;
         }
         Ok(())
     }
@@ -415,17 +413,9 @@ impl Driver<'_> {
         }
         let progress = self.progress();
         let nodes = self.def.spec.nodes;
-        // Seeds now in the changelog (committed above) leave local state with this checkpoint.
+        // Seeds now in the changelog (committed with it) leave local state with this checkpoint;
+        // each partition's shard record joins it once Kafka committed (`finish_checkpoint`).
         let seeded = self.tasks.as_mut().map_or_else(Vec::new, |tasks| std::mem::take(&mut tasks.seeded));
-        let shard_records: Vec<(Vec<u8>, Vec<u8>)> = self.tasks.as_ref().map_or_else(Vec::new, |tasks| {
-            tasks
-                .owned
-                .iter()
-                .filter_map(|partition| {
-                    tasks.local.get(partition).map(|record| (shard_record_key(*partition), record.to_bytes()))
-                })
-                .collect()
-        });
         let cx = &mut *self.cx;
         let entries_written = match (&checkpointer.durable, &mut cx.state) {
             (Durable::KafkaOnly, _) => 0,
@@ -442,16 +432,13 @@ impl Driver<'_> {
                     batch.put(timer_key(*sequence), &encoded);
                 }
                 batch.put(PROGRESS_KEY, progress.to_bytes());
-                for (key, value) in &shard_records {
-                    batch.put(key, value);
-                }
                 for partition in &seeded {
                     batch.delete_range(seed_prefix(*partition), seed_prefix(*partition + 1));
                 }
                 let entries = store.overlay_len();
                 store.stage(batch)?;
                 if self.in_flight.is_none() {
-                    store.commit_staged()?;
+                    store.commit_staged(&[])?;
                 }
                 cx.timers.mark_committed();
                 entries
@@ -495,8 +482,26 @@ impl Driver<'_> {
 /// `start_task_commit`): the thread gives the producers back with the outcome.
 pub(super) struct InFlight {
     thread: std::thread::JoinHandle<(BTreeMap<u32, PartitionWriters>, Result<(), kafka::Error>)>,
-    /// The offsets each partition's transaction carries.
-    lists: Vec<TopicPartitionList>,
+    /// (partition, the offsets its transaction carries).
+    lists: Vec<(i32, TopicPartitionList)>,
+}
+
+/// Waits until every record the producers of the partitions in `lists` sent is acknowledged.
+fn flush_all(
+    writers: &mut BTreeMap<u32, PartitionWriters>,
+    lists: &[(i32, TopicPartitionList)],
+) -> Result<(), kafka::Error> {
+    std::thread::scope(|scope| {
+        let flushing: Vec<_> = writers
+            .iter_mut()
+            .filter(|(shard, _)| lists.iter().any(|(partition, _)| Tasks::shard(*partition) == **shard))
+            .flat_map(|(_, writers)| writers.iter_mut().flatten())
+            .map(|writer| scope.spawn(move || writer.flush()))
+            .collect();
+        flushing.into_iter().try_for_each(|thread| {
+            thread.join().unwrap_or_else(|_| Err(kafka::Error::from("internal: a flush thread panicked".to_string())))
+        })
+    })
 }
 
 /// Commits the transactions of the partitions in `lists`, each partition's changelog producer

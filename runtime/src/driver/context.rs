@@ -82,8 +82,30 @@ pub struct Context {
     pub(super) shard: u32,
     /// Per owned shard: its producers.
     pub(super) task_writers: BTreeMap<u32, PartitionWriters>,
+    /// Records of the current checkpoint held back until the previous checkpoint's records are
+    /// all acknowledged (see `Held`).
+    pub(super) held: Held,
     /// `--trace`: whether the step is traced, and the trace's writer.
     pub(crate) trace: crate::trace::TraceState,
+}
+
+/// While the previous checkpoint's records (the other generation of producers) are not all
+/// acknowledged, the current checkpoint's are held here, in order: a record of a key never
+/// lands in its partition before an earlier one of the same key.
+#[derive(Default)]
+pub(super) struct Held {
+    /// Set by the commit thread once the previous generation is flushed; `None`: not waiting.
+    pub(super) gate: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    pub(super) records: Vec<HeldRecord>,
+}
+
+pub(super) struct HeldRecord {
+    shard: u32,
+    producer: usize,
+    topic: String,
+    key: Option<String>,
+    value: String,
+    headers: Vec<(&'static str, String)>,
 }
 
 /// The producers of a task: one per sink producer (`None` where it is not transactional and
@@ -234,7 +256,7 @@ impl Context {
         let source = origin_source(&self.origin);
         let origin = origin_text(&self.origin);
         let id = kafka::record_id(&origin, node, index);
-        let mut headers: Vec<(&str, String)> = vec![("pulse-id", id)];
+        let mut headers: Vec<(&'static str, String)> = vec![("pulse-id", id)];
         if let Some(reason) = reason {
             headers.push(("pulse-reason", reason.to_string()));
             headers.push(("pulse-origin", origin));
@@ -244,13 +266,62 @@ impl Context {
                 headers.push(("pulse-source-offset", offset.to_string()));
             }
         }
-        let writer = match self.task_writers.get_mut(&self.shard).and_then(|writers| writers.get_mut(producer)) {
+        if self.held.gate.is_some()
+            && matches!(self.task_writers.get(&self.shard), Some(writers) if writers.get(producer).is_some_and(Option::is_some))
+        {
+            if !self.release_held() {
+                self.held.records.push(HeldRecord {
+                    shard: self.shard,
+                    producer,
+                    topic: topic.to_string(),
+                    key: key.map(str::to_string),
+                    value: value.to_string(),
+                    headers,
+                });
+                return;
+            }
+        }
+        self.send(self.shard, producer, topic, key, value, &headers);
+    }
+
+    fn send(
+        &mut self,
+        shard: u32,
+        producer: usize,
+        topic: &str,
+        key: Option<&str>,
+        value: &str,
+        headers: &[(&str, String)],
+    ) {
+        let writer = match self.task_writers.get_mut(&shard).and_then(|writers| writers.get_mut(producer)) {
             Some(Some(writer)) => writer,
             _ => &mut self.kafka[producer],
         };
-        if let Err(error) = writer.send(topic, None, key, value.as_bytes(), &headers) {
+        if let Err(error) = writer.send(topic, None, key, value.as_bytes(), headers) {
             self.io_error.get_or_insert_with(|| error.to_string());
         }
+    }
+
+    /// Sends the held records once the previous checkpoint's are all acknowledged; whether
+    /// records go straight out now.
+    pub(super) fn release_held(&mut self) -> bool {
+        match &self.held.gate {
+            None => return true,
+            Some(gate) if !gate.load(std::sync::atomic::Ordering::Acquire) => return false,
+            Some(_) => {}
+        }
+        self.held.gate = None;
+        for record in std::mem::take(&mut self.held.records) {
+            self.send(
+                record.shard,
+                record.producer,
+                &record.topic,
+                record.key.as_deref(),
+                &record.value,
+                &record.headers,
+            );
+        }
+        true
     }
 
     /// Writes one message preview of network sink `sink` (under `--output`).

@@ -191,6 +191,7 @@ pub(super) fn execute_with(
         kafka_muted: false,
         shard: 0,
         task_writers: BTreeMap::new(),
+        held: Default::default(),
         trace: crate::trace::TraceState::default(),
     };
     if let (false, Some(dir)) = (options.trace.is_empty(), &options.output) {
