@@ -1592,8 +1592,9 @@ fn reference_after(binary: &Path, before: &[String], events: &[String], dir: &Pa
 /// the history is neither copied nor counted again. The output is the file run's over history
 /// and live events less the history's own, each record once.
 #[test]
-#[ignore = "about one run in six misses one user's outputs from some point on (e.g. 159 of 172, all u12), with \
-            this stop's runtime changes reverted too: an open bug of the repartition path, see #21 \
+#[ignore = "in one run of six to fifteen, e2e-out lacks one user's outputs (e.g. 159 of 172, all u0) although the \
+            instance's committed state shows it passed them and their transaction committed (librdkafka \
+            acknowledged them): tansu 0.6 loses or hides that batch, and its log shows no error \
             (cargo test -p pulse-tests --test kafka starts_after_its_bootstrap -- --ignored)"]
 fn a_repartitioned_pipeline_starts_after_its_bootstrap() {
     repartition_bootstrap_scenario(false);
