@@ -266,20 +266,19 @@ impl Context {
                 headers.push(("pulse-source-offset", offset.to_string()));
             }
         }
-        if self.held.gate.is_some()
+        let held_back = self.held.gate.is_some()
             && matches!(self.task_writers.get(&self.shard), Some(writers) if writers.get(producer).is_some_and(Option::is_some))
-        {
-            if !self.release_held() {
-                self.held.records.push(HeldRecord {
-                    shard: self.shard,
-                    producer,
-                    topic: topic.to_string(),
-                    key: key.map(str::to_string),
-                    value: value.to_string(),
-                    headers,
-                });
-                return;
-            }
+            && !self.release_held();
+        if held_back {
+            self.held.records.push(HeldRecord {
+                shard: self.shard,
+                producer,
+                topic: topic.to_string(),
+                key: key.map(str::to_string),
+                value: value.to_string(),
+                headers,
+            });
+            return;
         }
         self.send(self.shard, producer, topic, key, value, &headers);
     }
