@@ -646,6 +646,25 @@ fn a_group_savepoint_upgrades_three_instances_to_the_next_version() {
     let mut output = deduplicated(&broker.read_all("e2e-out"));
     output.sort();
     assert_same(&output, &expected, &format!("across the upgrade\n{}", instance_logs(&v2s)));
+
+    // The new group's changelog descends from the group savepoint: an instance joining it from
+    // another savepoint is refused instead of continuing from the changelog in its place. (It
+    // joins while the group runs: tansu 0.6 often never assigns a group all of whose members left.)
+    let mut other = start(&v2, "other", &["--from-savepoint", "ref.sp"]);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let status = loop {
+        if let Some(status) = other.0 .0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "not refused:\n{}", complete_lines(&other.1));
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let log = complete_lines(&other.1);
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert!(
+        log.contains("from another savepoint than this run's") && log.contains("use a new consumer group"),
+        "{log}"
+    );
 }
 
 /// The body of `GET path` from `address`.

@@ -355,6 +355,7 @@ impl Driver<'_> {
                     .unwrap_or(i64::MIN),
                 timers: cx.timers.shard_counter(shard),
                 base: Some(tasks.local.get(partition).map_or(0, |record| record.next)),
+                origin: tasks.origins.get(partition).copied().unwrap_or(self.origin),
             };
             send(shard, kafka::MARKER_KEY, Some(&marker.to_bytes()));
         }

@@ -103,6 +103,7 @@ pub(super) fn open_tasks(
         batch_prefix: format!("{instance}-{started:x}"),
         seeded: Vec::new(),
         spare: BTreeMap::new(),
+        origins: BTreeMap::new(),
         commit_pause: match std::env::var("PULSE_KAFKA_COMMIT_PAUSE") {
             Ok(text) => Some(std::time::Duration::from_millis(
                 crate::checkpoint::parse_duration_ms(&text)
@@ -360,6 +361,18 @@ impl Driver<'_> {
             }
             if let Some(bytes) = &log.marker {
                 let marker = Marker::from_bytes(bytes).map_err(|error| io(&error))?;
+                // A run started from a savepoint continues a partition only from state that
+                // descends from that savepoint: another savepoint's, or a run's that started from
+                // one, would silently take the savepoint's place.
+                if let (Some(wanted), Some(found)) = (self.origin, marker.origin) {
+                    if wanted != found {
+                        return Err(RunError::Usage(format!(
+                            "source `{node}`: consumer group `{}` keeps the state of partition {} in `{}` from a run that started from another savepoint than this run's: to start from this savepoint, use a new consumer group (`groupId` or PULSE_KAFKA_GROUP_ID); without --from-savepoint the run continues from the changelog",
+                            tasks.group, log.partition, tasks.topic
+                        )));
+                    }
+                }
+                tasks.origins.insert(log.partition, marker.origin);
                 for (topic, next) in &marker.positions {
                     reader.positions().insert((topic.clone(), log.partition), *next);
                     if marker.max_event_time != i64::MIN {

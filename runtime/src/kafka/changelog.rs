@@ -352,6 +352,9 @@ pub struct Marker {
     /// previous committed batch), so a restore can tell committed batches from aborted ones a
     /// broker still shows. `None` in markers written before markers named it.
     pub base: Option<i64>,
+    /// The savepoint the partition's state descends from (`Progress::origin`), if any; `None`
+    /// also in markers written before markers named it.
+    pub origin: Option<u64>,
 }
 
 impl Marker {
@@ -364,6 +367,7 @@ impl Marker {
             "maxEventTime": max_event_time,
             "timers": self.timers,
             "base": self.base,
+            "origin": self.origin.map(|origin| format!("{origin:016x}")),
         })
         .to_string()
         .into_bytes()
@@ -382,6 +386,10 @@ impl Marker {
             max_event_time: value["maxEventTime"].as_i64().unwrap_or(i64::MIN),
             timers: value["timers"].as_u64().ok_or_else(bad)?,
             base: value["base"].as_i64(),
+            origin: match &value["origin"] {
+                serde_json::Value::Null => None,
+                origin => Some(origin.as_str().and_then(|hex| u64::from_str_radix(hex, 16).ok()).ok_or_else(bad)?),
+            },
         })
     }
 }

@@ -73,7 +73,8 @@ mod tests {
     /// A marker building on the batch whose marker precedes `base`, with `timers` to tell
     /// markers apart.
     fn marker(base: Option<i64>, timers: u64) -> Vec<u8> {
-        crate::kafka::changelog::Marker { positions: Vec::new(), max_event_time: i64::MIN, timers, base }.to_bytes()
+        crate::kafka::changelog::Marker { positions: Vec::new(), max_event_time: i64::MIN, timers, base, origin: None }
+            .to_bytes()
     }
 
     fn finished(fold: ChangelogFold, head: Option<i64>) -> ChangelogPartition {

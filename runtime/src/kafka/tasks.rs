@@ -77,6 +77,9 @@ pub struct Tasks {
     /// (see `partition_transactional_id`); while a checkpoint commits, its commit thread holds
     /// it.
     pub spare: BTreeMap<u32, Vec<Option<KafkaWriter>>>,
+    /// Per partition whose changelog a restore read a marker of: the savepoint its state
+    /// descends from, carried into this instance's markers.
+    pub origins: BTreeMap<i32, Option<u64>>,
     /// `PULSE_KAFKA_COMMIT_PAUSE`: a pause before each checkpoint's transactions commit, so
     /// tests can stop an instance while a commit is in flight.
     pub commit_pause: Option<std::time::Duration>,
@@ -98,9 +101,9 @@ mod tests {
     #[test]
     fn markers_and_shard_records_round_trip() {
         let positions = vec![("in".to_string(), 42), ("other".to_string(), 0)];
-        let marker = Marker { positions, max_event_time: 7, timers: 3, base: Some(17) };
+        let marker = Marker { positions, max_event_time: 7, timers: 3, base: Some(17), origin: Some(u64::MAX - 5) };
         assert_eq!(Marker::from_bytes(&marker.to_bytes()).ok(), Some(marker));
-        let empty = Marker { positions: Vec::new(), max_event_time: i64::MIN, timers: 0, base: None };
+        let empty = Marker { positions: Vec::new(), max_event_time: i64::MIN, timers: 0, base: None, origin: None };
         assert_eq!(Marker::from_bytes(&empty.to_bytes()).ok(), Some(empty));
         assert!(Marker::from_bytes(b"{}").is_err());
         let record = ShardRecord { next: 12, timers: 5 };
