@@ -567,22 +567,7 @@ fn a_group_savepoint_upgrades_three_instances_to_the_next_version() {
 
     let start = |binary: &Path, name: &str, extra: &[&str]| -> (KillOnDrop, PathBuf) {
         let log = path(&format!("{name}.log"));
-        let child = Command::new(binary)
-            .arg("--state-dir")
-            .arg(path(&format!("state-{name}")))
-            .args(["--checkpoint-interval", "200ms"])
-            .args(extra)
-            .current_dir(dir.path())
-            .env("PULSE_KAFKA_BROKERS", &broker.address)
-            .env("PULSE_KAFKA_PROP_SESSION_TIMEOUT_MS", "3000")
-            .env("PULSE_INSTANCE_ID", name)
-            .env_remove("PULSE_QUIET")
-            .env_remove("PULSE_LOG_FORMAT")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("binary runs");
-        (KillOnDrop(child), log)
+        (start_instance(binary, &broker, dir.path(), name, &log, extra), log)
     };
     let wait_for_count = |count: usize, instances: &mut [(KillOnDrop, PathBuf)]| {
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -1434,10 +1419,9 @@ fn rekeyed_setup() -> (PathBuf, Broker, tempfile::TempDir) {
     (binary, broker, dir)
 }
 
-/// Instance `name` of the re-keyed pipeline in `dir` (state in `state-NAME`, log to `log`),
-/// checkpointing every 200 ms, with the repartition topic kept whole (no purge) so a test can
-/// read it.
-fn start_rekeyed(binary: &Path, broker: &Broker, dir: &Path, name: &str, log: &Path, extra: &[&str]) -> KillOnDrop {
+/// Instance `name` of a pipeline in `dir` (state in `state-NAME`, log to `log`), checkpointing
+/// every 200 ms; a repartition topic is kept whole (no purge) so a test can read it.
+fn start_instance(binary: &Path, broker: &Broker, dir: &Path, name: &str, log: &Path, extra: &[&str]) -> KillOnDrop {
     let child = Command::new(binary)
         .arg("--state-dir")
         .arg(dir.join(format!("state-{name}")))
@@ -1482,7 +1466,7 @@ fn repartition_scenario(kill_b: bool) {
     let metrics = format!("127.0.0.1:{}", redis_server::free_port());
     let start = |name: &str, log: &Path| {
         let extra: &[&str] = if name == "a" { &["--metrics-addr", &metrics] } else { &[] };
-        start_rekeyed(&binary, &broker, dir.path(), name, log, extra)
+        start_instance(&binary, &broker, dir.path(), name, log, extra)
     };
     let (a_log, b_log) = (dir.path().join("a.log"), dir.path().join("b.log"));
     let mut a = start("a", &a_log);
@@ -1649,7 +1633,7 @@ fn repartition_bootstrap_scenario(restart: bool) {
     broker.produce_keyed("e2e-in", live, one_partition);
 
     let start = |name: &str, log: &Path| {
-        start_rekeyed(&binary, &broker, dir.path(), name, log, &["--from-savepoint", "boot.sp"])
+        start_instance(&binary, &broker, dir.path(), name, log, &["--from-savepoint", "boot.sp"])
     };
     let wait_for_output = |expected: &[String], instances: &mut [(&mut Child, &Path)]| {
         wait_for("the expected output", 120, instances, || {

@@ -252,13 +252,28 @@ pub fn group_committed(
     config.set("group.id", group).set("enable.auto.commit", "false");
     let consumer: BaseConsumer<SourceLog> =
         config.create_with_context(SourceLog).map_err(|error| describe("creating a consumer", &error))?;
+    let partitions: Vec<i32> = (0..partitions).collect();
+    committed_offsets(
+        &consumer,
+        topic,
+        &partitions,
+        &format!("reading group `{group}`'s committed offsets of `{topic}`"),
+    )
+}
+
+/// The offsets committed in `partitions` of `topic` by `consumer`'s group; a partition without
+/// one is absent. `what` names the read in an error.
+pub(super) fn committed_offsets<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    partitions: &[i32],
+    what: &str,
+) -> Result<BTreeMap<i32, i64>, Error> {
     let mut list = TopicPartitionList::new();
-    for partition in 0..partitions {
-        list.add_partition(topic, partition);
+    for partition in partitions {
+        list.add_partition(topic, *partition);
     }
-    let committed = consumer
-        .committed_offsets(list, CALL_TIMEOUT)
-        .map_err(|error| describe(&format!("reading group `{group}`'s committed offsets of `{topic}`"), &error))?;
+    let committed = consumer.committed_offsets(list, CALL_TIMEOUT).map_err(|error| describe(what, &error))?;
     Ok(committed
         .elements()
         .iter()

@@ -413,22 +413,12 @@ impl KafkaReader {
     /// The group's committed offsets of `partitions` of `topic`; a partition without one is
     /// absent.
     pub fn group_offsets(&self, topic: &str, partitions: &[i32]) -> Result<BTreeMap<i32, i64>, Error> {
-        let mut list = TopicPartitionList::new();
-        for partition in partitions {
-            list.add_partition(topic, *partition);
-        }
-        let committed = self
-            .consumer
-            .committed_offsets(list, CALL_TIMEOUT)
-            .map_err(|error| describe(&format!("reading the group's committed offsets of `{topic}`"), &error))?;
-        Ok(committed
-            .elements()
-            .iter()
-            .filter_map(|element| match element.offset() {
-                Offset::Offset(offset) => Some((element.partition(), offset)),
-                _ => None,
-            })
-            .collect())
+        super::changelog::committed_offsets(
+            &self.consumer,
+            topic,
+            partitions,
+            &format!("reading the group's committed offsets of `{topic}`"),
+        )
     }
 
     /// Times the source paused its partitions while the pipeline was held up.
