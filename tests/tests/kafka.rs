@@ -584,6 +584,19 @@ fn a_group_savepoint_upgrades_three_instances_to_the_next_version() {
         }
     };
 
+    // Before any instance checkpointed, the group's changelog gives no positions: refused.
+    broker.create_topic("kafka-e2e-changelog", 4);
+    let early = Command::new(binary())
+        .args(["savepoint", "create", "--group", "--to", "early.sp"])
+        .current_dir(dir.path())
+        .env("PULSE_KAFKA_BROKERS", &broker.address)
+        .output()
+        .expect("savepoint create runs");
+    let stderr = String::from_utf8_lossy(&early.stderr);
+    assert_eq!(early.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no committed checkpoint") && stderr.contains("[0, 1, 2, 3]"), "{stderr}");
+    assert!(!path("early.sp").exists());
+
     broker.produce("e2e-in", first);
     let mut v1: Vec<(KillOnDrop, PathBuf)> = ["a", "b", "c"].iter().map(|name| start(binary(), name, &[])).collect();
     let first_count = expected.iter().filter(|line| !line.contains(r#""version":2"#)).count();
