@@ -253,10 +253,20 @@ impl ConsumerContext for Stage {
     }
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(assigned) = rebalance {
-            if let Err(error) = self.open(assigned) {
-                self.fail(format!("repartition: {error}"));
+        let listed = |list: &TopicPartitionList| {
+            let partitions: Vec<(String, i32)> =
+                list.elements().iter().map(|element| (element.topic().to_string(), element.partition())).collect();
+            super::describe_partitions(&partitions)
+        };
+        match rebalance {
+            Rebalance::Assign(assigned) => {
+                if let Err(error) = self.open(assigned) {
+                    self.fail(format!("repartition: {error}"));
+                }
+                tracing::info!("repartition: stage assigned {}", listed(assigned));
             }
+            Rebalance::Revoke(revoked) => tracing::info!("repartition: stage revoked {}", listed(revoked)),
+            Rebalance::Error(_) => {}
         }
     }
 }
