@@ -338,7 +338,7 @@ impl Driver<'_> {
                 send(shard_of(*sequence), &timer_key(*sequence), None);
             }
         }
-        let positions = reader.positions().clone();
+        let positions = reader.positions();
         for partition in &tasks.owned {
             let shard = Tasks::shard(*partition);
             let marker = Marker {

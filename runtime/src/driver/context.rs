@@ -261,7 +261,7 @@ impl Context {
             headers.push(("pulse-reason", reason.to_string()));
             headers.push(("pulse-origin", origin));
             if let Some((topic, partition, offset)) = source {
-                headers.push(("pulse-source-topic", topic.clone()));
+                headers.push(("pulse-source-topic", topic.to_string()));
                 headers.push(("pulse-source-partition", partition.to_string()));
                 headers.push(("pulse-source-offset", offset.to_string()));
             }

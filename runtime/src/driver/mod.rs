@@ -53,10 +53,10 @@ const CLOCK_LINE: &[u8] = b"#clock ";
 
 /// The Kafka record a step's origin names: the record itself, or for a repartitioned record the
 /// source record it copies.
-fn origin_source(origin: &Origin) -> Option<(&String, &i32, &i64)> {
+fn origin_source(origin: &Origin) -> Option<(&str, &i32, &i64)> {
     match origin {
-        Origin::Kafka { upstream: Some((topic, partition, offset)), .. }
-        | Origin::Kafka { topic, partition, offset, upstream: None } => Some((topic, partition, offset)),
+        Origin::Kafka { upstream: Some((topic, partition, offset)), .. } => Some((topic, partition, offset)),
+        Origin::Kafka { topic, partition, offset, upstream: None } => Some((topic, partition, offset)),
         _ => None,
     }
 }
@@ -80,7 +80,7 @@ enum Origin {
     },
     /// `upstream`: the source record a repartitioned record copies.
     Kafka {
-        topic: String,
+        topic: std::sync::Arc<str>,
         partition: i32,
         offset: i64,
         upstream: Option<(String, i32, i64)>,

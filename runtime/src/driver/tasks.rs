@@ -374,7 +374,7 @@ impl Driver<'_> {
                 }
                 tasks.origins.insert(log.partition, marker.origin);
                 for (topic, next) in &marker.positions {
-                    reader.positions().insert((topic.clone(), log.partition), *next);
+                    reader.set_position(topic, log.partition, *next);
                     if marker.max_event_time != i64::MIN {
                         reader.restore_partition_max(topic, log.partition, marker.max_event_time);
                     }

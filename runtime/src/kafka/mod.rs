@@ -29,6 +29,7 @@
 mod admin;
 mod changelog;
 mod config;
+mod partitions;
 mod producer;
 pub mod repartition;
 mod source;

@@ -18,6 +18,7 @@ use super::config::{
     describe, duration_from_env, forward_log, record_stable_ends, transient, Error, KafkaEnv, Offsets, CALL_TIMEOUT,
     OUTAGE_REPORT_EVERY,
 };
+use super::partitions::{PartitionTable, Slot};
 use crate::KafkaStart;
 
 /// `--until-end`: after every partition reached its end offset, the source also waits this long
@@ -36,13 +37,7 @@ pub(super) struct SourceContext {
     pending: AtomicBool,
     /// The consumer is closing: answer rebalances at once.
     closing: AtomicBool,
-    /// Next offset per partition: restored from the checkpoint, then advanced by every record.
-    positions: Mutex<Offsets>,
     start: KafkaStart,
-    /// Partitions currently assigned.
-    assigned: Mutex<Vec<(String, i32)>>,
-    /// When the group last assigned partitions to this consumer (`None`: not yet).
-    assigned_at: Mutex<Option<std::time::Instant>>,
     /// Per partition: the last stable offset (the end a `read_committed` consumer can reach)
     /// from the client's statistics, for the consumer-lag metric.
     ends: Mutex<Offsets>,
@@ -108,7 +103,7 @@ pub fn describe_partitions(partitions: &[(String, i32)]) -> String {
 pub enum Polled {
     /// A record; its payload was appended to the line buffer. `upstream`: the source record a
     /// repartitioned record copies.
-    Record { topic: String, partition: i32, offset: i64, upstream: Option<(String, i32, i64)> },
+    Record { topic: Arc<str>, partition: i32, offset: i64, upstream: Option<(String, i32, i64)> },
     /// Nothing within the poll timeout.
     Idle,
     /// `--until-end`: every partition reached the end it had when the run started.
@@ -131,8 +126,8 @@ pub(super) const STASH_LIMIT: usize = 10_000;
 /// What the driver's polls and the keep-alive thread share; either polls the consumer only
 /// while holding it, so records keep their order.
 pub(super) struct Gate {
-    /// When the driver last polled.
-    last_poll: Instant,
+    /// How many times the driver polled (the keep-alive thread notices when it stops).
+    polls: u64,
     /// Since when the partitions are paused, and how many.
     paused: Option<(Instant, usize)>,
     /// What the keep-alive thread's polls received, handed to the driver first.
@@ -152,10 +147,15 @@ pub(super) fn keep_alive(
     stop: &AtomicBool,
     pause_after: Duration,
 ) {
+    // The driver's poll count at the last tick, and since when it has not changed.
+    let (mut polls, mut since) = (u64::MAX, Instant::now());
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(KEEP_ALIVE_TICK);
         let mut gate = lock_gate(gate);
-        if gate.last_poll.elapsed() < pause_after {
+        if gate.polls != polls {
+            (polls, since) = (gate.polls, Instant::now());
+        }
+        if since.elapsed() < pause_after {
             continue;
         }
         // Everything assigned, including partitions assigned while paused.
@@ -169,7 +169,7 @@ pub(super) fn keep_alive(
                     gate.pauses += 1;
                     tracing::info!(
                         "kafka: no poll for {} ms (a sink or a checkpoint is holding the pipeline): paused {count} partitions",
-                        gate.last_poll.elapsed().as_millis()
+                        since.elapsed().as_millis()
                     );
                 }
                 let since = gate.paused.map_or_else(Instant::now, |(since, _)| since);
@@ -199,20 +199,24 @@ pub struct KafkaReader {
     /// Partitions whose records below the offset were committed by a transaction the local
     /// checkpoint does not include: replayed with transactional output muted.
     replay_until: Offsets,
-    /// Largest event time seen per partition: the source's watermark is the minimum over its
-    /// assigned partitions, so one partition running ahead does not make another's records late.
-    partition_max: Offsets,
-    /// When the last record (or the start) was seen.
-    last_record: std::time::Instant,
+    /// Per partition: the next offset, the largest event time seen (the source's watermark is
+    /// the minimum over its assigned partitions, so one partition running ahead does not make
+    /// another's records late), when it last gave a record, its end (`--until-end`).
+    table: PartitionTable,
+    /// Partitions currently assigned, and when the group assigned them (`None`: not yet).
+    assigned: Vec<(String, i32)>,
+    assigned_at: Option<Instant>,
+    /// The slots of the assigned partitions and of those the checkpoint has positions for
+    /// (`known`): the partitions that hold the watermark back.
+    watched: Vec<Slot>,
+    /// Records read, and (`--until-end`) the count at the last look with the time of the first
+    /// look that saw it unchanged: no record came since then.
+    records: u64,
+    quiet_since: (u64, Option<Instant>),
     /// Records without a payload (tombstones); they reach the driver as empty lines.
     pub tombstones: u64,
     /// When a broker outage was last reported.
     last_outage_report: Option<std::time::Instant>,
-    /// When each partition last gave a record.
-    last_seen: BTreeMap<(String, i32), std::time::Instant>,
-    /// The (topic, partition) of the record at hand, a buffer reused for map lookups so the
-    /// per-record path allocates no key.
-    key: (String, i32),
     /// Partitions the checkpoint has positions for.
     known: Vec<(String, i32)>,
     /// `--until-end`: where partitions held without a known position started (see
@@ -283,10 +287,7 @@ impl KafkaReader {
             rebalances: Mutex::default(),
             pending: AtomicBool::new(false),
             closing: AtomicBool::new(false),
-            positions: Mutex::new(resume.clone()),
             start: settings.start,
-            assigned: Mutex::default(),
-            assigned_at: Mutex::default(),
             ends: Mutex::default(),
         };
         let consumer: BaseConsumer<SourceContext> =
@@ -324,9 +325,21 @@ impl KafkaReader {
             }
         }
         let partition_count = partitions.iter().map(|(_, partition)| partition + 1).max().unwrap_or(0);
+        let mut table = PartitionTable::default();
+        for ((topic, partition), next) in &resume {
+            if let Some(figures) = table.entry(topic, *partition) {
+                figures.next = Some(*next);
+            }
+        }
+        for ((topic, partition), high) in end.iter().flatten() {
+            if let Some(figures) = table.entry(topic, *partition) {
+                figures.end = Some(*high);
+            }
+        }
+        let known: Vec<(String, i32)> = resume.into_keys().collect();
+        let watched = known.iter().filter_map(|(topic, partition)| table.slot(topic, *partition)).collect();
         let consumer = Arc::new(consumer);
-        let gate =
-            Arc::new(Mutex::new(Gate { last_poll: Instant::now(), paused: None, stash: VecDeque::new(), pauses: 0 }));
+        let gate = Arc::new(Mutex::new(Gate { polls: 0, paused: None, stash: VecDeque::new(), pauses: 0 }));
         let stop = Arc::new(AtomicBool::new(false));
         let pause_after = duration_from_env("PULSE_KAFKA_PAUSE_AFTER", PAUSE_AFTER)?;
         let thread = {
@@ -346,14 +359,16 @@ impl KafkaReader {
             consumer,
             end,
             replay_until,
-            partition_max: Offsets::new(),
-            last_seen: BTreeMap::new(),
-            key: (String::new(), 0),
-            known: resume.keys().cloned().collect(),
+            table,
+            assigned: Vec::new(),
+            assigned_at: None,
+            watched,
+            records: 0,
+            quiet_since: (0, None),
+            known,
             start_offsets: Offsets::new(),
             opened: std::time::Instant::now(),
             idle_timeout: duration_from_env("PULSE_KAFKA_IDLE_TIMEOUT", IDLE_TIMEOUT)?,
-            last_record: std::time::Instant::now(),
             tombstones: 0,
             last_outage_report: None,
         })
@@ -369,7 +384,7 @@ impl KafkaReader {
         }
         let gate = Arc::clone(&self.gate);
         let mut gate = lock_gate(&gate);
-        gate.last_poll = Instant::now();
+        gate.polls += 1;
         if let Some((since, count)) = gate.paused.take() {
             if let Ok(assignment) = self.consumer.assignment() {
                 if let Err(error) = self.consumer.resume(&assignment) {
@@ -445,18 +460,14 @@ impl KafkaReader {
                     Some(payload) => line.extend_from_slice(payload),
                     None => self.tombstones += 1,
                 }
-                self.set_key(message.topic(), partition);
-                {
-                    let mut positions = self.positions();
-                    match positions.get_mut(&self.key) {
-                        Some(next) => *next = offset + 1,
-                        None => {
-                            positions.insert(self.key.clone(), offset + 1);
-                        }
+                let topic = match self.table.slot(message.topic(), partition) {
+                    Some(slot) => {
+                        self.table.at_mut(slot).next = Some(offset + 1);
+                        Arc::clone(self.table.topic(slot))
                     }
-                }
-                let topic = self.key.0.clone();
-                self.last_record = std::time::Instant::now();
+                    None => Arc::from(message.topic()),
+                };
+                self.records += 1;
                 let upstream = match self.repartitioner {
                     Some(_) => message
                         .headers()
@@ -477,24 +488,32 @@ impl KafkaReader {
     /// answer, and END_QUIET passed since its assignment and its last record. A partition it
     /// never held is another member's to read; one handed over by a member that ended starts at
     /// that member's committed position, its end.
-    fn reached_end(&self) -> bool {
+    fn reached_end(&mut self) -> bool {
         let Some(end) = &self.end else { return false };
-        let context = self.consumer.context();
+        // Not before the group assigned partitions (a revocation clears the time until the
+        // next assignment).
+        let Some(assigned_at) = self.assigned_at else { return false };
         if self.rebalance_pending() {
             return false;
         }
-        // Not before the group assigned partitions (a revocation clears the time until the
-        // next assignment), and not within END_QUIET of the assignment or of the last record.
-        let assigned_at = *context.assigned_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let Some(assigned_at) = assigned_at else { return false };
-        if assigned_at.max(self.last_record).elapsed() < END_QUIET {
+        // Not within END_QUIET of the assignment or of the last record: the quiet counts from
+        // the first look that saw no new record, a little after the last one (so a look
+        // between two records reads no clock).
+        if self.quiet_since.0 != self.records {
+            self.quiet_since = (self.records, None);
             return false;
         }
-        let assigned = context.assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let positions = self.positions();
-        assigned.iter().all(|partition| {
-            let next = positions.get(partition).or_else(|| self.start_offsets.get(partition));
-            end.get(partition).is_none_or(|high| *high <= 0 || next.is_some_and(|next| next >= high))
+        let quiet_from = *self.quiet_since.1.get_or_insert_with(Instant::now);
+        if assigned_at.max(quiet_from).elapsed() < END_QUIET {
+            return false;
+        }
+        self.assigned.iter().all(|partition| {
+            let next = self
+                .table
+                .get(&partition.0, partition.1)
+                .and_then(|figures| figures.next)
+                .or_else(|| self.start_offsets.get(partition).copied());
+            end.get(partition).is_none_or(|high| *high <= 0 || next.is_some_and(|next| next >= *high))
         })
     }
 
@@ -503,38 +522,25 @@ impl KafkaReader {
     /// partitions already read to their end (`--until-end`). `None` while an assigned partition
     /// has shown no record yet.
     pub fn observe(&mut self, topic: &str, partition: i32, event_time: i64) -> Option<i64> {
-        self.set_key(topic, partition);
-        let key = &self.key;
-        let now = std::time::Instant::now();
-        match self.last_seen.get_mut(key) {
-            Some(seen) => *seen = now,
-            None => {
-                self.last_seen.insert(key.clone(), now);
-            }
-        }
-        match self.partition_max.get_mut(key) {
-            Some(max) => *max = (*max).max(event_time),
-            None => {
-                self.partition_max.insert(key.clone(), event_time);
-            }
-        }
-        let assigned = self.consumer.context().assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let positions = self.positions();
+        let now = Instant::now();
+        let Some(current) = self.table.slot(topic, partition) else { return Some(event_time) };
+        let figures = self.table.at_mut(current);
+        figures.last_seen = Some(now);
+        figures.max_event_time = Some(figures.max_event_time.map_or(event_time, |max| max.max(event_time)));
         let mut frontier: Option<i64> = None;
         // Partitions this run owns, and those it owned at its checkpoint: a partition the group
         // has not handed back yet (its old owner's session has not expired) still holds the
         // watermark, or its records would arrive late once it comes back. (A partition in both
         // lists is visited twice; the minimum does not mind.)
-        for partition in assigned.iter().chain(self.known.iter()) {
-            let at_end = self.end.as_ref().is_some_and(|end| {
-                end.get(partition).is_some_and(|high| positions.get(partition).copied().unwrap_or(0) >= *high)
-            });
+        for slot in &self.watched {
+            let figures = self.table.at(*slot);
+            let at_end = figures.end.is_some_and(|high| figures.next.unwrap_or(0) >= high);
             // Idle: no record within the idle timeout (since the start for one never seen).
-            let quiet_since = self.last_seen.get(partition).copied().unwrap_or(self.opened);
-            if at_end || (partition != key && now.duration_since(quiet_since) >= self.idle_timeout) {
+            let quiet_since = figures.last_seen.unwrap_or(self.opened);
+            if at_end || (*slot != current && now.duration_since(quiet_since) >= self.idle_timeout) {
                 continue;
             }
-            let seen = *self.partition_max.get(partition)?;
+            let seen = figures.max_event_time?;
             frontier = Some(frontier.map_or(seen, |known| known.min(seen)));
         }
         frontier.or(Some(event_time))
@@ -548,18 +554,26 @@ impl KafkaReader {
             && self.replay_until.get(&(topic.to_string(), partition)).is_some_and(|until| offset < *until)
     }
 
-    /// Sets the reused lookup key to (`topic`, `partition`).
-    fn set_key(&mut self, topic: &str, partition: i32) {
-        if self.key.0 != topic {
-            self.key.0.clear();
-            self.key.0.push_str(topic);
-        }
-        self.key.1 = partition;
+    /// The next offset per partition (the rebalance answer assigns at these).
+    pub fn positions(&self) -> Offsets {
+        self.table.positions()
     }
 
-    /// The next offset per partition (the rebalance callback assigns at these).
-    pub fn positions(&self) -> std::sync::MutexGuard<'_, Offsets> {
-        self.consumer.context().positions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Sets a partition's next offset (restored from the changelog).
+    pub fn set_position(&mut self, topic: &str, partition: i32, next: i64) {
+        if let Some(figures) = self.table.entry(topic, partition) {
+            figures.next = Some(next);
+        }
+    }
+
+    /// The slots of the partitions that hold the watermark back (see `observe`).
+    fn watch_assigned(&mut self) {
+        self.watched = self
+            .assigned
+            .iter()
+            .chain(&self.known)
+            .filter_map(|(topic, partition)| self.table.slot(topic, *partition))
+            .collect();
     }
 
     /// (topic, partition, records not read yet) of every assigned partition whose end the
@@ -567,14 +581,11 @@ impl KafkaReader {
     /// (named by their own topic).
     pub fn lag(&self) -> Vec<(String, i32, i64)> {
         let mut lag = self.repartitioner.as_ref().map(|stage| stage.lag()).unwrap_or_default();
-        let context = self.consumer.context();
-        let assigned = context.assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
-        let ends = context.ends.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let positions = context.positions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        lag.extend(assigned.into_iter().filter_map(|key| {
-            let end = *ends.get(&key)?;
-            let next = *positions.get(&key)?;
-            Some((key.0, key.1, (end - next).max(0)))
+        let ends = self.consumer.context().ends.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        lag.extend(self.assigned.iter().filter_map(|key| {
+            let end = *ends.get(key)?;
+            let next = self.table.get(&key.0, key.1)?.next?;
+            Some((key.0.clone(), key.1, (end - next).max(0)))
         }));
         lag
     }
@@ -587,15 +598,13 @@ impl KafkaReader {
     /// list for `send_offsets_to_transaction` / `commit`. Partitions another member owns now
     /// are left out, so a stale position never overwrites its progress.
     pub fn offset_list(&self, only: Option<i32>) -> TopicPartitionList {
-        let assigned = self.consumer.context().assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let positions = self.positions();
         let mut list = TopicPartitionList::new();
-        for (topic, partition) in assigned.iter() {
+        for (topic, partition) in &self.assigned {
             if only.is_some_and(|only| only != *partition) {
                 continue;
             }
-            if let Some(next) = positions.get(&(topic.clone(), *partition)) {
-                let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*next));
+            if let Some(next) = self.table.get(topic, *partition).and_then(|figures| figures.next) {
+                let _ = list.add_partition_offset(topic, *partition, Offset::Offset(next));
             }
         }
         list
@@ -615,29 +624,26 @@ impl KafkaReader {
     /// Starts consuming `partitions`, each at its position (see `positions`) or where
     /// `readSetting` says.
     pub fn assign_now(&mut self, partitions: &[(String, i32)]) -> Result<(), Error> {
-        let context = self.consumer.context();
+        let start = self.consumer.context().start;
         let mut list = TopicPartitionList::new();
-        {
-            let positions = context.positions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            for (topic, partition) in partitions {
-                let offset = match positions.get(&(topic.clone(), *partition)) {
-                    Some(next) => Offset::Offset(*next),
-                    None => match context.start {
-                        KafkaStart::GroupOffsets => Offset::Stored,
-                        KafkaStart::Earliest => Offset::Beginning,
-                        KafkaStart::Latest => Offset::End,
-                    },
-                };
-                let _ = list.add_partition_offset(topic, *partition, offset);
-            }
+        for (topic, partition) in partitions {
+            let offset = match self.table.get(topic, *partition).and_then(|figures| figures.next) {
+                Some(next) => Offset::Offset(next),
+                None => match start {
+                    KafkaStart::GroupOffsets => Offset::Stored,
+                    KafkaStart::Earliest => Offset::Beginning,
+                    KafkaStart::Latest => Offset::End,
+                },
+            };
+            let _ = list.add_partition_offset(topic, *partition, offset);
         }
         self.consumer.assign(&list).map_err(|error| describe("assigning partitions", &error))?;
         if self.end.is_some() {
             self.record_start_offsets(partitions)?;
         }
-        let context = self.consumer.context();
-        *context.assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = partitions.to_vec();
-        *context.assigned_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(std::time::Instant::now());
+        self.assigned = partitions.to_vec();
+        self.assigned_at = Some(Instant::now());
+        self.watch_assigned();
         Ok(())
     }
 
@@ -645,10 +651,10 @@ impl KafkaReader {
     /// partition another member already read to its end counts as ended before any record.
     fn record_start_offsets(&mut self, partitions: &[(String, i32)]) -> Result<(), Error> {
         let context = self.consumer.context();
-        let unknown: Vec<&(String, i32)> = {
-            let positions = context.positions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            partitions.iter().filter(|partition| !positions.contains_key(*partition)).collect()
-        };
+        let unknown: Vec<&(String, i32)> = partitions
+            .iter()
+            .filter(|(topic, partition)| self.table.get(topic, *partition).is_none_or(|figures| figures.next.is_none()))
+            .collect();
         if unknown.is_empty() {
             return Ok(());
         }
@@ -683,9 +689,9 @@ impl KafkaReader {
 
     /// Stops consuming every partition (the group revoked them).
     pub fn revoke_now(&mut self) -> Result<(), Error> {
-        let context = self.consumer.context();
-        context.assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
-        *context.assigned_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+        self.assigned.clear();
+        self.assigned_at = None;
+        self.watch_assigned();
         // Records the keep-alive thread took in before the revocation now belong to the next
         // owner, which reads them from the positions the checkpoint before this committed.
         let mut gate = lock_gate(&self.gate);
@@ -700,7 +706,7 @@ impl KafkaReader {
 
     /// Partitions currently assigned.
     pub fn assigned(&self) -> Vec<(String, i32)> {
-        self.consumer.context().assigned.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+        self.assigned.clone()
     }
 
     pub fn group(&self) -> &str {
@@ -718,13 +724,16 @@ impl KafkaReader {
 
     /// The largest event time a partition's previous owner saw (from the changelog).
     pub fn restore_partition_max(&mut self, topic: &str, partition: i32, event_time: i64) {
-        let max = self.partition_max.entry((topic.to_string(), partition)).or_insert(i64::MIN);
-        *max = (*max).max(event_time);
+        if let Some(figures) = self.table.entry(topic, partition) {
+            figures.max_event_time = Some(figures.max_event_time.map_or(event_time, |max| max.max(event_time)));
+        }
     }
 
     /// A partition was just handed to this instance: it is not idle before the idle timeout.
     pub fn touch(&mut self, topic: &str, partition: i32) {
-        self.last_seen.insert((topic.to_string(), partition), std::time::Instant::now());
+        if let Some(figures) = self.table.entry(topic, partition) {
+            figures.last_seen = Some(Instant::now());
+        }
     }
 
     /// The largest event time seen on partition number `partition` of any subscribed topic.
@@ -735,14 +744,14 @@ impl KafkaReader {
     /// Whether no subscribed topic's partition `partition` gave a record within the idle timeout.
     pub fn partition_idle(&self, partition: i32) -> bool {
         self.topics.iter().all(|topic| {
-            let since = self.last_seen.get(&(topic.clone(), partition)).copied().unwrap_or(self.opened);
+            let since = self.table.get(topic, partition).and_then(|figures| figures.last_seen).unwrap_or(self.opened);
             since.elapsed() >= self.idle_timeout
         })
     }
 
     /// The largest event time seen on a partition (`i64::MIN`: none).
     pub fn partition_max(&self, topic: &str, partition: i32) -> i64 {
-        self.partition_max.get(&(topic.to_string(), partition)).copied().unwrap_or(i64::MIN)
+        self.table.get(topic, partition).and_then(|figures| figures.max_event_time).unwrap_or(i64::MIN)
     }
 
     /// Positions come from the changelog: no stretch is replayed muted.
