@@ -873,16 +873,80 @@ fn until_end_ends_both_instances_of_a_group_of_two() {
     until_end_scenario(2);
 }
 
-/// As `until_end_ends_both_instances_of_a_group_of_two`, with three instances. Ignored: when
-/// the group's leader ends while tansu 0.6 is rebalancing after another member ended, tansu
-/// keeps the departed leader, and the last member waits for an assignment that never comes
-/// (docs/semantics.md, "tansu 0.6 and a group whose members all leave"). Passes when the
-/// members end in another order:
-/// `cargo test -p pulse-tests --test kafka until_end_ends_all -- --ignored`.
+/// As `until_end_ends_both_instances_of_a_group_of_two`, with three instances. When the group's
+/// leader ends while tansu 0.6 is rebalancing after another member ended, tansu keeps the
+/// departed leader and the last member is never assigned again: it ends once the group's
+/// committed offsets reached the ends (docs/semantics.md, "Stopping").
 #[test]
-#[ignore = "on tansu 0.6 a leader that leaves during a rebalance stays the leader, and the last member is never assigned again"]
 fn until_end_ends_all_three_instances_of_a_group() {
     until_end_scenario(3);
+}
+
+/// `--until-end` for a member the group assigns nothing to: it ends once the group's committed
+/// offsets reached the ends seen at start. Two streaming instances read everything; the second
+/// to join stops, then at once the first, the group's leader, which tansu 0.6 then keeps as the
+/// leader of the group it left (docs/semantics.md, "tansu 0.6 and a group whose members all
+/// leave"): a third instance that joins with `--until-end` is usually never assigned a
+/// partition. It ends all the same, and the output is the file run's.
+#[test]
+fn an_until_end_instance_the_group_never_assigns_ends_once_the_group_is_done() {
+    let broker = Broker::start();
+    broker.create_topic("e2e-in", 4);
+    broker.create_topic("e2e-out", 4);
+    let input = events(200);
+    broker.produce("e2e-in", &input);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let expected = reference(&input, dir.path());
+    let spawn = |name: &str, extra: &[&str]| {
+        let log = dir.path().join(format!("{name}.log"));
+        let child = run_command(&broker, &dir.path().join(format!("state-{name}")), extra)
+            .args(["--checkpoint-interval", "200ms"])
+            .env("PULSE_INSTANCE_ID", name)
+            .env_remove("PULSE_QUIET")
+            .env_remove("PULSE_LOG_FORMAT")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("binary runs");
+        (KillOnDrop(child), log)
+    };
+    // The first member to join a group leads it.
+    let (mut a, a_log) = spawn("a", &[]);
+    wait_for("a's assignment", 60, &mut [(&mut a.0, a_log.as_path())], || {
+        !held_partitions_of(&a_log, "e2e-in").is_empty()
+    });
+    let (mut b, b_log) = spawn("b", &[]);
+    wait_for(
+        "a and b sharing the partitions, and the whole output",
+        90,
+        &mut [(&mut a.0, a_log.as_path()), (&mut b.0, b_log.as_path())],
+        || {
+            !held_partitions_of(&a_log, "e2e-in").is_empty()
+                && !held_partitions_of(&b_log, "e2e-in").is_empty()
+                && deduplicated(&broker.read_all("e2e-out")).len() >= expected.len()
+        },
+    );
+    stop_cleanly(&mut b.0, &b_log);
+    stop_cleanly(&mut a.0, &a_log);
+    let (mut c, c_log) = spawn("c", &["--until-end"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = c.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "c did not end within 60 s:\n{}", complete_lines(&c_log));
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let c_text = complete_lines(&c_log);
+    assert!(status.success(), "c failed ({status}):\n{c_text}");
+    let never_assigned = held_partitions_of(&c_log, "e2e-in").is_empty() && !c_text.contains(" assigned e2e-in");
+    eprintln!("c was {}assigned partitions", if never_assigned { "never " } else { "" });
+    if never_assigned {
+        assert!(c_text.contains("nothing left to read"), "c says why it ended:\n{c_text}");
+    }
+    let mut values = deduplicated(&broker.read_all("e2e-out"));
+    values.sort();
+    assert_same(&values, &expected, "two instances, then one with --until-end");
 }
 
 /// Every instance's log, for failure messages.

@@ -24,6 +24,8 @@ pub(super) const RECOVERY_ALLOWANCE_MS: u64 = 60_000;
 pub(super) struct SinkContext {
     failure: Arc<Mutex<Option<String>>>,
     changelog_offsets: Arc<Mutex<BTreeMap<i32, i64>>>,
+    /// Whether the broker acknowledged a record without an offset (see `delivery`).
+    unplaced: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ClientContext for SinkContext {
@@ -51,7 +53,19 @@ impl ProducerContext for SinkContext {
                 let offset = offsets.entry(message.partition()).or_insert(-1);
                 *offset = (*offset).max(message.offset());
             }
-            Ok(_) => {}
+            Ok(message) => {
+                // An idempotent producer's batch the broker answers "duplicate sequence number"
+                // counts as delivered, without an offset: the broker holds an earlier copy.
+                // That is expected after a retry; a broker that says so of a batch it never
+                // stored loses it. Said once per producer, so such a loss leaves a trace.
+                if message.offset() < 0 && !self.unplaced.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::info!(
+                        "kafka: the broker acknowledged a record to `{}` [{}] without an offset (a duplicate of a batch it holds)",
+                        message.topic(),
+                        message.partition()
+                    );
+                }
+            }
         }
     }
 }

@@ -26,6 +26,9 @@ use crate::KafkaStart;
 /// report end offsets late).
 pub(super) const END_QUIET: Duration = Duration::from_secs(4);
 
+/// `--until-end`: how often a member without partitions asks whether the group is done.
+const GROUP_END_CHECK: Duration = Duration::from_secs(1);
+
 /// Records the group's rebalances for the driver, which answers them between two steps: a
 /// revocation after a checkpoint (so nothing processed is handed over uncommitted), an
 /// assignment after the partitions' state was restored, at the offsets this run has reached
@@ -213,6 +216,10 @@ pub struct KafkaReader {
     /// look that saw it unchanged: no record came since then.
     records: u64,
     quiet_since: (u64, Option<Instant>),
+    /// `--until-end`: since when the member waits for partitions, and when it last asked for
+    /// the group's committed offsets (see `group_finished`).
+    waiting_since: Option<Instant>,
+    group_checked: Option<Instant>,
     /// Records without a payload (tombstones); they reach the driver as empty lines.
     pub tombstones: u64,
     /// When a broker outage was last reported.
@@ -365,6 +372,8 @@ impl KafkaReader {
             watched,
             records: 0,
             quiet_since: (0, None),
+            waiting_since: None,
+            group_checked: None,
             known,
             start_offsets: Offsets::new(),
             opened: std::time::Instant::now(),
@@ -489,10 +498,12 @@ impl KafkaReader {
     /// never held is another member's to read; one handed over by a member that ended starts at
     /// that member's committed position, its end.
     fn reached_end(&mut self) -> bool {
-        let Some(end) = &self.end else { return false };
-        // Not before the group assigned partitions (a revocation clears the time until the
-        // next assignment).
-        let Some(assigned_at) = self.assigned_at else { return false };
+        if self.end.is_none() {
+            return false;
+        }
+        // Waiting for partitions (at the start, or after a revocation): the member is done
+        // once the group as a whole is.
+        let Some(assigned_at) = self.assigned_at else { return self.group_finished() };
         if self.rebalance_pending() {
             return false;
         }
@@ -507,6 +518,7 @@ impl KafkaReader {
         if assigned_at.max(quiet_from).elapsed() < END_QUIET {
             return false;
         }
+        let Some(end) = &self.end else { return false };
         self.assigned.iter().all(|partition| {
             let next = self
                 .table
@@ -515,6 +527,45 @@ impl KafkaReader {
                 .or_else(|| self.start_offsets.get(partition).copied());
             end.get(partition).is_none_or(|high| *high <= 0 || next.is_some_and(|next| next >= *high))
         })
+    }
+
+    /// `--until-end`, for a member the group assigns nothing to: whether the group's committed
+    /// offsets of every partition reached the end it had at start, so there is nothing left
+    /// for any member to read. Asked at most every `GROUP_END_CHECK`, once the member has
+    /// waited `END_QUIET` (a member that joined a group whose work is done ends; so does one
+    /// a broker leaves waiting for an assignment that never comes once the others ended).
+    fn group_finished(&mut self) -> bool {
+        let Some(end) = &self.end else { return false };
+        let waiting_since = *self.waiting_since.get_or_insert_with(Instant::now);
+        if waiting_since.elapsed() < END_QUIET
+            || self.group_checked.is_some_and(|checked| checked.elapsed() < GROUP_END_CHECK)
+        {
+            return false;
+        }
+        self.group_checked = Some(Instant::now());
+        let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        for (topic, partition) in end.keys() {
+            by_topic.entry(topic).or_default().push(*partition);
+        }
+        let finished = by_topic.into_iter().all(|(topic, partitions)| {
+            let what = format!("reading the group's committed offsets of `{topic}`");
+            match super::changelog::committed_offsets(&self.consumer, topic, &partitions, &what) {
+                Ok(committed) => partitions.iter().all(|partition| {
+                    let high = end.get(&(topic.to_string(), *partition)).copied().unwrap_or(0);
+                    high <= 0 || committed.get(partition).is_some_and(|next| *next >= high)
+                }),
+                Err(error) => {
+                    tracing::debug!("kafka: --until-end: {error}");
+                    false
+                }
+            }
+        });
+        if finished {
+            tracing::info!(
+                "kafka: --until-end: no partitions assigned, and the group's committed offsets reached the ends: nothing left to read"
+            );
+        }
+        finished
     }
 
     /// Records the event time of a record of `partition`; returns the source's event-time
@@ -643,6 +694,7 @@ impl KafkaReader {
         }
         self.assigned = partitions.to_vec();
         self.assigned_at = Some(Instant::now());
+        self.waiting_since = None;
         self.watch_assigned();
         Ok(())
     }
