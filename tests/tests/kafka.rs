@@ -897,19 +897,7 @@ fn an_until_end_instance_the_group_never_assigns_ends_once_the_group_is_done() {
     broker.produce("e2e-in", &input);
     let dir = tempfile::tempdir().expect("temp dir");
     let expected = reference(&input, dir.path());
-    let spawn = |name: &str, extra: &[&str]| {
-        let log = dir.path().join(format!("{name}.log"));
-        let child = run_command(&broker, &dir.path().join(format!("state-{name}")), extra)
-            .args(["--checkpoint-interval", "200ms"])
-            .env("PULSE_INSTANCE_ID", name)
-            .env_remove("PULSE_QUIET")
-            .env_remove("PULSE_LOG_FORMAT")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("binary runs");
-        (KillOnDrop(child), log)
-    };
+    let spawn = |name: &str, extra: &[&str]| spawn_logged(&broker, dir.path(), name, extra);
     // The first member to join a group leads it.
     let (mut a, a_log) = spawn("a", &[]);
     wait_for("a's assignment", 60, &mut [(&mut a.0, a_log.as_path())], || {
@@ -928,18 +916,11 @@ fn an_until_end_instance_the_group_never_assigns_ends_once_the_group_is_done() {
     );
     stop_cleanly(&mut b.0, &b_log);
     stop_cleanly(&mut a.0, &a_log);
-    let (mut c, c_log) = spawn("c", &["--until-end"]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = c.0.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "c did not end within 60 s:\n{}", complete_lines(&c_log));
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let c_text = complete_lines(&c_log);
-    assert!(status.success(), "c failed ({status}):\n{c_text}");
-    let never_assigned = held_partitions_of(&c_log, "e2e-in").is_empty() && !c_text.contains(" assigned e2e-in");
+    let mut c = [spawn("c", &["--until-end"])];
+    wait_until_all_ended(&mut c, 60);
+    let c_log = &c[0].1;
+    let c_text = complete_lines(c_log);
+    let never_assigned = held_partitions_of(c_log, "e2e-in").is_empty() && !c_text.contains(" assigned e2e-in");
     eprintln!("c was {}assigned partitions", if never_assigned { "never " } else { "" });
     if never_assigned {
         assert!(c_text.contains("nothing left to read"), "c says why it ended:\n{c_text}");
@@ -947,6 +928,47 @@ fn an_until_end_instance_the_group_never_assigns_ends_once_the_group_is_done() {
     let mut values = deduplicated(&broker.read_all("e2e-out"));
     values.sort();
     assert_same(&values, &expected, "two instances, then one with --until-end");
+}
+
+/// Instance `name` of the test pipeline, checkpointing every 200 ms, with its state in
+/// `state-NAME` and its log in `NAME.log` under `dir`.
+fn spawn_logged(broker: &Broker, dir: &Path, name: &str, extra: &[&str]) -> (KillOnDrop, PathBuf) {
+    let log = dir.join(format!("{name}.log"));
+    let child = run_command(broker, &dir.join(format!("state-{name}")), extra)
+        .args(["--checkpoint-interval", "200ms"])
+        .env("PULSE_INSTANCE_ID", name)
+        .env_remove("PULSE_QUIET")
+        .env_remove("PULSE_LOG_FORMAT")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("binary runs");
+    (KillOnDrop(child), log)
+}
+
+/// Asserts that every instance exits successfully within `seconds`.
+fn wait_until_all_ended(children: &mut [(KillOnDrop, PathBuf)], seconds: u64) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    for index in 0..children.len() {
+        loop {
+            if let Some(status) = children[index].0 .0.try_wait().expect("wait") {
+                assert!(
+                    status.success(),
+                    "instance {index} of {} failed ({status})\n{}",
+                    children.len(),
+                    instance_logs(children)
+                );
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "instance {index} of {} did not end within {seconds} s\n{}",
+                children.len(),
+                instance_logs(children)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
 }
 
 /// Every instance's log, for failure messages.
@@ -964,43 +986,9 @@ fn until_end_scenario(instances: usize) {
     broker.produce("e2e-in", &input);
     let dir = tempfile::tempdir().expect("temp dir");
     let expected = reference(&input, dir.path());
-    let mut children: Vec<(KillOnDrop, PathBuf)> = (0..instances)
-        .map(|n| {
-            let log = dir.path().join(format!("{n}.log"));
-            let child = run_command(
-                &broker,
-                &dir.path().join(format!("state-{n}")),
-                &["--until-end", "--checkpoint-interval", "200ms"],
-            )
-            .env("PULSE_INSTANCE_ID", format!("i{n}"))
-            .env_remove("PULSE_QUIET")
-            .env_remove("PULSE_LOG_FORMAT")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("binary runs");
-            (KillOnDrop(child), log)
-        })
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(150);
-    for index in 0..children.len() {
-        loop {
-            if let Some(status) = children[index].0 .0.try_wait().expect("wait") {
-                assert!(
-                    status.success(),
-                    "instance {index} of {instances} failed ({status})\n{}",
-                    instance_logs(&children)
-                );
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "instance {index} of {instances} did not end within 150 s\n{}",
-                instance_logs(&children)
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
+    let mut children: Vec<(KillOnDrop, PathBuf)> =
+        (0..instances).map(|n| spawn_logged(&broker, dir.path(), &format!("i{n}"), &["--until-end"])).collect();
+    wait_until_all_ended(&mut children, 150);
     let mut values = deduplicated(&broker.read_all("e2e-out"));
     values.sort();
     assert_same(&values, &expected, &format!("{instances} instances with --until-end"));
