@@ -39,6 +39,11 @@ pub struct CheckpointStats {
     pub restore: Option<Duration>,
     /// State entries written by the last checkpoint (RocksDB: the overlay; memory: all).
     pub last_entries: usize,
+    /// Commits on the commit thread (with tasks): how many, their total and longest time from
+    /// the hand-over to the last `EndTxn` (the steps go on meanwhile).
+    pub commits: u64,
+    pub commit_total: Duration,
+    pub commit_max: Duration,
 }
 
 impl fmt::Display for CheckpointStats {
@@ -54,6 +59,15 @@ impl fmt::Display for CheckpointStats {
             self.last.as_secs_f64() * 1e3,
             self.last_entries
         )?;
+        if self.commits > 0 {
+            write!(
+                formatter,
+                "; {} commits in flight, {:.2} ms average, {:.2} ms max",
+                self.commits,
+                self.commit_total.as_secs_f64() * 1e3 / self.commits as f64,
+                self.commit_max.as_secs_f64() * 1e3
+            )?;
+        }
         if let Some(restore) = self.restore {
             write!(formatter, "; restored in {:.2} ms", restore.as_secs_f64() * 1e3)?;
         }
@@ -247,6 +261,7 @@ impl Driver<'_> {
         let thread = std::thread::Builder::new()
             .name("commit".to_string())
             .spawn(move || {
+                let started = Instant::now();
                 let outcome = flush_all(&mut writers, &committing).and_then(|()| {
                     flushed.store(true, Ordering::Release);
                     if let Some(pause) = pause {
@@ -254,7 +269,7 @@ impl Driver<'_> {
                     }
                     commit_partitions(&mut writers, &committing, changelog_writer, group.as_ref())
                 });
-                (writers, outcome)
+                (writers, outcome, started.elapsed())
             })
             .map_err(|error| RunError::Io(format!("cannot start the commit thread: {error}")))?;
         self.in_flight = Some(InFlight { thread, lists });
@@ -266,10 +281,17 @@ impl Driver<'_> {
     /// changelog position: local state never gets ahead of what Kafka committed.
     pub(super) fn finish_checkpoint(&mut self) -> Result<(), RunError> {
         let Some(in_flight) = self.in_flight.take() else { return Ok(()) };
-        let (writers, outcome) = in_flight.thread.join().unwrap_or_else(|_| {
-            (BTreeMap::new(), Err(kafka::Error::from("internal: the commit thread panicked".to_string())))
+        let (writers, outcome, took) = in_flight.thread.join().unwrap_or_else(|_| {
+            (
+                BTreeMap::new(),
+                Err(kafka::Error::from("internal: the commit thread panicked".to_string())),
+                Duration::ZERO,
+            )
         });
         outcome?;
+        self.stats.commits += 1;
+        self.stats.commit_total += took;
+        self.stats.commit_max = self.stats.commit_max.max(took);
         self.cx.release_held();
         let mut shard_records = Vec::new();
         if let Some(tasks) = &mut self.tasks {
@@ -479,10 +501,13 @@ impl Driver<'_> {
     }
 }
 
+/// What the commit thread gives back: the producers, the outcome, and how long it took.
+type Committed = (BTreeMap<u32, PartitionWriters>, Result<(), kafka::Error>, Duration);
+
 /// A checkpoint whose Kafka transactions are committing on another thread (see
 /// `start_task_commit`): the thread gives the producers back with the outcome.
 pub(super) struct InFlight {
-    thread: std::thread::JoinHandle<(BTreeMap<u32, PartitionWriters>, Result<(), kafka::Error>)>,
+    thread: std::thread::JoinHandle<Committed>,
     /// (partition, the offsets its transaction carries).
     lists: Vec<(i32, TopicPartitionList)>,
 }
@@ -528,4 +553,28 @@ fn commit_partitions(
     let mut commits: Vec<(&mut KafkaWriter, Option<&TopicPartitionList>)> =
         jobs.into_iter().map(|(_, _, writer, list)| (writer, list)).collect();
     kafka::commit_in_order(&mut commits, group)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_names_commits_in_flight_only_when_there_were_some() {
+        let mut stats = CheckpointStats {
+            checkpoints: 2,
+            total: Duration::from_millis(30),
+            max: Duration::from_millis(20),
+            last: Duration::from_millis(10),
+            ..CheckpointStats::default()
+        };
+        let line = stats.to_string();
+        assert!(line.starts_with("2 checkpoints, 15.00 ms average, 20.00 ms max"), "{line}");
+        assert!(!line.contains("in flight"), "{line}");
+        stats.commits = 4;
+        stats.commit_total = Duration::from_millis(400);
+        stats.commit_max = Duration::from_millis(250);
+        let line = stats.to_string();
+        assert!(line.ends_with("; 4 commits in flight, 100.00 ms average, 250.00 ms max"), "{line}");
+    }
 }
