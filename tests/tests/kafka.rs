@@ -1648,6 +1648,173 @@ fn repartition_scenario(kill_b: bool) {
     }
 }
 
+/// What a group savepoint of a re-keyed source reads from the repartition topic: per source
+/// partition, the first origin offset among the copies at or after each repartition
+/// partition's position, including copies of an open transaction.
+#[test]
+fn pending_copies_are_found_from_the_markers_positions() {
+    use pulse_runtime::kafka::{repartition, KafkaEnv};
+    let broker = Broker::start();
+    broker.create_topic("pending-rp", 2);
+    let send = |producer: &BaseProducer, partition: i32, origin: &str| {
+        let headers = rdkafka::message::OwnedHeaders::new()
+            .insert(rdkafka::message::Header { key: "pulse-origin", value: Some(origin) });
+        producer
+            .send(BaseRecord::to("pending-rp").partition(partition).key("k").payload("{}").headers(headers))
+            .expect("queued");
+    };
+    // Partition 0: origins in/0 at 10, 11, 12 then in/1 at 5; partition 1: in/0 at 8, in/1 at 9.
+    let producer: BaseProducer = broker.config().create().expect("producer");
+    for origin in ["in/0/10", "in/0/11", "in/0/12", "in/1/5"] {
+        send(&producer, 0, origin);
+    }
+    for origin in ["in/0/8", "in/1/9"] {
+        send(&producer, 1, origin);
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+    // An open transaction's copy counts as waiting too.
+    let open: BaseProducer =
+        broker.config().set("transactional.id", "pending-open").create().expect("transactional producer");
+    open.init_transactions(Duration::from_secs(30)).expect("init");
+    open.begin_transaction().expect("begin");
+    send(&open, 1, "in/2/3");
+    open.flush(Duration::from_secs(30)).expect("flush");
+
+    let env = KafkaEnv::default();
+    let read = |starts: &[(i32, i64)]| {
+        repartition::pending_origins(&env, Some(&broker.address), "pending-rp", starts).expect("read")
+    };
+    let key = |partition: i32| ("in".to_string(), partition);
+    // Both partitions from their start.
+    assert_eq!(read(&[(0, 0), (1, 0)]), BTreeMap::from([(key(0), 8), (key(1), 5), (key(2), 3)]));
+    // Partition 0 processed up to in/0/11, partition 1 up to everything but the open copy.
+    assert_eq!(read(&[(0, 2), (1, 2)]), BTreeMap::from([(key(0), 12), (key(1), 5), (key(2), 3)]));
+    // Nothing waits at the ends.
+    assert_eq!(read(&[(0, 4), (1, 3)]), BTreeMap::new());
+    open.abort_transaction(Duration::from_secs(30)).expect("abort");
+}
+
+/// The upgrade of a re-keyed pipeline run by two instances: they stop with SIGTERM, one group
+/// savepoint holds every repartition partition's state with positions on the source topic,
+/// `pulsec diff` passes version 2 (a new group, a changed filter, a new node) against it, and
+/// two instances of version 2 start from it: the new group's stage copies from the savepoint's
+/// positions, and the output across the upgrade is version 1's file run over the first part
+/// followed by version 2's over the rest, each record once by id.
+#[test]
+fn a_group_savepoint_upgrades_a_repartitioned_pipeline() {
+    let (binary, broker, dir) = rekeyed_setup();
+    let path = |name: &str| dir.path().join(name);
+    let v2_text = repartition_pipeline()
+        .replace(r#"groupId: "kafka-e2e""#, r#"groupId: "kafka-e2e-v2""#)
+        .replace(
+            r#"filter(event_name == "click" && userId != null)"#,
+            r#"filter(event_name == "click" && userId != null && n % 5 != 0)"#,
+        )
+        .replace("  -> out: kafka-sink", "  -> stamped: map {\n    set: { version: 2 }\n  }\n  -> out: kafka-sink");
+    assert!(v2_text.contains("kafka-e2e-v2") && v2_text.contains("n % 5") && v2_text.contains("stamped"));
+    let v2 = build::build_text("kafka-repartition-v2.pulse", &v2_text, None);
+    std::fs::write(path("v2.pulse"), &v2_text).expect("write v2");
+    let input = events(600);
+    let (first, rest) = input.split_at(300);
+    // One source partition: the instances read every user's events in input order, as the
+    // file runs of the reference do.
+    let one_partition = |_: usize, _: &str| "k0".to_string();
+
+    std::fs::create_dir_all(path("ref1")).expect("reference directory");
+    let mut expected = reference_of(&binary, first, &path("ref1"));
+    let first_count = expected.len();
+    std::fs::write(path("first.jsonl"), first.join("\n") + "\n").expect("write");
+    std::fs::write(path("rest.jsonl"), rest.join("\n") + "\n").expect("write");
+    let status = Command::new(&binary)
+        .args(["bootstrap", "--from", "first.jsonl", "--to", "ref.sp", "-q"])
+        .current_dir(dir.path())
+        .status()
+        .expect("bootstrap runs");
+    assert!(status.success());
+    let status = Command::new(&v2)
+        .args(["--input", "rest.jsonl", "--output", "ref2", "--from-savepoint", "ref.sp", "-q"])
+        .current_dir(dir.path())
+        .status()
+        .expect("v2 runs");
+    assert!(status.success());
+    let second = std::fs::read_to_string(path("ref2/out.jsonl")).expect("v2 reference");
+    assert!(second.lines().all(|line| line.contains(r#""version":2"#)) && second.lines().count() > 20);
+    expected.extend(second.lines().map(str::to_string));
+    expected.sort();
+
+    let start = |binary: &Path, name: &str, extra: &[&str]| -> (KillOnDrop, PathBuf) {
+        let log = path(&format!("{name}.log"));
+        (start_instance(binary, &broker, dir.path(), name, &log, extra), log)
+    };
+    let wait_for_count = |count: usize, instances: &mut [(KillOnDrop, PathBuf)]| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while deduplicated(&broker.read_all("e2e-out")).len() < count {
+            for (child, _) in instances.iter_mut() {
+                assert!(
+                    child.0.try_wait().expect("wait").is_none(),
+                    "an instance exited:\n{}",
+                    instance_logs(instances)
+                );
+            }
+            assert!(Instant::now() < deadline, "no output of {count} records:\n{}", instance_logs(instances));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+
+    broker.produce_keyed("e2e-in", first, one_partition);
+    let mut v1: Vec<(KillOnDrop, PathBuf)> = ["a", "b"].iter().map(|name| start(&binary, name, &[])).collect();
+    wait_for_count(first_count, &mut v1);
+    // One after the other, each once the other holds its partitions (docs/semantics.md, "tansu
+    // 0.6 and a group whose members all leave").
+    for (child, log) in &mut v1 {
+        stop_cleanly(&mut child.0, log);
+    }
+
+    let output = Command::new(&binary)
+        .args(["savepoint", "create", "--group", "--to", "group.sp"])
+        .current_dir(dir.path())
+        .env("PULSE_KAFKA_BROKERS", &broker.address)
+        .output()
+        .expect("savepoint create runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let savepoint = pulse_runtime::checkpoint::Snapshot::decode(&std::fs::read(path("group.sp")).expect("read"))
+        .expect("a valid savepoint");
+    assert!(savepoint.shards.len() == savepoint.entries.len(), "state by partition");
+    assert!(
+        savepoint.entries.iter().any(|(node, ..)| node == pulse_runtime::keys::SEEN_NODE),
+        "the duplicate filter travels with the state"
+    );
+    let positions: Vec<(&str, i32, i64)> = savepoint
+        .progress
+        .kafka
+        .iter()
+        .map(|(_, topic, partition, next)| (topic.as_str(), *partition, *next))
+        .collect();
+    // Every record went to the partition of key `k0`; the stage never read the others.
+    let [(topic, source_partition, next)] = positions[..] else { panic!("one source position: {positions:?}") };
+    assert_eq!((topic, next), ("e2e-in", first.len() as i64), "positions on the source topic, not the hop");
+    let diff = pulsec::main_with_args(vec![
+        "pulsec".into(),
+        "diff".into(),
+        "--against".into(),
+        path("group.sp").into(),
+        path("v2.pulse").into(),
+    ]);
+    assert_eq!(diff, std::process::ExitCode::SUCCESS, "pulsec diff passes version 2 against the savepoint");
+
+    broker.produce_keyed("e2e-in", rest, one_partition);
+    let mut v2s: Vec<(KillOnDrop, PathBuf)> =
+        ["a2", "b2"].iter().map(|name| start(&v2, name, &["--from-savepoint", "group.sp"])).collect();
+    wait_for_count(expected.len(), &mut v2s);
+    std::thread::sleep(Duration::from_secs(2));
+    let mut output = deduplicated(&broker.read_all("e2e-out"));
+    output.sort();
+    assert_same(&output, &expected, &format!("across the upgrade\n{}", instance_logs(&v2s)));
+    let logs = instance_logs(&v2s);
+    let seeded = format!("repartition: copying `e2e-in` [{source_partition}] from 300, the savepoint's position");
+    assert!(logs.contains(&seeded), "{logs}");
+}
+
 /// The file run's output over `before` then `events`, less its output over `before` alone: what
 /// a run started from a savepoint of `before` emits for `events`.
 fn reference_after(binary: &Path, before: &[String], events: &[String], dir: &Path) -> Vec<String> {

@@ -40,7 +40,8 @@ pub(super) fn create_savepoint(def: &'static Def, options: &SavepointOptions) ->
 /// group's changelog read to its last committed batch, as a restore reads it. Each partition is
 /// a checkpoint of its own (its state, timers and timer counter with the source positions its
 /// marker recorded), so the savepoint is consistent whether the instances run or stopped; after
-/// every instance stopped with SIGTERM it is exactly where they stopped.
+/// every instance stopped with SIGTERM it is exactly where they stopped. A re-keyed source's
+/// positions are taken on its source topics instead of the repartition topic (`source_positions`).
 fn read_group(def: &'static Def) -> Result<Snapshot, RunError> {
     let spec = &def.spec;
     let not_kafka = || {
@@ -53,12 +54,6 @@ fn read_group(def: &'static Def) -> Result<Snapshot, RunError> {
     let SourceKind::Kafka { topics, brokers, group_id, partitioning, .. } = source.kind else {
         return Err(not_kafka());
     };
-    if let KafkaPartitioning::Repartition { .. } = partitioning {
-        return Err(RunError::Usage(format!(
-            "source `{}` is re-keyed through a repartition topic, whose positions a group savepoint cannot carry to another group yet: upgrade by starting the new version in the same consumer group, which continues from the group's changelog",
-            source.node
-        )));
-    }
     let env = KafkaEnv::from_environment()?;
     let group = kafka::source_group(&env, spec.name, source.node, group_id);
     let topic = format!("{group}-changelog");
@@ -67,6 +62,18 @@ fn read_group(def: &'static Def) -> Result<Snapshot, RunError> {
             "consumer group `{group}` has no changelog `{topic}` to read ({error}): its instances keep state in Kafka only with --state-dir, after their first checkpoint"
         ))
     })?;
+    let rekeyed = matches!(partitioning, KafkaPartitioning::Repartition { .. });
+    if rekeyed {
+        // A new group's repartition topic gets the source topics' partition count, and each
+        // key's state must land on the partition its key is sent to there.
+        let sources = kafka::partition_count(&env, brokers, topics).map_err(|error| RunError::Io(error.to_string()))?;
+        if sources != partitions {
+            return Err(RunError::Usage(format!(
+                "source `{}`: the group's repartition topic has {partitions} partitions but its source topics now have {sources}: a savepoint would file keys under the wrong partitions; upgrade by starting the new version in the same consumer group, which continues from the group's changelog",
+                source.node
+            )));
+        }
+    }
     let heads = kafka::group_committed(&env, brokers, &group, &topic, partitions)?;
     let starts: Vec<(i32, i64)> = (0..partitions).map(|partition| (partition, 0)).collect();
     let logs = kafka::read_changelog(&env, brokers, &topic, &starts, &heads, ChangelogMode::from_environment()?)?;
@@ -81,6 +88,9 @@ fn read_group(def: &'static Def) -> Result<Snapshot, RunError> {
     }
     let mut snapshot = Snapshot::default();
     let mut max_event_time = i64::MIN;
+    // A re-keyed source's markers hold positions on the repartition topic, which a run in
+    // another group does not read: the savepoint holds source positions instead.
+    let mut repartition_starts = Vec::new();
     for log in logs {
         let shard = Tasks::shard(log.partition);
         // The last write of each key wins: state entries and timers (registered, then fired).
@@ -108,11 +118,20 @@ fn read_group(def: &'static Def) -> Result<Snapshot, RunError> {
         let Some(bytes) = log.marker else { continue };
         let marker = Marker::from_bytes(&bytes).map_err(|_| corrupt("marker"))?;
         for (topic, next) in marker.positions {
-            snapshot.progress.kafka.push((source.node.to_string(), topic, log.partition, next));
+            if rekeyed {
+                repartition_starts.push((log.partition, next));
+            } else {
+                snapshot.progress.kafka.push((source.node.to_string(), topic, log.partition, next));
+            }
         }
         max_event_time = max_event_time.max(marker.max_event_time);
         snapshot.counters.push((shard, marker.timers));
         snapshot.progress.checkpoints += 1;
+    }
+    if rekeyed {
+        for ((topic, partition), next) in source_positions(&env, brokers, &group, topics, &repartition_starts)? {
+            snapshot.progress.kafka.push((source.node.to_string(), topic, partition, next));
+        }
     }
     let progress = &mut snapshot.progress;
     progress.pipeline = spec.name.to_string();
@@ -130,6 +149,36 @@ fn read_group(def: &'static Def) -> Result<Snapshot, RunError> {
     progress.dropped_per_node = spec.nodes.iter().map(|node| (node.to_string(), 0)).collect();
     tracing::debug!("group `{group}`: {} partitions of `{}` read", partitions, topics.join(", "));
     Ok(snapshot)
+}
+
+/// Where a run from a group savepoint of a re-keyed source starts copying each source partition:
+/// the stage's committed offset, or earlier when records copied from it wait unprocessed in the
+/// repartition topic at the markers' positions (`starts`). Every record below that start was
+/// processed and is in the savepoint's state; a record from it on that was processed too is
+/// dropped by the duplicate filter, which the state carries. A source partition the stage never
+/// copied from is left to the run's `readSetting`.
+fn source_positions(
+    env: &KafkaEnv,
+    brokers: Option<&str>,
+    group: &str,
+    topics: &[&str],
+    starts: &[(i32, i64)],
+) -> Result<kafka::Offsets, RunError> {
+    let io = |error: kafka::Error| RunError::Io(error.to_string());
+    // The stage commits in its own group, named as its topic.
+    let stage = repartition::topic(group);
+    let mut positions = kafka::Offsets::new();
+    for topic in topics {
+        let count = kafka::partition_count(env, brokers, &[topic]).map_err(io)?;
+        for (partition, next) in kafka::group_committed(env, brokers, &stage, topic, count).map_err(io)? {
+            positions.insert((topic.to_string(), partition), next);
+        }
+    }
+    for (key, first) in repartition::pending_origins(env, brokers, &stage, starts).map_err(io)? {
+        let next = positions.entry(key).or_insert(first);
+        *next = (*next).min(first);
+    }
+    Ok(positions)
 }
 
 /// The last committed checkpoint of a state directory, as one snapshot.

@@ -36,10 +36,11 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
+use rdkafka::message::Headers;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
-use super::admin::{ensure_topic, partition_count, Purger};
+use super::admin::{ensure_topic, partition_count, Purger, SourceLog};
 use super::config::{
     describe, duration_from_env, forward_log, record_stable_ends, transient, Error, KafkaEnv, Offsets, CALL_TIMEOUT,
 };
@@ -54,6 +55,8 @@ const POLL: Duration = Duration::from_millis(50);
 /// How often records the pipeline has committed past leave the repartition topic (Kafka
 /// Streams' `repartition.purge.interval.ms` default); `PULSE_KAFKA_REPARTITION_PURGE_EVERY`.
 const PURGE_EVERY: Duration = Duration::from_secs(30);
+/// The longest `pending_origins` reads before it gives up.
+const READ_PENDING_WITHIN: Duration = Duration::from_secs(120);
 /// The header naming the source record a repartitioned record copies.
 pub const ORIGIN_HEADER: &str = "pulse-origin";
 
@@ -467,6 +470,79 @@ fn copy(
             stage.fail(format!("repartition: {error}"));
         }
     }
+}
+
+/// The first origin offset, per source partition, of the records in `topic` (a repartition
+/// topic) from each partition's start in `starts` to its current end: what was copied but not
+/// yet processed at those positions. Read `read_uncommitted`, so open and aborted transactions'
+/// copies count too (they can only move a start back, and the duplicate filter drops what was
+/// processed). A group savepoint starts copying each source partition at the smaller of this and
+/// the stage's committed offset.
+pub fn pending_origins(
+    env: &KafkaEnv,
+    brokers: Option<&str>,
+    topic: &str,
+    starts: &[(i32, i64)],
+) -> Result<Offsets, Error> {
+    let mut config = env.consumer_config(brokers)?;
+    config
+        .set("group.id", "pulse-savepoint-reader")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_uncommitted")
+        .set("enable.partition.eof", "true");
+    let consumer: BaseConsumer<SourceLog> =
+        config.create_with_context(SourceLog).map_err(|error| describe("creating a consumer", &error))?;
+    // Each partition is read to the end-of-partition event, not to the end `fetch_watermarks`
+    // lists: tansu 0.6 lists the base offset of a partition's last batch plus one.
+    let mut list = TopicPartitionList::new();
+    let mut pending = std::collections::BTreeSet::new();
+    for (partition, start) in starts {
+        list.add_partition_offset(topic, *partition, Offset::Offset(*start))
+            .map_err(|error| format!("listing `{topic}` [{partition}]: {error}"))?;
+        pending.insert(*partition);
+    }
+    let mut first = Offsets::new();
+    if pending.is_empty() {
+        return Ok(first);
+    }
+    consumer.assign(&list).map_err(|error| describe(&format!("reading `{topic}`"), &error))?;
+    let deadline = Instant::now() + READ_PENDING_WITHIN;
+    while !pending.is_empty() {
+        if Instant::now() > deadline {
+            return Err(Error::from(format!(
+                "reading `{topic}`: partitions {pending:?} did not reach their ends within {} s",
+                READ_PENDING_WITHIN.as_secs()
+            )));
+        }
+        let message = match consumer.poll(POLL) {
+            None => continue,
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                pending.remove(&partition);
+                continue;
+            }
+            Some(Err(KafkaError::MessageConsumption(code))) if transient(code) => continue,
+            Some(Err(error)) => return Err(describe(&format!("reading `{topic}`"), &error)),
+            Some(Ok(message)) => message,
+        };
+        let partition = message.partition();
+        if !pending.contains(&partition) {
+            continue;
+        }
+        let origin = message
+            .headers()
+            .and_then(|headers| headers.iter().find(|header| header.key == ORIGIN_HEADER))
+            .and_then(|header| std::str::from_utf8(header.value?).ok())
+            .and_then(parse_origin);
+        let Some((origin_topic, origin_partition, offset)) = origin else {
+            return Err(Error::from(format!(
+                "`{topic}` [{partition}] at {}: a record without a `{ORIGIN_HEADER}` header",
+                message.offset()
+            )));
+        };
+        let entry = first.entry((origin_topic, origin_partition)).or_insert(offset);
+        *entry = (*entry).min(offset);
+    }
+    Ok(first)
 }
 
 /// The canonical text (G12) of the value at `by` in a JSON record; `None` when the record is
