@@ -196,7 +196,9 @@ fi
 # reads the output.
 lat_run() {
     local system=$1 rate=$2
-    local base="$RUN/lat-$system-$rate" out_topic=kafka-lat-out pid=""
+    local base="$RUN/lat-$system-$rate" out_topic=kafka-lat-out pid="" round=1
+    # A system named again at the same rate (interleaved rounds) gets files of its own.
+    while [ -e "$base.json" ]; do round=$((round + 1)); base="$RUN/lat-$system-$rate-r$round"; done
     start_broker
     "$KT" create-topics kafka-lat-in:4 kafka-lat-out:4 > /dev/null
     local group="lat-$system-$rate-$$"
@@ -278,7 +280,8 @@ fi
 # partitions, their state from the changelog. (A restart in another group is refused: the
 # state directory belongs to the first group's changelog.)
 rec_run() {
-    local mode=$1 name="$1-$2" base="$RUN/rec-$1-$2" pid child
+    local mode=$1 name="$1-$2" base="$RUN/rec-$1-$2" pid child round=1
+    while [ -e "$base.json" ]; do round=$((round + 1)); base="$RUN/rec-$1-$2-r$round"; done
     start_broker
     "$KT" create-topics kafka-rec-in:4 kafka-rec-out:4 > /dev/null
     rm -rf "$base".state*
