@@ -575,6 +575,102 @@ fn sigterm_stops_with_a_checkpoint_and_a_restart_continues_from_it() {
     );
 }
 
+/// Version 2 of `v1_text` for the upgrade tests: a new group, a changed filter and a new node.
+fn version_2(v1_text: &str) -> String {
+    let v2_text = v1_text
+        .replace(r#"groupId: "kafka-e2e""#, r#"groupId: "kafka-e2e-v2""#)
+        .replace(
+            r#"filter(event_name == "click" && userId != null)"#,
+            r#"filter(event_name == "click" && userId != null && n % 5 != 0)"#,
+        )
+        .replace("  -> out: kafka-sink", "  -> stamped: map {\n    set: { version: 2 }\n  }\n  -> out: kafka-sink");
+    assert!(v2_text.contains("kafka-e2e-v2") && v2_text.contains("n % 5") && v2_text.contains("stamped"));
+    v2_text
+}
+
+/// What an upgrade outputs, from file runs: version 1 over `first`, then version 2 over `rest`
+/// from the state version 1 built (a bootstrap writes the same state without output). Returns
+/// version 1's part and the whole, sorted.
+fn upgrade_reference(
+    v1: &Path,
+    v2: &Path,
+    first: &[String],
+    rest: &[String],
+    dir: &Path,
+) -> (Vec<String>, Vec<String>) {
+    let path = |name: &str| dir.join(name);
+    std::fs::create_dir_all(path("ref1")).expect("reference directory");
+    let mut before = reference_of(v1, first, &path("ref1"));
+    before.sort();
+    std::fs::write(path("first.jsonl"), first.join("\n") + "\n").expect("write");
+    std::fs::write(path("rest.jsonl"), rest.join("\n") + "\n").expect("write");
+    let status = Command::new(v1)
+        .args(["bootstrap", "--from", "first.jsonl", "--to", "ref.sp", "-q"])
+        .current_dir(dir)
+        .status()
+        .expect("bootstrap runs");
+    assert!(status.success());
+    let status = Command::new(v2)
+        .args(["--input", "rest.jsonl", "--output", "ref2", "--from-savepoint", "ref.sp", "-q"])
+        .current_dir(dir)
+        .status()
+        .expect("v2 runs");
+    assert!(status.success());
+    let second = std::fs::read_to_string(path("ref2/out.jsonl")).expect("v2 reference");
+    assert!(second.lines().all(|line| line.contains(r#""version":2"#)) && second.lines().count() > 20);
+    let mut all = before.clone();
+    all.extend(second.lines().map(str::to_string));
+    all.sort();
+    (before, all)
+}
+
+/// Waits up to 120 s for `expected`'s count of distinct outputs in `e2e-out`, failing with
+/// what is missing and why if an instance exits or the time is up.
+fn wait_for_upgrade_output(broker: &Broker, expected: &[String], instances: &mut [(KillOnDrop, PathBuf)]) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while deduplicated(&broker.read_all("e2e-out")).len() < expected.len() {
+        for (child, _) in instances.iter_mut() {
+            assert!(child.0.try_wait().expect("wait").is_none(), "an instance exited:\n{}", instance_logs(instances));
+        }
+        if Instant::now() > deadline {
+            let report = missing_output_report(broker, expected, &BTreeMap::new());
+            let ends = broker.ends_report("e2e-out");
+            panic!("no output of {} records:\n{report}{ends}{}", expected.len(), instance_logs(instances));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `savepoint create --group` with `binary` in `dir`, to `to`: the savepoint, after checking
+/// that it files every entry under a partition and that `pulsec diff` passes `v2_file` against it.
+fn group_savepoint(
+    binary: &Path,
+    broker: &Broker,
+    dir: &Path,
+    to: &str,
+    v2_file: &Path,
+) -> pulse_runtime::checkpoint::Snapshot {
+    let output = Command::new(binary)
+        .args(["savepoint", "create", "--group", "--to", to])
+        .current_dir(dir)
+        .env("PULSE_KAFKA_BROKERS", &broker.address)
+        .output()
+        .expect("savepoint create runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let savepoint = pulse_runtime::checkpoint::Snapshot::decode(&std::fs::read(dir.join(to)).expect("read"))
+        .expect("a valid savepoint");
+    assert!(!savepoint.entries.is_empty() && savepoint.shards.len() == savepoint.entries.len(), "state by partition");
+    let diff = pulsec::main_with_args(vec![
+        "pulsec".into(),
+        "diff".into(),
+        "--against".into(),
+        dir.join(to).into(),
+        v2_file.into(),
+    ]);
+    assert_eq!(diff, std::process::ExitCode::SUCCESS, "pulsec diff passes version 2 against the savepoint");
+    savepoint
+}
+
 /// An upgrade of a scaled-out pipeline: three instances of version 1 stop with SIGTERM, one
 /// savepoint of the whole group is read from its changelog (`savepoint create --group`),
 /// `pulsec diff` passes it for version 2 (a changed filter and a new node, in a new group),
@@ -583,14 +679,7 @@ fn sigterm_stops_with_a_checkpoint_and_a_restart_continues_from_it() {
 /// 2's over the rest from version 1's state.
 #[test]
 fn a_group_savepoint_upgrades_three_instances_to_the_next_version() {
-    let v2_text = PIPELINE
-        .replace(r#"groupId: "kafka-e2e""#, r#"groupId: "kafka-e2e-v2""#)
-        .replace(
-            r#"filter(event_name == "click" && userId != null)"#,
-            r#"filter(event_name == "click" && userId != null && n % 5 != 0)"#,
-        )
-        .replace("  -> out: kafka-sink", "  -> stamped: map {\n    set: { version: 2 }\n  }\n  -> out: kafka-sink");
-    assert!(v2_text.contains("kafka-e2e-v2") && v2_text.contains("n % 5") && v2_text.contains("stamped"));
+    let v2_text = version_2(PIPELINE);
     let v2 = build::build_text("kafka-v2.pulse", &v2_text, None);
     let broker = Broker::start();
     broker.create_topic("e2e-in", 4);
@@ -601,48 +690,12 @@ fn a_group_savepoint_upgrades_three_instances_to_the_next_version() {
     let path = |name: &str| dir.path().join(name);
     std::fs::write(path("v2.pulse"), &v2_text).expect("write v2");
 
-    // The reference: version 1 over the first part, then version 2 over the rest from the
-    // state version 1 built (a bootstrap writes the same state without output).
-    std::fs::create_dir_all(path("ref1")).expect("reference directory");
-    let mut expected = reference_of(binary(), first, &path("ref1"));
-    std::fs::write(path("first.jsonl"), first.join("\n") + "\n").expect("write");
-    std::fs::write(path("rest.jsonl"), rest.join("\n") + "\n").expect("write");
-    let status = Command::new(binary())
-        .args(["bootstrap", "--from", "first.jsonl", "--to", "ref.sp", "-q"])
-        .current_dir(dir.path())
-        .status()
-        .expect("bootstrap runs");
-    assert!(status.success());
-    let status = Command::new(&v2)
-        .args(["--input", "rest.jsonl", "--output", "ref2", "--from-savepoint", "ref.sp", "-q"])
-        .current_dir(dir.path())
-        .status()
-        .expect("v2 runs");
-    assert!(status.success());
-    let second = std::fs::read_to_string(path("ref2/out.jsonl")).expect("v2 reference");
-    assert!(second.lines().all(|line| line.contains(r#""version":2"#)) && second.lines().count() > 20);
-    expected.extend(second.lines().map(str::to_string));
-    expected.sort();
+    let (first_expected, expected) = upgrade_reference(binary(), &v2, first, rest, dir.path());
 
     let start = |binary: &Path, name: &str, extra: &[&str]| -> (KillOnDrop, PathBuf) {
         let log = path(&format!("{name}.log"));
         (start_instance(binary, &broker, dir.path(), name, &log, extra), log)
     };
-    let wait_for_count = |count: usize, instances: &mut [(KillOnDrop, PathBuf)]| {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while deduplicated(&broker.read_all("e2e-out")).len() < count {
-            for (child, _) in instances.iter_mut() {
-                assert!(
-                    child.0.try_wait().expect("wait").is_none(),
-                    "an instance exited:\n{}",
-                    instance_logs(instances)
-                );
-            }
-            assert!(Instant::now() < deadline, "no output of {count} records:\n{}", instance_logs(instances));
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
-
     // Before any instance checkpointed, the group's changelog gives no positions: refused.
     broker.create_topic("kafka-e2e-changelog", 4);
     let early = Command::new(binary())
@@ -658,22 +711,12 @@ fn a_group_savepoint_upgrades_three_instances_to_the_next_version() {
 
     broker.produce("e2e-in", first);
     let mut v1: Vec<(KillOnDrop, PathBuf)> = ["a", "b", "c"].iter().map(|name| start(binary(), name, &[])).collect();
-    let first_count = expected.iter().filter(|line| !line.contains(r#""version":2"#)).count();
-    wait_for_count(first_count, &mut v1);
+    wait_for_upgrade_output(&broker, &first_expected, &mut v1);
     for (child, log) in &mut v1 {
         stop_cleanly(&mut child.0, log);
     }
 
-    let output = Command::new(binary())
-        .args(["savepoint", "create", "--group", "--to", "group.sp"])
-        .current_dir(dir.path())
-        .env("PULSE_KAFKA_BROKERS", &broker.address)
-        .output()
-        .expect("savepoint create runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let savepoint = pulse_runtime::checkpoint::Snapshot::decode(&std::fs::read(path("group.sp")).expect("read"))
-        .expect("a valid savepoint");
-    assert!(!savepoint.entries.is_empty() && savepoint.shards.len() == savepoint.entries.len(), "state by partition");
+    let savepoint = group_savepoint(binary(), &broker, dir.path(), "group.sp", &path("v2.pulse"));
     let positions: Vec<(i32, i64)> = savepoint
         .progress
         .kafka
@@ -686,19 +729,10 @@ fn a_group_savepoint_upgrades_three_instances_to_the_next_version() {
         BTreeSet::from([0, 1, 2, 3])
     );
     assert_eq!(positions.iter().map(|(_, next)| next).sum::<i64>(), first.len() as i64, "every instance's part");
-    let diff = pulsec::main_with_args(vec![
-        "pulsec".into(),
-        "diff".into(),
-        "--against".into(),
-        path("group.sp").into(),
-        path("v2.pulse").into(),
-    ]);
-    assert_eq!(diff, std::process::ExitCode::SUCCESS, "pulsec diff passes version 2 against the savepoint");
-
     broker.produce("e2e-in", rest);
     let mut v2s: Vec<(KillOnDrop, PathBuf)> =
         ["a", "b", "c"].iter().map(|name| start(&v2, &format!("{name}2"), &["--from-savepoint", "group.sp"])).collect();
-    wait_for_count(expected.len(), &mut v2s);
+    wait_for_upgrade_output(&broker, &expected, &mut v2s);
     std::thread::sleep(Duration::from_secs(2));
     let mut output = deduplicated(&broker.read_all("e2e-out"));
     output.sort();
@@ -1844,14 +1878,7 @@ fn pending_copies_are_found_from_the_markers_positions() {
 fn a_group_savepoint_upgrades_a_repartitioned_pipeline() {
     let (binary, broker, dir) = rekeyed_setup();
     let path = |name: &str| dir.path().join(name);
-    let v2_text = repartition_pipeline()
-        .replace(r#"groupId: "kafka-e2e""#, r#"groupId: "kafka-e2e-v2""#)
-        .replace(
-            r#"filter(event_name == "click" && userId != null)"#,
-            r#"filter(event_name == "click" && userId != null && n % 5 != 0)"#,
-        )
-        .replace("  -> out: kafka-sink", "  -> stamped: map {\n    set: { version: 2 }\n  }\n  -> out: kafka-sink");
-    assert!(v2_text.contains("kafka-e2e-v2") && v2_text.contains("n % 5") && v2_text.contains("stamped"));
+    let v2_text = version_2(&repartition_pipeline());
     let v2 = build::build_text("kafka-repartition-v2.pulse", &v2_text, None);
     std::fs::write(path("v2.pulse"), &v2_text).expect("write v2");
     let input = events(600);
@@ -1860,70 +1887,22 @@ fn a_group_savepoint_upgrades_a_repartitioned_pipeline() {
     // file runs of the reference do.
     let one_partition = |_: usize, _: &str| "k0".to_string();
 
-    std::fs::create_dir_all(path("ref1")).expect("reference directory");
-    let mut expected = reference_of(&binary, first, &path("ref1"));
-    let expected_first = expected.clone();
-    std::fs::write(path("first.jsonl"), first.join("\n") + "\n").expect("write");
-    std::fs::write(path("rest.jsonl"), rest.join("\n") + "\n").expect("write");
-    let status = Command::new(&binary)
-        .args(["bootstrap", "--from", "first.jsonl", "--to", "ref.sp", "-q"])
-        .current_dir(dir.path())
-        .status()
-        .expect("bootstrap runs");
-    assert!(status.success());
-    let status = Command::new(&v2)
-        .args(["--input", "rest.jsonl", "--output", "ref2", "--from-savepoint", "ref.sp", "-q"])
-        .current_dir(dir.path())
-        .status()
-        .expect("v2 runs");
-    assert!(status.success());
-    let second = std::fs::read_to_string(path("ref2/out.jsonl")).expect("v2 reference");
-    assert!(second.lines().all(|line| line.contains(r#""version":2"#)) && second.lines().count() > 20);
-    expected.extend(second.lines().map(str::to_string));
-    expected.sort();
+    let (first_expected, expected) = upgrade_reference(&binary, &v2, first, rest, dir.path());
 
     let start = |binary: &Path, name: &str, extra: &[&str]| -> (KillOnDrop, PathBuf) {
         let log = path(&format!("{name}.log"));
         (start_instance(binary, &broker, dir.path(), name, &log, extra), log)
     };
-    let wait_for_output = |expected: &[String], instances: &mut [(KillOnDrop, PathBuf)]| {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while deduplicated(&broker.read_all("e2e-out")).len() < expected.len() {
-            for (child, _) in instances.iter_mut() {
-                assert!(
-                    child.0.try_wait().expect("wait").is_none(),
-                    "an instance exited:\n{}",
-                    instance_logs(instances)
-                );
-            }
-            if Instant::now() > deadline {
-                let report = missing_output_report(&broker, expected, &BTreeMap::new());
-                let ends = broker.ends_report("e2e-out");
-                panic!("no output of {} records:\n{report}{ends}{}", expected.len(), instance_logs(instances));
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
-
     broker.produce_keyed("e2e-in", first, one_partition);
     let mut v1: Vec<(KillOnDrop, PathBuf)> = ["a", "b"].iter().map(|name| start(&binary, name, &[])).collect();
-    wait_for_output(&expected_first, &mut v1);
-    // One after the other, each once the other holds its partitions (docs/semantics.md, "tansu
-    // 0.6 and a group whose members all leave").
+    wait_for_upgrade_output(&broker, &first_expected, &mut v1);
+    // Version 2 runs in a new group: the departed leader tansu keeps in the old one (docs/
+    // semantics.md, "tansu 0.6 and a group whose members all leave") does not matter.
     for (child, log) in &mut v1 {
         stop_cleanly(&mut child.0, log);
     }
 
-    let output = Command::new(&binary)
-        .args(["savepoint", "create", "--group", "--to", "group.sp"])
-        .current_dir(dir.path())
-        .env("PULSE_KAFKA_BROKERS", &broker.address)
-        .output()
-        .expect("savepoint create runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let savepoint = pulse_runtime::checkpoint::Snapshot::decode(&std::fs::read(path("group.sp")).expect("read"))
-        .expect("a valid savepoint");
-    assert!(savepoint.shards.len() == savepoint.entries.len(), "state by partition");
+    let savepoint = group_savepoint(&binary, &broker, dir.path(), "group.sp", &path("v2.pulse"));
     assert!(
         savepoint.entries.iter().any(|(node, ..)| node == pulse_runtime::keys::SEEN_NODE),
         "the duplicate filter travels with the state"
@@ -1937,19 +1916,10 @@ fn a_group_savepoint_upgrades_a_repartitioned_pipeline() {
     // Every record went to the partition of key `k0`; the stage never read the others.
     let [(topic, source_partition, next)] = positions[..] else { panic!("one source position: {positions:?}") };
     assert_eq!((topic, next), ("e2e-in", first.len() as i64), "positions on the source topic, not the hop");
-    let diff = pulsec::main_with_args(vec![
-        "pulsec".into(),
-        "diff".into(),
-        "--against".into(),
-        path("group.sp").into(),
-        path("v2.pulse").into(),
-    ]);
-    assert_eq!(diff, std::process::ExitCode::SUCCESS, "pulsec diff passes version 2 against the savepoint");
-
     broker.produce_keyed("e2e-in", rest, one_partition);
     let mut v2s: Vec<(KillOnDrop, PathBuf)> =
         ["a2", "b2"].iter().map(|name| start(&v2, name, &["--from-savepoint", "group.sp"])).collect();
-    wait_for_output(&expected, &mut v2s);
+    wait_for_upgrade_output(&broker, &expected, &mut v2s);
     std::thread::sleep(Duration::from_secs(2));
     let mut output = deduplicated(&broker.read_all("e2e-out"));
     output.sort();

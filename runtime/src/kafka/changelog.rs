@@ -323,26 +323,16 @@ pub(super) fn read_folds(
         consumer.assign(&list).map_err(|error| describe("assigning the changelog", &error))?;
     }
     let mut last_report = std::time::Instant::now();
-    while !pending.is_empty() {
+    let records = std::cell::Cell::new(0u64);
+    let report = |_: &BTreeSet<i32>| {
         if last_report.elapsed() >= OUTAGE_REPORT_EVERY {
             last_report = std::time::Instant::now();
-            let records: u64 = folds.values().map(|fold| fold.records).sum();
-            tracing::info!("kafka: still restoring from `{topic}` ({records} records so far)");
+            tracing::info!("kafka: still restoring from `{topic}` ({} records so far)", records.get());
         }
-        let message = match consumer.poll(Duration::from_millis(200)) {
-            None => continue,
-            Some(Err(KafkaError::PartitionEOF(partition))) => {
-                pending.remove(&partition);
-                continue;
-            }
-            Some(Err(KafkaError::MessageConsumption(code))) if transient(code) => continue,
-            Some(Err(error)) => return Err(describe(&format!("reading `{topic}`"), &error)),
-            Some(Ok(message)) => message,
-        };
-        let partition = message.partition();
-        let (true, Some(fold)) = (pending.contains(&partition), folds.get_mut(&partition)) else {
-            continue;
-        };
+        Ok(())
+    };
+    read_to_ends(&consumer, topic, pending, report, |message| {
+        let Some(fold) = folds.get_mut(&message.partition()) else { return Ok(()) };
         let batch = message
             .headers()
             .and_then(|headers| headers.iter().find(|header| header.key == BATCH_HEADER))
@@ -350,8 +340,36 @@ pub(super) fn read_folds(
             .map(|value| String::from_utf8_lossy(value).into_owned())
             .unwrap_or_default();
         fold.push(message.offset(), &batch, message.key().unwrap_or_default(), message.payload());
-    }
+        records.set(records.get() + 1);
+        Ok(())
+    })?;
     Ok(folds.into_values().collect())
+}
+
+/// Polls `consumer` until every partition in `pending` reported its end (librdkafka's
+/// end-of-partition event, which needs `enable.partition.eof`), handing each record of a
+/// partition still pending to `each`; `tick` runs before every poll (progress, deadlines).
+pub(super) fn read_to_ends<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    mut pending: BTreeSet<i32>,
+    mut tick: impl FnMut(&BTreeSet<i32>) -> Result<(), Error>,
+    mut each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    while !pending.is_empty() {
+        tick(&pending)?;
+        match consumer.poll(Duration::from_millis(200)) {
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                pending.remove(&partition);
+            }
+            Some(Err(KafkaError::MessageConsumption(code))) if transient(code) => {}
+            Some(Err(error)) => return Err(describe(&format!("reading `{topic}`"), &error)),
+            Some(Ok(message)) if pending.contains(&message.partition()) => each(&message)?,
+            Some(Ok(_)) => {}
+        }
+    }
+    Ok(())
 }
 
 /// The record that closes a partition's batch in the changelog.

@@ -41,6 +41,7 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
 use super::admin::{ensure_topic, partition_count, Purger, SourceLog};
+use super::changelog::read_to_ends;
 use super::config::{
     describe, duration_from_env, forward_log, record_stable_ends, transient, Error, KafkaEnv, Offsets, CALL_TIMEOUT,
 };
@@ -507,27 +508,16 @@ pub fn pending_origins(
     }
     consumer.assign(&list).map_err(|error| describe(&format!("reading `{topic}`"), &error))?;
     let deadline = Instant::now() + READ_PENDING_WITHIN;
-    while !pending.is_empty() {
-        if Instant::now() > deadline {
-            return Err(Error::from(format!(
-                "reading `{topic}`: partitions {pending:?} did not reach their ends within {} s",
-                READ_PENDING_WITHIN.as_secs()
-            )));
+    let within = |pending: &std::collections::BTreeSet<i32>| {
+        if Instant::now() <= deadline {
+            return Ok(());
         }
-        let message = match consumer.poll(POLL) {
-            None => continue,
-            Some(Err(KafkaError::PartitionEOF(partition))) => {
-                pending.remove(&partition);
-                continue;
-            }
-            Some(Err(KafkaError::MessageConsumption(code))) if transient(code) => continue,
-            Some(Err(error)) => return Err(describe(&format!("reading `{topic}`"), &error)),
-            Some(Ok(message)) => message,
-        };
-        let partition = message.partition();
-        if !pending.contains(&partition) {
-            continue;
-        }
+        Err(Error::from(format!(
+            "reading `{topic}`: partitions {pending:?} did not reach their ends within {} s",
+            READ_PENDING_WITHIN.as_secs()
+        )))
+    };
+    read_to_ends(&consumer, topic, pending, within, |message| {
         let origin = message
             .headers()
             .and_then(|headers| headers.iter().find(|header| header.key == ORIGIN_HEADER))
@@ -535,13 +525,15 @@ pub fn pending_origins(
             .and_then(parse_origin);
         let Some((origin_topic, origin_partition, offset)) = origin else {
             return Err(Error::from(format!(
-                "`{topic}` [{partition}] at {}: a record without a `{ORIGIN_HEADER}` header",
+                "`{topic}` [{}] at {}: a record without a `{ORIGIN_HEADER}` header",
+                message.partition(),
                 message.offset()
             )));
         };
         let entry = first.entry((origin_topic, origin_partition)).or_insert(offset);
         *entry = (*entry).min(offset);
-    }
+        Ok(())
+    })?;
     Ok(first)
 }
 
